@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime/debug"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = ""
+
+func toolVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// globals are the settings every command shares.
+type globals struct {
+	streams   *streams
+	logFormat string
+	quiet     bool
+	verbose   bool
+	log       *slog.Logger
+}
+
+// run executes the CLI with args and returns the process exit code.
+func run(ctx context.Context, args []string, s *streams) int {
+	g := &globals{streams: s, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	root := newRootCmd(g)
+	root.SetArgs(args)
+	root.SetIn(s.In)
+	root.SetOut(s.Out)
+	root.SetErr(s.Err)
+	err := root.ExecuteContext(ctx)
+	code := exitCode(err)
+	if err != nil {
+		if e, ok := err.(*exitErr); !ok || e.Err != nil {
+			fmt.Fprintf(s.Err, "imdsfleet: %v\n", err)
+		}
+		if code == exitUsage {
+			fmt.Fprintln(s.Err, "Run 'imdsfleet --help' for usage.")
+		}
+	}
+	return code
+}
+
+func newRootCmd(g *globals) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "imdsfleet",
+		Short: "Find and fix IMDSv1 across an AWS EC2 fleet",
+		Long: `imdsfleet finds every EC2 instance that still allows or uses IMDSv1, in every
+Region and account, and moves them to IMDSv2 (HttpTokens=required) safely.
+
+  scan        read metadata options and CloudWatch v1 usage; write reports
+  remediate   enforce IMDSv2 from a scan report (dry run by default), journaled
+  rollback    undo a remediation from its journal
+  sim         serve a simulated AWS (EC2, CloudWatch, STS) for demos and tests`,
+		Example: `  imdsfleet scan --regions all --output report.json --output report.md
+  imdsfleet remediate --report report.json                 # dry run
+  imdsfleet remediate --report report.json --live --yes --journal fix.jsonl
+  imdsfleet rollback --journal fix.jsonl --live --yes
+  imdsfleet sim --synthetic 5000 --regions 4 --addr 127.0.0.1:4566`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageError("unknown command %q", args[0])
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return cmd.Help()
+		},
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			return g.setupLogging()
+		},
+	}
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return usageError("%v", err)
+	})
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.logFormat, "log-format", "text", "log format on stderr: text or json")
+	pf.BoolVarP(&g.quiet, "quiet", "q", false, "log errors only, no progress display")
+	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log debug detail")
+
+	root.AddCommand(
+		newScanCmd(g),
+		newRemediateCmd(g),
+		newRollbackCmd(g),
+		newSimCmd(g),
+		newVersionCmd(g),
+	)
+	return root
+}
+
+func (g *globals) setupLogging() error {
+	level := slog.LevelInfo
+	switch {
+	case g.quiet:
+		level = slog.LevelError
+	case g.verbose:
+		level = slog.LevelDebug
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch g.logFormat {
+	case "text":
+		g.log = slog.New(slog.NewTextHandler(g.streams.Err, opts))
+	case "json":
+		g.log = slog.New(slog.NewJSONHandler(g.streams.Err, opts))
+	default:
+		return usageError("--log-format %q: want text or json", g.logFormat)
+	}
+	return nil
+}
+
+func newVersionCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, err := fmt.Fprintf(g.streams.Out, "imdsfleet %s\n", toolVersion())
+			return err
+		},
+	}
+}

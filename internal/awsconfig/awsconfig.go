@@ -1,0 +1,166 @@
+// Package awsconfig builds the AWS SDK configuration and clients every
+// imdsfleet command shares: the standard credential chain, --profile,
+// --endpoint-url, the retry policy for long batch runs, the CloudWatch wire
+// protocol, and AssumeRole into other accounts. It also turns the SDK's
+// long error chains into one line that names the fix ([Explain]).
+//
+// It performs no AWS call on its own except where a function says so.
+package awsconfig
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	cwschemas "github.com/aws/aws-sdk-go-v2/service/cloudwatch/schemas"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go/transport/http/protocol/awsjson"
+	"github.com/aws/smithy-go/transport/http/protocol/awsquery"
+)
+
+// CloudWatch wire protocols selectable with --cloudwatch-protocol.
+const (
+	ProtocolCBOR  = "cbor"  // Smithy RPC v2 CBOR: what the current SDK and AWS speak
+	ProtocolJSON  = "json"  // awsJson1_0: for emulators without CBOR (moto)
+	ProtocolQuery = "query" // awsQuery: the legacy form protocol
+)
+
+// DefaultRegion is used for global calls (STS, DescribeRegions) when neither
+// the flags, the environment nor the profile name a Region.
+const DefaultRegion = "us-east-1"
+
+// Options are the settings shared by every command that talks to AWS.
+type Options struct {
+	Profile     string // --profile; empty: AWS_PROFILE or default
+	Region      string // home Region for global calls; empty: from env/profile
+	EndpointURL string // --endpoint-url; empty: AWS_ENDPOINT_URL* or AWS
+	// CloudWatchProtocol is one of ProtocolCBOR (default), ProtocolJSON, ProtocolQuery.
+	CloudWatchProtocol string
+	// MaxAttempts per API call (default 10). Long batch runs want more than
+	// the SDK's 3 so that sustained throttling is absorbed, not reported.
+	MaxAttempts int
+	// MaxBackoff caps the retry delay (default 20s).
+	MaxBackoff time.Duration
+	// HTTPClient overrides the transport (tests, connection pool sizing).
+	HTTPClient *http.Client
+}
+
+// Validate reports option values that can never work.
+func (o Options) Validate() error {
+	switch o.CloudWatchProtocol {
+	case "", ProtocolCBOR, ProtocolJSON, ProtocolQuery:
+	default:
+		return fmt.Errorf("--cloudwatch-protocol %q: want cbor, json or query", o.CloudWatchProtocol)
+	}
+	return nil
+}
+
+// Load resolves the shared configuration: credentials chain, profile,
+// Region (falling back to [DefaultRegion]) and the retry policy. It reads
+// files and the environment but calls no AWS API.
+func Load(ctx context.Context, o Options) (aws.Config, error) {
+	if err := o.Validate(); err != nil {
+		return aws.Config{}, err
+	}
+	attempts := o.MaxAttempts
+	if attempts <= 0 {
+		attempts = 10
+	}
+	backoff := o.MaxBackoff
+	if backoff <= 0 {
+		backoff = 20 * time.Second
+	}
+	var loaders []func(*config.LoadOptions) error
+	if o.Profile != "" {
+		loaders = append(loaders, config.WithSharedConfigProfile(o.Profile))
+	}
+	if o.Region != "" {
+		loaders = append(loaders, config.WithRegion(o.Region))
+	}
+	if o.EndpointURL != "" {
+		loaders = append(loaders, config.WithBaseEndpoint(o.EndpointURL))
+	}
+	if o.HTTPClient != nil {
+		loaders = append(loaders, config.WithHTTPClient(o.HTTPClient))
+	}
+	loaders = append(loaders, config.WithRetryer(func() aws.Retryer {
+		return NewRetryer(attempts, backoff)
+	}))
+	cfg, err := config.LoadDefaultConfig(ctx, loaders...)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		cfg.Region = DefaultRegion
+	}
+	return cfg, nil
+}
+
+// NewRetryer is the retry policy for batch runs: adaptive client-side rate
+// limiting (backs off on throttles, shared by the clients given the same
+// retryer), no retry quota (a quota turns a long throttling storm into
+// "retry quota exceeded" failures), and attempts/backoff as given.
+func NewRetryer(attempts int, maxBackoff time.Duration) aws.Retryer {
+	return retry.NewAdaptiveMode(func(o *retry.AdaptiveModeOptions) {
+		o.StandardOptions = append(o.StandardOptions, func(so *retry.StandardOptions) {
+			so.MaxAttempts = attempts
+			so.MaxBackoff = maxBackoff
+			so.RateLimiter = ratelimit.None
+		})
+	})
+}
+
+// EC2 returns an EC2 client for region.
+func EC2(cfg aws.Config, region string) *ec2.Client {
+	return ec2.NewFromConfig(cfg, func(o *ec2.Options) {
+		if region != "" {
+			o.Region = region
+		}
+	})
+}
+
+// CloudWatch returns a CloudWatch client for region speaking protocol
+// (ProtocolCBOR when empty).
+func CloudWatch(cfg aws.Config, region, protocol string) *cloudwatch.Client {
+	return cloudwatch.NewFromConfig(cfg, func(o *cloudwatch.Options) {
+		if region != "" {
+			o.Region = region
+		}
+		switch protocol {
+		case ProtocolJSON:
+			o.Protocol = awsjson.New10(cwschemas.GraniteServiceVersion20100801)
+		case ProtocolQuery:
+			o.Protocol = awsquery.New(cwschemas.GraniteServiceVersion20100801)
+		}
+	})
+}
+
+// STS returns an STS client.
+func STS(cfg aws.Config) *sts.Client {
+	return sts.NewFromConfig(cfg)
+}
+
+// AssumeRole returns a copy of cfg whose credentials come from assuming
+// roleARN with the credentials of cfg (cached, refreshed before expiry).
+// The role is assumed lazily, on the first call that needs credentials.
+func AssumeRole(cfg aws.Config, roleARN, sessionName, externalID string) aws.Config {
+	out := cfg.Copy()
+	provider := stscreds.NewAssumeRoleProvider(STS(cfg), roleARN, func(o *stscreds.AssumeRoleOptions) {
+		if sessionName != "" {
+			o.RoleSessionName = sessionName
+		}
+		if externalID != "" {
+			o.ExternalID = aws.String(externalID)
+		}
+	})
+	out.Credentials = aws.NewCredentialsCache(provider)
+	return out
+}

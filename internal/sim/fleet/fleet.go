@@ -1,0 +1,161 @@
+// Package fleet describes the simulated AWS estate: accounts, their Regions,
+// the EC2 instances in each, and every instance's CloudWatch metric history
+// as a handful of segments relative to the server's clock (never as stored
+// datapoints, so 100,000 instances over 455 days stay cheap).
+//
+// The JSON format is documented in docs/fleet-format.md; an example lives in
+// testdata/fleets/. This package holds data and pure functions only: no
+// HTTP, no goroutines, no mutation behind the caller's back.
+package fleet
+
+import (
+	"time"
+)
+
+// Fleet is the whole simulated estate.
+type Fleet struct {
+	// Clock fixes the server's notion of "now" for reproducible tests.
+	// Nil means the wall clock.
+	Clock *time.Time `json:"clock,omitempty"`
+	// Knobs are the realism settings every account and Region starts from.
+	Knobs Knobs `json:"knobs"`
+	// Accounts are the AWS accounts; the first one is the caller's unless
+	// an access key or an assumed role picks another.
+	Accounts []Account `json:"accounts"`
+}
+
+// Account is one AWS account.
+type Account struct {
+	ID string `json:"id"` // 12 digits
+	// AccessKeyIDs select this account when a request is signed with one of
+	// them. A request signed with an unknown key gets the first account.
+	AccessKeyIDs []string `json:"accessKeyIds,omitempty"`
+	// Roles lists role names that AssumeRole accepts for this account
+	// (arn:aws:iam::<ID>:role/<name>). Empty means any role name.
+	Roles   []string `json:"roles,omitempty"`
+	Regions []Region `json:"regions"`
+}
+
+// Region is one Region of one account.
+type Region struct {
+	Name string `json:"name"`
+	// OptInStatus as DescribeRegions reports it: "opt-in-not-required"
+	// (default when empty), "opted-in" or "not-opted-in". A not-opted-in
+	// Region is listed only with AllRegions=true and holds no instances.
+	OptInStatus string `json:"optInStatus,omitempty"`
+	// Knobs override the fleet's knobs field by field for this Region.
+	Knobs *Knobs `json:"knobs,omitempty"`
+	// Defaults are the account-level IMDS defaults GetInstanceMetadataDefaults
+	// reports for this Region (nil: no preference set).
+	Defaults  *MetadataDefaults `json:"defaults,omitempty"`
+	Instances []Instance        `json:"instances"`
+}
+
+// Instance is one EC2 instance and its metric history.
+type Instance struct {
+	ID string `json:"id"`
+	// State is an EC2 instance state name: pending, running, shutting-down,
+	// terminated, stopping, stopped.
+	State              string            `json:"state"`
+	LaunchTime         RelTime           `json:"launchTime"`
+	ImageID            string            `json:"imageId,omitempty"`
+	InstanceType       string            `json:"instanceType,omitempty"`
+	Platform           string            `json:"platform,omitempty"` // "windows" or empty
+	InstanceProfileArn string            `json:"instanceProfileArn,omitempty"`
+	Tags               map[string]string `json:"tags,omitempty"`
+	MetadataOptions    MetadataOptions   `json:"metadataOptions"`
+	// Running lists the intervals in which the instance ran and so published
+	// metrics. Nil means: from LaunchTime until now if State is running (or
+	// pending/stopping), never otherwise.
+	Running []Interval `json:"running,omitempty"`
+	// Usage lists IMDS call rates over intervals. Calls are only published
+	// while the instance runs; outside every Usage segment a running
+	// instance publishes 0.
+	Usage []UsageSegment `json:"usage,omitempty"`
+}
+
+// MetadataOptions are an instance's IMDS settings, as EC2 names them.
+type MetadataOptions struct {
+	HttpTokens              string `json:"httpTokens"`              // optional | required
+	HttpEndpoint            string `json:"httpEndpoint"`            // enabled | disabled
+	HttpPutResponseHopLimit int32  `json:"httpPutResponseHopLimit"` // 1..64
+	HttpProtocolIpv6        string `json:"httpProtocolIpv6"`        // enabled | disabled
+	InstanceMetadataTags    string `json:"instanceMetadataTags"`    // enabled | disabled
+}
+
+// MetadataDefaults are the account-level defaults of one Region.
+type MetadataDefaults struct {
+	HttpTokens              string `json:"httpTokens,omitempty"`
+	HttpPutResponseHopLimit int32  `json:"httpPutResponseHopLimit,omitempty"`
+	HttpEndpoint            string `json:"httpEndpoint,omitempty"`
+	InstanceMetadataTags    string `json:"instanceMetadataTags,omitempty"`
+	HttpTokensEnforced      string `json:"httpTokensEnforced,omitempty"`
+	ManagedBy               string `json:"managedBy,omitempty"`
+}
+
+// Metric names the simulated CloudWatch publishes per instance.
+const (
+	MetricNoToken         = "MetadataNoToken"
+	MetricNoTokenRejected = "MetadataNoTokenRejected"
+)
+
+// UsageSegment says that, between From and To, the instance made PerHour
+// IMDS calls of kind Metric every hour it was running.
+type UsageSegment struct {
+	Metric  string  `json:"metric"` // MetricNoToken or MetricNoTokenRejected
+	From    RelTime `json:"from"`
+	To      RelTime `json:"to"`
+	PerHour float64 `json:"perHour"`
+}
+
+// Interval is a half-open time interval [From, To).
+type Interval struct {
+	From RelTime `json:"from"`
+	To   RelTime `json:"to"`
+}
+
+// Knobs are the realism settings of the simulated AWS. Pointer and zero
+// fields mean "inherit" when a Region's knobs override the fleet's.
+type Knobs struct {
+	// Latency added to every answer.
+	Latency *Latency `json:"latency,omitempty"`
+	// Throttle turns AWS's token buckets on (AWS-FACTS.md table).
+	Throttle *bool `json:"throttle,omitempty"`
+	// TimeScale speeds bucket refill up: 10 means a 5/s bucket refills at 50/s.
+	TimeScale float64 `json:"timeScale,omitempty"`
+	// ApplyDelay is how long a ModifyInstanceMetadataOptions change stays
+	// "pending" before DescribeInstances shows it "applied".
+	ApplyDelay *Duration `json:"applyDelay,omitempty"`
+	// Faults injected per API.
+	Faults []Fault `json:"faults,omitempty"`
+	// AuthFailure makes every EC2 call in the Region answer AuthFailure.
+	AuthFailure bool `json:"authFailure,omitempty"`
+	// UnauthorizedOperation makes every EC2 call in the Region answer
+	// UnauthorizedOperation (HTTP 403).
+	UnauthorizedOperation bool `json:"unauthorizedOperation,omitempty"`
+	// CloudWatchDenied makes every CloudWatch call in the Region answer
+	// AccessDenied.
+	CloudWatchDenied bool `json:"cloudWatchDenied,omitempty"`
+	// DenyModify makes ModifyInstanceMetadataOptions answer
+	// UnauthorizedOperation (HTTP 403), DryRun or not.
+	DenyModify bool `json:"denyModify,omitempty"`
+}
+
+// Latency is fixed + perKiB × (answer size in KiB) + uniform jitter in [0, jitter).
+type Latency struct {
+	Fixed  Duration `json:"fixed"`
+	PerKiB Duration `json:"perKiB"`
+	Jitter Duration `json:"jitter"`
+}
+
+// Fault injects errors into one API ("*" for all).
+type Fault struct {
+	API string `json:"api"` // e.g. "DescribeInstances", "GetMetricData", "*"
+	// Rate is the probability in [0,1] that a call gets the fault.
+	Rate float64 `json:"rate"`
+	// Code and Status of the AWS error to answer (e.g. "InternalError", 500).
+	Code   string `json:"code,omitempty"`
+	Status int    `json:"status,omitempty"`
+	// Reset closes the connection without an answer instead.
+	Reset bool `json:"reset,omitempty"`
+}

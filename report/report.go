@@ -1,0 +1,150 @@
+// Package report owns the scan report: its schema and the readers and
+// writers of every report format (JSON, CSV, Markdown, a terminal table,
+// HTML).
+//
+// The scanner fills a [Report]; remediate reads one back with [Read]. This
+// package performs no AWS calls and prints nothing on its own: writers take
+// an io.Writer.
+package report
+
+import (
+	"time"
+)
+
+// SchemaVersion is the version of the JSON report this package writes and
+// the only one [Read] accepts. Bump it on any incompatible change.
+const SchemaVersion = 1
+
+// Classification values, in the order the classification rules are applied.
+const (
+	ClassDisabled = "disabled"  // HttpEndpoint=disabled
+	ClassEnforced = "enforced"  // HttpTokens=required
+	ClassV1InUse  = "v1-in-use" // tokens optional and MetadataNoToken > 0
+	ClassReady    = "ready"     // tokens optional, no v1 calls, enough observed days
+	ClassNoData   = "no-data"   // tokens optional, not enough evidence
+)
+
+// Classifications lists every classification in display order.
+var Classifications = []string{ClassV1InUse, ClassNoData, ClassReady, ClassEnforced, ClassDisabled}
+
+// Risk values.
+const (
+	RiskContainerHopLimit = "container-hop-limit"
+	RiskRoleExposed       = "role-exposed"
+	RiskV1Rejected        = "v1-rejected"
+)
+
+// Risks lists every risk in display order.
+var Risks = []string{RiskContainerHopLimit, RiskRoleExposed, RiskV1Rejected}
+
+// Usage status values.
+const (
+	UsageComplete = "complete" // every bucket of the window was read
+	UsagePartial  = "partial"  // CloudWatch answered PartialData for part of the window
+	UsageNone     = "none"     // no query was made (endpoint disabled)
+	UsageError    = "error"    // the metric could not be read; see Usage.Error
+)
+
+// Target status values.
+const (
+	TargetOK    = "ok"
+	TargetError = "error"
+)
+
+// Report is one scan of one or more (account, Region) targets.
+type Report struct {
+	SchemaVersion int        `json:"schemaVersion"`
+	Tool          Tool       `json:"tool"`
+	GeneratedAt   time.Time  `json:"generatedAt"`
+	Window        Window     `json:"window"`
+	Targets       []Target   `json:"targets"`
+	Summary       Summary    `json:"summary"`
+	Instances     []Instance `json:"instances"`
+}
+
+// Tool names the program that wrote the report.
+type Tool struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+}
+
+// Window is the CloudWatch lookback window the usage figures cover.
+type Window struct {
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+}
+
+// Target is one (account, Region) pair that was scanned.
+type Target struct {
+	Account string `json:"account"`
+	Region  string `json:"region"`
+	Status  string `json:"status"` // TargetOK or TargetError
+	Error   string `json:"error,omitempty"`
+	// Instances counts the instances reported for this target.
+	Instances int `json:"instances"`
+	// Terminated counts terminated and shutting-down instances seen but not reported.
+	Terminated int `json:"terminated,omitempty"`
+}
+
+// Summary counts instances by classification and by risk.
+type Summary struct {
+	Instances        int            `json:"instances"`
+	ByClassification map[string]int `json:"byClassification"`
+	ByRisk           map[string]int `json:"byRisk"`
+}
+
+// Instance is one EC2 instance with its metadata options, its IMDSv1 usage
+// and the verdict drawn from them.
+type Instance struct {
+	Account            string            `json:"account"`
+	Region             string            `json:"region"`
+	InstanceID         string            `json:"instanceId"`
+	Name               string            `json:"name"`
+	State              string            `json:"state"`
+	LaunchTime         time.Time         `json:"launchTime"`
+	ImageID            string            `json:"imageId"`
+	InstanceProfileArn string            `json:"instanceProfileArn"`
+	Tags               map[string]string `json:"tags"`
+	MetadataOptions    MetadataOptions   `json:"metadataOptions"`
+	Usage              Usage             `json:"usage"`
+	Classification     string            `json:"classification"`
+	Risks              []string          `json:"risks"`
+	Recommendation     string            `json:"recommendation"`
+}
+
+// MetadataOptions mirrors EC2's InstanceMetadataOptionsResponse.
+type MetadataOptions struct {
+	HttpTokens              string `json:"httpTokens"`
+	HttpEndpoint            string `json:"httpEndpoint"`
+	HttpPutResponseHopLimit int32  `json:"httpPutResponseHopLimit"`
+	HttpProtocolIpv6        string `json:"httpProtocolIpv6"`
+	InstanceMetadataTags    string `json:"instanceMetadataTags"`
+	State                   string `json:"state"`
+}
+
+// Usage is what CloudWatch says about IMDSv1 calls over the window.
+type Usage struct {
+	Status string `json:"status"`
+	// NoTokenCalls is the sum of MetadataNoToken over the window (v1 calls answered).
+	NoTokenCalls float64 `json:"noTokenCalls"`
+	// NoTokenRejected is the sum of MetadataNoTokenRejected (v1 calls refused).
+	NoTokenRejected float64 `json:"noTokenRejected"`
+	// DaysWithCalls counts daily buckets with a non-zero sum.
+	DaysWithCalls int `json:"daysWithCalls"`
+	// LastCallAt is the start of the last bucket with calls, if any.
+	LastCallAt *time.Time `json:"lastCallAt"`
+	// Datapoints counts the daily buckets CloudWatch returned data for:
+	// the number of days the instance was observed.
+	Datapoints int    `json:"datapoints"`
+	Error      string `json:"error,omitempty"`
+}
+
+// HasRisk reports whether the instance carries the named risk.
+func (in *Instance) HasRisk(risk string) bool {
+	for _, r := range in.Risks {
+		if r == risk {
+			return true
+		}
+	}
+	return false
+}
