@@ -1,0 +1,619 @@
+package remediate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/imdsfleet/imdsfleet/report"
+)
+
+// Result statuses.
+const (
+	StatusChanged     = "changed"      // live: the change was made (and verified unless Message says otherwise)
+	StatusWouldChange = "would-change" // dry run: AWS answered DryRunOperation
+	StatusDenied      = "denied"       // UnauthorizedOperation
+	StatusSkipped     = "skipped"      // not attempted; Reason says why
+	StatusFailed      = "failed"       // the call failed, or the change was never seen applied
+)
+
+// ReasonNotApplied is the Reason of a failed result whose call succeeded
+// but whose change DescribeInstances never showed applied in time.
+const ReasonNotApplied = "not-applied"
+
+// Task is one change to carry out on one instance.
+type Task struct {
+	Op         string // OpRemediate or OpRollback
+	Account    string
+	Region     string
+	InstanceID string
+	Name       string
+	Action     string
+	Change     Change
+	// Expect holds the options the instance must still have (non-empty
+	// fields only are compared; the zero value checks nothing). A mismatch
+	// skips the task with ExpectReason.
+	Expect       report.MetadataOptions
+	ExpectReason string
+}
+
+func (t *Task) key() Key { return Key{t.Op, t.Account, t.Region, t.InstanceID} }
+
+// TasksFromPlan turns the plan's changes into tasks whose drift check
+// compares the current options with the scanned ones.
+func TasksFromPlan(p *Plan) []Task {
+	out := make([]Task, 0, len(p.Changes))
+	for _, it := range p.Changes {
+		exp := it.Scanned
+		exp.State = ""
+		out = append(out, Task{
+			Op: OpRemediate, Account: it.Account, Region: it.Region, InstanceID: it.InstanceID, Name: it.Name,
+			Action: it.Action, Change: it.Change, Expect: exp, ExpectReason: SkipDrift,
+		})
+	}
+	return out
+}
+
+// RunOptions tune [Execute].
+type RunOptions struct {
+	// Live makes real changes; otherwise every call carries DryRun=true.
+	Live bool
+	// Rate is the steady number of ModifyInstanceMetadataOptions calls per
+	// second per (account, Region) (default 5: the API's refill rate).
+	Rate float64
+	// Workers bounds the calls in flight per Region (default 4).
+	Workers int
+	// WaitTimeout bounds the wait for each change to show applied (default 5m).
+	WaitTimeout time.Duration
+	// PollInterval is the pause between verification reads (default 1s).
+	PollInterval time.Duration
+	// Journal receives intent, result and verify lines; required when Live.
+	Journal *Journal
+	// Prior is what the journal already held (resume); nil for none.
+	Prior *JournalState
+	// Concurrency bounds the Regions worked on at once (default 16).
+	Concurrency int
+	Logger      *slog.Logger
+	Now         func() time.Time
+}
+
+// Result is what happened to one instance.
+type Result struct {
+	Account    string `json:"account"`
+	Region     string `json:"region"`
+	InstanceID string `json:"instanceId"`
+	Name       string `json:"name,omitempty"`
+	Action     string `json:"action"`
+	Change     Change `json:"change,omitzero"`
+	Status     string `json:"status"`
+	// Reason is the skip reason, or ReasonNotApplied.
+	Reason string `json:"reason,omitempty"`
+	// Code is the AWS error code of a failed or denied call.
+	Code    string `json:"code,omitempty"`
+	Message string `json:"message,omitempty"`
+	// Previous are the options read just before the change.
+	Previous *report.MetadataOptions `json:"previous,omitempty"`
+	// Verified are the options DescribeInstances showed after it.
+	Verified *report.MetadataOptions `json:"verified,omitempty"`
+}
+
+// Summary counts results.
+type Summary struct {
+	Planned     int            `json:"planned"`
+	Changed     int            `json:"changed"`
+	WouldChange int            `json:"wouldChange"`
+	Denied      int            `json:"denied"`
+	Failed      int            `json:"failed"`
+	Skipped     map[string]int `json:"skipped"`
+}
+
+// Outcome is the result of [Execute].
+type Outcome struct {
+	Live        bool     `json:"live"`
+	Interrupted bool     `json:"interrupted"`
+	Summary     Summary  `json:"summary"`
+	Results     []Result `json:"results"`
+}
+
+// OK reports whether every task succeeded (or would, in a dry run): no
+// denial, no failure, no interruption. Skips do not count against it.
+func (o *Outcome) OK() bool {
+	return o.Summary.Denied == 0 && o.Summary.Failed == 0 && !o.Interrupted
+}
+
+func summarize(rs []Result) Summary {
+	s := Summary{Planned: len(rs), Skipped: map[string]int{}}
+	for _, r := range rs {
+		switch r.Status {
+		case StatusChanged:
+			s.Changed++
+		case StatusWouldChange:
+			s.WouldChange++
+		case StatusDenied:
+			s.Denied++
+		case StatusFailed:
+			s.Failed++
+		case StatusSkipped:
+			s.Skipped[r.Reason]++
+		}
+	}
+	return s
+}
+
+// Execute carries out tasks: per (account, Region), concurrently across
+// Regions, it re-reads the instances (drift check, resume decisions), then
+// sends each change at a steady rate, journaling before and after each live
+// call, and waits for live changes to show applied.
+//
+// Cancelling ctx stops new calls; calls already sent finish and are
+// journaled (they run on a context that ignores the cancellation), and the
+// outcome is marked Interrupted. The returned error is non-nil only when
+// the journal could not be written; the outcome is still valid then.
+func Execute(ctx context.Context, clients Clients, tasks []Task, o RunOptions) (*Outcome, error) {
+	if o.Live && o.Journal == nil {
+		return nil, errors.New("execute: a live run needs a journal")
+	}
+	if o.Rate <= 0 {
+		o.Rate = 5
+	}
+	if o.Workers <= 0 {
+		o.Workers = 4
+	}
+	if o.WaitTimeout <= 0 {
+		o.WaitTimeout = 5 * time.Minute
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = time.Second
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 16
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	e := &executor{o: o, clients: clients, tasks: tasks, results: make([]Result, len(tasks))}
+	for i, t := range tasks {
+		e.results[i] = Result{Account: t.Account, Region: t.Region, InstanceID: t.InstanceID, Name: t.Name, Action: t.Action, Change: t.Change}
+	}
+	// New work stops on ctx or on a journal failure; in-flight calls and
+	// their journal lines use e.flight, which ignores both.
+	workCtx, cancelWork := context.WithCancel(ctx)
+	defer cancelWork()
+	e.cancelWork = cancelWork
+	e.flight = context.WithoutCancel(ctx)
+
+	groups := map[[2]string][]int{}
+	var order [][2]string
+	for i, t := range tasks {
+		k := [2]string{t.Account, t.Region}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], i)
+	}
+	var g errgroup.Group
+	g.SetLimit(o.Concurrency)
+	for _, k := range order {
+		idx := groups[k]
+		g.Go(func() error {
+			e.region(workCtx, k[0], k[1], idx)
+			return nil
+		})
+	}
+	_ = g.Wait() // region never returns an error: failures are per result
+	out := &Outcome{Live: o.Live, Results: e.results, Interrupted: ctx.Err() != nil}
+	out.Summary = summarize(out.Results)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.journalErr != nil {
+		out.Interrupted = true
+	}
+	return out, e.journalErr
+}
+
+type executor struct {
+	o          RunOptions
+	clients    Clients
+	tasks      []Task
+	results    []Result // one slot per task, each written by one goroutine at a time
+	flight     context.Context
+	cancelWork context.CancelFunc
+
+	mu         sync.Mutex
+	journalErr error
+}
+
+func (e *executor) journal(r Record) error {
+	err := e.o.Journal.Append(r)
+	if err != nil {
+		e.mu.Lock()
+		if e.journalErr == nil {
+			e.journalErr = err
+		}
+		e.mu.Unlock()
+		e.cancelWork()
+	}
+	return err
+}
+
+func (e *executor) skip(i int, reason, msg string) {
+	e.results[i].Status, e.results[i].Reason, e.results[i].Message = StatusSkipped, reason, msg
+}
+
+func (e *executor) fail(i int, err error) {
+	r := &e.results[i]
+	r.Status = StatusFailed
+	r.Code, r.Message = errorCode(err)
+	if r.Code == "" {
+		r.Message = err.Error()
+	}
+}
+
+func (e *executor) region(ctx context.Context, account, region string, idx []int) {
+	log := e.o.Logger.With("account", account, "region", region)
+	client, err := e.clients.EC2(account, region)
+	if err != nil {
+		for _, i := range idx {
+			if errors.Is(err, ErrNoAccess) {
+				e.skip(i, SkipAccount, err.Error())
+			} else {
+				e.fail(i, err)
+			}
+		}
+		return
+	}
+	// Resume: changes the journal shows done are not read nor touched again.
+	var read []int
+	for _, i := range idx {
+		if ent := e.o.Prior.Get(e.tasks[i].key()); ent != nil && ent.Done != nil {
+			e.skip(i, SkipDoneEarlier, fmt.Sprintf("journal shows it done at %s (run %s)", ent.Done.Time.Format(time.RFC3339), ent.Done.Run))
+			continue
+		}
+		read = append(read, i)
+	}
+	if len(read) == 0 {
+		return
+	}
+	if ctx.Err() != nil {
+		for _, i := range read {
+			e.skip(i, SkipInterrupted, "stopped before this change was started")
+		}
+		return
+	}
+	ids := make([]string, len(read))
+	for n, i := range read {
+		ids[n] = e.tasks[i].InstanceID
+	}
+	views, err := describe(ctx, client, ids)
+	if err != nil {
+		log.Error("drift check failed", "err", err)
+		for _, i := range read {
+			if ctx.Err() != nil {
+				e.skip(i, SkipInterrupted, "stopped before this change was started")
+			} else {
+				e.fail(i, fmt.Errorf("drift check: %w", err))
+			}
+		}
+		return
+	}
+	var calls []int
+	for _, i := range read {
+		t := &e.tasks[i]
+		v, ok := views[t.InstanceID]
+		var pending *Record
+		if ent := e.o.Prior.Get(t.key()); ent != nil {
+			pending = ent.Pending
+		}
+		switch d := Decide(t, v, ok, pending); d.Kind {
+		case DecideSkip:
+			e.skip(i, d.Reason, d.Message)
+		case DecideRecordDone:
+			cur := v.Options
+			e.results[i].Previous = pending.Previous
+			if !e.o.Live {
+				e.skip(i, SkipDoneEarlier, "an interrupted live run applied it; its journal line is missing and a live run will record it")
+				continue
+			}
+			rec := Record{Op: t.Op, Kind: KindResult, Account: account, Region: region, InstanceID: t.InstanceID, Action: t.Action,
+				Previous: pending.Previous, Requested: &t.Change, Outcome: OutcomeAlreadyApplied, Verified: &cur,
+				Message: "the interrupted run's call took effect; no new call made"}
+			if err := e.journal(rec); err != nil {
+				e.fail(i, err)
+				continue
+			}
+			e.results[i].Status = StatusChanged
+			e.results[i].Verified = &cur
+			e.results[i].Message = "applied by an interrupted run (journal had no result); recorded without a new call"
+		case DecideCall:
+			cur := v.Options
+			e.results[i].Previous = &cur
+			calls = append(calls, i)
+		}
+	}
+	if len(calls) == 0 {
+		return
+	}
+
+	lim := NewLimiter(e.o.Rate, 1, e.o.Now)
+	work := make(chan int)
+	var verifyCh chan verifyItem
+	var vwg sync.WaitGroup
+	if e.o.Live {
+		verifyCh = make(chan verifyItem, len(calls))
+		vwg.Add(1)
+		go func() {
+			defer vwg.Done()
+			e.verify(ctx, client, account, region, verifyCh)
+		}()
+	}
+	var wg sync.WaitGroup
+	for range min(e.o.Workers, len(calls)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				e.call(ctx, client, lim, i, verifyCh)
+			}
+		}()
+	}
+	for _, i := range calls {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	if verifyCh != nil {
+		close(verifyCh)
+		vwg.Wait()
+	}
+}
+
+// call makes one change (or dry run of it).
+func (e *executor) call(ctx context.Context, client EC2API, lim *Limiter, i int, verifyCh chan<- verifyItem) {
+	t := &e.tasks[i]
+	if err := lim.Wait(ctx); err != nil {
+		e.skip(i, SkipInterrupted, "stopped before this change was started")
+		return
+	}
+	r := &e.results[i]
+	if !e.o.Live {
+		err := modify(e.flight, client, t.InstanceID, t.Change, true)
+		code, msg := errorCode(err)
+		switch {
+		case code == "DryRunOperation":
+			r.Status = StatusWouldChange
+		case code == "UnauthorizedOperation":
+			r.Status, r.Code, r.Message = StatusDenied, code, msg
+		case err == nil:
+			// An endpoint that ignores DryRun (moto) has just made the change.
+			r.Status, r.Message = StatusFailed, "the endpoint ignored DryRun=true and answered success: the change may have been applied"
+		default:
+			e.fail(i, err)
+		}
+		return
+	}
+	base := Record{Op: t.Op, Account: t.Account, Region: t.Region, InstanceID: t.InstanceID, Action: t.Action,
+		Previous: r.Previous, Requested: &t.Change}
+	intent := base
+	intent.Kind = KindIntent
+	if err := e.journal(intent); err != nil {
+		e.fail(i, fmt.Errorf("not changed: %w", err))
+		return
+	}
+	err := modify(e.flight, client, t.InstanceID, t.Change, false)
+	res := base
+	res.Kind = KindResult
+	if err != nil {
+		res.Outcome = OutcomeError
+		res.Code, res.Message = errorCode(err)
+		if res.Code == "" {
+			res.Message = err.Error()
+		}
+	} else {
+		res.Outcome = OutcomeOK
+	}
+	jerr := e.journal(res)
+	switch {
+	case err != nil && isCode(err, "UnauthorizedOperation"):
+		r.Status, r.Code, r.Message = StatusDenied, res.Code, res.Message
+	case err != nil:
+		e.fail(i, err)
+	default:
+		r.Status = StatusChanged
+		if jerr != nil {
+			r.Message = "changed, but the result line could not be journaled: " + jerr.Error()
+		}
+		verifyCh <- verifyItem{i: i, deadline: e.o.Now().Add(e.o.WaitTimeout)}
+	}
+}
+
+type verifyItem struct {
+	i        int
+	deadline time.Time
+}
+
+// verify waits until DescribeInstances shows each change applied with the
+// requested values, polling all pending instances of the Region in one
+// batched read per interval.
+func (e *executor) verify(ctx context.Context, client EC2API, account, region string, in <-chan verifyItem) {
+	pending := map[string]verifyItem{}
+	tick := time.NewTicker(e.o.PollInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case it, ok := <-in:
+			if !ok {
+				in = nil
+				if len(pending) == 0 {
+					return
+				}
+				continue
+			}
+			pending[e.tasks[it.i].InstanceID] = it
+		case <-tick.C:
+			if len(pending) == 0 {
+				continue
+			}
+			e.poll(ctx, client, pending)
+			if in == nil && len(pending) == 0 {
+				return
+			}
+		case <-ctx.Done():
+			for _, it := range pending {
+				e.results[it.i].Message = "change accepted; not verified (the run was stopped)"
+			}
+			// Drain what the workers still send (they finish in-flight calls).
+			if in != nil {
+				for it := range in {
+					e.results[it.i].Message = "change accepted; not verified (the run was stopped)"
+				}
+			}
+			return
+		}
+	}
+}
+
+func (e *executor) poll(ctx context.Context, client EC2API, pending map[string]verifyItem) {
+	ids := make([]string, 0, len(pending))
+	for id := range pending {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	views, err := describe(ctx, client, ids)
+	if err != nil {
+		e.o.Logger.Warn("verification read failed; retrying", "err", err)
+	}
+	now := e.o.Now()
+	for _, id := range ids {
+		it := pending[id]
+		t := &e.tasks[it.i]
+		r := &e.results[it.i]
+		v, ok := views[id]
+		applied := ok && t.Change.SatisfiedBy(v.Options) && (v.Options.State == "applied" || v.State == "stopped")
+		if !applied && now.Before(it.deadline) {
+			continue
+		}
+		delete(pending, id)
+		rec := Record{Op: t.Op, Kind: KindVerify, Account: t.Account, Region: t.Region, InstanceID: id, Action: t.Action, Requested: &t.Change}
+		if applied {
+			cur := v.Options
+			r.Verified = &cur
+			rec.Outcome, rec.Verified = OutcomeApplied, &cur
+			if v.Options.State != "applied" {
+				r.Message = "instance is stopped: the change applies at its next start"
+			}
+		} else {
+			r.Status, r.Reason = StatusFailed, ReasonNotApplied
+			switch {
+			case err != nil:
+				r.Message = fmt.Sprintf("change accepted but could not be verified within %s: %v", e.o.WaitTimeout, err)
+			case !ok || v.gone():
+				r.Message = "change accepted but the instance is gone"
+			default:
+				cur := v.Options
+				r.Verified = &cur
+				rec.Verified = &cur
+				r.Message = fmt.Sprintf("change accepted but not applied within %s (state %s, %s)", e.o.WaitTimeout, v.Options.State, describeOptions(v.Options))
+			}
+			rec.Outcome, rec.Message = OutcomeNotApplied, r.Message
+		}
+		_ = e.journal(rec) // a failure is recorded in e.journalErr and stops new work
+	}
+}
+
+// Decision kinds of [Decide].
+const (
+	DecideCall       = "call"        // make the change
+	DecideSkip       = "skip"        // skip it with Reason
+	DecideRecordDone = "record-done" // an unanswered intent already took effect: journal it, no call
+)
+
+// Decision is what [Decide] chose for one task.
+type Decision struct {
+	Kind    string
+	Reason  string
+	Message string
+}
+
+// Decide chooses what to do with a task given the instance's current state
+// (found false: DescribeInstances did not return it) and, on resume, the
+// journal's unanswered intent for it (nil if none). Tasks the journal shows
+// done never reach Decide. It is a pure function.
+func Decide(t *Task, cur View, found bool, pending *Record) Decision {
+	if !found || cur.gone() {
+		state := "not found"
+		if found {
+			state = cur.State
+		}
+		return Decision{Kind: DecideSkip, Reason: SkipGone, Message: "instance is " + state}
+	}
+	if pending != nil && pending.Requested != nil && *pending.Requested == t.Change && t.Change.SatisfiedBy(cur.Options) {
+		return Decision{Kind: DecideRecordDone}
+	}
+	if diff := optionsDiff(t.Expect, cur.Options); diff != "" {
+		return Decision{Kind: DecideSkip, Reason: t.ExpectReason, Message: diff}
+	}
+	return Decision{Kind: DecideCall}
+}
+
+// optionsDiff lists the fields of want (non-empty ones only) that got
+// differs in, as "HttpTokens optional→required".
+func optionsDiff(want, got report.MetadataOptions) string {
+	var d []string
+	cmp := func(name, w, g string) {
+		if w != "" && w != g {
+			d = append(d, fmt.Sprintf("%s %s→%s", name, w, orNone(g)))
+		}
+	}
+	cmp("HttpTokens", want.HttpTokens, got.HttpTokens)
+	cmp("HttpEndpoint", want.HttpEndpoint, got.HttpEndpoint)
+	if want.HttpPutResponseHopLimit != 0 && want.HttpPutResponseHopLimit != got.HttpPutResponseHopLimit {
+		d = append(d, fmt.Sprintf("HopLimit %d→%d", want.HttpPutResponseHopLimit, got.HttpPutResponseHopLimit))
+	}
+	cmp("HttpProtocolIpv6", want.HttpProtocolIpv6, got.HttpProtocolIpv6)
+	cmp("InstanceMetadataTags", want.InstanceMetadataTags, got.InstanceMetadataTags)
+	if len(d) == 0 {
+		return ""
+	}
+	return "options changed since: " + strings.Join(d, ", ")
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+func describeOptions(o report.MetadataOptions) string {
+	return fmt.Sprintf("HttpTokens=%s HopLimit=%d", orNone(o.HttpTokens), o.HttpPutResponseHopLimit)
+}
+
+// SkippedResults turns plan items skipped before execution into results.
+func SkippedResults(items []Item) []Result {
+	out := make([]Result, 0, len(items))
+	for _, it := range items {
+		out = append(out, Result{Account: it.Account, Region: it.Region, InstanceID: it.InstanceID, Name: it.Name,
+			Status: StatusSkipped, Reason: it.Reason, Message: it.Detail})
+	}
+	return out
+}
+
+// AddSkipped appends results skipped before execution (plan exclusions)
+// to o, keeping Summary.Planned as the count of attempted tasks.
+func (o *Outcome) AddSkipped(rs []Result) {
+	planned := o.Summary.Planned
+	o.Results = append(o.Results, rs...)
+	o.Summary = summarize(o.Results)
+	o.Summary.Planned = planned
+}
