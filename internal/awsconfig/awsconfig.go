@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -163,4 +164,77 @@ func AssumeRole(cfg aws.Config, roleARN, sessionName, externalID string) aws.Con
 	})
 	out.Credentials = aws.NewCredentialsCache(provider)
 	return out
+}
+
+// Role names an account reached by AssumeRole. The zero Role means the
+// caller's own credentials.
+type Role struct {
+	ARN        string
+	ExternalID string
+}
+
+// Pool hands out per-(role, Region) configurations built from one base
+// configuration: one credentials cache per role (so a role is assumed once,
+// not once per Region) and one retryer per (role, Region), shared by every
+// client made from that configuration so that adaptive mode's send rate
+// reacts to all of a Region's throttles. It is safe for concurrent use.
+type Pool struct {
+	base        aws.Config
+	sessionName string
+
+	mu       sync.Mutex
+	creds    map[Role]aws.CredentialsProvider
+	retryers map[poolKey]aws.Retryer
+}
+
+type poolKey struct {
+	role   Role
+	region string
+}
+
+// NewPool returns a Pool over base. sessionName names assumed-role
+// sessions (CloudTrail shows it); empty means "imdsfleet".
+func NewPool(base aws.Config, sessionName string) *Pool {
+	if sessionName == "" {
+		sessionName = "imdsfleet"
+	}
+	return &Pool{
+		base:        base,
+		sessionName: sessionName,
+		creds:       map[Role]aws.CredentialsProvider{},
+		retryers:    map[poolKey]aws.Retryer{},
+	}
+}
+
+// Base returns the configuration the pool was built from.
+func (p *Pool) Base() aws.Config { return p.base }
+
+// Config returns the configuration for role in region ("" means the base
+// configuration's Region).
+func (p *Pool) Config(role Role, region string) aws.Config {
+	if region == "" {
+		region = p.base.Region
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	cfg := p.base.Copy()
+	cfg.Region = region
+	if role.ARN != "" {
+		c, ok := p.creds[role]
+		if !ok {
+			c = AssumeRole(p.base, role.ARN, p.sessionName, role.ExternalID).Credentials
+			p.creds[role] = c
+		}
+		cfg.Credentials = c
+	}
+	k := poolKey{role, region}
+	r, ok := p.retryers[k]
+	if !ok && p.base.Retryer != nil {
+		r = p.base.Retryer()
+		p.retryers[k] = r
+	}
+	if r != nil {
+		cfg.Retryer = func() aws.Retryer { return r }
+	}
+	return cfg
 }

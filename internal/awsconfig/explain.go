@@ -1,0 +1,160 @@
+package awsconfig
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"syscall"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials/ssocreds"
+	"github.com/aws/smithy-go"
+)
+
+// Error codes Explain groups. They are the codes AWS services answer (EC2
+// Query codes, STS and CloudWatch codes), compared exactly.
+var (
+	expiredCodes = map[string]bool{
+		"ExpiredToken": true, "ExpiredTokenException": true, "TokenRefreshRequired": true,
+		"RequestExpired": true, "InvalidToken": true,
+	}
+	badCredentialCodes = map[string]bool{
+		"InvalidClientTokenId": true, "UnrecognizedClientException": true, "SignatureDoesNotMatch": true,
+		"IncompleteSignature": true, "InvalidAccessKeyId": true, "AuthFailure": true,
+		"InvalidSignatureException": true, "MissingAuthenticationToken": true,
+	}
+	deniedCodes = map[string]bool{
+		"AccessDenied": true, "AccessDeniedException": true, "UnauthorizedOperation": true,
+		"UnauthorizedAccess": true, "Forbidden": true,
+	}
+	throttleCodes = map[string]bool{
+		"Throttling": true, "ThrottlingException": true, "RequestLimitExceeded": true,
+		"TooManyRequestsException": true, "RequestThrottled": true, "RequestThrottledException": true,
+		"ProvisionedThroughputExceededException": true, "SlowDown": true,
+	}
+)
+
+// Explain turns an error from an AWS call into one line that says what went
+// wrong and names the fix: no credentials, expired or rejected credentials,
+// a Region not enabled or unknown, an unreachable endpoint, access denied,
+// sustained throttling. It decides by error type and smithy error code,
+// never by message text; anything else is the error's own text on one line.
+func Explain(err error) string {
+	if err == nil {
+		return ""
+	}
+	switch {
+	case errors.Is(err, context.Canceled):
+		return "interrupted before the call completed"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timed out waiting for AWS: check the network or raise the timeout"
+	}
+	var noProfile config.SharedConfigProfileNotExistError
+	if errors.As(err, &noProfile) {
+		return fmt.Sprintf("AWS profile %q does not exist: check --profile / AWS_PROFILE against ~/.aws/config", noProfile.Profile)
+	}
+	var sso *ssocreds.InvalidTokenError
+	if errors.As(err, &sso) {
+		return "the AWS SSO session has expired or is missing: run `aws sso login` (with the same --profile) and retry"
+	}
+	var signing *v4.SigningError
+	if errors.As(err, &signing) {
+		// The credentials could not be obtained. If an AWS call was made
+		// to get them (AssumeRole, SSO), explain that call's failure;
+		// otherwise nothing in the chain had credentials.
+		if op := innermostOperation(signing.Err); op != nil && op.ServiceID != "ec2imds" {
+			return fmt.Sprintf("cannot get credentials (%s): %s", opName(op), explainCall(signing.Err, op, true))
+		}
+		return "no AWS credentials found: set --profile or AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run `aws sso login`"
+	}
+	var noRegion *aws.MissingRegionError
+	if errors.As(err, &noRegion) {
+		return "no AWS Region configured: set --region or AWS_REGION"
+	}
+	op := innermostOperation(err)
+	if op == nil {
+		return oneLine(err.Error())
+	}
+	return explainCall(err, op, false)
+}
+
+// explainCall explains the failure of one AWS operation.
+func explainCall(err error, op *smithy.OperationError, assuming bool) string {
+	name := opName(op)
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		code := api.ErrorCode()
+		switch {
+		case expiredCodes[code]:
+			return fmt.Sprintf("the AWS credentials have expired (%s from %s): refresh them (`aws sso login`, or a new session token) and retry; if they are fresh, check the system clock", code, name)
+		case code == "OptInRequired":
+			return fmt.Sprintf("the Region is not enabled for this account (OptInRequired from %s): enable it in the account settings or leave it out of --regions", name)
+		case badCredentialCodes[code]:
+			return fmt.Sprintf("AWS rejected the credentials (%s from %s): check the access key and secret (or --profile), and that the Region is enabled for the account", code, name)
+		case deniedCodes[code] && assuming:
+			return fmt.Sprintf("access denied (%s): the role's trust policy must allow the caller to assume it (and match --external-id if one is required)", code)
+		case deniedCodes[code]:
+			return fmt.Sprintf("access denied (%s from %s): grant %s to the scanning identity (imdsfleet scan needs sts:GetCallerIdentity, ec2:DescribeRegions, ec2:DescribeInstances, cloudwatch:GetMetricData)", code, name, iamAction(op))
+		case throttleCodes[code]:
+			return fmt.Sprintf("throttled by AWS beyond the retry budget (%s from %s): lower --concurrency and retry", code, name)
+		default:
+			msg := oneLine(api.ErrorMessage())
+			if msg == "" {
+				return fmt.Sprintf("%s failed: %s", name, code)
+			}
+			return fmt.Sprintf("%s failed: %s: %s", name, code, msg)
+		}
+	}
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		return fmt.Sprintf("cannot resolve %s (%s): check the Region name (--region, AWS_REGION, --regions) and --endpoint-url / AWS_ENDPOINT_URL", dns.Name, name)
+	}
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return fmt.Sprintf("cannot connect to the AWS endpoint (connection refused, %s): check --endpoint-url / AWS_ENDPOINT_URL and that the server is running", name)
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) {
+		return fmt.Sprintf("cannot reach the AWS endpoint (%s): %s: check the network, proxy settings and --endpoint-url / AWS_ENDPOINT_URL", name, oneLine(netErr.Error()))
+	}
+	var attempts *retry.MaxAttemptsError
+	if errors.As(err, &attempts) {
+		return fmt.Sprintf("%s failed after %d attempts: %s", name, attempts.Attempt, oneLine(attempts.Err.Error()))
+	}
+	return oneLine(err.Error())
+}
+
+// innermostOperation returns the deepest smithy.OperationError in err's
+// chain: for a call whose credentials came from AssumeRole it is the STS
+// call, not the EC2 call that needed them.
+func innermostOperation(err error) *smithy.OperationError {
+	var last *smithy.OperationError
+	for e := err; e != nil; {
+		var op *smithy.OperationError
+		if !errors.As(e, &op) {
+			break
+		}
+		last = op
+		e = op.Err
+	}
+	return last
+}
+
+// opName renders "ec2:DescribeInstances".
+func opName(op *smithy.OperationError) string {
+	return strings.ToLower(strings.ReplaceAll(op.ServiceID, " ", "")) + ":" + op.OperationName
+}
+
+// iamAction is the IAM action an operation needs.
+func iamAction(op *smithy.OperationError) string {
+	svc := strings.ToLower(strings.ReplaceAll(op.ServiceID, " ", ""))
+	return svc + ":" + op.OperationName
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}

@@ -1,0 +1,588 @@
+// Package scanner finds every EC2 instance of a set of (account, Region)
+// targets, reads its IMDS metadata options and its IMDSv1 usage from
+// CloudWatch, and classifies it into a [report.Report].
+//
+// All targets run in one bounded errgroup; a target that fails becomes an
+// error record in the report and the others go on. Within a Region,
+// DescribeInstances pages stream into the metrics stage, so GetMetricData
+// calls (500 queries each, a bounded number in flight) start while pages
+// still arrive. The scanner prints nothing: it reports through its return
+// values, an optional [Progress] and an injected slog.Logger.
+package scanner
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/imdsfleet/imdsfleet/internal/awsconfig"
+	"github.com/imdsfleet/imdsfleet/report"
+)
+
+// Defaults for [Options] fields left zero.
+const (
+	DefaultConcurrency     = 8 // targets scanned at once
+	DefaultMetricsInFlight = 4 // GetMetricData calls in flight per Region
+)
+
+// CloudWatch metric names and namespace the scanner reads.
+const (
+	Namespace             = "AWS/EC2"
+	MetricNoToken         = "MetadataNoToken"
+	MetricNoTokenRejected = "MetadataNoTokenRejected"
+)
+
+// Options configure a [Scan]. The zero value scans every enabled Region of
+// the caller's account over the default lookback.
+type Options struct {
+	// Regions to scan; nil means every Region DescribeRegions reports as
+	// enabled (opt-in-not-required or opted-in), per account.
+	Regions []string
+	// Roles reach accounts besides the caller's. A role whose account is
+	// already scanned (the caller's, or an earlier role's) is skipped.
+	Roles []Role
+	// Concurrency bounds the targets scanned at once (default 8).
+	Concurrency int
+	// MetricsInFlight bounds the GetMetricData calls in flight per Region (default 4).
+	MetricsInFlight int
+	// Lookback is the usage window (default 14 days, at most 455).
+	Lookback time.Duration
+	// MinObservedDays is the evidence "ready" needs (default 7), capped at
+	// the lookback's days.
+	MinObservedDays int
+	// TagFilters narrow DescribeInstances server-side.
+	TagFilters []TagFilter
+	// ContainerTags add to DefaultContainerTags.
+	ContainerTags []TagMatcher
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Progress, if set, is updated as the scan goes.
+	Progress *Progress
+	// Logger receives per-target log lines (default: discard).
+	Logger *slog.Logger
+	// Tool names the program in the report.
+	Tool report.Tool
+}
+
+// RegionsAll is the Target.Region of an account whose Region list could not
+// be read.
+const RegionsAll = "all"
+
+// Scan runs the scan and returns its report. The error is non-nil only when
+// the scan could not run at all (the caller's identity could not be read,
+// bad options, or ctx ended); failed targets are recorded in the report
+// with status "error".
+func Scan(ctx context.Context, c Clients, o Options) (*report.Report, error) {
+	o = o.withDefaults()
+	if o.Lookback > MaxLookback {
+		return nil, fmt.Errorf("lookback %s is beyond CloudWatch's 455-day retention: use at most 455d", o.Lookback)
+	}
+	now := o.Now().UTC()
+	start, end := Window(now, o.Lookback)
+	s := &scan{
+		c:         c,
+		o:         o,
+		start:     start,
+		end:       end,
+		minDays:   EffectiveMinObservedDays(o.MinObservedDays, o.Lookback),
+		matchers:  append(DefaultContainerTags(), o.ContainerTags...),
+		filters:   ec2Filters(o.TagFilters),
+		generated: now,
+	}
+
+	id, err := c.STS(Role{}).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	o.Progress.call()
+	if err != nil {
+		return nil, fmt.Errorf("identify the caller (sts:GetCallerIdentity): %w", err)
+	}
+	accounts := []account{{id: aws.ToString(id.Account)}}
+	seen := map[string]bool{accounts[0].id: true}
+	for _, r := range o.Roles {
+		acct, err := AccountOfRoleARN(r.ARN)
+		if err != nil {
+			return nil, err
+		}
+		if seen[acct] {
+			o.Logger.Info("account already scanned; skipping its role", "account", acct, "role", r.ARN)
+			continue
+		}
+		seen[acct] = true
+		accounts = append(accounts, account{id: acct, role: r})
+	}
+
+	targets, failed := s.discover(ctx, accounts)
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("scan interrupted: %w", err)
+	}
+	o.Progress.addTargets(len(targets))
+
+	results := make([]targetResult, len(targets))
+	g := new(errgroup.Group)
+	g.SetLimit(o.Concurrency)
+	for i, t := range targets {
+		g.Go(func() error {
+			results[i] = s.scanTarget(ctx, t)
+			o.Progress.targetDone()
+			return nil
+		})
+	}
+	_ = g.Wait() // tasks never fail: each records its own error
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("scan interrupted: %w", err)
+	}
+	return s.assemble(targets, results, failed), nil
+}
+
+func (o Options) withDefaults() Options {
+	if o.Concurrency <= 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	if o.MetricsInFlight <= 0 {
+		o.MetricsInFlight = DefaultMetricsInFlight
+	}
+	if o.Lookback <= 0 {
+		o.Lookback = DefaultLookback
+	}
+	if o.MinObservedDays <= 0 {
+		o.MinObservedDays = DefaultMinObservedDays
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return o
+}
+
+type account struct {
+	id   string
+	role Role
+}
+
+type target struct {
+	account
+	region string
+}
+
+type targetResult struct {
+	instances  []report.Instance
+	terminated int
+	err        error
+}
+
+type scan struct {
+	c          Clients
+	o          Options
+	start, end time.Time
+	minDays    int
+	matchers   []TagMatcher
+	filters    []ec2types.Filter
+	generated  time.Time
+}
+
+// discover turns accounts into targets. An account whose Regions cannot be
+// listed becomes a failed target (Region [RegionsAll]).
+func (s *scan) discover(ctx context.Context, accounts []account) ([]target, []report.Target) {
+	regions := make([][]string, len(accounts))
+	errs := make([]error, len(accounts))
+	if s.o.Regions != nil {
+		for i := range accounts {
+			regions[i] = s.o.Regions
+		}
+	} else {
+		g := new(errgroup.Group)
+		g.SetLimit(s.o.Concurrency)
+		for i, a := range accounts {
+			g.Go(func() error {
+				regions[i], errs[i] = s.enabledRegions(ctx, a)
+				return nil
+			})
+		}
+		_ = g.Wait()
+	}
+	var targets []target
+	var failed []report.Target
+	for i, a := range accounts {
+		if errs[i] != nil {
+			s.o.Logger.Warn("cannot list Regions", "account", a.id, "err", awsconfig.Explain(errs[i]))
+			failed = append(failed, report.Target{
+				Account: a.id, Region: RegionsAll, Status: report.TargetError,
+				Error: "list Regions: " + awsconfig.Explain(errs[i]),
+			})
+			continue
+		}
+		for _, r := range regions[i] {
+			targets = append(targets, target{account: a, region: r})
+		}
+	}
+	return targets, failed
+}
+
+// enabledRegions lists the Regions enabled for a's account, sorted.
+func (s *scan) enabledRegions(ctx context.Context, a account) ([]string, error) {
+	out, err := s.c.EC2(a.role, "").DescribeRegions(ctx, &ec2.DescribeRegionsInput{AllRegions: aws.Bool(true)})
+	s.o.Progress.call()
+	if err != nil {
+		return nil, fmt.Errorf("describe Regions: %w", err)
+	}
+	var names []string
+	for _, r := range out.Regions {
+		switch aws.ToString(r.OptInStatus) {
+		case "", "opt-in-not-required", "opted-in":
+			names = append(names, aws.ToString(r.RegionName))
+		default:
+			s.o.Logger.Debug("skipping Region not enabled", "account", a.id, "region", aws.ToString(r.RegionName), "optInStatus", aws.ToString(r.OptInStatus))
+		}
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+// ec2Filters turns tag filters into DescribeInstances filters. Terminated
+// and shutting-down instances are not filtered out: they are counted.
+func ec2Filters(tf []TagFilter) []ec2types.Filter {
+	var out []ec2types.Filter
+	for _, f := range tf {
+		out = append(out, ec2types.Filter{Name: aws.String("tag:" + f.Key), Values: slices.Clone(f.Values)})
+	}
+	return out
+}
+
+// query is one instance's GetMetricData query.
+type query struct {
+	idx        int // index into the target's instance list
+	instanceID string
+	metric     string
+}
+
+// batch is up to MaxQueriesPerCall queries and, once fetched, their usage.
+type batch struct {
+	queries []query
+	usage   []report.Usage
+}
+
+// scanTarget scans one (account, Region): DescribeInstances pages feed
+// batches of metric queries to MetricsInFlight workers as they fill.
+func (s *scan) scanTarget(ctx context.Context, t target) targetResult {
+	log := s.o.Logger.With("account", t.id, "region", t.region)
+	ec2c := s.c.EC2(t.role, t.region)
+	cwc := s.c.CloudWatch(t.role, t.region)
+
+	g, gctx := errgroup.WithContext(ctx)
+	batches := make(chan *batch, s.o.MetricsInFlight)
+	var (
+		instances  []report.Instance // written by the producer only, read after Wait
+		terminated int
+		mu         sync.Mutex
+		done       []*batch
+	)
+	g.Go(func() error {
+		defer close(batches)
+		send := func(b *batch) error {
+			select {
+			case batches <- b:
+				return nil
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+		}
+		p := ec2.NewDescribeInstancesPaginator(ec2c, &ec2.DescribeInstancesInput{
+			MaxResults: aws.Int32(PageSize),
+			Filters:    s.filters,
+		})
+		cur := &batch{}
+		for p.HasMorePages() {
+			page, err := p.NextPage(gctx)
+			s.o.Progress.call()
+			if err != nil {
+				return fmt.Errorf("describe instances: %w", err)
+			}
+			n := 0
+			for _, res := range page.Reservations {
+				for _, in := range res.Instances {
+					n++
+					if st := in.State; st != nil && (st.Name == ec2types.InstanceStateNameTerminated || st.Name == ec2types.InstanceStateNameShuttingDown) {
+						terminated++
+						continue
+					}
+					ri := convertInstance(t, in)
+					if endpointEnabled(ri.MetadataOptions) {
+						metric := MetricNoToken
+						if tokensRequired(ri.MetadataOptions) {
+							metric = MetricNoTokenRejected
+						}
+						cur.queries = append(cur.queries, query{idx: len(instances), instanceID: ri.InstanceID, metric: metric})
+					} else {
+						ri.Usage.Status = report.UsageNone
+					}
+					instances = append(instances, ri)
+					if len(cur.queries) == MaxQueriesPerCall {
+						if err := send(cur); err != nil {
+							return err
+						}
+						cur = &batch{}
+					}
+				}
+			}
+			s.o.Progress.addInstances(n)
+		}
+		if len(cur.queries) > 0 {
+			return send(cur)
+		}
+		return nil
+	})
+	for range s.o.MetricsInFlight {
+		g.Go(func() error {
+			for b := range batches {
+				b.usage = s.fetch(gctx, cwc, b.queries)
+				mu.Lock()
+				done = append(done, b)
+				mu.Unlock()
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		log.Warn("target failed", "err", awsconfig.Explain(err))
+		return targetResult{err: err}
+	}
+	for _, b := range done {
+		for i, q := range b.queries {
+			instances[q.idx].Usage = b.usage[i]
+		}
+	}
+	for i := range instances {
+		s.judge(&instances[i])
+	}
+	log.Debug("target scanned", "instances", len(instances), "terminated", terminated, "metricCalls", len(done))
+	return targetResult{instances: instances, terminated: terminated}
+}
+
+// judge fills classification, risks and recommendation.
+func (s *scan) judge(in *report.Instance) {
+	host := IsContainerHost(in.Tags, s.matchers)
+	in.Classification = Classify(in.MetadataOptions, in.Usage, s.minDays)
+	in.Risks = Risks(in, host)
+	in.Recommendation = Recommend(in, Evidence{ContainerHost: host, MinObservedDays: s.minDays, WindowStart: s.start})
+}
+
+// fetch runs one GetMetricData batch (following NextToken) and returns one
+// Usage per query. A call that fails marks every query of the batch
+// "error"; it never reads as "no calls".
+func (s *scan) fetch(ctx context.Context, cw CloudWatchAPI, qs []query) []report.Usage {
+	mq := make([]cwtypes.MetricDataQuery, len(qs))
+	for i, q := range qs {
+		mq[i] = cwtypes.MetricDataQuery{
+			Id: aws.String(QueryID(i)),
+			MetricStat: &cwtypes.MetricStat{
+				Metric: &cwtypes.Metric{
+					Namespace:  aws.String(Namespace),
+					MetricName: aws.String(q.metric),
+					Dimensions: []cwtypes.Dimension{{Name: aws.String("InstanceId"), Value: aws.String(q.instanceID)}},
+				},
+				Period: aws.Int32(Period),
+				Stat:   aws.String("Sum"),
+			},
+			ReturnData: aws.Bool(true),
+		}
+	}
+	acc := make([]accumulator, len(qs))
+	p := cloudwatch.NewGetMetricDataPaginator(cw, &cloudwatch.GetMetricDataInput{
+		StartTime:         aws.Time(s.start),
+		EndTime:           aws.Time(s.end),
+		MetricDataQueries: mq,
+		ScanBy:            cwtypes.ScanByTimestampAscending,
+	})
+	out := make([]report.Usage, len(qs))
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		s.o.Progress.call()
+		if err != nil {
+			msg := "GetMetricData: " + awsconfig.Explain(err)
+			for i := range out {
+				out[i] = report.Usage{Status: report.UsageError, Error: msg}
+			}
+			return out
+		}
+		for _, r := range page.MetricDataResults {
+			if i, ok := queryIndex(aws.ToString(r.Id), len(qs)); ok {
+				acc[i].add(r)
+			}
+		}
+	}
+	for i, q := range qs {
+		out[i] = acc[i].usage(q.metric)
+	}
+	return out
+}
+
+// accumulator joins one query's results across NextToken pages.
+type accumulator struct {
+	seen     bool
+	status   cwtypes.StatusCode
+	messages []string
+	sum      float64
+	days     int
+	points   int
+	last     time.Time
+}
+
+func (a *accumulator) add(r cwtypes.MetricDataResult) {
+	a.seen = true
+	a.status = r.StatusCode
+	for _, m := range r.Messages {
+		a.messages = append(a.messages, aws.ToString(m.Code)+": "+aws.ToString(m.Value))
+	}
+	for j, ts := range r.Timestamps {
+		if j >= len(r.Values) {
+			break
+		}
+		v := r.Values[j]
+		a.points++
+		a.sum += v
+		if v > 0 {
+			a.days++
+			if ts.After(a.last) {
+				a.last = ts
+			}
+		}
+	}
+}
+
+func (a *accumulator) usage(metric string) report.Usage {
+	u := report.Usage{DaysWithCalls: a.days, Datapoints: a.points}
+	if metric == MetricNoTokenRejected {
+		u.NoTokenRejected = a.sum
+	} else {
+		u.NoTokenCalls = a.sum
+	}
+	if !a.last.IsZero() {
+		t := a.last.UTC()
+		u.LastCallAt = &t
+	}
+	switch {
+	case !a.seen:
+		return report.Usage{Status: report.UsageError, Error: "CloudWatch returned no result for this instance's query"}
+	case a.status == cwtypes.StatusCodeComplete:
+		u.Status = report.UsageComplete
+	case a.status == cwtypes.StatusCodePartialData:
+		u.Status = report.UsagePartial
+	default:
+		u.Status = report.UsageError
+		u.Error = fmt.Sprintf("CloudWatch status %s", a.status)
+		if len(a.messages) > 0 {
+			u.Error += " (" + a.messages[len(a.messages)-1] + ")"
+		}
+	}
+	return u
+}
+
+// convertInstance maps an EC2 instance to the report's shape (no usage yet).
+func convertInstance(t target, in ec2types.Instance) report.Instance {
+	ri := report.Instance{
+		Account:    t.id,
+		Region:     t.region,
+		InstanceID: aws.ToString(in.InstanceId),
+		ImageID:    aws.ToString(in.ImageId),
+		LaunchTime: aws.ToTime(in.LaunchTime).UTC(),
+		Tags:       make(map[string]string, len(in.Tags)),
+		Risks:      []string{},
+	}
+	if in.State != nil {
+		ri.State = string(in.State.Name)
+	}
+	if in.IamInstanceProfile != nil {
+		ri.InstanceProfileArn = aws.ToString(in.IamInstanceProfile.Arn)
+	}
+	for _, tag := range in.Tags {
+		ri.Tags[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
+	}
+	ri.Name = ri.Tags["Name"]
+	if mo := in.MetadataOptions; mo != nil {
+		ri.MetadataOptions = report.MetadataOptions{
+			HttpTokens:              string(mo.HttpTokens),
+			HttpEndpoint:            string(mo.HttpEndpoint),
+			HttpPutResponseHopLimit: aws.ToInt32(mo.HttpPutResponseHopLimit),
+			HttpProtocolIpv6:        string(mo.HttpProtocolIpv6),
+			InstanceMetadataTags:    string(mo.InstanceMetadataTags),
+			State:                   string(mo.State),
+		}
+	}
+	return ri
+}
+
+// assemble builds the report: targets and instances sorted by account,
+// Region and id, so two scans of one fleet differ only in times.
+func (s *scan) assemble(targets []target, results []targetResult, failed []report.Target) *report.Report {
+	r := &report.Report{
+		SchemaVersion: report.SchemaVersion,
+		Tool:          s.o.Tool,
+		GeneratedAt:   s.generated,
+		Window:        report.Window{Start: s.start, End: s.end},
+		Targets:       append([]report.Target{}, failed...),
+		Instances:     []report.Instance{},
+	}
+	for i, t := range targets {
+		res := results[i]
+		rt := report.Target{Account: t.id, Region: t.region, Status: report.TargetOK}
+		if res.err != nil {
+			rt.Status = report.TargetError
+			rt.Error = awsconfig.Explain(res.err)
+		} else {
+			rt.Instances = len(res.instances)
+			rt.Terminated = res.terminated
+			r.Instances = append(r.Instances, res.instances...)
+		}
+		r.Targets = append(r.Targets, rt)
+	}
+	slices.SortFunc(r.Targets, func(a, b report.Target) int {
+		return cmp.Or(cmp.Compare(a.Account, b.Account), cmp.Compare(a.Region, b.Region))
+	})
+	slices.SortFunc(r.Instances, func(a, b report.Instance) int {
+		return cmp.Or(cmp.Compare(a.Account, b.Account), cmp.Compare(a.Region, b.Region), cmp.Compare(a.InstanceID, b.InstanceID))
+	})
+	r.Summary = summarize(r.Instances)
+	return r
+}
+
+// summarize counts instances by classification and risk; every known key
+// is present (zero included) so the JSON's shape does not depend on the fleet.
+func summarize(ins []report.Instance) report.Summary {
+	sum := report.Summary{
+		Instances:        len(ins),
+		ByClassification: map[string]int{},
+		ByRisk:           map[string]int{},
+	}
+	for _, c := range report.Classifications {
+		sum.ByClassification[c] = 0
+	}
+	for _, k := range report.Risks {
+		sum.ByRisk[k] = 0
+	}
+	for i := range ins {
+		sum.ByClassification[ins[i].Classification]++
+		for _, k := range ins[i].Risks {
+			sum.ByRisk[k]++
+		}
+	}
+	return sum
+}
+
+// Incomplete reports whether any target of r failed.
+func Incomplete(r *report.Report) bool {
+	return slices.ContainsFunc(r.Targets, func(t report.Target) bool { return t.Status == report.TargetError })
+}
