@@ -1,0 +1,212 @@
+package report
+
+import (
+	"bufio"
+	_ "embed"
+	"fmt"
+	"html/template"
+	"io"
+	"slices"
+	"strings"
+)
+
+//go:embed html.tmpl
+var htmlSource string
+
+// htmlMaxRows caps each wave's instance table: a page of a hundred
+// thousand rows is no longer a planning tool (and slow to open). The JSON
+// and CSV reports hold every instance.
+const htmlMaxRows = 2000
+
+// WriteHTML writes a single self-contained page for migration planning:
+// headline counts, the instances grouped into migration waves, and a table
+// per (account, Region). Waves, in the order to work through them:
+//
+//   - wave 1, enforce now: ready instances;
+//   - wave 2, fix the hop limit then re-measure: v1-in-use container hosts
+//     with hop limit 1 (risk container-hop-limit);
+//   - wave 3, find and fix the v1 callers: the other v1-in-use instances,
+//     with their call counts and last call;
+//   - wave 4, need evidence: no-data;
+//   - already done: enforced; leave alone: disabled.
+//
+// The page loads nothing from the network: the CSS and a small script
+// (click a column header to sort, type in the box to filter) are inline,
+// and a Content-Security-Policy forbids anything else. All report text is
+// escaped by html/template. Figures are computed from r.Instances; r is not
+// modified.
+func WriteHTML(w io.Writer, r *Report) error {
+	tmpl, err := template.New("report").Parse(htmlSource)
+	if err != nil {
+		return fmt.Errorf("parse html template: %w", err)
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	if err := tmpl.Execute(bw, buildHTMLView(r)); err != nil {
+		return fmt.Errorf("write html: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("write html: %w", err)
+	}
+	return nil
+}
+
+type htmlView struct {
+	Tool, Generated, Window string
+	Instances               int
+	Targets                 int
+	Failed                  []Target
+	Cards                   []htmlCard
+	Risks                   []htmlCard
+	Waves                   []*htmlWave
+	Classifications         []string
+	RiskNames               []string
+	Regions                 []htmlRegion
+	MaxRows                 int
+}
+
+type htmlCard struct {
+	Key, Meaning, CSS string
+	Count             int
+}
+
+type htmlWave struct {
+	ID, Label, Title, Action, CSS string
+	Open                          bool
+	Count                         int
+	Rows                          []htmlRow
+	More                          int
+}
+
+type htmlRow struct {
+	ID, Name, Account, Region, State, Tokens, Hop string
+	Class, ClassCSS, Risks                        string
+	Calls, Rejected, Days, Observed, LastCall     string
+	CallsV, RejectedV, DaysV, ObservedV, HopV     float64
+	Recommendation                                string
+}
+
+type htmlRegion struct {
+	Account, Region, Status, StatusCSS, Error string
+	Counts, RiskCounts                        []int
+	Total                                     int
+}
+
+func buildHTMLView(r *Report) *htmlView {
+	sum := summarize(r.Instances)
+	v := &htmlView{
+		Tool:            toolText(r.Tool),
+		Generated:       shortTime(r.GeneratedAt),
+		Window:          windowText(r.Window),
+		Instances:       sum.Instances,
+		Targets:         len(r.Targets),
+		Failed:          failedTargets(r),
+		Classifications: Classifications,
+		RiskNames:       Risks,
+		MaxRows:         htmlMaxRows,
+	}
+	for _, c := range Classifications {
+		v.Cards = append(v.Cards, htmlCard{Key: c, Meaning: DescribeClassification(c), CSS: cssName(c), Count: sum.ByClassification[c]})
+	}
+	for _, k := range Risks {
+		v.Risks = append(v.Risks, htmlCard{Key: k, Meaning: DescribeRisk(k), Count: sum.ByRisk[k]})
+	}
+
+	enforce := &htmlWave{ID: "wave-1", Label: "Wave 1", Title: "Enforce now", CSS: "ready", Open: true,
+		Action: "No IMDSv1 calls over enough observed days: require IMDSv2 (imdsfleet remediate). Container hosts keep hop limit 1 unless their pods need the node's credentials."}
+	hop := &htmlWave{ID: "wave-2", Label: "Wave 2", Title: "Fix the hop limit, then re-measure", CSS: "v1-in-use", Open: true,
+		Action: "Container hosts using IMDSv1 with hop limit 1: their pods cannot get a v2 token, so their v1 calls may be SDK fallback. Raise the hop limit to 2, then scan again to see what v1 use is left."}
+	callers := &htmlWave{ID: "wave-3", Label: "Wave 3", Title: "Find and fix the v1 callers", CSS: "v1-in-use", Open: true,
+		Action: "Something on these instances still calls IMDSv1: update the software (SDKs, agents, scripts) that makes the calls, then scan again."}
+	evidence := &htmlWave{ID: "wave-4", Label: "Wave 4", Title: "Need evidence", CSS: "no-data", Open: true,
+		Action: "Too few observed days (stopped, new, or metrics unreadable) to know whether IMDSv1 is used: run them, or wait, and scan again."}
+	done := &htmlWave{ID: "done", Label: "Done", Title: "Already enforced", CSS: "enforced",
+		Action: "IMDSv2 is required: nothing to do."}
+	alone := &htmlWave{ID: "leave-alone", Label: "Leave alone", Title: "Metadata endpoint disabled", CSS: "disabled",
+		Action: "The endpoint is off: leave it. Disabling is never the fix, since it also removes the role's credentials."}
+	v.Waves = []*htmlWave{enforce, hop, callers, evidence, done, alone}
+
+	waveOf := func(in *Instance) *htmlWave {
+		switch in.Classification {
+		case ClassReady:
+			return enforce
+		case ClassV1InUse:
+			if in.HasRisk(RiskContainerHopLimit) {
+				return hop
+			}
+			return callers
+		case ClassNoData:
+			return evidence
+		case ClassEnforced:
+			return done
+		case ClassDisabled:
+			return alone
+		}
+		return nil
+	}
+	byWave := map[*htmlWave][]*Instance{}
+	for i := range r.Instances {
+		in := &r.Instances[i]
+		if wv := waveOf(in); wv != nil {
+			byWave[wv] = append(byWave[wv], in)
+		}
+	}
+	for _, wv := range v.Waves {
+		list := byWave[wv]
+		if wv == hop || wv == callers {
+			// Heaviest users first; equal counts keep report order.
+			slices.SortStableFunc(list, byCallsDesc)
+		}
+		wv.Count = len(list)
+		for i, in := range list {
+			if i == htmlMaxRows {
+				wv.More = len(list) - htmlMaxRows
+				break
+			}
+			wv.Rows = append(wv.Rows, htmlRowOf(in))
+		}
+	}
+
+	for _, row := range regionRows(r) {
+		hr := htmlRegion{Account: row.Account, Region: row.Region, Status: row.Status, Error: row.Error, Total: row.Total, StatusCSS: "ok"}
+		switch row.Status {
+		case TargetError:
+			hr.StatusCSS = "error"
+		case "":
+			hr.Status, hr.StatusCSS = "not a target", ""
+		}
+		for _, c := range Classifications {
+			hr.Counts = append(hr.Counts, row.ByClass[c])
+		}
+		for _, k := range Risks {
+			hr.RiskCounts = append(hr.RiskCounts, row.ByRisk[k])
+		}
+		v.Regions = append(v.Regions, hr)
+	}
+	return v
+}
+
+func htmlRowOf(in *Instance) htmlRow {
+	row := htmlRow{
+		ID: in.InstanceID, Name: in.Name, Account: in.Account, Region: in.Region, State: in.State,
+		Tokens: in.MetadataOptions.HttpTokens, Hop: hopText(in), HopV: float64(in.MetadataOptions.HttpPutResponseHopLimit),
+		Class: in.Classification, ClassCSS: cssName(in.Classification), Risks: strings.Join(in.Risks, ", "),
+		Calls: callsText(in), LastCall: lastCallText(in), Recommendation: recommendationText(in),
+		CallsV: in.Usage.NoTokenCalls, RejectedV: in.Usage.NoTokenRejected,
+		DaysV: float64(in.Usage.DaysWithCalls), ObservedV: float64(in.Usage.Datapoints),
+		Rejected: formatNumber(in.Usage.NoTokenRejected),
+		Days:     fmt.Sprint(in.Usage.DaysWithCalls), Observed: fmt.Sprint(in.Usage.Datapoints),
+	}
+	if in.Usage.Status == UsageError || in.Usage.Status == UsageNone {
+		row.Rejected, row.Days, row.Observed = "?", "?", "?"
+		row.CallsV, row.RejectedV, row.DaysV, row.ObservedV = -1, -1, -1, -1
+	}
+	return row
+}
+
+// cssName maps a classification to its CSS class; unknown values get none.
+func cssName(c string) string {
+	if isClassification(c) {
+		return c
+	}
+	return ""
+}

@@ -1,0 +1,368 @@
+package report
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+	"time"
+)
+
+// Errors returned (wrapped) by [Read] and [ReadFile]; test for them with
+// errors.Is. The error's own message is the one to show a user: it names
+// the file, what is wrong with it and what to do.
+var (
+	// ErrNotReport: the input is empty, not JSON, truncated, or JSON that
+	// is not an imdsfleet report (no schemaVersion).
+	ErrNotReport = errors.New("not an imdsfleet report")
+	// ErrSchemaVersion: the report was written by a newer (or unknown)
+	// imdsfleet whose schema this one cannot read.
+	ErrSchemaVersion = errors.New("unsupported report schema version")
+	// ErrInvalid: the report parses but breaks the schema: a field of the
+	// wrong type, an instance without account, Region or ID, an unknown
+	// classification, risk or status, a duplicate instance.
+	ErrInvalid = errors.New("invalid report")
+)
+
+// readError carries a complete user-facing message and unwraps to both
+// its kind (one of the Err* sentinels) and its cause, if any.
+type readError struct {
+	msg   string
+	kind  error
+	cause error
+}
+
+func (e *readError) Error() string { return e.msg }
+
+func (e *readError) Unwrap() []error {
+	if e.cause == nil {
+		return []error{e.kind}
+	}
+	return []error{e.kind, e.cause}
+}
+
+// WriteJSON writes r as indented JSON with a trailing newline. It writes r
+// as given (call [Normalize] first for sorted instances and a fresh
+// summary) except that nil slices and maps are written as [] and {}. The
+// instances are encoded one at a time, so a large fleet does not need the
+// whole document in memory. HTML characters are not escaped: the file is
+// JSON, not a web page.
+func WriteJSON(w io.Writer, r *Report) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	head := *r
+	head.Instances = []Instance{}
+	if head.Targets == nil {
+		head.Targets = []Target{}
+	}
+	if head.Summary.ByClassification == nil {
+		head.Summary.ByClassification = map[string]int{}
+	}
+	if head.Summary.ByRisk == nil {
+		head.Summary.ByRisk = map[string]int{}
+	}
+	b, err := encodeIndented(head, "")
+	if err != nil {
+		return fmt.Errorf("encode report: %w", err)
+	}
+	// Instances is the last field of Report: stream it in place of the
+	// empty list the head was encoded with.
+	const tail = "\"instances\": []\n}"
+	if !bytes.HasSuffix(b, []byte(tail)) {
+		return fmt.Errorf("encode report: unexpected layout (instances must be the last field of Report)")
+	}
+	if len(r.Instances) == 0 {
+		bw.Write(b)
+		bw.WriteString("\n")
+		return flushJSON(bw)
+	}
+	bw.Write(b[:len(b)-len("[]\n}")])
+	bw.WriteString("[\n")
+	for i := range r.Instances {
+		in := r.Instances[i]
+		if in.Tags == nil {
+			in.Tags = map[string]string{}
+		}
+		if in.Risks == nil {
+			in.Risks = []string{}
+		}
+		ib, err := encodeIndented(in, "    ")
+		if err != nil {
+			return fmt.Errorf("encode instance %s: %w", in.InstanceID, err)
+		}
+		bw.WriteString("    ")
+		bw.Write(ib)
+		if i < len(r.Instances)-1 {
+			bw.WriteString(",")
+		}
+		// bufio keeps the first write error: stop at it, not at the end.
+		if _, err := bw.WriteString("\n"); err != nil {
+			return fmt.Errorf("write report: %w", err)
+		}
+	}
+	bw.WriteString("  ]\n}\n")
+	return flushJSON(bw)
+}
+
+func flushJSON(bw *bufio.Writer) error {
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	return nil
+}
+
+// encodeIndented is json.MarshalIndent without HTML escaping and without
+// the encoder's trailing newline.
+func encodeIndented(v any, prefix string) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent(prefix, "  ")
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// ReadFile reads and checks the JSON report at path. Errors name the file;
+// see [Read] for what is checked.
+func ReadFile(path string) (*Report, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("report %s does not exist; write one with `imdsfleet scan --output %s`: %w", path, path, err)
+		}
+		return nil, fmt.Errorf("read report %s: %w", path, err)
+	}
+	return parse(data, path)
+}
+
+// Read reads and checks a JSON report. It accepts only what [WriteJSON]
+// writes: one JSON object with schemaVersion [SchemaVersion], every
+// instance with an account, a Region and an ID, known classification, risk,
+// usage status and target status values, and no instance twice. Fields it
+// does not know are ignored, so that a report from a later imdsfleet with
+// the same schema version (additive changes only) still reads. Errors wrap
+// [ErrNotReport], [ErrSchemaVersion] or [ErrInvalid].
+//
+// Nil slices and maps in the input come back empty, not nil; instances and
+// the summary are otherwise returned as written (not re-sorted or
+// re-counted).
+func Read(r io.Reader) (*Report, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("read report: %w", err)
+	}
+	return parse(data, "report")
+}
+
+func parse(data []byte, name string) (*Report, error) {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, &readError{
+			msg:  fmt.Sprintf("%s is empty, not an imdsfleet report; re-run the scan", name),
+			kind: ErrNotReport,
+		}
+	}
+	// First only the version, so that a future schema is named as such
+	// rather than reported as a field of the wrong type.
+	var probe struct {
+		SchemaVersion json.RawMessage `json:"schemaVersion"`
+	}
+	if err := json.Unmarshal(data, &probe); err != nil {
+		var syn *json.SyntaxError
+		if errors.As(err, &syn) {
+			line, col := position(data, syn.Offset)
+			return nil, &readError{
+				msg: fmt.Sprintf("%s is truncated or not JSON: %s at byte %d (line %d, column %d); re-run the scan",
+					name, syn.Error(), syn.Offset, line, col),
+				kind: ErrNotReport, cause: err,
+			}
+		}
+		var typ *json.UnmarshalTypeError
+		if errors.As(err, &typ) {
+			return nil, &readError{
+				msg:  fmt.Sprintf("%s is not an imdsfleet report: it holds a JSON %s, not an object", name, typ.Value),
+				kind: ErrNotReport, cause: err,
+			}
+		}
+		return nil, &readError{msg: fmt.Sprintf("%s is not an imdsfleet report: %v", name, err), kind: ErrNotReport, cause: err}
+	}
+	var version int
+	if len(probe.SchemaVersion) == 0 || string(probe.SchemaVersion) == "null" {
+		return nil, &readError{
+			msg:  fmt.Sprintf("%s is not an imdsfleet report: it has no schemaVersion (expected %d)", name, SchemaVersion),
+			kind: ErrNotReport,
+		}
+	}
+	if err := json.Unmarshal(probe.SchemaVersion, &version); err != nil {
+		return nil, &readError{
+			msg:  fmt.Sprintf("%s is not an imdsfleet report: schemaVersion is %s, expected the number %d", name, probe.SchemaVersion, SchemaVersion),
+			kind: ErrNotReport, cause: err,
+		}
+	}
+	switch {
+	case version <= 0:
+		return nil, &readError{
+			msg:  fmt.Sprintf("%s is not an imdsfleet report: schemaVersion is %d (expected %d)", name, version, SchemaVersion),
+			kind: ErrNotReport,
+		}
+	case version != SchemaVersion:
+		return nil, &readError{
+			msg: fmt.Sprintf("%s: report schema version %d is not supported by this imdsfleet (supports %d); upgrade imdsfleet",
+				name, version, SchemaVersion),
+			kind: ErrSchemaVersion,
+		}
+	}
+
+	var rep Report
+	if err := json.Unmarshal(data, &rep); err != nil {
+		var typ *json.UnmarshalTypeError
+		var perr *time.ParseError
+		switch {
+		case errors.As(err, &typ):
+			return nil, &readError{
+				msg: fmt.Sprintf("%s is not a valid imdsfleet report: field %s holds a JSON %s, expected %s (at byte %d)",
+					name, typ.Field, typ.Value, typeName(typ), typ.Offset),
+				kind: ErrInvalid, cause: err,
+			}
+		case errors.As(err, &perr):
+			return nil, &readError{
+				msg: fmt.Sprintf("%s is not a valid imdsfleet report: time %q is not RFC 3339 (like 2026-01-02T15:04:05Z)",
+					name, perr.Value),
+				kind: ErrInvalid, cause: err,
+			}
+		}
+		return nil, &readError{msg: fmt.Sprintf("%s is not a valid imdsfleet report: %v", name, err), kind: ErrInvalid, cause: err}
+	}
+	if problems := validate(&rep); len(problems) > 0 {
+		const show = 5
+		msg := strings.Join(problems[:min(show, len(problems))], "; ")
+		if len(problems) > show {
+			msg += fmt.Sprintf("; and %d more problems", len(problems)-show)
+		}
+		return nil, &readError{
+			msg:  fmt.Sprintf("%s is not a valid imdsfleet report: %s; re-run the scan, or fix the file by hand", name, msg),
+			kind: ErrInvalid,
+		}
+	}
+	fillEmpty(&rep)
+	return &rep, nil
+}
+
+func typeName(e *json.UnmarshalTypeError) string {
+	if e.Type == nil {
+		return "another type"
+	}
+	switch e.Type.Kind().String() {
+	case "int", "int32", "int64", "float64":
+		return "a number"
+	case "string":
+		return "a string"
+	case "map", "struct":
+		return "an object"
+	case "slice":
+		return "a list"
+	}
+	return e.Type.String()
+}
+
+// position turns a byte offset into a 1-based line and column.
+func position(data []byte, off int64) (line, col int) {
+	off = min(max(off, 0), int64(len(data)))
+	before := data[:off]
+	line = bytes.Count(before, []byte("\n")) + 1
+	col = int(off) - (bytes.LastIndexByte(before, '\n') + 1) + 1
+	return line, col
+}
+
+// validate lists every way rep breaks the schema; each entry names the
+// instance or target and the field.
+func validate(rep *Report) []string {
+	var problems []string
+	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	for i, t := range rep.Targets {
+		where := fmt.Sprintf("targets[%d]", i)
+		if t.Account == "" {
+			add("%s has no account", where)
+		}
+		if t.Region == "" {
+			add("%s has no region", where)
+		}
+		if t.Status != TargetOK && t.Status != TargetError {
+			add("%s has status %q (expected %q or %q)", where, t.Status, TargetOK, TargetError)
+		}
+	}
+	seen := make(map[[3]string]int, len(rep.Instances))
+	for i := range rep.Instances {
+		in := &rep.Instances[i]
+		where := fmt.Sprintf("instances[%d]", i)
+		if in.InstanceID != "" {
+			where += " (" + in.InstanceID + ")"
+		}
+		var missing []string
+		if in.Account == "" {
+			missing = append(missing, "account")
+		}
+		if in.Region == "" {
+			missing = append(missing, "region")
+		}
+		if in.InstanceID == "" {
+			missing = append(missing, "instanceId")
+		}
+		if len(missing) > 0 {
+			add("%s has no %s", where, strings.Join(missing, ", no "))
+		}
+		if !isClassification(in.Classification) {
+			add("%s has classification %q (expected one of %s)", where, in.Classification, strings.Join(Classifications, ", "))
+		}
+		for _, k := range in.Risks {
+			if !isRisk(k) {
+				add("%s has risk %q (expected one of %s)", where, k, strings.Join(Risks, ", "))
+			}
+		}
+		switch in.Usage.Status {
+		case UsageComplete, UsagePartial, UsageNone, UsageError, "":
+		default:
+			add("%s has usage status %q (expected one of %s, %s, %s, %s)", where, in.Usage.Status,
+				UsageComplete, UsagePartial, UsageNone, UsageError)
+		}
+		if len(missing) == 0 {
+			key := [3]string{in.Account, in.Region, in.InstanceID}
+			if j, dup := seen[key]; dup {
+				add("%s appears twice (also instances[%d])", where, j)
+			} else {
+				seen[key] = i
+			}
+		}
+	}
+	return problems
+}
+
+// fillEmpty replaces nil slices and maps with empty ones, so that a report
+// read back equals the normalized one that was written.
+func fillEmpty(r *Report) {
+	if r.Targets == nil {
+		r.Targets = []Target{}
+	}
+	if r.Instances == nil {
+		r.Instances = []Instance{}
+	}
+	if r.Summary.ByClassification == nil {
+		r.Summary.ByClassification = map[string]int{}
+	}
+	if r.Summary.ByRisk == nil {
+		r.Summary.ByRisk = map[string]int{}
+	}
+	for i := range r.Instances {
+		if r.Instances[i].Tags == nil {
+			r.Instances[i].Tags = map[string]string{}
+		}
+		if r.Instances[i].Risks == nil {
+			r.Instances[i].Risks = []string{}
+		}
+	}
+}
