@@ -1,0 +1,164 @@
+package remediate
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/imdsfleet/imdsfleet/report"
+)
+
+func inst(id, class string, hop int32, mods ...func(*report.Instance)) report.Instance {
+	in := report.Instance{
+		Account: "111111111111", Region: "us-east-1", InstanceID: id, State: "running", Classification: class,
+		MetadataOptions: report.MetadataOptions{HttpTokens: "optional", HttpEndpoint: "enabled", HttpPutResponseHopLimit: hop, State: "applied"},
+	}
+	switch class {
+	case report.ClassEnforced:
+		in.MetadataOptions.HttpTokens = "required"
+	case report.ClassDisabled:
+		in.MetadataOptions.HttpEndpoint = "disabled"
+	case report.ClassV1InUse:
+		in.Usage.NoTokenCalls = 42
+	}
+	for _, m := range mods {
+		m(&in)
+	}
+	return in
+}
+
+func container(in *report.Instance) { in.Risks = append(in.Risks, report.RiskContainerHopLimit) }
+func tagged(k, v string) func(*report.Instance) {
+	return func(in *report.Instance) {
+		if in.Tags == nil {
+			in.Tags = map[string]string{}
+		}
+		in.Tags[k] = v
+	}
+}
+func region(r string) func(*report.Instance) { return func(in *report.Instance) { in.Region = r } }
+func state(s string) func(*report.Instance)  { return func(in *report.Instance) { in.State = s } }
+
+func TestBuildPlan(t *testing.T) {
+	exempt := []TagMatch{{Key: DefaultExemptTag}}
+	tests := []struct {
+		name   string
+		in     report.Instance
+		opts   PlanOptions
+		action string
+		change Change
+		reason string
+	}{
+		{"ready enforced", inst("i-1", report.ClassReady, 1), PlanOptions{}, ActionEnforce, Change{HttpTokens: "required"}, ""},
+		{"ready container host keeps hop 1", inst("i-1", report.ClassReady, 1, container), PlanOptions{}, ActionEnforce, Change{HttpTokens: "required"}, ""},
+		{"ready container host --container-hop-limit 2", inst("i-1", report.ClassReady, 1, container), PlanOptions{ContainerHopLimit: 2}, ActionEnforce, Change{HttpTokens: "required", HttpPutResponseHopLimit: 2}, ""},
+		{"ready non-container --container-hop-limit 2 untouched", inst("i-1", report.ClassReady, 1), PlanOptions{ContainerHopLimit: 2}, ActionEnforce, Change{HttpTokens: "required"}, ""},
+		{"v1-in-use container host raises hop", inst("i-1", report.ClassV1InUse, 1, container), PlanOptions{}, ActionRaiseHopLimit, Change{HttpPutResponseHopLimit: 2}, ""},
+		{"v1-in-use container host hop fix off", inst("i-1", report.ClassV1InUse, 1, container), PlanOptions{NoHopLimitFix: true}, "", Change{}, SkipHopFixOff},
+		{"v1-in-use skipped", inst("i-1", report.ClassV1InUse, 1), PlanOptions{}, "", Change{}, SkipV1InUse},
+		{"v1-in-use forced", inst("i-1", report.ClassV1InUse, 1), PlanOptions{Include: []string{IncludeV1InUse}, Force: true}, ActionEnforce, Change{HttpTokens: "required"}, ""},
+		{"v1-in-use container forced gets hop 2 in same call", inst("i-1", report.ClassV1InUse, 1, container), PlanOptions{Include: []string{IncludeV1InUse}, Force: true}, ActionEnforce, Change{HttpTokens: "required", HttpPutResponseHopLimit: 2}, ""},
+		{"no-data skipped", inst("i-1", report.ClassNoData, 1), PlanOptions{}, "", Change{}, SkipNoData},
+		{"no-data included", inst("i-1", report.ClassNoData, 1), PlanOptions{Include: []string{IncludeNoData}}, ActionEnforce, Change{HttpTokens: "required"}, ""},
+		{"enforced skipped", inst("i-1", report.ClassEnforced, 1), PlanOptions{}, "", Change{}, SkipAlreadyEnforced},
+		{"disabled never touched", inst("i-1", report.ClassDisabled, 1), PlanOptions{Include: []string{IncludeNoData, IncludeV1InUse}, Force: true}, "", Change{}, SkipEndpointDisabled},
+		{"unknown class", inst("i-1", "weird", 1), PlanOptions{}, "", Change{}, SkipUnknownClass},
+		{"terminated", inst("i-1", report.ClassReady, 1, state("terminated")), PlanOptions{}, "", Change{}, SkipNotRunnable},
+		{"exempt tag", inst("i-1", report.ClassReady, 1, tagged(DefaultExemptTag, "")), PlanOptions{ExcludeTags: exempt}, "", Change{}, SkipExcludedTag},
+		{"exclude tag value match", inst("i-1", report.ClassReady, 1, tagged("team", "db")), PlanOptions{ExcludeTags: []TagMatch{{Key: "team", Value: "db", HasValue: true}}}, "", Change{}, SkipExcludedTag},
+		{"exclude tag value mismatch", inst("i-1", report.ClassReady, 1, tagged("team", "web")), PlanOptions{ExcludeTags: []TagMatch{{Key: "team", Value: "db", HasValue: true}}}, ActionEnforce, Change{HttpTokens: "required"}, ""},
+		{"not in instance ids", inst("i-1", report.ClassReady, 1), PlanOptions{InstanceIDs: []string{"i-2"}}, "", Change{}, SkipNotSelectedID},
+		{"in instance ids", inst("i-1", report.ClassReady, 1), PlanOptions{InstanceIDs: []string{"i-1"}}, ActionEnforce, Change{HttpTokens: "required"}, ""},
+		{"not in regions", inst("i-1", report.ClassReady, 1, region("eu-west-1")), PlanOptions{Regions: []string{"us-east-1"}}, "", Change{}, SkipNotSelectedReg},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &report.Report{SchemaVersion: 1, Instances: []report.Instance{tc.in}}
+			p, err := BuildPlan(r, tc.opts, time.Unix(0, 0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(p.Changes)+len(p.Skipped) != 1 {
+				t.Fatalf("plan has %d changes and %d skipped, want one instance", len(p.Changes), len(p.Skipped))
+			}
+			var it Item
+			if len(p.Changes) == 1 {
+				it = p.Changes[0]
+			} else {
+				it = p.Skipped[0]
+			}
+			if it.Action != tc.action || it.Change != tc.change || it.Reason != tc.reason {
+				t.Errorf("got action %q change %+v reason %q (%s), want %q %+v %q", it.Action, it.Change, it.Reason, it.Detail, tc.action, tc.change, tc.reason)
+			}
+			if it.Reason != "" && it.Detail == "" {
+				t.Error("skip without a detail sentence")
+			}
+		})
+	}
+}
+
+func TestBuildPlanMaxChanges(t *testing.T) {
+	r := &report.Report{SchemaVersion: 1, Instances: []report.Instance{
+		inst("i-1", report.ClassReady, 1), inst("i-2", report.ClassEnforced, 1), inst("i-3", report.ClassReady, 1), inst("i-4", report.ClassReady, 1),
+	}}
+	p, err := BuildPlan(r, PlanOptions{MaxChanges: 2}, time.Unix(0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Changes) != 2 || p.Changes[0].InstanceID != "i-1" || p.Changes[1].InstanceID != "i-3" {
+		t.Fatalf("changes = %+v, want i-1 and i-3", p.Changes)
+	}
+	got := p.SkipCounts()
+	if got[SkipMaxChanges] != 1 || got[SkipAlreadyEnforced] != 1 {
+		t.Errorf("skip counts = %v", got)
+	}
+}
+
+func TestPlanOptionsValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		o    PlanOptions
+		want string
+	}{
+		{"v1-in-use without force", PlanOptions{Include: []string{IncludeV1InUse}}, "--force"},
+		{"unknown include", PlanOptions{Include: []string{"ready"}}, "want no-data or v1-in-use"},
+		{"bad hop", PlanOptions{ContainerHopLimit: 3}, "--container-hop-limit"},
+		{"negative max", PlanOptions{MaxChanges: -1}, "--max-changes"},
+		{"ok", PlanOptions{Include: []string{IncludeV1InUse, IncludeNoData}, Force: true, ContainerHopLimit: 2}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.o.Validate()
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("unexpected error %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want mention of %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseTagMatch(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want TagMatch
+		err  bool
+	}{
+		{"imdsfleet:exempt", TagMatch{Key: "imdsfleet:exempt"}, false},
+		{"team=db", TagMatch{Key: "team", Value: "db", HasValue: true}, false},
+		{"team=", TagMatch{Key: "team", Value: "", HasValue: true}, false},
+		{"=x", TagMatch{}, true},
+		{"", TagMatch{}, true},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := ParseTagMatch(tc.in)
+			if (err != nil) != tc.err || got != tc.want {
+				t.Fatalf("ParseTagMatch(%q) = %+v, %v", tc.in, got, err)
+			}
+		})
+	}
+}
