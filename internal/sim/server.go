@@ -1,0 +1,476 @@
+// Package sim is the simulated AWS that tests, benchmarks, the demo and
+// `imdsfleet sim` run against. It speaks the real wire protocols over HTTP:
+// EC2 Query (DescribeRegions, DescribeInstances,
+// ModifyInstanceMetadataOptions, GetInstanceMetadataDefaults), STS Query
+// (GetCallerIdentity, AssumeRole) and, through package cwsim, CloudWatch
+// over Smithy RPC v2 CBOR. Requests are attributed to an account by their
+// SigV4 access key and to a Region by their SigV4 credential scope;
+// signatures are not verified.
+//
+// Realism knobs (latency, AWS's token buckets, fault injection, denied
+// Regions) come from the fleet and can be changed at run time with
+// [Server.SetKnobs]. The server holds the fleet's instances in memory and
+// never stores metric datapoints.
+//
+// The package prints nothing and starts no goroutines; it is an
+// http.Handler the caller serves.
+package sim
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"math/rand"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/imdsfleet/imdsfleet/internal/sim/cwsim"
+	"github.com/imdsfleet/imdsfleet/internal/sim/fleet"
+)
+
+// Options tune a Server beyond what the fleet file says.
+type Options struct {
+	// Seed seeds jitter, fault injection and issued credentials
+	// (deterministic per seed).
+	Seed int64
+	// Now overrides the clock (nil: fleet.Clock if set, else time.Now).
+	Now func() time.Time
+	// Logger receives one debug line per request (nil: discard).
+	Logger *slog.Logger
+}
+
+// ModifyCall is one ModifyInstanceMetadataOptions request the server
+// received, whatever its outcome.
+type ModifyCall struct {
+	Account    string
+	Region     string
+	InstanceID string
+	DryRun     bool
+	// Params holds the metadata option fields the call sent (HttpTokens,
+	// HttpEndpoint, HttpPutResponseHopLimit, HttpProtocolIpv6,
+	// InstanceMetadataTags), as sent.
+	Params map[string]string
+	// Outcome is "ok" or the AWS error code answered (DryRunOperation,
+	// RequestLimitExceeded, InvalidInstanceID.NotFound, …; "reset" for an
+	// injected connection reset).
+	Outcome string
+}
+
+// Server is the simulated AWS. It is safe for concurrent use.
+type Server struct {
+	fleetKnobs fleet.Knobs
+	now        func() time.Time
+	log        *slog.Logger
+
+	accounts []*accountState
+	byID     map[string]*accountState
+	byKey    map[string]*accountState // static access keys; immutable after New
+
+	mu      sync.Mutex // guards assumed and modify
+	assumed map[string]assumedKey
+	modify  []ModifyCall
+
+	rngMu sync.Mutex
+	rng   *rand.Rand
+
+	stats stats
+	seq   atomic.Uint64
+	seed  int64
+}
+
+// assumedKey is a temporary access key issued by AssumeRole.
+type assumedKey struct {
+	account *accountState
+	roleArn string
+	role    string
+	session string
+}
+
+type accountState struct {
+	id    string
+	roles []string
+
+	mu      sync.Mutex // guards regions (Regions unknown to the fleet are added lazily)
+	regions map[string]*regionState
+	order   []*regionState // the fleet's Regions in file order
+}
+
+// regionState is one account's Region. insts is sorted by id and never
+// resized after New; the mutable fields of its records and the knobs and
+// buckets are guarded by mu.
+type regionState struct {
+	name     string
+	optIn    string
+	defaults *fleet.MetadataDefaults
+
+	insts []instRec
+
+	mu       sync.Mutex
+	override *fleet.Knobs
+	knobs    fleet.Knobs
+	buckets  map[string]*bucket
+}
+
+// instRec is an instance as the server holds it: the fleet's immutable
+// description plus the current metadata options.
+type instRec struct {
+	in           *fleet.Instance
+	tagKeys      []string // sorted
+	opts         fleet.MetadataOptions
+	pendingUntil time.Time // wall clock; zero: applied
+}
+
+// New validates f and returns a server for it. The server reads f's
+// instances in place: the caller must not modify f afterwards.
+func New(f *fleet.Fleet, opts Options) (*Server, error) {
+	if f == nil {
+		f = &fleet.Fleet{}
+	}
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{
+		fleetKnobs: f.Knobs,
+		log:        opts.Logger,
+		byID:       map[string]*accountState{},
+		byKey:      map[string]*accountState{},
+		assumed:    map[string]assumedKey{},
+		rng:        rand.New(rand.NewSource(opts.Seed)),
+		seed:       opts.Seed,
+	}
+	s.stats.init()
+	if s.log == nil {
+		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	switch {
+	case opts.Now != nil:
+		s.now = opts.Now
+	case f.Clock != nil:
+		c := *f.Clock
+		s.now = func() time.Time { return c }
+	default:
+		s.now = time.Now
+	}
+	for ai := range f.Accounts {
+		a := &f.Accounts[ai]
+		as := &accountState{id: a.ID, roles: a.Roles, regions: map[string]*regionState{}}
+		for _, k := range a.AccessKeys() {
+			s.byKey[k] = as
+		}
+		for ri := range a.Regions {
+			r := &a.Regions[ri]
+			rs := newRegionState(r.Name, r.OptInStatus, f.Knobs, r.Knobs)
+			rs.defaults = r.Defaults
+			rs.insts = make([]instRec, len(r.Instances))
+			for ii := range r.Instances {
+				in := &r.Instances[ii]
+				rec := instRec{in: in, opts: in.MetadataOptions.WithDefaults()}
+				if len(in.Tags) > 0 {
+					rec.tagKeys = make([]string, 0, len(in.Tags))
+					for k := range in.Tags {
+						rec.tagKeys = append(rec.tagKeys, k)
+					}
+					sort.Strings(rec.tagKeys)
+				}
+				rs.insts[ii] = rec
+			}
+			sort.Slice(rs.insts, func(i, j int) bool { return rs.insts[i].in.ID < rs.insts[j].in.ID })
+			as.regions[r.Name] = rs
+			as.order = append(as.order, rs)
+		}
+		s.accounts = append(s.accounts, as)
+		s.byID[a.ID] = as
+	}
+	return s, nil
+}
+
+func newRegionState(name, optIn string, base fleet.Knobs, override *fleet.Knobs) *regionState {
+	if optIn == "" {
+		optIn = "opt-in-not-required"
+	}
+	return &regionState{
+		name:     name,
+		optIn:    optIn,
+		override: override,
+		knobs:    base.Merge(override),
+		buckets:  map[string]*bucket{},
+	}
+}
+
+// region returns the account's Region, adding an empty one for a name the
+// fleet does not list (a valid Region without instances).
+func (s *Server) region(a *accountState, name string) *regionState {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	rs, ok := a.regions[name]
+	if !ok {
+		rs = newRegionState(name, "", s.fleetKnobs, nil)
+		a.regions[name] = rs
+	}
+	return rs
+}
+
+// lookupRegion returns the account's Region without adding it.
+func lookupRegion(a *accountState, name string) (*regionState, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	rs, ok := a.regions[name]
+	return rs, ok
+}
+
+// find returns the index of id in the Region's sorted instances.
+func (rs *regionState) find(id string) (int, bool) {
+	i := sort.Search(len(rs.insts), func(i int) bool { return rs.insts[i].in.ID >= id })
+	return i, i < len(rs.insts) && rs.insts[i].in.ID == id
+}
+
+// Now returns the server's clock: Options.Now, the fleet's fixed clock, or
+// the wall clock.
+func (s *Server) Now() time.Time { return s.now() }
+
+// Instance returns a snapshot of an instance with its current metadata
+// options (State is not part of fleet.MetadataOptions; see MetadataState).
+func (s *Server) Instance(account, region, id string) (fleet.Instance, bool) {
+	a, ok := s.byID[account]
+	if !ok {
+		return fleet.Instance{}, false
+	}
+	rs, ok := lookupRegion(a, region)
+	if !ok {
+		return fleet.Instance{}, false
+	}
+	i, ok := rs.find(id)
+	if !ok {
+		return fleet.Instance{}, false
+	}
+	rs.mu.Lock()
+	rec := rs.insts[i]
+	rs.mu.Unlock()
+	out := *rec.in
+	out.MetadataOptions = rec.opts
+	if rec.in.Tags != nil {
+		out.Tags = make(map[string]string, len(rec.in.Tags))
+		for k, v := range rec.in.Tags {
+			out.Tags[k] = v
+		}
+	}
+	out.Running = append([]fleet.Interval(nil), rec.in.Running...)
+	out.Usage = append([]fleet.UsageSegment(nil), rec.in.Usage...)
+	return out, true
+}
+
+// MetadataState returns "pending" while a ModifyInstanceMetadataOptions
+// change has not yet been applied, "applied" otherwise, and "" for an
+// unknown instance.
+func (s *Server) MetadataState(account, region, id string) string {
+	a, ok := s.byID[account]
+	if !ok {
+		return ""
+	}
+	rs, ok := lookupRegion(a, region)
+	if !ok {
+		return ""
+	}
+	i, ok := rs.find(id)
+	if !ok {
+		return ""
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return metadataState(rs.insts[i].pendingUntil, time.Now())
+}
+
+func metadataState(pendingUntil, wall time.Time) string {
+	if wall.Before(pendingUntil) {
+		return "pending"
+	}
+	return "applied"
+}
+
+// SetKnobs replaces a Region's knobs at run time: k overrides the fleet's
+// knobs field by field, as a Region's knobs in the fleet file do. The
+// Region's token buckets start full again.
+func (s *Server) SetKnobs(account, region string, k fleet.Knobs) {
+	a, ok := s.byID[account]
+	if !ok {
+		return
+	}
+	rs := s.region(a, region)
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	rs.override = &k
+	rs.knobs = s.fleetKnobs.Merge(&k)
+	rs.buckets = map[string]*bucket{}
+}
+
+// ModifyCalls returns every ModifyInstanceMetadataOptions call received,
+// in order.
+func (s *Server) ModifyCalls() []ModifyCall {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]ModifyCall, len(s.modify))
+	copy(out, s.modify)
+	return out
+}
+
+func (s *Server) recordModify(c ModifyCall) {
+	s.mu.Lock()
+	s.modify = append(s.modify, c)
+	s.mu.Unlock()
+}
+
+// cwBackend adapts the server to cwsim.Backend (whose Instance returns the
+// immutable fleet description by pointer).
+type cwBackend struct{ s *Server }
+
+func (b cwBackend) Instance(account, region, id string) (*fleet.Instance, bool) {
+	a, ok := b.s.byID[account]
+	if !ok {
+		return nil, false
+	}
+	rs, ok := lookupRegion(a, region)
+	if !ok {
+		return nil, false
+	}
+	i, ok := rs.find(id)
+	if !ok {
+		return nil, false
+	}
+	return rs.insts[i].in, true
+}
+
+func (b cwBackend) Now() time.Time { return b.s.now() }
+
+var _ cwsim.Backend = cwBackend{}
+
+// maxBody caps a request body.
+const maxBody = 16 << 20
+
+// ServeHTTP answers EC2 Query, STS Query and CloudWatch RPC v2 CBOR
+// requests, and GET /_sim/stats (the counters as JSON).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/_sim/stats" {
+		s.serveStats(w, r)
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
+	if err != nil {
+		http.Error(w, "read request body: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	scope, signed := parseAuth(r)
+	if op, ok := cwsim.Operation(r.URL.Path); ok {
+		s.serveCloudWatch(w, r, op, body, scope, signed)
+		return
+	}
+	if r.Method != http.MethodPost && r.Method != http.MethodGet {
+		http.Error(w, "the simulated AWS answers POST / (EC2, STS), POST /service/… (CloudWatch) and GET /_sim/stats", http.StatusMethodNotAllowed)
+		return
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		form = url.Values{}
+	}
+	for k, v := range r.URL.Query() {
+		if _, ok := form[k]; !ok {
+			form[k] = v
+		}
+	}
+	action := form.Get("Action")
+	if scope.service == "sts" || (scope.service == "" && isSTSAction(action)) {
+		s.serveSTS(w, r, action, form, scope, signed)
+		return
+	}
+	s.serveEC2(w, r, action, form, scope, signed)
+}
+
+// caller resolves the account of an access key.
+func (s *Server) caller(accessKey string) (*accountState, *assumedKey) {
+	if a, ok := s.byKey[accessKey]; ok {
+		return a, nil
+	}
+	s.mu.Lock()
+	ak, ok := s.assumed[accessKey]
+	s.mu.Unlock()
+	if ok {
+		return ak.account, &ak
+	}
+	if len(s.accounts) > 0 {
+		return s.accounts[0], nil
+	}
+	return nil, nil
+}
+
+func (s *Server) serveStats(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		http.Error(w, "GET only", http.StatusMethodNotAllowed)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(s.Stats())
+}
+
+// requestID returns a fresh AWS-style request id.
+func (s *Server) requestID() string {
+	n := s.seq.Add(1)
+	const hex = "0123456789abcdef"
+	var b [36]byte
+	v := uint64(s.seed)*0x9e3779b97f4a7c15 ^ n*0xbf58476d1ce4e5b9
+	for i := range b {
+		switch i {
+		case 8, 13, 18, 23:
+			b[i] = '-'
+		case 14:
+			b[i] = '4'
+		default:
+			b[i] = hex[v&15]
+			v = v>>4 | v<<60
+			if i%8 == 7 {
+				v ^= n * 0x94d049bb133111eb
+			}
+		}
+	}
+	return string(b[:])
+}
+
+// randString returns n characters from alphabet, from the seeded RNG.
+func (s *Server) randString(n int, alphabet string) string {
+	s.rngMu.Lock()
+	defer s.rngMu.Unlock()
+	var b strings.Builder
+	b.Grow(n)
+	for range n {
+		b.WriteByte(alphabet[s.rng.Intn(len(alphabet))])
+	}
+	return b.String()
+}
+
+// chance reports true with probability p, from the seeded RNG.
+func (s *Server) chance(p float64) bool {
+	if p <= 0 {
+		return false
+	}
+	if p >= 1 {
+		return true
+	}
+	s.rngMu.Lock()
+	defer s.rngMu.Unlock()
+	return s.rng.Float64() < p
+}
+
+// jitter returns a uniform duration in [0, max).
+func (s *Server) jitter(max time.Duration) time.Duration {
+	if max <= 0 {
+		return 0
+	}
+	s.rngMu.Lock()
+	defer s.rngMu.Unlock()
+	return time.Duration(s.rng.Int63n(int64(max)))
+}
