@@ -1,18 +1,416 @@
 package main
 
 import (
+	"bufio"
+	"context"
 	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/imdsfleet/imdsfleet/internal/awsconfig"
+	"github.com/imdsfleet/imdsfleet/remediate"
+	"github.com/imdsfleet/imdsfleet/report"
 )
 
-// Placeholder until the remediate command lands; replaced by its implementation.
+// changeFlags are the flags remediate and rollback share: mode, AWS access,
+// pacing, outputs.
+type changeFlags struct {
+	dryRun, live, yes bool
+
+	profile, region, endpointURL string
+	roleName, externalID         string
+
+	rate         float64
+	waitTimeout  time.Duration
+	pollInterval time.Duration
+	workers      int
+	maxAttempts  int
+	maxBackoff   time.Duration
+
+	outputs []string
+}
+
+func (f *changeFlags) register(fs *pflag.FlagSet) {
+	fs.BoolVar(&f.dryRun, "dry-run", false, "send every change with DryRun=true and change nothing (the default)")
+	fs.BoolVar(&f.live, "live", false, "make the changes (needs --yes, or typing yes at the prompt on a terminal)")
+	fs.BoolVar(&f.yes, "yes", false, "with --live: do not ask for confirmation")
+	fs.StringVar(&f.profile, "profile", "", "AWS shared config profile (default: AWS_PROFILE or default)")
+	fs.StringVar(&f.region, "region", "", "home Region for STS (default: AWS_REGION, the profile's, or us-east-1)")
+	fs.StringVar(&f.endpointURL, "endpoint-url", "", "send every AWS call to this URL (a simulator, moto); AWS_ENDPOINT_URL is honoured too")
+	fs.StringVar(&f.roleName, "role-name", "", "role to assume (arn:<partition>:iam::<account>:role/NAME) for instances in accounts other than the caller's; without it they are skipped")
+	fs.StringVar(&f.externalID, "external-id", "", "external ID for --role-name")
+	fs.Float64Var(&f.rate, "rate", 5, "changes per second per account and Region (5 is ModifyInstanceMetadataOptions' refill rate on AWS)")
+	fs.DurationVar(&f.waitTimeout, "wait-timeout", 5*time.Minute, "how long to wait for each live change to show applied")
+	fs.StringArrayVar(&f.outputs, "output", nil, "also write the per-instance results to FILE (.json or .csv; repeatable; written atomically)")
+	fs.DurationVar(&f.pollInterval, "poll-interval", time.Second, "pause between verification reads")
+	fs.IntVar(&f.workers, "workers", 4, "calls in flight per Region")
+	fs.IntVar(&f.maxAttempts, "max-attempts", 30, "attempts per AWS call (throttling is retried, never reported as a failure)")
+	fs.DurationVar(&f.maxBackoff, "retry-max-backoff", 20*time.Second, "longest pause between retries")
+	for _, hidden := range []string{"poll-interval", "workers", "max-attempts", "retry-max-backoff"} {
+		_ = fs.MarkHidden(hidden)
+	}
+}
+
+// validate checks the mode flags. It needs the streams to know whether a
+// prompt is possible.
+func (f *changeFlags) validate(s *streams) error {
+	if f.dryRun && f.live {
+		return usageError("--dry-run and --live conflict: pick one (a dry run is the default)")
+	}
+	if f.yes && !f.live {
+		return usageError("--yes only applies to --live runs")
+	}
+	if f.live && !f.yes && !s.InTTY {
+		return usageError("refusing a live run without --yes: stdin is not a terminal, so nothing can confirm it; add --yes")
+	}
+	if f.rate <= 0 {
+		return usageError("--rate %v: want a positive number of changes per second", f.rate)
+	}
+	if f.waitTimeout <= 0 || f.pollInterval <= 0 {
+		return usageError("--wait-timeout and --poll-interval must be positive")
+	}
+	if f.workers < 1 || f.maxAttempts < 1 {
+		return usageError("--workers and --max-attempts must be at least 1")
+	}
+	for _, o := range f.outputs {
+		switch strings.ToLower(filepath.Ext(o)) {
+		case ".json", ".csv":
+		default:
+			return usageError("--output %q: the file name must end in .json or .csv", o)
+		}
+	}
+	return nil
+}
+
+func (f *changeFlags) runOptions(g *globals) remediate.RunOptions {
+	return remediate.RunOptions{
+		Live: f.live, Rate: f.rate, Workers: f.workers, WaitTimeout: f.waitTimeout, PollInterval: f.pollInterval, Logger: g.log,
+	}
+}
+
+// clients builds the per-(account, Region) EC2 clients: the caller's
+// credentials for the caller's account, --role-name for the others.
+func (f *changeFlags) clients(ctx context.Context) (remediate.Clients, error) {
+	cfg, err := awsconfig.Load(ctx, awsconfig.Options{
+		Profile: f.profile, Region: f.region, EndpointURL: f.endpointURL,
+		MaxAttempts: f.maxAttempts, MaxBackoff: f.maxBackoff,
+	})
+	if err != nil {
+		return nil, withCode(exitError, fmt.Errorf("%s", awsconfig.Explain(err)))
+	}
+	id, err := awsconfig.STS(cfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		return nil, withCode(exitError, fmt.Errorf("identify the caller: %s", awsconfig.Explain(err)))
+	}
+	caller := aws.ToString(id.Account)
+	partition := "aws"
+	if parts := strings.SplitN(aws.ToString(id.Arn), ":", 3); len(parts) == 3 && parts[1] != "" {
+		partition = parts[1]
+	}
+	pool := awsconfig.NewPool(cfg, "imdsfleet-remediate")
+	var mu sync.Mutex
+	cache := map[[2]string]remediate.EC2API{}
+	return remediate.ClientsFunc(func(account, region string) (remediate.EC2API, error) {
+		var role awsconfig.Role
+		if account != caller {
+			if f.roleName == "" {
+				return nil, fmt.Errorf("account %s is not the caller's (%s); pass --role-name to assume a role there: %w", account, caller, remediate.ErrNoAccess)
+			}
+			role = awsconfig.Role{ARN: fmt.Sprintf("arn:%s:iam::%s:role/%s", partition, account, f.roleName), ExternalID: f.externalID}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		k := [2]string{account, region}
+		if c, ok := cache[k]; ok {
+			return c, nil
+		}
+		c := awsconfig.EC2(pool.Config(role, region), region)
+		cache[k] = c
+		return c, nil
+	}), nil
+}
+
+// confirm shows what a live run will change and asks for the word yes.
+func confirm(s *streams, what string, counts map[string]map[string]int) error {
+	fmt.Fprintf(s.Err, "\nAbout to %s LIVE:\n", what)
+	for _, k := range slices.Sorted(maps.Keys(counts)) {
+		var parts []string
+		total := 0
+		for _, a := range slices.Sorted(maps.Keys(counts[k])) {
+			parts = append(parts, fmt.Sprintf("%s %d", a, counts[k][a]))
+			total += counts[k][a]
+		}
+		fmt.Fprintf(s.Err, "  %-32s %4d  (%s)\n", k, total, strings.Join(parts, ", "))
+	}
+	fmt.Fprint(s.Err, "Type yes to continue: ")
+	line, err := bufio.NewReader(s.In).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return withCode(exitError, fmt.Errorf("read confirmation: %w", err))
+	}
+	if strings.TrimSpace(line) != "yes" {
+		return withCode(exitError, errors.New("not confirmed: nothing was changed"))
+	}
+	return nil
+}
+
+// writeOutputs writes the results files atomically.
+func writeOutputs(paths []string, out *remediate.Outcome) error {
+	for _, p := range paths {
+		write := func(w io.Writer) error { return remediate.WriteResultsJSON(w, out) }
+		if strings.EqualFold(filepath.Ext(p), ".csv") {
+			write = func(w io.Writer) error { return remediate.WriteResultsCSV(w, out) }
+		}
+		if err := report.AtomicWriteFile(p, write); err != nil {
+			return withCode(exitError, fmt.Errorf("write results: %w", err))
+		}
+	}
+	return nil
+}
+
+// resumeCommand rebuilds the command line from the flags that were set,
+// making sure it names the journal.
+func resumeCommand(cmd *cobra.Command, journalFlag, journal string) string {
+	args := []string{"imdsfleet", cmd.Name()}
+	sawJournal := false
+	cmd.Flags().Visit(func(fl *pflag.Flag) {
+		if fl.Name == journalFlag {
+			sawJournal = true
+		}
+		if fl.Value.Type() == "bool" {
+			args = append(args, "--"+fl.Name)
+			return
+		}
+		if sv, ok := fl.Value.(pflag.SliceValue); ok {
+			for _, v := range sv.GetSlice() {
+				args = append(args, "--"+fl.Name, shellQuote(v))
+			}
+			return
+		}
+		args = append(args, "--"+fl.Name, shellQuote(fl.Value.String()))
+	})
+	if !sawJournal {
+		args = append(args, "--"+journalFlag, shellQuote(journal))
+	}
+	return strings.Join(args, " ")
+}
+
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:=,@+", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// finish prints the results, writes the outputs and maps the outcome to an
+// exit code.
+func finish(cmd *cobra.Command, g *globals, f *changeFlags, out *remediate.Outcome, runErr error, journalFlag, journal string) error {
+	if err := remediate.WriteResultsTable(g.streams.Out, out); err != nil {
+		return withCode(exitError, err)
+	}
+	if err := writeOutputs(f.outputs, out); err != nil {
+		return err
+	}
+	if out.Live && journal != "" {
+		fmt.Fprintf(g.streams.Err, "journal: %s\n", journal)
+	}
+	if runErr != nil {
+		fmt.Fprintf(g.streams.Err, "after fixing the journal problem, resume with:\n  %s\n", resumeCommand(cmd, journalFlag, journal))
+		return withCode(exitError, fmt.Errorf("stopped: %w", runErr))
+	}
+	if out.Interrupted {
+		if out.Live {
+			fmt.Fprintf(g.streams.Err, "interrupted: changes in flight finished and were journaled. Resume with:\n  %s\n", resumeCommand(cmd, journalFlag, journal))
+		} else {
+			fmt.Fprintln(g.streams.Err, "interrupted: the dry run did not finish")
+		}
+		return withCode(exitError, errors.New("interrupted"))
+	}
+	if !out.OK() {
+		return withCode(exitFailed, fmt.Errorf("%d change(s) denied, %d failed", out.Summary.Denied, out.Summary.Failed))
+	}
+	return nil
+}
+
+type remediateFlags struct {
+	changeFlags
+	report            string
+	include           []string
+	force             bool
+	noHopLimitFix     bool
+	containerHopLimit int32
+	excludeTags       []string
+	instanceIDs       []string
+	regions           []string
+	maxChanges        int
+	planOut           string
+	journal           string
+}
+
 func newRemediateCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "remediate",
-		Short: "(not built yet)",
+	f := &remediateFlags{}
+	cmd := &cobra.Command{
+		Use:   "remediate --report FILE [--dry-run | --live --yes]",
+		Short: "Enforce IMDSv2 from a scan report (dry run by default), journaled and resumable",
+		Long: `remediate plans IMDSv2 changes from a scan report and carries them out.
+
+Plan (from each instance's classification in the report):
+  ready                enforce: HttpTokens=required, hop limit untouched
+                       (container hosts keep hop limit 1 unless --container-hop-limit 2)
+  v1-in-use            container host with hop limit 1: raise-hop-limit to 2, tokens untouched
+                       (off with --no-hop-limit-fix); others skipped unless
+                       --include v1-in-use --force (container hosts then get hop limit 2 too)
+  no-data              skipped unless --include no-data
+  enforced, disabled   never touched (imdsfleet never disables the endpoint)
+Exclusions: --exclude-tag (default imdsfleet:exempt; giving the flag replaces
+the default), --instance-ids, --regions, --max-changes.
+
+Before any change each instance is re-read; one whose options changed since
+the scan, or that is gone, is skipped with the reason. A dry run (the
+default) sends every change with DryRun=true: "would change" or "denied".
+A live run journals every call before and after it (--journal), waits until
+each change shows applied, and can be resumed with the same command and
+journal: nothing is changed twice. Undo it with 'imdsfleet rollback'.
+
+Exit codes: 0 every planned change succeeded (or would), 5 some were denied
+or failed, 2 bad usage, 1 could not run or interrupted.`,
+		Example: `  # What would change, and are we allowed to? (nothing changes)
+  imdsfleet remediate --report scan.json
+
+  # Write the plan for review, Region by Region
+  imdsfleet remediate --report scan.json --regions eu-west-1 --plan-out plan.json
+
+  # Make the changes, journaled; re-run the same command to resume
+  imdsfleet remediate --report scan.json --live --yes --journal fix.jsonl --output results.csv
+
+  # Also raise container hosts' hop limit to 2 when enforcing
+  imdsfleet remediate --report scan.json --container-hop-limit 2 --live --yes`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return errors.New("remediate is not built yet")
+			return runRemediate(cmd, g, f)
 		},
 	}
+	fs := cmd.Flags()
+	fs.StringVar(&f.report, "report", "", "scan report (JSON) to plan from (required)")
+	fs.StringSliceVar(&f.include, "include", nil, "widen the enforce set: no-data, v1-in-use (the latter needs --force)")
+	fs.BoolVar(&f.force, "force", false, "confirm --include v1-in-use")
+	fs.BoolVar(&f.noHopLimitFix, "no-hop-limit-fix", false, "do not raise the hop limit of v1-in-use container hosts")
+	fs.Int32Var(&f.containerHopLimit, "container-hop-limit", 1, "hop limit for container hosts when enforcing: 1 keeps it, 2 raises it in the same call")
+	fs.StringArrayVar(&f.excludeTags, "exclude-tag", []string{remediate.DefaultExemptTag}, "skip instances with this tag, KEY or KEY=VALUE (repeatable)")
+	fs.StringSliceVar(&f.instanceIDs, "instance-ids", nil, "only these instances (comma-separated)")
+	fs.StringSliceVar(&f.regions, "regions", nil, "only these Regions (comma-separated)")
+	fs.IntVar(&f.maxChanges, "max-changes", 0, "change at most N instances (0: no cap)")
+	fs.StringVar(&f.planOut, "plan-out", "", "write the plan as JSON to FILE (atomically)")
+	fs.StringVar(&f.journal, "journal", "", "journal file (JSON Lines); default imdsfleet-journal-<UTC time>.jsonl; an existing one is resumed")
+	f.changeFlags.register(fs)
+	return cmd
+}
+
+func runRemediate(cmd *cobra.Command, g *globals, f *remediateFlags) error {
+	ctx := cmd.Context()
+	s := g.streams
+	if f.report == "" {
+		return usageError("--report is required: the JSON report of 'imdsfleet scan --output scan.json'")
+	}
+	if err := f.changeFlags.validate(s); err != nil {
+		return err
+	}
+	opts := remediate.PlanOptions{
+		Include: f.include, Force: f.force, NoHopLimitFix: f.noHopLimitFix, ContainerHopLimit: f.containerHopLimit,
+		InstanceIDs: f.instanceIDs, Regions: f.regions, MaxChanges: f.maxChanges,
+	}
+	for _, t := range f.excludeTags {
+		if t == "" {
+			continue
+		}
+		m, err := remediate.ParseTagMatch(t)
+		if err != nil {
+			return usageError("--exclude-tag: %v", err)
+		}
+		opts.ExcludeTags = append(opts.ExcludeTags, m)
+	}
+	if err := opts.Validate(); err != nil {
+		return usageError("%v", err)
+	}
+	rep, err := report.ReadFile(f.report)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	plan, err := remediate.BuildPlan(rep, opts, time.Now())
+	if err != nil {
+		return usageError("%v", err)
+	}
+	if err := remediate.WritePlanTable(s.Out, plan); err != nil {
+		return withCode(exitError, err)
+	}
+	if f.planOut != "" {
+		if err := report.AtomicWriteFile(f.planOut, func(w io.Writer) error { return remediate.WritePlanJSON(w, plan) }); err != nil {
+			return withCode(exitError, fmt.Errorf("write plan: %w", err))
+		}
+	}
+	tasks := remediate.TasksFromPlan(plan)
+	ro := f.runOptions(g)
+	journal := f.journal
+	if len(tasks) == 0 {
+		out := &remediate.Outcome{Live: f.live, Summary: remediate.Summary{Skipped: map[string]int{}}}
+		out.AddSkipped(remediate.SkippedResults(plan.Skipped))
+		fmt.Fprintln(s.Out, "\nNothing to change.")
+		return finish(cmd, g, &f.changeFlags, out, nil, "journal", "")
+	}
+	if f.live {
+		if !f.yes {
+			if err := confirm(s, fmt.Sprintf("change %d instance(s)", len(tasks)), plan.CountsByTarget()); err != nil {
+				return err
+			}
+		}
+		if journal == "" {
+			journal = "imdsfleet-journal-" + time.Now().UTC().Format("20060102T150405Z") + ".jsonl"
+		}
+		j, prior, warns, err := remediate.OpenJournal(journal, newRunID(), nil)
+		if err != nil {
+			return withCode(exitError, err)
+		}
+		defer j.Close()
+		for _, w := range warns {
+			g.log.Warn(w)
+			fmt.Fprintf(s.Err, "warning: %s\n", w)
+		}
+		ro.Journal, ro.Prior = j, prior
+	} else if journal != "" {
+		prior, warn, _, err := remediate.ReadJournal(journal)
+		if err != nil {
+			return withCode(exitError, err)
+		}
+		if warn != nil {
+			fmt.Fprintf(s.Err, "warning: %s\n", warn)
+		}
+		ro.Prior = prior
+	}
+	clients, err := f.clients(ctx)
+	if err != nil {
+		return err
+	}
+	out, runErr := remediate.Execute(ctx, clients, tasks, ro)
+	if out == nil {
+		return withCode(exitError, runErr)
+	}
+	out.AddSkipped(remediate.SkippedResults(plan.Skipped))
+	return finish(cmd, g, &f.changeFlags, out, runErr, "journal", journal)
+}
+
+// newRunID names one invocation in the journal.
+func newRunID() string {
+	return time.Now().UTC().Format("20060102T150405.000000000Z")
 }

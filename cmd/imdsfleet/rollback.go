@@ -2,17 +2,142 @@ package main
 
 import (
 	"errors"
+	"fmt"
+	"io/fs"
+	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/imdsfleet/imdsfleet/remediate"
 )
 
-// Placeholder until the rollback command lands; replaced by its implementation.
+type rollbackFlags struct {
+	changeFlags
+	journal         string
+	rollbackJournal string
+	force           bool
+}
+
 func newRollbackCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "rollback",
-		Short: "(not built yet)",
+	f := &rollbackFlags{}
+	cmd := &cobra.Command{
+		Use:   "rollback --journal FILE [--dry-run | --live --yes]",
+		Short: "Undo a remediation from its journal (dry run by default)",
+		Long: `rollback restores the previous metadata options of every change a remediate
+journal shows as done: HttpTokens and/or the hop limit, whichever the change
+set. It only touches an instance that still has the values imdsfleet set;
+one changed by someone else since is skipped with the reason (unless --force).
+
+A dry run (the default) sends every restore with DryRun=true. A live run
+journals itself the same way as remediate (--rollback-journal, default
+<journal>.rollback.jsonl) and is resumable with the same command.
+
+Exit codes: 0 every restore succeeded (or would), 5 some were denied or
+failed, 2 bad usage, 1 could not run or interrupted.`,
+		Example: `  # What would be restored? (nothing changes)
+  imdsfleet rollback --journal fix.jsonl
+
+  # Restore, journaled
+  imdsfleet rollback --journal fix.jsonl --live --yes --output rollback.csv`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return errors.New("rollback is not built yet")
+			return runRollback(cmd, g, f)
 		},
 	}
+	fs := cmd.Flags()
+	fs.StringVar(&f.journal, "journal", "", "the remediate journal to undo (required)")
+	fs.StringVar(&f.rollbackJournal, "rollback-journal", "", "rollback's own journal (default <journal>.rollback.jsonl); an existing one is resumed")
+	fs.BoolVar(&f.force, "force", false, "restore even where the instance no longer has the values imdsfleet set")
+	f.changeFlags.register(fs)
+	return cmd
+}
+
+func runRollback(cmd *cobra.Command, g *globals, f *rollbackFlags) error {
+	ctx := cmd.Context()
+	s := g.streams
+	if f.journal == "" {
+		return usageError("--journal is required: the journal file of the remediate run to undo")
+	}
+	if err := f.changeFlags.validate(s); err != nil {
+		return err
+	}
+	if _, err := os.Stat(f.journal); errors.Is(err, fs.ErrNotExist) {
+		return usageError("journal %s does not exist: pass the --journal file remediate wrote", f.journal)
+	}
+	st, warn, _, err := remediate.ReadJournal(f.journal)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	if warn != nil {
+		g.log.Warn(warn.String())
+		fmt.Fprintf(s.Err, "warning: %s\n", warn)
+	}
+	rj := f.rollbackJournal
+	if rj == "" {
+		rj = f.journal + ".rollback.jsonl"
+	}
+	if rj == f.journal {
+		return usageError("--rollback-journal must differ from --journal")
+	}
+	items := remediate.RollbackTasks(st, f.force)
+	var tasks []remediate.Task
+	var skipped []remediate.Result
+	counts := map[string]map[string]int{}
+	for _, it := range items {
+		if it.Reason != "" {
+			t := it.Task
+			skipped = append(skipped, remediate.Result{Account: t.Account, Region: t.Region, InstanceID: t.InstanceID, Action: t.Action,
+				Status: remediate.StatusSkipped, Reason: it.Reason, Message: it.Message})
+			continue
+		}
+		tasks = append(tasks, it.Task)
+		k := it.Task.Account + "/" + it.Task.Region
+		if counts[k] == nil {
+			counts[k] = map[string]int{}
+		}
+		counts[k][remediate.ActionRollback]++
+	}
+	fmt.Fprintf(s.Out, "ROLLBACK PLAN: %d change(s) to undo from %s\n", len(tasks), f.journal)
+	if len(tasks) == 0 {
+		out := &remediate.Outcome{Live: f.live, Summary: remediate.Summary{Skipped: map[string]int{}}}
+		out.AddSkipped(skipped)
+		fmt.Fprintln(s.Out, "Nothing to roll back.")
+		return finish(cmd, g, &f.changeFlags, out, nil, "rollback-journal", "")
+	}
+	ro := f.runOptions(g)
+	if f.live {
+		if !f.yes {
+			if err := confirm(s, fmt.Sprintf("roll back %d change(s)", len(tasks)), counts); err != nil {
+				return err
+			}
+		}
+		j, prior, warns, err := remediate.OpenJournal(rj, newRunID(), nil)
+		if err != nil {
+			return withCode(exitError, err)
+		}
+		defer j.Close()
+		for _, w := range warns {
+			fmt.Fprintf(s.Err, "warning: %s\n", w)
+		}
+		ro.Journal, ro.Prior = j, prior
+	} else {
+		prior, warn, _, err := remediate.ReadJournal(rj)
+		if err != nil {
+			return withCode(exitError, err)
+		}
+		if warn != nil {
+			fmt.Fprintf(s.Err, "warning: %s\n", warn)
+		}
+		ro.Prior = prior
+	}
+	clients, err := f.clients(ctx)
+	if err != nil {
+		return err
+	}
+	out, runErr := remediate.Execute(ctx, clients, tasks, ro)
+	if out == nil {
+		return withCode(exitError, runErr)
+	}
+	out.AddSkipped(skipped)
+	return finish(cmd, g, &f.changeFlags, out, runErr, "rollback-journal", rj)
 }
