@@ -175,7 +175,9 @@ func parse(data []byte, name string) (*Report, error) {
 	if err := json.Unmarshal(data, &probe); err != nil {
 		var syn *json.SyntaxError
 		if errors.As(err, &syn) {
-			line, col := position(data, syn.Offset)
+			// Offset counts the bytes read, the offending one included:
+			// it is that byte's 1-based position.
+			line, col := position(data, syn.Offset-1)
 			return nil, &readError{
 				msg: fmt.Sprintf("%s is truncated or not JSON: %s at byte %d (line %d, column %d); re-run the scan",
 					name, syn.Error(), syn.Offset, line, col),
@@ -270,7 +272,7 @@ func typeName(e *json.UnmarshalTypeError) string {
 	return e.Type.String()
 }
 
-// position turns a byte offset into a 1-based line and column.
+// position turns a 0-based byte offset into a 1-based line and column.
 func position(data []byte, off int64) (line, col int) {
 	off = min(max(off, 0), int64(len(data)))
 	before := data[:off]

@@ -1,0 +1,227 @@
+package report_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/imdsfleet/imdsfleet/report"
+)
+
+func writeJSON(t *testing.T, r *report.Report) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := report.WriteJSON(&buf, r); err != nil {
+		t.Fatalf("WriteJSON: %v", err)
+	}
+	return buf.Bytes()
+}
+
+// TestJSONRoundTrip: what WriteJSON writes, Read gives back unchanged,
+// field by field, including nil LastCallAt, unicode and control
+// characters.
+func TestJSONRoundTrip(t *testing.T) {
+	want := normalized(t)
+	got, err := report.Read(bytes.NewReader(writeJSON(t, want)))
+	if err != nil {
+		t.Fatalf("Read: %v", err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		gb, wb := writeJSON(t, got), writeJSON(t, want)
+		t.Fatalf("round trip changed the report:\n%s", firstDiff(string(wb), string(gb)))
+	}
+	// And a second write is byte-identical (stable output).
+	if again := writeJSON(t, got); !bytes.Equal(again, writeJSON(t, want)) {
+		t.Fatal("writing the report read back gives different bytes")
+	}
+}
+
+// TestWriteJSONStreamsTheSameDocument: the streamed output is exactly the
+// document json.Encoder would write for the whole report in one go.
+func TestWriteJSONStreamsTheSameDocument(t *testing.T) {
+	for name, r := range map[string]*report.Report{"fixture": normalized(t), "empty": emptyNormalized()} {
+		t.Run(name, func(t *testing.T) {
+			var whole bytes.Buffer
+			enc := json.NewEncoder(&whole)
+			enc.SetEscapeHTML(false)
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(r); err != nil {
+				t.Fatal(err)
+			}
+			if got := writeJSON(t, r); !bytes.Equal(got, whole.Bytes()) {
+				t.Fatalf("streamed JSON differs from json.Encoder's:\n%s", firstDiff(whole.String(), string(got)))
+			}
+		})
+	}
+}
+
+func emptyNormalized() *report.Report {
+	r := &report.Report{SchemaVersion: report.SchemaVersion}
+	report.Normalize(r)
+	return r
+}
+
+// TestWriteJSONNoNulls: nil slices and maps are written as [] and {} even
+// when the caller did not normalize, and the output ends with a newline.
+func TestWriteJSONNoNulls(t *testing.T) {
+	r := &report.Report{SchemaVersion: 1, Instances: []report.Instance{{
+		Account: "1", Region: "r", InstanceID: "i-1", Classification: report.ClassReady,
+	}}}
+	out := string(writeJSON(t, r))
+	for _, want := range []string{`"targets": []`, `"tags": {}`, `"risks": []`, `"byClassification": {}`, `"byRisk": {}`, `"lastCallAt": null`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %s:\n%s", want, out)
+		}
+	}
+	if strings.Count(out, "null") != 1 {
+		t.Errorf("only lastCallAt may be null:\n%s", out)
+	}
+	if !strings.HasSuffix(out, "}\n") {
+		t.Errorf("output does not end with a newline")
+	}
+	if r.Targets != nil || r.Instances[0].Tags != nil {
+		t.Errorf("WriteJSON modified the report it was given")
+	}
+	// Nothing at all: still a valid, readable report.
+	empty := &report.Report{SchemaVersion: 1}
+	got, err := report.Read(bytes.NewReader(writeJSON(t, empty)))
+	if err != nil {
+		t.Fatalf("Read(empty report): %v", err)
+	}
+	if got.Instances == nil || got.Targets == nil {
+		t.Errorf("Read gave nil slices: %+v", got)
+	}
+}
+
+// TestReadErrors: each bad input gets an error that says what is wrong and
+// what to do, and that a caller can test with errors.Is.
+func TestReadErrors(t *testing.T) {
+	valid := string(writeJSON(t, normalized(t)))
+	instance := func(edit func(m map[string]any)) string {
+		var doc map[string]any
+		if err := json.Unmarshal([]byte(valid), &doc); err != nil {
+			t.Fatal(err)
+		}
+		edit(doc)
+		b, err := json.Marshal(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	firstInstance := func(doc map[string]any) map[string]any {
+		return doc["instances"].([]any)[0].(map[string]any)
+	}
+	tests := []struct {
+		name  string
+		input string
+		kind  error
+		want  []string // every fragment must appear in the message
+	}{
+		{"empty file", "", report.ErrNotReport, []string{"report.json is empty", "re-run the scan"}},
+		{"only whitespace", " \n\t", report.ErrNotReport, []string{"is empty"}},
+		{"truncated", valid[:len(valid)/2], report.ErrNotReport,
+			[]string{"report.json is truncated or not JSON: unexpected end of JSON input at byte " + itoa(len(valid)/2), "re-run the scan"}},
+		{"not JSON", "account,region\n1,us-east-1\n", report.ErrNotReport,
+			[]string{"truncated or not JSON", "invalid character", "at byte 1 (line 1, column 1)"}},
+		{"syntax error on a later line", "{\n  \"schemaVersion\": 1,\n  \"x\": tru\n}", report.ErrNotReport,
+			[]string{"line 3"}},
+		{"trailing garbage", valid + "}", report.ErrNotReport, []string{"not JSON", "after top-level value"}},
+		{"a list", "[1,2]", report.ErrNotReport, []string{"not an imdsfleet report", "holds a JSON array, not an object"}},
+		{"no schemaVersion", `{"instances":[]}`, report.ErrNotReport,
+			[]string{"report.json is not an imdsfleet report", "no schemaVersion"}},
+		{"schemaVersion 0", `{"schemaVersion":0}`, report.ErrNotReport, []string{"not an imdsfleet report", "schemaVersion is 0"}},
+		{"schemaVersion null", `{"schemaVersion":null}`, report.ErrNotReport, []string{"not an imdsfleet report"}},
+		{"schemaVersion a string", `{"schemaVersion":"1"}`, report.ErrNotReport, []string{"not an imdsfleet report", `schemaVersion is "1"`}},
+		{"future schema", `{"schemaVersion":2,"whatever":{"new":"shape"}}`, report.ErrSchemaVersion,
+			[]string{"report schema version 2 is not supported by this imdsfleet (supports 1); upgrade imdsfleet"}},
+		{"future schema with a changed field type", `{"schemaVersion":2,"instances":"elsewhere"}`, report.ErrSchemaVersion,
+			[]string{"version 2 is not supported"}},
+		{"wrong field type", instance(func(d map[string]any) { firstInstance(d)["usage"].(map[string]any)["noTokenCalls"] = "many" }),
+			report.ErrInvalid, []string{"not a valid imdsfleet report", "instances.usage.noTokenCalls", "string", "a number"}},
+		{"bad time", instance(func(d map[string]any) { d["generatedAt"] = "yesterday" }),
+			report.ErrInvalid, []string{"not a valid imdsfleet report", `"yesterday"`, "RFC 3339"}},
+		{"missing region", instance(func(d map[string]any) { delete(firstInstance(d), "region") }),
+			report.ErrInvalid, []string{"instances[0] (i-1000000000000enf) has no region", "re-run the scan"}},
+		{"missing account and id", instance(func(d map[string]any) { firstInstance(d)["account"] = ""; delete(firstInstance(d), "instanceId") }),
+			report.ErrInvalid, []string{"instances[0] has no account, no instanceId"}},
+		{"unknown classification", instance(func(d map[string]any) { firstInstance(d)["classification"] = "v1" }),
+			report.ErrInvalid, []string{`has classification "v1" (expected one of v1-in-use, no-data, ready, enforced, disabled)`}},
+		{"missing classification", instance(func(d map[string]any) { delete(firstInstance(d), "classification") }),
+			report.ErrInvalid, []string{`has classification ""`}},
+		{"unknown risk", instance(func(d map[string]any) { firstInstance(d)["risks"] = []any{"container-hop-limt"} }),
+			report.ErrInvalid, []string{`risk "container-hop-limt"`, "container-hop-limit, role-exposed, v1-rejected"}},
+		{"unknown usage status", instance(func(d map[string]any) { firstInstance(d)["usage"].(map[string]any)["status"] = "ok" }),
+			report.ErrInvalid, []string{`usage status "ok"`}},
+		{"unknown target status", instance(func(d map[string]any) { d["targets"].([]any)[0].(map[string]any)["status"] = "failed" }),
+			report.ErrInvalid, []string{`targets[0] has status "failed"`}},
+		{"duplicate instance", instance(func(d map[string]any) {
+			list := d["instances"].([]any)
+			d["instances"] = append(list, list[0])
+		}), report.ErrInvalid, []string{"instances[9] (i-1000000000000enf) appears twice (also instances[0])"}},
+		{"many problems", instance(func(d map[string]any) {
+			for _, in := range d["instances"].([]any) {
+				in.(map[string]any)["classification"] = "bad"
+			}
+		}), report.ErrInvalid, []string{"; and 4 more problems"}},
+	}
+	dir := t.TempDir()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(dir, "report.json")
+			if err := os.WriteFile(path, []byte(tt.input), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := report.ReadFile(path)
+			if err == nil {
+				t.Fatal("ReadFile accepted a bad report")
+			}
+			if !errors.Is(err, tt.kind) {
+				t.Errorf("error %q is not %v", err, tt.kind)
+			}
+			msg := strings.ReplaceAll(err.Error(), path, "report.json")
+			for _, w := range tt.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error %q\n  lacks %q", msg, w)
+				}
+			}
+			// Read (no file name) fails the same way, naming "report".
+			if _, err := report.Read(strings.NewReader(tt.input)); !errors.Is(err, tt.kind) {
+				t.Errorf("Read: error %v is not %v", err, tt.kind)
+			}
+		})
+	}
+}
+
+func TestReadFileMissing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "scan.json")
+	_, err := report.ReadFile(path)
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("error %v is not ErrNotExist", err)
+	}
+	if !strings.Contains(err.Error(), "does not exist") || !strings.Contains(err.Error(), "imdsfleet scan --output") {
+		t.Errorf("error %q does not say how to get a report", err)
+	}
+}
+
+// TestReadIgnoresUnknownFields: a later imdsfleet may add fields without
+// changing the schema version; this one still reads its reports.
+func TestReadIgnoresUnknownFields(t *testing.T) {
+	in := `{"schemaVersion":1,"newTopLevel":{"a":1},"instances":[{"account":"1","region":"r","instanceId":"i-1",` +
+		`"classification":"ready","newField":[1,2],"usage":{"status":"complete","newUsage":true}}]}`
+	r, err := report.Read(strings.NewReader(in))
+	if err != nil {
+		t.Fatalf("Read: %v", err)
+	}
+	if len(r.Instances) != 1 || r.Instances[0].InstanceID != "i-1" || r.Instances[0].Tags == nil || r.Instances[0].Risks == nil {
+		t.Fatalf("unexpected result: %+v", r.Instances)
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
