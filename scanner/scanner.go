@@ -11,7 +11,6 @@
 package scanner
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -103,7 +102,12 @@ func Scan(ctx context.Context, c Clients, o Options) (*report.Report, error) {
 		generated: now,
 	}
 
-	id, err := c.STS(Role{}).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	// The first call also proves the endpoint and credentials work; an
+	// unreachable endpoint should fail in seconds, not after the long retry
+	// budget meant for throttling.
+	id, err := c.STS(Role{}).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}, func(o *sts.Options) {
+		o.RetryMaxAttempts = 2
+	})
 	o.Progress.call()
 	if err != nil {
 		return nil, fmt.Errorf("identify the caller (sts:GetCallerIdentity): %w", err)
@@ -549,37 +553,8 @@ func (s *scan) assemble(targets []target, results []targetResult, failed []repor
 		}
 		r.Targets = append(r.Targets, rt)
 	}
-	slices.SortFunc(r.Targets, func(a, b report.Target) int {
-		return cmp.Or(cmp.Compare(a.Account, b.Account), cmp.Compare(a.Region, b.Region))
-	})
-	slices.SortFunc(r.Instances, func(a, b report.Instance) int {
-		return cmp.Or(cmp.Compare(a.Account, b.Account), cmp.Compare(a.Region, b.Region), cmp.Compare(a.InstanceID, b.InstanceID))
-	})
-	r.Summary = summarize(r.Instances)
+	report.Normalize(r)
 	return r
-}
-
-// summarize counts instances by classification and risk; every known key
-// is present (zero included) so the JSON's shape does not depend on the fleet.
-func summarize(ins []report.Instance) report.Summary {
-	sum := report.Summary{
-		Instances:        len(ins),
-		ByClassification: map[string]int{},
-		ByRisk:           map[string]int{},
-	}
-	for _, c := range report.Classifications {
-		sum.ByClassification[c] = 0
-	}
-	for _, k := range report.Risks {
-		sum.ByRisk[k] = 0
-	}
-	for i := range ins {
-		sum.ByClassification[ins[i].Classification]++
-		for _, k := range ins[i].Risks {
-			sum.ByRisk[k]++
-		}
-	}
-	return sum
 }
 
 // Incomplete reports whether any target of r failed.

@@ -1,18 +1,375 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
 
+	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/imdsfleet/imdsfleet/internal/awsconfig"
+	"github.com/imdsfleet/imdsfleet/report"
+	"github.com/imdsfleet/imdsfleet/scanner"
 )
 
-// Placeholder until the scan command lands; replaced by its implementation.
+// --fail-on values.
+const (
+	failOnNone      = "none"
+	failOnV1Allowed = "v1-allowed"
+	failOnV1InUse   = "v1-in-use"
+	failOnRisk      = "risk"
+)
+
+// scanOptions are the scan command's flags.
+type scanOptions struct {
+	regions         string
+	assumeRoles     []string
+	accounts        []string
+	roleName        string
+	externalID      string
+	concurrency     int
+	lookback        string
+	minObservedDays int
+	filterTags      []string
+	containerTags   []string
+	outputs         []string
+	format          string
+	failOn          string
+	profile         string
+	region          string
+	endpointURL     string
+	cwProtocol      string
+}
+
 func newScanCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	o := &scanOptions{}
+	cmd := &cobra.Command{
 		Use:   "scan",
-		Short: "(not built yet)",
+		Short: "Find instances that allow or use IMDSv1, in every Region and account",
+		Long: `scan lists every EC2 instance of the caller's account (and of the accounts
+reached with --assume-role or --accounts/--role-name) in every enabled Region
+(or the --regions list), reads each instance's metadata options, and reads
+its IMDSv1 usage from CloudWatch (MetadataNoToken where tokens are optional,
+MetadataNoTokenRejected where they are required) with batched GetMetricData
+calls over --lookback. Terminated and shutting-down instances are counted,
+not reported.
+
+Each instance is classified, first rule that matches:
+  disabled    HttpEndpoint=disabled
+  enforced    HttpTokens=required
+  v1-in-use   tokens optional and MetadataNoToken > 0 in the window
+  ready       tokens optional, no v1 calls, data on >= --min-observed-days days
+  no-data     tokens optional and not enough evidence (or the metric unreadable)
+and gets risks (container-hop-limit, role-exposed, v1-rejected) and a
+recommendation.
+
+The report goes to stdout (--format) and to every --output file, whose format
+follows its extension (.json, .csv, .md, .html, .txt). Files are written
+atomically, and also when some targets failed.
+
+Credentials and Region come from the standard AWS chain (environment,
+--profile / AWS_PROFILE, SSO, instance role); --endpoint-url or
+AWS_ENDPOINT_URL points every client at another endpoint (the simulated AWS,
+moto). The caller needs sts:GetCallerIdentity, ec2:DescribeRegions,
+ec2:DescribeInstances and cloudwatch:GetMetricData.
+
+Exit codes: 0 success; 1 the scan could not run; 2 bad usage; 3 --fail-on
+matched; 4 the scan is incomplete (a target failed; the report still lists
+it). When 3 and 4 both apply, 3.`,
+		Example: `  # every enabled Region of the caller's account, table on the terminal
+  imdsfleet scan
+
+  # two Regions, JSON and Markdown reports, CI gate on v1 use
+  imdsfleet scan --regions us-east-1,eu-west-1 --output report.json \
+      --output "$GITHUB_STEP_SUMMARY.md" --fail-on v1-in-use
+
+  # three member accounts through the same role, 30 days of evidence
+  imdsfleet scan --accounts 111122223333,444455556666,777788889999 \
+      --role-name OrganizationAccountAccessRole --lookback 30d
+
+  # only production web servers, JSON on stdout
+  imdsfleet scan --filter-tag env=prod --filter-tag role=web --format json
+
+  # against moto (no CBOR CloudWatch)
+  imdsfleet scan --endpoint-url http://127.0.0.1:5000 --regions us-east-1 \
+      --cloudwatch-protocol json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return errors.New("scan is not built yet")
+			return runScan(cmd.Context(), g, o)
 		},
 	}
+	f := cmd.Flags()
+	f.StringVar(&o.regions, "regions", "all", `Regions to scan: "all" (every Region enabled for each account) or a comma list`)
+	f.StringArrayVar(&o.assumeRoles, "assume-role", nil, "also scan the account of this role ARN, assuming it (repeatable)")
+	f.StringSliceVar(&o.accounts, "accounts", nil, "also scan these account ids (comma list), assuming --role-name in each")
+	f.StringVar(&o.roleName, "role-name", "", "role to assume in each --accounts account")
+	f.StringVar(&o.externalID, "external-id", "", "external id for the assumed roles")
+	f.IntVar(&o.concurrency, "concurrency", scanner.DefaultConcurrency, "(account, Region) targets scanned at once")
+	f.StringVar(&o.lookback, "lookback", "14d", "CloudWatch usage window, e.g. 14d, 336h (at most 455d, CloudWatch's retention)")
+	f.IntVar(&o.minObservedDays, "min-observed-days", scanner.DefaultMinObservedDays, `days with data an instance needs to be "ready" (capped at the lookback's days)`)
+	f.StringArrayVar(&o.filterTags, "filter-tag", nil, "scan only instances with tag KEY=VALUE (repeatable; the same key twice matches either value)")
+	f.StringArrayVar(&o.containerTags, "container-tag", nil, "tag KEY or KEY=VALUE marking container hosts, besides the EKS/ECS/Karpenter ones (repeatable; KEY may end in *)")
+	f.StringArrayVarP(&o.outputs, "output", "o", nil, "write the report to FILE too, format from the extension: .json .csv .md .html .txt (repeatable)")
+	f.StringVar(&o.format, "format", report.FormatTable, "stdout format: table, json, csv or markdown")
+	f.StringVar(&o.failOn, "fail-on", failOnNone, "exit 3 when an instance matches: none, v1-allowed (tokens optional, endpoint on), v1-in-use, risk (any risk)")
+	f.StringVar(&o.profile, "profile", "", "AWS profile (default: AWS_PROFILE or the default profile)")
+	f.StringVar(&o.region, "region", "", "home Region for STS and DescribeRegions (default: AWS_REGION, the profile's, or us-east-1)")
+	f.StringVar(&o.endpointURL, "endpoint-url", "", "send every AWS call to this URL (default: AWS_ENDPOINT_URL or AWS)")
+	f.StringVar(&o.cwProtocol, "cloudwatch-protocol", awsconfig.ProtocolCBOR, "CloudWatch wire protocol: cbor (AWS's SDK default), json or query (emulators without CBOR, such as moto)")
+
+	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{"table", "json", "csv", "markdown"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("fail-on", cobra.FixedCompletions([]string{failOnNone, failOnV1Allowed, failOnV1InUse, failOnRisk}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("cloudwatch-protocol", cobra.FixedCompletions([]string{awsconfig.ProtocolCBOR, awsconfig.ProtocolJSON, awsconfig.ProtocolQuery}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"json", "csv", "md", "html", "txt"}, cobra.ShellCompDirectiveFilterFileExt))
+	return cmd
+}
+
+// scanPlan is scanOptions checked and parsed.
+type scanPlan struct {
+	opts    scanner.Options
+	outputs []outputFile
+}
+
+type outputFile struct{ path, format string }
+
+// parse checks every flag before any AWS call, so bad usage never costs a
+// scan.
+func (o *scanOptions) parse() (*scanPlan, error) {
+	p := &scanPlan{}
+	var err error
+	if p.opts.Regions, err = scanner.ParseRegions(o.regions); err != nil {
+		return nil, usageError("%v", err)
+	}
+	if o.region != "" && !scanner.ValidRegionName(o.region) {
+		return nil, usageError("--region: unknown Region %q: use an AWS Region name such as us-east-1", o.region)
+	}
+	for _, arn := range o.assumeRoles {
+		if _, err := scanner.AccountOfRoleARN(arn); err != nil {
+			return nil, usageError("--assume-role: %v", err)
+		}
+		p.opts.Roles = append(p.opts.Roles, scanner.Role{ARN: arn, ExternalID: o.externalID})
+	}
+	switch {
+	case len(o.accounts) > 0 && o.roleName == "":
+		return nil, usageError("--accounts needs --role-name: the role to assume in each account (e.g. OrganizationAccountAccessRole)")
+	case len(o.accounts) == 0 && o.roleName != "":
+		return nil, usageError("--role-name needs --accounts: the account ids to assume it in")
+	}
+	for _, a := range o.accounts {
+		arn, err := scanner.RoleARN(strings.TrimSpace(a), o.roleName)
+		if err != nil {
+			return nil, usageError("--accounts/--role-name: %v", err)
+		}
+		p.opts.Roles = append(p.opts.Roles, scanner.Role{ARN: arn, ExternalID: o.externalID})
+	}
+	if o.externalID != "" && len(p.opts.Roles) == 0 {
+		return nil, usageError("--external-id applies to assumed roles: add --assume-role or --accounts/--role-name")
+	}
+	if o.concurrency < 1 {
+		return nil, usageError("--concurrency %d: want at least 1", o.concurrency)
+	}
+	p.opts.Concurrency = o.concurrency
+	if p.opts.Lookback, err = scanner.ParseLookback(o.lookback); err != nil {
+		return nil, usageError("%v", err)
+	}
+	if o.minObservedDays < 1 {
+		return nil, usageError("--min-observed-days %d: want at least 1", o.minObservedDays)
+	}
+	p.opts.MinObservedDays = o.minObservedDays
+	if p.opts.TagFilters, err = scanner.ParseTagFilters(o.filterTags); err != nil {
+		return nil, usageError("%v", err)
+	}
+	for _, s := range o.containerTags {
+		m, err := scanner.ParseTagMatcher(s)
+		if err != nil {
+			return nil, usageError("--container-tag: %v", err)
+		}
+		p.opts.ContainerTags = append(p.opts.ContainerTags, m)
+	}
+	switch o.format {
+	case report.FormatTable, report.FormatJSON, report.FormatCSV, report.FormatMarkdown:
+	default:
+		return nil, usageError("--format %q: want table, json, csv or markdown", o.format)
+	}
+	switch o.failOn {
+	case failOnNone, failOnV1Allowed, failOnV1InUse, failOnRisk:
+	default:
+		return nil, usageError("--fail-on %q: want none, v1-allowed, v1-in-use or risk", o.failOn)
+	}
+	for _, path := range o.outputs {
+		format, err := report.FormatFromPath(path)
+		if err != nil {
+			return nil, usageError("--output: %v", err)
+		}
+		p.outputs = append(p.outputs, outputFile{path, format})
+	}
+	if err := (awsconfig.Options{CloudWatchProtocol: o.cwProtocol}).Validate(); err != nil {
+		return nil, usageError("%v", err)
+	}
+	return p, nil
+}
+
+func runScan(ctx context.Context, g *globals, o *scanOptions) error {
+	plan, err := o.parse()
+	if err != nil {
+		return err
+	}
+	cfg, err := awsconfig.Load(ctx, awsconfig.Options{
+		Profile:            o.profile,
+		Region:             o.region,
+		EndpointURL:        o.endpointURL,
+		CloudWatchProtocol: o.cwProtocol,
+	})
+	if err != nil {
+		var noProfile config.SharedConfigProfileNotExistError
+		if errors.As(err, &noProfile) {
+			return usageError("%s", awsconfig.Explain(err))
+		}
+		return withCode(exitError, errors.New(awsconfig.Explain(err)))
+	}
+	if !scanner.ValidRegionName(cfg.Region) {
+		return usageError("unknown AWS Region %q (from --region, AWS_REGION or the profile): use a Region name such as us-east-1", cfg.Region)
+	}
+
+	// Resolve credentials now: a missing or expired credential is one clear
+	// line before any scan work, not an error per target.
+	if cfg.Credentials == nil {
+		return withCode(exitError, errors.New(awsconfig.ExplainCredentials(errors.New("no provider"))))
+	}
+	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+		return withCode(exitError, errors.New(awsconfig.ExplainCredentials(err)))
+	}
+
+	prog := &scanner.Progress{}
+	plan.opts.Progress = prog
+	plan.opts.Logger = g.log
+	plan.opts.Tool = report.Tool{Name: "imdsfleet", Version: toolVersion()}
+	clients := scanner.AWSClients{Pool: awsconfig.NewPool(cfg, "imdsfleet-scan"), CloudWatchProtocol: o.cwProtocol}
+
+	stop := startProgress(g, prog)
+	r, err := scanner.Scan(ctx, clients, plan.opts)
+	stop()
+	if err != nil {
+		return withCode(exitError, fmt.Errorf("scan: %s", awsconfig.Explain(err)))
+	}
+
+	// Files first: they are the record, and are written even when targets
+	// failed.
+	for _, out := range plan.outputs {
+		if err := report.WriteFile(out.path, out.format, r); err != nil {
+			return withCode(exitError, err)
+		}
+		g.log.Info("report written", "path", out.path, "format", out.format)
+	}
+	if err := report.Write(g.streams.Out, o.format, r, tableOptions(g.streams)); err != nil {
+		return withCode(exitError, fmt.Errorf("write report to stdout: %w", err))
+	}
+
+	if n := failOnMatches(r, o.failOn); n > 0 {
+		return withCode(exitFailOn, fmt.Errorf("--fail-on %s: %d of %d instances match", o.failOn, n, len(r.Instances)))
+	}
+	if failed := failedTargets(r); len(failed) > 0 {
+		return withCode(exitIncomplete, fmt.Errorf("scan incomplete: %d of %d targets failed (%s); the report lists them", len(failed), len(r.Targets), strings.Join(failed, ", ")))
+	}
+	return nil
+}
+
+// failOnMatches counts the instances --fail-on matches.
+func failOnMatches(r *report.Report, failOn string) int {
+	n := 0
+	for i := range r.Instances {
+		in := &r.Instances[i]
+		var hit bool
+		switch failOn {
+		case failOnV1Allowed:
+			hit = in.MetadataOptions.HttpEndpoint != "disabled" && in.MetadataOptions.HttpTokens != "required"
+		case failOnV1InUse:
+			hit = in.Classification == report.ClassV1InUse
+		case failOnRisk:
+			hit = len(in.Risks) > 0
+		}
+		if hit {
+			n++
+		}
+	}
+	return n
+}
+
+// failedTargets names the failed targets as account/Region.
+func failedTargets(r *report.Report) []string {
+	var out []string
+	for _, t := range r.Targets {
+		if t.Status == report.TargetError {
+			out = append(out, t.Account+"/"+t.Region)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// tableOptions fits the table to a terminal stdout.
+func tableOptions(s *streams) report.TableOptions {
+	if !s.OutTTY {
+		return report.TableOptions{}
+	}
+	opts := report.TableOptions{Color: os.Getenv("NO_COLOR") == "", MaxRows: 50}
+	if w := terminalWidth(s.Out); w > 0 {
+		opts.Width = w
+	}
+	return opts
+}
+
+// startProgress draws a one-line progress display on stderr while the scan
+// runs, only when stderr is a terminal and --quiet is off; the returned
+// function stops it and clears the line.
+func startProgress(g *globals, p *scanner.Progress) (stop func()) {
+	if !g.streams.ErrTTY || g.quiet {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				fmt.Fprint(g.streams.Err, "\r\033[K")
+				return
+			case <-t.C:
+				drawProgress(g.streams.Err, p.Snapshot())
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		wg.Wait()
+	}
+}
+
+func drawProgress(w io.Writer, s scanner.ProgressSnapshot) {
+	fmt.Fprintf(w, "\r\033[Kscanning: %d/%d targets, %d instances, %d API calls", s.TargetsDone, s.TargetsTotal, s.Instances, s.APICalls)
+}
+
+// terminalWidth returns the width of w when it is a terminal, else 0.
+func terminalWidth(w io.Writer) int {
+	f, ok := w.(*os.File)
+	if !ok {
+		return 0
+	}
+	width, _, err := term.GetSize(int(f.Fd()))
+	if err != nil {
+		return 0
+	}
+	return width
 }

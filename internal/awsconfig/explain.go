@@ -67,10 +67,7 @@ func Explain(err error) string {
 		// The credentials could not be obtained. If an AWS call was made
 		// to get them (AssumeRole, SSO), explain that call's failure;
 		// otherwise nothing in the chain had credentials.
-		if op := innermostOperation(signing.Err); op != nil && op.ServiceID != "ec2imds" {
-			return fmt.Sprintf("cannot get credentials (%s): %s", opName(op), explainCall(signing.Err, op, true))
-		}
-		return "no AWS credentials found: set --profile or AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run `aws sso login`"
+		return ExplainCredentials(signing.Err)
 	}
 	var noRegion *aws.MissingRegionError
 	if errors.As(err, &noRegion) {
@@ -80,7 +77,36 @@ func Explain(err error) string {
 	if op == nil {
 		return oneLine(err.Error())
 	}
-	return explainCall(err, op, false)
+	return explainCall(err, op, isAssumeRole(op))
+}
+
+// ExplainCredentials explains an error from resolving credentials
+// (aws.CredentialsProvider.Retrieve). When no AWS call was made to get them
+// (no STS or SSO call in the chain), nothing in the credential chain had
+// any: that is "no credentials", whatever the providers said.
+func ExplainCredentials(err error) string {
+	if err == nil {
+		return ""
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return Explain(err)
+	}
+	var noProfile config.SharedConfigProfileNotExistError
+	var sso *ssocreds.InvalidTokenError
+	if errors.As(err, &noProfile) || errors.As(err, &sso) {
+		return Explain(err)
+	}
+	if op := innermostOperation(err); op != nil && op.ServiceID != "ec2imds" {
+		return fmt.Sprintf("cannot get credentials (%s): %s", opName(op), explainCall(err, op, isAssumeRole(op)))
+	}
+	return noCredentials
+}
+
+const noCredentials = "no AWS credentials found: set --profile or AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run `aws sso login`"
+
+// isAssumeRole reports whether op is one of STS's AssumeRole calls.
+func isAssumeRole(op *smithy.OperationError) bool {
+	return op.ServiceID == "STS" && strings.HasPrefix(op.OperationName, "AssumeRole")
 }
 
 // explainCall explains the failure of one AWS operation.
@@ -97,9 +123,9 @@ func explainCall(err error, op *smithy.OperationError, assuming bool) string {
 		case badCredentialCodes[code]:
 			return fmt.Sprintf("AWS rejected the credentials (%s from %s): check the access key and secret (or --profile), and that the Region is enabled for the account", code, name)
 		case deniedCodes[code] && assuming:
-			return fmt.Sprintf("access denied (%s): the role's trust policy must allow the caller to assume it (and match --external-id if one is required)", code)
+			return fmt.Sprintf("cannot assume the role (%s from %s): the role's trust policy must allow the caller, and the caller needs sts:AssumeRole on it (check --external-id too)", code, name)
 		case deniedCodes[code]:
-			return fmt.Sprintf("access denied (%s from %s): grant %s to the scanning identity (imdsfleet scan needs sts:GetCallerIdentity, ec2:DescribeRegions, ec2:DescribeInstances, cloudwatch:GetMetricData)", code, name, iamAction(op))
+			return fmt.Sprintf("access denied (%s from %s): grant %s to the scanning identity (imdsfleet scan needs sts:GetCallerIdentity, ec2:DescribeRegions, ec2:DescribeInstances, cloudwatch:GetMetricData)", code, name, name)
 		case throttleCodes[code]:
 			return fmt.Sprintf("throttled by AWS beyond the retry budget (%s from %s): lower --concurrency and retry", code, name)
 		default:
@@ -149,11 +175,6 @@ func opName(op *smithy.OperationError) string {
 	return strings.ToLower(strings.ReplaceAll(op.ServiceID, " ", "")) + ":" + op.OperationName
 }
 
-// iamAction is the IAM action an operation needs.
-func iamAction(op *smithy.OperationError) string {
-	svc := strings.ToLower(strings.ReplaceAll(op.ServiceID, " ", ""))
-	return svc + ":" + op.OperationName
-}
 
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
