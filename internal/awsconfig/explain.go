@@ -175,7 +175,6 @@ func opName(op *smithy.OperationError) string {
 	return strings.ToLower(strings.ReplaceAll(op.ServiceID, " ", "")) + ":" + op.OperationName
 }
 
-
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
 }
