@@ -79,7 +79,7 @@ type htmlWave struct {
 
 type htmlRow struct {
 	ID, Name, Account, Region, State, Tokens, Hop string
-	Class, ClassCSS, Risks                        string
+	Risks                                         string
 	Calls, Rejected, Days, Observed, LastCall     string
 	CallsV, RejectedV, DaysV, ObservedV, HopV     float64
 	Recommendation                                string
@@ -189,7 +189,7 @@ func htmlRowOf(in *Instance) htmlRow {
 	row := htmlRow{
 		ID: in.InstanceID, Name: in.Name, Account: in.Account, Region: in.Region, State: in.State,
 		Tokens: in.MetadataOptions.HttpTokens, Hop: hopText(in), HopV: float64(in.MetadataOptions.HttpPutResponseHopLimit),
-		Class: in.Classification, ClassCSS: cssName(in.Classification), Risks: strings.Join(in.Risks, ", "),
+		Risks: strings.Join(in.Risks, ", "),
 		Calls: callsText(in), LastCall: lastCallText(in), Recommendation: recommendationText(in),
 		CallsV: in.Usage.NoTokenCalls, RejectedV: in.Usage.NoTokenRejected,
 		DaysV: float64(in.Usage.DaysWithCalls), ObservedV: float64(in.Usage.Datapoints),

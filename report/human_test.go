@@ -264,8 +264,8 @@ func TestHTML(t *testing.T) {
 	t.Run("failed target and regions", func(t *testing.T) {
 		for _, want := range []string{
 			"1 target(s) failed", "111111111111 / eu-west-1: describe instances in eu-west-1",
-			`<td>ap-southeast-2</td><td><span class="tag ok">ok</span></td>`,
-			`<td>eu-west-1</td><td><span class="tag error">error</span></td>`,
+			`<td class="nw">ap-southeast-2</td><td><span class="tag ok">ok</span></td>`,
+			`<td class="nw">eu-west-1</td><td><span class="tag error">error</span></td>`,
 		} {
 			if !strings.Contains(page, want) {
 				t.Errorf("page lacks %q", want)
