@@ -205,3 +205,21 @@ func TestAtomicWriteFile(t *testing.T) {
 		}
 	})
 }
+
+type failingWriter struct{ err error }
+
+func (w failingWriter) Write([]byte) (int, error) { return 0, w.err }
+
+// TestWriterErrorsSurface: a full disk or a closed pipe is reported by
+// every writer, not swallowed.
+func TestWriterErrorsSurface(t *testing.T) {
+	full := errors.New("no space left on device")
+	for _, format := range report.Formats() {
+		t.Run(format, func(t *testing.T) {
+			err := report.Write(failingWriter{full}, format, bigFleet(300), report.TableOptions{})
+			if !errors.Is(err, full) {
+				t.Fatalf("error = %v, want one wrapping %v", err, full)
+			}
+		})
+	}
+}

@@ -280,3 +280,19 @@ func TestHTML(t *testing.T) {
 		}
 	})
 }
+
+// TestEmptyReport: a scan that found nothing (or a zero Report) renders in
+// every format without error, and says so.
+func TestEmptyReport(t *testing.T) {
+	for _, r := range []*report.Report{{}, emptyNormalized()} {
+		for _, format := range report.Formats() {
+			out := render(t, format, r, report.TableOptions{Width: 80, Color: true, MaxRows: 5})
+			if out == "" {
+				t.Errorf("%s: empty output", format)
+			}
+		}
+	}
+	if out := render(t, report.FormatTable, emptyNormalized(), report.TableOptions{}); !strings.Contains(out, "No instance needs attention.") {
+		t.Errorf("table of an empty report:\n%s", out)
+	}
+}

@@ -65,7 +65,7 @@ func WriteJSON(w io.Writer, r *Report) error {
 	if head.Summary.ByRisk == nil {
 		head.Summary.ByRisk = map[string]int{}
 	}
-	b, err := encodeIndented(head, "")
+	b, err := encodeIndented(head)
 	if err != nil {
 		return fmt.Errorf("encode report: %w", err)
 	}
@@ -82,6 +82,11 @@ func WriteJSON(w io.Writer, r *Report) error {
 	}
 	bw.Write(b[:len(b)-len("[]\n}")])
 	bw.WriteString("[\n")
+	// One encoder for every instance: its buffers are reused.
+	var ibuf bytes.Buffer
+	enc := json.NewEncoder(&ibuf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("    ", "  ")
 	for i := range r.Instances {
 		in := r.Instances[i]
 		if in.Tags == nil {
@@ -90,12 +95,12 @@ func WriteJSON(w io.Writer, r *Report) error {
 		if in.Risks == nil {
 			in.Risks = []string{}
 		}
-		ib, err := encodeIndented(in, "    ")
-		if err != nil {
+		ibuf.Reset()
+		if err := enc.Encode(in); err != nil {
 			return fmt.Errorf("encode instance %s: %w", in.InstanceID, err)
 		}
 		bw.WriteString("    ")
-		bw.Write(ib)
+		bw.Write(bytes.TrimSuffix(ibuf.Bytes(), []byte("\n")))
 		if i < len(r.Instances)-1 {
 			bw.WriteString(",")
 		}
@@ -117,11 +122,11 @@ func flushJSON(bw *bufio.Writer) error {
 
 // encodeIndented is json.MarshalIndent without HTML escaping and without
 // the encoder's trailing newline.
-func encodeIndented(v any, prefix string) ([]byte, error) {
+func encodeIndented(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	enc.SetIndent(prefix, "  ")
+	enc.SetIndent("", "  ")
 	if err := enc.Encode(v); err != nil {
 		return nil, err
 	}

@@ -153,12 +153,3 @@ func DescribeRisk(risk string) string {
 
 func isClassification(c string) bool { return slices.Contains(Classifications, c) }
 func isRisk(k string) bool           { return slices.Contains(Risks, k) }
-
-// classRank orders classifications for display: the order of
-// [Classifications], unknown values last.
-func classRank(c string) int {
-	if i := slices.Index(Classifications, c); i >= 0 {
-		return i
-	}
-	return len(Classifications)
-}
