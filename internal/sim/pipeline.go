@@ -19,7 +19,17 @@ const (
 	protoEC2 protocol = iota
 	protoSTS
 	protoCW
+	protoCWJSON // CloudWatch over awsJson1_0 (botocore's choice)
 )
+
+// minLatency is the least time any answer takes. Real AWS never answers
+// faster, and the Go SDK's HTTP client races when a server answers within
+// microseconds of reading the request: smithy-go closes the request body
+// while the transport's write loop still holds it, the transport drops the
+// connection mid-answer ("use of closed network connection",
+// aws-sdk-go-v2#2737) and the SDK sends the call again. Under -race that
+// happened to one call in six without this floor, none with it.
+const minLatency = time.Millisecond
 
 // outcomeReset marks an injected connection reset.
 const outcomeReset = "reset"
@@ -100,10 +110,11 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, c *call, h han
 	if outcome == "" {
 		outcome = h(bw)
 	}
+	d := minLatency
 	if l := k.Latency; l != nil {
-		d := l.Fixed.D() + time.Duration(float64(l.PerKiB.D())*float64(bw.buf.Len())/1024) + s.jitter(l.Jitter.D())
-		sleep(r.Context(), d)
+		d = max(d, l.Fixed.D()+time.Duration(float64(l.PerKiB.D())*float64(bw.buf.Len())/1024)+s.jitter(l.Jitter.D()))
 	}
+	sleep(r.Context(), d)
 	s.log.Debug("sim request", "api", c.api, "account", accountID(c.account), "region", c.statsRegion, "status", bw.status, "outcome", outcome, "bytes", bw.buf.Len())
 	bw.flushTo(w)
 	return outcome
@@ -162,7 +173,7 @@ func (s *Server) gate(w *bufWriter, c *call, k fleet.Knobs) string {
 			return s.writeError(w, c.proto, http.StatusForbidden, "UnauthorizedOperation",
 				"You are not authorized to perform this operation. User: arn:aws:iam::"+accountID(c.account)+":user/imdsfleet-sim is not authorized to perform: ec2:"+c.api)
 		}
-	case protoCW:
+	case protoCW, protoCWJSON:
 		if c.region != nil && c.region.optIn == "not-opted-in" {
 			return s.writeError(w, c.proto, http.StatusForbidden, "InvalidClientTokenId", "The security token included in the request is invalid.")
 		}
@@ -174,7 +185,7 @@ func (s *Server) gate(w *bufWriter, c *call, k fleet.Knobs) string {
 	if c.bucket != "" && c.region != nil && k.Throttle != nil && *k.Throttle {
 		if !c.region.take(c.bucket, c.spec, k.TimeScale, time.Now()) {
 			s.stats.add(countThrottle, c.api, c.statsRegion)
-			if c.proto == protoCW {
+			if c.proto == protoCW || c.proto == protoCWJSON {
 				return s.writeError(w, c.proto, http.StatusBadRequest, "Throttling", "Rate exceeded")
 			}
 			return s.writeError(w, c.proto, http.StatusServiceUnavailable, "RequestLimitExceeded", "Request limit exceeded.")
@@ -208,6 +219,8 @@ func (s *Server) writeError(w *bufWriter, p protocol, status int, code, message 
 	switch p {
 	case protoCW:
 		cwsim.WriteError(w, status, code, message)
+	case protoCWJSON:
+		cwsim.WriteJSONError(w, status, code, message)
 	case protoSTS:
 		writeSTSError(w, status, code, message, s.requestID())
 	default:

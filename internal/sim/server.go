@@ -365,7 +365,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	scope, signed := parseAuth(r)
 	if op, ok := cwsim.Operation(r.URL.Path); ok {
-		s.serveCloudWatch(w, r, op, body, scope, signed)
+		s.serveCloudWatch(w, r, protoCW, op, body, scope, signed)
+		return
+	}
+	if op, ok := cwsim.JSONOperation(r); ok {
+		s.serveCloudWatch(w, r, protoCWJSON, op, body, scope, signed)
 		return
 	}
 	if r.Method != http.MethodPost && r.Method != http.MethodGet {

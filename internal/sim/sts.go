@@ -153,23 +153,27 @@ func (s *Server) assumeRole(bw *bufWriter, c *call, form url.Values, caller *ass
 	return "ok"
 }
 
-// serveCloudWatch routes a CloudWatch RPC v2 CBOR request to cwsim after
-// the pipeline's checks.
-func (s *Server) serveCloudWatch(w http.ResponseWriter, r *http.Request, op string, body []byte, scope sigScope, signed bool) {
-	c := &call{proto: protoCW, api: op, statsRegion: scope.region}
+// serveCloudWatch routes a CloudWatch request (proto protoCW: RPC v2 CBOR,
+// protoCWJSON: awsJson1_0) to cwsim after the pipeline's checks.
+func (s *Server) serveCloudWatch(w http.ResponseWriter, r *http.Request, proto protocol, op string, body []byte, scope sigScope, signed bool) {
+	c := &call{proto: proto, api: op, statsRegion: scope.region}
 	if signed {
 		c.account, _ = s.caller(scope.accessKey)
 	}
 	if c.account == nil {
 		s.dispatch(w, r, c, func(bw *bufWriter) string {
-			return s.writeError(bw, protoCW, http.StatusForbidden, "MissingAuthenticationToken", "Request is missing Authentication Token")
+			return s.writeError(bw, proto, http.StatusForbidden, "MissingAuthenticationToken", "Request is missing Authentication Token")
 		})
 		return
 	}
 	c.region = s.region(c.account, scope.region)
 	c.bucket, c.spec = "cloudwatch/"+op, specCloudWatch
 	s.dispatch(w, r, c, func(bw *bufWriter) string {
-		status := cwsim.Serve(bw, op, body, c.account.id, scope.region, cwBackend{s})
+		serve := cwsim.Serve
+		if proto == protoCWJSON {
+			serve = cwsim.ServeJSON
+		}
+		status := serve(bw, op, body, c.account.id, scope.region, cwBackend{s})
 		if status >= 300 {
 			if code := bw.Header().Get("X-Amzn-Query-Error"); code != "" {
 				if i := strings.IndexByte(code, ';'); i >= 0 {

@@ -553,7 +553,9 @@ func TestWireFormat(t *testing.T) {
 // TestMissingParameters sends bodies the SDK's own validation would stop.
 func TestMissingParameters(t *testing.T) {
 	url := serve(t, newBackend(3))
-	ts := func(d time.Duration) cbor.Value { return &cbor.Tag{ID: 1, Value: cbor.Float64(float64(now.Add(d).Unix()))} }
+	ts := func(d time.Duration) cbor.Value {
+		return &cbor.Tag{ID: 1, Value: cbor.Float64(float64(now.Add(d).Unix()))}
+	}
 	q := func(stat cbor.Map) cbor.Map { return cbor.Map{"Id": cbor.String("a"), "MetricStat": stat} }
 	metric := cbor.Map{"Namespace": cbor.String("AWS/EC2"), "MetricName": cbor.String("MetadataNoToken")}
 	for _, tc := range []struct {
