@@ -1,0 +1,139 @@
+package main
+
+// A live remediation against moto_server: an AWS implementation nobody here
+// wrote. moto ignores DryRun on ModifyInstanceMetadataOptions (it would
+// apply the change), so only the live path is tested here.
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/imdsfleet/imdsfleet/internal/sim/simtest"
+	"github.com/imdsfleet/imdsfleet/report"
+)
+
+// startMoto starts moto_server on a free loopback port and returns its URL,
+// or skips the test when moto is not installed.
+func startMoto(t *testing.T) string {
+	t.Helper()
+	path, err := exec.LookPath("moto_server")
+	if err != nil {
+		t.Skip("moto_server not on PATH: install moto (pip install 'moto[server]') to run the moto remediation test")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	cmd := exec.Command(path, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start moto_server: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(url + "/moto-api/")
+		if err == nil {
+			resp.Body.Close()
+			return url
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("moto_server did not answer on %s within 30s: %v", url, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestRemediateMotoLive(t *testing.T) {
+	url := startMoto(t)
+	const key, region = "AKIAMOTOREMEDIATE001", "us-east-1"
+	for _, kv := range simtest.Env(url, key, region) {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	ctx := context.Background()
+	cfg := simtest.Config(url, key, region)
+	ec := ec2.NewFromConfig(cfg)
+	id, err := sts.NewFromConfig(cfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		t.Fatalf("moto GetCallerIdentity: %v", err)
+	}
+	out, err := ec.RunInstances(ctx, &ec2.RunInstancesInput{
+		ImageId: aws.String("ami-12c6146b"), MinCount: aws.Int32(4), MaxCount: aws.Int32(4), InstanceType: types.InstanceTypeT3Micro,
+		MetadataOptions: &types.InstanceMetadataOptionsRequest{HttpTokens: types.HttpTokensStateOptional, HttpPutResponseHopLimit: aws.Int32(1), HttpEndpoint: types.InstanceMetadataEndpointStateEnabled},
+	})
+	if err != nil {
+		t.Fatalf("moto RunInstances: %v", err)
+	}
+	// Classify them as a scan would have: two ready, one v1-in-use, one exempt.
+	classes := []string{report.ClassReady, report.ClassReady, report.ClassV1InUse, report.ClassReady}
+	rep := &report.Report{SchemaVersion: report.SchemaVersion, Tool: report.Tool{Name: "imdsfleet", Version: "test"}, GeneratedAt: time.Now().UTC(),
+		Targets: []report.Target{{Account: aws.ToString(id.Account), Region: region, Status: report.TargetOK}}}
+	want := map[string]bool{}
+	for i, in := range out.Instances {
+		mo := in.MetadataOptions
+		ri := report.Instance{Account: aws.ToString(id.Account), Region: region, InstanceID: aws.ToString(in.InstanceId), State: "running",
+			MetadataOptions: report.MetadataOptions{HttpTokens: string(mo.HttpTokens), HttpEndpoint: string(mo.HttpEndpoint),
+				HttpPutResponseHopLimit: aws.ToInt32(mo.HttpPutResponseHopLimit), HttpProtocolIpv6: string(mo.HttpProtocolIpv6),
+				InstanceMetadataTags: string(mo.InstanceMetadataTags), State: string(mo.State)},
+			Usage: report.Usage{Status: report.UsageComplete, Datapoints: 14}, Classification: classes[i]}
+		if i == 3 {
+			ri.Tags = map[string]string{"imdsfleet:exempt": "yes"}
+		}
+		want[ri.InstanceID] = classes[i] == report.ClassReady && i != 3
+		rep.Instances = append(rep.Instances, ri)
+	}
+	dir := t.TempDir()
+	reportPath := filepath.Join(dir, "scan.json")
+	report.Normalize(rep)
+	if err := report.WriteFile(reportPath, "json", rep); err != nil {
+		t.Fatal(err)
+	}
+
+	r := remCLI(t, ctx, "", false, remArgs("remediate", "--report", reportPath, "--live", "--yes", "--journal", filepath.Join(dir, "fix.jsonl"))...)
+	if r.code != exitOK {
+		t.Fatalf("exit %d\n%s", r.code, r.stdout)
+	}
+	// moto drops the fields a call leaves out (real AWS keeps them), so
+	// only HttpTokens is compared: required exactly on the planned ones.
+	desc, err := ec.DescribeInstances(ctx, &ec2.DescribeInstancesInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, res := range desc.Reservations {
+		for _, in := range res.Instances {
+			id := aws.ToString(in.InstanceId)
+			planned, ok := want[id]
+			if !ok {
+				continue
+			}
+			seen++
+			got := in.MetadataOptions.HttpTokens == types.HttpTokensStateRequired
+			if got != planned {
+				t.Errorf("%s: HttpTokens %s, planned change %v", id, in.MetadataOptions.HttpTokens, planned)
+			}
+		}
+	}
+	if seen != len(want) {
+		t.Errorf("moto shows %d of the %d instances", seen, len(want))
+	}
+}
