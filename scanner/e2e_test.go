@@ -1,0 +1,484 @@
+package scanner_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/smithy-go"
+
+	"github.com/imdsfleet/imdsfleet/internal/awsconfig"
+	"github.com/imdsfleet/imdsfleet/internal/sim"
+	"github.com/imdsfleet/imdsfleet/internal/sim/fleet"
+	"github.com/imdsfleet/imdsfleet/internal/sim/simtest"
+	"github.com/imdsfleet/imdsfleet/report"
+	"github.com/imdsfleet/imdsfleet/scanner"
+	"github.com/imdsfleet/imdsfleet/scanner/scantest"
+)
+
+const (
+	acctA = "111111111111"
+	acctB = "222222222222"
+)
+
+var clock = time.Date(2026, 3, 15, 12, 0, 0, 0, time.UTC)
+
+// env is a started simulated AWS with a fleet built by scantest.
+type env struct {
+	srv     *sim.Server
+	url     string
+	expect  *scantest.Expect
+	clients scanner.Clients
+}
+
+func start(t *testing.T, f *fleet.Fleet, e *scantest.Expect) *env {
+	t.Helper()
+	c := clock
+	f.Clock = &c
+	srv, url := simtest.Start(t, f, sim.Options{Seed: 1})
+	cfg := simtest.Config(url, fleet.DefaultAccessKeyID(acctA), "us-east-1")
+	return &env{
+		srv:     srv,
+		url:     url,
+		expect:  e,
+		clients: scanner.AWSClients{Pool: awsconfig.NewPool(cfg, ""), CloudWatchProtocol: awsconfig.ProtocolCBOR},
+	}
+}
+
+func (e *env) scan(t *testing.T, o scanner.Options) *report.Report {
+	t.Helper()
+	o.Now = e.srv.Now
+	if o.ContainerTags == nil {
+		m, _ := scanner.ParseTagMatcher(scantest.ContainerTag)
+		o.ContainerTags = []scanner.TagMatcher{m}
+	}
+	r, err := scanner.Scan(context.Background(), e.clients, o)
+	if err != nil {
+		t.Fatalf("Scan: %v", err)
+	}
+	return r
+}
+
+// checkInstances compares every reported instance with its expectation
+// and checks that every expected instance of the listed targets was
+// reported. override adjusts a Want (nil: none).
+func checkInstances(t *testing.T, r *report.Report, e *scantest.Expect, inTargets func(account, region string) bool, override func(*scantest.Want)) {
+	t.Helper()
+	seen := map[string]bool{}
+	for i := range r.Instances {
+		got := &r.Instances[i]
+		w, ok := e.Want[got.InstanceID]
+		if !ok {
+			t.Errorf("%s: reported but not in the fleet", got.InstanceID)
+			continue
+		}
+		want := *w
+		if override != nil {
+			override(&want)
+		}
+		seen[got.InstanceID] = true
+		id := got.InstanceID + " (" + want.Profile + ")"
+		if !want.Reported {
+			t.Errorf("%s: state %s should be counted, not reported", id, got.State)
+			continue
+		}
+		if got.Account != want.Account || got.Region != want.Region {
+			t.Errorf("%s: at %s/%s, want %s/%s", id, got.Account, got.Region, want.Account, want.Region)
+		}
+		if got.Classification != want.Classification {
+			t.Errorf("%s: classification %q, want %q (usage %+v)", id, got.Classification, want.Classification, got.Usage)
+		}
+		if !slices.Equal(got.Risks, want.Risks) {
+			t.Errorf("%s: risks %v, want %v", id, got.Risks, want.Risks)
+		}
+		gu, wu := got.Usage, want.Usage
+		if gu.Status != wu.Status || math.Abs(gu.NoTokenCalls-wu.NoTokenCalls) > 1e-9 || math.Abs(gu.NoTokenRejected-wu.NoTokenRejected) > 1e-9 ||
+			gu.DaysWithCalls != wu.DaysWithCalls || gu.Datapoints != wu.Datapoints || !sameTime(gu.LastCallAt, wu.LastCallAt) {
+			t.Errorf("%s: usage %s, want %s", id, usageText(gu), usageText(wu))
+		}
+		if wu.Status == report.UsageError && gu.Error == "" {
+			t.Errorf("%s: usage error without a message", id)
+		}
+		if got.Name != want.Tags["Name"] || got.Tags["env"] != want.Tags["env"] {
+			t.Errorf("%s: name %q tags %v, want %v", id, got.Name, got.Tags, want.Tags)
+		}
+		if got.Recommendation == "" {
+			t.Errorf("%s: no recommendation", id)
+		}
+	}
+	for id, w := range e.Want {
+		if w.Reported && inTargets(w.Account, w.Region) && !seen[id] {
+			t.Errorf("%s (%s, %s/%s): not reported", id, w.Profile, w.Account, w.Region)
+		}
+	}
+}
+
+func sameTime(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return a.Equal(*b)
+}
+
+func usageText(u report.Usage) string {
+	last := "nil"
+	if u.LastCallAt != nil {
+		last = u.LastCallAt.Format(time.RFC3339)
+	}
+	return fmt.Sprintf("status=%s calls=%v rejected=%v days=%d points=%d last=%s",
+		u.Status, u.NoTokenCalls, u.NoTokenRejected, u.DaysWithCalls, u.Datapoints, last)
+}
+
+func target(t *testing.T, r *report.Report, account, region string) report.Target {
+	t.Helper()
+	for _, tg := range r.Targets {
+		if tg.Account == account && tg.Region == region {
+			return tg
+		}
+	}
+	t.Fatalf("no target %s/%s in %+v", account, region, r.Targets)
+	return report.Target{}
+}
+
+func counts(e *scantest.Expect, account, region string) (reported, counted, queried int) {
+	for _, w := range e.Want {
+		if w.Account != account || w.Region != region {
+			continue
+		}
+		switch {
+		case !w.Reported:
+			counted++
+		default:
+			reported++
+			if w.Usage.Status != report.UsageNone {
+				queried++
+			}
+		}
+	}
+	return
+}
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+// TestScanFleet scans every enabled Region of one account: a Region with
+// more than 1,000 instances (two DescribeInstances pages, three
+// GetMetricData batches), two small ones, and a not-opted-in Region that
+// must be skipped. Every instance is checked, and the calls are the minimum.
+func TestScanFleet(t *testing.T) {
+	e := scantest.New(clock)
+	f := &fleet.Fleet{Accounts: []fleet.Account{{ID: acctA, Regions: []fleet.Region{
+		{Name: "us-east-1", Instances: e.Instances(acctA, "us-east-1", 1234)},
+		{Name: "eu-west-1", Instances: e.Instances(acctA, "eu-west-1", 45)},
+		{Name: "ap-east-1", OptInStatus: "opted-in", Instances: e.Instances(acctA, "ap-east-1", 15)},
+		{Name: "me-south-1", OptInStatus: "not-opted-in"},
+	}}}}
+	env := start(t, f, e)
+	prog := &scanner.Progress{}
+	r := env.scan(t, scanner.Options{Progress: prog, Tool: report.Tool{Name: "imdsfleet", Version: "test"}})
+
+	checkInstances(t, r, e, func(string, string) bool { return true }, nil)
+	if len(r.Targets) != 3 {
+		t.Fatalf("targets %+v, want us-east-1, eu-west-1, ap-east-1 (me-south-1 is not opted in)", r.Targets)
+	}
+	stats := env.srv.Stats()
+	totalCalls := 2 // GetCallerIdentity, DescribeRegions
+	for _, region := range []string{"us-east-1", "eu-west-1", "ap-east-1"} {
+		reported, counted, queried := counts(e, acctA, region)
+		tg := target(t, r, acctA, region)
+		if tg.Status != report.TargetOK || tg.Instances != reported || tg.Terminated != counted {
+			t.Errorf("target %s = %+v, want ok with %d instances, %d terminated", region, tg, reported, counted)
+		}
+		wantDescribe := ceilDiv(reported+counted, 1000)
+		wantMetrics := ceilDiv(queried, 500)
+		if got := stats.Calls["DescribeInstances"][region]; got != wantDescribe {
+			t.Errorf("%s: %d DescribeInstances calls, want %d", region, got, wantDescribe)
+		}
+		if got := stats.Calls["GetMetricData"][region]; got != wantMetrics {
+			t.Errorf("%s: %d GetMetricData calls, want %d (%d queries)", region, got, wantMetrics, queried)
+		}
+		totalCalls += wantDescribe + wantMetrics
+	}
+	if got := stats.Calls["DescribeRegions"]["us-east-1"]; got != 1 {
+		t.Errorf("DescribeRegions calls = %d, want 1", got)
+	}
+	if n := stats.Calls["DescribeInstances"]["me-south-1"]; n != 0 {
+		t.Errorf("not-opted-in Region was scanned (%d calls)", n)
+	}
+	snap := prog.Snapshot()
+	if snap.TargetsDone != 3 || snap.TargetsTotal != 3 || snap.Instances != int64(1234+45+15) || snap.APICalls != int64(totalCalls) {
+		t.Errorf("progress %+v, want 3/3 targets, %d instances, %d calls", snap, 1234+45+15, totalCalls)
+	}
+	if r.Summary.Instances != len(r.Instances) || r.Summary.ByClassification[report.ClassV1InUse] == 0 {
+		t.Errorf("summary %+v", r.Summary)
+	}
+	wantStart := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	if !r.Window.Start.Equal(wantStart) || !r.Window.End.Equal(clock) {
+		t.Errorf("window %v, want [%v, %v)", r.Window, wantStart, clock)
+	}
+	if !slices.IsSortedFunc(r.Instances, func(a, b report.Instance) int {
+		return strings.Compare(a.Account+a.Region+a.InstanceID, b.Account+b.Region+b.InstanceID)
+	}) {
+		t.Error("instances not sorted by account, Region, id")
+	}
+}
+
+// TestScanRegionsListAndFilters scans a Region list with tag filters: the
+// same key twice is an OR, two keys an AND.
+func TestScanRegionsListAndFilters(t *testing.T) {
+	e := scantest.New(clock)
+	f := &fleet.Fleet{Accounts: []fleet.Account{{ID: acctA, Regions: []fleet.Region{
+		{Name: "us-east-1", Instances: e.Instances(acctA, "us-east-1", 60)},
+		{Name: "eu-west-1", Instances: e.Instances(acctA, "eu-west-1", 60)},
+	}}}}
+	env := start(t, f, e)
+	filters, err := scanner.ParseTagFilters([]string{"env=prod", "team=a", "env=stage"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := env.scan(t, scanner.Options{Regions: []string{"eu-west-1"}, TagFilters: filters})
+	if len(r.Targets) != 1 || r.Targets[0].Region != "eu-west-1" {
+		t.Fatalf("targets %+v, want eu-west-1 only", r.Targets)
+	}
+	if n := env.srv.Stats().Calls["DescribeRegions"]; len(n) != 0 {
+		t.Errorf("DescribeRegions called for an explicit Region list: %v", n)
+	}
+	match := func(w *scantest.Want) bool {
+		return (w.Tags["env"] == "prod" || w.Tags["env"] == "stage") && w.Tags["team"] == "a"
+	}
+	// Narrow the expectation to what the filter selects.
+	sub := &scantest.Expect{Day0: e.Day0, Want: map[string]*scantest.Want{}}
+	for id, w := range e.Want {
+		if w.Region == "eu-west-1" && match(w) {
+			sub.Want[id] = w
+		}
+	}
+	if len(sub.Want) == 0 {
+		t.Fatal("the filter selects nothing; fix the test fleet")
+	}
+	checkInstances(t, r, sub, func(string, string) bool { return true }, nil)
+}
+
+// TestScanFailures: one Region answers AuthFailure (the target fails, the
+// others complete), one denies CloudWatch (every instance's usage is
+// "error", never zero calls, and optional ones are no-data).
+func TestScanFailures(t *testing.T) {
+	e := scantest.New(clock)
+	f := &fleet.Fleet{Accounts: []fleet.Account{{ID: acctA, Regions: []fleet.Region{
+		{Name: "us-east-1", Instances: e.Instances(acctA, "us-east-1", 30)},
+		{Name: "eu-west-1", Knobs: &fleet.Knobs{AuthFailure: true}, Instances: e.Instances(acctA, "eu-west-1", 30)},
+		{Name: "us-west-2", Knobs: &fleet.Knobs{CloudWatchDenied: true}, Instances: e.Instances(acctA, "us-west-2", 520)},
+	}}}}
+	env := start(t, f, e)
+	r := env.scan(t, scanner.Options{})
+	if !scanner.Incomplete(r) {
+		t.Error("Incomplete = false with a failed target")
+	}
+	bad := target(t, r, acctA, "eu-west-1")
+	if bad.Status != report.TargetError || !strings.Contains(bad.Error, "AuthFailure") || strings.Contains(bad.Error, "\n") {
+		t.Errorf("eu-west-1 target = %+v, want one-line error naming AuthFailure", bad)
+	}
+	if tg := target(t, r, acctA, "us-west-2"); tg.Status != report.TargetOK {
+		t.Errorf("us-west-2 target = %+v, want ok (CloudWatch denial is per instance)", tg)
+	}
+	checkInstances(t, r, e, func(_, region string) bool { return region != "eu-west-1" }, func(w *scantest.Want) {
+		if w.Region != "us-west-2" || w.Usage.Status == report.UsageNone {
+			return
+		}
+		w.Usage = report.Usage{Status: report.UsageError}
+		if w.Classification != report.ClassEnforced {
+			w.Classification = report.ClassNoData
+		}
+		w.Risks = slices.DeleteFunc(slices.Clone(w.Risks), func(s string) bool { return s == report.RiskV1Rejected })
+	})
+	for _, in := range r.Instances {
+		if in.Region == "us-west-2" && in.Usage.Status == report.UsageError && !strings.Contains(in.Usage.Error, "AccessDenied") {
+			t.Errorf("%s: usage error %q, want it to name AccessDenied", in.InstanceID, in.Usage.Error)
+			break
+		}
+	}
+}
+
+// TestScanThrottlingStorm drains the Region's token buckets, then scans
+// with slow refill: the scan absorbs the throttles and is still exact.
+func TestScanThrottlingStorm(t *testing.T) {
+	e := scantest.New(clock)
+	on := true
+	f := &fleet.Fleet{
+		Knobs: fleet.Knobs{Throttle: &on, TimeScale: 0.05},
+		Accounts: []fleet.Account{{ID: acctA, Regions: []fleet.Region{
+			{Name: "us-east-1", Instances: e.Instances(acctA, "us-east-1", 1100)},
+			{Name: "eu-west-1", Instances: e.Instances(acctA, "eu-west-1", 520)},
+		}}},
+	}
+	env := start(t, f, e)
+	// A retry budget that outlasts the slow refill (simtest.Config's 200 ms
+	// cap is too short for a drained bucket at a tenth of AWS's rate).
+	cfg := simtest.Config(env.url, fleet.DefaultAccessKeyID(acctA), "us-east-1")
+	cfg.Retryer = func() aws.Retryer { return awsconfig.NewRetryer(20, 500*time.Millisecond) }
+	env.clients = scanner.AWSClients{Pool: awsconfig.NewPool(cfg, "")}
+	var wg sync.WaitGroup
+	for _, region := range []string{"us-east-1", "eu-west-1"} {
+		wg.Go(func() { drainEC2(t, env.url, region) })
+		wg.Go(func() { drainCloudWatch(t, env.url, region) })
+	}
+	wg.Wait()
+	env.srv.ResetStats()
+	r := env.scan(t, scanner.Options{Regions: []string{"us-east-1", "eu-west-1"}})
+	if scanner.Incomplete(r) {
+		t.Fatalf("targets failed under throttling: %+v", r.Targets)
+	}
+	checkInstances(t, r, e, func(string, string) bool { return true }, nil)
+	stats := env.srv.Stats()
+	throttled := 0
+	for _, byRegion := range stats.Throttled {
+		for _, n := range byRegion {
+			throttled += n
+		}
+	}
+	t.Logf("%d throttled answers absorbed: %v", throttled, stats.Throttled)
+	if throttled == 0 {
+		t.Errorf("no call was throttled (stats %+v): the test did not make a storm", stats.Throttled)
+	}
+}
+
+// noRetryConfig is a client configuration whose calls are never retried.
+func noRetryConfig(url, region string) aws.Config {
+	cfg := simtest.Config(url, fleet.DefaultAccessKeyID(acctA), region)
+	cfg.Retryer = func() aws.Retryer { return aws.NopRetryer{} }
+	return cfg
+}
+
+func isThrottle(err error) bool {
+	var api smithy.APIError
+	return err != nil && errors.As(err, &api) && isThrottleCode(api.ErrorCode())
+}
+
+// drainEC2 empties a Region's DescribeInstances bucket.
+func drainEC2(t *testing.T, url, region string) {
+	ec2c := awsconfig.EC2(noRetryConfig(url, region), region)
+	ctx := context.Background()
+	for i := 0; ; i++ {
+		_, err := ec2c.DescribeInstances(ctx, &ec2.DescribeInstancesInput{MaxResults: aws.Int32(5)})
+		if isThrottle(err) {
+			break
+		}
+		if err != nil || i > 1000 {
+			t.Errorf("draining DescribeInstances: %v after %d calls", err, i)
+			return
+		}
+	}
+}
+
+// drainCloudWatch empties a Region's GetMetricData bucket.
+func drainCloudWatch(t *testing.T, url, region string) {
+	cwc := awsconfig.CloudWatch(noRetryConfig(url, region), region, awsconfig.ProtocolCBOR)
+	ctx := context.Background()
+	now := clock
+	for i := 0; ; i++ {
+		_, err := cwc.GetMetricData(ctx, &cloudwatch.GetMetricDataInput{
+			StartTime: aws.Time(now.Add(-time.Hour)), EndTime: aws.Time(now),
+			MetricDataQueries: []cwtypes.MetricDataQuery{{Id: aws.String("q0"), MetricStat: &cwtypes.MetricStat{
+				Metric: &cwtypes.Metric{Namespace: aws.String("AWS/EC2"), MetricName: aws.String("MetadataNoToken"),
+					Dimensions: []cwtypes.Dimension{{Name: aws.String("InstanceId"), Value: aws.String("i-00000000000000001")}}},
+				Period: aws.Int32(300), Stat: aws.String("Sum")}}},
+		})
+		if isThrottle(err) {
+			break
+		}
+		if err != nil || i > 1000 {
+			t.Errorf("draining GetMetricData: %v after %d calls", err, i)
+			return
+		}
+	}
+}
+
+// TestScanAssumeRole scans the caller's account and a second one reached
+// with AssumeRole; a role the second account does not accept fails only
+// its own targets, and a role into an already scanned account is skipped.
+func TestScanAssumeRole(t *testing.T) {
+	e := scantest.New(clock)
+	f := &fleet.Fleet{Accounts: []fleet.Account{
+		{ID: acctA, Regions: []fleet.Region{{Name: "us-east-1", Instances: e.Instances(acctA, "us-east-1", 20)}}},
+		{ID: acctB, Roles: []string{"Auditor"}, Regions: []fleet.Region{
+			{Name: "us-east-1", Instances: e.Instances(acctB, "us-east-1", 20)},
+			{Name: "eu-central-1", Instances: e.Instances(acctB, "eu-central-1", 20)},
+		}},
+	}}
+	env := start(t, f, e)
+	r := env.scan(t, scanner.Options{Roles: []scanner.Role{
+		{ARN: "arn:aws:iam::" + acctB + ":role/Auditor"},
+		{ARN: "arn:aws:iam::" + acctA + ":role/Whatever"}, // the caller's own account: skipped
+	}})
+	if scanner.Incomplete(r) {
+		t.Fatalf("targets failed: %+v", r.Targets)
+	}
+	if len(r.Targets) != 3 {
+		t.Errorf("targets %+v, want A/us-east-1, B/eu-central-1, B/us-east-1", r.Targets)
+	}
+	checkInstances(t, r, e, func(string, string) bool { return true }, nil)
+	if n := env.srv.Stats().Calls["AssumeRole"]; sumCalls(n) != 1 {
+		t.Errorf("AssumeRole calls %v, want 1 (credentials shared by the account's Regions)", n)
+	}
+
+	r = env.scan(t, scanner.Options{Regions: []string{"us-east-1"}, Roles: []scanner.Role{{ARN: "arn:aws:iam::" + acctB + ":role/Intruder"}}})
+	bad := target(t, r, acctB, "us-east-1")
+	if bad.Status != report.TargetError || !strings.Contains(bad.Error, "assume") {
+		t.Errorf("target with a refused role = %+v, want an error about assuming the role", bad)
+	}
+	if ok := target(t, r, acctA, "us-east-1"); ok.Status != report.TargetOK || ok.Instances == 0 {
+		t.Errorf("caller's target = %+v, want ok", ok)
+	}
+}
+
+func sumCalls(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// TestScanLongLookback reads 455 days: 500 queries × 456 daily buckets
+// exceed one answer's 100,800 datapoints, so NextToken pages must be joined.
+func TestScanLongLookback(t *testing.T) {
+	e := scantest.New(clock)
+	ins := e.Instances(acctA, "us-east-1", 700)
+	for i := range ins {
+		if ins[i].State == "running" {
+			ins[i].LaunchTime = fleet.Abs(e.Day0.Add(-600 * 24 * time.Hour))
+		}
+	}
+	f := &fleet.Fleet{Accounts: []fleet.Account{{ID: acctA, Regions: []fleet.Region{{Name: "us-east-1", Instances: ins}}}}}
+	env := start(t, f, e)
+	r := env.scan(t, scanner.Options{Regions: []string{"us-east-1"}, Lookback: scanner.MaxLookback})
+	for _, in := range r.Instances {
+		w := e.Want[in.InstanceID]
+		if w.Profile != "ready" && w.Profile != "v1" {
+			continue
+		}
+		// Running for 600 days: every daily bucket of the 456 is there.
+		if in.Usage.Status != report.UsageComplete || in.Usage.Datapoints != 456 || in.Usage.NoTokenCalls != w.Usage.NoTokenCalls {
+			t.Errorf("%s (%s): usage %+v, want 456 datapoints and %v calls", in.InstanceID, w.Profile, in.Usage, w.Usage.NoTokenCalls)
+		}
+	}
+	_, _, queried := counts(e, acctA, "us-east-1")
+	if got, batches := env.srv.Stats().Calls["GetMetricData"]["us-east-1"], scanner.Batches(queried); got <= batches {
+		t.Errorf("GetMetricData calls = %d, want more than the %d batches (NextToken pages)", got, batches)
+	}
+}
+
+func isThrottleCode(code string) bool {
+	_, ok := retry.DefaultThrottleErrorCodes[code]
+	return ok
+}
