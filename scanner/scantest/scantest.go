@@ -39,7 +39,9 @@ type Profile struct {
 	Want func(day0 time.Time) Want
 }
 
-func at(day0 time.Time, days int) fleet.RelTime { return fleet.Abs(day0.Add(time.Duration(days) * day)) }
+func at(day0 time.Time, days int) fleet.RelTime {
+	return fleet.Abs(day0.Add(time.Duration(days) * day))
+}
 
 func tp(t time.Time) *time.Time { return &t }
 
