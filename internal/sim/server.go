@@ -294,7 +294,8 @@ func metadataState(pendingUntil, wall time.Time) string {
 
 // SetKnobs replaces a Region's knobs at run time: k overrides the fleet's
 // knobs field by field, as a Region's knobs in the fleet file do. The
-// Region's token buckets start full again.
+// Region's token buckets keep their level (AWS's state, not a knob) and
+// refill at the new TimeScale from now on.
 func (s *Server) SetKnobs(account, region string, k fleet.Knobs) {
 	a, ok := s.byID[account]
 	if !ok {
@@ -305,7 +306,6 @@ func (s *Server) SetKnobs(account, region string, k fleet.Knobs) {
 	defer rs.mu.Unlock()
 	rs.override = &k
 	rs.knobs = s.fleetKnobs.Merge(&k)
-	rs.buckets = map[string]*bucket{}
 }
 
 // ModifyCalls returns every ModifyInstanceMetadataOptions call received,

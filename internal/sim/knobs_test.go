@@ -1,0 +1,291 @@
+package sim_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/smithy-go"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/imdsfleet/imdsfleet/internal/sim"
+	"github.com/imdsfleet/imdsfleet/internal/sim/fleet"
+	"github.com/imdsfleet/imdsfleet/internal/sim/simtest"
+)
+
+// connRetryer retries connection errors only, so that a test sees every AWS
+// error the server answers. (The SDK's transport occasionally reads from a
+// connection it closed as idle, aws-sdk-go-v2 issue 2737; with no retries
+// at all that would flake.)
+func connRetryer() aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = 3
+		o.Retryables = []retry.IsErrorRetryable{retry.RetryableConnectionError{}}
+		o.RateLimiter = ratelimit.None
+		o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return time.Millisecond, nil })
+	})
+}
+
+func noRetry(o *ec2.Options) { o.Retryer = connRetryer() }
+
+func TestThrottleBurstThenRetriesSucceed(t *testing.T) {
+	s, url := simtest.Start(t, testFleet(10), sim.Options{})
+	on := true
+	// Nearly no refill: the 51st call must be refused.
+	s.SetKnobs(acctA, "us-east-1", fleet.Knobs{Throttle: &on, TimeScale: 0.001})
+	ctx := context.Background()
+
+	// Without retries, a burst beyond the 50-token bucket of unfiltered
+	// DescribeInstances sees RequestLimitExceeded.
+	bare := ec2.NewFromConfig(simtest.Config(url, keyA, "us-east-1"), noRetry)
+	throttled := 0
+	for range 80 {
+		_, err := bare.DescribeInstances(ctx, &ec2.DescribeInstancesInput{})
+		if err == nil {
+			continue
+		}
+		var ae smithy.APIError
+		if !errors.As(err, &ae) || ae.ErrorCode() != "RequestLimitExceeded" {
+			t.Fatalf("want RequestLimitExceeded, got %v", err)
+		}
+		var re interface{ HTTPStatusCode() int }
+		if errors.As(err, &re) && re.HTTPStatusCode() != http.StatusServiceUnavailable {
+			t.Errorf("status = %d, want 503", re.HTTPStatusCode())
+		}
+		throttled++
+	}
+	if throttled != 30 {
+		t.Fatalf("80 back-to-back calls on a 50-token bucket: %d throttled, want 30", throttled)
+	}
+
+	// The bucket is empty now. At 20 tokens/s (TimeScale 2) a burst of 30
+	// calls outruns the refill; the project's retryer absorbs every throttle.
+	s.SetKnobs(acctA, "us-east-1", fleet.Knobs{Throttle: &on, TimeScale: 2})
+	s.ResetStats()
+	c := ec2.NewFromConfig(simtest.Config(url, keyA, "us-east-1"))
+	var g errgroup.Group
+	g.SetLimit(4)
+	for range 30 {
+		g.Go(func() error {
+			_, err := c.DescribeInstances(ctx, &ec2.DescribeInstancesInput{})
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatalf("burst with retries: %v", err)
+	}
+	st := s.Stats()
+	if st.Throttled["DescribeInstances"]["us-east-1"] == 0 {
+		t.Errorf("no throttles recorded: %+v", st.Throttled)
+	}
+	if got, thr := st.Calls["DescribeInstances"]["us-east-1"], st.Throttled["DescribeInstances"]["us-east-1"]; got != 30+thr {
+		t.Errorf("calls = %d, want 30 + %d throttled", got, thr)
+	}
+}
+
+func TestThrottleBucketsAreSeparate(t *testing.T) {
+	s, url := simtest.Start(t, testFleet(10), sim.Options{})
+	on := true
+	s.SetKnobs(acctA, "us-east-1", fleet.Knobs{Throttle: &on, TimeScale: 0.001})
+	c := ec2.NewFromConfig(simtest.Config(url, keyA, "us-east-1"), noRetry)
+	ctx := context.Background()
+	for i := range 50 {
+		if _, err := c.DescribeInstances(ctx, &ec2.DescribeInstancesInput{}); err != nil {
+			t.Fatalf("call %d of the 50-token bucket: %v", i+1, err)
+		}
+	}
+	if _, err := c.DescribeInstances(ctx, &ec2.DescribeInstancesInput{}); apiCode(t, err) != "RequestLimitExceeded" {
+		t.Fatalf("51st unfiltered call: %v", err)
+	}
+	// Paged calls draw from the 100-token bucket, untouched so far.
+	if _, err := c.DescribeInstances(ctx, &ec2.DescribeInstancesInput{MaxResults: aws.Int32(5)}); err != nil {
+		t.Fatalf("paged call after the unfiltered bucket ran dry: %v", err)
+	}
+	// Another Region has its own buckets (and throttling off by default).
+	if _, err := ec2.NewFromConfig(simtest.Config(url, keyA, "eu-west-1"), noRetry).DescribeInstances(ctx, &ec2.DescribeInstancesInput{}); err != nil {
+		t.Fatalf("other Region: %v", err)
+	}
+}
+
+func TestFaults(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name   string
+		knobs  fleet.Knobs
+		call   func(c *ec2.Client) error
+		code   string
+		status int
+	}{
+		{"internal error", fleet.Knobs{Faults: []fleet.Fault{{API: "DescribeInstances", Rate: 1, Code: "InternalError", Status: 500}}},
+			describeAll, "InternalError", 500},
+		{"default code", fleet.Knobs{Faults: []fleet.Fault{{API: "*", Rate: 1}}}, describeAll, "InternalError", 500},
+		{"unavailable on every API", fleet.Knobs{Faults: []fleet.Fault{{API: "*", Rate: 1, Code: "Unavailable", Status: 503}}},
+			func(c *ec2.Client) error {
+				_, err := c.DescribeRegions(ctx, &ec2.DescribeRegionsInput{})
+				return err
+			}, "Unavailable", 503},
+		{"fault on another API only", fleet.Knobs{Faults: []fleet.Fault{{API: "ModifyInstanceMetadataOptions", Rate: 1, Code: "InternalError", Status: 500}}},
+			describeAll, "", 0},
+		{"auth failure", fleet.Knobs{AuthFailure: true}, describeAll, "AuthFailure", 401},
+		{"unauthorized", fleet.Knobs{UnauthorizedOperation: true}, describeAll, "UnauthorizedOperation", 403},
+		{"deny modify", fleet.Knobs{DenyModify: true}, modifyOne(false), "UnauthorizedOperation", 403},
+		{"deny modify dry run", fleet.Knobs{DenyModify: true}, modifyOne(true), "UnauthorizedOperation", 403},
+		{"deny modify leaves describe", fleet.Knobs{DenyModify: true}, describeAll, "", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, url := simtest.Start(t, testFleet(3), sim.Options{Seed: 1})
+			s.SetKnobs(acctA, "us-east-1", tt.knobs)
+			err := tt.call(ec2.NewFromConfig(simtest.Config(url, keyA, "us-east-1"), noRetry))
+			if tt.code == "" {
+				if err != nil {
+					t.Fatalf("want success, got %v", err)
+				}
+				return
+			}
+			if got := apiCode(t, err); got != tt.code {
+				t.Errorf("code = %s, want %s", got, tt.code)
+			}
+			var re interface{ HTTPStatusCode() int }
+			if errors.As(err, &re) && re.HTTPStatusCode() != tt.status {
+				t.Errorf("status = %d, want %d", re.HTTPStatusCode(), tt.status)
+			}
+			in, _ := s.Instance(acctA, "us-east-1", id(1))
+			if in.MetadataOptions.HttpTokens != "optional" {
+				t.Errorf("a refused call changed the instance")
+			}
+		})
+	}
+}
+
+func describeAll(c *ec2.Client) error {
+	_, err := c.DescribeInstances(context.Background(), &ec2.DescribeInstancesInput{})
+	return err
+}
+
+func modifyOne(dry bool) func(c *ec2.Client) error {
+	return func(c *ec2.Client) error {
+		_, err := c.ModifyInstanceMetadataOptions(context.Background(), &ec2.ModifyInstanceMetadataOptionsInput{
+			InstanceId: aws.String(id(1)), HttpTokens: types.HttpTokensStateRequired, DryRun: aws.Bool(dry)})
+		return err
+	}
+}
+
+func TestFaultRetriedBySDK(t *testing.T) {
+	s, url := simtest.Start(t, testFleet(3), sim.Options{Seed: 7})
+	s.SetKnobs(acctA, "us-east-1", fleet.Knobs{Faults: []fleet.Fault{{API: "DescribeInstances", Rate: 0.5, Code: "InternalError", Status: 500}}})
+	c := ec2.NewFromConfig(simtest.Config(url, keyA, "us-east-1"))
+	for i := range 20 {
+		if err := describeAll(c); err != nil {
+			t.Fatalf("call %d with retries: %v", i, err)
+		}
+	}
+	if s.Stats().Faults["DescribeInstances"]["us-east-1"] == 0 {
+		t.Error("no faults injected at rate 0.5 over 20 calls")
+	}
+}
+
+func TestConnectionReset(t *testing.T) {
+	s, url := simtest.Start(t, testFleet(3), sim.Options{Seed: 3})
+	s.SetKnobs(acctA, "us-east-1", fleet.Knobs{Faults: []fleet.Fault{{API: "DescribeInstances", Rate: 1, Reset: true}}})
+	err := describeAll(ec2.NewFromConfig(simtest.Config(url, keyA, "us-east-1"), noRetry))
+	if err == nil {
+		t.Fatal("want a connection error")
+	}
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		t.Fatalf("want a connection error, got the AWS error %s", ae.ErrorCode())
+	}
+	if !strings.Contains(err.Error(), "reset") && !strings.Contains(err.Error(), "EOF") {
+		t.Errorf("error %q names neither a reset nor EOF", err)
+	}
+	// At rate 0.5 the SDK retries the resets away.
+	s.SetKnobs(acctA, "us-east-1", fleet.Knobs{Faults: []fleet.Fault{{API: "DescribeInstances", Rate: 0.5, Reset: true}}})
+	c := ec2.NewFromConfig(simtest.Config(url, keyA, "us-east-1"))
+	for i := range 10 {
+		if err := describeAll(c); err != nil {
+			t.Fatalf("call %d with retries: %v", i, err)
+		}
+	}
+	if n := s.Stats().Faults["DescribeInstances"]["us-east-1"]; n < 2 {
+		t.Errorf("faults = %d, want ≥ 2", n)
+	}
+}
+
+func TestCloudWatchDeniedAndThrottled(t *testing.T) {
+	s, url := simtest.Start(t, testFleet(3), sim.Options{})
+	ctx := context.Background()
+	cw := cloudwatch.NewFromConfig(simtest.Config(url, keyA, "eu-west-1"), func(o *cloudwatch.Options) { o.Retryer = connRetryer() })
+	in := &cloudwatch.GetMetricDataInput{
+		StartTime: aws.Time(clock.Add(-24 * time.Hour)), EndTime: aws.Time(clock),
+		MetricDataQueries: []cwtypes.MetricDataQuery{{Id: aws.String("q0"), MetricStat: &cwtypes.MetricStat{
+			Metric: &cwtypes.Metric{Namespace: aws.String("AWS/EC2"), MetricName: aws.String("MetadataNoToken"),
+				Dimensions: []cwtypes.Dimension{{Name: aws.String("InstanceId"), Value: aws.String("i-0000000000000000a")}}},
+			Period: aws.Int32(3600), Stat: aws.String("Sum")}}},
+	}
+	s.SetKnobs(acctA, "eu-west-1", fleet.Knobs{CloudWatchDenied: true})
+	_, err := cw.GetMetricData(ctx, in)
+	if got := apiCode(t, err); got != "AccessDenied" {
+		t.Errorf("denied Region: code = %s", got)
+	}
+	on := true
+	s.SetKnobs(acctA, "eu-west-1", fleet.Knobs{Throttle: &on, TimeScale: 0.001})
+	sawThrottle := false
+	for range 60 {
+		_, err := cw.GetMetricData(ctx, in)
+		var ae smithy.APIError
+		if errors.As(err, &ae) && ae.ErrorCode() == "Throttling" {
+			sawThrottle = true
+			break
+		}
+	}
+	if !sawThrottle {
+		t.Error("60 GetMetricData calls never hit the 50-token bucket's Throttling")
+	}
+	if s.Stats().Throttled["GetMetricData"]["eu-west-1"] == 0 {
+		t.Error("throttle not counted")
+	}
+	// EC2 in the CloudWatch-denied Region still works.
+	s.SetKnobs(acctA, "eu-west-1", fleet.Knobs{CloudWatchDenied: true})
+	if err := describeAll(ec2.NewFromConfig(simtest.Config(url, keyA, "eu-west-1"), noRetry)); err != nil {
+		t.Errorf("EC2 in a CloudWatch-denied Region: %v", err)
+	}
+}
+
+func TestLatencyAndStatsEndpoint(t *testing.T) {
+	f := testFleet(3)
+	f.Knobs.Latency = &fleet.Latency{Fixed: fleet.Duration(80 * time.Millisecond)}
+	_, url := simtest.Start(t, f, sim.Options{})
+	c := ec2.NewFromConfig(simtest.Config(url, keyA, "us-east-1"))
+	start := time.Now()
+	if err := describeAll(c); err != nil {
+		t.Fatal(err)
+	}
+	// A lower bound only: the answer cannot arrive before the fixed latency.
+	if el := time.Since(start); el < 80*time.Millisecond {
+		t.Errorf("answer after %v, before the 80ms fixed latency", el)
+	}
+	resp, err := http.Get(url + "/_sim/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st sim.Stats
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Calls["DescribeInstances"]["us-east-1"] != 1 {
+		t.Errorf("stats over HTTP: %+v", st)
+	}
+}
