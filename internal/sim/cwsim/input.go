@@ -6,69 +6,11 @@ import (
 	"fmt"
 	"math"
 	"time"
-
-	"github.com/aws/smithy-go/encoding/cbor"
 )
 
 // Request bodies are decoded into plain Go values (map[string]any, []any,
 // string, float64, bool, time.Time) so the CBOR and JSON protocols share one
 // reader of the operation inputs below.
-
-// decodeCBOR turns an RPC v2 CBOR body into plain values.
-func decodeCBOR(body []byte) (map[string]any, error) {
-	if len(body) == 0 {
-		return map[string]any{}, nil
-	}
-	v, err := cbor.Decode(body)
-	if err != nil {
-		return nil, fmt.Errorf("body is not valid CBOR: %w", err)
-	}
-	m, ok := plainCBOR(v).(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("body must be a CBOR map, got %T", v)
-	}
-	return m, nil
-}
-
-func plainCBOR(v cbor.Value) any {
-	switch v := v.(type) {
-	case cbor.Map:
-		m := make(map[string]any, len(v))
-		for k, e := range v {
-			m[k] = plainCBOR(e)
-		}
-		return m
-	case cbor.List:
-		l := make([]any, len(v))
-		for i, e := range v {
-			l[i] = plainCBOR(e)
-		}
-		return l
-	case cbor.String:
-		return string(v)
-	case cbor.Uint:
-		return float64(v)
-	case cbor.NegInt:
-		return -float64(v)
-	case cbor.Float32:
-		return float64(v)
-	case cbor.Float64:
-		return float64(v)
-	case cbor.Bool:
-		return bool(v)
-	case *cbor.Tag:
-		if v.ID == 1 {
-			if secs, ok := plainCBOR(v.Value).(float64); ok {
-				return epochTime(secs)
-			}
-		}
-		return fmt.Sprintf("<CBOR tag %d>", v.ID)
-	case *cbor.Nil, *cbor.Undefined:
-		return nil
-	default:
-		return fmt.Sprintf("<CBOR %T>", v)
-	}
-}
 
 // decodeJSON turns an awsJson1_0 body into plain values.
 func decodeJSON(body []byte) (map[string]any, error) {
@@ -104,59 +46,59 @@ func (r *reader) typeErr(path, want string, got any) {
 		message: fmt.Sprintf("parameter %s must be %s, got %T", path, want, got)})
 }
 
-func (r *reader) str(m map[string]any, key, path string) (string, bool) {
+func (r *reader) str(m map[string]any, prefix, key string) (string, bool) {
 	v, ok := m[key]
 	if !ok || v == nil {
 		return "", false
 	}
 	s, ok := v.(string)
 	if !ok {
-		r.typeErr(path, "a string", v)
+		r.typeErr(join(prefix, key), "a string", v)
 		return "", false
 	}
 	return s, true
 }
 
-func (r *reader) num(m map[string]any, key, path string) (float64, bool) {
+func (r *reader) num(m map[string]any, prefix, key string) (float64, bool) {
 	v, ok := m[key]
 	if !ok || v == nil {
 		return 0, false
 	}
 	f, ok := v.(float64)
 	if !ok {
-		r.typeErr(path, "a number", v)
+		r.typeErr(join(prefix, key), "a number", v)
 		return 0, false
 	}
 	return f, true
 }
 
 // integer reads an int32 member.
-func (r *reader) integer(m map[string]any, key, path string) (int64, bool) {
-	f, ok := r.num(m, key, path)
+func (r *reader) integer(m map[string]any, prefix, key string) (int64, bool) {
+	f, ok := r.num(m, prefix, key)
 	if !ok {
 		return 0, false
 	}
 	if f != math.Trunc(f) || f > math.MaxInt32 || f < math.MinInt32 {
-		r.fail(invalidValue(fmt.Sprintf("The parameter %s must be an integer, got %v.", path, f)))
+		r.fail(invalidValue(fmt.Sprintf("The parameter %s must be an integer, got %v.", join(prefix, key), f)))
 		return 0, false
 	}
 	return int64(f), true
 }
 
-func (r *reader) boolean(m map[string]any, key, path string) (bool, bool) {
+func (r *reader) boolean(m map[string]any, prefix, key string) (bool, bool) {
 	v, ok := m[key]
 	if !ok || v == nil {
 		return false, false
 	}
 	b, ok := v.(bool)
 	if !ok {
-		r.typeErr(path, "a boolean", v)
+		r.typeErr(join(prefix, key), "a boolean", v)
 		return false, false
 	}
 	return b, true
 }
 
-func (r *reader) time(m map[string]any, key, path string) (time.Time, bool) {
+func (r *reader) time(m map[string]any, prefix, key string) (time.Time, bool) {
 	v, ok := m[key]
 	if !ok || v == nil {
 		return time.Time{}, false
@@ -167,31 +109,31 @@ func (r *reader) time(m map[string]any, key, path string) (time.Time, bool) {
 	case float64: // JSON protocols send epoch seconds
 		return epochTime(v), true
 	}
-	r.typeErr(path, "a timestamp", v)
+	r.typeErr(join(prefix, key), "a timestamp", v)
 	return time.Time{}, false
 }
 
-func (r *reader) object(m map[string]any, key, path string) (map[string]any, bool) {
+func (r *reader) object(m map[string]any, prefix, key string) (map[string]any, bool) {
 	v, ok := m[key]
 	if !ok || v == nil {
 		return nil, false
 	}
 	o, ok := v.(map[string]any)
 	if !ok {
-		r.typeErr(path, "a structure", v)
+		r.typeErr(join(prefix, key), "a structure", v)
 		return nil, false
 	}
 	return o, true
 }
 
-func (r *reader) list(m map[string]any, key, path string) ([]any, bool) {
+func (r *reader) list(m map[string]any, prefix, key string) ([]any, bool) {
 	v, ok := m[key]
 	if !ok || v == nil {
 		return nil, false
 	}
 	l, ok := v.([]any)
 	if !ok {
-		r.typeErr(path, "a list", v)
+		r.typeErr(join(prefix, key), "a list", v)
 		return nil, false
 	}
 	return l, true
@@ -205,29 +147,45 @@ type metric struct {
 
 type dimension struct{ name, value string }
 
-// readMetric reads a Metric structure (or the flattened members of
-// GetMetricStatistics) found at path.
-func (r *reader) readMetric(m map[string]any, path string) metric {
-	var out metric
-	pfx := path
-	if pfx != "" {
-		pfx += "."
+// strAt reads an optional string member of a structure whose path is only
+// built when the member has the wrong type.
+func (r *reader) strAt(m map[string]any, key string, path func() string) string {
+	v, ok := m[key]
+	if !ok || v == nil {
+		return ""
 	}
-	out.namespace, _ = r.str(m, "Namespace", pfx+"Namespace")
-	out.name, _ = r.str(m, "MetricName", pfx+"MetricName")
-	dims, _ := r.list(m, "Dimensions", pfx+"Dimensions")
+	s, ok := v.(string)
+	if !ok {
+		r.typeErr(join(path(), key), "a string", v)
+	}
+	return s
+}
+
+// readMetric reads a Metric structure (or the flattened members of
+// GetMetricStatistics) found at prefix.
+func (r *reader) readMetric(m map[string]any, prefix string) metric {
+	var out metric
+	out.namespace, _ = r.str(m, prefix, "Namespace")
+	out.name, _ = r.str(m, prefix, "MetricName")
+	dims, _ := r.list(m, prefix, "Dimensions")
 	for i, d := range dims {
-		dp := fmt.Sprintf("%sDimensions.member.%d", pfx, i+1)
+		dp := func() string { return fmt.Sprintf("%s.member.%d", join(prefix, "Dimensions"), i+1) }
 		dm, ok := d.(map[string]any)
 		if !ok {
-			r.typeErr(dp, "a structure", d)
+			r.typeErr(dp(), "a structure", d)
 			continue
 		}
-		n, _ := r.str(dm, "Name", dp+".Name")
-		v, _ := r.str(dm, "Value", dp+".Value")
-		out.dims = append(out.dims, dimension{name: n, value: v})
+		out.dims = append(out.dims, dimension{name: r.strAt(dm, "Name", dp), value: r.strAt(dm, "Value", dp)})
 	}
 	return out
+}
+
+// join builds a parameter path for an error message.
+func join(prefix, key string) string {
+	if prefix == "" {
+		return key
+	}
+	return prefix + "." + key
 }
 
 // instanceID returns the instance a metric names, or "" when it is not one

@@ -120,12 +120,12 @@ type mdQuery struct {
 func getMetricData(p protocol, in map[string]any, account, region string, b Backend) ([]byte, *apiError) {
 	now := b.Now()
 	var r reader
-	start, hasStart := r.time(in, "StartTime", "StartTime")
-	end, hasEnd := r.time(in, "EndTime", "EndTime")
-	rawQueries, hasQueries := r.list(in, "MetricDataQueries", "MetricDataQueries")
-	scanBy, _ := r.str(in, "ScanBy", "ScanBy")
-	maxPoints, hasMax := r.integer(in, "MaxDatapoints", "MaxDatapoints")
-	token, hasToken := r.str(in, "NextToken", "NextToken")
+	start, hasStart := r.time(in, "", "StartTime")
+	end, hasEnd := r.time(in, "", "EndTime")
+	rawQueries, hasQueries := r.list(in, "", "MetricDataQueries")
+	scanBy, _ := r.str(in, "", "ScanBy")
+	maxPoints, hasMax := r.integer(in, "", "MaxDatapoints")
+	token, hasToken := r.str(in, "", "NextToken")
 	if r.err != nil {
 		return nil, r.err
 	}
@@ -158,7 +158,7 @@ func getMetricData(p protocol, in map[string]any, account, region string, b Back
 	queries := make([]mdQuery, len(rawQueries))
 	seen := make(map[string]struct{}, len(rawQueries))
 	for i, raw := range rawQueries {
-		path := fmt.Sprintf("MetricDataQueries.member.%d", i+1)
+		path := "MetricDataQueries.member." + strconv.Itoa(i+1)
 		m, ok := raw.(map[string]any)
 		if !ok {
 			r.typeErr(path, "a structure", raw)
@@ -192,8 +192,14 @@ func getMetricData(p protocol, in map[string]any, account, region string, b Back
 		lo, hi  int // this page's points, as indices into buckets (ascending)
 		partial bool
 	}
+	// Size the bucket buffer for this page once: appends are the hot loop.
+	est, window := 0, end.Sub(fleet.AlignStart(now, start))
+	for qi := firstQuery; qi < len(queries) && est <= int(maxPoints); qi++ {
+		// At most one datapoint per bucket and per 5-minute slot.
+		est += int(window/max(queries[qi].period, fleet.Slot)) + 1
+	}
 	var (
-		buckets   []fleet.Bucket
+		buckets   = make([]fleet.Bucket, 0, min(est, int(maxPoints)+4096))
 		results   []result
 		budget    = int(maxPoints)
 		nextQuery = -1
@@ -299,7 +305,7 @@ func getMetricData(p protocol, in map[string]any, account, region string, b Back
 // readQuery reads and validates one MetricDataQuery.
 func readQuery(r *reader, m map[string]any, path, account string, now, start time.Time) (mdQuery, *apiError) {
 	var q mdQuery
-	id, ok := r.str(m, "Id", path+".Id")
+	id, ok := r.str(m, path, "Id")
 	if r.err != nil {
 		return q, r.err
 	}
@@ -310,12 +316,12 @@ func readQuery(r *reader, m map[string]any, path, account string, now, start tim
 		return q, validationError(fmt.Sprintf("The value %q for parameter %s.Id is not matching the expected pattern ^[a-z][a-zA-Z0-9_]*$ (1 to %d characters: a lowercase letter, then letters, digits or underscores).", id, path, maxIDLen))
 	}
 	q.id = id
-	expr, hasExpr := r.str(m, "Expression", path+".Expression")
-	stat, hasStat := r.object(m, "MetricStat", path+".MetricStat")
-	q.label, _ = r.str(m, "Label", path+".Label")
-	returnData, hasReturn := r.boolean(m, "ReturnData", path+".ReturnData")
+	expr, hasExpr := r.str(m, path, "Expression")
+	stat, hasStat := r.object(m, path, "MetricStat")
+	q.label, _ = r.str(m, path, "Label")
+	returnData, hasReturn := r.boolean(m, path, "ReturnData")
 	q.returnData = !hasReturn || returnData
-	q.account, _ = r.str(m, "AccountId", path+".AccountId")
+	q.account, _ = r.str(m, path, "AccountId")
 	if r.err != nil {
 		return q, r.err
 	}
@@ -332,7 +338,7 @@ func readQuery(r *reader, m map[string]any, path, account string, now, start tim
 	}
 
 	sp := path + ".MetricStat"
-	mm, ok := r.object(stat, "Metric", sp+".Metric")
+	mm, ok := r.object(stat, sp, "Metric")
 	if r.err != nil {
 		return q, r.err
 	}
@@ -340,9 +346,9 @@ func readQuery(r *reader, m map[string]any, path, account string, now, start tim
 		return q, missing(sp + ".Metric")
 	}
 	met := r.readMetric(mm, sp+".Metric")
-	period, hasPeriod := r.integer(stat, "Period", sp+".Period")
-	statName, hasStatName := r.str(stat, "Stat", sp+".Stat")
-	unit, _ := r.str(stat, "Unit", sp+".Unit")
+	period, hasPeriod := r.integer(stat, sp, "Period")
+	statName, hasStatName := r.str(stat, sp, "Stat")
+	unit, _ := r.str(stat, sp, "Unit")
 	if r.err != nil {
 		return q, r.err
 	}
@@ -421,12 +427,12 @@ func getMetricStatistics(p protocol, in map[string]any, account, region string, 
 	now := b.Now()
 	var r reader
 	met := r.readMetric(in, "")
-	start, hasStart := r.time(in, "StartTime", "StartTime")
-	end, hasEnd := r.time(in, "EndTime", "EndTime")
-	period, hasPeriod := r.integer(in, "Period", "Period")
-	rawStats, hasStats := r.list(in, "Statistics", "Statistics")
-	extStats, hasExt := r.list(in, "ExtendedStatistics", "ExtendedStatistics")
-	unit, _ := r.str(in, "Unit", "Unit")
+	start, hasStart := r.time(in, "", "StartTime")
+	end, hasEnd := r.time(in, "", "EndTime")
+	period, hasPeriod := r.integer(in, "", "Period")
+	rawStats, hasStats := r.list(in, "", "Statistics")
+	extStats, hasExt := r.list(in, "", "ExtendedStatistics")
+	unit, _ := r.str(in, "", "Unit")
 	if r.err != nil {
 		return nil, r.err
 	}
