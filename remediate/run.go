@@ -344,6 +344,15 @@ func (e *executor) region(ctx context.Context, account, region string, idx []int
 	if len(calls) == 0 {
 		return
 	}
+	mode := "dry run"
+	if e.o.Live {
+		mode = "live"
+	}
+	log.Info("sending changes", "mode", mode, "changes", len(calls), "rate", e.o.Rate)
+	defer func() {
+		s := summarize(e.resultsOf(idx))
+		log.Info("Region done", "changed", s.Changed, "wouldChange", s.WouldChange, "denied", s.Denied, "failed", s.Failed, "skipped", sumValues(s.Skipped))
+	}()
 
 	lim := NewLimiter(e.o.Rate, 1, e.o.Now)
 	work := make(chan int)
@@ -376,6 +385,14 @@ func (e *executor) region(ctx context.Context, account, region string, idx []int
 		close(verifyCh)
 		vwg.Wait()
 	}
+}
+
+func (e *executor) resultsOf(idx []int) []Result {
+	out := make([]Result, len(idx))
+	for n, i := range idx {
+		out[n] = e.results[i]
+	}
+	return out
 }
 
 // call makes one change (or dry run of it).
@@ -561,6 +578,9 @@ func Decide(t *Task, cur View, found bool, pending *Record) Decision {
 		return Decision{Kind: DecideRecordDone}
 	}
 	if diff := optionsDiff(t.Expect, cur.Options); diff != "" {
+		if t.Change.SatisfiedBy(cur.Options) {
+			diff = "already has " + t.Change.String() + " (set outside this journal); " + diff
+		}
 		return Decision{Kind: DecideSkip, Reason: t.ExpectReason, Message: diff}
 	}
 	return Decision{Kind: DecideCall}

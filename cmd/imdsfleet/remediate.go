@@ -275,7 +275,10 @@ Plan (from each instance's classification in the report):
   no-data              skipped unless --include no-data
   enforced, disabled   never touched (imdsfleet never disables the endpoint)
 Exclusions: --exclude-tag (default imdsfleet:exempt; giving the flag replaces
-the default), --instance-ids, --regions, --max-changes.
+the default, --exclude-tag '' clears it), --instance-ids, --regions,
+--max-changes (the first N planned changes in account, Region, id order).
+A container host is one the report flags with the container-hop-limit risk
+(the scan's container tags, hop limit 1, v1 allowed).
 
 Before any change each instance is re-read; one whose options changed since
 the scan, or that is gone, is skipped with the reason. A dry run (the
@@ -384,7 +387,6 @@ func runRemediate(cmd *cobra.Command, g *globals, f *remediateFlags) error {
 		}
 		defer j.Close()
 		for _, w := range warns {
-			g.log.Warn(w)
 			fmt.Fprintf(s.Err, "warning: %s\n", w)
 		}
 		ro.Journal, ro.Prior = j, prior

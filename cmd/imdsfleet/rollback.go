@@ -69,7 +69,6 @@ func runRollback(cmd *cobra.Command, g *globals, f *rollbackFlags) error {
 		return usageError("%v", err)
 	}
 	if warn != nil {
-		g.log.Warn(warn.String())
 		fmt.Fprintf(s.Err, "warning: %s\n", warn)
 	}
 	rj := f.rollbackJournal
