@@ -341,6 +341,7 @@ func startProgress(g *globals, p *scanner.Progress) (stop func()) {
 		defer wg.Done()
 		t := time.NewTicker(200 * time.Millisecond)
 		defer t.Stop()
+		drawProgress(g.streams.Err, p.Snapshot())
 		for {
 			select {
 			case <-done:

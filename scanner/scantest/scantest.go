@@ -9,6 +9,8 @@ package scantest
 
 import (
 	"fmt"
+	"math"
+	"slices"
 	"time"
 
 	"github.com/imdsfleet/imdsfleet/internal/sim/fleet"
@@ -252,4 +254,125 @@ func (e *Expect) Instances(account, region string, n int) []fleet.Instance {
 		out = append(out, in)
 	}
 	return out
+}
+
+// Check compares every instance of r with its expectation and reports each
+// difference as one line; it also reports expected instances missing from
+// targets that inTargets selects (nil: all). adjust, if set, edits a copy
+// of each Want first (e.g. usage "error" in a Region denied CloudWatch).
+func (e *Expect) Check(r *report.Report, inTargets func(account, region string) bool, adjust func(*Want)) []string {
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	seen := map[string]bool{}
+	for i := range r.Instances {
+		got := &r.Instances[i]
+		w, ok := e.Want[got.InstanceID]
+		if !ok {
+			bad("%s: reported but not expected", got.InstanceID)
+			continue
+		}
+		want := *w
+		if adjust != nil {
+			adjust(&want)
+		}
+		seen[got.InstanceID] = true
+		id := got.InstanceID + " (" + want.Profile + ")"
+		if !want.Reported {
+			bad("%s: state %s should be counted, not reported", id, got.State)
+			continue
+		}
+		if got.Account != want.Account || got.Region != want.Region {
+			bad("%s: at %s/%s, want %s/%s", id, got.Account, got.Region, want.Account, want.Region)
+		}
+		if got.Classification != want.Classification {
+			bad("%s: classification %q, want %q (usage %s)", id, got.Classification, want.Classification, UsageText(got.Usage))
+		}
+		if !slices.Equal(got.Risks, want.Risks) {
+			bad("%s: risks %v, want %v", id, got.Risks, want.Risks)
+		}
+		gu, wu := got.Usage, want.Usage
+		if gu.Status != wu.Status || math.Abs(gu.NoTokenCalls-wu.NoTokenCalls) > 1e-9 || math.Abs(gu.NoTokenRejected-wu.NoTokenRejected) > 1e-9 ||
+			gu.DaysWithCalls != wu.DaysWithCalls || gu.Datapoints != wu.Datapoints || !sameTime(gu.LastCallAt, wu.LastCallAt) {
+			bad("%s: usage %s, want %s", id, UsageText(gu), UsageText(wu))
+		}
+		if wu.Status == report.UsageError && gu.Error == "" {
+			bad("%s: usage error without a message", id)
+		}
+		if got.Name != want.Tags["Name"] || got.Tags["env"] != want.Tags["env"] || got.Tags["team"] != want.Tags["team"] {
+			bad("%s: name %q tags %v, want %v", id, got.Name, got.Tags, want.Tags)
+		}
+		if got.Recommendation == "" {
+			bad("%s: no recommendation", id)
+		}
+	}
+	for id, w := range e.Want {
+		if w.Reported && (inTargets == nil || inTargets(w.Account, w.Region)) && !seen[id] {
+			bad("%s (%s, %s/%s): not reported", id, w.Profile, w.Account, w.Region)
+		}
+	}
+	slices.Sort(problems)
+	return problems
+}
+
+// Counts returns, for one target, the instances a scan must report, those
+// it must only count (terminated, shutting-down) and those it must query
+// CloudWatch for (endpoint enabled).
+func (e *Expect) Counts(account, region string) (reported, counted, queried int) {
+	for _, w := range e.Want {
+		if w.Account != account || w.Region != region {
+			continue
+		}
+		switch {
+		case !w.Reported:
+			counted++
+		default:
+			reported++
+			if w.Usage.Status != report.UsageNone {
+				queried++
+			}
+		}
+	}
+	return reported, counted, queried
+}
+
+// Filter returns a copy of e keeping only the expectations keep selects.
+func (e *Expect) Filter(keep func(*Want) bool) *Expect {
+	out := &Expect{Day0: e.Day0, Want: map[string]*Want{}, next: e.next}
+	for id, w := range e.Want {
+		if keep(w) {
+			out.Want[id] = w
+		}
+	}
+	return out
+}
+
+// CloudWatchDenied adjusts a Want for a Region whose CloudWatch calls are
+// denied: every queried instance has usage "error", the optional ones are
+// no-data, and v1-rejected (which needs the metric) disappears.
+func CloudWatchDenied(w *Want) {
+	if w.Usage.Status == report.UsageNone {
+		return
+	}
+	w.Usage = report.Usage{Status: report.UsageError}
+	if w.Classification != report.ClassEnforced {
+		w.Classification = report.ClassNoData
+	}
+	w.Risks = slices.DeleteFunc(slices.Clone(w.Risks), func(s string) bool { return s == report.RiskV1Rejected })
+}
+
+func sameTime(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return a.Equal(*b)
+}
+
+// UsageText renders u's compared fields on one line.
+func UsageText(u report.Usage) string {
+	last := "nil"
+	if u.LastCallAt != nil {
+		last = u.LastCallAt.UTC().Format(time.RFC3339)
+	}
+	return fmt.Sprintf("status=%s calls=%v rejected=%v days=%d points=%d last=%s",
+		u.Status, u.NoTokenCalls, u.NoTokenRejected, u.DaysWithCalls, u.Datapoints, last)
 }
