@@ -662,3 +662,80 @@ func TestRollbackCorruptJournalLine(t *testing.T) {
 		t.Error("fleet changed")
 	}
 }
+
+func TestRemediateSelectionFlags(t *testing.T) {
+	insts := remMixedFleet([]string{"us-east-1", "eu-west-1"}, 4)
+	// Tag the first eu-west-1 instance team=db; the next three planned
+	// in id order (container host, v1-in-use container host, drifted) leave
+	// two changes, the rest are over --max-changes.
+	tagged := 0
+	for i := range insts {
+		if insts[i].region == "eu-west-1" && tagged < 1 {
+			insts[i].tags = map[string]string{"team": "db"}
+			tagged++
+		}
+	}
+	s := remStart(t, insts, fleet.Knobs{})
+	r := remCLI(t, context.Background(), "", false, remArgs("remediate", "--report", s.report, "--live", "--yes", "--journal", s.journal,
+		"--regions", "eu-west-1", "--exclude-tag", "team=db", "--exclude-tag", "imdsfleet:exempt", "--max-changes", "3")...)
+	if r.code != exitOK {
+		t.Fatalf("exit %d\n%s", r.code, r.stdout)
+	}
+	calls := liveCalls(s.srv)
+	if len(calls) != 2 {
+		t.Fatalf("changed %d instances, want 2 (--max-changes 3, one of them drifted): %v", len(calls), calls)
+	}
+	for _, in := range insts {
+		if calls[in.id] == 0 {
+			continue
+		}
+		if in.region != "eu-west-1" || in.tags["team"] == "db" {
+			t.Errorf("changed %s (%s, tags %v) despite --regions/--exclude-tag", in.id, in.region, in.tags)
+		}
+	}
+	for _, want := range []string{"skipped not-in-regions:", "skipped excluded-tag:", "skipped max-changes:", "skipped changed-since-scan:"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("summary lacks %q", want)
+		}
+	}
+}
+
+func TestRemediateNeverApplied(t *testing.T) {
+	insts := readyFleetN("us-east-1", 3)
+	s := remStart(t, insts, fleet.Knobs{ApplyDelay: remDelay(time.Hour)})
+	results := filepath.Join(s.dir, "results.json")
+	r := remCLI(t, context.Background(), "", false, "remediate", "--report", s.report, "--live", "--yes", "--journal", s.journal,
+		"--output", results, "--wait-timeout", "300ms", "--poll-interval", "50ms")
+	if r.code != exitFailed {
+		t.Fatalf("exit %d, want %d", r.code, exitFailed)
+	}
+	for _, res := range readResults(t, results).Results {
+		if res.Status != remediate.StatusFailed || res.Reason != remediate.ReasonNotApplied || res.Verified == nil || res.Verified.State != "pending" {
+			t.Errorf("%s: %+v", res.InstanceID, res)
+		}
+	}
+	if got := strings.Count(string(mustRead(t, s.journal)), `"outcome":"not-applied"`); got != 3 {
+		t.Errorf("journal has %d not-applied verify lines, want 3", got)
+	}
+}
+
+func TestRemediateOtherAccountWithRole(t *testing.T) {
+	insts := remMixedFleet([]string{"us-east-1"}, 0)
+	s := remStart(t, insts, fleet.Knobs{})
+	r := remCLI(t, context.Background(), "", false, remArgs("remediate", "--report", s.report, "--role-name", "imdsfleet-remediate", "--instance-ids", remID("other", 1))...)
+	if r.code != exitOK {
+		t.Fatalf("exit %d\n%s", r.code, r.stdout)
+	}
+	calls := s.srv.ModifyCalls()
+	if len(calls) != 1 || calls[0].Account != remOther || !calls[0].DryRun || calls[0].Outcome != "DryRunOperation" {
+		t.Errorf("calls %+v, want one dry run in account %s through the assumed role", calls, remOther)
+	}
+}
+
+func readyFleetN(region string, n int) []remInst {
+	var insts []remInst
+	for i := range n {
+		insts = append(insts, remInst{id: remID(region, i+1), region: region, class: report.ClassReady, opts: optional(1), want: remediate.ActionEnforce})
+	}
+	return insts
+}
