@@ -1,18 +1,222 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/imdsfleet/imdsfleet/internal/sim"
+	"github.com/imdsfleet/imdsfleet/internal/sim/fleet"
 )
 
-// Placeholder until the sim command lands; replaced by its implementation.
+// simOptions are the sim command's flags.
+type simOptions struct {
+	fleetFile     string
+	synthetic     int
+	regions       int
+	accounts      int
+	seed          int64
+	addr          string
+	latency       time.Duration
+	latencyPerKiB time.Duration
+	jitter        time.Duration
+	throttle      bool
+	timeScale     float64
+	applyDelay    time.Duration
+}
+
+// defaultSynthetic is the fleet size served when neither --fleet nor
+// --synthetic is given.
+const defaultSynthetic = 1000
+
 func newSimCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	o := &simOptions{}
+	cmd := &cobra.Command{
 		Use:   "sim",
-		Short: "(not built yet)",
+		Short: "Serve a simulated AWS (EC2, CloudWatch, STS) for demos and tests",
+		Long: `sim serves a simulated AWS on one HTTP endpoint: EC2 (DescribeRegions,
+DescribeInstances, ModifyInstanceMetadataOptions, GetInstanceMetadataDefaults),
+CloudWatch (GetMetricData, GetMetricStatistics over RPC v2 CBOR and JSON) and
+STS (GetCallerIdentity, AssumeRole), speaking the real wire protocols, so the
+AWS SDKs and the AWS CLI work against it unchanged.
+
+The fleet comes from --fleet (the JSON format of docs/fleet-format.md) or is
+generated with --synthetic N (deterministic for a --seed). A request's account
+is chosen by its access key (or by credentials AssumeRole returned), its
+Region by its SigV4 signature. Realism flags override the fleet's top-level
+knobs: --latency, --latency-per-kib, --jitter, --throttle (AWS's token
+buckets), --time-scale (bucket refill speed-up), --apply-delay (how long a
+metadata options change stays "pending").
+
+Once listening, sim prints the environment a client needs on stdout, one
+KEY=value per line (AWS_ENDPOINT_URL first), and serves until interrupted.
+Counters: GET /_sim/stats.`,
+		Example: `  imdsfleet sim --synthetic 5000 --regions 4
+  eval "$(imdsfleet sim --fleet testdata/fleets/demo.json --addr 127.0.0.1:0 &)"  # see README
+  imdsfleet sim --synthetic 100000 --latency 150ms --latency-per-kib 1ms --throttle`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageError("sim takes no arguments, got %q (a fleet file goes with --fleet)", args[0])
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return errors.New("sim is not built yet")
+			f, err := o.fleet(cmd)
+			if err != nil {
+				return err
+			}
+			return runSim(cmd.Context(), g, o, f)
 		},
 	}
+	fl := cmd.Flags()
+	fl.StringVar(&o.fleetFile, "fleet", "", "fleet JSON file (docs/fleet-format.md)")
+	fl.IntVar(&o.synthetic, "synthetic", 0, fmt.Sprintf("generate a fleet of N instances (default %d when --fleet is not given)", defaultSynthetic))
+	fl.IntVar(&o.regions, "regions", 4, fmt.Sprintf("with --synthetic: Regions per account (1..%d)", len(fleet.SyntheticRegions)))
+	fl.IntVar(&o.accounts, "accounts", 1, "with --synthetic: number of accounts (1..1000)")
+	fl.Int64Var(&o.seed, "seed", 1, "seed of the synthetic fleet, jitter and fault injection")
+	fl.StringVar(&o.addr, "addr", "127.0.0.1:4566", "listen address HOST:PORT (port 0 picks a free one)")
+	fl.DurationVar(&o.latency, "latency", 0, "fixed latency added to every answer (e.g. 150ms)")
+	fl.DurationVar(&o.latencyPerKiB, "latency-per-kib", 0, "latency added per KiB of answer (e.g. 1ms)")
+	fl.DurationVar(&o.jitter, "jitter", 0, "uniform random latency in [0, D) added to every answer")
+	fl.BoolVar(&o.throttle, "throttle", false, "enforce AWS's API token buckets (RequestLimitExceeded / Throttling)")
+	fl.Float64Var(&o.timeScale, "time-scale", 1, "multiply the token buckets' refill rate (10: a 5/s bucket refills at 50/s)")
+	fl.DurationVar(&o.applyDelay, "apply-delay", 2*time.Second, "how long a ModifyInstanceMetadataOptions change stays pending")
+	return cmd
+}
+
+// fleet loads or generates the fleet and applies the realism flags.
+func (o *simOptions) fleet(cmd *cobra.Command) (*fleet.Fleet, error) {
+	fl := cmd.Flags()
+	synthetic := fl.Changed("synthetic")
+	if o.fleetFile != "" && synthetic {
+		return nil, usageError("--fleet and --synthetic exclude each other: serve a fleet file or generate one")
+	}
+	if o.fleetFile != "" && (fl.Changed("regions") || fl.Changed("accounts")) {
+		return nil, usageError("--regions and --accounts size a --synthetic fleet; a --fleet file lists its own")
+	}
+	if synthetic && (o.synthetic < 0 || o.synthetic > 5_000_000) {
+		return nil, usageError("--synthetic %d: want 0..5000000 instances", o.synthetic)
+	}
+	if o.regions < 1 || o.regions > len(fleet.SyntheticRegions) {
+		return nil, usageError("--regions %d: want 1..%d", o.regions, len(fleet.SyntheticRegions))
+	}
+	if o.accounts < 1 || o.accounts > 1000 {
+		return nil, usageError("--accounts %d: want 1..1000", o.accounts)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"--latency", o.latency}, {"--latency-per-kib", o.latencyPerKiB}, {"--jitter", o.jitter}, {"--apply-delay", o.applyDelay}} {
+		if d.v < 0 {
+			return nil, usageError("%s %s: must not be negative", d.name, d.v)
+		}
+	}
+	if o.timeScale <= 0 {
+		return nil, usageError("--time-scale %v: want a positive factor (1 is AWS's speed)", o.timeScale)
+	}
+	if _, _, err := net.SplitHostPort(o.addr); err != nil {
+		return nil, usageError("--addr %q: want HOST:PORT, e.g. 127.0.0.1:4566 (port 0 picks a free one)", o.addr)
+	}
+
+	var f *fleet.Fleet
+	if o.fleetFile != "" {
+		var err error
+		f, err = fleet.LoadFile(o.fleetFile)
+		if err != nil {
+			return nil, usageError("%w", err)
+		}
+	} else {
+		n := o.synthetic
+		if !synthetic {
+			n = defaultSynthetic
+		}
+		f = fleet.Synthetic(fleet.SyntheticOptions{Instances: n, Regions: o.regions, Accounts: o.accounts, Seed: o.seed})
+	}
+
+	k := &f.Knobs
+	if fl.Changed("latency") || fl.Changed("latency-per-kib") || fl.Changed("jitter") {
+		l := fleet.Latency{}
+		if k.Latency != nil {
+			l = *k.Latency
+		}
+		if fl.Changed("latency") {
+			l.Fixed = fleet.Duration(o.latency)
+		}
+		if fl.Changed("latency-per-kib") {
+			l.PerKiB = fleet.Duration(o.latencyPerKiB)
+		}
+		if fl.Changed("jitter") {
+			l.Jitter = fleet.Duration(o.jitter)
+		}
+		k.Latency = &l
+	}
+	if fl.Changed("throttle") {
+		k.Throttle = &o.throttle
+	}
+	if fl.Changed("time-scale") {
+		k.TimeScale = o.timeScale
+	}
+	if fl.Changed("apply-delay") || k.ApplyDelay == nil {
+		d := fleet.Duration(o.applyDelay)
+		k.ApplyDelay = &d
+	}
+	return f, nil
+}
+
+// runSim serves f until ctx is cancelled.
+func runSim(ctx context.Context, g *globals, o *simOptions, f *fleet.Fleet) error {
+	srv, err := sim.New(f, sim.Options{Seed: o.seed, Logger: g.log})
+	if err != nil {
+		return usageError("%w", err)
+	}
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (is another sim running? --addr 127.0.0.1:0 picks a free port)", o.addr, err)
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+
+	instances := 0
+	for _, a := range f.Accounts {
+		for _, r := range a.Regions {
+			instances += len(r.Instances)
+		}
+	}
+	region := "us-east-1"
+	key := ""
+	if len(f.Accounts) > 0 {
+		key = f.Accounts[0].AccessKeys()[0]
+		if len(f.Accounts[0].Regions) > 0 {
+			region = f.Accounts[0].Regions[0].Name
+		}
+	}
+	_, err = fmt.Fprintf(g.streams.Out, "AWS_ENDPOINT_URL=http://%s\nAWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=sim\nAWS_REGION=%s\n",
+		ln.Addr().String(), key, region)
+	if err != nil {
+		_ = hs.Close()
+		return fmt.Errorf("write the environment to stdout: %w", err)
+	}
+	g.log.Info("simulated AWS listening", "addr", ln.Addr().String(), "accounts", len(f.Accounts), "instances", instances)
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	g.log.Info("simulated AWS stopping")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(shutdownCtx); err != nil {
+		_ = hs.Close()
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
+	}
+	return nil
 }
