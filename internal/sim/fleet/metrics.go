@@ -109,8 +109,7 @@ func (in *Instance) AppendBuckets(dst []Bucket, metric string, now, start, end t
 	events := in.rateEvents(evBuf[:0], metric, now)
 
 	q := bucketGrid{start: start.UnixNano(), end: end.UnixNano(), period: int64(period)}
-	var acc bucketAcc
-	acc.k = -1
+	acc := bucketAcc{k: -1, slot: -1}
 	emit := func() {
 		if acc.k >= 0 && acc.samples > 0 {
 			dst = append(dst, Bucket{
