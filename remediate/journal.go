@@ -14,6 +14,23 @@ import (
 	"github.com/imdsfleet/imdsfleet/report"
 )
 
+// The journal is JSON Lines, one [Record] per line, each line written with
+// one write(2) and fsynced before the next step:
+//
+//	{"v":1,"time":…,"run":"<run id>","op":"remediate","kind":"intent","account":"111111111111","region":"us-east-1",
+//	 "instanceId":"i-…","action":"enforce","previous":{"httpTokens":"optional","httpEndpoint":"enabled",
+//	 "httpPutResponseHopLimit":1,…,"state":"applied"},"requested":{"httpTokens":"required"}}
+//	{… "kind":"result","outcome":"ok" …}                    (or "error" with code and message)
+//	{… "kind":"verify","outcome":"applied","verified":{…}}  (or "not-applied")
+//
+// An intent is written before the call, a result after it, a verify line
+// once DescribeInstances shows the change applied (or the wait ran out).
+// On resume an instance with an ok (or already-applied) result is skipped;
+// an intent without a result is decided by re-reading the instance: if it
+// already has the requested values a result "already-applied" is written
+// without a call, otherwise the change is made again. Rollback journals
+// the same way with "op":"rollback" in its own file.
+
 // JournalVersion is the "v" of every journal line this package writes.
 const JournalVersion = 1
 
