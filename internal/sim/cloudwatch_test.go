@@ -571,3 +571,68 @@ func cliTime(t *testing.T, v any) time.Time {
 	t.Fatalf("CLI timestamp %v (%T): want a number or an ISO 8601 string", v, v)
 	return time.Time{}
 }
+
+// TestCloudWatchSyntheticFleet asks for both metrics of every instance of
+// a synthetic fleet, 500 queries a call as a scan does, and checks each
+// series against the fleet's own metric math: the protocol layer, the
+// server's instance lookup per Region and the synthetic histories agree.
+func TestCloudWatchSyntheticFleet(t *testing.T) {
+	f := fleet.Synthetic(fleet.SyntheticOptions{Instances: 1500, Regions: 2, Seed: 7})
+	now := time.Date(2026, 3, 1, 13, 37, 0, 0, time.UTC)
+	_, url := simtest.Start(t, f, sim.Options{Now: func() time.Time { return now }})
+	start, end := now.Add(-14*cwDay), now
+	acct := f.Accounts[0]
+	for _, reg := range acct.Regions {
+		cw := cloudwatch.NewFromConfig(simtest.Config(url, acct.AccessKeys()[0], reg.Name))
+		type series struct {
+			in     *fleet.Instance
+			metric string
+		}
+		var all []series
+		for i := range reg.Instances {
+			all = append(all, series{&reg.Instances[i], fleet.MetricNoToken}, series{&reg.Instances[i], fleet.MetricNoTokenRejected})
+		}
+		withData := 0
+		for lo := 0; lo < len(all); lo += 500 {
+			batch := all[lo:min(lo+500, len(all))]
+			qs := make([]types.MetricDataQuery, len(batch))
+			for k, s := range batch {
+				qs[k] = cwQuery(fmt.Sprintf("m%d", k), s.in.ID, s.metric)
+			}
+			p := cloudwatch.NewGetMetricDataPaginator(cw, &cloudwatch.GetMetricDataInput{
+				StartTime: aws.Time(start), EndTime: aws.Time(end), MetricDataQueries: qs,
+				ScanBy: types.ScanByTimestampAscending,
+			})
+			var pages []*cloudwatch.GetMetricDataOutput
+			for p.HasMorePages() {
+				out, err := p.NextPage(context.Background())
+				if err != nil {
+					t.Fatalf("%s: %v", reg.Name, err)
+				}
+				pages = append(pages, out)
+			}
+			got := mergeByID(pages...)
+			for k, s := range batch {
+				r := got[fmt.Sprintf("m%d", k)]
+				if r == nil {
+					t.Fatalf("%s: no result for %s %s", reg.Name, s.in.ID, s.metric)
+				}
+				want := s.in.Buckets(s.metric, now, start, end, cwDay)
+				if len(r.Values) != len(want) {
+					t.Fatalf("%s %s %s: %d datapoints, want %d", reg.Name, s.in.ID, s.metric, len(r.Values), len(want))
+				}
+				for j, b := range want {
+					if !r.Timestamps[j].Equal(b.Start) || r.Values[j] != b.Sum {
+						t.Fatalf("%s %s %s point %d: %v %v, want %v %v", reg.Name, s.in.ID, s.metric, j, r.Timestamps[j], r.Values[j], b.Start, b.Sum)
+					}
+				}
+				if len(want) > 0 {
+					withData++
+				}
+			}
+		}
+		if withData == 0 || withData == len(all) {
+			t.Errorf("%s: %d of %d series have data; a realistic fleet has some of both", reg.Name, withData, len(all))
+		}
+	}
+}
