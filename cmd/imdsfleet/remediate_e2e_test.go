@@ -517,14 +517,14 @@ func TestRemediateLiveThenRollback(t *testing.T) {
 }
 
 func TestRemediateThrottlingLosesNothing(t *testing.T) {
-	// 300 changes against a bucket of 100 refilled at 5/s × 40, sent at up
+	// 300 changes against a bucket of 100 refilled at 5/s × 10, sent at up
 	// to 1000/s: throttled on the way, every change must still be made.
 	var insts []remInst
 	for i := range 300 {
 		insts = append(insts, remInst{id: remID("us-east-1", i+1), region: "us-east-1", class: report.ClassReady, opts: optional(1), want: remediate.ActionEnforce})
 	}
 	on := true
-	s := remStart(t, insts, fleet.Knobs{Throttle: &on, TimeScale: 40})
+	s := remStart(t, insts, fleet.Knobs{Throttle: &on, TimeScale: 10})
 	r := remCLI(t, context.Background(), "", false, remArgs("remediate", "--report", s.report, "--live", "--yes", "--journal", s.journal, "--rate", "1000", "--workers", "16")...)
 	if r.code != exitOK {
 		t.Fatalf("exit %d\n%s", r.code, r.stdout)
