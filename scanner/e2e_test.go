@@ -2,7 +2,6 @@ package scanner_test
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -10,11 +9,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
-	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	"github.com/aws/smithy-go"
 
 	"github.com/imdsfleet/imdsfleet/internal/awsconfig"
 	"github.com/imdsfleet/imdsfleet/internal/sim"
@@ -251,8 +245,11 @@ func TestScanThrottlingStorm(t *testing.T) {
 	env.clients = scanner.AWSClients{Pool: awsconfig.NewPool(cfg, "")}
 	var wg sync.WaitGroup
 	for _, region := range []string{"us-east-1", "eu-west-1"} {
-		wg.Go(func() { drainEC2(t, env.url, region) })
-		wg.Go(func() { drainCloudWatch(t, env.url, region) })
+		wg.Go(func() {
+			if err := scantest.Drain(context.Background(), cfg, region); err != nil {
+				t.Error(err)
+			}
+		})
 	}
 	wg.Wait()
 	env.srv.ResetStats()
@@ -271,58 +268,6 @@ func TestScanThrottlingStorm(t *testing.T) {
 	t.Logf("%d throttled answers absorbed: %v", throttled, stats.Throttled)
 	if throttled == 0 {
 		t.Errorf("no call was throttled (stats %+v): the test did not make a storm", stats.Throttled)
-	}
-}
-
-// noRetryConfig is a client configuration whose calls are never retried.
-func noRetryConfig(url, region string) aws.Config {
-	cfg := simtest.Config(url, fleet.DefaultAccessKeyID(acctA), region)
-	cfg.Retryer = func() aws.Retryer { return aws.NopRetryer{} }
-	return cfg
-}
-
-func isThrottle(err error) bool {
-	var api smithy.APIError
-	return err != nil && errors.As(err, &api) && isThrottleCode(api.ErrorCode())
-}
-
-// drainEC2 empties a Region's DescribeInstances bucket.
-func drainEC2(t *testing.T, url, region string) {
-	ec2c := awsconfig.EC2(noRetryConfig(url, region), region)
-	ctx := context.Background()
-	for i := 0; ; i++ {
-		_, err := ec2c.DescribeInstances(ctx, &ec2.DescribeInstancesInput{MaxResults: aws.Int32(5)})
-		if isThrottle(err) {
-			break
-		}
-		// Other errors (a connection dropped) just cost another call.
-		if i > 1000 {
-			t.Errorf("draining DescribeInstances: %v after %d calls", err, i)
-			return
-		}
-	}
-}
-
-// drainCloudWatch empties a Region's GetMetricData bucket.
-func drainCloudWatch(t *testing.T, url, region string) {
-	cwc := awsconfig.CloudWatch(noRetryConfig(url, region), region, awsconfig.ProtocolCBOR)
-	ctx := context.Background()
-	now := clock
-	for i := 0; ; i++ {
-		_, err := cwc.GetMetricData(ctx, &cloudwatch.GetMetricDataInput{
-			StartTime: aws.Time(now.Add(-time.Hour)), EndTime: aws.Time(now),
-			MetricDataQueries: []cwtypes.MetricDataQuery{{Id: aws.String("q0"), MetricStat: &cwtypes.MetricStat{
-				Metric: &cwtypes.Metric{Namespace: aws.String("AWS/EC2"), MetricName: aws.String("MetadataNoToken"),
-					Dimensions: []cwtypes.Dimension{{Name: aws.String("InstanceId"), Value: aws.String("i-00000000000000001")}}},
-				Period: aws.Int32(300), Stat: aws.String("Sum")}}},
-		})
-		if isThrottle(err) {
-			break
-		}
-		if i > 1000 {
-			t.Errorf("draining GetMetricData: %v after %d calls", err, i)
-			return
-		}
 	}
 }
 
@@ -399,9 +344,4 @@ func TestScanLongLookback(t *testing.T) {
 	if got, batches := env.srv.Stats().Calls["GetMetricData"]["us-east-1"], scanner.Batches(queried); got <= batches {
 		t.Errorf("GetMetricData calls = %d, want more than the %d batches (NextToken pages)", got, batches)
 	}
-}
-
-func isThrottleCode(code string) bool {
-	_, ok := retry.DefaultThrottleErrorCodes[code]
-	return ok
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"slices"
 	"strings"
@@ -47,6 +48,7 @@ type scanOptions struct {
 	region          string
 	endpointURL     string
 	cwProtocol      string
+	maxBackoff      time.Duration
 }
 
 func newScanCmd(g *globals) *cobra.Command {
@@ -124,6 +126,11 @@ it). When 3 and 4 both apply, 3.`,
 	f.StringVar(&o.region, "region", "", "home Region for STS and DescribeRegions (default: AWS_REGION, the profile's, or us-east-1)")
 	f.StringVar(&o.endpointURL, "endpoint-url", "", "send every AWS call to this URL (default: AWS_ENDPOINT_URL or AWS)")
 	f.StringVar(&o.cwProtocol, "cloudwatch-protocol", awsconfig.ProtocolCBOR, "CloudWatch wire protocol: cbor (AWS's SDK default), json or query (emulators without CBOR, such as moto)")
+
+	// Retry tuning for unusual throttling (and fast tests); hidden like
+	// remediate's.
+	f.DurationVar(&o.maxBackoff, "retry-max-backoff", 20*time.Second, "longest pause between retries of a throttled or failed call")
+	_ = f.MarkHidden("retry-max-backoff")
 
 	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{"table", "json", "csv", "markdown"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("fail-on", cobra.FixedCompletions([]string{failOnNone, failOnV1Allowed, failOnV1InUse, failOnRisk}, cobra.ShellCompDirectiveNoFileComp))
@@ -211,6 +218,9 @@ func (o *scanOptions) parse() (*scanPlan, error) {
 		}
 		p.outputs = append(p.outputs, outputFile{path, format})
 	}
+	if o.maxBackoff <= 0 {
+		return nil, usageError("--retry-max-backoff %s: want a positive duration", o.maxBackoff)
+	}
 	if err := (awsconfig.Options{CloudWatchProtocol: o.cwProtocol}).Validate(); err != nil {
 		return nil, usageError("%v", err)
 	}
@@ -227,6 +237,7 @@ func runScan(ctx context.Context, g *globals, o *scanOptions) error {
 		Region:             o.region,
 		EndpointURL:        o.endpointURL,
 		CloudWatchProtocol: o.cwProtocol,
+		MaxBackoff:         o.maxBackoff,
 	})
 	if err != nil {
 		var noProfile config.SharedConfigProfileNotExistError
@@ -250,11 +261,11 @@ func runScan(ctx context.Context, g *globals, o *scanOptions) error {
 
 	prog := &scanner.Progress{}
 	plan.opts.Progress = prog
-	plan.opts.Logger = g.log
 	plan.opts.Tool = report.Tool{Name: "imdsfleet", Version: toolVersion()}
 	clients := scanner.AWSClients{Pool: awsconfig.NewPool(cfg, "imdsfleet-scan"), CloudWatchProtocol: o.cwProtocol}
 
-	stop := startProgress(g, prog)
+	log, stop := startProgress(g, prog)
+	plan.opts.Logger = log
 	r, err := scanner.Scan(ctx, clients, plan.opts)
 	stop()
 	if err != nil {
@@ -327,12 +338,59 @@ func tableOptions(s *streams) report.TableOptions {
 	return opts
 }
 
-// startProgress draws a one-line progress display on stderr while the scan
-// runs, only when stderr is a terminal and --quiet is off; the returned
-// function stops it and clears the line.
-func startProgress(g *globals, p *scanner.Progress) (stop func()) {
+// progressDisplay is the one-line progress display on stderr. Log lines
+// go through it too (Write), so that a log line first clears the progress
+// line instead of being glued to it, and the two never write at once.
+type progressDisplay struct {
+	mu    sync.Mutex
+	w     io.Writer
+	shown bool
+}
+
+// Write implements io.Writer for the logger.
+func (d *progressDisplay) Write(p []byte) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.shown {
+		fmt.Fprint(d.w, "\r\033[K")
+		d.shown = false
+	}
+	return d.w.Write(p)
+}
+
+func (d *progressDisplay) draw(s scanner.ProgressSnapshot) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	fmt.Fprintf(d.w, "\r\033[Kscanning: %d/%d targets, %d instances, %d API calls", s.TargetsDone, s.TargetsTotal, s.Instances, s.APICalls)
+	d.shown = true
+}
+
+func (d *progressDisplay) clear() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.shown {
+		fmt.Fprint(d.w, "\r\033[K")
+		d.shown = false
+	}
+}
+
+// startProgress shows the progress display while the scan runs, only when
+// stderr is a terminal and --quiet is off. It returns the logger the scan
+// should use (routed through the display) and a function that stops the
+// display and clears its line.
+func startProgress(g *globals, p *scanner.Progress) (*slog.Logger, func()) {
 	if !g.streams.ErrTTY || g.quiet {
-		return func() {}
+		return g.log, func() {}
+	}
+	d := &progressDisplay{w: g.streams.Err}
+	log := g.log
+	// Rebuild the logger (same format and level) on the display's writer.
+	s := *g.streams
+	s.Err = d
+	g2 := *g
+	g2.streams = &s
+	if err := g2.setupLogging(); err == nil {
+		log = g2.log
 	}
 	done := make(chan struct{})
 	var wg sync.WaitGroup
@@ -341,25 +399,21 @@ func startProgress(g *globals, p *scanner.Progress) (stop func()) {
 		defer wg.Done()
 		t := time.NewTicker(200 * time.Millisecond)
 		defer t.Stop()
-		drawProgress(g.streams.Err, p.Snapshot())
+		d.draw(p.Snapshot())
 		for {
 			select {
 			case <-done:
-				fmt.Fprint(g.streams.Err, "\r\033[K")
+				d.clear()
 				return
 			case <-t.C:
-				drawProgress(g.streams.Err, p.Snapshot())
+				d.draw(p.Snapshot())
 			}
 		}
 	}()
-	return func() {
+	return log, func() {
 		close(done)
 		wg.Wait()
 	}
-}
-
-func drawProgress(w io.Writer, s scanner.ProgressSnapshot) {
-	fmt.Fprintf(w, "\r\033[Kscanning: %d/%d targets, %d instances, %d API calls", s.TargetsDone, s.TargetsTotal, s.Instances, s.APICalls)
 }
 
 // terminalWidth returns the width of w when it is a terminal, else 0.

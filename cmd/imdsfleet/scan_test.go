@@ -1,0 +1,474 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/imdsfleet/imdsfleet/internal/sim"
+	"github.com/imdsfleet/imdsfleet/internal/sim/fleet"
+	"github.com/imdsfleet/imdsfleet/internal/sim/simtest"
+	"github.com/imdsfleet/imdsfleet/report"
+	"github.com/imdsfleet/imdsfleet/scanner/scantest"
+)
+
+// The scan command's end-to-end tests run `imdsfleet scan` in-process
+// (run with injected streams) against the simulated AWS over HTTP, with the
+// environment a user would set (simtest.Env through t.Setenv, so these tests
+// are not parallel). The fleets run on the wall clock, like a real scan;
+// scantest's expectations are built on whole UTC days so they hold at any
+// time of day (bar the first five minutes after UTC midnight).
+
+const (
+	scanAcctA = "111111111111"
+	scanAcctB = "222222222222"
+)
+
+type scanResult struct {
+	code     int
+	out, err string
+}
+
+// scanCLI runs imdsfleet with args; errTTY says whether stderr is a terminal.
+func scanCLI(t *testing.T, errTTY bool, args ...string) scanResult {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, &streams{In: strings.NewReader(""), Out: &out, Err: &errb, ErrTTY: errTTY})
+	return scanResult{code, out.String(), errb.String()}
+}
+
+// scanEnv points the AWS environment at url as account's default key.
+func scanEnv(t *testing.T, url, account string) {
+	t.Helper()
+	for _, kv := range simtest.Env(url, fleet.DefaultAccessKeyID(account), "us-east-1") {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	t.Setenv("AWS_PROFILE", "")
+	t.Setenv("AWS_SESSION_TOKEN", "")
+}
+
+func scanStart(t *testing.T, f *fleet.Fleet) *sim.Server {
+	t.Helper()
+	srv, url := simtest.Start(t, f, sim.Options{Seed: 7})
+	scanEnv(t, url, scanAcctA)
+	return srv
+}
+
+func readReport(t *testing.T, data []byte) *report.Report {
+	t.Helper()
+	r, err := report.Read(bytes.NewReader(data))
+	if err != nil {
+		t.Fatalf("read JSON report: %v\n%s", err, data)
+	}
+	return r
+}
+
+func expectReport(t *testing.T, e *scantest.Expect, r *report.Report, inTargets func(account, region string) bool, adjust func(*scantest.Want)) {
+	t.Helper()
+	problems := e.Check(r, inTargets, adjust)
+	for i, p := range problems {
+		if i == 20 {
+			t.Errorf("… and %d more", len(problems)-i)
+			break
+		}
+		t.Error(p)
+	}
+}
+
+// TestScanCommandFleet is the main end-to-end check: every Region of the
+// account (one of 1,050 instances, one failing with AuthFailure, one denied
+// CloudWatch, one not opted in), all report files, exit 4, and every
+// instance's classification, risks and usage.
+func TestScanCommandFleet(t *testing.T) {
+	e := scantest.New(time.Now())
+	f := &fleet.Fleet{Accounts: []fleet.Account{{ID: scanAcctA, Regions: []fleet.Region{
+		{Name: "us-east-1", Instances: e.Instances(scanAcctA, "us-east-1", 1050)},
+		{Name: "eu-west-1", Instances: e.Instances(scanAcctA, "eu-west-1", 30)},
+		{Name: "ap-southeast-2", Knobs: &fleet.Knobs{AuthFailure: true}, Instances: e.Instances(scanAcctA, "ap-southeast-2", 15)},
+		{Name: "us-west-2", Knobs: &fleet.Knobs{CloudWatchDenied: true}, Instances: e.Instances(scanAcctA, "us-west-2", 30)},
+		{Name: "me-south-1", OptInStatus: "not-opted-in"},
+	}}}}
+	srv := scanStart(t, f)
+	dir := t.TempDir()
+	jsonPath, csvPath, mdPath := filepath.Join(dir, "report.json"), filepath.Join(dir, "report.csv"), filepath.Join(dir, "report.md")
+	res := scanCLI(t, false, "scan", "--format", "json", "--container-tag", scantest.ContainerTag,
+		"--output", jsonPath, "--output", csvPath, "--output", mdPath)
+
+	if res.code != exitIncomplete {
+		t.Fatalf("exit %d, want %d (a target failed)\nstderr:\n%s", res.code, exitIncomplete, res.err)
+	}
+	if !strings.Contains(res.err, "scan incomplete: 1 of 4 targets failed (111111111111/ap-southeast-2)") {
+		t.Errorf("stderr does not say which target failed:\n%s", res.err)
+	}
+	if strings.Contains(res.err, "\r") {
+		t.Errorf("progress drawn on a stderr that is not a terminal:\n%q", res.err)
+	}
+	r := readReport(t, []byte(res.out))
+	expectReport(t, e, r, func(_, region string) bool { return region != "ap-southeast-2" }, func(w *scantest.Want) {
+		if w.Region == "us-west-2" {
+			scantest.CloudWatchDenied(w)
+		}
+	})
+	var failed []report.Target
+	for _, tg := range r.Targets {
+		if tg.Status == report.TargetError {
+			failed = append(failed, tg)
+		}
+	}
+	if len(r.Targets) != 4 || len(failed) != 1 || failed[0].Region != "ap-southeast-2" || !strings.Contains(failed[0].Error, "AuthFailure") {
+		t.Errorf("targets %+v: want 4 (me-south-1 skipped), ap-southeast-2 failed with AuthFailure", r.Targets)
+	}
+
+	// The JSON file is the stdout report; CSV and Markdown carry the same instances.
+	data, err := os.ReadFile(jsonPath)
+	if err != nil {
+		t.Fatalf("report.json not written: %v", err)
+	}
+	if !bytes.Equal(data, []byte(res.out)) {
+		t.Error("report.json differs from the JSON on stdout")
+	}
+	rows := readCSV(t, csvPath)
+	wantHeader := "account,region,instance_id,name,state,http_tokens,http_endpoint,hop_limit,classification,risks,no_token_calls,no_token_rejected,days_with_calls,last_call_at,instance_profile_arn,image_id,launch_time"
+	if strings.Join(rows[0], ",") != wantHeader {
+		t.Errorf("CSV header %v", rows[0])
+	}
+	if len(rows)-1 != len(r.Instances) {
+		t.Errorf("CSV has %d rows, JSON %d instances", len(rows)-1, len(r.Instances))
+	}
+	for _, row := range rows[1:] {
+		w := e.Want[row[2]]
+		if w == nil || row[8] != classAfter(w) {
+			t.Errorf("CSV row %v: classification %q, want %q", row[:3], row[8], classAfter(w))
+			break
+		}
+	}
+	md, err := os.ReadFile(mdPath)
+	if err != nil || !bytes.Contains(md, []byte("ap-southeast-2")) || !bytes.Contains(md, []byte(report.ClassV1InUse)) {
+		t.Errorf("report.md (%v) lacks the failed Region or the classifications:\n%.400s", err, md)
+	}
+
+	// Fewest calls: ⌈N/1000⌉ DescribeInstances and ⌈M/500⌉ GetMetricData per Region.
+	stats := srv.Stats()
+	for _, region := range []string{"us-east-1", "eu-west-1", "us-west-2"} {
+		reported, counted, queried := e.Counts(scanAcctA, region)
+		if got, want := stats.Calls["DescribeInstances"][region], (reported+counted+999)/1000; got != want {
+			t.Errorf("%s: %d DescribeInstances calls, want %d", region, got, want)
+		}
+		if got, want := stats.Calls["GetMetricData"][region], (queried+499)/500; got != want {
+			t.Errorf("%s: %d GetMetricData calls, want %d", region, got, want)
+		}
+	}
+}
+
+func classAfter(w *scantest.Want) string {
+	if w == nil {
+		return "(unexpected instance)"
+	}
+	c := *w
+	if c.Region == "us-west-2" {
+		scantest.CloudWatchDenied(&c)
+	}
+	return c.Classification
+}
+
+func readCSV(t *testing.T, path string) [][]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatalf("CSV report not written: %v", err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil || len(rows) == 0 {
+		t.Fatalf("CSV report: %v (%d rows)", err, len(rows))
+	}
+	return rows
+}
+
+// TestScanCommandFailOn checks every --fail-on value against fleets where it
+// matches and where it does not, and that 3 wins over 4.
+func TestScanCommandFailOn(t *testing.T) {
+	e := scantest.New(time.Now())
+	all := e.Instances(scanAcctA, "us-east-1", 15) // one of each profile
+	byProfile := map[string]fleet.Instance{}
+	for _, in := range all {
+		byProfile[e.Want[in.ID].Profile] = in
+	}
+	pick := func(names ...string) []fleet.Instance {
+		var out []fleet.Instance
+		for _, n := range names {
+			out = append(out, byProfile[n])
+		}
+		return out
+	}
+	fleets := map[string][]fleet.Instance{
+		"everything":     all,
+		"enforced-only":  pick("enforced", "k8s-enforced-hop1", "disabled"),
+		"ready-no-risk":  pick("ready", "karpenter-ready-hop2", "enforced"),
+		"ready-and-role": pick("ready", "role"),
+	}
+	tests := []struct {
+		fleet, failOn string
+		want          int
+	}{
+		{"everything", "none", exitOK},
+		{"everything", "v1-allowed", exitFailOn},
+		{"everything", "v1-in-use", exitFailOn},
+		{"everything", "risk", exitFailOn},
+		{"enforced-only", "v1-allowed", exitOK},
+		{"enforced-only", "risk", exitOK},
+		{"ready-no-risk", "v1-allowed", exitFailOn},
+		{"ready-no-risk", "v1-in-use", exitOK},
+		{"ready-no-risk", "risk", exitOK},
+		{"ready-and-role", "v1-in-use", exitOK},
+		{"ready-and-role", "risk", exitFailOn},
+	}
+	for _, tt := range tests {
+		t.Run(tt.fleet+"/"+tt.failOn, func(t *testing.T) {
+			f := &fleet.Fleet{Accounts: []fleet.Account{{ID: scanAcctA, Regions: []fleet.Region{{Name: "us-east-1", Instances: fleets[tt.fleet]}}}}}
+			scanStart(t, f)
+			res := scanCLI(t, false, "scan", "--regions", "us-east-1", "--fail-on", tt.failOn, "--format", "csv")
+			if res.code != tt.want {
+				t.Errorf("exit %d, want %d\nstderr: %s", res.code, tt.want, res.err)
+			}
+			if tt.want == exitFailOn && !strings.Contains(res.err, "--fail-on "+tt.failOn+": ") {
+				t.Errorf("stderr does not explain exit 3: %s", res.err)
+			}
+			if !strings.HasPrefix(res.out, "account,region,instance_id") {
+				t.Errorf("no CSV report on stdout with exit %d:\n%.200s", res.code, res.out)
+			}
+		})
+	}
+
+	t.Run("3 wins over 4", func(t *testing.T) {
+		f := &fleet.Fleet{Accounts: []fleet.Account{{ID: scanAcctA, Regions: []fleet.Region{
+			{Name: "us-east-1", Instances: all},
+			{Name: "eu-west-1", Knobs: &fleet.Knobs{AuthFailure: true}},
+		}}}}
+		scanStart(t, f)
+		out := filepath.Join(t.TempDir(), "r.json")
+		res := scanCLI(t, false, "scan", "--fail-on", "v1-in-use", "--output", out, "--format", "table")
+		if res.code != exitFailOn {
+			t.Errorf("exit %d, want 3 when --fail-on matches and a target failed\nstderr: %s", res.code, res.err)
+		}
+		data, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatalf("report not written with a failed target: %v", err)
+		}
+		r := readReport(t, data)
+		if len(r.Targets) != 2 || r.Instances == nil || len(r.Instances) == 0 {
+			t.Errorf("report targets %+v, %d instances", r.Targets, len(r.Instances))
+		}
+		if !strings.Contains(res.out, "eu-west-1") {
+			t.Errorf("table does not show the failed Region:\n%s", res.out)
+		}
+	})
+}
+
+// TestScanCommandStableJSON: two scans of one fleet print the same JSON
+// but for times.
+func TestScanCommandStableJSON(t *testing.T) {
+	e := scantest.New(time.Now())
+	f := &fleet.Fleet{Accounts: []fleet.Account{{ID: scanAcctA, Regions: []fleet.Region{
+		{Name: "us-east-1", Instances: e.Instances(scanAcctA, "us-east-1", 40)},
+		{Name: "eu-west-1", Instances: e.Instances(scanAcctA, "eu-west-1", 40)},
+	}}}}
+	scanStart(t, f)
+	times := regexp.MustCompile(`"(generatedAt|start|end)": "[^"]*"`)
+	var outs []string
+	for range 2 {
+		res := scanCLI(t, false, "scan", "--format", "json", "--concurrency", "3")
+		if res.code != exitOK {
+			t.Fatalf("exit %d: %s", res.code, res.err)
+		}
+		outs = append(outs, times.ReplaceAllString(res.out, `"$1": "T"`))
+	}
+	if outs[0] != outs[1] {
+		t.Errorf("two scans differ beyond times:\n%s\n---\n%s", firstLines(outs[0], 30), firstLines(outs[1], 30))
+	}
+	var generic map[string]any
+	if err := json.Unmarshal([]byte(outs[0]), &generic); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"schemaVersion", "tool", "generatedAt", "window", "targets", "summary", "instances"} {
+		if _, ok := generic[k]; !ok {
+			t.Errorf("JSON report lacks %q", k)
+		}
+	}
+}
+
+func firstLines(s string, n int) string {
+	lines := strings.SplitN(s, "\n", n+1)
+	if len(lines) > n {
+		lines = lines[:n]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// TestScanCommandRegionsFiltersAndRoles: a Region list, tag filters (same
+// key twice is OR) and a second account through --accounts/--role-name.
+func TestScanCommandRegionsFiltersAndRoles(t *testing.T) {
+	e := scantest.New(time.Now())
+	f := &fleet.Fleet{Accounts: []fleet.Account{
+		{ID: scanAcctA, Regions: []fleet.Region{
+			{Name: "us-east-1", Instances: e.Instances(scanAcctA, "us-east-1", 45)},
+			{Name: "eu-west-1", Instances: e.Instances(scanAcctA, "eu-west-1", 45)},
+		}},
+		{ID: scanAcctB, Roles: []string{"Auditor"}, Regions: []fleet.Region{
+			{Name: "eu-west-1", Instances: e.Instances(scanAcctB, "eu-west-1", 45)},
+		}},
+	}}
+	srv := scanStart(t, f)
+	res := scanCLI(t, false, "scan", "--regions", "eu-west-1", "--accounts", scanAcctB, "--role-name", "Auditor",
+		"--filter-tag", "env=prod", "--filter-tag", "env=dev", "--filter-tag", "team=b",
+		"--container-tag", scantest.ContainerTag, "--format", "json")
+	if res.code != exitOK {
+		t.Fatalf("exit %d: %s", res.code, res.err)
+	}
+	r := readReport(t, []byte(res.out))
+	sub := e.Filter(func(w *scantest.Want) bool {
+		return w.Region == "eu-west-1" && (w.Tags["env"] == "prod" || w.Tags["env"] == "dev") && w.Tags["team"] == "b"
+	})
+	expectReport(t, sub, r, nil, nil)
+	accounts := map[string]int{}
+	for _, in := range r.Instances {
+		accounts[in.Account]++
+	}
+	if accounts[scanAcctA] == 0 || accounts[scanAcctB] == 0 {
+		t.Errorf("instances per account %v, want both accounts", accounts)
+	}
+	if n := srv.Stats().Calls["DescribeInstances"]["us-east-1"]; n != 0 {
+		t.Errorf("us-east-1 scanned (%d calls) though --regions lists only eu-west-1", n)
+	}
+}
+
+// TestScanCommandThrottled: a throttling storm through the CLI (drained
+// buckets, a twentieth of AWS's refill rate) still gives exact results.
+func TestScanCommandThrottled(t *testing.T) {
+	e := scantest.New(time.Now())
+	on := true
+	f := &fleet.Fleet{Knobs: fleet.Knobs{Throttle: &on, TimeScale: 0.05}, Accounts: []fleet.Account{{ID: scanAcctA, Regions: []fleet.Region{
+		{Name: "us-east-1", Instances: e.Instances(scanAcctA, "us-east-1", 600)},
+	}}}}
+	srv, url := simtest.Start(t, f, sim.Options{Seed: 7})
+	scanEnv(t, url, scanAcctA)
+	if err := scantest.Drain(context.Background(), simtest.Config(url, fleet.DefaultAccessKeyID(scanAcctA), "us-east-1"), "us-east-1"); err != nil {
+		t.Fatal(err)
+	}
+	srv.ResetStats()
+	res := scanCLI(t, false, "scan", "--regions", "us-east-1", "--format", "json", "--retry-max-backoff", "500ms", "--container-tag", scantest.ContainerTag)
+	if res.code != exitOK {
+		t.Fatalf("exit %d under throttling: %s", res.code, res.err)
+	}
+	expectReport(t, e, readReport(t, []byte(res.out)), nil, nil)
+	if n := sim.Total(srv.Stats().Throttled); n == 0 {
+		t.Error("no call was throttled: the test made no storm")
+	} else {
+		t.Logf("%d throttled answers absorbed", n)
+	}
+}
+
+// TestScanCommandProgress: the progress line appears on a terminal stderr
+// only, and never with --quiet.
+func TestScanCommandProgress(t *testing.T) {
+	e := scantest.New(time.Now())
+	f := &fleet.Fleet{Accounts: []fleet.Account{{ID: scanAcctA, Regions: []fleet.Region{
+		{Name: "us-east-1", Instances: e.Instances(scanAcctA, "us-east-1", 20)},
+		{Name: "eu-west-1", Knobs: &fleet.Knobs{AuthFailure: true}},
+	}}}}
+	scanStart(t, f)
+	tty := scanCLI(t, true, "scan", "--format", "csv")
+	if !strings.Contains(tty.err, "scanning: ") || !strings.Contains(tty.err, "\r\033[K") {
+		t.Errorf("no progress line on a terminal stderr:\n%q", tty.err)
+	}
+	if !strings.Contains(tty.err, "target failed") {
+		t.Errorf("the failed target is not logged:\n%q", tty.err)
+	}
+	quiet := scanCLI(t, true, "scan", "--quiet", "--format", "csv")
+	if strings.Contains(quiet.err, "scanning: ") {
+		t.Errorf("progress shown despite --quiet:\n%q", quiet.err)
+	}
+	piped := scanCLI(t, false, "scan", "--format", "csv")
+	if strings.Contains(piped.err, "scanning: ") || strings.Contains(piped.err, "\r") {
+		t.Errorf("progress shown on a pipe:\n%q", piped.err)
+	}
+}
+
+// TestScanCommandErrors: bad usage and unusable environments each give one
+// clear line that names the fix, with exit 2 or 1, before any scan work.
+func TestScanCommandErrors(t *testing.T) {
+	e := scantest.New(time.Now())
+	f := &fleet.Fleet{Accounts: []fleet.Account{{ID: scanAcctA, Regions: []fleet.Region{{Name: "us-east-1", Instances: e.Instances(scanAcctA, "us-east-1", 5)}}}}}
+	srv, url := simtest.Start(t, f, sim.Options{})
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		code int
+		want string
+	}{
+		{"lookback beyond retention", nil, []string{"--lookback", "456d"}, exitUsage, "455-day retention"},
+		{"lookback in hours beyond", nil, []string{"--lookback", "10944h"}, exitUsage, "at most 455d"},
+		{"bad lookback", nil, []string{"--lookback", "two weeks"}, exitUsage, "14d, 336h"},
+		{"unknown Region in list", nil, []string{"--regions", "us-east-1,mars-north-1"}, exitUsage, `unknown Region "mars-north-1"`},
+		{"unknown home Region", nil, []string{"--region", "useast1"}, exitUsage, `unknown Region "useast1"`},
+		{"unknown Region from env", map[string]string{"AWS_REGION": "moon-1"}, nil, exitUsage, `unknown AWS Region "moon-1"`},
+		{"bad output extension", nil, []string{"--output", "r.xlsx"}, exitUsage, `unknown extension ".xlsx"`},
+		{"bad format", nil, []string{"--format", "yaml"}, exitUsage, "want table, json, csv or markdown"},
+		{"bad fail-on", nil, []string{"--fail-on", "always"}, exitUsage, "want none, v1-allowed, v1-in-use or risk"},
+		{"bad protocol", nil, []string{"--cloudwatch-protocol", "xml"}, exitUsage, "want cbor, json or query"},
+		{"accounts without role", nil, []string{"--accounts", scanAcctB}, exitUsage, "--accounts needs --role-name"},
+		{"bad role ARN", nil, []string{"--assume-role", "Auditor"}, exitUsage, "arn:aws:iam::123456789012:role/NAME"},
+		{"bad filter", nil, []string{"--filter-tag", "env"}, exitUsage, "want KEY=VALUE"},
+		{"zero concurrency", nil, []string{"--concurrency", "0"}, exitUsage, "at least 1"},
+		{"no credentials", map[string]string{"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""}, nil, exitError, "no AWS credentials found"},
+		{"unknown profile", nil, []string{"--profile", "nosuch"}, exitUsage, `AWS profile "nosuch" does not exist`},
+		{"unreachable endpoint", nil, []string{"--endpoint-url", "http://127.0.0.1:1"}, exitError, "cannot connect to the AWS endpoint"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			scanEnv(t, url, scanAcctA)
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			srv.ResetStats()
+			res := scanCLI(t, false, append([]string{"scan"}, tt.args...)...)
+			if res.code != tt.code {
+				t.Errorf("exit %d, want %d\nstderr: %s", res.code, tt.code, res.err)
+			}
+			first, _, _ := strings.Cut(res.err, "\n")
+			if !strings.Contains(first, tt.want) || !strings.HasPrefix(first, "imdsfleet: ") {
+				t.Errorf("first stderr line %q, want one line containing %q", first, tt.want)
+			}
+			if strings.Contains(res.err, "operation error") || strings.Contains(res.err, "https response error") {
+				t.Errorf("SDK error text leaked:\n%s", res.err)
+			}
+			if tt.code == exitUsage && sim.Total(srv.Stats().Calls) != 0 {
+				t.Errorf("bad usage still called AWS: %v", srv.Stats().Calls)
+			}
+		})
+	}
+}
+
+// TestScanCommandHelp: --help shows the flags and examples.
+func TestScanCommandHelp(t *testing.T) {
+	res := scanCLI(t, false, "scan", "--help")
+	if res.code != exitOK {
+		t.Fatalf("exit %d", res.code)
+	}
+	for _, want := range []string{"Examples:", "--regions", "--assume-role", "--accounts", "--role-name", "--external-id", "--concurrency",
+		"--lookback", "--min-observed-days", "--filter-tag", "--container-tag", "--output", "--format", "--fail-on", "--profile",
+		"--region", "--endpoint-url", "--cloudwatch-protocol", "Exit codes"} {
+		if !strings.Contains(res.out, want) {
+			t.Errorf("scan --help lacks %q", want)
+		}
+	}
+}
