@@ -190,9 +190,8 @@ func remEnv(t *testing.T, url string) {
 }
 
 type remRun struct {
-	code             int
-	stdout, stderr   string
-	journal, results string
+	code           int
+	stdout, stderr string
 }
 
 // remCLI runs imdsfleet in-process with args and returns what a user sees.
