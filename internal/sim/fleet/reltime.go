@@ -87,7 +87,9 @@ type Duration time.Duration
 func (d Duration) D() time.Duration { return time.Duration(d) }
 
 // MarshalJSON implements json.Marshaler.
-func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(formatDays(time.Duration(d))) }
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(strings.TrimPrefix(formatDays(time.Duration(d)), "+"))
+}
 
 // UnmarshalJSON implements json.Unmarshaler.
 func (d *Duration) UnmarshalJSON(b []byte) error {
