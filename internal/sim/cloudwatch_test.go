@@ -2,10 +2,12 @@ package sim_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -396,13 +398,81 @@ func TestCloudWatchGetMetricStatistics(t *testing.T) {
 	cwWantCode(t, err, "InvalidParameterCombination")
 }
 
-// TestCloudWatchAWSCLI checks that a client nobody here wrote (botocore, which
-// speaks smithy-rpc-v2-cbor to CloudWatch) reads the server's answers.
+// TestCloudWatchAWSCLI checks that a client nobody here wrote (botocore)
+// reads the server's answers. botocore 1.43 picks awsJson1_0 for
+// CloudWatch (its protocol priority puts json before smithy-rpc-v2-cbor);
+// a copy of its CloudWatch model that lists only smithy-rpc-v2-cbor,
+// loaded through AWS_DATA_PATH, makes the same CLI speak CBOR.
 func TestCloudWatchAWSCLI(t *testing.T) {
 	if _, err := exec.LookPath("aws"); err != nil {
 		t.Skip("the AWS CLI (aws) is not on PATH; install it (pip install awscli) to check the simulated CloudWatch against botocore")
 	}
 	srv, url := startCloudWatchFleet(t)
+	env := append(os.Environ(), simtest.Env(url, fleet.DefaultAccessKeyID(cwAccount), "us-east-1")...)
+	t.Run("json", func(t *testing.T) {
+		checkCLI(t, srv, url, env, "X-Amz-Target': 'GraniteServiceVersion20100801.GetMetricStatistics")
+	})
+	t.Run("cbor", func(t *testing.T) {
+		dataPath, err := cborOnlyModel(t)
+		if err != nil {
+			t.Skipf("cannot make botocore speak CBOR (%v); the json subtest still checks the CLI", err)
+		}
+		checkCLI(t, srv, url, append(env, "AWS_DATA_PATH="+dataPath), "/service/GraniteServiceVersion20100801/operation/GetMetricStatistics")
+	})
+}
+
+// cborOnlyModel writes botocore's CloudWatch model with smithy-rpc-v2-cbor
+// as its only protocol and returns the directory for AWS_DATA_PATH.
+func cborOnlyModel(t *testing.T) (string, error) {
+	t.Helper()
+	out, err := exec.Command("python3", "-c", "import botocore,os;print(os.path.dirname(botocore.__file__))").Output()
+	if err != nil {
+		return "", fmt.Errorf("find botocore with python3: %w", err)
+	}
+	models, err := filepath.Glob(filepath.Join(strings.TrimSpace(string(out)), "data", "cloudwatch", "*", "service-2.json*"))
+	if err != nil || len(models) == 0 {
+		return "", fmt.Errorf("no CloudWatch model under %s", strings.TrimSpace(string(out)))
+	}
+	raw, err := os.ReadFile(models[0])
+	if err != nil {
+		return "", err
+	}
+	if strings.HasSuffix(models[0], ".gz") {
+		zr, err := gzip.NewReader(bytes.NewReader(raw))
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", models[0], err)
+		}
+		if raw, err = io.ReadAll(zr); err != nil {
+			return "", fmt.Errorf("%s: %w", models[0], err)
+		}
+	}
+	var model map[string]any
+	if err := json.Unmarshal(raw, &model); err != nil {
+		return "", fmt.Errorf("%s: %w", models[0], err)
+	}
+	meta, ok := model["metadata"].(map[string]any)
+	if !ok {
+		return "", fmt.Errorf("%s: no metadata", models[0])
+	}
+	meta["protocol"] = "smithy-rpc-v2-cbor"
+	meta["protocols"] = []string{"smithy-rpc-v2-cbor"}
+	dir := t.TempDir()
+	version := filepath.Base(filepath.Dir(models[0]))
+	modelDir := filepath.Join(dir, "cloudwatch", version)
+	if err := os.MkdirAll(modelDir, 0o755); err != nil {
+		return "", err
+	}
+	b, err := json.Marshal(model)
+	if err != nil {
+		return "", err
+	}
+	return dir, os.WriteFile(filepath.Join(modelDir, "service-2.json"), b, 0o600)
+}
+
+// checkCLI runs get-metric-data (one page, and many pages the CLI merges),
+// get-metric-statistics and a rejected call through the AWS CLI with env,
+// and checks that the CLI's debug log shows wireMark (the protocol used).
+func checkCLI(t *testing.T, srv *sim.Server, url string, env []string, wireMark string) {
 	dir := t.TempDir()
 	type cliQuery struct {
 		ID         string `json:"Id"`
@@ -440,17 +510,22 @@ func TestCloudWatchAWSCLI(t *testing.T) {
 	}
 	start, end := cwNow.Add(-14*cwDay).Format(time.RFC3339), cwNow.Format(time.RFC3339)
 
-	runAWS := func(t *testing.T, args ...string) []byte {
+	run := func(t *testing.T, args ...string) (stdout, stderr []byte, err error) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, "aws", append([]string{"--endpoint-url", url, "--output", "json"}, args...)...)
-		cmd.Env = append(os.Environ(), simtest.Env(url, fleet.DefaultAccessKeyID(cwAccount), "us-east-1")...)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
+		cmd.Env = env
+		var errBuf bytes.Buffer
+		cmd.Stderr = &errBuf
 		out, err := cmd.Output()
+		return out, errBuf.Bytes(), err
+	}
+	runOK := func(t *testing.T, args ...string) []byte {
+		t.Helper()
+		out, stderr, err := run(t, args...)
 		if err != nil {
-			t.Fatalf("aws %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+			t.Fatalf("aws %s: %v\n%s", strings.Join(args, " "), err, stderr)
 		}
 		return out
 	}
@@ -472,7 +547,7 @@ func TestCloudWatchAWSCLI(t *testing.T) {
 	} {
 		t.Run("get-metric-data/"+tc.name, func(t *testing.T) {
 			callsBefore := srv.Stats().Calls["GetMetricData"]["us-east-1"]
-			out := runAWS(t, append([]string{"cloudwatch", "get-metric-data", "--metric-data-queries", "file://" + qfile,
+			out := runOK(t, append([]string{"cloudwatch", "get-metric-data", "--metric-data-queries", "file://" + qfile,
 				"--start-time", start, "--end-time", end, "--scan-by", "TimestampAscending"}, tc.extra...)...)
 			var got struct {
 				MetricDataResults []cliResult `json:"MetricDataResults"`
@@ -515,9 +590,15 @@ func TestCloudWatchAWSCLI(t *testing.T) {
 	}
 
 	t.Run("get-metric-statistics", func(t *testing.T) {
-		out := runAWS(t, "cloudwatch", "get-metric-statistics", "--namespace", "AWS/EC2", "--metric-name", fleet.MetricNoToken,
+		out, stderr, err := run(t, "--debug", "cloudwatch", "get-metric-statistics", "--namespace", "AWS/EC2", "--metric-name", fleet.MetricNoToken,
 			"--dimensions", "Name=InstanceId,Value="+cwInstance(4).ID, "--start-time", start, "--end-time", end,
 			"--period", "86400", "--statistics", "Sum")
+		if err != nil {
+			t.Fatalf("aws get-metric-statistics: %v\n%s", err, stderr)
+		}
+		if !bytes.Contains(stderr, []byte(wireMark)) {
+			t.Errorf("the CLI's debug log lacks %q: it did not use the protocol this subtest is about", wireMark)
+		}
 		var got struct {
 			Label      string `json:"Label"`
 			Datapoints []struct {
@@ -541,15 +622,11 @@ func TestCloudWatchAWSCLI(t *testing.T) {
 	})
 
 	t.Run("error", func(t *testing.T) {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, "aws", "--endpoint-url", url, "cloudwatch", "get-metric-statistics",
+		_, stderr, err := run(t, "cloudwatch", "get-metric-statistics",
 			"--namespace", "AWS/EC2", "--metric-name", fleet.MetricNoToken, "--start-time", start, "--end-time", end,
 			"--period", "60", "--statistics", "Sum")
-		cmd.Env = append(os.Environ(), simtest.Env(url, fleet.DefaultAccessKeyID(cwAccount), "us-east-1")...)
-		out, err := cmd.CombinedOutput()
-		if err == nil || !strings.Contains(string(out), "InvalidParameterCombination") {
-			t.Errorf("aws get-metric-statistics with 20,160 datapoints: err %v, output %s; want InvalidParameterCombination", err, out)
+		if err == nil || !bytes.Contains(stderr, []byte("(InvalidParameterCombination)")) {
+			t.Errorf("aws get-metric-statistics for 20,160 datapoints: err %v, stderr %s; want InvalidParameterCombination", err, stderr)
 		}
 	})
 }
