@@ -142,7 +142,7 @@ func (f *changeFlags) clients(ctx context.Context) (remediate.Clients, error) {
 }
 
 // confirm shows what a live run will change and asks for the word yes.
-func confirm(s *streams, what string, counts map[string]map[string]int) error {
+func confirm(ctx context.Context, s *streams, what string, counts map[string]map[string]int) error {
 	fmt.Fprintf(s.Err, "\nAbout to %s LIVE:\n", what)
 	for _, k := range slices.Sorted(maps.Keys(counts)) {
 		var parts []string
@@ -154,11 +154,27 @@ func confirm(s *streams, what string, counts map[string]map[string]int) error {
 		fmt.Fprintf(s.Err, "  %-32s %4d  (%s)\n", k, total, strings.Join(parts, ", "))
 	}
 	fmt.Fprint(s.Err, "Type yes to continue: ")
-	line, err := bufio.NewReader(s.In).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return withCode(exitError, fmt.Errorf("read confirmation: %w", err))
+	type answer struct {
+		line string
+		err  error
 	}
-	if strings.TrimSpace(line) != "yes" {
+	// Read in the background so that Ctrl-C (ctx) ends the prompt too.
+	ch := make(chan answer, 1)
+	go func() {
+		line, err := bufio.NewReader(s.In).ReadString('\n')
+		ch <- answer{line, err}
+	}()
+	var a answer
+	select {
+	case a = <-ch:
+	case <-ctx.Done():
+		fmt.Fprintln(s.Err)
+		return withCode(exitError, errors.New("interrupted at the prompt: nothing was changed"))
+	}
+	if a.err != nil && !errors.Is(a.err, io.EOF) {
+		return withCode(exitError, fmt.Errorf("read confirmation: %w", a.err))
+	}
+	if strings.TrimSpace(a.line) != "yes" {
 		return withCode(exitError, errors.New("not confirmed: nothing was changed"))
 	}
 	return nil
@@ -374,7 +390,7 @@ func runRemediate(cmd *cobra.Command, g *globals, f *remediateFlags) error {
 	}
 	if f.live {
 		if !f.yes {
-			if err := confirm(s, fmt.Sprintf("change %d instance(s)", len(tasks)), plan.CountsByTarget()); err != nil {
+			if err := confirm(ctx, s, fmt.Sprintf("change %d instance(s)", len(tasks)), plan.CountsByTarget()); err != nil {
 				return err
 			}
 		}

@@ -106,7 +106,7 @@ func runRollback(cmd *cobra.Command, g *globals, f *rollbackFlags) error {
 	ro := f.runOptions(g)
 	if f.live {
 		if !f.yes {
-			if err := confirm(s, fmt.Sprintf("roll back %d change(s)", len(tasks)), counts); err != nil {
+			if err := confirm(ctx, s, fmt.Sprintf("roll back %d change(s)", len(tasks)), counts); err != nil {
 				return err
 			}
 		}
