@@ -61,10 +61,9 @@ func (in *Instance) Buckets(metric string, now, start, end time.Time, period tim
 	return in.AppendBuckets(nil, metric, now, start, end, period)
 }
 
-// span is a half-open interval of Unix nanoseconds carrying a call rate.
+// span is a half-open interval of Unix nanoseconds.
 type span struct {
 	from, to int64
-	perHour  float64
 }
 
 // rateEvent changes the call rate by delta at t.
