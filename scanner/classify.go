@@ -2,6 +2,7 @@ package scanner
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -202,10 +203,14 @@ func upperFirst(s string) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
-// num renders a call count without a spurious fraction.
+// num renders a call count without a spurious fraction: whole numbers from
+// 100 up, one decimal below (CloudWatch sums of sampled data need not be
+// whole).
 func num(f float64) string {
-	if f == float64(int64(f)) {
-		return fmt.Sprintf("%d", int64(f))
+	switch {
+	case f == math.Trunc(f) || f >= 100:
+		return fmt.Sprintf("%.0f", f)
+	default:
+		return fmt.Sprintf("%.1f", f)
 	}
-	return fmt.Sprintf("%.1f", f)
 }
