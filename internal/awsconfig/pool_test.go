@@ -11,7 +11,7 @@ import (
 func TestPool(t *testing.T) {
 	base := aws.Config{
 		Region:      "us-east-1",
-		Credentials: credentials.NewStaticCredentialsProvider("AKIA", "x", ""),
+		Credentials: aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider("AKIA", "x", "")),
 		Retryer:     func() aws.Retryer { return NewRetryer(3, time.Second) },
 	}
 	p := NewPool(base, "")
