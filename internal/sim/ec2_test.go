@@ -431,3 +431,55 @@ func TestGetInstanceMetadataDefaults(t *testing.T) {
 		t.Errorf("no-preference Region: %+v", out.AccountLevel)
 	}
 }
+
+// TestServeCommittedFleets serves testdata/fleets/demo.json and example.json
+// and checks what a scan of them meets first.
+func TestServeCommittedFleets(t *testing.T) {
+	ctx := context.Background()
+	demo, err := fleet.LoadFile("../../testdata/fleets/demo.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, url := simtest.Start(t, demo, sim.Options{})
+	s.SetKnobs("123456789012", "us-east-1", fleet.Knobs{Latency: &fleet.Latency{}})
+	key := fleet.DefaultAccessKeyID("123456789012")
+	regions, err := ec2Client(t, url, key, "us-east-1").DescribeRegions(ctx, &ec2.DescribeRegionsInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(regions.Regions); n != 4 {
+		t.Errorf("demo: %d enabled Regions, want 4", n)
+	}
+	n := 0
+	p := ec2.NewDescribeInstancesPaginator(ec2Client(t, url, key, "us-east-1"), &ec2.DescribeInstancesInput{MaxResults: aws.Int32(1000)})
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += len(instanceIDs(out.Reservations))
+	}
+	if n != 125 {
+		t.Errorf("demo us-east-1: %d instances, want 125", n)
+	}
+	_, err = ec2.NewFromConfig(simtest.Config(url, key, "sa-east-1"), noRetry).DescribeInstances(ctx, &ec2.DescribeInstancesInput{})
+	if got := apiCode(t, err); got != "AuthFailure" {
+		t.Errorf("demo sa-east-1: %s, want AuthFailure", got)
+	}
+
+	example, err := fleet.LoadFile("../../testdata/fleets/example.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, url2 := simtest.Start(t, example, sim.Options{})
+	out, err := ec2Client(t, url2, "AKIAEXAMPLEPRODUCT01", "us-east-1").DescribeInstances(ctx, &ec2.DescribeInstancesInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := instanceIDs(out.Reservations); len(got) != 3 {
+		t.Errorf("example us-east-1: %v", got)
+	}
+	if got := s2.Now(); !got.Equal(*example.Clock) {
+		t.Errorf("example clock: server now = %s", got)
+	}
+}
