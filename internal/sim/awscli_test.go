@@ -63,7 +63,7 @@ func TestEC2AndSTSWithAWSCLI(t *testing.T) {
 					Tags               []struct{ Key, Value string }
 					MetadataOptions    struct {
 						State, HttpTokens, HttpEndpoint, HttpProtocolIpv6, InstanceMetadataTags string
-						HttpPutResponseHopLimit                                                int
+						HttpPutResponseHopLimit                                                 int
 					}
 				}
 			}
