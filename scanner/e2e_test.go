@@ -299,6 +299,16 @@ func TestScanAssumeRole(t *testing.T) {
 		t.Errorf("AssumeRole calls %v, want 1 (credentials shared by the account's Regions)", n)
 	}
 
+	// With --regions all, the refused role fails the account's Region
+	// discovery: one error target for the whole account.
+	r = env.scan(t, scanner.Options{Roles: []scanner.Role{{ARN: "arn:aws:iam::" + acctB + ":role/Intruder"}}})
+	if all := target(t, r, acctB, scanner.RegionsAll); all.Status != report.TargetError || !strings.Contains(all.Error, "list Regions") || !strings.Contains(all.Error, "assume") {
+		t.Errorf("account target = %+v, want an error listing its Regions", all)
+	}
+	if !scanner.Incomplete(r) || target(t, r, acctA, "us-east-1").Status != report.TargetOK {
+		t.Errorf("targets %+v: want the caller's ok and the refused account failed", r.Targets)
+	}
+
 	r = env.scan(t, scanner.Options{Regions: []string{"us-east-1"}, Roles: []scanner.Role{{ARN: "arn:aws:iam::" + acctB + ":role/Intruder"}}})
 	bad := target(t, r, acctB, "us-east-1")
 	if bad.Status != report.TargetError || !strings.Contains(bad.Error, "assume") {

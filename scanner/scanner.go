@@ -486,11 +486,12 @@ func (a *accumulator) usage(metric string) report.Usage {
 	case a.status == cwtypes.StatusCodePartialData:
 		u.Status = report.UsagePartial
 	default:
-		u.Status = report.UsageError
-		u.Error = fmt.Sprintf("CloudWatch status %s", a.status)
+		// Figures from a failed read are not evidence: report none.
+		msg := fmt.Sprintf("CloudWatch status %s", a.status)
 		if len(a.messages) > 0 {
-			u.Error += " (" + a.messages[len(a.messages)-1] + ")"
+			msg += " (" + a.messages[len(a.messages)-1] + ")"
 		}
+		return report.Usage{Status: report.UsageError, Error: msg}
 	}
 	return u
 }
