@@ -56,7 +56,7 @@ func (s *Server) serveEC2(w http.ResponseWriter, r *http.Request, action string,
 	case "DescribeInstances":
 		s.dispatch(w, r, c, func(bw *bufWriter) string { return s.describeInstances(bw, c, form) })
 	case "GetInstanceMetadataDefaults":
-		s.dispatch(w, r, c, func(bw *bufWriter) string { return s.getMetadataDefaults(bw, c) })
+		s.dispatch(w, r, c, func(bw *bufWriter) string { return s.getMetadataDefaults(bw, c, form) })
 	case "ModifyInstanceMetadataOptions":
 		mc := ModifyCall{
 			Account:    acct.id,
@@ -115,6 +115,9 @@ func (s *Server) describeRegions(bw *bufWriter, c *call, form url.Values) string
 		default:
 			return s.writeError(bw, protoEC2, http.StatusBadRequest, "InvalidParameterValue", fmt.Sprintf("The filter '%s' is invalid", f.name))
 		}
+	}
+	if formBool(form, "DryRun") {
+		return s.dryRun(bw)
 	}
 	x := s.startEC2(bw, "DescribeRegionsResponse")
 	x.open("regionInfo")
@@ -416,6 +419,9 @@ func (s *Server) describeInstances(bw *bufWriter, c *call, form url.Values) stri
 		}
 	}
 
+	if formBool(form, "DryRun") {
+		return s.dryRun(bw)
+	}
 	rs := c.region
 	wall := time.Now()
 	var page []pageItem
@@ -667,7 +673,7 @@ func (s *Server) modifyOptions(bw *bufWriter, c *call, form url.Values) string {
 	}
 	if formBool(form, "DryRun") {
 		rs.mu.Unlock()
-		return s.writeError(bw, protoEC2, http.StatusPreconditionFailed, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.")
+		return s.dryRun(bw)
 	}
 	o := rec.opts
 	if tokens != "" {
@@ -707,7 +713,15 @@ func (s *Server) modifyOptions(bw *bufWriter, c *call, form url.Values) string {
 	return "ok"
 }
 
-func (s *Server) getMetadataDefaults(bw *bufWriter, c *call) string {
+// dryRun answers a permitted DryRun call as AWS does: HTTP 412.
+func (s *Server) dryRun(bw *bufWriter) string {
+	return s.writeError(bw, protoEC2, http.StatusPreconditionFailed, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.")
+}
+
+func (s *Server) getMetadataDefaults(bw *bufWriter, c *call, form url.Values) string {
+	if formBool(form, "DryRun") {
+		return s.dryRun(bw)
+	}
 	x := s.startEC2(bw, "GetInstanceMetadataDefaultsResponse")
 	x.open("accountLevel")
 	if d := c.region.defaults; d != nil {

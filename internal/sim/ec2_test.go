@@ -483,3 +483,30 @@ func TestServeCommittedFleets(t *testing.T) {
 		t.Errorf("example clock: server now = %s", got)
 	}
 }
+
+func TestDryRunOnReadCalls(t *testing.T) {
+	_, url := simtest.Start(t, testFleet(3), sim.Options{})
+	c := ec2Client(t, url, keyA, "us-east-1")
+	ctx := context.Background()
+	calls := map[string]func() error{
+		"DescribeInstances": func() error {
+			_, err := c.DescribeInstances(ctx, &ec2.DescribeInstancesInput{DryRun: aws.Bool(true)})
+			return err
+		},
+		"DescribeRegions": func() error {
+			_, err := c.DescribeRegions(ctx, &ec2.DescribeRegionsInput{DryRun: aws.Bool(true)})
+			return err
+		},
+		"GetInstanceMetadataDefaults": func() error {
+			_, err := c.GetInstanceMetadataDefaults(ctx, &ec2.GetInstanceMetadataDefaultsInput{DryRun: aws.Bool(true)})
+			return err
+		},
+	}
+	for name, call := range calls {
+		t.Run(name, func(t *testing.T) {
+			if got := apiCode(t, call()); got != "DryRunOperation" {
+				t.Errorf("code = %s", got)
+			}
+		})
+	}
+}
