@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -216,6 +217,11 @@ func (o *scanOptions) parse() (*scanPlan, error) {
 		if err != nil {
 			return nil, usageError("--output: %v", err)
 		}
+		if dir := filepath.Dir(path); dir != "" {
+			if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+				return nil, usageError("--output %s: directory %s does not exist: create it first", path, dir)
+			}
+		}
 		p.outputs = append(p.outputs, outputFile{path, format})
 	}
 	if o.maxBackoff <= 0 {
@@ -269,6 +275,9 @@ func runScan(ctx context.Context, g *globals, o *scanOptions) error {
 	r, err := scanner.Scan(ctx, clients, plan.opts)
 	stop()
 	if err != nil {
+		if ctx.Err() != nil {
+			return withCode(exitError, errors.New("scan interrupted: no report written"))
+		}
 		return withCode(exitError, fmt.Errorf("scan: %s", awsconfig.Explain(err)))
 	}
 

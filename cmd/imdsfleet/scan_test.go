@@ -422,6 +422,7 @@ func TestScanCommandErrors(t *testing.T) {
 		{"unknown home Region", nil, []string{"--region", "useast1"}, exitUsage, `unknown Region "useast1"`},
 		{"unknown Region from env", map[string]string{"AWS_REGION": "moon-1"}, nil, exitUsage, `unknown AWS Region "moon-1"`},
 		{"bad output extension", nil, []string{"--output", "r.xlsx"}, exitUsage, `unknown extension ".xlsx"`},
+		{"output directory missing", nil, []string{"--output", "/nonexistent-dir/r.json"}, exitUsage, "directory /nonexistent-dir does not exist"},
 		{"bad format", nil, []string{"--format", "yaml"}, exitUsage, "want table, json, csv or markdown"},
 		{"bad fail-on", nil, []string{"--fail-on", "always"}, exitUsage, "want none, v1-allowed, v1-in-use or risk"},
 		{"bad protocol", nil, []string{"--cloudwatch-protocol", "xml"}, exitUsage, "want cbor, json or query"},
