@@ -16,6 +16,7 @@ import (
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 	"golang.org/x/sync/errgroup"
 
@@ -256,6 +257,12 @@ func TestCloudWatchDeniedAndThrottled(t *testing.T) {
 	if s.Stats().Throttled["GetMetricData"]["eu-west-1"] == 0 {
 		t.Error("throttle not counted")
 	}
+	// An injected fault reaches the client with its code.
+	s.SetKnobs(acctA, "eu-west-1", fleet.Knobs{Faults: []fleet.Fault{{API: "GetMetricData", Rate: 1, Code: "InternalServiceFault", Status: 500}}})
+	_, err = cw.GetMetricData(ctx, in)
+	if got := apiCode(t, err); got != "InternalServiceFault" {
+		t.Errorf("injected fault: code = %s", got)
+	}
 	// EC2 in the CloudWatch-denied Region still works.
 	s.SetKnobs(acctA, "eu-west-1", fleet.Knobs{CloudWatchDenied: true})
 	if err := describeAll(ec2.NewFromConfig(simtest.Config(url, keyA, "eu-west-1"), noRetry)); err != nil {
@@ -287,5 +294,21 @@ func TestLatencyAndStatsEndpoint(t *testing.T) {
 	}
 	if st.Calls["DescribeInstances"]["us-east-1"] != 1 {
 		t.Errorf("stats over HTTP: %+v", st)
+	}
+}
+
+func TestSTSFault(t *testing.T) {
+	s, url := simtest.Start(t, testFleet(1), sim.Options{Seed: 2})
+	s.SetKnobs(acctA, "us-east-1", fleet.Knobs{Faults: []fleet.Fault{{API: "AssumeRole", Rate: 1, Code: "RegionDisabledException", Status: 403}}})
+	c := sts.NewFromConfig(simtest.Config(url, keyA, "us-east-1"), func(o *sts.Options) { o.Retryer = connRetryer() })
+	_, err := c.AssumeRole(context.Background(), &sts.AssumeRoleInput{RoleArn: aws.String("arn:aws:iam::" + acctB + ":role/scanner"), RoleSessionName: aws.String("x")})
+	if got := apiCode(t, err); got != "RegionDisabledException" {
+		t.Errorf("code = %s", got)
+	}
+	if _, err := c.GetCallerIdentity(context.Background(), &sts.GetCallerIdentityInput{}); err != nil {
+		t.Errorf("GetCallerIdentity is not faulted: %v", err)
+	}
+	if n := s.Stats().Faults["AssumeRole"][""]; n != 1 {
+		t.Errorf("faults = %d", n)
 	}
 }

@@ -39,7 +39,7 @@ type call struct {
 	proto   protocol
 	api     string
 	account *accountState
-	region  *regionState // nil for STS
+	region  *regionState // knobs, buckets and instances; nil before the account is known
 	// statsRegion is the Region the counters use ("" for STS).
 	statsRegion string
 	// bucket names the token bucket the call draws from ("" for none).

@@ -36,6 +36,9 @@ func (s *Server) serveSTS(w http.ResponseWriter, r *http.Request, action string,
 		})
 		return
 	}
+	// STS is global: it counts under Region "", is never throttled, and
+	// takes latency and faults from the signing Region's knobs.
+	c.region = s.region(c.account, scope.region)
 	switch action {
 	case "GetCallerIdentity":
 		s.dispatch(w, r, c, func(bw *bufWriter) string { return s.getCallerIdentity(bw, c, scope.accessKey, assumed) })
