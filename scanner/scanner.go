@@ -105,8 +105,8 @@ func Scan(ctx context.Context, c Clients, o Options) (*report.Report, error) {
 	// The first call also proves the endpoint and credentials work; an
 	// unreachable endpoint should fail in seconds, not after the long retry
 	// budget meant for throttling.
-	id, err := c.STS(Role{}).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}, func(o *sts.Options) {
-		o.RetryMaxAttempts = 2
+	id, err := c.STS(Role{}).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}, func(so *sts.Options) {
+		so.RetryMaxAttempts = 2
 	})
 	o.Progress.call()
 	if err != nil {

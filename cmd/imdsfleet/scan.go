@@ -30,6 +30,8 @@ const (
 	failOnRisk      = "risk"
 )
 
+var errScanInterrupted = errors.New("scan interrupted: no report written")
+
 // scanOptions are the scan command's flags.
 type scanOptions struct {
 	regions         string
@@ -262,6 +264,9 @@ func runScan(ctx context.Context, g *globals, o *scanOptions) error {
 		return withCode(exitError, errors.New(awsconfig.ExplainCredentials(errors.New("no provider"))))
 	}
 	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+		if ctx.Err() != nil {
+			return withCode(exitError, errScanInterrupted)
+		}
 		return withCode(exitError, errors.New(awsconfig.ExplainCredentials(err)))
 	}
 
@@ -276,7 +281,7 @@ func runScan(ctx context.Context, g *globals, o *scanOptions) error {
 	stop()
 	if err != nil {
 		if ctx.Err() != nil {
-			return withCode(exitError, errors.New("scan interrupted: no report written"))
+			return withCode(exitError, errScanInterrupted)
 		}
 		return withCode(exitError, fmt.Errorf("scan: %s", awsconfig.Explain(err)))
 	}

@@ -473,3 +473,66 @@ func TestScanCommandHelp(t *testing.T) {
 		}
 	}
 }
+
+// TestScanCommandProfileAndInterrupt: --profile and AWS_PROFILE pick the
+// credentials and Region of a profile (here: account B's key, eu-west-1
+// home Region); an interrupted scan writes no report.
+func TestScanCommandProfileAndInterrupt(t *testing.T) {
+	e := scantest.New(time.Now())
+	f := &fleet.Fleet{Accounts: []fleet.Account{
+		{ID: scanAcctA, Regions: []fleet.Region{{Name: "eu-west-1", Instances: e.Instances(scanAcctA, "eu-west-1", 10)}}},
+		{ID: scanAcctB, Regions: []fleet.Region{{Name: "eu-west-1", Instances: e.Instances(scanAcctB, "eu-west-1", 10)}}},
+	}}
+	srv := scanStart(t, f)
+	dir := t.TempDir()
+	cfgFile, credFile := filepath.Join(dir, "config"), filepath.Join(dir, "credentials")
+	if err := os.WriteFile(cfgFile, []byte("[profile audit]\nregion = eu-west-1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(credFile, []byte("[audit]\naws_access_key_id = "+fleet.DefaultAccessKeyID(scanAcctB)+"\naws_secret_access_key = x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AWS_CONFIG_FILE", cfgFile)
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", credFile)
+	t.Setenv("AWS_ACCESS_KEY_ID", "")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
+	t.Setenv("AWS_REGION", "")
+	t.Setenv("AWS_DEFAULT_REGION", "")
+
+	for _, how := range []string{"flag", "env"} {
+		t.Run(how, func(t *testing.T) {
+			args := []string{"scan", "--format", "json"}
+			if how == "flag" {
+				args = append(args, "--profile", "audit")
+			} else {
+				t.Setenv("AWS_PROFILE", "audit")
+			}
+			srv.ResetStats()
+			res := scanCLI(t, false, args...)
+			if res.code != exitOK {
+				t.Fatalf("exit %d: %s", res.code, res.err)
+			}
+			r := readReport(t, []byte(res.out))
+			if len(r.Targets) != 1 || r.Targets[0].Account != scanAcctB || r.Targets[0].Region != "eu-west-1" {
+				t.Errorf("targets %+v, want account B in eu-west-1 (the profile's key)", r.Targets)
+			}
+			if n := srv.Stats().Calls["DescribeRegions"]["eu-west-1"]; n != 1 {
+				t.Errorf("DescribeRegions in the profile's Region: %d calls, want 1", n)
+			}
+		})
+	}
+
+	t.Run("interrupted", func(t *testing.T) {
+		out := filepath.Join(dir, "r.json")
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		var o, eb bytes.Buffer
+		code := run(ctx, []string{"scan", "--profile", "audit", "--output", out}, &streams{In: strings.NewReader(""), Out: &o, Err: &eb})
+		if code != exitError || !strings.Contains(eb.String(), "scan interrupted: no report written") {
+			t.Errorf("exit %d, stderr %q", code, eb.String())
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Error("an interrupted scan wrote a report")
+		}
+	})
+}
