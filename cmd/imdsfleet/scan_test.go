@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -197,7 +199,7 @@ func readCSV(t *testing.T, path string) [][]string {
 // matches and where it does not, and that 3 wins over 4.
 func TestScanCommandFailOn(t *testing.T) {
 	e := scantest.New(time.Now())
-	all := e.Instances(scanAcctA, "us-east-1", 15) // one of each profile
+	all := e.Instances(scanAcctA, "us-east-1", len(scantest.Profiles())) // one of each profile
 	byProfile := map[string]fleet.Instance{}
 	for _, in := range all {
 		byProfile[e.Want[in.ID].Profile] = in
@@ -408,6 +410,13 @@ func TestScanCommandErrors(t *testing.T) {
 	e := scantest.New(time.Now())
 	f := &fleet.Fleet{Accounts: []fleet.Account{{ID: scanAcctA, Regions: []fleet.Region{{Name: "us-east-1", Instances: e.Instances(scanAcctA, "us-east-1", 5)}}}}}
 	srv, url := simtest.Start(t, f, sim.Options{})
+	// An endpoint that answers as STS does for an expired session token.
+	expired := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/xml")
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = w.Write([]byte(`<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>ExpiredToken</Code><Message>The security token included in the request is expired</Message></Error><RequestId>r1</RequestId></ErrorResponse>`))
+	}))
+	defer expired.Close()
 	tests := []struct {
 		name string
 		env  map[string]string
@@ -433,6 +442,7 @@ func TestScanCommandErrors(t *testing.T) {
 		{"no credentials", map[string]string{"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""}, nil, exitError, "no AWS credentials found"},
 		{"unknown profile", nil, []string{"--profile", "nosuch"}, exitUsage, `AWS profile "nosuch" does not exist`},
 		{"unreachable endpoint", nil, []string{"--endpoint-url", "http://127.0.0.1:1"}, exitError, "cannot connect to the AWS endpoint"},
+		{"expired credentials", nil, []string{"--endpoint-url", expired.URL}, exitError, "credentials have expired (ExpiredToken from sts:GetCallerIdentity)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -535,4 +545,46 @@ func TestScanCommandProfileAndInterrupt(t *testing.T) {
 			t.Error("an interrupted scan wrote a report")
 		}
 	})
+}
+
+// TestScanCommandEvidenceFlags: --min-observed-days and --lookback move the
+// ready/no-data line as documented (the minimum is capped at the lookback).
+func TestScanCommandEvidenceFlags(t *testing.T) {
+	e := scantest.New(time.Now())
+	f := &fleet.Fleet{Accounts: []fleet.Account{{ID: scanAcctA, Regions: []fleet.Region{
+		{Name: "us-east-1", Instances: e.Instances(scanAcctA, "us-east-1", len(scantest.Profiles()))},
+	}}}}
+	scanStart(t, f)
+	classOf := func(args ...string) map[string]string {
+		t.Helper()
+		res := scanCLI(t, false, append([]string{"scan", "--regions", "us-east-1", "--format", "json"}, args...)...)
+		if res.code != exitOK {
+			t.Fatalf("exit %d: %s", res.code, res.err)
+		}
+		out := map[string]string{}
+		for _, in := range readReport(t, []byte(res.out)).Instances {
+			out[e.Want[in.InstanceID].Profile] = in.Classification
+		}
+		return out
+	}
+	// 4 observed days: "recent" (launched 3 days ago) and "stopped-long".
+	got := classOf("--min-observed-days", "4")
+	for _, p := range []string{"recent", "stopped-long"} {
+		if got[p] != report.ClassReady {
+			t.Errorf("--min-observed-days 4: %s is %s, want ready", p, got[p])
+		}
+	}
+	if got["pending"] != report.ClassNoData {
+		t.Errorf("--min-observed-days 4: pending (2 days) is %s, want no-data", got["pending"])
+	}
+	// --lookback 48h caps the default 7 at 2 days, so "pending" (2 days) is
+	// ready; "v1" made its calls 4-5 days ago, outside this window.
+	got = classOf("--lookback", "48h")
+	if got["pending"] != report.ClassReady || got["v1"] != report.ClassReady {
+		t.Errorf("--lookback 48h: pending %s, v1 %s; want both ready", got["pending"], got["v1"])
+	}
+	// 336h is 14d.
+	if got := classOf("--lookback", "336h"); got["v1"] != report.ClassV1InUse || got["recent"] != report.ClassNoData {
+		t.Errorf("--lookback 336h: %v", got)
+	}
 }

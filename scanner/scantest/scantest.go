@@ -196,6 +196,24 @@ func Profiles() []Profile {
 			},
 		},
 		{
+			// Stopping (like pending) is scanned; it ran until now.
+			Name: "stopping",
+			Build: func(d time.Time) fleet.Instance {
+				in := running(opts("optional", "enabled", 2))(d)
+				in.State = "stopping"
+				return in
+			},
+			Want: func(time.Time) Want { return Want{Classification: report.ClassReady, Usage: quiet(fullDays)} },
+		},
+		{
+			// Pending since yesterday's midnight: two observed days.
+			Name: "pending",
+			Build: func(d time.Time) fleet.Instance {
+				return fleet.Instance{State: "pending", LaunchTime: at(d, -1), MetadataOptions: opts("optional", "enabled", 1)}
+			},
+			Want: func(time.Time) Want { return Want{Classification: report.ClassNoData, Usage: quiet(2)} },
+		},
+		{
 			Name:  "terminated",
 			Build: func(d time.Time) fleet.Instance { return fleet.Instance{State: "terminated", LaunchTime: at(d, -30)} },
 			Want:  func(time.Time) Want { return Want{} },
