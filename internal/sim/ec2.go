@@ -691,6 +691,7 @@ func (s *Server) modifyOptions(bw *bufWriter, c *call, form url.Values) string {
 	if hop != 0 {
 		o.HttpPutResponseHopLimit = hop
 	}
+	rec.recordChange(rec.opts, o, s.now())
 	rec.opts = o
 	delay := time.Duration(0)
 	if d := rs.knobs.ApplyDelay; d != nil {

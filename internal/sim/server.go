@@ -123,6 +123,7 @@ type instRec struct {
 	tagKeys      []string // sorted
 	opts         fleet.MetadataOptions
 	pendingUntil time.Time // wall clock; zero: applied
+	changes      []optChange
 }
 
 // New validates f and returns a server for it. The server reads f's
@@ -324,8 +325,10 @@ func (s *Server) recordModify(c ModifyCall) {
 	s.mu.Unlock()
 }
 
-// cwBackend adapts the server to cwsim.Backend (whose Instance returns the
-// immutable fleet description by pointer).
+// cwBackend adapts the server to cwsim.Backend: Instance returns the
+// fleet's description by pointer, or, for an instance whose metadata
+// options were changed, a copy whose usage follows the changes
+// (see withChanges).
 type cwBackend struct{ s *Server }
 
 func (b cwBackend) Instance(account, region, id string) (*fleet.Instance, bool) {
@@ -341,7 +344,10 @@ func (b cwBackend) Instance(account, region, id string) (*fleet.Instance, bool) 
 	if !ok {
 		return nil, false
 	}
-	return rs.insts[i].in, true
+	rs.mu.Lock()
+	changes := rs.insts[i].changes
+	rs.mu.Unlock()
+	return withChanges(rs.insts[i].in, changes, b.s.now()), true
 }
 
 func (b cwBackend) Now() time.Time { return b.s.now() }
