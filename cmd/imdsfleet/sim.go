@@ -57,7 +57,8 @@ Once listening, sim prints the environment a client needs on stdout, one
 KEY=value per line (AWS_ENDPOINT_URL first), and serves until interrupted.
 Counters: GET /_sim/stats.`,
 		Example: `  imdsfleet sim --synthetic 5000 --regions 4
-  eval "$(imdsfleet sim --fleet testdata/fleets/demo.json --addr 127.0.0.1:0 &)"  # see README
+  imdsfleet sim --fleet testdata/fleets/demo.json --addr 127.0.0.1:0 > sim.env &
+  set -a; . ./sim.env; set +a; imdsfleet scan          # once sim.env has 4 lines
   imdsfleet sim --synthetic 100000 --latency 150ms --latency-per-kib 1ms --throttle`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
