@@ -37,14 +37,6 @@ func (x xw) elemInt(tag string, v int64) {
 	x.close(tag)
 }
 
-func (x xw) elemBool(tag string, v bool) {
-	if v {
-		x.elem(tag, "true")
-	} else {
-		x.elem(tag, "false")
-	}
-}
-
 // text writes v escaped; the common case (nothing to escape) copies it.
 func (x xw) text(v string) {
 	for i := 0; i < len(v); i++ {
