@@ -273,7 +273,7 @@ func TestCloudWatchDeniedAndThrottled(t *testing.T) {
 func TestLatencyAndStatsEndpoint(t *testing.T) {
 	f := testFleet(3)
 	f.Knobs.Latency = &fleet.Latency{Fixed: fleet.Duration(80 * time.Millisecond)}
-	_, url := simtest.Start(t, f, sim.Options{})
+	s, url := simtest.Start(t, f, sim.Options{})
 	c := ec2.NewFromConfig(simtest.Config(url, keyA, "us-east-1"))
 	start := time.Now()
 	if err := describeAll(c); err != nil {
@@ -294,6 +294,18 @@ func TestLatencyAndStatsEndpoint(t *testing.T) {
 	}
 	if st.Calls["DescribeInstances"]["us-east-1"] != 1 {
 		t.Errorf("stats over HTTP: %+v", st)
+	}
+	req, _ := http.NewRequest(http.MethodDelete, url+"/_sim/stats", nil)
+	del, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	del.Body.Close()
+	if del.StatusCode != http.StatusNoContent {
+		t.Errorf("DELETE /_sim/stats: status %d", del.StatusCode)
+	}
+	if n := sim.Total(s.Stats().Calls); n != 0 {
+		t.Errorf("after DELETE /_sim/stats, %d calls counted", n)
 	}
 }
 

@@ -416,9 +416,17 @@ func (s *Server) caller(accessKey string) (*accountState, *assumedKey) {
 	return nil, nil
 }
 
+// serveStats answers GET /_sim/stats with the counters as JSON; DELETE
+// resets them (benchmarks measure one scan at a time).
 func (s *Server) serveStats(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet {
-		http.Error(w, "GET only", http.StatusMethodNotAllowed)
+	switch r.Method {
+	case http.MethodGet:
+	case http.MethodDelete:
+		s.ResetStats()
+		w.WriteHeader(http.StatusNoContent)
+		return
+	default:
+		http.Error(w, "GET or DELETE only", http.StatusMethodNotAllowed)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
