@@ -33,8 +33,8 @@ import (
 
 // Defaults for [Options] fields left zero.
 const (
-	DefaultConcurrency     = 8 // targets scanned at once
-	DefaultMetricsInFlight = 4 // GetMetricData calls in flight per Region
+	DefaultConcurrency     = 20 // targets at once: every Region AWS enables by default (17) in one wave
+	DefaultMetricsInFlight = 4  // GetMetricData calls in flight per Region
 )
 
 // CloudWatch metric names and namespace the scanner reads.
@@ -539,10 +539,15 @@ func (s *scan) assemble(targets []target, results []targetResult, failed []repor
 		GeneratedAt:   s.generated,
 		Window:        report.Window{Start: s.start, End: s.end},
 		Targets:       append([]report.Target{}, failed...),
-		Instances:     []report.Instance{},
 	}
+	total := 0
+	for i := range results {
+		total += len(results[i].instances)
+	}
+	r.Instances = make([]report.Instance, 0, total)
 	for i, t := range targets {
 		res := results[i]
+		results[i].instances = nil // let each target's copy go as soon as it is merged
 		rt := report.Target{Account: t.id, Region: t.region, Status: report.TargetOK}
 		if res.err != nil {
 			rt.Status = report.TargetError
