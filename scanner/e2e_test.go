@@ -2,6 +2,7 @@ package scanner_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -171,8 +172,8 @@ func TestScanRegionsListAndFilters(t *testing.T) {
 	if len(r.Targets) != 1 || r.Targets[0].Region != "eu-west-1" {
 		t.Fatalf("targets %+v, want eu-west-1 only", r.Targets)
 	}
-	if n := env.srv.Stats().Calls["DescribeRegions"]; len(n) != 0 {
-		t.Errorf("DescribeRegions called for an explicit Region list: %v", n)
+	if n := sumCalls(env.srv.Stats().Calls["DescribeRegions"]); n != 1 {
+		t.Errorf("%d DescribeRegions calls for an explicit Region list, want 1 (the names are checked)", n)
 	}
 	match := func(w *scantest.Want) bool {
 		return (w.Tags["env"] == "prod" || w.Tags["env"] == "stage") && w.Tags["team"] == "a"
@@ -354,4 +355,33 @@ func TestScanLongLookback(t *testing.T) {
 	if got, batches := env.srv.Stats().Calls["GetMetricData"]["us-east-1"], scanner.Batches(queried); got <= batches {
 		t.Errorf("GetMetricData calls = %d, want more than the %d batches (NextToken pages)", got, batches)
 	}
+}
+
+// TestScanRegionsChecked: a listed Region AWS does not know stops the scan
+// before any target; one the account has not opted in to fails alone.
+func TestScanRegionsChecked(t *testing.T) {
+	e := scantest.New(clock)
+	f := &fleet.Fleet{Accounts: []fleet.Account{{ID: acctA, Regions: []fleet.Region{
+		{Name: "us-east-1", Instances: e.Instances(acctA, "us-east-1", 15)},
+		{Name: "me-south-1", OptInStatus: "not-opted-in"},
+	}}}}
+	env := start(t, f, e)
+	_, err := scanner.Scan(context.Background(), env.clients, scanner.Options{Now: env.srv.Now, Regions: []string{"us-east-1", "eu-west-3"}})
+	var unknown *scanner.UnknownRegionError
+	if !errors.As(err, &unknown) || !slices.Equal(unknown.Names, []string{"eu-west-3"}) || !strings.Contains(err.Error(), "us-east-1") {
+		t.Errorf("err = %v, want an UnknownRegionError for eu-west-3 listing us-east-1", err)
+	}
+	if n := env.srv.Stats().Calls["DescribeInstances"]; len(n) != 0 {
+		t.Errorf("instances were listed despite an unknown Region: %v", n)
+	}
+
+	r := env.scan(t, scanner.Options{Regions: []string{"us-east-1", "me-south-1"}})
+	off := target(t, r, acctA, "me-south-1")
+	if off.Status != report.TargetError || !strings.Contains(off.Error, "not enabled") {
+		t.Errorf("me-south-1 = %+v, want a target error saying it is not enabled", off)
+	}
+	if n := env.srv.Stats().Calls["DescribeInstances"]["me-south-1"]; n != 0 {
+		t.Errorf("the not-enabled Region was called %d times", n)
+	}
+	checkInstances(t, r, e, nil, nil)
 }

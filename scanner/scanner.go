@@ -16,6 +16,8 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -127,6 +129,12 @@ func Scan(ctx context.Context, c Clients, o Options) (*report.Report, error) {
 		accounts = append(accounts, account{id: acct, role: r})
 	}
 
+	if o.Regions != nil {
+		if err := s.checkRegions(ctx, accounts[0].id); err != nil {
+			return nil, err
+		}
+	}
+
 	targets, failed := s.discover(ctx, accounts)
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("scan interrupted: %w", err)
@@ -196,6 +204,73 @@ type scan struct {
 	matchers   []TagMatcher
 	filters    []ec2types.Filter
 	generated  time.Time
+	// notEnabled holds the listed Regions the caller's account has not
+	// opted in to, with their opt-in status.
+	notEnabled map[string]string
+}
+
+// UnknownRegionError reports --regions names that AWS does not list.
+type UnknownRegionError struct {
+	Names []string // the unknown names
+	Known []string // every Region DescribeRegions listed
+}
+
+func (e *UnknownRegionError) Error() string {
+	return fmt.Sprintf("unknown Region %s: AWS lists %s", strings.Join(quoteAll(e.Names), ", "), strings.Join(e.Known, ","))
+}
+
+func quoteAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = strconv.Quote(s)
+	}
+	return out
+}
+
+// checkRegions checks an explicit Region list against what DescribeRegions
+// lists for the caller's account (one call): a name AWS does not know is an
+// [UnknownRegionError]; a Region the account has not opted in to becomes a
+// failed target without calls. If the list cannot be read, the names are
+// used as given.
+func (s *scan) checkRegions(ctx context.Context, caller string) error {
+	out, err := s.c.EC2(Role{}, "").DescribeRegions(ctx, &ec2.DescribeRegionsInput{AllRegions: aws.Bool(true)})
+	s.o.Progress.call()
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("scan interrupted: %w", ctx.Err())
+		}
+		s.o.Logger.Warn("cannot check --regions against DescribeRegions; using them as given", "err", awsconfig.Explain(err))
+		return nil
+	}
+	status := map[string]string{}
+	var known []string
+	for _, r := range out.Regions {
+		name := aws.ToString(r.RegionName)
+		status[name] = aws.ToString(r.OptInStatus)
+		known = append(known, name)
+	}
+	slices.Sort(known)
+	var unknown []string
+	s.notEnabled = map[string]string{}
+	for _, name := range s.o.Regions {
+		st, ok := status[name]
+		switch {
+		case !ok:
+			unknown = append(unknown, name)
+		case !enabledStatus(st):
+			s.notEnabled[name] = st
+		}
+	}
+	if len(unknown) > 0 {
+		return &UnknownRegionError{Names: unknown, Known: known}
+	}
+	return nil
+}
+
+// enabledStatus reports whether a DescribeRegions OptInStatus means the
+// Region can be used.
+func enabledStatus(s string) bool {
+	return s == "" || s == "opt-in-not-required" || s == "opted-in"
 }
 
 // discover turns accounts into targets. An account whose Regions cannot be
@@ -230,6 +305,13 @@ func (s *scan) discover(ctx context.Context, accounts []account) ([]target, []re
 			continue
 		}
 		for _, r := range regions[i] {
+			if st, off := s.notEnabled[r]; off && a.role == (Role{}) {
+				failed = append(failed, report.Target{
+					Account: a.id, Region: r, Status: report.TargetError,
+					Error: fmt.Sprintf("the Region is not enabled for this account (opt-in status %s): enable it in the account settings or leave it out of --regions", st),
+				})
+				continue
+			}
 			targets = append(targets, target{account: a, region: r})
 		}
 	}
@@ -245,10 +327,9 @@ func (s *scan) enabledRegions(ctx context.Context, a account) ([]string, error) 
 	}
 	var names []string
 	for _, r := range out.Regions {
-		switch aws.ToString(r.OptInStatus) {
-		case "", "opt-in-not-required", "opted-in":
+		if enabledStatus(aws.ToString(r.OptInStatus)) {
 			names = append(names, aws.ToString(r.RegionName))
-		default:
+		} else {
 			s.o.Logger.Debug("skipping Region not enabled", "account", a.id, "region", aws.ToString(r.RegionName), "optInStatus", aws.ToString(r.OptInStatus))
 		}
 	}

@@ -113,7 +113,7 @@ it). When 3 and 4 both apply, 3.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.regions, "regions", "all", `Regions to scan: "all" (every Region enabled for each account) or a comma list`)
+	f.StringVar(&o.regions, "regions", "all", `Regions to scan: "all" (every Region enabled for each account) or a comma list, checked against DescribeRegions`)
 	f.StringArrayVar(&o.assumeRoles, "assume-role", nil, "also scan the account of this role ARN, assuming it (repeatable)")
 	f.StringSliceVar(&o.accounts, "accounts", nil, "also scan these account ids (comma list), assuming --role-name in each")
 	f.StringVar(&o.roleName, "role-name", "", "role to assume in each --accounts account")
@@ -291,6 +291,10 @@ func runScan(ctx context.Context, g *globals, o *scanOptions) error {
 	if err != nil {
 		if ctx.Err() != nil {
 			return withCode(exitError, errScanInterrupted)
+		}
+		var unknown *scanner.UnknownRegionError
+		if errors.As(err, &unknown) {
+			return usageError("--regions: %v", err)
 		}
 		return withCode(exitError, fmt.Errorf("scan: %s", awsconfig.Explain(err)))
 	}
