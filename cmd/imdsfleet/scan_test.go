@@ -296,6 +296,18 @@ func TestScanCommandStableJSON(t *testing.T) {
 	if outs[0] != outs[1] {
 		t.Errorf("two scans differ beyond times:\n%s\n---\n%s", firstLines(outs[0], 30), firstLines(outs[1], 30))
 	}
+	// The other formats: Markdown on stdout, HTML and text files.
+	dir := t.TempDir()
+	res := scanCLI(t, false, "scan", "--format", "markdown", "--output", filepath.Join(dir, "r.html"), "--output", filepath.Join(dir, "r.txt"))
+	if res.code != exitOK || !strings.Contains(res.out, "|") || !strings.Contains(res.out, report.ClassV1InUse) {
+		t.Errorf("markdown: exit %d\n%.300s", res.code, res.out)
+	}
+	for _, name := range []string{"r.html", "r.txt"} {
+		if b, err := os.ReadFile(filepath.Join(dir, name)); err != nil || !bytes.Contains(b, []byte(report.ClassV1InUse)) {
+			t.Errorf("%s: %v, %d bytes without the classifications", name, err, len(b))
+		}
+	}
+
 	var generic map[string]any
 	if err := json.Unmarshal([]byte(outs[0]), &generic); err != nil {
 		t.Fatal(err)
