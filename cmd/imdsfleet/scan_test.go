@@ -362,6 +362,18 @@ func TestScanCommandRegionsFiltersAndRoles(t *testing.T) {
 	if n := srv.Stats().Calls["DescribeInstances"]["us-east-1"]; n != 0 {
 		t.Errorf("us-east-1 scanned (%d calls) though --regions lists only eu-west-1", n)
 	}
+
+	// The same account through --assume-role, every Region of each account.
+	res = scanCLI(t, false, "scan", "--assume-role", "arn:aws:iam::"+scanAcctB+":role/Auditor", "--external-id", "ext-1",
+		"--container-tag", scantest.ContainerTag, "--format", "json")
+	if res.code != exitOK {
+		t.Fatalf("--assume-role: exit %d: %s", res.code, res.err)
+	}
+	r = readReport(t, []byte(res.out))
+	expectReport(t, e, r, nil, nil)
+	if len(r.Targets) != 3 {
+		t.Errorf("targets %+v, want A/eu-west-1, A/us-east-1, B/eu-west-1", r.Targets)
+	}
 }
 
 // TestScanCommandThrottled: a throttling storm through the CLI (drained
