@@ -11,6 +11,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -37,6 +38,10 @@ import (
 var binPath string
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if f := flag.Lookup("test.bench"); f == nil || f.Value.String() == "" {
+		os.Exit(m.Run()) // not benchmarking (make test): no binary needed
+	}
 	dir, err := os.MkdirTemp("", "imdsfleet-bench")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
