@@ -193,7 +193,7 @@ func htmlRowOf(in *Instance) htmlRow {
 		Calls: callsText(in), LastCall: lastCallText(in), Recommendation: recommendationText(in),
 		CallsV: in.Usage.NoTokenCalls, RejectedV: in.Usage.NoTokenRejected,
 		DaysV: float64(in.Usage.DaysWithCalls), ObservedV: float64(in.Usage.Datapoints),
-		Rejected: formatNumber(in.Usage.NoTokenRejected),
+		Rejected: FormatCount(in.Usage.NoTokenRejected),
 		Days:     fmt.Sprint(in.Usage.DaysWithCalls), Observed: fmt.Sprint(in.Usage.Datapoints),
 	}
 	if in.Usage.Status == UsageError || in.Usage.Status == UsageNone {

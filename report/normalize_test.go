@@ -119,3 +119,17 @@ func TestNormalize(t *testing.T) {
 		t.Error("a second Normalize changed the report")
 	}
 }
+
+func TestFormatCount(t *testing.T) {
+	for _, c := range []struct {
+		in   float64
+		want string
+	}{
+		{0, "0"}, {3, "3"}, {0.4, "0.4"}, {12.34, "12.3"}, {99.96, "100"}, {2.04, "2"},
+		{100.4, "100"}, {173370.0372306199, "173370"}, {3360.0000000000005, "3360"},
+	} {
+		if got := report.FormatCount(c.in); got != c.want {
+			t.Errorf("FormatCount(%v) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -168,7 +169,7 @@ func callsText(in *Instance) string {
 	if in.Usage.Status == UsageError || in.Usage.Status == UsageNone {
 		return "?"
 	}
-	return formatNumber(in.Usage.NoTokenCalls)
+	return FormatCount(in.Usage.NoTokenCalls)
 }
 
 // callsAndRejectedText is callsText with rejected calls added when there
@@ -176,7 +177,7 @@ func callsText(in *Instance) string {
 func callsAndRejectedText(in *Instance) string {
 	s := callsText(in)
 	if in.Usage.NoTokenRejected > 0 && s != "?" {
-		s += " (" + formatNumber(in.Usage.NoTokenRejected) + " rejected)"
+		s += " (" + FormatCount(in.Usage.NoTokenRejected) + " rejected)"
 	}
 	return s
 }
@@ -216,4 +217,16 @@ func toolText(t Tool) string {
 		return name
 	}
 	return name + " " + t.Version
+}
+
+// FormatCount renders a call count for people: whole numbers from 100 up
+// (or when the value is whole), one decimal below. CloudWatch sums of
+// sampled data need not be whole, but "173370.0372306199 calls" helps no
+// one; the JSON and CSV reports keep the exact figure.
+func FormatCount(v float64) string {
+	tenths := math.Round(v*10) / 10
+	if tenths == math.Trunc(tenths) || math.Abs(v) >= 100 {
+		return strconv.FormatFloat(math.Round(v), 'f', 0, 64)
+	}
+	return strconv.FormatFloat(tenths, 'f', 1, 64)
 }

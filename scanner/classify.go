@@ -2,7 +2,6 @@ package scanner
 
 import (
 	"fmt"
-	"math"
 	"strings"
 	"time"
 
@@ -203,14 +202,5 @@ func upperFirst(s string) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
-// num renders a call count without a spurious fraction: whole numbers from
-// 100 up, one decimal below (CloudWatch sums of sampled data need not be
-// whole).
-func num(f float64) string {
-	switch {
-	case f == math.Trunc(f) || f >= 100:
-		return fmt.Sprintf("%.0f", f)
-	default:
-		return fmt.Sprintf("%.1f", f)
-	}
-}
+// num renders a call count as the human report formats do.
+func num(f float64) string { return report.FormatCount(f) }

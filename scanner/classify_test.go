@@ -175,7 +175,7 @@ func TestRecommend(t *testing.T) {
 }
 
 func TestNum(t *testing.T) {
-	for f, want := range map[float64]string{0: "0", 12: "12", 2.5: "2.5", 99.94: "99.9", 173321.18: "173321", 100.5: "100"} {
+	for f, want := range map[float64]string{0: "0", 12: "12", 2.5: "2.5", 99.94: "99.9", 173321.18: "173321", 100.5: "101"} {
 		if got := num(f); got != want {
 			t.Errorf("num(%v) = %q, want %q", f, got, want)
 		}
