@@ -91,7 +91,9 @@ func Scan(ctx context.Context, c Clients, o Options) (*report.Report, error) {
 	if o.Lookback > MaxLookback {
 		return nil, fmt.Errorf("lookback %s is beyond CloudWatch's 455-day retention: use at most 455d", o.Lookback)
 	}
-	now := o.Now().UTC()
+	// Whole seconds: the report's times read cleanly and two scans differ
+	// only where something changed.
+	now := o.Now().UTC().Truncate(time.Second)
 	start, end := Window(now, o.Lookback)
 	s := &scan{
 		c:         c,
