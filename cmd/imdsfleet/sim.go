@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -28,6 +30,13 @@ type simOptions struct {
 	throttle      bool
 	timeScale     float64
 	applyDelay    time.Duration
+	// Fault injection: --fault specs for every Region, and Regions (by
+	// name, in every account) that always fail one way.
+	faults           []string
+	authFailure      []string
+	unauthorized     []string
+	cloudWatchDenied []string
+	denyModify       []string
 }
 
 // defaultSynthetic is the fleet size served when neither --fleet nor
@@ -53,13 +62,22 @@ knobs: --latency, --latency-per-kib, --jitter, --throttle (AWS's token
 buckets), --time-scale (bucket refill speed-up), --apply-delay (how long a
 metadata options change stays "pending").
 
+Fault injection from flags (the fleet file can also set them per Region):
+--fault API:RATE[:CODE[:STATUS]] or API:RATE:reset (every Region; API "*"
+for all), and Regions that always fail one way, in every account:
+--auth-failure, --unauthorized (EC2 UnauthorizedOperation),
+--cloudwatch-denied (AccessDenied), --deny-modify
+(ModifyInstanceMetadataOptions UnauthorizedOperation, DryRun or not).
+
 Once listening, sim prints the environment a client needs on stdout, one
 KEY=value per line (AWS_ENDPOINT_URL first), and serves until interrupted.
 Counters: GET /_sim/stats.`,
 		Example: `  imdsfleet sim --synthetic 5000 --regions 4
   imdsfleet sim --fleet testdata/fleets/demo.json --addr 127.0.0.1:0 > sim.env &
   set -a; . ./sim.env; set +a; imdsfleet scan          # once sim.env has 4 lines
-  imdsfleet sim --synthetic 100000 --latency 150ms --latency-per-kib 1ms --throttle`,
+  imdsfleet sim --synthetic 100000 --latency 150ms --latency-per-kib 1ms --throttle
+  imdsfleet sim --fault GetMetricData:0.2:InternalError:500 --fault DescribeInstances:0.05:reset \
+      --auth-failure eu-west-1 --cloudwatch-denied ap-northeast-1`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				return usageError("sim takes no arguments, got %q (a fleet file goes with --fleet)", args[0])
@@ -87,6 +105,11 @@ Counters: GET /_sim/stats.`,
 	fl.BoolVar(&o.throttle, "throttle", false, "enforce AWS's API token buckets (RequestLimitExceeded / Throttling)")
 	fl.Float64Var(&o.timeScale, "time-scale", 1, "multiply the token buckets' refill rate (10: a 5/s bucket refills at 50/s)")
 	fl.DurationVar(&o.applyDelay, "apply-delay", 2*time.Second, "how long a ModifyInstanceMetadataOptions change stays pending")
+	fl.StringArrayVar(&o.faults, "fault", nil, "inject errors into an API in every Region: API:RATE[:CODE[:STATUS]] or API:RATE:reset, e.g. GetMetricData:0.1:InternalError:500 (repeatable)")
+	fl.StringArrayVar(&o.authFailure, "auth-failure", nil, "every EC2 call in this Region answers AuthFailure (repeatable)")
+	fl.StringArrayVar(&o.unauthorized, "unauthorized", nil, "every EC2 call in this Region answers UnauthorizedOperation (repeatable)")
+	fl.StringArrayVar(&o.cloudWatchDenied, "cloudwatch-denied", nil, "every CloudWatch call in this Region answers AccessDenied (repeatable)")
+	fl.StringArrayVar(&o.denyModify, "deny-modify", nil, "ModifyInstanceMetadataOptions in this Region answers UnauthorizedOperation (repeatable)")
 	return cmd
 }
 
@@ -166,7 +189,81 @@ func (o *simOptions) fleet(cmd *cobra.Command) (*fleet.Fleet, error) {
 		d := fleet.Duration(o.applyDelay)
 		k.ApplyDelay = &d
 	}
+	for _, spec := range o.faults {
+		fault, err := parseFault(spec)
+		if err != nil {
+			return nil, usageError("--fault %q: %v", spec, err)
+		}
+		k.Faults = append(k.Faults, fault)
+	}
+	for _, rf := range []struct {
+		flag    string
+		regions []string
+		set     func(*fleet.Knobs)
+	}{
+		{"--auth-failure", o.authFailure, func(k *fleet.Knobs) { k.AuthFailure = true }},
+		{"--unauthorized", o.unauthorized, func(k *fleet.Knobs) { k.UnauthorizedOperation = true }},
+		{"--cloudwatch-denied", o.cloudWatchDenied, func(k *fleet.Knobs) { k.CloudWatchDenied = true }},
+		{"--deny-modify", o.denyModify, func(k *fleet.Knobs) { k.DenyModify = true }},
+	} {
+		for _, name := range rf.regions {
+			if !setRegionKnob(f, name, rf.set) {
+				return nil, usageError("%s %q: no account of the fleet has that Region", rf.flag, name)
+			}
+		}
+	}
 	return f, nil
+}
+
+// parseFault reads API:RATE[:CODE[:STATUS]] or API:RATE:reset. A fault
+// without a code is a 500 InternalError, as AWS answers a server fault.
+func parseFault(spec string) (fleet.Fault, error) {
+	parts := strings.Split(spec, ":")
+	if len(parts) < 2 || len(parts) > 4 || parts[0] == "" {
+		return fleet.Fault{}, errors.New("want API:RATE[:CODE[:STATUS]] or API:RATE:reset, e.g. GetMetricData:0.1:InternalError:500")
+	}
+	rate, err := strconv.ParseFloat(parts[1], 64)
+	if err != nil || rate < 0 || rate > 1 {
+		return fleet.Fault{}, fmt.Errorf("rate %q: want a probability from 0 to 1", parts[1])
+	}
+	f := fleet.Fault{API: parts[0], Rate: rate, Code: "InternalError", Status: http.StatusInternalServerError}
+	if len(parts) >= 3 {
+		if parts[2] == "reset" {
+			if len(parts) == 4 {
+				return fleet.Fault{}, errors.New("a reset takes no status")
+			}
+			return fleet.Fault{API: parts[0], Rate: rate, Reset: true}, nil
+		}
+		f.Code = parts[2]
+	}
+	if len(parts) == 4 {
+		st, err := strconv.Atoi(parts[3])
+		if err != nil || st < 400 || st > 599 {
+			return fleet.Fault{}, fmt.Errorf("status %q: want an HTTP error status from 400 to 599", parts[3])
+		}
+		f.Status = st
+	}
+	return f, nil
+}
+
+// setRegionKnob applies set to the knobs of every account's Region called
+// name and reports whether there was one.
+func setRegionKnob(f *fleet.Fleet, name string, set func(*fleet.Knobs)) bool {
+	found := false
+	for ai := range f.Accounts {
+		for ri := range f.Accounts[ai].Regions {
+			r := &f.Accounts[ai].Regions[ri]
+			if r.Name != name {
+				continue
+			}
+			if r.Knobs == nil {
+				r.Knobs = &fleet.Knobs{}
+			}
+			set(r.Knobs)
+			found = true
+		}
+	}
+	return found
 }
 
 // runSim serves f until ctx is cancelled.

@@ -4,13 +4,20 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go"
 
 	"github.com/imdsfleet/imdsfleet/internal/sim/fleet"
 	"github.com/imdsfleet/imdsfleet/internal/sim/simtest"
@@ -121,6 +128,10 @@ func TestSimCommandUsageErrors(t *testing.T) {
 		{"bad addr", []string{"sim", "--addr", "localhost"}, "--addr"},
 		{"bad flag", []string{"sim", "--latnecy", "1s"}, "unknown flag"},
 		{"argument", []string{"sim", "extra"}, "takes no arguments"},
+		{"fault form", []string{"sim", "--fault", "GetMetricData"}, "want API:RATE"},
+		{"fault rate", []string{"sim", "--fault", "GetMetricData:2"}, "rate \"2\""},
+		{"fault status", []string{"sim", "--fault", "GetMetricData:0.5:Boom:200"}, "status \"200\""},
+		{"unknown Region", []string{"sim", "--synthetic", "5", "--regions", "1", "--auth-failure", "eu-west-1"}, "--auth-failure \"eu-west-1\": no account"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -136,5 +147,92 @@ func TestSimCommandUsageErrors(t *testing.T) {
 				t.Errorf("stdout = %q, want nothing", out.String())
 			}
 		})
+	}
+}
+
+// TestSimCommandFaultFlags starts the sim with the fault-injection flags
+// and checks, through the real SDK clients, that each takes effect where
+// it was aimed and nowhere else.
+func TestSimCommandFaultFlags(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	outR, outW := io.Pipe()
+	var errb syncBuffer
+	s := &streams{In: strings.NewReader(""), Out: outW, Err: &errb}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"sim", "--synthetic", "40", "--regions", "3", "--addr", "127.0.0.1:0",
+			"--auth-failure", "eu-west-1", "--cloudwatch-denied", "ap-northeast-1", "--deny-modify", "us-east-1",
+			"--fault", "DescribeRegions:1:Unavailable:503"}, s)
+		outW.Close()
+	}()
+	env := map[string]string{}
+	sc := bufio.NewScanner(outR)
+	for len(env) < 4 && sc.Scan() {
+		k, v, _ := strings.Cut(sc.Text(), "=")
+		env[k] = v
+	}
+	go func() { _, _ = io.Copy(io.Discard, outR) }()
+	if env["AWS_ENDPOINT_URL"] == "" {
+		t.Fatalf("no environment on stdout; stderr: %s", errb.String())
+	}
+	cfg := simtest.Config(env["AWS_ENDPOINT_URL"], env["AWS_ACCESS_KEY_ID"], "us-east-1")
+	cfg.RetryMaxAttempts = 1
+	code := func(err error) string {
+		t.Helper()
+		var ae smithy.APIError
+		if !errors.As(err, &ae) {
+			return fmt.Sprintf("no API error (%v)", err)
+		}
+		return ae.ErrorCode()
+	}
+	inRegion := func(region string) func(*ec2.Options) { return func(o *ec2.Options) { o.Region = region } }
+	c := ec2.NewFromConfig(cfg)
+
+	_, err := c.DescribeInstances(ctx, &ec2.DescribeInstancesInput{}, inRegion("eu-west-1"))
+	if got := code(err); got != "AuthFailure" {
+		t.Errorf("eu-west-1 DescribeInstances: code %s, want AuthFailure", got)
+	}
+	out, err := c.DescribeInstances(ctx, &ec2.DescribeInstancesInput{}, inRegion("us-east-1"))
+	if err != nil {
+		t.Fatalf("us-east-1 DescribeInstances: %v", err)
+	}
+	var id *string
+	for _, r := range out.Reservations {
+		for _, in := range r.Instances {
+			if in.State != nil && in.State.Name == ec2types.InstanceStateNameRunning {
+				id = in.InstanceId
+			}
+		}
+	}
+	if id == nil {
+		t.Fatal("no running instance in us-east-1")
+	}
+	_, err = c.ModifyInstanceMetadataOptions(ctx, &ec2.ModifyInstanceMetadataOptionsInput{InstanceId: id, HttpTokens: ec2types.HttpTokensStateRequired, DryRun: ptr(true)})
+	if got := code(err); got != "UnauthorizedOperation" {
+		t.Errorf("us-east-1 ModifyInstanceMetadataOptions: code %s, want UnauthorizedOperation", got)
+	}
+	_, err = c.DescribeRegions(ctx, &ec2.DescribeRegionsInput{})
+	if got := code(err); got != "Unavailable" {
+		t.Errorf("DescribeRegions: code %s, want the injected Unavailable", got)
+	}
+	in := &cloudwatch.GetMetricStatisticsInput{
+		Namespace: ptr("AWS/EC2"), MetricName: ptr("MetadataNoToken"),
+		StartTime: ptr(time.Now().Add(-time.Hour)), EndTime: ptr(time.Now()),
+		Period: ptr(int32(300)), Statistics: []cwtypes.Statistic{cwtypes.StatisticSum},
+	}
+	cw := func(region string) *cloudwatch.Client {
+		return cloudwatch.NewFromConfig(cfg, func(o *cloudwatch.Options) { o.Region = region })
+	}
+	if _, err := cw("ap-northeast-1").GetMetricStatistics(ctx, in); code(err) != "AccessDenied" {
+		t.Errorf("ap-northeast-1 CloudWatch: %v, want AccessDenied", err)
+	}
+	if _, err := cw("us-east-1").GetMetricStatistics(ctx, in); err != nil {
+		t.Errorf("us-east-1 CloudWatch: %v", err)
+	}
+
+	cancel()
+	if rc := <-done; rc != exitOK {
+		t.Errorf("exit code after cancel = %d; stderr: %s", rc, errb.String())
 	}
 }
