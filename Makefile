@@ -59,6 +59,7 @@ demo: build
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./internal/bench/
 	$(GO) test -run '^$$' -bench BenchmarkRemediateRate -benchtime 1x ./remediate/
+	$(GO) test -run '^$$' -bench . -benchtime 3x ./internal/sim/fleet/
 
 # The same without the 100,000-instance fleet.
 bench-quick:
