@@ -114,6 +114,9 @@ func (r *Record) validate() error {
 type Entry struct {
 	// Done is the last successful result (ok or already-applied), if any.
 	Done *Record
+	// Changes are all the successful results, oldest first: a journal
+	// reused for a later run can hold several changes of one instance.
+	Changes []*Record
 	// Pending is an intent with no result after it: the call may or may not
 	// have reached AWS.
 	Pending *Record
@@ -158,6 +161,7 @@ func (s *JournalState) add(r Record) {
 		e.Pending = nil
 		if r.Outcome == OutcomeOK || r.Outcome == OutcomeAlreadyApplied {
 			e.Done = &r
+			e.Changes = append(e.Changes, &r)
 		} else {
 			e.LastError = &r
 		}

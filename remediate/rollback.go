@@ -15,10 +15,12 @@ type RollbackItem struct {
 	Message string
 }
 
-// RollbackTasks lists, for every change a remediation journal shows done,
-// the task that restores the previous values of the fields the change set.
+// RollbackTasks lists, for every instance a remediation journal shows
+// changed, the task that restores the previous values of the fields the
+// change set. When a reused journal shows several changes of one instance,
+// each field goes back to its value before the first change that set it.
 // Unless force, each task only runs where the instance still has the values
-// imdsfleet set (otherwise it is skipped with SkipChangedSince).
+// imdsfleet set last (otherwise it is skipped with SkipChangedSince).
 func RollbackTasks(st *JournalState, force bool) []RollbackItem {
 	var out []RollbackItem
 	for _, k := range st.Order {
@@ -32,13 +34,34 @@ func RollbackTasks(st *JournalState, force bool) []RollbackItem {
 		d := e.Done
 		t := Task{Op: OpRollback, Account: d.Account, Region: d.Region, InstanceID: d.InstanceID,
 			Action: ActionRollback, ExpectReason: SkipChangedSince}
-		var req Change
-		if d.Requested != nil {
-			req = *d.Requested
+		changes := e.Changes
+		if len(changes) == 0 {
+			changes = []*Record{d}
 		}
+		// req: the values imdsfleet set last; prev: each field's value
+		// before the first change that set it.
+		var req Change
 		var prev report.MetadataOptions
-		if d.Previous != nil {
-			prev = *d.Previous
+		for _, c := range changes {
+			if c.Requested == nil {
+				continue
+			}
+			var p report.MetadataOptions
+			if c.Previous != nil {
+				p = *c.Previous
+			}
+			if c.Requested.HttpTokens != "" {
+				if req.HttpTokens == "" {
+					prev.HttpTokens = p.HttpTokens
+				}
+				req.HttpTokens = c.Requested.HttpTokens
+			}
+			if c.Requested.HttpPutResponseHopLimit != 0 {
+				if req.HttpPutResponseHopLimit == 0 {
+					prev.HttpPutResponseHopLimit = p.HttpPutResponseHopLimit
+				}
+				req.HttpPutResponseHopLimit = c.Requested.HttpPutResponseHopLimit
+			}
 		}
 		if req.HttpTokens != "" && prev.HttpTokens != "" && prev.HttpTokens != req.HttpTokens {
 			t.Change.HttpTokens = prev.HttpTokens

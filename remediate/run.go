@@ -274,9 +274,11 @@ func (e *executor) region(ctx context.Context, account, region string, idx []int
 		return
 	}
 	// Resume: changes the journal shows done are not read nor touched again.
+	// Only the same change counts: a journal reused for a later run may
+	// show an earlier, different change of the instance done.
 	var read []int
 	for _, i := range idx {
-		if ent := e.o.Prior.Get(e.tasks[i].key()); ent != nil && ent.Done != nil {
+		if ent := e.o.Prior.Get(e.tasks[i].key()); ent != nil && ent.Done != nil && sameChange(ent.Done, e.tasks[i].Change) {
 			e.skip(i, SkipDoneEarlier, fmt.Sprintf("journal shows it done at %s (run %s)", ent.Done.Time.Format(time.RFC3339), ent.Done.Run))
 			continue
 		}
@@ -548,6 +550,9 @@ func (e *executor) poll(ctx context.Context, client EC2API, pending map[string]v
 	}
 }
 
+// sameChange reports whether r requested exactly ch.
+func sameChange(r *Record, ch Change) bool { return r.Requested != nil && *r.Requested == ch }
+
 // Decision kinds of [Decide].
 const (
 	DecideCall       = "call"        // make the change
@@ -574,7 +579,7 @@ func Decide(t *Task, cur View, found bool, pending *Record) Decision {
 		}
 		return Decision{Kind: DecideSkip, Reason: SkipGone, Message: "instance is " + state}
 	}
-	if pending != nil && pending.Requested != nil && *pending.Requested == t.Change && t.Change.SatisfiedBy(cur.Options) {
+	if pending != nil && sameChange(pending, t.Change) && t.Change.SatisfiedBy(cur.Options) {
 		return Decision{Kind: DecideRecordDone}
 	}
 	if diff := optionsDiff(t.Expect, cur.Options); diff != "" {

@@ -1,0 +1,205 @@
+package remediate
+
+// Execute against an in-memory EC2 (fakeEC2): the cases the simulated AWS
+// cannot stage from outside (an instance terminated or changed between the
+// drift check and the call, a call that landed but answered an error).
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/imdsfleet/imdsfleet/report"
+)
+
+const (
+	fakeAcct   = "111111111111"
+	fakeRegion = "us-east-1"
+)
+
+// fakeEC2 holds instances in memory. Changes apply at once ("applied").
+type fakeEC2 struct {
+	mu    sync.Mutex
+	insts map[string]*View
+	// modified counts the non-dry-run calls that changed an instance.
+	modified map[string]int
+	// modifyErr, when set, answers a live call for that instance with the
+	// error after (landed) or instead of (!landed) making the change.
+	modifyErr map[string]error
+	landed    bool
+	// onModify runs (under the lock) after every live change.
+	onModify func(f *fakeEC2, id string)
+}
+
+func newFakeEC2() *fakeEC2 {
+	return &fakeEC2{insts: map[string]*View{}, modified: map[string]int{}, modifyErr: map[string]error{}}
+}
+
+func (f *fakeEC2) add(id, state string, o report.MetadataOptions) {
+	o.State = "applied"
+	f.insts[id] = &View{State: state, Options: o}
+}
+
+func (f *fakeEC2) options(id string) report.MetadataOptions {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.insts[id].Options
+}
+
+func (f *fakeEC2) DescribeInstances(_ context.Context, in *ec2.DescribeInstancesInput, _ ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ids := in.InstanceIds
+	for _, fl := range in.Filters {
+		ids = append(ids, fl.Values...)
+	}
+	var res types.Reservation
+	for _, id := range ids {
+		v, ok := f.insts[id]
+		if !ok {
+			if len(in.InstanceIds) > 0 {
+				return nil, &smithy.GenericAPIError{Code: "InvalidInstanceID.NotFound", Message: "The instance ID '" + id + "' does not exist"}
+			}
+			continue
+		}
+		o := v.Options
+		res.Instances = append(res.Instances, types.Instance{
+			InstanceId: aws.String(id),
+			State:      &types.InstanceState{Name: types.InstanceStateName(v.State)},
+			MetadataOptions: &types.InstanceMetadataOptionsResponse{
+				HttpTokens: types.HttpTokensState(o.HttpTokens), HttpEndpoint: types.InstanceMetadataEndpointState(o.HttpEndpoint),
+				HttpPutResponseHopLimit: aws.Int32(o.HttpPutResponseHopLimit), State: types.InstanceMetadataOptionsState(o.State),
+			},
+		})
+	}
+	return &ec2.DescribeInstancesOutput{Reservations: []types.Reservation{res}}, nil
+}
+
+func (f *fakeEC2) ModifyInstanceMetadataOptions(_ context.Context, in *ec2.ModifyInstanceMetadataOptionsInput, _ ...func(*ec2.Options)) (*ec2.ModifyInstanceMetadataOptionsOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id := aws.ToString(in.InstanceId)
+	v, ok := f.insts[id]
+	if !ok {
+		return nil, &smithy.GenericAPIError{Code: "InvalidInstanceID.NotFound", Message: "The instance ID '" + id + "' does not exist"}
+	}
+	if v.gone() {
+		return nil, &smithy.GenericAPIError{Code: "IncorrectInstanceState", Message: "The instance '" + id + "' is not in a state from which its metadata options can be modified (state: " + v.State + ")."}
+	}
+	if aws.ToBool(in.DryRun) {
+		return nil, &smithy.GenericAPIError{Code: "DryRunOperation", Message: "Request would have succeeded, but DryRun flag is set."}
+	}
+	err := f.modifyErr[id]
+	if err != nil && !f.landed {
+		return nil, err
+	}
+	if in.HttpTokens != "" {
+		v.Options.HttpTokens = string(in.HttpTokens)
+	}
+	if in.HttpPutResponseHopLimit != nil {
+		v.Options.HttpPutResponseHopLimit = *in.HttpPutResponseHopLimit
+	}
+	f.modified[id]++
+	if f.onModify != nil {
+		f.onModify(f, id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &ec2.ModifyInstanceMetadataOptionsOutput{InstanceId: in.InstanceId}, nil
+}
+
+func (f *fakeEC2) clients() Clients {
+	return ClientsFunc(func(account, region string) (EC2API, error) { return f, nil })
+}
+
+var optionalHop1 = report.MetadataOptions{HttpTokens: "optional", HttpEndpoint: "enabled", HttpPutResponseHopLimit: 1}
+
+func enforceTask(id string, scanned report.MetadataOptions) Task {
+	return Task{Op: OpRemediate, Account: fakeAcct, Region: fakeRegion, InstanceID: id, Action: ActionEnforce,
+		Change: Change{HttpTokens: "required"}, Expect: scanned, ExpectReason: SkipDrift}
+}
+
+// liveRun executes tasks live against f with a journal at path.
+func liveRun(t *testing.T, f *fakeEC2, path string, tasks []Task, mod ...func(*RunOptions)) *Outcome {
+	t.Helper()
+	j, prior, _, err := OpenJournal(path, "run-"+time.Now().Format(time.RFC3339Nano), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	o := RunOptions{Live: true, Rate: 1000, Journal: j, Prior: prior, PollInterval: time.Millisecond, WaitTimeout: 10 * time.Second}
+	for _, m := range mod {
+		m(&o)
+	}
+	out, err := Execute(context.Background(), f.clients(), tasks, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func resultOf(t *testing.T, out *Outcome, id string) Result {
+	t.Helper()
+	for _, r := range out.Results {
+		if r.InstanceID == id {
+			return r
+		}
+	}
+	t.Fatalf("no result for %s", id)
+	return Result{}
+}
+
+// A journal reused for a later remediation of the same instance (another
+// report, another change) must not pass the new change off as done, and
+// rollback must then restore every field either change set.
+func TestExecuteJournalOfAnotherChange(t *testing.T) {
+	f := newFakeEC2()
+	f.add("i-1", "running", optionalHop1)
+	path := filepath.Join(t.TempDir(), "fix.jsonl")
+	raise := Task{Op: OpRemediate, Account: fakeAcct, Region: fakeRegion, InstanceID: "i-1", Action: ActionRaiseHopLimit,
+		Change: Change{HttpPutResponseHopLimit: 2}, Expect: optionalHop1, ExpectReason: SkipDrift}
+	if out := liveRun(t, f, path, []Task{raise}); !out.OK() || out.Summary.Changed != 1 {
+		t.Fatalf("first run: %+v", out.Results)
+	}
+	// The next scan finds it ready: enforce, same journal.
+	hop2 := optionalHop1
+	hop2.HttpPutResponseHopLimit = 2
+	out := liveRun(t, f, path, []Task{enforceTask("i-1", hop2)})
+	if r := resultOf(t, out, "i-1"); r.Status != StatusChanged {
+		t.Fatalf("enforce after an earlier raise-hop-limit in the same journal: %s/%s %s", r.Status, r.Reason, r.Message)
+	}
+	if got := f.options("i-1"); got.HttpTokens != "required" || got.HttpPutResponseHopLimit != 2 {
+		t.Fatalf("options %+v", got)
+	}
+	// Resuming it again changes nothing more.
+	if out := liveRun(t, f, path, []Task{enforceTask("i-1", hop2)}); out.Summary.Skipped[SkipDoneEarlier] != 1 || f.modified["i-1"] != 2 {
+		t.Fatalf("resume: %+v, %d calls", out.Results, f.modified["i-1"])
+	}
+	// Rollback restores both fields to what they were before the first change.
+	st, _, _, err := ReadJournal(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	items := RollbackTasks(st, false)
+	if len(items) != 1 {
+		t.Fatalf("rollback items %+v", items)
+	}
+	var tasks []Task
+	for _, it := range items {
+		tasks = append(tasks, it.Task)
+	}
+	if out := liveRun(t, f, filepath.Join(t.TempDir(), "rb.jsonl"), tasks); !out.OK() {
+		t.Fatalf("rollback: %+v", out.Results)
+	}
+	if got := f.options("i-1"); got.HttpTokens != "optional" || got.HttpPutResponseHopLimit != 1 {
+		t.Fatalf("after rollback %+v, want optional and hop limit 1", got)
+	}
+}
