@@ -203,3 +203,40 @@ func TestExecuteJournalOfAnotherChange(t *testing.T) {
 		t.Fatalf("after rollback %+v, want optional and hop limit 1", got)
 	}
 }
+
+// A call that reached AWS but answered an error (the response was lost and
+// the SDK's retries ran out, say): the run reports it failed; the resumed
+// run must see the change in effect, record it as imdsfleet's without a
+// new call, and keep the previous options for rollback.
+func TestExecuteResumeAfterErrorThatLanded(t *testing.T) {
+	f := newFakeEC2()
+	f.add("i-1", "running", optionalHop1)
+	f.add("i-2", "running", optionalHop1)
+	f.landed = true
+	f.modifyErr["i-1"] = &smithy.GenericAPIError{Code: "RequestLimitExceeded", Message: "Request limit exceeded."}
+	path := filepath.Join(t.TempDir(), "fix.jsonl")
+	tasks := []Task{enforceTask("i-1", optionalHop1), enforceTask("i-2", optionalHop1)}
+	out := liveRun(t, f, path, tasks)
+	if r := resultOf(t, out, "i-1"); r.Status != StatusFailed || r.Code != "RequestLimitExceeded" {
+		t.Fatalf("first run i-1: %+v", r)
+	}
+	delete(f.modifyErr, "i-1")
+	out = liveRun(t, f, path, tasks)
+	if r := resultOf(t, out, "i-1"); r.Status != StatusChanged {
+		t.Fatalf("resumed i-1: %s/%s %s, want changed (recorded without a call)", r.Status, r.Reason, r.Message)
+	}
+	if f.modified["i-1"] != 1 || f.modified["i-2"] != 1 {
+		t.Fatalf("calls %v, want one each", f.modified)
+	}
+	st, _, _, err := ReadJournal(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := st.Get(Key{OpRemediate, fakeAcct, fakeRegion, "i-1"})
+	if e == nil || e.Done == nil || e.Done.Outcome != OutcomeAlreadyApplied || e.Done.Previous == nil || e.Done.Previous.HttpTokens != "optional" {
+		t.Fatalf("journal entry for i-1: %+v", e)
+	}
+	if items := RollbackTasks(st, false); len(items) != 2 {
+		t.Fatalf("rollback sees %d changes, want 2", len(items))
+	}
+}

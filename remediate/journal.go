@@ -25,10 +25,12 @@ import (
 //
 // An intent is written before the call, a result after it, a verify line
 // once DescribeInstances shows the change applied (or the wait ran out).
-// On resume an instance with an ok (or already-applied) result is skipped;
-// an intent without a result is decided by re-reading the instance: if it
-// already has the requested values a result "already-applied" is written
-// without a call, otherwise the change is made again. Rollback journals
+// On resume an instance with an ok (or already-applied) result for the same
+// change is skipped; an intent without a result, or with an error result
+// (the call may still have taken effect), is decided by re-reading the
+// instance: if it already has the requested values a result
+// "already-applied" is written without a call, otherwise the change is
+// made again. Rollback journals
 // the same way with "op":"rollback" in its own file.
 
 // JournalVersion is the "v" of every journal line this package writes.
@@ -122,6 +124,11 @@ type Entry struct {
 	Pending *Record
 	// LastError is the last failed result.
 	LastError *Record
+	// Unsettled is the last intent or failed result with no successful
+	// result after it. Either way the call may have reached AWS: a failed
+	// result can follow an attempt that took effect but whose answer was
+	// lost (the SDK retried and the retries failed).
+	Unsettled *Record
 	// Verify is the last verify line.
 	Verify *Record
 }
@@ -157,13 +164,16 @@ func (s *JournalState) add(r Record) {
 	switch r.Kind {
 	case KindIntent:
 		e.Pending = &r
+		e.Unsettled = &r
 	case KindResult:
 		e.Pending = nil
 		if r.Outcome == OutcomeOK || r.Outcome == OutcomeAlreadyApplied {
 			e.Done = &r
 			e.Changes = append(e.Changes, &r)
+			e.Unsettled = nil
 		} else {
 			e.LastError = &r
+			e.Unsettled = &r
 		}
 	case KindVerify:
 		e.Verify = &r

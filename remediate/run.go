@@ -315,7 +315,7 @@ func (e *executor) region(ctx context.Context, account, region string, idx []int
 		v, ok := views[t.InstanceID]
 		var pending *Record
 		if ent := e.o.Prior.Get(t.key()); ent != nil {
-			pending = ent.Pending
+			pending = ent.Unsettled
 		}
 		switch d := Decide(t, v, ok, pending); d.Kind {
 		case DecideSkip:
@@ -329,14 +329,14 @@ func (e *executor) region(ctx context.Context, account, region string, idx []int
 			}
 			rec := Record{Op: t.Op, Kind: KindResult, Account: account, Region: region, InstanceID: t.InstanceID, Action: t.Action,
 				Previous: pending.Previous, Requested: &t.Change, Outcome: OutcomeAlreadyApplied, Verified: &cur,
-				Message: "the interrupted run's call took effect; no new call made"}
+				Message: "an earlier run's call took effect (its result was missing or an error); no new call made"}
 			if err := e.journal(rec); err != nil {
 				e.fail(i, err)
 				continue
 			}
 			e.results[i].Status = StatusChanged
 			e.results[i].Verified = &cur
-			e.results[i].Message = "applied by an interrupted run (journal had no result); recorded without a new call"
+			e.results[i].Message = "applied by an earlier run whose journal shows no successful result; recorded without a new call"
 		case DecideCall:
 			cur := v.Options
 			e.results[i].Previous = &cur
@@ -569,7 +569,8 @@ type Decision struct {
 
 // Decide chooses what to do with a task given the instance's current state
 // (found false: DescribeInstances did not return it) and, on resume, the
-// journal's unanswered intent for it (nil if none). Tasks the journal shows
+// journal's unsettled record for it: an intent without a result, or a
+// failed result, whose call may have taken effect (nil if none). Tasks the journal shows
 // done never reach Decide. It is a pure function.
 func Decide(t *Task, cur View, found bool, pending *Record) Decision {
 	if !found || cur.gone() {
