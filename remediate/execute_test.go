@@ -240,3 +240,61 @@ func TestExecuteResumeAfterErrorThatLanded(t *testing.T) {
 		t.Fatalf("rollback sees %d changes, want 2", len(items))
 	}
 }
+
+// An instance terminated after the drift check read it answers
+// IncorrectInstanceState: it is gone, skipped with that reason, not a
+// failure (the issue: an instance that is gone is skipped with the reason).
+func TestExecuteTerminatedAfterDriftCheck(t *testing.T) {
+	for _, live := range []bool{false, true} {
+		t.Run(map[bool]string{false: "dry run", true: "live"}[live], func(t *testing.T) {
+			f := newFakeEC2()
+			f.add("i-1", "running", optionalHop1)
+			f.add("i-2", "running", optionalHop1)
+			f.add("i-3", "running", optionalHop1)
+			first := true
+			terminate := func(f *fakeEC2) {
+				if first {
+					first = false
+					f.insts["i-2"].State = "terminated"
+					delete(f.insts, "i-3")
+				}
+			}
+			tasks := []Task{enforceTask("i-1", optionalHop1), enforceTask("i-2", optionalHop1), enforceTask("i-3", optionalHop1)}
+			var out *Outcome
+			if live {
+				f.onModify = func(f *fakeEC2, _ string) { terminate(f) }
+				out = liveRun(t, f, filepath.Join(t.TempDir(), "fix.jsonl"), tasks, func(o *RunOptions) { o.Workers = 1 })
+			} else {
+				// The dry run's first call terminates them.
+				var err error
+				wrapped := ClientsFunc(func(string, string) (EC2API, error) { return dryHook{f, terminate}, nil })
+				out, err = Execute(context.Background(), wrapped, tasks, RunOptions{Rate: 1000, Workers: 1})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, id := range []string{"i-2", "i-3"} {
+				if r := resultOf(t, out, id); r.Status != StatusSkipped || r.Reason != SkipGone {
+					t.Errorf("%s: %s/%s %s %s, want skipped gone", id, r.Status, r.Reason, r.Code, r.Message)
+				}
+			}
+			if !out.OK() {
+				t.Errorf("outcome not OK: %+v", out.Summary)
+			}
+		})
+	}
+}
+
+// dryHook runs hook before the first dry-run call reaches f.
+type dryHook struct {
+	*fakeEC2
+	hook func(*fakeEC2)
+}
+
+func (d dryHook) ModifyInstanceMetadataOptions(ctx context.Context, in *ec2.ModifyInstanceMetadataOptionsInput, o ...func(*ec2.Options)) (*ec2.ModifyInstanceMetadataOptionsOutput, error) {
+	out, err := d.fakeEC2.ModifyInstanceMetadataOptions(ctx, in, o...)
+	d.mu.Lock()
+	d.hook(d.fakeEC2)
+	d.mu.Unlock()
+	return out, err
+}

@@ -416,6 +416,8 @@ func (e *executor) call(ctx context.Context, client EC2API, lim *Limiter, i int,
 		case err == nil:
 			// An endpoint that ignores DryRun (moto) has just made the change.
 			r.Status, r.Message = StatusFailed, "the endpoint ignored DryRun=true and answered success: the change may have been applied"
+		case e.goneSince(client, t.InstanceID, err):
+			e.skip(i, SkipGone, "instance is gone since the drift check: "+msg)
 		default:
 			e.fail(i, err)
 		}
@@ -445,6 +447,8 @@ func (e *executor) call(ctx context.Context, client EC2API, lim *Limiter, i int,
 	switch {
 	case err != nil && isCode(err, "UnauthorizedOperation"):
 		r.Status, r.Code, r.Message = StatusDenied, res.Code, res.Message
+	case err != nil && e.goneSince(client, t.InstanceID, err):
+		e.skip(i, SkipGone, "instance is gone since the drift check: "+res.Message)
 	case err != nil:
 		e.fail(i, err)
 	default:
@@ -454,6 +458,25 @@ func (e *executor) call(ctx context.Context, client EC2API, lim *Limiter, i int,
 		}
 		verifyCh <- verifyItem{i: i, deadline: e.o.Now().Add(e.o.WaitTimeout)}
 	}
+}
+
+// goneSince reports whether a call's err means the instance was terminated
+// (or vanished) after the drift check read it: the call answered
+// InvalidInstanceID.NotFound, or IncorrectInstanceState and a fresh read
+// shows it terminated, shutting down or missing.
+func (e *executor) goneSince(client EC2API, id string, err error) bool {
+	switch {
+	case isCode(err, "InvalidInstanceID.NotFound"):
+		return true
+	case isCode(err, "IncorrectInstanceState"):
+		views, derr := describe(e.flight, client, []string{id})
+		if derr != nil {
+			return false
+		}
+		v, ok := views[id]
+		return !ok || v.gone()
+	}
+	return false
 }
 
 type verifyItem struct {
