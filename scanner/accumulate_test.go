@@ -44,6 +44,10 @@ func TestAccumulator(t *testing.T) {
 		{"forbidden", MetricNoToken, []cwtypes.MetricDataResult{page(cwtypes.StatusCodeForbidden, nil, nil)},
 			report.Usage{Status: report.UsageError}, "Forbidden"},
 		{"never answered", MetricNoToken, nil, report.Usage{Status: report.UsageError}, "no result"},
+		{"an error page is not hidden by a later complete page", MetricNoToken, []cwtypes.MetricDataResult{
+			{Id: aws.String("q0"), StatusCode: cwtypes.StatusCodeInternalError, Messages: []cwtypes.MessageData{{Code: aws.String("InternalError"), Value: aws.String("lost")}}},
+			page(cwtypes.StatusCodeComplete, []time.Time{d(2)}, []float64{0}),
+		}, report.Usage{Status: report.UsageError}, "InternalError"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -530,7 +530,12 @@ type accumulator struct {
 
 func (a *accumulator) add(r cwtypes.MetricDataResult) {
 	a.seen = true
-	a.status = r.StatusCode
+	// The last page's status stands (earlier pages of a query cut by
+	// NextToken say PartialData), except that a failed read on any page
+	// stays failed: a later Complete must not hide the missing points.
+	if a.status == "" || readableStatus(a.status) {
+		a.status = r.StatusCode
+	}
 	for _, m := range r.Messages {
 		a.messages = append(a.messages, aws.ToString(m.Code)+": "+aws.ToString(m.Value))
 	}
@@ -548,6 +553,11 @@ func (a *accumulator) add(r cwtypes.MetricDataResult) {
 			}
 		}
 	}
+}
+
+// readableStatus reports whether a result with this status carries figures.
+func readableStatus(s cwtypes.StatusCode) bool {
+	return s == cwtypes.StatusCodeComplete || s == cwtypes.StatusCodePartialData
 }
 
 func (a *accumulator) usage(metric string) report.Usage {
