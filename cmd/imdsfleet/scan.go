@@ -88,8 +88,9 @@ moto). The caller needs sts:GetCallerIdentity, ec2:DescribeRegions,
 ec2:DescribeInstances and cloudwatch:GetMetricData.
 
 Exit codes: 0 success; 1 the scan could not run; 2 bad usage; 3 --fail-on
-matched; 4 the scan is incomplete (a target failed; the report still lists
-it). When 3 and 4 both apply, 3.`,
+matched; 4 the scan is incomplete (a target failed, or an instance's usage
+could not be read from CloudWatch; the report still lists it). When 3 and 4
+both apply, 3.`,
 		Example: `  # every enabled Region of the caller's account, table on the terminal
   imdsfleet scan
 
@@ -314,10 +315,32 @@ func runScan(ctx context.Context, g *globals, o *scanOptions) error {
 	if n := failOnMatches(r, o.failOn); n > 0 {
 		return withCode(exitFailOn, fmt.Errorf("--fail-on %s: %d of %d instances match", o.failOn, n, len(r.Instances)))
 	}
-	if failed := failedTargets(r); len(failed) > 0 {
-		return withCode(exitIncomplete, fmt.Errorf("scan incomplete: %d of %d targets failed (%s); the report lists them", len(failed), len(r.Targets), strings.Join(failed, ", ")))
+	// A usage that could not be read is missing evidence, not "no calls":
+	// the scan is incomplete, so that a --fail-on v1-in-use gate never
+	// passes because CloudWatch was denied or failed.
+	failed, unread := failedTargets(r), unreadUsage(r)
+	var why []string
+	if len(failed) > 0 {
+		why = append(why, fmt.Sprintf("%d of %d targets failed (%s)", len(failed), len(r.Targets), strings.Join(failed, ", ")))
+	}
+	if unread > 0 {
+		why = append(why, fmt.Sprintf("the IMDSv1 usage of %d instances could not be read from CloudWatch (usage status error)", unread))
+	}
+	if len(why) > 0 {
+		return withCode(exitIncomplete, fmt.Errorf("scan incomplete: %s; the report lists them", strings.Join(why, "; ")))
 	}
 	return nil
+}
+
+// unreadUsage counts the instances whose usage status is error.
+func unreadUsage(r *report.Report) int {
+	n := 0
+	for i := range r.Instances {
+		if r.Instances[i].Usage.Status == report.UsageError {
+			n++
+		}
+	}
+	return n
 }
 
 // failOnMatches counts the instances --fail-on matches.

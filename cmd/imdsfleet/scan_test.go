@@ -250,6 +250,25 @@ func TestScanCommandFailOn(t *testing.T) {
 		})
 	}
 
+	// A Region whose CloudWatch is denied hides its v1 users as no-data: a
+	// CI gate on v1-in-use must not pass as if there were no calls.
+	t.Run("CloudWatch denied is incomplete, not clean", func(t *testing.T) {
+		f := &fleet.Fleet{Accounts: []fleet.Account{{ID: scanAcctA, Regions: []fleet.Region{
+			{Name: "us-east-1", Knobs: &fleet.Knobs{CloudWatchDenied: true}, Instances: pick("v1", "ready")},
+		}}}}
+		scanStart(t, f)
+		res := scanCLI(t, false, "scan", "--regions", "us-east-1", "--fail-on", "v1-in-use", "--format", "json")
+		if res.code != exitIncomplete || !strings.Contains(res.err, "usage of 2 instances could not be read") {
+			t.Errorf("exit %d, want %d naming the unread usage\nstderr: %s", res.code, exitIncomplete, res.err)
+		}
+		r := readReport(t, []byte(res.out))
+		for _, in := range r.Instances {
+			if in.Usage.Status != report.UsageError || in.Classification != report.ClassNoData {
+				t.Errorf("%s: usage %s, classification %s; want error, no-data", in.InstanceID, in.Usage.Status, in.Classification)
+			}
+		}
+	})
+
 	t.Run("3 wins over 4", func(t *testing.T) {
 		f := &fleet.Fleet{Accounts: []fleet.Account{{ID: scanAcctA, Regions: []fleet.Region{
 			{Name: "us-east-1", Instances: all},
