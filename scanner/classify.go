@@ -166,8 +166,11 @@ func Recommend(in *report.Instance, ev Evidence) string {
 		}
 		return s + "."
 	case report.ClassReady:
-		if ev.ContainerHost {
+		switch {
+		case ev.ContainerHost && hop1:
 			return fmt.Sprintf("Enforce IMDSv2 (no v1 calls on %d observed days) and keep hop limit 1 unless its pods need the node's credentials (then hop limit 2).", u.Datapoints)
+		case ev.ContainerHost:
+			return fmt.Sprintf("Enforce IMDSv2 (no v1 calls on %d observed days); its hop limit %d lets pods reach the node's credentials, so lower it to 1 unless they need them.", u.Datapoints, mo.HttpPutResponseHopLimit)
 		}
 		return fmt.Sprintf("Enforce IMDSv2: no v1 calls on %d observed days.", u.Datapoints)
 	default: // no-data
