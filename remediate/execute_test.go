@@ -298,3 +298,30 @@ func (d dryHook) ModifyInstanceMetadataOptions(ctx context.Context, in *ec2.Modi
 	d.mu.Unlock()
 	return out, err
 }
+
+// The drift check must be fresh at the time of the call, not only at the
+// start of a Region that takes half an hour at 5 changes/s: someone enables
+// v1 on purpose (hop limit 3) on i-3 while i-1 is being changed; i-3 must
+// then be skipped, not overwritten.
+func TestExecuteDriftCheckedJustBeforeTheCall(t *testing.T) {
+	f := newFakeEC2()
+	for _, id := range []string{"i-1", "i-2", "i-3"} {
+		f.add(id, "running", optionalHop1)
+	}
+	f.onModify = func(f *fakeEC2, id string) {
+		if id == "i-1" {
+			f.insts["i-3"].Options.HttpPutResponseHopLimit = 3
+		}
+	}
+	tasks := []Task{enforceTask("i-1", optionalHop1), enforceTask("i-2", optionalHop1), enforceTask("i-3", optionalHop1)}
+	out := liveRun(t, f, filepath.Join(t.TempDir(), "fix.jsonl"), tasks, func(o *RunOptions) { o.Workers, o.DriftBatch = 1, 1 })
+	if r := resultOf(t, out, "i-3"); r.Status != StatusSkipped || r.Reason != SkipDrift {
+		t.Errorf("i-3 changed by someone after the Region started: %s/%s %s, want skipped %s", r.Status, r.Reason, r.Message, SkipDrift)
+	}
+	if got := f.options("i-3"); got.HttpTokens != "optional" || f.modified["i-3"] != 0 {
+		t.Errorf("i-3 was modified: %+v", got)
+	}
+	if f.modified["i-1"] != 1 || f.modified["i-2"] != 1 {
+		t.Errorf("calls %v", f.modified)
+	}
+}

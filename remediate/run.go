@@ -81,8 +81,12 @@ type RunOptions struct {
 	Prior *JournalState
 	// Concurrency bounds the Regions worked on at once (default 16).
 	Concurrency int
-	Logger      *slog.Logger
-	Now         func() time.Time
+	// DriftBatch is how many instances the drift check reads at once, just
+	// before their calls (default: 10 s of calls at Rate, at least Workers,
+	// at most 1000).
+	DriftBatch int
+	Logger     *slog.Logger
+	Now        func() time.Time
 }
 
 // Result is what happened to one instance.
@@ -175,6 +179,9 @@ func Execute(ctx context.Context, clients Clients, tasks []Task, o RunOptions) (
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = 16
+	}
+	if o.DriftBatch <= 0 {
+		o.DriftBatch = min(max(int(o.Rate*10), o.Workers), describeBatch)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -287,30 +294,82 @@ func (e *executor) region(ctx context.Context, account, region string, idx []int
 	if len(read) == 0 {
 		return
 	}
-	if ctx.Err() != nil {
-		for _, i := range read {
-			e.skip(i, SkipInterrupted, "stopped before this change was started")
-		}
-		return
+	mode := "dry run"
+	if e.o.Live {
+		mode = "live"
 	}
-	ids := make([]string, len(read))
-	for n, i := range read {
+	log.Info("checking and sending changes", "mode", mode, "instances", len(read), "rate", e.o.Rate)
+	defer func() {
+		s := summarize(e.resultsOf(idx))
+		log.Info("Region done", "changed", s.Changed, "wouldChange", s.WouldChange, "denied", s.Denied, "failed", s.Failed, "skipped", sumValues(s.Skipped))
+	}()
+
+	lim := NewLimiter(e.o.Rate, 1, e.o.Now)
+	work := make(chan int)
+	var verifyCh chan verifyItem
+	var vwg sync.WaitGroup
+	if e.o.Live {
+		verifyCh = make(chan verifyItem, len(read))
+		vwg.Add(1)
+		go func() {
+			defer vwg.Done()
+			e.verify(ctx, client, account, region, verifyCh)
+		}()
+	}
+	var wg sync.WaitGroup
+	for range min(e.o.Workers, len(read)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				e.call(ctx, client, lim, i, verifyCh)
+			}
+		}()
+	}
+	// The drift check reads the instances batch by batch just before their
+	// calls, so that at a few changes per second a read is never much older
+	// than the call it clears.
+	for start := 0; start < len(read); start += e.o.DriftBatch {
+		batch := read[start:min(start+e.o.DriftBatch, len(read))]
+		if ctx.Err() != nil {
+			for _, i := range read[start:] {
+				e.skip(i, SkipInterrupted, "stopped before this change was started")
+			}
+			break
+		}
+		for _, i := range e.driftCheck(ctx, log, client, account, region, batch) {
+			work <- i
+		}
+	}
+	close(work)
+	wg.Wait()
+	if verifyCh != nil {
+		close(verifyCh)
+		vwg.Wait()
+	}
+}
+
+// driftCheck re-reads batch and decides each task (see [Decide]). It returns
+// the tasks to call; the others get their result here.
+func (e *executor) driftCheck(ctx context.Context, log *slog.Logger, client EC2API, account, region string, batch []int) []int {
+	ids := make([]string, len(batch))
+	for n, i := range batch {
 		ids[n] = e.tasks[i].InstanceID
 	}
 	views, err := describe(ctx, client, ids)
 	if err != nil {
 		log.Error("drift check failed", "err", err)
-		for _, i := range read {
+		for _, i := range batch {
 			if ctx.Err() != nil {
 				e.skip(i, SkipInterrupted, "stopped before this change was started")
 			} else {
 				e.fail(i, fmt.Errorf("drift check: %w", err))
 			}
 		}
-		return
+		return nil
 	}
 	var calls []int
-	for _, i := range read {
+	for _, i := range batch {
 		t := &e.tasks[i]
 		v, ok := views[t.InstanceID]
 		var pending *Record
@@ -343,50 +402,7 @@ func (e *executor) region(ctx context.Context, account, region string, idx []int
 			calls = append(calls, i)
 		}
 	}
-	if len(calls) == 0 {
-		return
-	}
-	mode := "dry run"
-	if e.o.Live {
-		mode = "live"
-	}
-	log.Info("sending changes", "mode", mode, "changes", len(calls), "rate", e.o.Rate)
-	defer func() {
-		s := summarize(e.resultsOf(idx))
-		log.Info("Region done", "changed", s.Changed, "wouldChange", s.WouldChange, "denied", s.Denied, "failed", s.Failed, "skipped", sumValues(s.Skipped))
-	}()
-
-	lim := NewLimiter(e.o.Rate, 1, e.o.Now)
-	work := make(chan int)
-	var verifyCh chan verifyItem
-	var vwg sync.WaitGroup
-	if e.o.Live {
-		verifyCh = make(chan verifyItem, len(calls))
-		vwg.Add(1)
-		go func() {
-			defer vwg.Done()
-			e.verify(ctx, client, account, region, verifyCh)
-		}()
-	}
-	var wg sync.WaitGroup
-	for range min(e.o.Workers, len(calls)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				e.call(ctx, client, lim, i, verifyCh)
-			}
-		}()
-	}
-	for _, i := range calls {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
-	if verifyCh != nil {
-		close(verifyCh)
-		vwg.Wait()
-	}
+	return calls
 }
 
 func (e *executor) resultsOf(idx []int) []Result {
