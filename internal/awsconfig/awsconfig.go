@@ -150,7 +150,8 @@ func STS(cfg aws.Config) *sts.Client {
 }
 
 // AssumeRole returns a copy of cfg whose credentials come from assuming
-// roleARN with the credentials of cfg (cached, refreshed before expiry).
+// roleARN with the credentials of cfg (cached, renewed
+// [AssumeRoleExpiryWindow] before they expire).
 // The role is assumed lazily, on the first call that needs credentials.
 func AssumeRole(cfg aws.Config, roleARN, sessionName, externalID string) aws.Config {
 	out := cfg.Copy()
@@ -162,9 +163,18 @@ func AssumeRole(cfg aws.Config, roleARN, sessionName, externalID string) aws.Con
 			o.ExternalID = aws.String(externalID)
 		}
 	})
-	out.Credentials = aws.NewCredentialsCache(provider)
+	out.Credentials = aws.NewCredentialsCache(provider, func(o *aws.CredentialsCacheOptions) {
+		o.ExpiryWindow = AssumeRoleExpiryWindow
+	})
 	return out
 }
+
+// AssumeRoleExpiryWindow is how long before their expiry assumed-role
+// credentials are renewed. Without it a call signed in the session's last
+// seconds (one waiting out a throttle, say) reaches AWS expired and fails
+// with ExpiredToken, which is not retried; sessions last 15 minutes by
+// default, well within a throttled scan of a large account.
+const AssumeRoleExpiryWindow = time.Minute
 
 // Role names an account reached by AssumeRole. The zero Role means the
 // caller's own credentials.
