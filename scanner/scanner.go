@@ -55,7 +55,7 @@ type Options struct {
 	// Roles reach accounts besides the caller's. A role whose account is
 	// already scanned (the caller's, or an earlier role's) is skipped.
 	Roles []Role
-	// Concurrency bounds the targets scanned at once (default 8).
+	// Concurrency bounds the targets scanned at once (default DefaultConcurrency).
 	Concurrency int
 	// MetricsInFlight bounds the GetMetricData calls in flight per Region (default 4).
 	MetricsInFlight int
