@@ -12,6 +12,7 @@ package remediate
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -167,6 +168,41 @@ func (o PlanOptions) Validate() error {
 	if o.MaxChanges < 0 {
 		return fmt.Errorf("--max-changes %d: want 0 (no cap) or more", o.MaxChanges)
 	}
+	if o.Force && !slices.Contains(o.Include, IncludeV1InUse) {
+		return errors.New("--force only confirms --include v1-in-use and does nothing on its own: drop it, or add --include v1-in-use")
+	}
+	return nil
+}
+
+// checkSelection reports --instance-ids and --regions values that name
+// nothing in r: a typo there would otherwise plan nothing and succeed.
+func (o PlanOptions) checkSelection(r *report.Report) error {
+	ids := map[string]bool{}
+	regions := map[string]bool{}
+	for i := range r.Instances {
+		ids[r.Instances[i].InstanceID] = true
+		regions[r.Instances[i].Region] = true
+	}
+	for _, t := range r.Targets {
+		regions[t.Region] = true
+	}
+	var unknownIDs, unknownRegions []string
+	for _, id := range o.InstanceIDs {
+		if !ids[id] {
+			unknownIDs = append(unknownIDs, id)
+		}
+	}
+	for _, reg := range o.Regions {
+		if !regions[reg] {
+			unknownRegions = append(unknownRegions, reg)
+		}
+	}
+	if len(unknownIDs) > 0 {
+		return fmt.Errorf("--instance-ids %s: not in the report (ids must match exactly; re-scan if they are new)", strings.Join(unknownIDs, ","))
+	}
+	if len(unknownRegions) > 0 {
+		return fmt.Errorf("--regions %s: not scanned in the report (it covers %s)", strings.Join(unknownRegions, ","), strings.Join(slices.Sorted(maps.Keys(regions)), ","))
+	}
 	return nil
 }
 
@@ -210,6 +246,9 @@ func BuildPlan(r *report.Report, o PlanOptions, now time.Time) (*Plan, error) {
 		return nil, errors.New("build plan: no report")
 	}
 	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	if err := o.checkSelection(r); err != nil {
 		return nil, err
 	}
 	p := &Plan{GeneratedAt: now.UTC(), ReportAt: r.GeneratedAt, Options: o, Changes: []Item{}, Skipped: []Item{}}

@@ -73,20 +73,23 @@ func TestBuildPlan(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r := &report.Report{SchemaVersion: 1, Instances: []report.Instance{tc.in}}
+			// i-2 (already enforced, us-east-1) gives --instance-ids and
+			// --regions something in the report to select.
+			r := &report.Report{SchemaVersion: 1, Instances: []report.Instance{tc.in, inst("i-2", report.ClassEnforced, 1)}}
 			p, err := BuildPlan(r, tc.opts, time.Unix(0, 0))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(p.Changes)+len(p.Skipped) != 1 {
-				t.Fatalf("plan has %d changes and %d skipped, want one instance", len(p.Changes), len(p.Skipped))
+			var found []Item
+			for _, it := range append(append([]Item{}, p.Changes...), p.Skipped...) {
+				if it.InstanceID == tc.in.InstanceID {
+					found = append(found, it)
+				}
 			}
-			var it Item
-			if len(p.Changes) == 1 {
-				it = p.Changes[0]
-			} else {
-				it = p.Skipped[0]
+			if len(found) != 1 || len(p.Changes)+len(p.Skipped) != 2 {
+				t.Fatalf("plan has %d changes and %d skipped, want each instance once", len(p.Changes), len(p.Skipped))
 			}
+			it := found[0]
 			if it.Action != tc.action || it.Change != tc.change || it.Reason != tc.reason {
 				t.Errorf("got action %q change %+v reason %q (%s), want %q %+v %q", it.Action, it.Change, it.Reason, it.Detail, tc.action, tc.change, tc.reason)
 			}
@@ -124,6 +127,8 @@ func TestPlanOptionsValidate(t *testing.T) {
 		{"unknown include", PlanOptions{Include: []string{"ready"}}, "want no-data or v1-in-use"},
 		{"bad hop", PlanOptions{ContainerHopLimit: 3}, "--container-hop-limit"},
 		{"negative max", PlanOptions{MaxChanges: -1}, "--max-changes"},
+		{"force alone", PlanOptions{Force: true}, "--force only confirms --include v1-in-use"},
+		{"force with no-data only", PlanOptions{Include: []string{IncludeNoData}, Force: true}, "--force only confirms"},
 		{"ok", PlanOptions{Include: []string{IncludeV1InUse, IncludeNoData}, Force: true, ContainerHopLimit: 2}, ""},
 	}
 	for _, tc := range tests {
@@ -158,6 +163,30 @@ func TestParseTagMatch(t *testing.T) {
 			got, err := ParseTagMatch(tc.in)
 			if (err != nil) != tc.err || got != tc.want {
 				t.Fatalf("ParseTagMatch(%q) = %+v, %v", tc.in, got, err)
+			}
+		})
+	}
+}
+
+func TestBuildPlanUnknownSelection(t *testing.T) {
+	r := &report.Report{SchemaVersion: 1,
+		Targets:   []report.Target{{Account: "111111111111", Region: "ap-south-1"}},
+		Instances: []report.Instance{inst("i-1", report.ClassReady, 1), inst("i-2", report.ClassReady, 1, region("eu-west-1"))}}
+	tests := []struct {
+		name string
+		o    PlanOptions
+		want string
+	}{
+		{"typo in an instance id", PlanOptions{InstanceIDs: []string{"i-1", "i-l"}}, "--instance-ids i-l: not in the report"},
+		{"Region not scanned", PlanOptions{Regions: []string{"eu-west-1", "eu-west-2"}}, "--regions eu-west-2: not scanned in the report (it covers ap-south-1,eu-west-1,us-east-1)"},
+		{"scanned Region without instances", PlanOptions{Regions: []string{"ap-south-1"}}, ""},
+		{"known ids", PlanOptions{InstanceIDs: []string{"i-2"}}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := BuildPlan(r, tc.o, time.Unix(0, 0))
+			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("error %v, want %q", err, tc.want)
 			}
 		})
 	}
