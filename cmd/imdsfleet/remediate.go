@@ -290,8 +290,8 @@ Plan (from each instance's classification in the report):
                        --include v1-in-use --force (container hosts then get hop limit 2 too)
   no-data              skipped unless --include no-data
   enforced, disabled   never touched (imdsfleet never disables the endpoint)
-Exclusions: --exclude-tag (default imdsfleet:exempt; giving the flag replaces
-the default, --exclude-tag '' clears it), --instance-ids, --regions,
+Exclusions: --exclude-tag (imdsfleet:exempt always, plus each one given;
+--exclude-tag '' drops imdsfleet:exempt), --instance-ids, --regions,
 --max-changes (the first N planned changes in account, Region, id order).
 A container host is one the report flags with the container-hop-limit risk
 (the scan's container tags, hop limit 1, v1 allowed).
@@ -327,7 +327,7 @@ or failed, 2 bad usage, 1 could not run or interrupted.`,
 	fs.BoolVar(&f.force, "force", false, "confirm --include v1-in-use")
 	fs.BoolVar(&f.noHopLimitFix, "no-hop-limit-fix", false, "do not raise the hop limit of v1-in-use container hosts")
 	fs.Int32Var(&f.containerHopLimit, "container-hop-limit", 1, "hop limit for container hosts when enforcing: 1 keeps it, 2 raises it in the same call")
-	fs.StringArrayVar(&f.excludeTags, "exclude-tag", []string{remediate.DefaultExemptTag}, "skip instances with this tag, KEY or KEY=VALUE (repeatable)")
+	fs.StringArrayVar(&f.excludeTags, "exclude-tag", nil, "skip instances with this tag, KEY or KEY=VALUE (repeatable), besides "+remediate.DefaultExemptTag+" (--exclude-tag '' drops that one)")
 	fs.StringSliceVar(&f.instanceIDs, "instance-ids", nil, "only these instances (comma-separated)")
 	fs.StringSliceVar(&f.regions, "regions", nil, "only these Regions (comma-separated)")
 	fs.IntVar(&f.maxChanges, "max-changes", 0, "change at most N instances (0: no cap)")
@@ -349,6 +349,11 @@ func runRemediate(cmd *cobra.Command, g *globals, f *remediateFlags) error {
 	opts := remediate.PlanOptions{
 		Include: f.include, Force: f.force, NoHopLimitFix: f.noHopLimitFix, ContainerHopLimit: f.containerHopLimit,
 		InstanceIDs: f.instanceIDs, Regions: f.regions, MaxChanges: f.maxChanges,
+	}
+	// The exempt tag is a safety control: adding an exclusion must not
+	// quietly drop it. Only an explicit empty --exclude-tag does.
+	if !slices.Contains(f.excludeTags, "") {
+		opts.ExcludeTags = append(opts.ExcludeTags, remediate.TagMatch{Key: remediate.DefaultExemptTag})
 	}
 	for _, t := range f.excludeTags {
 		if t == "" {

@@ -738,3 +738,31 @@ func readyFleetN(region string, n int) []remInst {
 	}
 	return insts
 }
+
+// The exempt tag keeps protecting when another exclusion is added; only an
+// explicit empty --exclude-tag drops it.
+func TestRemediateExemptTagStaysWithOtherExclusions(t *testing.T) {
+	insts := remMixedFleet([]string{"us-east-1"}, 0)
+	var exempt string
+	for _, in := range insts {
+		if in.tags["imdsfleet:exempt"] != "" {
+			exempt = in.id
+		}
+	}
+	s := remStart(t, insts, fleet.Knobs{})
+	dryCalls := func() map[string]bool {
+		m := map[string]bool{}
+		for _, c := range s.srv.ModifyCalls() {
+			m[c.InstanceID] = true
+		}
+		return m
+	}
+	r := remCLI(t, context.Background(), "", false, remArgs("remediate", "--report", s.report, "--exclude-tag", "team=db")...)
+	if r.code != exitOK || dryCalls()[exempt] {
+		t.Fatalf("--exclude-tag team=db: exit %d, exempt instance %s planned: %v", r.code, exempt, dryCalls()[exempt])
+	}
+	r = remCLI(t, context.Background(), "", false, remArgs("remediate", "--report", s.report, "--exclude-tag", "")...)
+	if r.code != exitOK || !dryCalls()[exempt] {
+		t.Fatalf("--exclude-tag '': exit %d, exempt instance %s not planned", r.code, exempt)
+	}
+}
