@@ -79,7 +79,7 @@ type Target struct {
 	Account string `json:"account"`
 	Region  string `json:"region"`
 	Status  string `json:"status"` // TargetOK or TargetError
-	Error   string `json:"error,omitempty"`
+	Error   string `json:"error"`
 	// Instances counts the instances reported for this target.
 	Instances int `json:"instances"`
 	// Terminated counts terminated and shutting-down instances seen but not reported.
@@ -136,7 +136,7 @@ type Usage struct {
 	// Datapoints counts the daily buckets CloudWatch returned data for:
 	// the number of days the instance was observed.
 	Datapoints int    `json:"datapoints"`
-	Error      string `json:"error,omitempty"`
+	Error      string `json:"error"`
 }
 
 // HasRisk reports whether the instance carries the named risk.
