@@ -90,7 +90,7 @@ func expectReport(t *testing.T, e *scantest.Expect, r *report.Report, inTargets 
 // CloudWatch, one not opted in), all report files, exit 4, and every
 // instance's classification, risks and usage.
 func TestScanCommandFleet(t *testing.T) {
-	e := scantest.New(time.Now())
+	e := scantest.New(dayStable(t))
 	f := &fleet.Fleet{Accounts: []fleet.Account{{ID: scanAcctA, Regions: []fleet.Region{
 		{Name: "us-east-1", Instances: e.Instances(scanAcctA, "us-east-1", 1050)},
 		{Name: "eu-west-1", Instances: e.Instances(scanAcctA, "eu-west-1", 30)},
@@ -198,7 +198,7 @@ func readCSV(t *testing.T, path string) [][]string {
 // TestScanCommandFailOn checks every --fail-on value against fleets where it
 // matches and where it does not, and that 3 wins over 4.
 func TestScanCommandFailOn(t *testing.T) {
-	e := scantest.New(time.Now())
+	e := scantest.New(dayStable(t))
 	all := e.Instances(scanAcctA, "us-east-1", len(scantest.Profiles())) // one of each profile
 	byProfile := map[string]fleet.Instance{}
 	for _, in := range all {
@@ -297,7 +297,7 @@ func TestScanCommandFailOn(t *testing.T) {
 // TestScanCommandStableJSON: two scans of one fleet print the same JSON
 // but for times.
 func TestScanCommandStableJSON(t *testing.T) {
-	e := scantest.New(time.Now())
+	e := scantest.New(dayStable(t))
 	f := &fleet.Fleet{Accounts: []fleet.Account{{ID: scanAcctA, Regions: []fleet.Region{
 		{Name: "us-east-1", Instances: e.Instances(scanAcctA, "us-east-1", 40)},
 		{Name: "eu-west-1", Instances: e.Instances(scanAcctA, "eu-west-1", 40)},
@@ -349,7 +349,7 @@ func firstLines(s string, n int) string {
 // TestScanCommandRegionsFiltersAndRoles: a Region list, tag filters (same
 // key twice is OR) and a second account through --accounts/--role-name.
 func TestScanCommandRegionsFiltersAndRoles(t *testing.T) {
-	e := scantest.New(time.Now())
+	e := scantest.New(dayStable(t))
 	f := &fleet.Fleet{Accounts: []fleet.Account{
 		{ID: scanAcctA, Regions: []fleet.Region{
 			{Name: "us-east-1", Instances: e.Instances(scanAcctA, "us-east-1", 45)},
@@ -398,7 +398,7 @@ func TestScanCommandRegionsFiltersAndRoles(t *testing.T) {
 // TestScanCommandThrottled: a throttling storm through the CLI (drained
 // buckets, a twentieth of AWS's refill rate) still gives exact results.
 func TestScanCommandThrottled(t *testing.T) {
-	e := scantest.New(time.Now())
+	e := scantest.New(dayStable(t))
 	on := true
 	f := &fleet.Fleet{Knobs: fleet.Knobs{Throttle: &on, TimeScale: 0.05}, Accounts: []fleet.Account{{ID: scanAcctA, Regions: []fleet.Region{
 		{Name: "us-east-1", Instances: e.Instances(scanAcctA, "us-east-1", 600)},
@@ -424,7 +424,7 @@ func TestScanCommandThrottled(t *testing.T) {
 // TestScanCommandProgress: the progress line appears on a terminal stderr
 // only, and never with --quiet.
 func TestScanCommandProgress(t *testing.T) {
-	e := scantest.New(time.Now())
+	e := scantest.New(dayStable(t))
 	f := &fleet.Fleet{Accounts: []fleet.Account{{ID: scanAcctA, Regions: []fleet.Region{
 		{Name: "us-east-1", Instances: e.Instances(scanAcctA, "us-east-1", 20)},
 		{Name: "eu-west-1", Knobs: &fleet.Knobs{AuthFailure: true}},
@@ -450,7 +450,7 @@ func TestScanCommandProgress(t *testing.T) {
 // TestScanCommandErrors: bad usage and unusable environments each give one
 // clear line that names the fix, with exit 2 or 1, before any scan work.
 func TestScanCommandErrors(t *testing.T) {
-	e := scantest.New(time.Now())
+	e := scantest.New(dayStable(t))
 	f := &fleet.Fleet{Accounts: []fleet.Account{{ID: scanAcctA, Regions: []fleet.Region{{Name: "us-east-1", Instances: e.Instances(scanAcctA, "us-east-1", 5)}}}}}
 	srv, url := simtest.Start(t, f, sim.Options{})
 	// An endpoint that answers as STS does for an expired session token.
@@ -532,7 +532,7 @@ func TestScanCommandHelp(t *testing.T) {
 // credentials and Region of a profile (here: account B's key, eu-west-1
 // home Region); an interrupted scan writes no report.
 func TestScanCommandProfileAndInterrupt(t *testing.T) {
-	e := scantest.New(time.Now())
+	e := scantest.New(dayStable(t))
 	f := &fleet.Fleet{Accounts: []fleet.Account{
 		{ID: scanAcctA, Regions: []fleet.Region{{Name: "eu-west-1", Instances: e.Instances(scanAcctA, "eu-west-1", 10)}}},
 		{ID: scanAcctB, Regions: []fleet.Region{{Name: "eu-west-1", Instances: e.Instances(scanAcctB, "eu-west-1", 10)}}},
@@ -594,7 +594,7 @@ func TestScanCommandProfileAndInterrupt(t *testing.T) {
 // TestScanCommandEvidenceFlags: --min-observed-days and --lookback move the
 // ready/no-data line as documented (the minimum is capped at the lookback).
 func TestScanCommandEvidenceFlags(t *testing.T) {
-	e := scantest.New(time.Now())
+	e := scantest.New(dayStable(t))
 	f := &fleet.Fleet{Accounts: []fleet.Account{{ID: scanAcctA, Regions: []fleet.Region{
 		{Name: "us-east-1", Instances: e.Instances(scanAcctA, "us-east-1", len(scantest.Profiles()))},
 	}}}}
@@ -631,4 +631,29 @@ func TestScanCommandEvidenceFlags(t *testing.T) {
 	if got := classOf("--lookback", "336h"); got["v1"] != report.ClassV1InUse || got["recent"] != report.ClassNoData {
 		t.Errorf("--lookback 336h: %v", got)
 	}
+}
+
+// dayStable returns the wall clock at a time of day where a scan test's
+// expectations hold: scantest builds fleets on whole UTC days, so a test
+// must neither start in the first minutes of a UTC day (the current day's
+// first 5-minute datapoint does not exist yet) nor run across midnight.
+// Near midnight it waits (at most 9 minutes, on 0.6% of runs) instead of
+// failing at random.
+func dayStable(t *testing.T) time.Time {
+	t.Helper()
+	now := time.Now().UTC()
+	sinceMidnight := now.Sub(now.Truncate(24 * time.Hour))
+	const before, after = 3 * time.Minute, 6 * time.Minute
+	var wait time.Duration
+	switch {
+	case sinceMidnight < after:
+		wait = after - sinceMidnight
+	case sinceMidnight > 24*time.Hour-before:
+		wait = 24*time.Hour - sinceMidnight + after
+	}
+	if wait > 0 {
+		t.Logf("UTC midnight is near: waiting %s so that the fleet's days stay whole", wait.Round(time.Second))
+		time.Sleep(wait)
+	}
+	return time.Now()
 }
