@@ -637,13 +637,13 @@ func TestScanCommandEvidenceFlags(t *testing.T) {
 // expectations hold: scantest builds fleets on whole UTC days, so a test
 // must neither start in the first minutes of a UTC day (the current day's
 // first 5-minute datapoint does not exist yet) nor run across midnight.
-// Near midnight it waits (at most 9 minutes, on 0.6% of runs) instead of
+// Near midnight it waits (at most 7 minutes, on 0.5% of runs) instead of
 // failing at random.
 func dayStable(t *testing.T) time.Time {
 	t.Helper()
 	now := time.Now().UTC()
 	sinceMidnight := now.Sub(now.Truncate(24 * time.Hour))
-	const before, after = 3 * time.Minute, 6 * time.Minute
+	const before, after = 2 * time.Minute, 5 * time.Minute
 	var wait time.Duration
 	switch {
 	case sinceMidnight < after:
