@@ -6,7 +6,9 @@ package remediate
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -34,12 +36,15 @@ type fakeEC2 struct {
 	// error after (landed) or instead of (!landed) making the change.
 	modifyErr map[string]error
 	landed    bool
+	// throttle answers that many live calls per instance with
+	// RequestLimitExceeded before letting one through.
+	throttle map[string]int
 	// onModify runs (under the lock) after every live change.
 	onModify func(f *fakeEC2, id string)
 }
 
 func newFakeEC2() *fakeEC2 {
-	return &fakeEC2{insts: map[string]*View{}, modified: map[string]int{}, modifyErr: map[string]error{}}
+	return &fakeEC2{insts: map[string]*View{}, modified: map[string]int{}, modifyErr: map[string]error{}, throttle: map[string]int{}}
 }
 
 func (f *fakeEC2) add(id, state string, o report.MetadataOptions) {
@@ -95,6 +100,10 @@ func (f *fakeEC2) ModifyInstanceMetadataOptions(_ context.Context, in *ec2.Modif
 	}
 	if aws.ToBool(in.DryRun) {
 		return nil, &smithy.GenericAPIError{Code: "DryRunOperation", Message: "Request would have succeeded, but DryRun flag is set."}
+	}
+	if f.throttle[id] > 0 {
+		f.throttle[id]--
+		return nil, &smithy.GenericAPIError{Code: "RequestLimitExceeded", Message: "Request limit exceeded."}
 	}
 	err := f.modifyErr[id]
 	if err != nil && !f.landed {
@@ -213,11 +222,11 @@ func TestExecuteResumeAfterErrorThatLanded(t *testing.T) {
 	f.add("i-1", "running", optionalHop1)
 	f.add("i-2", "running", optionalHop1)
 	f.landed = true
-	f.modifyErr["i-1"] = &smithy.GenericAPIError{Code: "RequestLimitExceeded", Message: "Request limit exceeded."}
+	f.modifyErr["i-1"] = errors.New("operation error EC2: ModifyInstanceMetadataOptions, exceeded maximum number of attempts, 30, read tcp: connection reset by peer")
 	path := filepath.Join(t.TempDir(), "fix.jsonl")
 	tasks := []Task{enforceTask("i-1", optionalHop1), enforceTask("i-2", optionalHop1)}
 	out := liveRun(t, f, path, tasks)
-	if r := resultOf(t, out, "i-1"); r.Status != StatusFailed || r.Code != "RequestLimitExceeded" {
+	if r := resultOf(t, out, "i-1"); r.Status != StatusFailed || !strings.Contains(r.Message, "connection reset") {
 		t.Fatalf("first run i-1: %+v", r)
 	}
 	delete(f.modifyErr, "i-1")
@@ -323,5 +332,21 @@ func TestExecuteDriftCheckedJustBeforeTheCall(t *testing.T) {
 	}
 	if f.modified["i-1"] != 1 || f.modified["i-2"] != 1 {
 		t.Errorf("calls %v", f.modified)
+	}
+}
+
+// A call still throttled when the SDK's retries run out is not a failure:
+// it goes back behind the rate limiter until it gets through.
+func TestExecuteThrottledBeyondSDKRetries(t *testing.T) {
+	f := newFakeEC2()
+	f.add("i-1", "running", optionalHop1)
+	f.add("i-2", "running", optionalHop1)
+	f.throttle["i-1"] = 3
+	out := liveRun(t, f, filepath.Join(t.TempDir(), "fix.jsonl"), []Task{enforceTask("i-1", optionalHop1), enforceTask("i-2", optionalHop1)})
+	if r := resultOf(t, out, "i-1"); r.Status != StatusChanged {
+		t.Fatalf("i-1: %s %s %s, want changed after the throttling passed", r.Status, r.Code, r.Message)
+	}
+	if !out.OK() || f.options("i-1").HttpTokens != "required" || f.modified["i-1"] != 1 {
+		t.Fatalf("summary %+v, i-1 %+v after %d changes", out.Summary, f.options("i-1"), f.modified["i-1"])
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/imdsfleet/imdsfleet/report"
@@ -422,7 +424,7 @@ func (e *executor) call(ctx context.Context, client EC2API, lim *Limiter, i int,
 	}
 	r := &e.results[i]
 	if !e.o.Live {
-		err := modify(e.flight, client, t.InstanceID, t.Change, true)
+		err := e.modify(ctx, client, lim, t, true)
 		code, msg := errorCode(err)
 		switch {
 		case code == "DryRunOperation":
@@ -447,7 +449,7 @@ func (e *executor) call(ctx context.Context, client EC2API, lim *Limiter, i int,
 		e.fail(i, fmt.Errorf("not changed: %w", err))
 		return
 	}
-	err := modify(e.flight, client, t.InstanceID, t.Change, false)
+	err := e.modify(ctx, client, lim, t, false)
 	res := base
 	res.Kind = KindResult
 	if err != nil {
@@ -473,6 +475,23 @@ func (e *executor) call(ctx context.Context, client EC2API, lim *Limiter, i int,
 			r.Message = "changed, but the result line could not be journaled: " + jerr.Error()
 		}
 		verifyCh <- verifyItem{i: i, deadline: e.o.Now().Add(e.o.WaitTimeout)}
+	}
+}
+
+// modify sends t's change on the in-flight context. A call still throttled
+// after the SDK's retries is queued again behind the Region's rate limiter
+// instead of failing: throttling only slows a run down. Once ctx is done
+// (the run is stopping) the last answer stands.
+func (e *executor) modify(ctx context.Context, client EC2API, lim *Limiter, t *Task, dryRun bool) error {
+	for {
+		err := modify(e.flight, client, t.InstanceID, t.Change, dryRun)
+		if err == nil || retry.IsErrorThrottles(retry.DefaultThrottles).IsErrorThrottle(err) != aws.TrueTernary {
+			return err
+		}
+		e.o.Logger.Warn("still throttled after the SDK's retries; queued again", "account", t.Account, "region", t.Region, "instance", t.InstanceID, "err", err)
+		if lim.Wait(ctx) != nil {
+			return err
+		}
 	}
 }
 
