@@ -252,7 +252,8 @@ func readJournal(r io.Reader, name string) (*JournalState, *Warning, int64, erro
 }
 
 // Journal appends records to a JSON Lines file, one write and one fsync per
-// line. It is safe for concurrent use.
+// line. It is safe for concurrent use. The file is opened O_APPEND, so even
+// two processes writing one journal never overwrite each other's lines.
 type Journal struct {
 	mu   sync.Mutex
 	f    *os.File
@@ -289,7 +290,7 @@ func OpenJournal(path, runID string, now func() time.Time) (*Journal, *JournalSt
 			warnings = append(warnings, fmt.Sprintf("%s: saved the original as %s and cut the journal back to its valid prefix before appending", path, backup))
 		}
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("open journal %s for appending: %w", path, err)
 	}

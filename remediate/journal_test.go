@@ -202,3 +202,31 @@ func TestReadJournalMissingFile(t *testing.T) {
 		t.Fatalf("%v %v %+v", err, warn, st)
 	}
 }
+
+// Two runs appending to one journal at once (an operator re-running while
+// the first is still going) must not overwrite each other's lines.
+func TestJournalTwoWritersDoNotOverwrite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j.jsonl")
+	a, _, _, err := OpenJournal(path, "run-a", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, _, _, err := OpenJournal(path, "run-b", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for _, id := range []string{"i-1", "i-2", "i-3"} {
+		if err := a.Append(rec(KindIntent, id, "")); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Append(rec(KindIntent, id+"b", "")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, warn, _, err := ReadJournal(path)
+	if err != nil || warn != nil || st.Records != 6 {
+		t.Fatalf("after two writers: %v %v, %d records, want 6", err, warn, st.Records)
+	}
+}
