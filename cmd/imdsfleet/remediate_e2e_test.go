@@ -590,6 +590,7 @@ func TestRemediateBadInputs(t *testing.T) {
 		{"bad hop limit", []string{"remediate", "--report", s.report, "--container-hop-limit", "7"}, exitUsage, "--container-hop-limit"},
 		{"rollback without journal", []string{"rollback"}, exitUsage, "--journal is required"},
 		{"rollback missing journal", []string{"rollback", "--journal", filepath.Join(s.dir, "none.jsonl")}, exitUsage, "does not exist"},
+		{"rollback journal is the remediate journal", []string{"rollback", "--journal", s.report, "--rollback-journal", s.dir + "/./" + filepath.Base(s.report)}, exitUsage, "--rollback-journal must differ"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -75,8 +76,8 @@ func runRollback(cmd *cobra.Command, g *globals, f *rollbackFlags) error {
 	if rj == "" {
 		rj = f.journal + ".rollback.jsonl"
 	}
-	if rj == f.journal {
-		return usageError("--rollback-journal must differ from --journal")
+	if samePath(rj, f.journal) {
+		return usageError("--rollback-journal must differ from --journal: rollback keeps its own journal")
 	}
 	items := remediate.RollbackTasks(st, f.force)
 	var tasks []remediate.Task
@@ -139,4 +140,20 @@ func runRollback(cmd *cobra.Command, g *globals, f *rollbackFlags) error {
 	}
 	out.AddSkipped(skipped)
 	return finish(cmd, g, &f.changeFlags, out, runErr, "rollback-journal", rj)
+}
+
+// samePath reports whether a and b name the same file (after making them
+// absolute; when both exist, by identity, so links count too).
+func samePath(a, b string) bool {
+	if ia, err := os.Stat(a); err == nil {
+		if ib, err := os.Stat(b); err == nil {
+			return os.SameFile(ia, ib)
+		}
+	}
+	aa, errA := filepath.Abs(a)
+	ab, errB := filepath.Abs(b)
+	if errA != nil || errB != nil {
+		return filepath.Clean(a) == filepath.Clean(b)
+	}
+	return aa == ab
 }
