@@ -570,12 +570,17 @@ func TestRemediateBadInputs(t *testing.T) {
 	if bytes.Equal(data, mustRead(t, v2)) {
 		t.Fatal("test setup: schemaVersion not found in the report")
 	}
+	rbJournal := filepath.Join(s.dir, "fix.jsonl.rollback.jsonl")
+	rbLine, _ := json.Marshal(remediate.Record{V: 1, Op: remediate.OpRollback, Kind: remediate.KindIntent, Account: remAcct, Region: "us-east-1",
+		InstanceID: insts[0].id, Action: remediate.ActionRollback, Requested: &remediate.Change{HttpTokens: "optional"}})
+	os.WriteFile(rbJournal, append(rbLine, '\n'), 0o600)
 	tests := []struct {
 		name string
 		args []string
 		code int
 		want string
 	}{
+		{"rollback of a rollback journal", []string{"rollback", "--journal", rbJournal}, exitUsage, "is a rollback journal"},
 		{"missing report", []string{"remediate", "--report", filepath.Join(s.dir, "nope.json")}, exitUsage, "does not exist"},
 		{"no report flag", []string{"remediate"}, exitUsage, "--report is required"},
 		{"truncated report", []string{"remediate", "--report", truncated}, exitUsage, "truncated.json"},
@@ -590,6 +595,7 @@ func TestRemediateBadInputs(t *testing.T) {
 		{"bad hop limit", []string{"remediate", "--report", s.report, "--container-hop-limit", "7"}, exitUsage, "--container-hop-limit"},
 		{"rollback without journal", []string{"rollback"}, exitUsage, "--journal is required"},
 		{"rollback missing journal", []string{"rollback", "--journal", filepath.Join(s.dir, "none.jsonl")}, exitUsage, "does not exist"},
+		{"rollback of a file that is no journal", []string{"rollback", "--journal", s.report}, exitUsage, "is not an imdsfleet journal"},
 		{"rollback journal is the remediate journal", []string{"rollback", "--journal", s.report, "--rollback-journal", s.dir + "/./" + filepath.Base(s.report)}, exitUsage, "--rollback-journal must differ"},
 	}
 	for _, tc := range tests {

@@ -65,19 +65,29 @@ func runRollback(cmd *cobra.Command, g *globals, f *rollbackFlags) error {
 	if _, err := os.Stat(f.journal); errors.Is(err, fs.ErrNotExist) {
 		return usageError("journal %s does not exist: pass the --journal file remediate wrote", f.journal)
 	}
-	st, warn, _, err := remediate.ReadJournal(f.journal)
-	if err != nil {
-		return usageError("%v", err)
-	}
-	if warn != nil {
-		fmt.Fprintf(s.Err, "warning: %s\n", warn)
-	}
 	rj := f.rollbackJournal
 	if rj == "" {
 		rj = f.journal + ".rollback.jsonl"
 	}
 	if samePath(rj, f.journal) {
 		return usageError("--rollback-journal must differ from --journal: rollback keeps its own journal")
+	}
+	st, warn, _, err := remediate.ReadJournal(f.journal)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	if warn != nil && st.Records == 0 {
+		return usageError("%s is not an imdsfleet journal (%s): pass the --journal file remediate wrote", f.journal, warn)
+	}
+	if warn != nil {
+		fmt.Fprintf(s.Err, "warning: %s\n", warn)
+	}
+	remediated := false
+	for _, k := range st.Order {
+		remediated = remediated || k.Op == remediate.OpRemediate
+	}
+	if st.Records > 0 && !remediated {
+		return usageError("%s is a rollback journal: pass the remediate journal (--journal) it undoes", f.journal)
 	}
 	items := remediate.RollbackTasks(st, f.force)
 	var tasks []remediate.Task
