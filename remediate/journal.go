@@ -33,6 +33,10 @@ import (
 // made again. Rollback journals
 // the same way with "op":"rollback" in its own file.
 
+// ErrNotJournal marks a file given as a journal that holds no valid
+// journal line at all.
+var ErrNotJournal = errors.New("not a journal")
+
 // JournalVersion is the "v" of every journal line this package writes.
 const JournalVersion = 1
 
@@ -274,6 +278,11 @@ func OpenJournal(path, runID string, now func() time.Time) (*Journal, *JournalSt
 	st, warn, validLen, err := ReadJournal(path)
 	if err != nil {
 		return nil, nil, nil, err
+	}
+	if warn != nil && !warn.Torn && st.Records == 0 {
+		// Not one valid line: this is some other file (a report passed as
+		// the journal, say), not a journal with a bad line. Never cut it.
+		return nil, nil, nil, fmt.Errorf("%s is not an imdsfleet journal (line 1: %v): refusing to write to it; pass a new or existing journal file: %w", path, warn.Err, ErrNotJournal)
 	}
 	var warnings []string
 	if warn != nil {

@@ -1,6 +1,7 @@
 package remediate
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -228,5 +229,19 @@ func TestJournalTwoWritersDoNotOverwrite(t *testing.T) {
 	st, warn, _, err := ReadJournal(path)
 	if err != nil || warn != nil || st.Records != 6 {
 		t.Fatalf("after two writers: %v %v, %d records, want 6", err, warn, st.Records)
+	}
+}
+
+// A file with no valid journal line (a report passed as --journal) is never
+// cut back or appended to.
+func TestOpenJournalRefusesAFileThatIsNoJournal(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "scan.json")
+	content := "{\n  \"schemaVersion\": 1\n}\n"
+	os.WriteFile(path, []byte(content), 0o600)
+	if _, _, _, err := OpenJournal(path, "run-1", nil); !errors.Is(err, ErrNotJournal) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("OpenJournal = %v, want ErrNotJournal naming the file", err)
+	}
+	if got, _ := os.ReadFile(path); string(got) != content {
+		t.Fatalf("the file was changed: %q", got)
 	}
 }

@@ -403,6 +403,9 @@ func runRemediate(cmd *cobra.Command, g *globals, f *remediateFlags) error {
 			journal = "imdsfleet-journal-" + time.Now().UTC().Format("20060102T150405Z") + ".jsonl"
 		}
 		j, prior, warns, err := remediate.OpenJournal(journal, newRunID(), nil)
+		if errors.Is(err, remediate.ErrNotJournal) {
+			return usageError("%v", err)
+		}
 		if err != nil {
 			return withCode(exitError, err)
 		}

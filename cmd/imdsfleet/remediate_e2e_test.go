@@ -580,6 +580,7 @@ func TestRemediateBadInputs(t *testing.T) {
 		code int
 		want string
 	}{
+		{"report given as the journal", []string{"remediate", "--report", s.report, "--live", "--yes", "--journal", s.report}, exitUsage, "is not an imdsfleet journal"},
 		{"rollback of a rollback journal", []string{"rollback", "--journal", rbJournal}, exitUsage, "is a rollback journal"},
 		{"missing report", []string{"remediate", "--report", filepath.Join(s.dir, "nope.json")}, exitUsage, "does not exist"},
 		{"no report flag", []string{"remediate"}, exitUsage, "--report is required"},
@@ -598,6 +599,11 @@ func TestRemediateBadInputs(t *testing.T) {
 		{"rollback of a file that is no journal", []string{"rollback", "--journal", s.report}, exitUsage, "is not an imdsfleet journal"},
 		{"rollback journal is the remediate journal", []string{"rollback", "--journal", s.report, "--rollback-journal", s.dir + "/./" + filepath.Base(s.report)}, exitUsage, "--rollback-journal must differ"},
 	}
+	t.Cleanup(func() {
+		if !bytes.Equal(mustRead(t, s.report), data) {
+			t.Error("a bad input changed the report file")
+		}
+	})
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			r := remCLI(t, context.Background(), "", false, tc.args...)

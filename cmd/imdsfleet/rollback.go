@@ -122,6 +122,9 @@ func runRollback(cmd *cobra.Command, g *globals, f *rollbackFlags) error {
 			}
 		}
 		j, prior, warns, err := remediate.OpenJournal(rj, newRunID(), nil)
+		if errors.Is(err, remediate.ErrNotJournal) {
+			return usageError("%v", err)
+		}
 		if err != nil {
 			return withCode(exitError, err)
 		}
