@@ -385,7 +385,7 @@ func (e *executor) driftCheck(ctx context.Context, log *slog.Logger, client EC2A
 			cur := v.Options
 			e.results[i].Previous = pending.Previous
 			if !e.o.Live {
-				e.skip(i, SkipDoneEarlier, "an interrupted live run applied it; its journal line is missing and a live run will record it")
+				e.skip(i, SkipDoneEarlier, "an earlier live run's call took effect, but its journal shows no successful result; a live run will record it")
 				continue
 			}
 			rec := Record{Op: t.Op, Kind: KindResult, Account: account, Region: region, InstanceID: t.InstanceID, Action: t.Action,
