@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 
@@ -299,9 +301,18 @@ func OpenJournal(path, runID string, now func() time.Time) (*Journal, *JournalSt
 			warnings = append(warnings, fmt.Sprintf("%s: saved the original as %s and cut the journal back to its valid prefix before appending", path, backup))
 		}
 	}
+	_, statErr := os.Stat(path)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("open journal %s for appending: %w", path, err)
+	}
+	if errors.Is(statErr, os.ErrNotExist) {
+		// A new file: make its directory entry durable too, or a crash
+		// could lose the whole journal along with its fsynced lines.
+		if err := syncDir(filepath.Dir(path)); err != nil {
+			f.Close()
+			return nil, nil, nil, fmt.Errorf("create journal %s: %w", path, err)
+		}
 	}
 	if warn != nil {
 		if err := f.Truncate(validLen); err != nil {
@@ -322,6 +333,20 @@ func OpenJournal(path, runID string, now func() time.Time) (*Journal, *JournalSt
 		return nil, nil, nil, fmt.Errorf("prepare journal %s: %w", path, err)
 	}
 	return &Journal{f: f, path: path, run: runID, now: now}, st, warnings, nil
+}
+
+// syncDir fsyncs a directory. Systems that cannot sync a directory
+// (Windows) are not an error.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("open directory: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, errors.ErrUnsupported) && runtime.GOOS != "windows" {
+		return fmt.Errorf("fsync directory: %w", err)
+	}
+	return nil
 }
 
 // Path returns the journal's file name.
