@@ -350,3 +350,24 @@ func TestExecuteThrottledBeyondSDKRetries(t *testing.T) {
 		t.Fatalf("summary %+v, i-1 %+v after %d changes", out.Summary, f.options("i-1"), f.modified["i-1"])
 	}
 }
+
+// A landed change the resumed run records without a call is verified like a
+// change it makes: one stuck pending is reported not applied.
+func TestExecuteRecordedChangeIsVerified(t *testing.T) {
+	f := newFakeEC2()
+	f.add("i-1", "running", optionalHop1)
+	f.landed = true
+	f.modifyErr["i-1"] = errors.New("read tcp: connection reset by peer")
+	path := filepath.Join(t.TempDir(), "fix.jsonl")
+	tasks := []Task{enforceTask("i-1", optionalHop1)}
+	liveRun(t, f, path, tasks)
+	delete(f.modifyErr, "i-1")
+	f.insts["i-1"].Options.State = "pending" // and it stays so
+	out := liveRun(t, f, path, tasks, func(o *RunOptions) { o.WaitTimeout = 50 * time.Millisecond })
+	if r := resultOf(t, out, "i-1"); r.Status != StatusFailed || r.Reason != ReasonNotApplied {
+		t.Fatalf("recorded change stuck pending: %s/%s %s, want failed %s", r.Status, r.Reason, r.Message, ReasonNotApplied)
+	}
+	if f.modified["i-1"] != 1 {
+		t.Fatalf("%d calls, want 1", f.modified["i-1"])
+	}
+}

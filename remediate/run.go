@@ -339,7 +339,7 @@ func (e *executor) region(ctx context.Context, account, region string, idx []int
 			}
 			break
 		}
-		for _, i := range e.driftCheck(ctx, log, client, account, region, batch) {
+		for _, i := range e.driftCheck(ctx, log, client, account, region, batch, verifyCh) {
 			work <- i
 		}
 	}
@@ -352,8 +352,9 @@ func (e *executor) region(ctx context.Context, account, region string, idx []int
 }
 
 // driftCheck re-reads batch and decides each task (see [Decide]). It returns
-// the tasks to call; the others get their result here.
-func (e *executor) driftCheck(ctx context.Context, log *slog.Logger, client EC2API, account, region string, batch []int) []int {
+// the tasks to call; the others get their result here (a live change found
+// already made goes to verifyCh).
+func (e *executor) driftCheck(ctx context.Context, log *slog.Logger, client EC2API, account, region string, batch []int, verifyCh chan<- verifyItem) []int {
 	ids := make([]string, len(batch))
 	for n, i := range batch {
 		ids[n] = e.tasks[i].InstanceID
@@ -398,6 +399,8 @@ func (e *executor) driftCheck(ctx context.Context, log *slog.Logger, client EC2A
 			e.results[i].Status = StatusChanged
 			e.results[i].Verified = &cur
 			e.results[i].Message = "applied by an earlier run whose journal shows no successful result; recorded without a new call"
+			// Like a change made now, it must be seen applied.
+			verifyCh <- verifyItem{i: i, deadline: e.o.Now().Add(e.o.WaitTimeout)}
 		case DecideCall:
 			cur := v.Options
 			e.results[i].Previous = &cur
