@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -89,6 +90,19 @@ func (f *changeFlags) validate(s *streams) error {
 		default:
 			return usageError("--output %q: the file name must end in .json or .csv", o)
 		}
+		if err := checkDir("--output", o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkDir makes sure path's directory exists, so that a file written after
+// a live run cannot fail for want of it.
+func checkDir(flag, path string) error {
+	dir := filepath.Dir(path)
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return usageError("%s %s: directory %s does not exist: create it first", flag, path, dir)
 	}
 	return nil
 }
@@ -367,6 +381,13 @@ func runRemediate(cmd *cobra.Command, g *globals, f *remediateFlags) error {
 	}
 	if err := opts.Validate(); err != nil {
 		return usageError("%v", err)
+	}
+	for flag, path := range map[string]string{"--plan-out": f.planOut, "--journal": f.journal} {
+		if path != "" {
+			if err := checkDir(flag, path); err != nil {
+				return err
+			}
+		}
 	}
 	rep, err := report.ReadFile(f.report)
 	if err != nil {

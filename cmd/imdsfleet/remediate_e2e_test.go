@@ -591,6 +591,8 @@ func TestRemediateBadInputs(t *testing.T) {
 		{"unknown include", []string{"remediate", "--report", s.report, "--include", "everything"}, exitUsage, "want no-data or v1-in-use"},
 		{"live without yes off a terminal", []string{"remediate", "--report", s.report, "--live"}, exitUsage, "add --yes"},
 		{"yes without live", []string{"remediate", "--report", s.report, "--yes"}, exitUsage, "--yes only applies"},
+		{"output directory missing", []string{"remediate", "--report", s.report, "--live", "--yes", "--journal", s.journal, "--output", "/nonexistent-dir/r.json"}, exitUsage, "directory /nonexistent-dir does not exist"},
+		{"journal directory missing", []string{"remediate", "--report", s.report, "--live", "--yes", "--journal", "/nonexistent-dir/j.jsonl"}, exitUsage, "--journal /nonexistent-dir/j.jsonl: directory /nonexistent-dir does not exist"},
 		{"bad output extension", []string{"remediate", "--report", s.report, "--output", "x.txt"}, exitUsage, ".json or .csv"},
 		{"bad exclude tag", []string{"remediate", "--report", s.report, "--exclude-tag", "=v"}, exitUsage, "KEY"},
 		{"bad hop limit", []string{"remediate", "--report", s.report, "--container-hop-limit", "7"}, exitUsage, "--container-hop-limit"},
