@@ -13,6 +13,13 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first SIGINT/SIGTERM cancels ctx: commands stop starting work and
+	// finish (and journal) what is in flight. Restoring the default handling
+	// then lets a second signal kill the process at once.
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	code := run(ctx, os.Args[1:], newSystemStreams())
 	stop()
 	os.Exit(code)
