@@ -6,12 +6,7 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"net"
-	"net/http"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,45 +20,8 @@ import (
 	"github.com/imdsfleet/imdsfleet/report"
 )
 
-// startMoto starts moto_server on a free loopback port and returns its URL,
-// or skips the test when moto is not installed.
-func startMoto(t *testing.T) string {
-	t.Helper()
-	path, err := exec.LookPath("moto_server")
-	if err != nil {
-		t.Skip("moto_server not on PATH: install moto (pip install 'moto[server]') to run the moto remediation test")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	cmd := exec.Command(path, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start moto_server: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(url + "/moto-api/")
-		if err == nil {
-			resp.Body.Close()
-			return url
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("moto_server did not answer on %s within 30s: %v", url, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 func TestRemediateMotoLive(t *testing.T) {
-	url := startMoto(t)
+	url := startMoto(t, "the moto remediation test")
 	const key, region = "AKIAMOTOREMEDIATE001", "us-east-1"
 	for _, kv := range simtest.Env(url, key, region) {
 		k, v, _ := strings.Cut(kv, "=")

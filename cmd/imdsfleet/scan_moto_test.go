@@ -2,11 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"net"
-	"net/http"
-	"os/exec"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -22,49 +17,12 @@ import (
 	"github.com/imdsfleet/imdsfleet/report"
 )
 
-// scanStartMoto starts moto_server on a free loopback port, waits until it
-// answers and stops it at test end; it skips the test when moto is absent.
-func scanStartMoto(t *testing.T) string {
-	t.Helper()
-	path, err := exec.LookPath("moto_server")
-	if err != nil {
-		t.Skip("moto_server is not on PATH: install moto (pip install 'moto[server]') to run the scan-against-moto test")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	cmd := exec.Command(path, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start moto_server: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(url + "/moto-api/")
-		if err == nil {
-			resp.Body.Close()
-			return url
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("moto_server did not answer on %s within 30s: %v", url, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // TestScanCommandMoto runs the scan against moto, an independent AWS
 // implementation: instances made with RunInstances (one then switched to
 // required), MetadataNoToken points put with PutMetricData over the JSON
 // protocol, and the scan reading them back with --cloudwatch-protocol json.
 func TestScanCommandMoto(t *testing.T) {
-	url := scanStartMoto(t)
+	url := startMoto(t, "the scan-against-moto test")
 	const key, region = "AKIAMOTOSCAN00000001", "us-east-1"
 	for _, kv := range simtest.Env(url, key, region) {
 		k, v, _ := strings.Cut(kv, "=")
