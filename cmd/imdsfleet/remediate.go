@@ -423,27 +423,13 @@ func runRemediate(cmd *cobra.Command, g *globals, f *remediateFlags) error {
 		if journal == "" {
 			journal = "imdsfleet-journal-" + time.Now().UTC().Format("20060102T150405Z") + ".jsonl"
 		}
-		j, prior, warns, err := remediate.OpenJournal(journal, newRunID(), nil)
-		if errors.Is(err, remediate.ErrNotJournal) {
-			return usageError("%v", err)
-		}
+	}
+	if journal != "" { // always set for a live run
+		closeJournal, err := useJournal(s, journal, f.live, &ro)
 		if err != nil {
-			return withCode(exitError, err)
+			return err
 		}
-		defer j.Close()
-		for _, w := range warns {
-			fmt.Fprintf(s.Err, "warning: %s\n", w)
-		}
-		ro.Journal, ro.Prior = j, prior
-	} else if journal != "" {
-		prior, warn, _, err := remediate.ReadJournal(journal)
-		if err != nil {
-			return withCode(exitError, err)
-		}
-		if warn != nil {
-			fmt.Fprintf(s.Err, "warning: %s\n", warn)
-		}
-		ro.Prior = prior
+		defer closeJournal()
 	}
 	clients, err := f.clients(ctx)
 	if err != nil {
@@ -455,6 +441,36 @@ func runRemediate(cmd *cobra.Command, g *globals, f *remediateFlags) error {
 	}
 	out.AddSkipped(remediate.SkippedResults(plan.Skipped))
 	return finish(cmd, g, &f.changeFlags, out, runErr, "journal", journal)
+}
+
+// useJournal wires the journal at path into ro. A live run opens it for
+// appending (resuming what it already records); a dry run only reads it, so
+// that its plan shows what a resumed live run would skip. The returned
+// function closes what was opened.
+func useJournal(s *streams, path string, live bool, ro *remediate.RunOptions) (func(), error) {
+	if !live {
+		prior, warn, _, err := remediate.ReadJournal(path)
+		if err != nil {
+			return nil, withCode(exitError, err)
+		}
+		if warn != nil {
+			fmt.Fprintf(s.Err, "warning: %s\n", warn)
+		}
+		ro.Prior = prior
+		return func() {}, nil
+	}
+	j, prior, warns, err := remediate.OpenJournal(path, newRunID(), nil)
+	if errors.Is(err, remediate.ErrNotJournal) {
+		return nil, usageError("%v", err)
+	}
+	if err != nil {
+		return nil, withCode(exitError, err)
+	}
+	for _, w := range warns {
+		fmt.Fprintf(s.Err, "warning: %s\n", w)
+	}
+	ro.Journal, ro.Prior = j, prior
+	return func() { j.Close() }, nil
 }
 
 // newRunID names one invocation in the journal.

@@ -121,28 +121,12 @@ func runRollback(cmd *cobra.Command, g *globals, f *rollbackFlags) error {
 				return err
 			}
 		}
-		j, prior, warns, err := remediate.OpenJournal(rj, newRunID(), nil)
-		if errors.Is(err, remediate.ErrNotJournal) {
-			return usageError("%v", err)
-		}
-		if err != nil {
-			return withCode(exitError, err)
-		}
-		defer j.Close()
-		for _, w := range warns {
-			fmt.Fprintf(s.Err, "warning: %s\n", w)
-		}
-		ro.Journal, ro.Prior = j, prior
-	} else {
-		prior, warn, _, err := remediate.ReadJournal(rj)
-		if err != nil {
-			return withCode(exitError, err)
-		}
-		if warn != nil {
-			fmt.Fprintf(s.Err, "warning: %s\n", warn)
-		}
-		ro.Prior = prior
 	}
+	closeJournal, err := useJournal(s, rj, f.live, &ro)
+	if err != nil {
+		return err
+	}
+	defer closeJournal()
 	clients, err := f.clients(ctx)
 	if err != nil {
 		return err
