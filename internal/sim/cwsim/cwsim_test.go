@@ -417,8 +417,9 @@ func TestGetMetricDataStatistics(t *testing.T) {
 	if err != nil {
 		t.Fatalf("GetMetricData: %v", err)
 	}
-	// Instance 4 runs since -5d at 4 calls/h: 288 datapoints a day of 1/3.
-	want := map[string]float64{"q_Sum": 96, "q_SampleCount": 288, "q_Average": 1.0 / 3, "q_Minimum": 1.0 / 3, "q_Maximum": 1.0 / 3}
+	// Instance 4 runs since -5d at 4 calls/h: 288 datapoints a day worth 1/3
+	// each, published as whole calls (0 or 1) that sum to 96 a day.
+	want := map[string]float64{"q_Sum": 96, "q_SampleCount": 288, "q_Average": 1.0 / 3, "q_Minimum": 0, "q_Maximum": 1}
 	for _, r := range out.MetricDataResults {
 		if len(r.Values) != 2 || !near(r.Values[0], want[*r.Id]) || !near(r.Values[1], want[*r.Id]) {
 			t.Errorf("%s = %v, want 2 × %v", *r.Id, r.Values, want[*r.Id])

@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"math"
 	"slices"
 	"time"
 )
@@ -21,7 +22,9 @@ const (
 
 // Bucket is the aggregate of one Period of one metric of one instance.
 // Only buckets holding at least one datapoint exist; a running instance that
-// made no IMDS calls publishes zeros, so Sum 0 is data, not a gap.
+// made no IMDS calls publishes zeros, so Sum 0 is data, not a gap. Every
+// datapoint is a whole number of calls, so Sum, Minimum and Maximum are
+// whole numbers too.
 type Bucket struct {
 	// Start is the bucket's timestamp (aligned to the query's start time).
 	Start time.Time
@@ -77,13 +80,29 @@ type rateEvent struct {
 //
 // The model: the instance publishes one datapoint per 5-minute [Slot] in
 // which it ran (Running intervals, or launch to now for a running instance
-// without any), worth the calls its Usage segments of metric made while it
-// ran in that slot (0 outside every segment). A datapoint belongs to the
-// bucket containing its timestamp. start is rounded down by [AlignStart];
-// buckets are [start+k·period, start+(k+1)·period) truncated at end. Nothing
-// exists before launch, after now, or older than [Retention].
+// without any). A datapoint counts calls, so it is a whole number: with v the
+// exact calls its Usage segments of metric made while it ran in the slot
+// (PerHour × time, 0 outside every segment), slot i (Unix time / Slot)
+// publishes
 //
-// Cost is O(segments·log segments + buckets), whatever the time range.
+//	floor(v) + floor((i+1)·f + c) − floor(i·f + c),   f = frac(v),
+//
+// where c ∈ [0,1) is a hash of the instance ID and metric. That is
+// floor(v + frac(i·f + c)): v dithered by a per-slot offset that depends
+// neither on the query nor on other slots, so the value is 0 or 1 for v in
+// (0,1), at least 1 for v ≥ 1, exactly v for a whole v, and a run of slots
+// worth v each sums to within 1 of its exact total (so long-run totals match
+// PerHour × hours). v is first rounded to a multiple of 1/(3600·2¹⁶), which
+// is exact for whole-number rates over whole seconds.
+//
+// A datapoint belongs to the bucket containing its timestamp. start is
+// rounded down by [AlignStart]; buckets are [start+k·period,
+// start+(k+1)·period) truncated at end. Nothing exists before launch, after
+// now, or older than [Retention].
+//
+// Cost is O(segments·log segments + buckets), whatever the time range: a run
+// of full slots at one rate is summed in O(1) since the dithered values
+// telescope.
 func (in *Instance) AppendBuckets(dst []Bucket, metric string, now, start, end time.Time, period time.Duration) []Bucket {
 	if period <= 0 || (metric != MetricNoToken && metric != MetricNoTokenRejected) {
 		return dst
@@ -108,7 +127,8 @@ func (in *Instance) AppendBuckets(dst []Bucket, metric string, now, start, end t
 	events := in.rateEvents(evBuf[:0], metric, now)
 
 	q := bucketGrid{start: start.UnixNano(), end: end.UnixNano(), period: int64(period)}
-	acc := bucketAcc{k: -1, slot: -1}
+	d := newDither(in.ID, metric)
+	acc := bucketAcc{k: -1, slot: -1, d: d}
 	emit := func() {
 		if acc.k >= 0 && acc.samples > 0 {
 			dst = append(dst, Bucket{
@@ -134,7 +154,7 @@ func (in *Instance) AppendBuckets(dst []Bucket, metric string, now, start, end t
 			if k != acc.k {
 				acc.flushSlot()
 				emit()
-				acc = bucketAcc{k: k, slot: -1}
+				acc = bucketAcc{k: k, slot: -1, d: d}
 			}
 			e := minInt64(b, effEnd)
 			acc.add(a, e, perHour)
@@ -263,11 +283,11 @@ type bucketAcc struct {
 	min, max float64
 	slot     int64 // slot index being accumulated, -1 when none
 	slotVal  float64
+	d        dither
 }
 
 // add accounts calls at perHour during [a, b), which lies in the bucket.
 func (acc *bucketAcc) add(a, b int64, perHour float64) {
-	acc.sum += perHour * hours(b-a)
 	sa, sb := floorDiv(a, int64(Slot)), floorDiv(b-1, int64(Slot))
 	if sa != acc.slot {
 		acc.flushSlot()
@@ -280,7 +300,7 @@ func (acc *bucketAcc) add(a, b int64, perHour float64) {
 	acc.slotVal += perHour * hours((sa+1)*int64(Slot)-a)
 	acc.flushSlot()
 	if full := sb - sa - 1; full > 0 {
-		acc.sample(perHour*hours(int64(Slot)), int(full))
+		acc.sample(perHour*hours(int64(Slot)), sa+1, full)
 	}
 	acc.slot, acc.slotVal = sb, perHour*hours(b-sb*int64(Slot))
 }
@@ -288,20 +308,81 @@ func (acc *bucketAcc) add(a, b int64, perHour float64) {
 // flushSlot records the slot being accumulated as one datapoint.
 func (acc *bucketAcc) flushSlot() {
 	if acc.slot >= 0 {
-		acc.sample(acc.slotVal, 1)
+		acc.sample(acc.slotVal, acc.slot, 1)
 		acc.slot = -1
 	}
 }
 
-// sample records n datapoints of value v.
-func (acc *bucketAcc) sample(v float64, n int) {
-	if acc.samples == 0 || v < acc.min {
-		acc.min = v
+// sample records the n datapoints of slots first.. first+n-1, each worth v
+// calls before dithering.
+func (acc *bucketAcc) sample(v float64, first, n int64) {
+	sum, lo, hi := acc.d.run(v, first, n)
+	if acc.samples == 0 || lo < acc.min {
+		acc.min = lo
 	}
-	if acc.samples == 0 || v > acc.max {
-		acc.max = v
+	if acc.samples == 0 || hi > acc.max {
+		acc.max = hi
 	}
-	acc.samples += n
+	acc.samples += int(n)
+	acc.sum += sum
+}
+
+// ditherOne is 1 in the fixed point [dither] rounds a slot's value to:
+// 1/(3600·2¹⁶) represents PerHour × seconds / 3600 exactly for whole-number
+// rates and whole seconds, and slot index × ditherOne stays far below 2⁶³
+// (slot indices of int64 nanosecond times are below 2²⁵).
+const ditherOne = 3600 << 16
+
+// maxDithered is the largest slot value rounded to the fixed point; larger
+// ones (absurd rates) are just rounded down.
+const maxDithered = 1 << 34
+
+// dither turns a slot's exact value v into whole calls: slot i publishes
+// floor(v + frac(i·f + c)) with f = frac(v), which for a run of slots
+// telescopes to floor(v)·n + floor(b·f + c) − floor(a·f + c).
+type dither struct {
+	c int64 // offset c in units of 1/ditherOne, in [0, ditherOne)
+}
+
+// newDither returns the dither of one instance's metric: c is FNV-64a of
+// the ID and metric, mixed by the splitmix64 finalizer.
+func newDither(id, metric string) dither {
+	const offset64, prime64 = 14695981039346656037, 1099511628211
+	h := uint64(offset64)
+	for i := 0; i < len(id); i++ {
+		h = (h ^ uint64(id[i])) * prime64
+	}
+	h = (h ^ 0xff) * prime64 // separator: no ID+metric pair collides by concatenation
+	for i := 0; i < len(metric); i++ {
+		h = (h ^ uint64(metric[i])) * prime64
+	}
+	h ^= h >> 30
+	h *= 0xbf58476d1ce4e5b9
+	h ^= h >> 27
+	h *= 0x94d049bb133111eb
+	h ^= h >> 31
+	return dither{c: int64(h % ditherOne)}
+}
+
+// run returns the sum, minimum and maximum of the whole-call values of the
+// n ≥ 1 slots first.. first+n-1, each worth v calls exactly.
+func (d dither) run(v float64, first, n int64) (sum, lo, hi float64) {
+	if v >= maxDithered || !(v > 0) {
+		w := math.Floor(max(v, 0))
+		return w * float64(n), w, w
+	}
+	fixed := int64(math.Round(v * ditherOne))
+	w, f := float64(fixed/ditherOne), fixed%ditherOne
+	// ups: slots among the n whose value is w+1.
+	ups := floorDiv((first+n)*f+d.c, ditherOne) - floorDiv(first*f+d.c, ditherOne)
+	lo, hi = w, w
+	if ups == n {
+		lo = w + 1
+	}
+	if ups > 0 {
+		hi = w + 1
+	}
+	return w*float64(n) + float64(ups), lo, hi
 }
 
 func hours(ns int64) float64 { return float64(ns) / float64(time.Hour) }

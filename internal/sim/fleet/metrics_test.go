@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"fmt"
+	"hash/fnv"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -235,11 +236,15 @@ func TestBucketsMinMax(t *testing.T) {
 	if len(got) != 1 {
 		t.Fatalf("got %v, want one bucket", fmtBuckets(got))
 	}
-	// Slots: [0,5) 1, [5,10) 1, [10,15) 2m·12/h + 3m·120/h = 0.4+6, [15,20) 10,
-	// [20,25) 10, [25,27:30) 5.
+	// Slots: [0,5) 1, [5,10) 1, [10,15) 2m·12/h + 3m·120/h = 0.4+6 (published
+	// as 6 or 7), [15,20) 10, [20,25) 10, [25,27:30) 5.
+	third := refWholeCalls(in.ID, MetricNoToken, testNow.Add(-time.Hour+10*time.Minute).Unix()/300, 6.4)
+	if third != 6 && third != 7 {
+		t.Fatalf("reference rounds 6.4 to %v", third)
+	}
 	b := got[0]
-	if b.SampleCount != 6 || !near(b.Minimum, 1) || !near(b.Maximum, 10) || !near(b.Sum, 1+1+6.4+10+10+5) {
-		t.Errorf("got %+v, want 6 samples, min 1, max 10, sum 33.4", b)
+	if b.SampleCount != 6 || b.Minimum != 1 || b.Maximum != 10 || b.Sum != 1+1+third+10+10+5 {
+		t.Errorf("got %+v, want 6 samples, min 1, max 10, sum %v", b, 27+third)
 	}
 }
 
@@ -249,7 +254,7 @@ func TestBucketsMatchesSlotModel(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	minutes := func(lo, hi int) time.Duration { return time.Duration(lo+rng.IntN(hi-lo)) * time.Minute }
 	for n := range 300 {
-		in := Instance{State: []string{"running", "stopped", "pending", "terminated"}[rng.IntN(4)], LaunchTime: Rel(-minutes(60, 5*24*60))}
+		in := Instance{ID: fmt.Sprintf("i-%08x", rng.Uint32()), State: []string{"running", "stopped", "pending", "terminated"}[rng.IntN(4)], LaunchTime: Rel(-minutes(60, 5*24*60))}
 		if rng.IntN(3) > 0 {
 			// Disjoint intervals (the oracle below does not merge overlaps;
 			// TestBuckets covers overlapping ones), in random order.
@@ -263,22 +268,79 @@ func TestBucketsMatchesSlotModel(t *testing.T) {
 		}
 		for range rng.IntN(5) {
 			a := -minutes(0, 6*24*60)
-			in.Usage = append(in.Usage, use([]string{MetricNoToken, MetricNoTokenRejected}[rng.IntN(2)], a, a+minutes(1, 3*24*60), float64(rng.IntN(100))))
+			rate := float64(rng.IntN(100))
+			switch rng.IntN(4) {
+			case 0:
+				rate /= 4 // fractional rates on the fixed point
+			case 1:
+				rate = math.Round(rng.Float64()*1e6) / 1e4 // and off it
+			}
+			in.Usage = append(in.Usage, use([]string{MetricNoToken, MetricNoTokenRejected}[rng.IntN(2)], a, a+minutes(1, 3*24*60), rate))
 		}
 		start := -minutes(10, 6*24*60) - time.Duration(rng.IntN(60))*time.Second
 		end := start + minutes(1, 7*24*60)
 		period := []time.Duration{time.Minute, 5 * time.Minute, 7 * time.Minute, time.Hour, 6 * time.Hour, day}[rng.IntN(6)]
 		got := in.Buckets(MetricNoToken, testNow, testNow.Add(start), testNow.Add(end), period)
-		want := slotModel(&in, MetricNoToken, testNow, testNow.Add(start), testNow.Add(end), period)
-		if fmtBuckets(got) != fmtBuckets(want) {
+		want := slotModel(&in, MetricNoToken, testNow, testNow.Add(start), testNow.Add(end), period, refWholeCalls)
+		if !equalBuckets(got, want) {
 			t.Fatalf("case %d: %+v start %s end %s period %s:\n got %s\nwant %s", n, in, start, end, period, fmtBuckets(got), fmtBuckets(want))
+		}
+		for _, b := range got {
+			if !whole(b.Sum) || !whole(b.Minimum) || !whole(b.Maximum) {
+				t.Fatalf("case %d: bucket %s is not whole calls", n, fmtBuckets([]Bucket{b}))
+			}
 		}
 	}
 }
 
+// refWholeCalls is the reference statement of how a slot's exact value v
+// becomes whole calls, written apart from the O(1) run sums of metrics.go:
+// v is rounded to a multiple of 1/(3600·2¹⁶); with f its fraction and c
+// the instance's hash offset, the slot publishes floor(v) + 1 when
+// frac(slot·f + c) ≥ 1 − f, floor(v) otherwise.
+func refWholeCalls(id, metric string, slot int64, v float64) float64 {
+	const one = 3600 * 65536
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	h.Write([]byte{0xff})
+	h.Write([]byte(metric))
+	x := h.Sum64()
+	x = (x ^ x>>30) * 0xbf58476d1ce4e5b9
+	x = (x ^ x>>27) * 0x94d049bb133111eb
+	x ^= x >> 31
+	c := int64(x % one)
+	fixed := int64(math.Round(v * one))
+	w, f := fixed/one, fixed%one
+	if u := (slot*f + c) % one; u >= one-f {
+		w++
+	}
+	return float64(w)
+}
+
+// exactCalls is the model before whole calls: a slot publishes v.
+func exactCalls(_, _ string, _ int64, v float64) float64 { return v }
+
+func whole(x float64) bool { return x == math.Trunc(x) }
+
+// equalBuckets compares exactly: with whole calls there is no rounding.
+func equalBuckets(a, b []Bucket) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !a[i].Start.Equal(b[i].Start) || a[i].Sum != b[i].Sum || a[i].SampleCount != b[i].SampleCount ||
+			a[i].Minimum != b[i].Minimum || a[i].Maximum != b[i].Maximum {
+			return false
+		}
+	}
+	return true
+}
+
 // slotModel evaluates the metric model the slow, obvious way: every slot,
-// every running interval, every usage segment.
-func slotModel(in *Instance, metric string, now, start, end time.Time, period time.Duration) []Bucket {
+// every running interval, every usage segment; calls turns a slot's exact
+// value into its datapoint.
+func slotModel(in *Instance, metric string, now, start, end time.Time, period time.Duration,
+	calls func(id, metric string, slot int64, v float64) float64) []Bucket {
 	start = AlignStart(now, start)
 	lo := in.LaunchTime.At(now)
 	if r := now.Add(-Retention); r.After(lo) {
@@ -345,6 +407,7 @@ func slotModel(in *Instance, metric string, now, start, end time.Time, period ti
 			if !ran {
 				continue
 			}
+			v = calls(in.ID, metric, s.Unix()/int64(Slot/time.Second), v)
 			if b.SampleCount == 0 || v < b.Minimum {
 				b.Minimum = v
 			}
@@ -396,4 +459,129 @@ func TestAlignStart(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBucketsWholeCalls checks the properties of whole-call datapoints that
+// hold whatever the dither: one-slot values stay within 1 of the exact
+// value and above 0 when it is at least 1, long-run totals match
+// PerHour × hours, and results depend on neither the query's start nor,
+// beyond ±1 in totals, the instance ID.
+func TestBucketsWholeCalls(t *testing.T) {
+	const nt = MetricNoToken
+	history := func(id string, perHour float64) Instance {
+		return Instance{ID: id, State: "running", LaunchTime: Rel(-30*day - 150*time.Second),
+			Usage: []UsageSegment{use(nt, -30*day, 0, perHour)}}
+	}
+	rates := []float64{37, 10, 1, 5, 0.5, 7.3, 12, 100, 1234.5678}
+
+	t.Run("every datapoint is whole and within 1 of the exact value", func(t *testing.T) {
+		for _, rate := range rates {
+			in := history("i-0123456789abcdef0", rate)
+			in.Running = []Interval{iv(-3*day-150*time.Second, -2*day+100*time.Second), iv(-2*day+7*time.Minute+13*time.Second, 0)}
+			exact := slotModel(&in, nt, testNow, testNow.Add(-3*day-time.Hour), testNow, Slot, exactCalls)
+			got := in.Buckets(nt, testNow, testNow.Add(-3*day-time.Hour), testNow, Slot)
+			if len(got) != len(exact) || len(got) < 800 {
+				t.Fatalf("rate %v: %d datapoints, want %d", rate, len(got), len(exact))
+			}
+			for i, g := range got {
+				v := exact[i].Sum
+				if g.SampleCount != 1 || !whole(g.Sum) || g.Minimum != g.Sum || g.Maximum != g.Sum ||
+					g.Sum < math.Floor(v) || g.Sum > math.Floor(v)+1 || (v >= 1 && g.Sum == 0) || (v == 0 && g.Sum != 0) {
+					t.Fatalf("rate %v: slot %s = %s, exact value %v", rate, g.Start, fmtBuckets(got[i:i+1]), v)
+				}
+			}
+		}
+	})
+
+	t.Run("a whole number per slot publishes the exact values", func(t *testing.T) {
+		// Multiples of 12 per hour on slot-aligned segments and running
+		// intervals: every slot is worth a whole number of calls.
+		in := Instance{ID: "i-1", State: "running", LaunchTime: Rel(-20 * day),
+			Running: []Interval{iv(-20*day, -9*day-35*time.Minute), iv(-8*day+5*time.Minute, 0)},
+			Usage: []UsageSegment{use(nt, -20*day, -5*day, 12), use(nt, -12*day-time.Hour, -3*day+25*time.Minute, 36),
+				use(nt, -day, 0, 1200), use(MetricNoTokenRejected, -20*day, 0, 7)}}
+		for _, period := range []time.Duration{Slot, time.Hour, 7 * time.Minute, day} {
+			start, end := testNow.Add(-14*day-3*time.Minute), testNow.Add(-time.Hour)
+			got := in.Buckets(nt, testNow, start, end, period)
+			want := slotModel(&in, nt, testNow, start, end, period, exactCalls)
+			if len(want) == 0 || !equalBuckets(got, want) {
+				t.Errorf("period %s:\n got %s\nwant %s", period, fmtBuckets(got), fmtBuckets(want))
+			}
+		}
+	})
+
+	t.Run("long-run total matches PerHour × hours", func(t *testing.T) {
+		for _, rate := range rates {
+			for _, id := range []string{"i-1", "i-2", "i-0123456789abcdef0", ""} {
+				in := history(id, rate)
+				exact := rate * 14 * 24
+				var daily float64
+				for _, b := range in.Buckets(nt, testNow, testNow.Add(-14*day), testNow, day) {
+					daily += b.Sum
+				}
+				got := in.Buckets(nt, testNow, testNow.Add(-14*day), testNow, 14*day)
+				if len(got) != 1 || got[0].Sum != daily || math.Abs(daily-exact) > 1 {
+					t.Errorf("rate %v, %q: 14 days sum to %v (daily buckets %v), want %v ± 1", rate, id, fmtBuckets(got), daily, exact)
+				}
+			}
+		}
+	})
+
+	t.Run("results do not depend on the query's start", func(t *testing.T) {
+		for _, rate := range rates {
+			in := history("i-0123456789abcdef0", rate)
+			in.Running = []Interval{iv(-10*day-150*time.Second, -2*day+100*time.Second), iv(-2*day+7*time.Minute+13*time.Second, 0)}
+			for _, period := range []time.Duration{Slot, time.Hour, day} {
+				long := in.Buckets(nt, testNow, testNow.Add(-10*day), testNow, period)
+				short := in.Buckets(nt, testNow, testNow.Add(-3*day), testNow.Add(-time.Hour), period)
+				byStart := map[time.Time]Bucket{}
+				for _, b := range long {
+					byStart[b.Start] = b
+				}
+				shared := 0
+				for _, b := range short {
+					l, ok := byStart[b.Start]
+					if !ok || b.Start.Add(period).After(testNow.Add(-time.Hour)) {
+						continue // not in the long query, or cut short by the short one's end
+					}
+					shared++
+					if !equalBuckets([]Bucket{l}, []Bucket{b}) {
+						t.Errorf("rate %v period %s: bucket %s from -10d, %s from -3d", rate, period, fmtBuckets([]Bucket{l}), fmtBuckets([]Bucket{b}))
+					}
+				}
+				if shared < 2 {
+					t.Fatalf("rate %v period %s: only %d shared buckets", rate, period, shared)
+				}
+			}
+		}
+	})
+
+	t.Run("IDs change which slots round up, not the totals", func(t *testing.T) {
+		for _, rate := range []float64{37, 10, 0.5, 7.3} {
+			differ := false
+			var first []Bucket
+			var firstTotal float64
+			for n := range 20 {
+				in := history(fmt.Sprintf("i-%d", n), rate)
+				slots := in.Buckets(nt, testNow, testNow.Add(-14*day), testNow, Slot)
+				var total float64
+				for _, b := range slots {
+					total += b.Sum
+				}
+				if n == 0 {
+					first, firstTotal = slots, total
+					continue
+				}
+				if !equalBuckets(slots, first) {
+					differ = true
+				}
+				if math.Abs(total-firstTotal) > 1 {
+					t.Errorf("rate %v: i-%d totals %v over 14 days, i-0 %v", rate, n, total, firstTotal)
+				}
+			}
+			if !differ {
+				t.Errorf("rate %v: 20 IDs publish the same slot values", rate)
+			}
+		}
+	})
 }
