@@ -373,6 +373,9 @@ func (d dither) run(v float64, first, n int64) (sum, lo, hi float64) {
 	}
 	fixed := int64(math.Round(v * ditherOne))
 	w, f := float64(fixed/ditherOne), fixed%ditherOne
+	if f == 0 {
+		return w * float64(n), w, w
+	}
 	// ups: slots among the n whose value is w+1.
 	ups := floorDiv((first+n)*f+d.c, ditherOne) - floorDiv(first*f+d.c, ditherOne)
 	lo, hi = w, w
