@@ -66,8 +66,17 @@ func TestThrottleBurstThenRetriesSucceed(t *testing.T) {
 		}
 		throttled++
 	}
-	if throttled != 30 {
-		t.Fatalf("80 back-to-back calls on a 50-token bucket: %d throttled, want 30", throttled)
+	// The bucket answered exactly its 50 tokens; everything else the server
+	// saw was refused. (The server's own counts are the measure: a rare
+	// transport-level resend on a reused connection would add a call the
+	// client never saw, so the client's count is only a lower bound.)
+	st := s.Stats()
+	calls, refused := st.Calls["DescribeInstances"]["us-east-1"], st.Throttled["DescribeInstances"]["us-east-1"]
+	if served := calls - refused; served != 50 {
+		t.Fatalf("a 50-token bucket served %d of %d calls (%d refused)", served, calls, refused)
+	}
+	if throttled < 30 {
+		t.Fatalf("80 back-to-back calls on a 50-token bucket: %d throttled, want at least 30", throttled)
 	}
 
 	// The bucket is empty now. At 20 tokens/s (TimeScale 2) a burst of 30
@@ -86,7 +95,7 @@ func TestThrottleBurstThenRetriesSucceed(t *testing.T) {
 	if err := g.Wait(); err != nil {
 		t.Fatalf("burst with retries: %v", err)
 	}
-	st := s.Stats()
+	st = s.Stats()
 	if st.Throttled["DescribeInstances"]["us-east-1"] == 0 {
 		t.Errorf("no throttles recorded: %+v", st.Throttled)
 	}
