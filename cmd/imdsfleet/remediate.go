@@ -431,6 +431,12 @@ func runRemediate(cmd *cobra.Command, g *globals, f *remediateFlags) error {
 		}
 		defer closeJournal()
 	}
+	return f.execute(ctx, cmd, g, tasks, ro, remediate.SkippedResults(plan.Skipped), "journal", journal)
+}
+
+// execute runs tasks, adds the results of what was skipped before any call,
+// and reports through [finish].
+func (f *changeFlags) execute(ctx context.Context, cmd *cobra.Command, g *globals, tasks []remediate.Task, ro remediate.RunOptions, skipped []remediate.Result, journalFlag, journal string) error {
 	clients, err := f.clients(ctx)
 	if err != nil {
 		return err
@@ -439,8 +445,8 @@ func runRemediate(cmd *cobra.Command, g *globals, f *remediateFlags) error {
 	if out == nil {
 		return withCode(exitError, runErr)
 	}
-	out.AddSkipped(remediate.SkippedResults(plan.Skipped))
-	return finish(cmd, g, &f.changeFlags, out, runErr, "journal", journal)
+	out.AddSkipped(skipped)
+	return finish(cmd, g, f, out, runErr, journalFlag, journal)
 }
 
 // useJournal wires the journal at path into ro. A live run opens it for

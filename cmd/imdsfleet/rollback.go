@@ -127,16 +127,7 @@ func runRollback(cmd *cobra.Command, g *globals, f *rollbackFlags) error {
 		return err
 	}
 	defer closeJournal()
-	clients, err := f.clients(ctx)
-	if err != nil {
-		return err
-	}
-	out, runErr := remediate.Execute(ctx, clients, tasks, ro)
-	if out == nil {
-		return withCode(exitError, runErr)
-	}
-	out.AddSkipped(skipped)
-	return finish(cmd, g, &f.changeFlags, out, runErr, "rollback-journal", rj)
+	return f.execute(ctx, cmd, g, tasks, ro, skipped, "rollback-journal", rj)
 }
 
 // samePath reports whether a and b name the same file (after making them
