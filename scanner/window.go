@@ -30,10 +30,17 @@ const (
 // [start, now) where start is now-lookback rounded down to 00:00 UTC. Daily
 // buckets then start at UTC midnight whatever rule CloudWatch uses to align
 // them (it rounds StartTime down to the minute, 5 minutes or hour by age;
-// midnight satisfies all three), so every bucket is a calendar day.
+// midnight satisfies all three), so every bucket is a calendar day. Where
+// rounding down would reach past CloudWatch's retention (a lookback of
+// nearly 455 days), start is the next midnight instead: the report never
+// claims a day CloudWatch no longer holds.
 func Window(now time.Time, lookback time.Duration) (start, end time.Time) {
 	now = now.UTC()
-	return now.Add(-lookback).Truncate(Day), now
+	start = now.Add(-lookback).Truncate(Day)
+	if now.Sub(start) > MaxLookback {
+		start = start.Add(Day)
+	}
+	return start, now
 }
 
 // LookbackDays is the number of days a lookback covers, rounded up, at

@@ -16,7 +16,11 @@ func TestWindow(t *testing.T) {
 		{"2026-03-15T10:30:00Z", 14 * Day, "2026-03-01T00:00:00Z"},
 		{"2026-03-15T00:00:00Z", 14 * Day, "2026-03-01T00:00:00Z"},
 		{"2026-03-15T23:59:59Z", 36 * time.Hour, "2026-03-14T00:00:00Z"},
-		{"2026-03-15T10:30:00Z", 455 * Day, "2024-12-15T00:00:00Z"},
+		// Rounding down would reach 455 days 10h30 back, past retention:
+		// the next midnight instead.
+		{"2026-03-15T10:30:00Z", 455 * Day, "2024-12-16T00:00:00Z"},
+		{"2026-03-15T00:00:00Z", 455 * Day, "2024-12-15T00:00:00Z"}, // exactly at retention
+		{"2026-03-15T10:30:00Z", 454 * Day, "2024-12-16T00:00:00Z"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.now+"-"+tt.lookback.String(), func(t *testing.T) {
