@@ -98,16 +98,7 @@ func describePages(ctx context.Context, c EC2API, in *ec2.DescribeInstancesInput
 				if in.State != nil {
 					v.State = string(in.State.Name)
 				}
-				if mo := in.MetadataOptions; mo != nil {
-					v.Options = report.MetadataOptions{
-						HttpTokens:              string(mo.HttpTokens),
-						HttpEndpoint:            string(mo.HttpEndpoint),
-						HttpPutResponseHopLimit: aws.ToInt32(mo.HttpPutResponseHopLimit),
-						HttpProtocolIpv6:        string(mo.HttpProtocolIpv6),
-						InstanceMetadataTags:    string(mo.InstanceMetadataTags),
-						State:                   string(mo.State),
-					}
-				}
+				v.Options = report.MetadataOptionsFromEC2(in.MetadataOptions)
 				out[id] = v
 			}
 		}

@@ -9,6 +9,9 @@ package report
 
 import (
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 )
 
 // SchemaVersion is the version of the JSON report this package writes and
@@ -147,4 +150,20 @@ func (in *Instance) HasRisk(risk string) bool {
 		}
 	}
 	return false
+}
+
+// MetadataOptionsFromEC2 converts the options DescribeInstances returns;
+// nil (an instance EC2 reports without options) gives the zero value.
+func MetadataOptionsFromEC2(mo *ec2types.InstanceMetadataOptionsResponse) MetadataOptions {
+	if mo == nil {
+		return MetadataOptions{}
+	}
+	return MetadataOptions{
+		HttpTokens:              string(mo.HttpTokens),
+		HttpEndpoint:            string(mo.HttpEndpoint),
+		HttpPutResponseHopLimit: aws.ToInt32(mo.HttpPutResponseHopLimit),
+		HttpProtocolIpv6:        string(mo.HttpProtocolIpv6),
+		InstanceMetadataTags:    string(mo.InstanceMetadataTags),
+		State:                   string(mo.State),
+	}
 }

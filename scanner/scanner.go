@@ -610,16 +610,7 @@ func convertInstance(t target, in ec2types.Instance) report.Instance {
 		ri.Tags[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
 	}
 	ri.Name = ri.Tags["Name"]
-	if mo := in.MetadataOptions; mo != nil {
-		ri.MetadataOptions = report.MetadataOptions{
-			HttpTokens:              string(mo.HttpTokens),
-			HttpEndpoint:            string(mo.HttpEndpoint),
-			HttpPutResponseHopLimit: aws.ToInt32(mo.HttpPutResponseHopLimit),
-			HttpProtocolIpv6:        string(mo.HttpProtocolIpv6),
-			InstanceMetadataTags:    string(mo.InstanceMetadataTags),
-			State:                   string(mo.State),
-		}
-	}
+	ri.MetadataOptions = report.MetadataOptionsFromEC2(in.MetadataOptions)
 	return ri
 }
 
