@@ -481,23 +481,17 @@ func (s *Server) describeInstances(bw *bufWriter, c *call, form url.Values) stri
 	now := s.now()
 	x := s.startEC2(bw, "DescribeInstancesResponse")
 	x.open("reservationSet")
-	for i := 0; i < len(page); {
-		resID := reservationID(page[i].rec.in)
-		j := i + 1
-		for j < len(page) && reservationID(page[j].rec.in) == resID {
-			j++
-		}
+	for _, group := range byReservation(page) {
 		x.open("item")
-		x.elem("reservationId", resID)
+		x.elem("reservationId", reservationID(page[group[0]].rec.in))
 		x.elem("ownerId", c.account.id)
 		x.b.WriteString("<groupSet/>")
 		x.open("instancesSet")
-		for _, it := range page[i:j] {
-			writeInstance(x, &it, rs.name, now)
+		for _, k := range group {
+			writeInstance(x, &page[k], rs.name, now)
 		}
 		x.close("instancesSet")
 		x.close("item")
-		i = j
 	}
 	x.close("reservationSet")
 	if next != "" {
@@ -505,6 +499,26 @@ func (s *Server) describeInstances(bw *bufWriter, c *call, form url.Values) stri
 	}
 	x.close("DescribeInstancesResponse")
 	return "ok"
+}
+
+// byReservation groups a page's items by reservation, as EC2 does: one
+// reservation element per reservation id on the page, in the order of
+// their first instance, holding every instance of the page that shares it
+// (instances of one reservation need not have neighbouring ids).
+func byReservation(page []pageItem) [][]int {
+	groups := make([][]int, 0, len(page))
+	at := make(map[string]int, len(page))
+	for k := range page {
+		rid := reservationID(page[k].rec.in)
+		g, ok := at[rid]
+		if !ok {
+			g = len(groups)
+			at[rid] = g
+			groups = append(groups, nil)
+		}
+		groups[g] = append(groups[g], k)
+	}
+	return groups
 }
 
 func reservationID(in *fleet.Instance) string {

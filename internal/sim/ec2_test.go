@@ -510,3 +510,42 @@ func TestDryRunOnReadCalls(t *testing.T) {
 		})
 	}
 }
+
+// TestDescribeInstancesReservations: the instances of one page that share
+// a reservation id are listed in one reservation, even when other
+// instances' ids sort between theirs (as in synthetic fleets, whose ids are
+// random); a reservation split over two pages appears on each.
+func TestDescribeInstancesReservations(t *testing.T) {
+	f := testFleet(12)
+	us := f.Accounts[0].Regions[0].Instances
+	for _, i := range []int{0, 2, 4, 9} { // ids 1, 3, 5 on page 1 and 10 on page 2
+		us[i].ReservationID = "r-0aaaaaaaaaaaaaaa1"
+	}
+	_, url := simtest.Start(t, f, sim.Options{})
+	c := ec2Client(t, url, keyA, "us-east-1")
+	p := ec2.NewDescribeInstancesPaginator(c, &ec2.DescribeInstancesInput{MaxResults: aws.Int32(6)})
+	var pages []string
+	for p.HasMorePages() {
+		out, err := p.NextPage(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		var shared []string
+		for _, r := range out.Reservations {
+			rid := aws.ToString(r.ReservationId)
+			if seen[rid] {
+				t.Errorf("page %d lists reservation %s twice", len(pages)+1, rid)
+			}
+			seen[rid] = true
+			if rid == "r-0aaaaaaaaaaaaaaa1" {
+				shared = instanceIDs([]types.Reservation{r})
+			}
+		}
+		pages = append(pages, fmt.Sprintf("%d reservations, shared %v", len(out.Reservations), shared))
+	}
+	want := fmt.Sprintf("[4 reservations, shared [%s %s %s] 6 reservations, shared [%s]]", id(1), id(3), id(5), id(10))
+	if got := fmt.Sprint(pages); got != want {
+		t.Errorf("pages = %s, want %s", got, want)
+	}
+}

@@ -65,9 +65,8 @@ type Instance struct {
 	Tags               map[string]string `json:"tags,omitempty"`
 	MetadataOptions    MetadataOptions   `json:"metadataOptions"`
 	// ReservationID groups instances launched together: DescribeInstances
-	// puts consecutive instances of one page that share it in one
-	// reservation. Empty means a reservation of its own ("r-" + the id's
-	// hex digits).
+	// puts the instances of one page that share it in one reservation.
+	// Empty means a reservation of its own ("r-" + the id's hex digits).
 	ReservationID string `json:"reservationId,omitempty"`
 	// Running lists the intervals in which the instance ran and so published
 	// metrics. Nil means: from LaunchTime until now if State is running (or
