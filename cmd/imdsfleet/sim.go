@@ -74,7 +74,7 @@ KEY=value per line (AWS_ENDPOINT_URL first), and serves until interrupted.
 Counters: GET /_sim/stats.`,
 		Example: `  imdsfleet sim --synthetic 5000 --regions 4
   imdsfleet sim --fleet testdata/fleets/demo.json --addr 127.0.0.1:0 > sim.env &
-  set -a; . ./sim.env; set +a; imdsfleet scan          # once sim.env has 4 lines
+  set -a; . ./sim.env; set +a; imdsfleet scan          # once sim.env has 5 lines
   imdsfleet sim --synthetic 100000 --latency 150ms --latency-per-kib 1ms --throttle
   imdsfleet sim --fault GetMetricData:0.2:InternalError:500 --fault DescribeInstances:0.05:reset \
       --auth-failure eu-west-1 --cloudwatch-denied ap-northeast-1`,
@@ -294,8 +294,10 @@ func runSim(ctx context.Context, g *globals, o *simOptions, f *fleet.Fleet) erro
 			region = f.Accounts[0].Regions[0].Name
 		}
 	}
-	_, err = fmt.Fprintf(g.streams.Out, "AWS_ENDPOINT_URL=http://%s\nAWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=sim\nAWS_REGION=%s\n",
-		ln.Addr().String(), key, region)
+	// AWS_DEFAULT_REGION too: the AWS CLI v1 (botocore) reads only that
+	// one, the Go SDK either. One write, so a reader never sees half.
+	_, err = fmt.Fprintf(g.streams.Out, "AWS_ENDPOINT_URL=http://%s\nAWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=sim\nAWS_REGION=%s\nAWS_DEFAULT_REGION=%s\n",
+		ln.Addr().String(), key, region, region)
 	if err != nil {
 		_ = hs.Close()
 		return fmt.Errorf("write the environment to stdout: %w", err)

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -54,22 +56,28 @@ func TestSimCommandServesUntilCancelled(t *testing.T) {
 		outW.Close()
 	}()
 
+	// The environment comes in one write (a reader never sees half of it),
+	// so one read of the pipe returns all of it.
+	buf := make([]byte, 4096)
+	n, err := outR.Read(buf)
+	if err != nil {
+		t.Fatalf("read stdout: %v (stderr: %s)", err, errb.String())
+	}
 	env := map[string]string{}
 	var keys []string
-	sc := bufio.NewScanner(outR)
-	for len(keys) < 4 && sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), "=")
+	for _, line := range strings.Split(strings.TrimSuffix(string(buf[:n]), "\n"), "\n") {
+		k, v, ok := strings.Cut(line, "=")
 		if !ok {
-			t.Fatalf("stdout line %q is not KEY=value", sc.Text())
+			t.Fatalf("stdout line %q is not KEY=value", line)
 		}
 		env[k] = v
 		keys = append(keys, k)
 	}
-	want := "[AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION]"
+	want := "[AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION AWS_DEFAULT_REGION]"
 	if got := strings.Join(keys, " "); "["+got+"]" != want {
 		t.Fatalf("stdout keys %v, want %s (stderr: %s)", keys, want, errb.String())
 	}
-	if !strings.HasPrefix(env["AWS_ENDPOINT_URL"], "http://127.0.0.1:") || env["AWS_REGION"] != "us-east-1" ||
+	if !strings.HasPrefix(env["AWS_ENDPOINT_URL"], "http://127.0.0.1:") || env["AWS_REGION"] != "us-east-1" || env["AWS_DEFAULT_REGION"] != "us-east-1" ||
 		env["AWS_ACCESS_KEY_ID"] != fleet.DefaultAccessKeyID(fleet.SyntheticAccountID(0)) {
 		t.Errorf("environment = %v", env)
 	}
@@ -100,6 +108,8 @@ func TestSimCommandServesUntilCancelled(t *testing.T) {
 		t.Errorf("instances over both Regions = %d, want 300", total)
 	}
 
+	awsCLIWithEnv(t, env)
+
 	cancel()
 	if code := <-done; code != exitOK {
 		t.Errorf("exit code after cancel = %d, want 0 (stderr: %s)", code, errb.String())
@@ -113,6 +123,32 @@ func TestSimCommandServesUntilCancelled(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// awsCLIWithEnv runs the AWS CLI (botocore, a client nobody here wrote)
+// with nothing but the environment sim printed, as a user who sourced it
+// would, isolated from any AWS configuration files and from IMDS.
+func awsCLIWithEnv(t *testing.T, env map[string]string) {
+	t.Helper()
+	if _, err := exec.LookPath("aws"); err != nil {
+		t.Log("the AWS CLI (aws) is not on PATH: skipping the check that it works with the printed environment")
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "aws", "ec2", "describe-regions", "--output", "json")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "AWS_CONFIG_FILE=/dev/null",
+		"AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_EC2_METADATA_DISABLED=true", "AWS_PAGER="}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("aws ec2 describe-regions with the printed environment: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), `"RegionName": "us-east-1"`) {
+		t.Errorf("aws ec2 describe-regions: %s", out)
+	}
+}
 
 func TestSimCommandUsageErrors(t *testing.T) {
 	tests := []struct {
