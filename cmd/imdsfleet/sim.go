@@ -290,8 +290,13 @@ func runSim(ctx context.Context, g *globals, o *simOptions, f *fleet.Fleet) erro
 	key := ""
 	if len(f.Accounts) > 0 {
 		key = f.Accounts[0].AccessKeys()[0]
-		if len(f.Accounts[0].Regions) > 0 {
-			region = f.Accounts[0].Regions[0].Name
+		// The first Region the account can use: a not-opted-in one answers
+		// every EC2 call with AuthFailure.
+		for _, r := range f.Accounts[0].Regions {
+			if r.OptInStatus != "not-opted-in" {
+				region = r.Name
+				break
+			}
 		}
 	}
 	// AWS_DEFAULT_REGION too: the AWS CLI v1 (botocore) reads only that

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -267,6 +268,54 @@ func TestSimCommandFaultFlags(t *testing.T) {
 		t.Errorf("us-east-1 CloudWatch: %v", err)
 	}
 
+	cancel()
+	if rc := <-done; rc != exitOK {
+		t.Errorf("exit code after cancel = %d; stderr: %s", rc, errb.String())
+	}
+}
+
+// TestSimCommandRegionIsEnabled: the printed AWS_REGION is the first
+// Region of the first account that is enabled, not a not-opted-in one
+// listed before it (where every EC2 call answers AuthFailure).
+func TestSimCommandRegionIsEnabled(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "fleet.json")
+	doc := `{"accounts": [{"id": "111111111111", "regions": [
+		{"name": "ap-east-1", "optInStatus": "not-opted-in", "instances": []},
+		{"name": "eu-west-1", "instances": [{"id": "i-0123456789abcdef0", "state": "running"}]}]}]}`
+	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	outR, outW := io.Pipe()
+	var errb syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"sim", "--fleet", path, "--addr", "127.0.0.1:0"}, &streams{In: strings.NewReader(""), Out: outW, Err: &errb})
+		outW.Close()
+	}()
+	buf := make([]byte, 4096)
+	n, err := outR.Read(buf)
+	if err != nil {
+		t.Fatalf("read stdout: %v (stderr: %s)", err, errb.String())
+	}
+	go func() { _, _ = io.Copy(io.Discard, outR) }()
+	env := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(buf[:n])), "\n") {
+		k, v, _ := strings.Cut(line, "=")
+		env[k] = v
+	}
+	if env["AWS_REGION"] != "eu-west-1" || env["AWS_DEFAULT_REGION"] != "eu-west-1" {
+		t.Errorf("printed Region %q / %q, want the enabled eu-west-1", env["AWS_REGION"], env["AWS_DEFAULT_REGION"])
+	}
+	cfg := simtest.Config(env["AWS_ENDPOINT_URL"], env["AWS_ACCESS_KEY_ID"], env["AWS_REGION"])
+	out, err := ec2.NewFromConfig(cfg).DescribeInstances(ctx, &ec2.DescribeInstancesInput{})
+	if err != nil {
+		t.Fatalf("DescribeInstances in the printed Region: %v", err)
+	}
+	if len(out.Reservations) != 1 {
+		t.Errorf("printed Region: %d reservations, want 1", len(out.Reservations))
+	}
 	cancel()
 	if rc := <-done; rc != exitOK {
 		t.Errorf("exit code after cancel = %d; stderr: %s", rc, errb.String())
