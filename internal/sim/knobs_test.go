@@ -333,3 +333,66 @@ func TestSTSFault(t *testing.T) {
 		t.Errorf("faults = %d", n)
 	}
 }
+
+// TestCloudWatchThrottleRetriesSucceed: once the GetMetricData bucket is
+// empty, a burst gets Throttling (HTTP 400) and the project's retryer, which
+// must recognise that code from the RPC v2 CBOR error, absorbs every one.
+func TestCloudWatchThrottleRetriesSucceed(t *testing.T) {
+	s, url := simtest.Start(t, testFleet(3), sim.Options{})
+	ctx := context.Background()
+	on := true
+	s.SetKnobs(acctA, "eu-west-1", fleet.Knobs{Throttle: &on, TimeScale: 0.001})
+	in := &cloudwatch.GetMetricDataInput{
+		StartTime: aws.Time(clock.Add(-24 * time.Hour)), EndTime: aws.Time(clock),
+		MetricDataQueries: []cwtypes.MetricDataQuery{{Id: aws.String("q0"), MetricStat: &cwtypes.MetricStat{
+			Metric: &cwtypes.Metric{Namespace: aws.String("AWS/EC2"), MetricName: aws.String("MetadataNoToken"),
+				Dimensions: []cwtypes.Dimension{{Name: aws.String("InstanceId"), Value: aws.String("i-0000000000000000a")}}},
+			Period: aws.Int32(3600), Stat: aws.String("Sum")}}},
+	}
+	bare := cloudwatch.NewFromConfig(simtest.Config(url, keyA, "eu-west-1"), func(o *cloudwatch.Options) { o.Retryer = connRetryer() })
+	drained := false
+	for range 60 {
+		_, err := bare.GetMetricData(ctx, in)
+		if err == nil {
+			continue
+		}
+		if got := apiCode(t, err); got != "Throttling" {
+			t.Fatalf("draining the bucket: %v", err)
+		}
+		var re interface{ HTTPStatusCode() int }
+		if !errors.As(err, &re) || re.HTTPStatusCode() != http.StatusBadRequest {
+			t.Errorf("Throttling answered with %v, want HTTP 400", err)
+		}
+		drained = true
+		break
+	}
+	if !drained {
+		t.Fatal("60 calls never emptied the 50-token GetMetricData bucket")
+	}
+
+	// 50 tokens/s × 0.4 = 20/s: a burst of 30 outruns the refill.
+	s.SetKnobs(acctA, "eu-west-1", fleet.Knobs{Throttle: &on, TimeScale: 0.4})
+	s.ResetStats()
+	c := cloudwatch.NewFromConfig(simtest.Config(url, keyA, "eu-west-1"))
+	var g errgroup.Group
+	g.SetLimit(4)
+	for range 30 {
+		g.Go(func() error {
+			_, err := c.GetMetricData(ctx, in)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatalf("burst with retries: %v", err)
+	}
+	st := s.Stats()
+	thr := st.Throttled["GetMetricData"]["eu-west-1"]
+	if thr == 0 {
+		t.Errorf("no throttles recorded: %+v", st.Throttled)
+	}
+	// At least: a transport-level resend would add a call the client
+	// never counted.
+	if got := st.Calls["GetMetricData"]["eu-west-1"]; got < 30+thr {
+		t.Errorf("calls = %d, want at least 30 + %d throttled", got, thr)
+	}
+}
