@@ -42,6 +42,16 @@ func (s *Server) serveEC2(w http.ResponseWriter, r *http.Request, action string,
 	}
 	c.account = acct
 	c.region = s.region(acct, scope.region)
+	if scope.service == "monitoring" {
+		// CloudWatch over the Query protocol (awsquery): not spoken here;
+		// say so in that protocol's error shape instead of EC2's
+		// "not valid for this web service".
+		s.dispatch(w, r, c, func(bw *bufWriter) string {
+			return s.writeError(bw, protoSTS, http.StatusBadRequest, "InvalidAction",
+				fmt.Sprintf("The simulated CloudWatch speaks Smithy RPC v2 CBOR (the SDKs' default) and awsJson1_0, not the Query protocol this %s request uses (imdsfleet scan: --cloudwatch-protocol cbor or json).", action))
+		})
+		return
+	}
 	if !ec2Actions[action] {
 		s.dispatch(w, r, c, func(bw *bufWriter) string {
 			return s.writeError(bw, protoEC2, http.StatusBadRequest, "InvalidAction",
