@@ -266,29 +266,35 @@ func ec2Bucket(action string, pagedOrFiltered bool) (string, bucketSpec) {
 
 // bucket is a token bucket refilled continuously on the wall clock.
 type bucket struct {
+	spec   bucketSpec
 	tokens float64
 	last   time.Time
 }
 
-// take draws one token from the Region's named bucket (created full).
-func (rs *regionState) take(name string, spec bucketSpec, timeScale float64, now time.Time) bool {
+// refill adds the tokens earned since the last refill at timeScale (0: 1).
+func (b *bucket) refill(now time.Time, timeScale float64) {
 	if timeScale <= 0 {
 		timeScale = 1
 	}
+	if el := now.Sub(b.last).Seconds(); el > 0 {
+		b.tokens += el * b.spec.refill * timeScale
+		if b.tokens > b.spec.size {
+			b.tokens = b.spec.size
+		}
+		b.last = now
+	}
+}
+
+// take draws one token from the Region's named bucket (created full).
+func (rs *regionState) take(name string, spec bucketSpec, timeScale float64, now time.Time) bool {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	b, ok := rs.buckets[name]
 	if !ok {
-		b = &bucket{tokens: spec.size, last: now}
+		b = &bucket{spec: spec, tokens: spec.size, last: now}
 		rs.buckets[name] = b
 	}
-	if el := now.Sub(b.last).Seconds(); el > 0 {
-		b.tokens += el * spec.refill * timeScale
-		if b.tokens > spec.size {
-			b.tokens = spec.size
-		}
-		b.last = now
-	}
+	b.refill(now, timeScale)
 	if b.tokens < 1 {
 		return false
 	}

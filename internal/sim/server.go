@@ -303,10 +303,20 @@ func (s *Server) SetKnobs(account, region string, k fleet.Knobs) {
 		return
 	}
 	rs := s.region(a, region)
+	rs.setKnobs(&k, s.fleetKnobs.Merge(&k), time.Now())
+}
+
+// setKnobs installs a Region's knobs at wall-clock time now. The buckets
+// are first refilled up to now at the old TimeScale, so that the time
+// before the change does not count at the new rate.
+func (rs *regionState) setKnobs(override *fleet.Knobs, merged fleet.Knobs, now time.Time) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
-	rs.override = &k
-	rs.knobs = s.fleetKnobs.Merge(&k)
+	for _, b := range rs.buckets {
+		b.refill(now, rs.knobs.TimeScale)
+	}
+	rs.override = override
+	rs.knobs = merged
 }
 
 // ModifyCalls returns every ModifyInstanceMetadataOptions call received,
