@@ -265,8 +265,8 @@ func TestModifyDryRun(t *testing.T) {
 		t.Fatalf("code = %s, want DryRunOperation", got)
 	}
 	var re interface{ HTTPStatusCode() int }
-	if errors.As(err, &re) && re.HTTPStatusCode() != 412 {
-		t.Errorf("status = %d, want 412", re.HTTPStatusCode())
+	if !errors.As(err, &re) || re.HTTPStatusCode() != 412 {
+		t.Errorf("DryRun answered %v, want HTTP 412", err)
 	}
 	in, _ := s.Instance(acctA, "us-east-1", id(2))
 	if in.MetadataOptions.HttpTokens != "optional" {

@@ -61,8 +61,8 @@ func TestThrottleBurstThenRetriesSucceed(t *testing.T) {
 			t.Fatalf("want RequestLimitExceeded, got %v", err)
 		}
 		var re interface{ HTTPStatusCode() int }
-		if errors.As(err, &re) && re.HTTPStatusCode() != http.StatusServiceUnavailable {
-			t.Errorf("status = %d, want 503", re.HTTPStatusCode())
+		if !errors.As(err, &re) || re.HTTPStatusCode() != http.StatusServiceUnavailable {
+			t.Errorf("throttle answered %v, want HTTP 503", err)
 		}
 		throttled++
 	}
@@ -168,8 +168,8 @@ func TestFaults(t *testing.T) {
 				t.Errorf("code = %s, want %s", got, tt.code)
 			}
 			var re interface{ HTTPStatusCode() int }
-			if errors.As(err, &re) && re.HTTPStatusCode() != tt.status {
-				t.Errorf("status = %d, want %d", re.HTTPStatusCode(), tt.status)
+			if !errors.As(err, &re) || re.HTTPStatusCode() != tt.status {
+				t.Errorf("answer %v, want HTTP %d", err, tt.status)
 			}
 			in, _ := s.Instance(acctA, "us-east-1", id(1))
 			if in.MetadataOptions.HttpTokens != "optional" {
