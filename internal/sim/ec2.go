@@ -673,7 +673,8 @@ func (s *Server) modifyOptions(bw *bufWriter, c *call, form url.Values) string {
 		return bad("InvalidParameterValue", fmt.Sprintf("Value (%s) for parameter InstanceMetadataTags is invalid. Valid values: enabled, disabled.", tags))
 	}
 	var hop int32
-	if v := form.Get("HttpPutResponseHopLimit"); v != "" {
+	if vs, ok := form["HttpPutResponseHopLimit"]; ok && len(vs) > 0 {
+		v := vs[0]
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 64 {
 			return bad("InvalidParameterValue", fmt.Sprintf("The HttpPutResponseHopLimit value (%s) is invalid. It must be an integer from 1 to 64.", v))

@@ -4,7 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	neturl "net/url"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -547,5 +551,36 @@ func TestDescribeInstancesReservations(t *testing.T) {
 	want := fmt.Sprintf("[4 reservations, shared [%s %s %s] 6 reservations, shared [%s]]", id(1), id(3), id(5), id(10))
 	if got := fmt.Sprint(pages); got != want {
 		t.Errorf("pages = %s, want %s", got, want)
+	}
+}
+
+// TestModifyEmptyValues: a ModifyInstanceMetadataOptions field sent with an
+// empty value is invalid (the SDKs omit unset fields rather than send them
+// empty), the hop limit like the others, and changes nothing.
+func TestModifyEmptyValues(t *testing.T) {
+	s, url := simtest.Start(t, testFleet(1), sim.Options{})
+	for _, field := range []string{"HttpPutResponseHopLimit", "HttpTokens", "HttpEndpoint"} {
+		t.Run(field, func(t *testing.T) {
+			form := neturl.Values{"Action": {"ModifyInstanceMetadataOptions"}, "Version": {"2016-11-15"},
+				"InstanceId": {id(1)}, field: {""}, "HttpProtocolIpv6": {"enabled"}}
+			req, err := http.NewRequest(http.MethodPost, url+"/", strings.NewReader(form.Encode()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
+			req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential="+keyA+"/20260301/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=0")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "<Code>InvalidParameterValue</Code>") {
+				t.Errorf("%s empty: HTTP %d %s, want 400 InvalidParameterValue", field, resp.StatusCode, body)
+			}
+			if in, _ := s.Instance(acctA, "us-east-1", id(1)); in.MetadataOptions.HttpProtocolIpv6 != "disabled" {
+				t.Errorf("a rejected call changed the instance: %+v", in.MetadataOptions)
+			}
+		})
 	}
 }
