@@ -196,6 +196,8 @@ func TestDescribeInstancesFilters(t *testing.T) {
 		{"instance-id wildcard", []types.Filter{f("instance-id", "i-*[ab]", "*d")}, []string{"d"}},
 		{"tag:Name", []types.Filter{f("tag:Name", "web-1")}, []string{"a"}},
 		{"tag:Name wildcard", []types.Filter{f("tag:Name", "b*")}, []string{"b"}},
+		{"tag:Name ? is one character", []types.Filter{f("tag:Name", "web-?", "batc??")}, []string{"a"}},
+		{"wildcard matches the whole value", []types.Filter{f("tag:Name", "web")}, nil},
 		{"tag-key", []types.Filter{f("tag-key", "eks:cluster-name")}, []string{"b"}},
 		{"http-tokens required", []types.Filter{f("metadata-options.http-tokens", "required")}, []string{"a"}},
 		{"http-tokens optional", []types.Filter{f("metadata-options.http-tokens", "optional")}, []string{"b", "c", "d"}},
