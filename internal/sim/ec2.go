@@ -587,16 +587,22 @@ func writeInstance(x xw, it *pageItem, region string, now time.Time) {
 		}
 		x.close("tagSet")
 	}
-	o := &it.opts
-	x.open("metadataOptions")
-	x.elem("state", it.state)
+	writeMetadataOptions(x, "metadataOptions", it.state, &it.opts)
+	x.close("item")
+}
+
+// writeMetadataOptions writes EC2's InstanceMetadataOptionsResponse shape
+// (DescribeInstances' metadataOptions, ModifyInstanceMetadataOptions'
+// instanceMetadataOptions) under tag.
+func writeMetadataOptions(x xw, tag, state string, o *fleet.MetadataOptions) {
+	x.open(tag)
+	x.elem("state", state)
 	x.elem("httpTokens", o.HttpTokens)
 	x.elemInt("httpPutResponseHopLimit", int64(o.HttpPutResponseHopLimit))
 	x.elem("httpEndpoint", o.HttpEndpoint)
 	x.elem("httpProtocolIpv6", o.HttpProtocolIpv6)
 	x.elem("instanceMetadataTags", o.InstanceMetadataTags)
-	x.close("metadataOptions")
-	x.close("item")
+	x.close(tag)
 }
 
 // stateReason is EC2's StateTransitionReason for a stopped or terminated
@@ -727,14 +733,7 @@ func (s *Server) modifyOptions(bw *bufWriter, c *call, form url.Values) string {
 
 	x := s.startEC2(bw, "ModifyInstanceMetadataOptionsResponse")
 	x.elem("instanceId", id)
-	x.open("instanceMetadataOptions")
-	x.elem("state", "pending")
-	x.elem("httpTokens", o.HttpTokens)
-	x.elemInt("httpPutResponseHopLimit", int64(o.HttpPutResponseHopLimit))
-	x.elem("httpEndpoint", o.HttpEndpoint)
-	x.elem("httpProtocolIpv6", o.HttpProtocolIpv6)
-	x.elem("instanceMetadataTags", o.InstanceMetadataTags)
-	x.close("instanceMetadataOptions")
+	writeMetadataOptions(x, "instanceMetadataOptions", "pending", &o)
 	x.close("ModifyInstanceMetadataOptionsResponse")
 	return "ok"
 }
