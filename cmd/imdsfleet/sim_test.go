@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -45,35 +44,69 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func TestSimCommandServesUntilCancelled(t *testing.T) {
+// simCommand is an `imdsfleet sim` running in-process on a free port.
+type simCommand struct {
+	env  map[string]string // what it printed on stdout
+	keys []string          // the printed keys, in order
+	errb *syncBuffer       // its stderr
+	stop func() (code int, rest string)
+}
+
+// startSimCommand runs `imdsfleet sim args... --addr 127.0.0.1:0` and reads
+// the environment it prints. stop cancels it and returns its exit code and
+// whatever it wrote to stdout after the environment.
+func startSimCommand(t *testing.T, args ...string) *simCommand {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	outR, outW := io.Pipe()
-	var errb syncBuffer
-	s := &streams{In: strings.NewReader(""), Out: outW, Err: &errb}
+	errb := &syncBuffer{}
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"sim", "--synthetic", "300", "--regions", "2", "--seed", "5", "--addr", "127.0.0.1:0", "--apply-delay", "0s"}, s)
+		done <- run(ctx, append(append([]string{"sim"}, args...), "--addr", "127.0.0.1:0"), &streams{In: strings.NewReader(""), Out: outW, Err: errb})
 		outW.Close()
 	}()
-
 	// The environment comes in one write (a reader never sees half of it),
 	// so one read of the pipe returns all of it.
 	buf := make([]byte, 4096)
 	n, err := outR.Read(buf)
 	if err != nil {
+		cancel()
 		t.Fatalf("read stdout: %v (stderr: %s)", err, errb.String())
 	}
-	env := map[string]string{}
-	var keys []string
+	var rest syncBuffer
+	copied := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(&rest, outR)
+		close(copied)
+	}()
+	c := &simCommand{env: map[string]string{}, errb: errb}
+	var code int
+	stopped := false
+	c.stop = func() (int, string) {
+		if !stopped {
+			stopped = true
+			cancel()
+			code = <-done
+			<-copied
+		}
+		return code, rest.String()
+	}
+	t.Cleanup(func() { c.stop() })
 	for _, line := range strings.Split(strings.TrimSuffix(string(buf[:n]), "\n"), "\n") {
 		k, v, ok := strings.Cut(line, "=")
 		if !ok {
 			t.Fatalf("stdout line %q is not KEY=value", line)
 		}
-		env[k] = v
-		keys = append(keys, k)
+		c.env[k] = v
+		c.keys = append(c.keys, k)
 	}
+	return c
+}
+
+func TestSimCommandServesUntilCancelled(t *testing.T) {
+	ctx := context.Background()
+	sc := startSimCommand(t, "--synthetic", "300", "--regions", "2", "--seed", "5", "--apply-delay", "0s")
+	env, keys, errb := sc.env, sc.keys, sc.errb
 	want := "[AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION AWS_DEFAULT_REGION]"
 	if got := strings.Join(keys, " "); "["+got+"]" != want {
 		t.Fatalf("stdout keys %v, want %s (stderr: %s)", keys, want, errb.String())
@@ -111,11 +144,11 @@ func TestSimCommandServesUntilCancelled(t *testing.T) {
 
 	awsCLIWithEnv(t, env)
 
-	cancel()
-	if code := <-done; code != exitOK {
+	code, rest := sc.stop()
+	if code != exitOK {
 		t.Errorf("exit code after cancel = %d, want 0 (stderr: %s)", code, errb.String())
 	}
-	if rest, _ := io.ReadAll(outR); len(rest) != 0 {
+	if rest != "" {
 		t.Errorf("stdout after the environment: %q", rest)
 	}
 	if !strings.Contains(errb.String(), "simulated AWS listening") {
@@ -191,27 +224,13 @@ func TestSimCommandUsageErrors(t *testing.T) {
 // and checks, through the real SDK clients, that each takes effect where
 // it was aimed and nowhere else.
 func TestSimCommandFaultFlags(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	outR, outW := io.Pipe()
-	var errb syncBuffer
-	s := &streams{In: strings.NewReader(""), Out: outW, Err: &errb}
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"sim", "--synthetic", "40", "--regions", "3", "--addr", "127.0.0.1:0",
-			"--auth-failure", "eu-west-1", "--cloudwatch-denied", "ap-northeast-1", "--deny-modify", "us-east-1",
-			"--fault", "DescribeRegions:1:Unavailable:503"}, s)
-		outW.Close()
-	}()
-	env := map[string]string{}
-	sc := bufio.NewScanner(outR)
-	for len(env) < 4 && sc.Scan() {
-		k, v, _ := strings.Cut(sc.Text(), "=")
-		env[k] = v
-	}
-	go func() { _, _ = io.Copy(io.Discard, outR) }()
+	ctx := context.Background()
+	sc := startSimCommand(t, "--synthetic", "40", "--regions", "3",
+		"--auth-failure", "eu-west-1", "--cloudwatch-denied", "ap-northeast-1", "--deny-modify", "us-east-1",
+		"--fault", "DescribeRegions:1:Unavailable:503")
+	env := sc.env
 	if env["AWS_ENDPOINT_URL"] == "" {
-		t.Fatalf("no environment on stdout; stderr: %s", errb.String())
+		t.Fatalf("no environment on stdout; stderr: %s", sc.errb.String())
 	}
 	cfg := simtest.Config(env["AWS_ENDPOINT_URL"], env["AWS_ACCESS_KEY_ID"], "us-east-1")
 	cfg.RetryMaxAttempts = 1
@@ -268,9 +287,8 @@ func TestSimCommandFaultFlags(t *testing.T) {
 		t.Errorf("us-east-1 CloudWatch: %v", err)
 	}
 
-	cancel()
-	if rc := <-done; rc != exitOK {
-		t.Errorf("exit code after cancel = %d; stderr: %s", rc, errb.String())
+	if rc, _ := sc.stop(); rc != exitOK {
+		t.Errorf("exit code after cancel = %d; stderr: %s", rc, sc.errb.String())
 	}
 }
 
@@ -285,26 +303,9 @@ func TestSimCommandRegionIsEnabled(t *testing.T) {
 	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	outR, outW := io.Pipe()
-	var errb syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"sim", "--fleet", path, "--addr", "127.0.0.1:0"}, &streams{In: strings.NewReader(""), Out: outW, Err: &errb})
-		outW.Close()
-	}()
-	buf := make([]byte, 4096)
-	n, err := outR.Read(buf)
-	if err != nil {
-		t.Fatalf("read stdout: %v (stderr: %s)", err, errb.String())
-	}
-	go func() { _, _ = io.Copy(io.Discard, outR) }()
-	env := map[string]string{}
-	for _, line := range strings.Split(strings.TrimSpace(string(buf[:n])), "\n") {
-		k, v, _ := strings.Cut(line, "=")
-		env[k] = v
-	}
+	ctx := context.Background()
+	sc := startSimCommand(t, "--fleet", path)
+	env := sc.env
 	if env["AWS_REGION"] != "eu-west-1" || env["AWS_DEFAULT_REGION"] != "eu-west-1" {
 		t.Errorf("printed Region %q / %q, want the enabled eu-west-1", env["AWS_REGION"], env["AWS_DEFAULT_REGION"])
 	}
@@ -316,8 +317,7 @@ func TestSimCommandRegionIsEnabled(t *testing.T) {
 	if len(out.Reservations) != 1 {
 		t.Errorf("printed Region: %d reservations, want 1", len(out.Reservations))
 	}
-	cancel()
-	if rc := <-done; rc != exitOK {
-		t.Errorf("exit code after cancel = %d; stderr: %s", rc, errb.String())
+	if rc, _ := sc.stop(); rc != exitOK {
+		t.Errorf("exit code after cancel = %d; stderr: %s", rc, sc.errb.String())
 	}
 }
