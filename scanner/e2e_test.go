@@ -63,19 +63,6 @@ func (e *env) scan(t *testing.T, o scanner.Options) *report.Report {
 	return r
 }
 
-// checkInstances reports every difference between r and e.
-func checkInstances(t *testing.T, r *report.Report, e *scantest.Expect, inTargets func(account, region string) bool, adjust func(*scantest.Want)) {
-	t.Helper()
-	problems := e.Check(r, inTargets, adjust)
-	for i, p := range problems {
-		if i == 20 {
-			t.Errorf("… and %d more", len(problems)-i)
-			break
-		}
-		t.Error(p)
-	}
-}
-
 func target(t *testing.T, r *report.Report, account, region string) report.Target {
 	t.Helper()
 	for _, tg := range r.Targets {
@@ -109,7 +96,7 @@ func TestScanFleet(t *testing.T) {
 	prog := &scanner.Progress{}
 	r := env.scan(t, scanner.Options{Progress: prog, Tool: report.Tool{Name: "imdsfleet", Version: "test"}})
 
-	checkInstances(t, r, e, func(string, string) bool { return true }, nil)
+	e.Require(t, r, func(string, string) bool { return true }, nil)
 	if len(r.Targets) != 3 {
 		t.Fatalf("targets %+v, want us-east-1, eu-west-1, ap-east-1 (me-south-1 is not opted in)", r.Targets)
 	}
@@ -188,7 +175,7 @@ func TestScanRegionsListAndFilters(t *testing.T) {
 	if len(sub.Want) == 0 {
 		t.Fatal("the filter selects nothing; fix the test fleet")
 	}
-	checkInstances(t, r, sub, func(string, string) bool { return true }, nil)
+	sub.Require(t, r, func(string, string) bool { return true }, nil)
 }
 
 // TestScanFailures: one Region answers AuthFailure (the target fails, the
@@ -213,7 +200,7 @@ func TestScanFailures(t *testing.T) {
 	if tg := target(t, r, acctA, "us-west-2"); tg.Status != report.TargetOK {
 		t.Errorf("us-west-2 target = %+v, want ok (CloudWatch denial is per instance)", tg)
 	}
-	checkInstances(t, r, e, func(_, region string) bool { return region != "eu-west-1" }, func(w *scantest.Want) {
+	e.Require(t, r, func(_, region string) bool { return region != "eu-west-1" }, func(w *scantest.Want) {
 		if w.Region == "us-west-2" {
 			scantest.CloudWatchDenied(w)
 		}
@@ -258,7 +245,7 @@ func TestScanThrottlingStorm(t *testing.T) {
 	if scanner.Incomplete(r) {
 		t.Fatalf("targets failed under throttling: %+v", r.Targets)
 	}
-	checkInstances(t, r, e, func(string, string) bool { return true }, nil)
+	e.Require(t, r, func(string, string) bool { return true }, nil)
 	stats := env.srv.Stats()
 	throttled := 0
 	for _, byRegion := range stats.Throttled {
@@ -295,7 +282,7 @@ func TestScanAssumeRole(t *testing.T) {
 	if len(r.Targets) != 3 {
 		t.Errorf("targets %+v, want A/us-east-1, B/eu-central-1, B/us-east-1", r.Targets)
 	}
-	checkInstances(t, r, e, func(string, string) bool { return true }, nil)
+	e.Require(t, r, func(string, string) bool { return true }, nil)
 	if n := env.srv.Stats().Calls["AssumeRole"]; sumCalls(n) != 1 {
 		t.Errorf("AssumeRole calls %v, want 1 (credentials shared by the account's Regions)", n)
 	}
@@ -385,5 +372,5 @@ func TestScanRegionsChecked(t *testing.T) {
 	if n := env.srv.Stats().Calls["DescribeInstances"]["me-south-1"]; n != 0 {
 		t.Errorf("the not-enabled Region was called %d times", n)
 	}
-	checkInstances(t, r, e, nil, nil)
+	e.Require(t, r, nil, nil)
 }

@@ -73,18 +73,6 @@ func readReport(t *testing.T, data []byte) *report.Report {
 	return r
 }
 
-func expectReport(t *testing.T, e *scantest.Expect, r *report.Report, inTargets func(account, region string) bool, adjust func(*scantest.Want)) {
-	t.Helper()
-	problems := e.Check(r, inTargets, adjust)
-	for i, p := range problems {
-		if i == 20 {
-			t.Errorf("… and %d more", len(problems)-i)
-			break
-		}
-		t.Error(p)
-	}
-}
-
 // TestScanCommandFleet is the main end-to-end check: every Region of the
 // account (one of 1,050 instances, one failing with AuthFailure, one denied
 // CloudWatch, one not opted in), all report files, exit 4, and every
@@ -114,7 +102,7 @@ func TestScanCommandFleet(t *testing.T) {
 		t.Errorf("progress drawn on a stderr that is not a terminal:\n%q", res.err)
 	}
 	r := readReport(t, []byte(res.out))
-	expectReport(t, e, r, func(_, region string) bool { return region != "ap-southeast-2" }, func(w *scantest.Want) {
+	e.Require(t, r, func(_, region string) bool { return region != "ap-southeast-2" }, func(w *scantest.Want) {
 		if w.Region == "us-west-2" {
 			scantest.CloudWatchDenied(w)
 		}
@@ -370,7 +358,7 @@ func TestScanCommandRegionsFiltersAndRoles(t *testing.T) {
 	sub := e.Filter(func(w *scantest.Want) bool {
 		return w.Region == "eu-west-1" && (w.Tags["env"] == "prod" || w.Tags["env"] == "dev") && w.Tags["team"] == "b"
 	})
-	expectReport(t, sub, r, nil, nil)
+	sub.Require(t, r, nil, nil)
 	accounts := map[string]int{}
 	for _, in := range r.Instances {
 		accounts[in.Account]++
@@ -389,7 +377,7 @@ func TestScanCommandRegionsFiltersAndRoles(t *testing.T) {
 		t.Fatalf("--assume-role: exit %d: %s", res.code, res.err)
 	}
 	r = readReport(t, []byte(res.out))
-	expectReport(t, e, r, nil, nil)
+	e.Require(t, r, nil, nil)
 	if len(r.Targets) != 3 {
 		t.Errorf("targets %+v, want A/eu-west-1, A/us-east-1, B/eu-west-1", r.Targets)
 	}
@@ -413,7 +401,7 @@ func TestScanCommandThrottled(t *testing.T) {
 	if res.code != exitOK {
 		t.Fatalf("exit %d under throttling: %s", res.code, res.err)
 	}
-	expectReport(t, e, readReport(t, []byte(res.out)), nil, nil)
+	e.Require(t, readReport(t, []byte(res.out)), nil, nil)
 	if n := sim.Total(srv.Stats().Throttled); n == 0 {
 		t.Error("no call was throttled: the test made no storm")
 	} else {

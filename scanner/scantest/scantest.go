@@ -274,6 +274,28 @@ func (e *Expect) Instances(account, region string, n int) []fleet.Instance {
 	return out
 }
 
+// Reporter is the part of *testing.T that [Expect.Require] uses (this
+// package imports no testing package).
+type Reporter interface {
+	Helper()
+	Error(args ...any)
+	Errorf(format string, args ...any)
+}
+
+// Require reports each difference [Expect.Check] finds as a test error,
+// the first 20 in full and then a count.
+func (e *Expect) Require(t Reporter, r *report.Report, inTargets func(account, region string) bool, adjust func(*Want)) {
+	t.Helper()
+	problems := e.Check(r, inTargets, adjust)
+	for i, p := range problems {
+		if i == 20 {
+			t.Errorf("… and %d more", len(problems)-i)
+			break
+		}
+		t.Error(p)
+	}
+}
+
 // Check compares every instance of r with its expectation and reports each
 // difference as one line; it also reports expected instances missing from
 // targets that inTargets selects (nil: all). adjust, if set, edits a copy
