@@ -87,7 +87,11 @@ type RunOptions struct {
 	// before their calls (default: 10 s of calls at Rate, at least Workers,
 	// at most 1000).
 	DriftBatch int
-	Logger     *slog.Logger
+	// StopGrace bounds how long calls in flight may go on once ctx is
+	// cancelled (default [DefaultStopGrace]); then their context is
+	// cancelled too, so that a throttled call does not retry for minutes.
+	StopGrace time.Duration
+	Logger    *slog.Logger
 	Now        func() time.Time
 }
 
@@ -154,14 +158,19 @@ func summarize(rs []Result) Summary {
 	return s
 }
 
+// DefaultStopGrace is how long calls in flight may go on after the run is
+// stopped: enough for a call and a few retries, short enough that a second
+// Ctrl-C is not the only way out of a throttling storm.
+const DefaultStopGrace = 30 * time.Second
+
 // Execute carries out tasks: per (account, Region), concurrently across
 // Regions, it re-reads the instances (drift check, resume decisions), then
 // sends each change at a steady rate, journaling before and after each live
 // call, and waits for live changes to show applied.
 //
-// Cancelling ctx stops new calls; calls already sent finish and are
-// journaled (they run on a context that ignores the cancellation), and the
-// outcome is marked Interrupted. The returned error is non-nil only when
+// Cancelling ctx stops new calls; calls already sent get RunOptions.StopGrace
+// to finish (retries included), then their context is cancelled; either way
+// their result is journaled, and the outcome is marked Interrupted. The returned error is non-nil only when
 // the journal could not be written; the outcome is still valid then.
 func Execute(ctx context.Context, clients Clients, tasks []Task, o RunOptions) (*Outcome, error) {
 	if o.Live && o.Journal == nil {
@@ -191,16 +200,24 @@ func Execute(ctx context.Context, clients Clients, tasks []Task, o RunOptions) (
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.StopGrace <= 0 {
+		o.StopGrace = DefaultStopGrace
+	}
 	e := &executor{o: o, clients: clients, tasks: tasks, results: make([]Result, len(tasks))}
 	for i, t := range tasks {
 		e.results[i] = Result{Account: t.Account, Region: t.Region, InstanceID: t.InstanceID, Name: t.Name, Action: t.Action, Change: t.Change}
 	}
 	// New work stops on ctx or on a journal failure; in-flight calls and
-	// their journal lines use e.flight, which ignores both.
+	// their journal lines use e.flight, which outlives both by StopGrace.
 	workCtx, cancelWork := context.WithCancel(ctx)
 	defer cancelWork()
 	e.cancelWork = cancelWork
-	e.flight = context.WithoutCancel(ctx)
+	flight, cancelFlight := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelFlight()
+	e.flight = flight
+	defer context.AfterFunc(ctx, func() {
+		time.AfterFunc(o.StopGrace, cancelFlight)
+	})()
 
 	groups := map[[2]string][]int{}
 	var order [][2]string

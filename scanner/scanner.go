@@ -106,12 +106,10 @@ func Scan(ctx context.Context, c Clients, o Options) (*report.Report, error) {
 		generated: now,
 	}
 
-	// The first call also proves the endpoint and credentials work; an
-	// unreachable endpoint should fail in seconds, not after the long retry
-	// budget meant for throttling.
-	id, err := c.STS(Role{}).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}, func(so *sts.Options) {
-		so.RetryMaxAttempts = 2
-	})
+	// The first call also proves the endpoint and credentials work (an
+	// unreachable endpoint fails in seconds: the retryer gives connection
+	// failures only a few quick attempts).
+	id, err := c.STS(Role{}).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	o.Progress.call()
 	if err != nil {
 		return nil, fmt.Errorf("identify the caller (sts:GetCallerIdentity): %w", err)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -22,6 +23,7 @@ import (
 	"github.com/imdsfleet/imdsfleet/internal/awsconfig"
 	"github.com/imdsfleet/imdsfleet/remediate"
 	"github.com/imdsfleet/imdsfleet/report"
+	"github.com/imdsfleet/imdsfleet/scanner"
 )
 
 // changeFlags are the flags remediate and rollback share: mode, AWS access,
@@ -38,8 +40,11 @@ type changeFlags struct {
 	workers      int
 	maxAttempts  int
 	maxBackoff   time.Duration
+	stopGrace    time.Duration
 
 	outputs []string
+
+	cfg aws.Config // from loadConfig
 }
 
 func (f *changeFlags) register(fs *pflag.FlagSet) {
@@ -58,7 +63,8 @@ func (f *changeFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&f.workers, "workers", 4, "calls in flight per Region")
 	fs.IntVar(&f.maxAttempts, "max-attempts", 30, "attempts per AWS call (throttling is retried, never reported as a failure)")
 	fs.DurationVar(&f.maxBackoff, "retry-max-backoff", 20*time.Second, "longest pause between retries")
-	for _, hidden := range []string{"poll-interval", "workers", "max-attempts", "retry-max-backoff"} {
+	fs.DurationVar(&f.stopGrace, "stop-grace", remediate.DefaultStopGrace, "after the first SIGINT/SIGTERM, how long calls in flight may go on (retrying a throttle) before they are cut")
+	for _, hidden := range []string{"poll-interval", "workers", "max-attempts", "retry-max-backoff", "stop-grace"} {
 		_ = fs.MarkHidden(hidden)
 	}
 }
@@ -75,14 +81,36 @@ func (f *changeFlags) validate(s *streams) error {
 	if f.live && !f.yes && !s.InTTY {
 		return usageError("refusing a live run without --yes: stdin is not a terminal, so nothing can confirm it; add --yes")
 	}
-	if f.rate <= 0 {
-		return usageError("--rate %v: want a positive number of changes per second", f.rate)
+	if err := checkRate("--rate", f.rate); err != nil {
+		return err
 	}
-	if f.waitTimeout <= 0 || f.pollInterval <= 0 {
-		return usageError("--wait-timeout and --poll-interval must be positive")
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{{"--wait-timeout", f.waitTimeout}, {"--poll-interval", f.pollInterval}, {"--retry-max-backoff", f.maxBackoff}, {"--stop-grace", f.stopGrace}} {
+		if err := checkPositive(d.flag, d.v); err != nil {
+			return err
+		}
 	}
-	if f.workers < 1 || f.maxAttempts < 1 {
-		return usageError("--workers and --max-attempts must be at least 1")
+	if f.workers < 1 || f.workers > 100 {
+		return usageError("--workers %d: want 1..100 calls in flight per Region", f.workers)
+	}
+	if f.maxAttempts < 1 || f.maxAttempts > 100 {
+		return usageError("--max-attempts %d: want 1..100 attempts per call", f.maxAttempts)
+	}
+	if err := checkEndpointURL("--endpoint-url", f.endpointURL); err != nil {
+		return err
+	}
+	if err := checkRegion("--region", f.region); err != nil {
+		return err
+	}
+	if f.roleName != "" {
+		if _, err := scanner.RoleARN("000000000000", f.roleName); err != nil {
+			return usageError("--role-name: %v", err)
+		}
+	}
+	if f.externalID != "" && f.roleName == "" {
+		return usageError("--external-id applies to the role of --role-name: add --role-name")
 	}
 	for _, o := range f.outputs {
 		switch strings.ToLower(filepath.Ext(o)) {
@@ -110,19 +138,39 @@ func checkDir(flag, path string) error {
 func (f *changeFlags) runOptions(g *globals) remediate.RunOptions {
 	return remediate.RunOptions{
 		Live: f.live, Rate: f.rate, Workers: f.workers, WaitTimeout: f.waitTimeout, PollInterval: f.pollInterval, Logger: g.log,
+		StopGrace: f.stopGrace,
 	}
 }
 
-// clients builds the per-(account, Region) EC2 clients: the caller's
-// credentials for the caller's account, --role-name for the others.
-func (f *changeFlags) clients(ctx context.Context) (remediate.Clients, error) {
+// loadConfig reads the AWS configuration (files and environment; no AWS
+// call), so that a --profile that does not exist is bad usage reported
+// before any work.
+func (f *changeFlags) loadConfig(ctx context.Context) error {
 	cfg, err := awsconfig.Load(ctx, awsconfig.Options{
 		Profile: f.profile, Region: f.region, EndpointURL: f.endpointURL,
 		MaxAttempts: f.maxAttempts, MaxBackoff: f.maxBackoff,
 	})
 	if err != nil {
-		return nil, withCode(exitError, fmt.Errorf("%s", awsconfig.Explain(err)))
+		return loadConfigError(err)
 	}
+	f.cfg = cfg
+	return nil
+}
+
+// loadConfigError maps an awsconfig.Load error to one line and an exit
+// code: a profile that does not exist is bad usage.
+func loadConfigError(err error) error {
+	var noProfile config.SharedConfigProfileNotExistError
+	if errors.As(err, &noProfile) {
+		return usageError("%s", awsconfig.Explain(err))
+	}
+	return withCode(exitError, errors.New(awsconfig.Explain(err)))
+}
+
+// clients builds the per-(account, Region) EC2 clients: the caller's
+// credentials for the caller's account, --role-name for the others.
+func (f *changeFlags) clients(ctx context.Context) (remediate.Clients, error) {
+	cfg := f.cfg
 	id, err := awsconfig.STS(cfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if err != nil {
 		return nil, withCode(exitError, fmt.Errorf("identify the caller: %s", awsconfig.Explain(err)))
@@ -262,7 +310,7 @@ func finish(cmd *cobra.Command, g *globals, f *changeFlags, out *remediate.Outco
 	}
 	if out.Interrupted {
 		if out.Live {
-			fmt.Fprintf(g.streams.Err, "interrupted: changes in flight finished and were journaled. Resume with:\n  %s\n", resumeCommand(cmd, journalFlag, journal))
+			fmt.Fprintf(g.streams.Err, "interrupted: changes in flight were journaled (any still retrying after the stop grace were cut; resuming re-reads them). Resume with:\n  %s\n", resumeCommand(cmd, journalFlag, journal))
 		} else {
 			fmt.Fprintln(g.streams.Err, "interrupted: the dry run did not finish")
 		}
@@ -358,6 +406,9 @@ func runRemediate(cmd *cobra.Command, g *globals, f *remediateFlags) error {
 		return usageError("--report is required: the JSON report of 'imdsfleet scan --output scan.json'")
 	}
 	if err := f.changeFlags.validate(s); err != nil {
+		return err
+	}
+	if err := f.changeFlags.loadConfig(ctx); err != nil {
 		return err
 	}
 	opts := remediate.PlanOptions{

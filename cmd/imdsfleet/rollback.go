@@ -62,6 +62,9 @@ func runRollback(cmd *cobra.Command, g *globals, f *rollbackFlags) error {
 	if err := f.changeFlags.validate(s); err != nil {
 		return err
 	}
+	if err := f.changeFlags.loadConfig(ctx); err != nil {
+		return err
+	}
 	if _, err := os.Stat(f.journal); errors.Is(err, fs.ErrNotExist) {
 		return usageError("journal %s does not exist: pass the --journal file remediate wrote", f.journal)
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"runtime/debug"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -40,14 +41,19 @@ func run(ctx context.Context, args []string, s *streams) int {
 	root.SetIn(s.In)
 	root.SetOut(s.Out)
 	root.SetErr(s.Err)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	code := exitCode(err)
 	if err != nil {
+		// One line: a usage error names the command's help at its end.
 		if e, ok := err.(*exitErr); !ok || e.Err != nil {
-			fmt.Fprintf(s.Err, "imdsfleet: %v\n", err)
-		}
-		if code == exitUsage {
-			fmt.Fprintln(s.Err, "Run 'imdsfleet --help' for usage.")
+			msg := strings.Join(strings.Fields(err.Error()), " ")
+			if code == exitUsage {
+				if cmd == nil {
+					cmd = root
+				}
+				msg += fmt.Sprintf(" (see '%s --help')", cmd.CommandPath())
+			}
+			fmt.Fprintf(s.Err, "imdsfleet: %s\n", msg)
 		}
 	}
 	return code
@@ -99,6 +105,7 @@ Region and account, and moves them to IMDSv2 (HttpTokens=required) safely.
 		newSimCmd(g),
 		newVersionCmd(g),
 	)
+	usageArgs(root)
 	return root
 }
 

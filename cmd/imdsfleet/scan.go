@@ -14,7 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -160,8 +159,11 @@ func (o *scanOptions) parse() (*scanPlan, error) {
 	if p.opts.Regions, err = scanner.ParseRegions(o.regions); err != nil {
 		return nil, usageError("%v", err)
 	}
-	if o.region != "" && !scanner.ValidRegionName(o.region) {
-		return nil, usageError("--region: unknown Region %q: use an AWS Region name such as us-east-1", o.region)
+	if err := checkRegion("--region", o.region); err != nil {
+		return nil, err
+	}
+	if err := checkEndpointURL("--endpoint-url", o.endpointURL); err != nil {
+		return nil, err
 	}
 	for _, arn := range o.assumeRoles {
 		if _, err := scanner.AccountOfRoleARN(arn); err != nil {
@@ -185,8 +187,8 @@ func (o *scanOptions) parse() (*scanPlan, error) {
 	if o.externalID != "" && len(p.opts.Roles) == 0 {
 		return nil, usageError("--external-id applies to assumed roles: add --assume-role or --accounts/--role-name")
 	}
-	if o.concurrency < 1 {
-		return nil, usageError("--concurrency %d: want at least 1", o.concurrency)
+	if o.concurrency < 1 || o.concurrency > 1000 {
+		return nil, usageError("--concurrency %d: want 1..1000 targets at once", o.concurrency)
 	}
 	p.opts.Concurrency = o.concurrency
 	if p.opts.Lookback, err = scanner.ParseLookback(o.lookback); err != nil {
@@ -228,8 +230,8 @@ func (o *scanOptions) parse() (*scanPlan, error) {
 		}
 		p.outputs = append(p.outputs, outputFile{path, format})
 	}
-	if o.maxBackoff <= 0 {
-		return nil, usageError("--retry-max-backoff %s: want a positive duration", o.maxBackoff)
+	if err := checkPositive("--retry-max-backoff", o.maxBackoff); err != nil {
+		return nil, err
 	}
 	if err := (awsconfig.Options{CloudWatchProtocol: o.cwProtocol}).Validate(); err != nil {
 		return nil, usageError("%v", err)
@@ -250,11 +252,7 @@ func runScan(ctx context.Context, g *globals, o *scanOptions) error {
 		MaxBackoff:         o.maxBackoff,
 	})
 	if err != nil {
-		var noProfile config.SharedConfigProfileNotExistError
-		if errors.As(err, &noProfile) {
-			return usageError("%s", awsconfig.Explain(err))
-		}
-		return withCode(exitError, errors.New(awsconfig.Explain(err)))
+		return loadConfigError(err)
 	}
 	if !scanner.ValidRegionName(cfg.Region) {
 		return usageError("unknown AWS Region %q (from --region, AWS_REGION or the profile): use a Region name such as us-east-1", cfg.Region)

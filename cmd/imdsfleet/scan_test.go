@@ -470,7 +470,7 @@ func TestScanCommandErrors(t *testing.T) {
 		{"accounts without role", nil, []string{"--accounts", scanAcctB}, exitUsage, "--accounts needs --role-name"},
 		{"bad role ARN", nil, []string{"--assume-role", "Auditor"}, exitUsage, "arn:aws:iam::123456789012:role/NAME"},
 		{"bad filter", nil, []string{"--filter-tag", "env"}, exitUsage, "want KEY=VALUE"},
-		{"zero concurrency", nil, []string{"--concurrency", "0"}, exitUsage, "at least 1"},
+		{"zero concurrency", nil, []string{"--concurrency", "0"}, exitUsage, "--concurrency 0: want 1..1000"},
 		{"no credentials", map[string]string{"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""}, nil, exitError, "no AWS credentials found"},
 		{"unknown profile", nil, []string{"--profile", "nosuch"}, exitUsage, `AWS profile "nosuch" does not exist`},
 		{"unreachable endpoint", nil, []string{"--endpoint-url", "http://127.0.0.1:1"}, exitError, "cannot connect to the AWS endpoint"},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"strconv"
@@ -140,7 +141,7 @@ func (o *simOptions) fleet(cmd *cobra.Command) (*fleet.Fleet, error) {
 			return nil, usageError("%s %s: must not be negative", d.name, d.v)
 		}
 	}
-	if o.timeScale <= 0 {
+	if math.IsNaN(o.timeScale) || math.IsInf(o.timeScale, 0) || o.timeScale <= 0 {
 		return nil, usageError("--time-scale %v: want a positive factor (1 is AWS's speed)", o.timeScale)
 	}
 	if _, _, err := net.SplitHostPort(o.addr); err != nil {
@@ -223,7 +224,7 @@ func parseFault(spec string) (fleet.Fault, error) {
 		return fleet.Fault{}, errors.New("want API:RATE[:CODE[:STATUS]] or API:RATE:reset, e.g. GetMetricData:0.1:InternalError:500")
 	}
 	rate, err := strconv.ParseFloat(parts[1], 64)
-	if err != nil || rate < 0 || rate > 1 {
+	if err != nil || !(rate >= 0 && rate <= 1) { // NaN fails both
 		return fleet.Fault{}, fmt.Errorf("rate %q: want a probability from 0 to 1", parts[1])
 	}
 	f := fleet.Fault{API: parts[0], Rate: rate, Code: "InternalError", Status: http.StatusInternalServerError}

@@ -9,14 +9,18 @@ package awsconfig
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
+	"os"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
@@ -61,6 +65,38 @@ func (o Options) Validate() error {
 	default:
 		return fmt.Errorf("--cloudwatch-protocol %q: want cbor, json or query", o.CloudWatchProtocol)
 	}
+	if o.EndpointURL != "" {
+		if err := ValidateEndpointURL(o.EndpointURL); err != nil {
+			return fmt.Errorf("--endpoint-url %w", err)
+		}
+	}
+	return nil
+}
+
+// ValidateEndpointURL checks an endpoint URL (--endpoint-url,
+// AWS_ENDPOINT_URL): an absolute http or https URL with a host. The SDK
+// would otherwise fail on the first call with a parser's message, or send
+// requests nowhere useful.
+func ValidateEndpointURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("%q: not a URL (%v): want http(s)://HOST[:PORT]", s, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("%q: want an http:// or https:// URL such as http://127.0.0.1:4566", s)
+	}
+	if u.Hostname() == "" {
+		return fmt.Errorf("%q: no host: want http(s)://HOST[:PORT]", s)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("%q: port %s: want 1..65535", s, p)
+		}
+	}
 	return nil
 }
 
@@ -70,6 +106,11 @@ func (o Options) Validate() error {
 func Load(ctx context.Context, o Options) (aws.Config, error) {
 	if err := o.Validate(); err != nil {
 		return aws.Config{}, err
+	}
+	if env := os.Getenv("AWS_ENDPOINT_URL"); o.EndpointURL == "" && env != "" {
+		if err := ValidateEndpointURL(env); err != nil {
+			return aws.Config{}, fmt.Errorf("AWS_ENDPOINT_URL %w", err)
+		}
 	}
 	attempts := o.MaxAttempts
 	if attempts <= 0 {
@@ -91,6 +132,10 @@ func Load(ctx context.Context, o Options) (aws.Config, error) {
 	}
 	if o.HTTPClient != nil {
 		loaders = append(loaders, config.WithHTTPClient(o.HTTPClient))
+	} else {
+		loaders = append(loaders, config.WithHTTPClient(awshttp.NewBuildableClient().WithDialerOptions(func(d *net.Dialer) {
+			d.Timeout = DialTimeout
+		})))
 	}
 	loaders = append(loaders, config.WithRetryer(func() aws.Retryer {
 		return NewRetryer(attempts, backoff)
@@ -103,20 +148,6 @@ func Load(ctx context.Context, o Options) (aws.Config, error) {
 		cfg.Region = DefaultRegion
 	}
 	return cfg, nil
-}
-
-// NewRetryer is the retry policy for batch runs: adaptive client-side rate
-// limiting (backs off on throttles, shared by the clients given the same
-// retryer), no retry quota (a quota turns a long throttling storm into
-// "retry quota exceeded" failures), and attempts/backoff as given.
-func NewRetryer(attempts int, maxBackoff time.Duration) aws.Retryer {
-	return retry.NewAdaptiveMode(func(o *retry.AdaptiveModeOptions) {
-		o.StandardOptions = append(o.StandardOptions, func(so *retry.StandardOptions) {
-			so.MaxAttempts = attempts
-			so.MaxBackoff = maxBackoff
-			so.RateLimiter = ratelimit.None
-		})
-	})
 }
 
 // EC2 returns an EC2 client for region.

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"math"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/imdsfleet/imdsfleet/internal/awsconfig"
+	"github.com/imdsfleet/imdsfleet/scanner"
+)
+
+// Checks shared by the commands' flag validation. Every flag is checked
+// before any AWS call: bad usage costs nothing and says which flag.
+
+// Bounds of --rate. Below one change per 100 s a run of any size never
+// ends, and the limiter's wait (1/rate) overflows a Duration near 1e-10;
+// above 1,000/s the rate no longer paces anything (AWS refills
+// ModifyInstanceMetadataOptions at 5/s per Region).
+const (
+	minRate = 0.01
+	maxRate = 1000
+)
+
+// checkRate rejects NaN, infinities and rates outside [minRate, maxRate].
+func checkRate(flag string, v float64) error {
+	if math.IsNaN(v) || math.IsInf(v, 0) || v < minRate || v > maxRate {
+		return usageError("%s %v: want a number of changes per second from %g to %g", flag, v, float64(minRate), float64(maxRate))
+	}
+	return nil
+}
+
+// checkPositive rejects a zero or negative duration.
+func checkPositive(flag string, d time.Duration) error {
+	if d <= 0 {
+		return usageError("%s %s: want a positive duration such as 30s or 5m", flag, d)
+	}
+	return nil
+}
+
+// checkEndpointURL checks --endpoint-url (empty: not set).
+func checkEndpointURL(flag, s string) error {
+	if s == "" {
+		return nil
+	}
+	if err := awsconfig.ValidateEndpointURL(s); err != nil {
+		return usageError("%s %v", flag, err)
+	}
+	return nil
+}
+
+// checkRegion checks a --region value (empty: not set).
+func checkRegion(flag, s string) error {
+	if s != "" && !scanner.ValidRegionName(s) {
+		return usageError("%s: unknown Region %q: use an AWS Region name such as us-east-1", flag, s)
+	}
+	return nil
+}
+
+// usageArgs makes every command's positional-argument check a usage error
+// (exit 2), as the README promises: cobra's own checks (cobra.NoArgs, the
+// completion commands') return plain errors, which would exit 1. The
+// default help and completion commands are created first so that they are
+// covered too.
+func usageArgs(root *cobra.Command) {
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if args := c.Args; args != nil {
+			c.Args = func(cmd *cobra.Command, a []string) error {
+				if err := args(cmd, a); err != nil {
+					if exitCode(err) == exitUsage {
+						return err
+					}
+					return usageError("%v", err)
+				}
+				return nil
+			}
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+}

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/imdsfleet/imdsfleet/internal/sim"
+	"github.com/imdsfleet/imdsfleet/internal/sim/fleet"
+)
+
+// TestEveryBadFlagIsAUsageError runs each command with each bad flag value
+// against the simulated AWS: exit 2, one line on stderr naming the flag,
+// and the server received no call at all (its own counters), so bad usage
+// is caught before any AWS call.
+func TestEveryBadFlagIsAUsageError(t *testing.T) {
+	insts := remMixedFleet([]string{"us-east-1"}, 0)
+	s := remStart(t, insts, fleet.Knobs{})
+	// A real journal for rollback: one live run, then the counters reset.
+	if r := remCLI(t, context.Background(), "", false, remArgs("remediate", "--report", s.report, "--live", "--yes", "--journal", s.journal)...); r.code != exitOK {
+		t.Fatalf("setup: remediate exit %d", r.code)
+	}
+	s.srv.ResetStats()
+
+	// Flags remediate and rollback share, with the text the line must hold.
+	shared := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"rate NaN", []string{"--rate", "NaN"}, "--rate NaN"},
+		{"rate tiny", []string{"--rate", "1e-10"}, "--rate 1e-10"},
+		{"rate +Inf", []string{"--rate", "+Inf"}, "--rate +Inf"},
+		{"rate zero", []string{"--rate", "0"}, "--rate 0"},
+		{"rate negative", []string{"--rate", "-1"}, "--rate -1"},
+		{"rate huge", []string{"--rate", "1e9"}, "--rate 1e+09"},
+		{"rate not a number", []string{"--rate", "fast"}, "--rate"},
+		{"retry-max-backoff negative", []string{"--retry-max-backoff", "-1s"}, "--retry-max-backoff -1s"},
+		{"retry-max-backoff zero", []string{"--retry-max-backoff", "0"}, "--retry-max-backoff 0s"},
+		{"wait-timeout negative", []string{"--wait-timeout", "-5m"}, "--wait-timeout -5m0s"},
+		{"poll-interval zero", []string{"--poll-interval", "0s"}, "--poll-interval 0s"},
+		{"stop-grace negative", []string{"--stop-grace", "-1s"}, "--stop-grace -1s"},
+		{"workers zero", []string{"--workers", "0"}, "--workers 0"},
+		{"max-attempts zero", []string{"--max-attempts", "0"}, "--max-attempts 0"},
+		{"endpoint-url unbalanced bracket", []string{"--endpoint-url", "http://[::1"}, "--endpoint-url"},
+		{"endpoint-url no scheme", []string{"--endpoint-url", "127.0.0.1:4566"}, "--endpoint-url"},
+		{"endpoint-url ftp", []string{"--endpoint-url", "ftp://127.0.0.1"}, "--endpoint-url"},
+		{"endpoint-url no host", []string{"--endpoint-url", "http://"}, "--endpoint-url"},
+		{"region unknown", []string{"--region", "moon-1"}, "--region"},
+		{"role-name with a space", []string{"--role-name", "my role"}, "--role-name"},
+		{"external-id without role", []string{"--external-id", "x"}, "--external-id"},
+		{"profile that does not exist", []string{"--profile", "nope"}, `profile "nope" does not exist`},
+		{"log-format unknown", []string{"--log-format", "xml"}, "--log-format"},
+		{"unknown flag", []string{"--colour"}, "--colour"},
+		{"extra argument", []string{"extra"}, `unknown command "extra"`},
+	}
+	base := map[string][]string{
+		"remediate": {"remediate", "--report", s.report},
+		"rollback":  {"rollback", "--journal", s.journal, "--rollback-journal", filepath.Join(s.dir, "rb.jsonl")},
+	}
+	type tc struct {
+		name string
+		args []string
+		want string
+	}
+	var cases []tc
+	for _, command := range []string{"remediate", "rollback"} {
+		for _, c := range shared {
+			cases = append(cases, tc{command + "/" + c.name, append(append([]string{}, base[command]...), c.args...), c.want})
+		}
+	}
+	scan := func(args ...string) []string { return append([]string{"scan", "--regions", "us-east-1"}, args...) }
+	cases = append(cases,
+		tc{"scan/extra argument", scan("extra"), `unknown command "extra"`},
+		tc{"scan/endpoint-url unbalanced bracket", scan("--endpoint-url", "http://[::1"), "--endpoint-url"},
+		tc{"scan/endpoint-url no scheme", scan("--endpoint-url", "localhost"), "--endpoint-url"},
+		tc{"scan/retry-max-backoff negative", scan("--retry-max-backoff", "-1s"), "--retry-max-backoff -1s"},
+		tc{"scan/concurrency zero", scan("--concurrency", "0"), "--concurrency 0"},
+		tc{"scan/concurrency huge", scan("--concurrency", "1000000"), "--concurrency 1000000"},
+		tc{"scan/lookback", scan("--lookback", "forever"), "lookback"},
+		tc{"scan/min-observed-days", scan("--min-observed-days", "0"), "--min-observed-days 0"},
+		tc{"scan/format", scan("--format", "xml"), "--format"},
+		tc{"scan/fail-on", scan("--fail-on", "always"), "--fail-on"},
+		tc{"scan/output extension", scan("--output", filepath.Join(s.dir, "r.doc")), "--output"},
+		tc{"scan/region", scan("--region", "moon-1"), "--region"},
+		tc{"scan/regions", scan("--regions", "moon-1"), "moon-1"},
+		tc{"scan/cloudwatch-protocol", scan("--cloudwatch-protocol", "xml"), "--cloudwatch-protocol"},
+		tc{"scan/accounts without role-name", scan("--accounts", "123456789012"), "--accounts"},
+		tc{"scan/profile", scan("--profile", "nope"), `profile "nope" does not exist`},
+		tc{"scan/log-format", scan("--log-format", "xml"), "--log-format"},
+		tc{"sim/extra argument", []string{"sim", "fleet.json"}, "sim takes no arguments"},
+		tc{"sim/time-scale NaN", []string{"sim", "--time-scale", "NaN"}, "--time-scale NaN"},
+		tc{"sim/time-scale +Inf", []string{"sim", "--time-scale", "+Inf"}, "--time-scale +Inf"},
+		tc{"sim/fault rate NaN", []string{"sim", "--fault", "GetMetricData:NaN"}, "--fault"},
+		tc{"sim/latency negative", []string{"sim", "--latency", "-1s"}, "--latency -1s"},
+		tc{"sim/addr", []string{"sim", "--addr", "nowhere"}, "--addr"},
+		tc{"version/extra argument", []string{"version", "x"}, `unknown command "x"`},
+		tc{"completion/extra argument", []string{"completion", "bash", "x"}, `unknown command "x"`},
+	)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			// sim serves until its context ends: should a bad flag slip
+			// through, the deadline ends the run and the exit code fails the
+			// test instead of hanging it.
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			r := remCLI(t, ctx, "", false, c.args...)
+			if r.code != exitUsage {
+				t.Errorf("exit %d, want %d", r.code, exitUsage)
+			}
+			lines := strings.Split(strings.TrimRight(r.stderr, "\n"), "\n")
+			if len(lines) != 1 || !strings.Contains(lines[0], c.want) {
+				t.Errorf("stderr should be one line naming %q, got:\n%s", c.want, r.stderr)
+			}
+			if n := sim.Total(s.srv.Stats().Calls); n != 0 {
+				t.Errorf("the simulated AWS received %d calls: %v", n, s.srv.Stats().Calls)
+			}
+		})
+	}
+}
+
+// TestUnreachableEndpointFailsFastEveryCommand: with nothing listening at
+// the endpoint, each command exits 1 with one line saying so after a few
+// connection attempts (remediate used to retry for 519 s).
+func TestUnreachableEndpointFailsFastEveryCommand(t *testing.T) {
+	insts := remMixedFleet([]string{"us-east-1"}, 0)
+	s := remStart(t, insts, fleet.Knobs{})
+	if r := remCLI(t, context.Background(), "", false, remArgs("remediate", "--report", s.report, "--live", "--yes", "--journal", s.journal)...); r.code != exitOK {
+		t.Fatalf("setup: remediate exit %d", r.code)
+	}
+	dead := "http://127.0.0.1:1"
+	for _, args := range [][]string{
+		{"scan", "--regions", "us-east-1", "--endpoint-url", dead},
+		{"remediate", "--report", s.report, "--endpoint-url", dead},
+		{"rollback", "--journal", s.journal, "--endpoint-url", dead},
+	} {
+		t.Run(args[0], func(t *testing.T) {
+			r := remCLI(t, context.Background(), "", false, args...)
+			lines := strings.Split(strings.TrimRight(r.stderr, "\n"), "\n")
+			last := lines[len(lines)-1]
+			if r.code != exitError || !strings.Contains(last, "connection refused") || !strings.Contains(last, "--endpoint-url") {
+				t.Errorf("exit %d, want %d with a connection refused line:\n%s", r.code, exitError, r.stderr)
+			}
+		})
+	}
+}

@@ -1,0 +1,97 @@
+package awsconfig
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+)
+
+// The retry policy has two speeds. Throttling and server errors are retried
+// patiently (up to the attempts and backoff given to [NewRetryer]): a long
+// batch run must absorb a throttling storm. An endpoint that cannot be
+// reached at all (connection refused, unknown host, no route, connect
+// timeout) is tried [DialAttempts] times with short pauses and then
+// reported: retrying it for minutes only delays the one-line error, since a
+// wrong --endpoint-url or a dead network does not heal by itself.
+const (
+	// DialAttempts is how many times one call is tried while the endpoint
+	// cannot be connected to.
+	DialAttempts = 3
+	// DialBackoff caps the pause between those attempts.
+	DialBackoff = 250 * time.Millisecond
+	// DialTimeout bounds one TCP connect. AWS endpoints answer a connect in
+	// milliseconds; the SDK's default of 30 s would make a black-holed
+	// endpoint take minutes over [DialAttempts] tries.
+	DialTimeout = 5 * time.Second
+)
+
+// UnreachableError is returned by a call whose endpoint could not be
+// connected to in [DialAttempts] attempts. It wraps the last connection
+// error, so errors.Is(err, syscall.ECONNREFUSED) and errors.As to
+// *net.DNSError still work.
+type UnreachableError struct {
+	Attempts int
+	Err      error
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("endpoint unreachable after %d attempts: %v", e.Attempts, e.Err)
+}
+
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// NewRetryer is the retry policy for batch runs: adaptive client-side rate
+// limiting (backs off on throttles, shared by the clients given the same
+// retryer), no retry quota (a quota turns a long throttling storm into
+// "retry quota exceeded" failures), attempts/backoff as given for
+// throttling and server errors, and at most [DialAttempts] quick attempts
+// when the endpoint cannot be connected to.
+func NewRetryer(attempts int, maxBackoff time.Duration) aws.Retryer {
+	r := retry.NewAdaptiveMode(func(o *retry.AdaptiveModeOptions) {
+		o.StandardOptions = append(o.StandardOptions, func(so *retry.StandardOptions) {
+			so.MaxAttempts = attempts
+			so.MaxBackoff = maxBackoff
+			so.RateLimiter = ratelimit.None
+		})
+	})
+	return &failFastRetryer{RetryerV2: r, dialBackoff: retry.NewExponentialJitterBackoff(DialBackoff)}
+}
+
+// failFastRetryer stops retrying connection failures after DialAttempts.
+// It decides in RetryDelay, the one retryer method that sees the attempt
+// number: an error returned there ends the call with that error.
+type failFastRetryer struct {
+	aws.RetryerV2
+	dialBackoff *retry.ExponentialJitterBackoff
+}
+
+// RetryDelay implements aws.Retryer. attempt counts the attempts made so
+// far (the SDK's middleware passes the attempt number that just failed).
+func (r *failFastRetryer) RetryDelay(attempt int, err error) (time.Duration, error) {
+	if !IsConnectError(err) {
+		return r.RetryerV2.RetryDelay(attempt, err)
+	}
+	if attempt >= DialAttempts {
+		return 0, &UnreachableError{Attempts: attempt, Err: err}
+	}
+	return r.dialBackoff.BackoffDelay(attempt, err)
+}
+
+// IsConnectError reports whether err means no connection to the endpoint
+// could be made at all: a failed dial (refused, no route, network
+// unreachable, connect timeout), a failed connect to the proxy, or a name
+// that does not resolve. An error on a connection that was made (a reset,
+// a broken answer) is not one: the server exists and a retry may work.
+func IsConnectError(err error) bool {
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		return true
+	}
+	var op *net.OpError
+	return errors.As(err, &op) && (op.Op == "dial" || op.Op == "proxyconnect")
+}

@@ -1,0 +1,120 @@
+package awsconfig
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+)
+
+// isolatedEnv keeps Load away from the user's AWS files, IMDS and
+// endpoints, with static keys in the environment.
+func isolatedEnv(t *testing.T) {
+	t.Helper()
+	for k, v := range map[string]string{
+		"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "x", "AWS_SESSION_TOKEN": "",
+		"AWS_REGION": "us-east-1", "AWS_PROFILE": "", "AWS_ENDPOINT_URL": "",
+		"AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_EC2_METADATA_DISABLED": "true",
+		"AWS_NEW_RETRIES_2026": "", "AWS_CA_BUNDLE": "",
+	} {
+		t.Setenv(k, v)
+	}
+}
+
+// countingClient counts TCP connect attempts.
+func countingClient(n *atomic.Int32) *http.Client {
+	var d net.Dialer
+	return &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		n.Add(1)
+		return d.DialContext(ctx, network, addr)
+	}}}
+}
+
+// TestUnreachableEndpointFailsFast: an endpoint nothing listens on is tried
+// DialAttempts times, not the 30 attempts meant for throttling (which took
+// remediate 519 s to give up with its 20 s backoff), and the error still
+// says "connection refused".
+func TestUnreachableEndpointFailsFast(t *testing.T) {
+	isolatedEnv(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+
+	var dials atomic.Int32
+	cfg, err := Load(context.Background(), Options{EndpointURL: "http://" + addr, MaxAttempts: 30, MaxBackoff: time.Millisecond, HTTPClient: countingClient(&dials)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = STS(cfg).GetCallerIdentity(context.Background(), &sts.GetCallerIdentityInput{})
+	if got := dials.Load(); got != DialAttempts {
+		t.Errorf("%d connect attempts, want %d", got, DialAttempts)
+	}
+	var unreachable *UnreachableError
+	if !errors.As(err, &unreachable) || !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("error %v: want an UnreachableError wrapping ECONNREFUSED", err)
+	}
+	if got := Explain(err); !strings.Contains(got, "connection refused") || !strings.Contains(got, "--endpoint-url") {
+		t.Errorf("Explain = %q", got)
+	}
+}
+
+// TestThrottlingStillRetriedPatiently: the fast path for connection errors
+// leaves throttling alone: a call throttled every time is tried MaxAttempts
+// times (counted by the server), more than a connection failure gets.
+func TestThrottlingStillRetriedPatiently(t *testing.T) {
+	isolatedEnv(t)
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set("Content-Type", "text/xml")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprint(w, `<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>r</RequestID></Response>`)
+	}))
+	defer srv.Close()
+	cfg, err := Load(context.Background(), Options{EndpointURL: srv.URL, MaxAttempts: DialAttempts + 1, MaxBackoff: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = EC2(cfg, "us-east-1").DescribeInstances(context.Background(), &ec2.DescribeInstancesInput{})
+	var max *retry.MaxAttemptsError
+	if !errors.As(err, &max) {
+		t.Errorf("error %v: want MaxAttemptsError", err)
+	}
+	if got := calls.Load(); got != DialAttempts+1 {
+		t.Errorf("server saw %d attempts, want %d", got, DialAttempts+1)
+	}
+}
+
+func TestIsConnectError(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"refused", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, true},
+		{"no route", fmt.Errorf("send: %w", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.EHOSTUNREACH}), true},
+		{"proxy", &net.OpError{Op: "proxyconnect", Net: "tcp", Err: syscall.ECONNREFUSED}, true},
+		{"unknown host", &net.DNSError{Name: "ec2.nowhere.invalid", IsNotFound: true}, true},
+		{"reset on a made connection", &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}, false},
+		{"throttled", apiErr("RequestLimitExceeded", ""), false},
+	}
+	for _, tt := range tests {
+		if got := IsConnectError(tt.err); got != tt.want {
+			t.Errorf("%s: IsConnectError = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
