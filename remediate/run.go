@@ -92,7 +92,7 @@ type RunOptions struct {
 	// cancelled too, so that a throttled call does not retry for minutes.
 	StopGrace time.Duration
 	Logger    *slog.Logger
-	Now        func() time.Time
+	Now       func() time.Time
 }
 
 // Result is what happened to one instance.
