@@ -1,6 +1,7 @@
 package remediate
 
 import (
+	"bytes"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -8,7 +9,9 @@ import (
 	"maps"
 	"slices"
 	"strconv"
-	"text/tabwriter"
+	"strings"
+
+	"github.com/imdsfleet/imdsfleet/report"
 )
 
 // WritePlanJSON writes p as indented JSON.
@@ -22,37 +25,44 @@ func WritePlanJSON(w io.Writer, p *Plan) error {
 }
 
 // WritePlanTable writes the plan for a terminal: the changes, the skipped
-// instances with their reasons, and counts.
+// instances with their reasons, and counts. Every text from the report
+// (ids, names, Regions) is sanitized and capped (see [report.SanitizeCell]):
+// a name cannot drive the terminal, forge a line or flood the output.
 func WritePlanTable(w io.Writer, p *Plan) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "PLAN: %d change(s), %d skipped\n", len(p.Changes), len(p.Skipped))
+	var t textTable
+	t.line(fmt.Sprintf("PLAN: %d change(s), %d skipped", len(p.Changes), len(p.Skipped)))
 	if len(p.Changes) > 0 {
-		fmt.Fprintln(tw, "ACCOUNT\tREGION\tINSTANCE\tNAME\tCLASS\tACTION\tSETS")
+		t.row("ACCOUNT", "REGION", "INSTANCE", "NAME", "CLASS", "ACTION", "SETS")
 		for _, it := range p.Changes {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", it.Account, it.Region, it.InstanceID, dash(it.Name), it.Classification, it.Action, it.Change)
+			t.row(cell(it.Account), cell(it.Region), cell(it.InstanceID), cell(dash(it.Name)), cell(it.Classification), it.Action, it.Change.String())
 		}
+		t.end()
 	}
 	if len(p.Skipped) > 0 {
-		fmt.Fprintln(tw, "\nSKIPPED\nACCOUNT\tREGION\tINSTANCE\tNAME\tCLASS\tREASON\tDETAIL")
+		t.line("")
+		t.line("SKIPPED")
+		t.row("ACCOUNT", "REGION", "INSTANCE", "NAME", "CLASS", "REASON", "DETAIL")
 		for _, it := range p.Skipped {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", it.Account, it.Region, it.InstanceID, dash(it.Name), it.Classification, it.Reason, it.Detail)
+			t.row(cell(it.Account), cell(it.Region), cell(it.InstanceID), cell(dash(it.Name)), cell(it.Classification), it.Reason, text(it.Detail))
 		}
+		t.end()
 	}
-	if err := tw.Flush(); err != nil {
+	if err := t.flush(w); err != nil {
 		return fmt.Errorf("write plan: %w", err)
 	}
 	return nil
 }
 
-// WriteResultsTable writes one row per instance and the summary.
+// WriteResultsTable writes one row per instance and the summary, with the
+// report's text sanitized and capped like [WritePlanTable].
 func WriteResultsTable(w io.Writer, o *Outcome) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	var t textTable
 	mode := "DRY RUN"
 	if o.Live {
 		mode = "LIVE"
 	}
-	fmt.Fprintf(tw, "RESULTS (%s)\n", mode)
-	fmt.Fprintln(tw, "ACCOUNT\tREGION\tINSTANCE\tACTION\tSETS\tSTATUS\tDETAIL")
+	t.line(fmt.Sprintf("RESULTS (%s)", mode))
+	t.row("ACCOUNT", "REGION", "INSTANCE", "ACTION", "SETS", "STATUS", "DETAIL")
 	for _, r := range o.Results {
 		detail := r.Message
 		if r.Reason != "" {
@@ -61,12 +71,68 @@ func WriteResultsTable(w io.Writer, o *Outcome) error {
 		if r.Code != "" {
 			detail = r.Code + ": " + detail
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Account, r.Region, r.InstanceID, r.Action, dash(r.Change.String()), r.Status, detail)
+		t.row(cell(r.Account), cell(r.Region), cell(r.InstanceID), cell(r.Action), dash(r.Change.String()), cell(r.Status), text(detail))
 	}
-	if err := tw.Flush(); err != nil {
+	t.end()
+	if err := t.flush(w); err != nil {
 		return fmt.Errorf("write results: %w", err)
 	}
 	return WriteSummary(w, o)
+}
+
+// Caps of the tables' cells, in columns: ids, names and Regions are short
+// in any real fleet; details carry AWS's error messages.
+const (
+	cellWidth = 40
+	textWidth = 300
+)
+
+func cell(s string) string { return report.SanitizeCell(s, cellWidth) }
+func text(s string) string { return report.SanitizeCell(s, textWidth) }
+
+// textTable lays out blocks of rows in columns by display width
+// ([report.DisplayWidth]), so that Japanese names and emoji keep the
+// columns aligned (text/tabwriter counts runes). Cells must be sanitized
+// already: the table adds only spaces and line ends.
+type textTable struct {
+	out   bytes.Buffer
+	block [][]string
+}
+
+func (t *textTable) line(s string) {
+	t.out.WriteString(s)
+	t.out.WriteByte('\n')
+}
+
+func (t *textTable) row(cells ...string) { t.block = append(t.block, cells) }
+
+// end writes the block: every cell but the last padded to its column's
+// width plus two spaces.
+func (t *textTable) end() {
+	var widths []int
+	for _, cells := range t.block {
+		for i, c := range cells[:len(cells)-1] {
+			if i == len(widths) {
+				widths = append(widths, 0)
+			}
+			widths[i] = max(widths[i], report.DisplayWidth(c))
+		}
+	}
+	for _, cells := range t.block {
+		var b strings.Builder
+		for i, c := range cells[:len(cells)-1] {
+			b.WriteString(c)
+			b.WriteString(strings.Repeat(" ", widths[i]-report.DisplayWidth(c)+2))
+		}
+		b.WriteString(cells[len(cells)-1])
+		t.line(strings.TrimRight(b.String(), " "))
+	}
+	t.block = t.block[:0]
+}
+
+func (t *textTable) flush(w io.Writer) error {
+	_, err := w.Write(t.out.Bytes())
+	return err
 }
 
 // WriteSummary writes the counts line(s).
@@ -76,7 +142,7 @@ func WriteSummary(w io.Writer, o *Outcome) error {
 		s.Planned, s.Changed, s.WouldChange, s.Denied, s.Failed, sumValues(s.Skipped))
 	for _, k := range slices.Sorted(maps.Keys(s.Skipped)) {
 		if err == nil {
-			_, err = fmt.Fprintf(w, "  skipped %-22s %d\n", k+":", s.Skipped[k])
+			_, err = fmt.Fprintf(w, "  skipped %-22s %d\n", cell(k)+":", s.Skipped[k])
 		}
 	}
 	if err == nil && o.Interrupted {
@@ -102,18 +168,22 @@ func WriteResultsJSON(w io.Writer, o *Outcome) error {
 var ResultsCSVHeader = []string{"account", "region", "instance_id", "name", "action", "http_tokens", "hop_limit", "status", "reason", "code", "message",
 	"previous_http_tokens", "previous_hop_limit", "verified_http_tokens", "verified_hop_limit", "verified_state"}
 
-// WriteResultsCSV writes one row per instance.
+// WriteResultsCSV writes one row per instance. Every text cell goes
+// through [report.CSVCell], the scan CSV's guard against formula
+// injection: names and ids come from whoever can tag an instance or edit
+// a report.
 func WriteResultsCSV(w io.Writer, o *Outcome) error {
 	cw := csv.NewWriter(w)
 	_ = cw.Write(ResultsCSVHeader)
+	c := report.CSVCell
 	for _, r := range o.Results {
-		row := []string{r.Account, r.Region, r.InstanceID, r.Name, r.Action, r.Change.HttpTokens, hop(r.Change.HttpPutResponseHopLimit),
-			r.Status, r.Reason, r.Code, r.Message, "", "", "", "", ""}
+		row := []string{c(r.Account), c(r.Region), c(r.InstanceID), c(r.Name), c(r.Action), c(r.Change.HttpTokens), hop(r.Change.HttpPutResponseHopLimit),
+			c(r.Status), c(r.Reason), c(r.Code), c(r.Message), "", "", "", "", ""}
 		if r.Previous != nil {
-			row[11], row[12] = r.Previous.HttpTokens, hop(r.Previous.HttpPutResponseHopLimit)
+			row[11], row[12] = c(r.Previous.HttpTokens), hop(r.Previous.HttpPutResponseHopLimit)
 		}
 		if r.Verified != nil {
-			row[13], row[14], row[15] = r.Verified.HttpTokens, hop(r.Verified.HttpPutResponseHopLimit), r.Verified.State
+			row[13], row[14], row[15] = c(r.Verified.HttpTokens), hop(r.Verified.HttpPutResponseHopLimit), c(r.Verified.State)
 		}
 		_ = cw.Write(row)
 	}

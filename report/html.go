@@ -18,6 +18,18 @@ var htmlSource string
 // and CSV reports hold every instance.
 const htmlMaxRows = 2000
 
+// Caps of the page's text cells, in columns (see [SanitizeCell]): names
+// are free text, and 2,000 rows of 10 MB names would be no page at all.
+const (
+	htmlCellWidth = 256
+	htmlTextWidth = 1000
+)
+
+// htmlText makes fleet text fit to show: html/template escapes what HTML
+// would parse (< > & quotes), but passes control characters and bidi
+// overrides through, which would reorder the text on the page.
+func htmlText(s string, max int) string { return SanitizeCell(s, max) }
+
 // WriteHTML writes a single self-contained page for migration planning:
 // headline counts, the instances grouped into migration waves, and a table
 // per (account, Region). Waves, in the order to work through them:
@@ -33,7 +45,8 @@ const htmlMaxRows = 2000
 // The page loads nothing from the network: the CSS and a small script
 // (click a column header to sort, type in the box to filter) are inline,
 // and a Content-Security-Policy forbids anything else. All report text is
-// escaped by html/template. Figures are computed from r.Instances; r is not
+// escaped by html/template, after [SanitizeCell] (control and bidi
+// characters escaped, cells capped). Figures are computed from r.Instances; r is not
 // modified.
 func WriteHTML(w io.Writer, r *Report) error {
 	tmpl, err := template.New("report").Parse(htmlSource)
@@ -94,12 +107,12 @@ type htmlRegion struct {
 func buildHTMLView(r *Report) *htmlView {
 	sum := summarize(r.Instances)
 	v := &htmlView{
-		Tool:            toolText(r.Tool),
+		Tool:            htmlText(toolText(r.Tool), htmlCellWidth),
 		Generated:       shortTime(r.GeneratedAt),
 		Window:          windowText(r.Window),
 		Instances:       sum.Instances,
 		Targets:         len(r.Targets),
-		Failed:          failedTargets(r),
+		Failed:          htmlTargets(failedTargets(r)),
 		Classifications: Classifications,
 		RiskNames:       Risks,
 		MaxRows:         htmlMaxRows,
@@ -167,7 +180,8 @@ func buildHTMLView(r *Report) *htmlView {
 	}
 
 	for _, row := range regionRows(r) {
-		hr := htmlRegion{Account: row.Account, Region: row.Region, Status: row.Status, Error: row.Error, Total: row.Total, StatusCSS: "ok"}
+		hr := htmlRegion{Account: htmlText(row.Account, htmlCellWidth), Region: htmlText(row.Region, htmlCellWidth),
+			Status: htmlText(row.Status, htmlCellWidth), Error: htmlText(row.Error, htmlTextWidth), Total: row.Total, StatusCSS: "ok"}
 		switch row.Status {
 		case TargetError:
 			hr.StatusCSS = "error"
@@ -187,10 +201,11 @@ func buildHTMLView(r *Report) *htmlView {
 
 func htmlRowOf(in *Instance) htmlRow {
 	row := htmlRow{
-		ID: in.InstanceID, Name: in.Name, Account: in.Account, Region: in.Region, State: in.State,
-		Tokens: in.MetadataOptions.HttpTokens, Hop: hopText(in), HopV: float64(in.MetadataOptions.HttpPutResponseHopLimit),
-		Risks: strings.Join(in.Risks, ", "),
-		Calls: callsText(in), LastCall: lastCallText(in), Recommendation: recommendationText(in),
+		ID: htmlText(in.InstanceID, htmlCellWidth), Name: htmlText(in.Name, htmlCellWidth),
+		Account: htmlText(in.Account, htmlCellWidth), Region: htmlText(in.Region, htmlCellWidth), State: htmlText(in.State, htmlCellWidth),
+		Tokens: htmlText(in.MetadataOptions.HttpTokens, htmlCellWidth), Hop: hopText(in), HopV: float64(in.MetadataOptions.HttpPutResponseHopLimit),
+		Risks: htmlText(strings.Join(in.Risks, ", "), htmlTextWidth),
+		Calls: callsText(in), LastCall: lastCallText(in), Recommendation: htmlText(recommendationText(in), htmlTextWidth),
 		CallsV: in.Usage.NoTokenCalls, RejectedV: in.Usage.NoTokenRejected,
 		DaysV: float64(in.Usage.DaysWithCalls), ObservedV: float64(in.Usage.Datapoints),
 		Rejected: FormatCount(in.Usage.NoTokenRejected),
@@ -201,6 +216,15 @@ func htmlRowOf(in *Instance) htmlRow {
 		row.CallsV, row.RejectedV, row.DaysV, row.ObservedV = -1, -1, -1, -1
 	}
 	return row
+}
+
+// htmlTargets returns ts with their text made fit to show.
+func htmlTargets(ts []Target) []Target {
+	out := make([]Target, len(ts))
+	for i, t := range ts {
+		out[i] = Target{Account: htmlText(t.Account, htmlCellWidth), Region: htmlText(t.Region, htmlCellWidth), Error: htmlText(t.Error, htmlTextWidth)}
+	}
+	return out
 }
 
 // cssName maps a classification to its CSS class; unknown values get none.

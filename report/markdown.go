@@ -21,8 +21,9 @@ const markdownMaxTargets = 50
 // attention (v1-in-use, no-data, other instances with a risk), each capped
 // at 50 rows with a pointer to the JSON/CSV report for the rest. Figures
 // are computed from r.Instances; r is not modified. Text from the fleet
-// (names, errors, recommendations) is escaped so it cannot break a table
-// or inject Markdown or HTML.
+// (names, errors, recommendations) is sanitized, capped and escaped (see
+// md) so it cannot break a table, inject Markdown or HTML, or become a
+// link.
 func WriteMarkdown(w io.Writer, r *Report) error {
 	bw := bufio.NewWriter(w)
 	p := func(format string, args ...any) { fmt.Fprintf(bw, format, args...) }
@@ -31,7 +32,7 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	failed := failedTargets(r)
 
 	p("# IMDS report\n\n")
-	p("Generated %s by %s. Usage window: %s.\n\n", mdEscape(shortTime(r.GeneratedAt)), mdEscape(toolText(r.Tool)), mdEscape(windowText(r.Window)))
+	p("Generated %s by %s. Usage window: %s.\n\n", md(shortTime(r.GeneratedAt), 0), md(toolText(r.Tool), mdCellWidth), md(windowText(r.Window), 0))
 	p("**%s** in %s", plural(sum.Instances, "instance"), plural(len(r.Targets), "target"))
 	if n := sum.ByClassification[ClassReady]; n > 0 {
 		p(" · **%d ready to enforce now**", n)
@@ -60,7 +61,7 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		case !isTarget:
 			status = "— (not a target)"
 		}
-		p("| %s | %s | %s | %d | %s |\n", mdEscape(row.Account), mdEscape(row.Region), status, row.Total, mdEscape(row.Error))
+		p("| %s | %s | %s | %d | %s |\n", md(row.Account, mdCellWidth), md(row.Region, mdCellWidth), status, row.Total, md(row.Error, mdTextWidth))
 		shown++
 	}
 	if hidden > 0 {
@@ -71,14 +72,14 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	p("## By classification\n\n")
 	p("| Classification | Instances | Meaning |\n|---|--:|---|\n")
 	for _, c := range Classifications {
-		p("| `%s` | %d | %s |\n", c, sum.ByClassification[c], mdEscape(DescribeClassification(c)))
+		p("| `%s` | %d | %s |\n", c, sum.ByClassification[c], md(DescribeClassification(c), 0))
 	}
 	p("| **total** | **%d** | |\n\n", sum.Instances)
 
 	p("## By risk\n\n")
 	p("| Risk | Instances | Meaning |\n|---|--:|---|\n")
 	for _, k := range Risks {
-		p("| `%s` | %d | %s |\n", k, sum.ByRisk[k], mdEscape(DescribeRisk(k)))
+		p("| `%s` | %d | %s |\n", k, sum.ByRisk[k], md(DescribeRisk(k), 0))
 	}
 	p("\n")
 
@@ -86,7 +87,7 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		if len(g.Instances) == 0 {
 			continue
 		}
-		p("## %s (%d)\n\n%s\n\n", mdEscape(g.Title), len(g.Instances), mdEscape(g.Meaning))
+		p("## %s (%d)\n\n%s\n\n", md(g.Title, 0), len(g.Instances), md(g.Meaning, 0))
 		p("| Instance | Name | Account | Region | Tokens | Hop | Classification | Risks | v1 calls | Last v1 call | Recommendation |\n")
 		p("|---|---|---|---|---|--:|---|---|--:|---|---|\n")
 		for i, in := range g.Instances {
@@ -95,9 +96,9 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 				break
 			}
 			p("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
-				mdEscape(in.InstanceID), mdEscape(in.Name), mdEscape(in.Account), mdEscape(in.Region),
-				mdEscape(in.MetadataOptions.HttpTokens), hopText(in), mdEscape(in.Classification),
-				mdEscape(strings.Join(in.Risks, ", ")), callsAndRejectedText(in), lastCallText(in), mdEscape(recommendationText(in)))
+				md(in.InstanceID, mdCellWidth), md(in.Name, mdCellWidth), md(in.Account, mdCellWidth), md(in.Region, mdCellWidth),
+				md(in.MetadataOptions.HttpTokens, mdCellWidth), hopText(in), md(in.Classification, mdCellWidth),
+				md(strings.Join(in.Risks, ", "), mdTextWidth), callsAndRejectedText(in), lastCallText(in), md(recommendationText(in), mdTextWidth))
 		}
 		p("\n")
 	}
@@ -107,14 +108,53 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	return nil
 }
 
-// mdEscaper makes fleet text inert inside a GitHub-flavoured Markdown
-// table cell: | would end the cell, a newline the row; the backslash
-// escapes stop emphasis, links, code spans and HTML tags.
-var mdEscaper = strings.NewReplacer(
-	"\\", "\\\\", "|", "\\|", "`", "\\`", "*", "\\*", "_", "\\_",
-	"[", "\\[", "]", "\\]", "<", "&lt;", ">", "&gt;", "&", "&amp;",
-	"~", "\\~", "#", "\\#", "!", "\\!",
-	"\r\n", " ", "\n", " ", "\r", " ", "\t", " ",
+// Caps of the Markdown cells, in columns (see [SanitizeCell]): a step
+// summary is limited to 1 MiB, and a name is free text.
+const (
+	mdCellWidth = 64
+	mdTextWidth = 400
 )
 
-func mdEscape(s string) string { return mdEscaper.Replace(s) }
+// md makes fleet text inert in a GitHub-flavoured Markdown table cell:
+// [SanitizeCell] first (control and bidi characters escaped, length
+// capped at max columns), then Markdown's own escapes: | would end the
+// cell; backslash escapes stop emphasis, links, code spans, headings and
+// math ($); < > & become entities so no HTML tag survives. GitHub also
+// turns bare URLs, www. names and e-mail addresses into links (its
+// "autolink" extension): an escaped colon (http\://) or dot (www\.) keeps
+// the text as it reads without a link, and an @ is put in a code span,
+// since the e-mail rule sees through backslash escapes and entities.
+func md(s string, max int) string {
+	s = SanitizeCell(s, max)
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch c {
+		case '\\', '|', '`', '*', '_', '[', ']', '~', '#', '!', '$':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case '<':
+			b.WriteString("&lt;")
+		case '>':
+			b.WriteString("&gt;")
+		case '&':
+			b.WriteString("&amp;")
+		case ':':
+			if strings.HasPrefix(s[i:], "://") {
+				b.WriteByte('\\')
+			}
+			b.WriteByte(c)
+		case '@':
+			b.WriteString("`@`")
+		case '.':
+			if i >= 3 && strings.EqualFold(s[i-3:i], "www") {
+				b.WriteByte('\\')
+			}
+			b.WriteByte(c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}

@@ -1,14 +1,12 @@
 package report
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
-	"unicode"
-	"unicode/utf8"
+
+	"github.com/rivo/uniseg"
 )
 
 // TableOptions shape the terminal table of [WriteTable].
@@ -25,23 +23,32 @@ type TableOptions struct {
 	MaxRows int
 }
 
-// nameWidth caps the name column of the table: names are free text.
-const nameWidth = 28
+// Caps of the table's cells, in columns: names are free text, and so is
+// everything a report file holds, so no cell may grow without bound. The
+// recommendation and error texts get more room; a terminal cuts them to
+// its width anyway.
+const (
+	nameWidth = 28
+	cellWidth = 40
+	textWidth = 400
+)
 
 // WriteTable writes the terminal view of r: counts by classification and
 // by risk, one line per (account, Region) with its counts and status (and
 // the errors of failed targets), then the instances that need attention
 // (v1-in-use, no-data, other risky ones, usage errors) with the most v1
-// calls first. Columns are aligned with text/tabwriter; colours never
-// change the alignment. Figures are computed from r.Instances; r is not
-// modified.
+// calls first. Columns are aligned by display width (see [DisplayWidth]),
+// so Japanese names and emoji line up; colours never change the alignment.
+// Every text from the report goes through [SanitizeCell]: no control or
+// bidi character reaches the terminal, no cell is longer than its cap.
+// Figures are computed from r.Instances; r is not modified.
 func WriteTable(w io.Writer, r *Report, opts TableOptions) error {
 	t := &tableWriter{opts: opts}
 	sum := summarize(r.Instances)
 	failed := failedTargets(r)
 
 	t.line(fmt.Sprintf("IMDS report · %s · generated %s · window %s",
-		toolText(r.Tool), shortTime(r.GeneratedAt), windowText(r.Window)))
+		SanitizeCell(toolText(r.Tool), cellWidth), shortTime(r.GeneratedAt), windowText(r.Window)))
 	targets := plural(len(r.Targets), "target")
 	if len(failed) > 0 {
 		targets += ", " + t.paint(colorRed, fmt.Sprintf("%d failed (report incomplete)", len(failed)))
@@ -85,7 +92,7 @@ func WriteTable(w io.Writer, r *Report, opts TableOptions) error {
 		case "":
 			status, color = "-", colorDefault
 		}
-		cells := []string{row.Account, row.Region, t.paint(color, status)}
+		cells := []string{cell(row.Account), cell(row.Region), t.paint(color, cell(status))}
 		for _, c := range Classifications {
 			cells = append(cells, fmt.Sprint(row.ByClass[c]))
 		}
@@ -93,7 +100,7 @@ func WriteTable(w io.Writer, r *Report, opts TableOptions) error {
 	}
 	t.end()
 	for _, f := range failed {
-		t.line(t.paint(colorRed, "error") + fmt.Sprintf(" %s/%s: %s", f.Account, f.Region, oneLine(f.Error)))
+		t.line(t.paint(colorRed, "error") + fmt.Sprintf(" %s/%s: %s", cell(f.Account), cell(f.Region), SanitizeCell(f.Error, textWidth)))
 	}
 	t.line("")
 
@@ -107,7 +114,6 @@ func WriteTable(w io.Writer, r *Report, opts TableOptions) error {
 	t.begin()
 	t.row("INSTANCE", "NAME", "REGION", "TOKENS", "HOP", t.paint(colorBold, "CLASSIFICATION"), t.paint(colorBold, "RISKS"),
 		"V1 CALLS", "LAST CALL", "RECOMMENDATION")
-	// The name is free text: laid out by display width (see endLead).
 	shown := 0
 	for _, in := range list {
 		if opts.MaxRows > 0 && shown == opts.MaxRows {
@@ -118,21 +124,24 @@ func WriteTable(w io.Writer, r *Report, opts TableOptions) error {
 		if risks == "" {
 			risks, riskColor = "-", colorDefault
 		}
-		t.row(in.InstanceID, truncate(oneLine(in.Name), nameWidth), in.Region, in.MetadataOptions.HttpTokens, hopText(in),
-			t.paint(classColor(in.Classification), in.Classification), t.paint(riskColor, risks),
-			callsAndRejectedText(in), lastCallText(in), oneLine(recommendationText(in)))
+		t.row(cell(in.InstanceID), SanitizeCell(in.Name, nameWidth), cell(in.Region), cell(in.MetadataOptions.HttpTokens), hopText(in),
+			t.paint(classColor(in.Classification), cell(in.Classification)), t.paint(riskColor, SanitizeCell(risks, textWidth)),
+			callsAndRejectedText(in), lastCallText(in), SanitizeCell(recommendationText(in), textWidth))
 		shown++
 	}
-	t.endLead(2)
+	t.end()
 	if n := len(list) - shown; n > 0 {
 		t.line(fmt.Sprintf("… and %d more (see the JSON/CSV report, or raise the row limit)", n))
 	}
 	return t.flush(w)
 }
 
+// cell is a short text cell from the report, made safe and capped.
+func cell(s string) string { return SanitizeCell(s, cellWidth) }
+
 // ANSI SGR codes. Every code is two characters, so that every painted
-// cell carries the same number of invisible bytes and tabwriter's
-// alignment holds with or without colour.
+// cell carries the same number of invisible bytes (not that alignment
+// depends on it: widths skip the codes).
 const (
 	colorBold    = "01"
 	colorRed     = "31"
@@ -160,9 +169,11 @@ func classColor(c string) string {
 	return colorDefault
 }
 
-// tableWriter collects the output lines. A block of rows goes through
-// tabwriter; the last cell of each row (the recommendation, the meaning)
-// is left out of the alignment and cut to the width that remains.
+// tableWriter collects the output lines. A block of rows is aligned by
+// display width; the last cell of each row (the recommendation, the
+// meaning) is left out of the alignment and cut to the width that remains.
+// Every cell handed to row or paint is already sanitized text: the only
+// escape sequences in the output are the colours paint adds.
 type tableWriter struct {
 	opts  TableOptions
 	out   bytes.Buffer
@@ -170,7 +181,7 @@ type tableWriter struct {
 }
 
 // paint colours s when colour is on. Within one column either every cell
-// is painted or none is (a column mixing both would misalign).
+// is painted or none is.
 func (t *tableWriter) paint(code, s string) string {
 	if !t.opts.Color {
 		return s
@@ -185,83 +196,62 @@ func (t *tableWriter) line(s string) {
 
 func (t *tableWriter) begin() { t.block = t.block[:0] }
 
-// row adds a row to the block. Tabs and line breaks in a cell would break
-// the alignment; they become spaces.
-func (t *tableWriter) row(cells ...string) {
-	for i, c := range cells {
-		cells[i] = cellReplacer.Replace(c)
-	}
-	t.block = append(t.block, cells)
-}
+func (t *tableWriter) row(cells ...string) { t.block = append(t.block, cells) }
 
-var cellReplacer = strings.NewReplacer("\t", " ", "\n", " ", "\r", " ")
-
-// end aligns the block: every cell but the last through tabwriter, then the
-// last cell appended, cut to what is left of the width.
-func (t *tableWriter) end() { t.endLead(0) }
-
-// endLead is end with the first lead columns laid out here, by display
-// width, ahead of the tabwriter columns. tabwriter counts runes, so a
-// column of free text (names, which may be Japanese or carry emoji) would
-// misalign every column after it; laid out first and padded by display
-// width, it cannot.
-func (t *tableWriter) endLead(lead int) {
-	widths := make([]int, lead)
+// end aligns the block: every cell but the last padded to its column's
+// display width plus two spaces, then the last cell, cut to what is left
+// of the width.
+func (t *tableWriter) end() {
+	var widths []int
 	for _, cells := range t.block {
-		for i := range lead {
-			widths[i] = max(widths[i], visibleWidth(cells[i]))
+		for i, c := range cells[:len(cells)-1] {
+			if i == len(widths) {
+				widths = append(widths, 0)
+			}
+			widths[i] = max(widths[i], DisplayWidth(c))
 		}
 	}
-	var aligned bytes.Buffer
-	tw := tabwriter.NewWriter(&aligned, 0, 0, 2, ' ', 0)
 	for _, cells := range t.block {
-		for _, c := range cells[lead : len(cells)-1] {
-			tw.Write([]byte(c))
-			tw.Write([]byte{'\t'})
-		}
-		tw.Write([]byte{'\n'})
-	}
-	tw.Flush()
-	sc := bufio.NewScanner(&aligned)
-	sc.Buffer(nil, 1<<20)
-	for i := 0; sc.Scan(); i++ {
-		cells := t.block[i]
 		var b strings.Builder
-		for j := range lead {
-			b.WriteString(cells[j])
-			b.WriteString(strings.Repeat(" ", widths[j]-visibleWidth(cells[j])+2))
+		for i, c := range cells[:len(cells)-1] {
+			b.WriteString(c)
+			b.WriteString(strings.Repeat(" ", widths[i]-DisplayWidth(c)+2))
 		}
-		b.WriteString(sc.Text())
 		prefix := b.String()
 		last := cells[len(cells)-1]
 		if t.opts.Width > 0 {
-			last = truncate(last, t.opts.Width-visibleWidth(prefix))
+			if room := t.opts.Width - DisplayWidth(prefix); DisplayWidth(last) > room {
+				last = cutWidth(last, room-1) + ellipsis
+			}
 		}
 		t.line(strings.TrimRight(prefix+last, " "))
 	}
 }
 
-// cut shortens a whole line to the width, colour codes aside.
+// cut shortens a whole line to the width, keeping the colour codes and
+// whole grapheme clusters.
 func (t *tableWriter) cut(s string) string {
-	if t.opts.Width <= 0 || visibleWidth(s) <= t.opts.Width {
+	if t.opts.Width <= 0 || DisplayWidth(s) <= t.opts.Width {
 		return s
 	}
 	var b strings.Builder
 	width := 0
-	for i := 0; i < len(s); {
-		if n := ansiLen(s[i:]); n > 0 {
-			b.WriteString(s[i : i+n])
-			i += n
+	state := -1
+	for rest := s; rest != ""; {
+		if n := ansiLen(rest); n > 0 {
+			b.WriteString(rest[:n])
+			rest, state = rest[n:], -1
 			continue
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if width+runeWidth(r) > t.opts.Width-1 {
-			b.WriteString("…")
+		var cluster string
+		var cw int
+		cluster, rest, cw, state = uniseg.FirstGraphemeClusterInString(rest, state)
+		if width+cw > t.opts.Width-1 {
+			b.WriteString(ellipsis)
 			break
 		}
-		b.WriteRune(r)
-		width += runeWidth(r)
-		i += size
+		b.WriteString(cluster)
+		width += cw
 	}
 	if t.opts.Color {
 		b.WriteString(ansiReset)
@@ -274,84 +264,4 @@ func (t *tableWriter) flush(w io.Writer) error {
 		return fmt.Errorf("write table: %w", err)
 	}
 	return nil
-}
-
-// ansiLen is the length of the ANSI SGR sequence at the start of s, or 0.
-func ansiLen(s string) int {
-	if !strings.HasPrefix(s, "\x1b[") {
-		return 0
-	}
-	if end := strings.IndexByte(s, 'm'); end > 0 {
-		return end + 1
-	}
-	return 0
-}
-
-// visibleWidth is the number of terminal columns s takes, ANSI
-// sequences aside (see [runeWidth]).
-func visibleWidth(s string) int {
-	n := 0
-	for i := 0; i < len(s); {
-		if l := ansiLen(s[i:]); l > 0 {
-			i += l
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		i += size
-		n += runeWidth(r)
-	}
-	return n
-}
-
-// runeWidth is the number of terminal columns r takes: 0 for combining
-// marks and zero-width characters, 2 for East Asian wide and full-width
-// characters and most emoji, 1 otherwise. An approximation of Unicode
-// UAX #11 good enough for names; no table of every code point.
-func runeWidth(r rune) int {
-	switch {
-	case r == 0x200b || r == 0x200c || r == 0x200d || r == 0xfeff || (r >= 0xfe00 && r <= 0xfe0f):
-		return 0
-	case unicode.Is(unicode.Mn, r) || unicode.Is(unicode.Me, r):
-		return 0
-	case r >= 0x1100 && r <= 0x115f, r >= 0x2e80 && r <= 0x303e, r >= 0x3041 && r <= 0x33ff,
-		r >= 0x3400 && r <= 0x4dbf, r >= 0x4e00 && r <= 0x9fff, r >= 0xa000 && r <= 0xa4cf,
-		r >= 0xac00 && r <= 0xd7a3, r >= 0xf900 && r <= 0xfaff, r >= 0xfe30 && r <= 0xfe4f,
-		r >= 0xff00 && r <= 0xff60, r >= 0xffe0 && r <= 0xffe6, r >= 0x1f300 && r <= 0x1f64f,
-		r >= 0x1f900 && r <= 0x1f9ff, r >= 0x20000 && r <= 0x3fffd:
-		return 2
-	}
-	return 1
-}
-
-// truncate cuts plain text s to at most w columns, ending with "…" when
-// cut.
-func truncate(s string, w int) string {
-	if w <= 0 {
-		return ""
-	}
-	if visibleWidth(s) <= w {
-		return s
-	}
-	var b strings.Builder
-	width := 0
-	for _, r := range s {
-		if width+runeWidth(r) > w-1 {
-			break
-		}
-		b.WriteRune(r)
-		width += runeWidth(r)
-	}
-	b.WriteString("…")
-	return b.String()
-}
-
-// oneLine replaces control characters (newlines, tabs, escapes) with
-// spaces: fleet text must not break the layout or drive the terminal.
-func oneLine(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return ' '
-		}
-		return r
-	}, s)
 }

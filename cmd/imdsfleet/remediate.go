@@ -58,7 +58,7 @@ func (f *changeFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.externalID, "external-id", "", "external ID for --role-name")
 	fs.Float64Var(&f.rate, "rate", 5, "changes per second per account and Region (5 is ModifyInstanceMetadataOptions' refill rate on AWS)")
 	fs.DurationVar(&f.waitTimeout, "wait-timeout", 5*time.Minute, "how long to wait for each live change to show applied")
-	fs.StringArrayVar(&f.outputs, "output", nil, "also write the per-instance results to FILE (.json or .csv; repeatable; written atomically)")
+	fs.StringArrayVar(&f.outputs, "output", nil, "also write the per-instance results to FILE (.json or .csv; repeatable; a file is replaced atomically, a device or FIFO written directly)")
 	fs.DurationVar(&f.pollInterval, "poll-interval", time.Second, "pause between verification reads")
 	fs.IntVar(&f.workers, "workers", 4, "calls in flight per Region")
 	fs.IntVar(&f.maxAttempts, "max-attempts", 30, "attempts per AWS call (throttling is retried, never reported as a failure)")
@@ -118,8 +118,8 @@ func (f *changeFlags) validate(s *streams) error {
 		default:
 			return usageError("--output %q: the file name must end in .json or .csv", o)
 		}
-		if err := checkDir("--output", o); err != nil {
-			return err
+		if err := report.CheckOutput(o); err != nil {
+			return usageError("--output %v", err)
 		}
 	}
 	return nil
@@ -213,7 +213,8 @@ func confirm(ctx context.Context, s *streams, what string, counts map[string]map
 			parts = append(parts, fmt.Sprintf("%s %d", a, counts[k][a]))
 			total += counts[k][a]
 		}
-		fmt.Fprintf(s.Err, "  %-32s %4d  (%s)\n", k, total, strings.Join(parts, ", "))
+		// k is account/Region from the report: sanitized like every table.
+		fmt.Fprintf(s.Err, "  %-32s %4d  (%s)\n", report.SanitizeCell(k, 64), total, strings.Join(parts, ", "))
 	}
 	fmt.Fprint(s.Err, "Type yes to continue: ")
 	type answer struct {
@@ -242,14 +243,14 @@ func confirm(ctx context.Context, s *streams, what string, counts map[string]map
 	return nil
 }
 
-// writeOutputs writes the results files atomically.
+// writeOutputs writes the results files (see report.WriteOutput).
 func writeOutputs(paths []string, out *remediate.Outcome) error {
 	for _, p := range paths {
 		write := func(w io.Writer) error { return remediate.WriteResultsJSON(w, out) }
 		if strings.EqualFold(filepath.Ext(p), ".csv") {
 			write = func(w io.Writer) error { return remediate.WriteResultsCSV(w, out) }
 		}
-		if err := report.AtomicWriteFile(p, write); err != nil {
+		if err := report.WriteOutput(p, write); err != nil {
 			return withCode(exitError, fmt.Errorf("write results: %w", err))
 		}
 	}
@@ -393,7 +394,7 @@ or failed, 2 bad usage, 1 could not run or interrupted.`,
 	fs.StringSliceVar(&f.instanceIDs, "instance-ids", nil, "only these instances (comma-separated)")
 	fs.StringSliceVar(&f.regions, "regions", nil, "only these Regions (comma-separated)")
 	fs.IntVar(&f.maxChanges, "max-changes", 0, "change at most N instances (0: no cap)")
-	fs.StringVar(&f.planOut, "plan-out", "", "write the plan as JSON to FILE (atomically)")
+	fs.StringVar(&f.planOut, "plan-out", "", "write the plan as JSON to FILE (a file is replaced atomically, a device or FIFO written directly)")
 	fs.StringVar(&f.journal, "journal", "", "journal file (JSON Lines); default imdsfleet-journal-<UTC time>.jsonl; an existing one is resumed")
 	f.changeFlags.register(fs)
 	return cmd
@@ -433,11 +434,14 @@ func runRemediate(cmd *cobra.Command, g *globals, f *remediateFlags) error {
 	if err := opts.Validate(); err != nil {
 		return usageError("%v", err)
 	}
-	for flag, path := range map[string]string{"--plan-out": f.planOut, "--journal": f.journal} {
-		if path != "" {
-			if err := checkDir(flag, path); err != nil {
-				return err
-			}
+	if f.planOut != "" {
+		if err := report.CheckOutput(f.planOut); err != nil {
+			return usageError("--plan-out %v", err)
+		}
+	}
+	if f.journal != "" {
+		if err := checkDir("--journal", f.journal); err != nil {
+			return err
 		}
 	}
 	rep, err := report.ReadFile(f.report)
@@ -452,7 +456,7 @@ func runRemediate(cmd *cobra.Command, g *globals, f *remediateFlags) error {
 		return withCode(exitError, err)
 	}
 	if f.planOut != "" {
-		if err := report.AtomicWriteFile(f.planOut, func(w io.Writer) error { return remediate.WritePlanJSON(w, plan) }); err != nil {
+		if err := report.WriteOutput(f.planOut, func(w io.Writer) error { return remediate.WritePlanJSON(w, plan) }); err != nil {
 			return withCode(exitError, fmt.Errorf("write plan: %w", err))
 		}
 	}

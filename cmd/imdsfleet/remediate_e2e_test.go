@@ -173,7 +173,7 @@ func remReport(t *testing.T, dir string, insts []remInst) string {
 	}
 	report.Normalize(r)
 	path := filepath.Join(dir, "scan.json")
-	if err := report.AtomicWriteFile(path, func(w io.Writer) error { return report.WriteJSON(w, r) }); err != nil {
+	if err := report.WriteOutput(path, func(w io.Writer) error { return report.WriteJSON(w, r) }); err != nil {
 		t.Fatal(err)
 	}
 	return path

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -77,8 +76,9 @@ and gets risks (container-hop-limit, role-exposed, v1-rejected) and a
 recommendation.
 
 The report goes to stdout (--format) and to every --output file, whose format
-follows its extension (.json, .csv, .md, .html, .txt). Files are written
-atomically, and also when some targets failed.
+follows its extension (.json, .csv, .md, .html, .txt). Files are replaced
+atomically (a symlink's target; a device or FIFO is written directly), and
+are written also when some targets failed.
 
 Credentials and Region come from the standard AWS chain (environment,
 --profile / AWS_PROFILE, SSO, instance role); --endpoint-url or
@@ -223,10 +223,8 @@ func (o *scanOptions) parse() (*scanPlan, error) {
 		if err != nil {
 			return nil, usageError("--output: %v", err)
 		}
-		if dir := filepath.Dir(path); dir != "" {
-			if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-				return nil, usageError("--output %s: directory %s does not exist: create it first", path, dir)
-			}
+		if err := report.CheckOutput(path); err != nil {
+			return nil, usageError("--output %v", err)
 		}
 		p.outputs = append(p.outputs, outputFile{path, format})
 	}

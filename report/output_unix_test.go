@@ -1,0 +1,151 @@
+//go:build unix
+
+package report_test
+
+import (
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/imdsfleet/imdsfleet/report"
+)
+
+func writeString(s string) func(io.Writer) error {
+	return func(w io.Writer) error { _, err := io.WriteString(w, s); return err }
+}
+
+// TestWriteOutputKinds: what WriteOutput does with each kind of path (the
+// commands' end-to-end tests run the same cases through the flags).
+func TestWriteOutputKinds(t *testing.T) {
+	t.Run("a new file gets 0666 less the umask", func(t *testing.T) {
+		old := syscall.Umask(0o077)
+		defer syscall.Umask(old)
+		path := filepath.Join(t.TempDir(), "new.csv")
+		if err := report.WriteOutput(path, writeString("x")); err != nil {
+			t.Fatal(err)
+		}
+		if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("under umask 077: stat = %v, %v; want mode 0600", fi.Mode(), err)
+		}
+		syscall.Umask(0o002)
+		path = filepath.Join(t.TempDir(), "group.csv")
+		if err := report.WriteOutput(path, writeString("x")); err != nil {
+			t.Fatal(err)
+		}
+		if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o664 {
+			t.Errorf("under umask 002: stat = %v, %v; want mode 0664", fi.Mode(), err)
+		}
+	})
+
+	t.Run("a symlink's target is replaced, the link stays", func(t *testing.T) {
+		a, b := t.TempDir(), t.TempDir()
+		target := filepath.Join(b, "real.json")
+		if err := os.WriteFile(target, []byte("old"), 0o640); err != nil {
+			t.Fatal(err)
+		}
+		link := filepath.Join(a, "link.json")
+		if err := os.Symlink(target, link); err != nil {
+			t.Fatal(err)
+		}
+		if err := report.WriteOutput(link, writeString("new")); err != nil {
+			t.Fatal(err)
+		}
+		if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+			t.Errorf("the link is no longer a link: %v, %v", fi.Mode(), err)
+		}
+		got, _ := os.ReadFile(target)
+		fi, _ := os.Stat(target)
+		if string(got) != "new" || fi.Mode().Perm() != 0o640 {
+			t.Errorf("target %q mode %v, want \"new\" 0640", got, fi.Mode().Perm())
+		}
+		assertNoTempFiles(t, a, 1)
+		assertNoTempFiles(t, b, 1)
+	})
+
+	t.Run("a relative dangling symlink creates its target", func(t *testing.T) {
+		dir := t.TempDir()
+		if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		link := filepath.Join(dir, "sub", "link.md")
+		if err := os.Symlink("../out.md", link); err != nil {
+			t.Fatal(err)
+		}
+		if err := report.WriteOutput(link, writeString("# hi")); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := os.ReadFile(filepath.Join(dir, "out.md")); err != nil || string(got) != "# hi" {
+			t.Errorf("target: %q, %v", got, err)
+		}
+	})
+
+	t.Run("a character device is written in place", func(t *testing.T) {
+		if err := report.WriteOutput("/dev/null", writeString("gone")); err != nil {
+			t.Fatal(err)
+		}
+		if fi, err := os.Stat("/dev/null"); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+			t.Fatalf("/dev/null is no longer a device: %v, %v", fi, err)
+		}
+	})
+
+	t.Run("a FIFO is written in place", func(t *testing.T) {
+		fifo := filepath.Join(t.TempDir(), "pipe.json")
+		if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+			t.Skipf("mkfifo: %v", err)
+		}
+		got := make(chan string, 1)
+		go func() {
+			f, err := os.Open(fifo)
+			if err != nil {
+				got <- err.Error()
+				return
+			}
+			defer f.Close()
+			data, _ := io.ReadAll(f)
+			got <- string(data)
+		}()
+		if err := report.WriteOutput(fifo, writeString("through the pipe")); err != nil {
+			t.Fatal(err)
+		}
+		if s := <-got; s != "through the pipe" {
+			t.Errorf("reader got %q", s)
+		}
+		if fi, err := os.Lstat(fifo); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
+			t.Errorf("the FIFO was replaced: %v, %v", fi, err)
+		}
+	})
+
+	t.Run("a socket is refused", func(t *testing.T) {
+		dir, err := os.MkdirTemp("", "sock") // short: socket paths are limited to ~100 bytes
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(dir) })
+		path := filepath.Join(dir, "s.csv")
+		l, err := net.Listen("unix", path)
+		if err != nil {
+			t.Skipf("listen: %v", err)
+		}
+		defer l.Close()
+		for _, err := range []error{report.CheckOutput(path), report.WriteOutput(path, writeString("x"))} {
+			if err == nil || !strings.Contains(err.Error(), "is a socket") {
+				t.Errorf("error = %v, want one saying it is a socket", err)
+			}
+		}
+	})
+
+	t.Run("a link to a directory is refused", func(t *testing.T) {
+		dir := t.TempDir()
+		link := filepath.Join(dir, "out.json")
+		if err := os.Symlink(t.TempDir(), link); err != nil {
+			t.Fatal(err)
+		}
+		if err := report.CheckOutput(link); err == nil || !strings.Contains(err.Error(), "is a directory") {
+			t.Errorf("error = %v", err)
+		}
+	})
+}

@@ -1,0 +1,247 @@
+package report
+
+import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/rivo/uniseg"
+)
+
+// This file is the one place that makes fleet text safe to show. Names,
+// tags, ids and error messages come from whoever can call ec2:CreateTags
+// (or edit a report file), and every human output (the table, Markdown,
+// HTML, remediate's and rollback's tables, prompts) shows them: control
+// characters would drive the terminal (ANSI escapes) or forge rows
+// (newlines), bidi controls would reorder what is shown, and a huge value
+// would flood the output. The machine formats keep the exact data: JSON
+// through encoding/json's escaping, CSV through [CSVCell].
+
+// Sanitize returns s with every character that could change how the text
+// around it is shown replaced by a visible escape:
+//
+//   - tab, line feed and carriage return become \t, \n and \r;
+//   - other C0 controls, DEL and bytes that are not UTF-8 become \xNN
+//     (ESC is \x1b);
+//   - C1 controls (U+0080–U+009F), the bidi controls (U+061C, U+200E,
+//     U+200F, U+202A–U+202E, U+2066–U+2069) and the line and paragraph
+//     separators (U+2028, U+2029) become \uNNNN.
+//
+// Everything else, Japanese and emoji included, is kept. A backslash is
+// kept as it is: the escapes are for reading, not for decoding back.
+func Sanitize(s string) string {
+	i := unsafeIndex(s)
+	if i < 0 {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 16)
+	b.WriteString(s[:i])
+	for i < len(s) {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case !unsafeRune(r):
+			b.WriteString(s[i : i+size])
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r < 0x80:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		default:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		}
+		i += size
+	}
+	return b.String()
+}
+
+// unsafeRune reports whether r must be escaped by [Sanitize].
+func unsafeRune(r rune) bool {
+	switch {
+	case r < 0x20, r == 0x7f, r >= 0x80 && r <= 0x9f:
+		return true
+	case r == 0x061c, r == 0x200e, r == 0x200f, r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
+		return true
+	case r == 0x2028, r == 0x2029:
+		return true
+	}
+	return false
+}
+
+// unsafeIndex is the byte offset of the first character Sanitize changes,
+// or -1: most text needs no copy.
+func unsafeIndex(s string) int {
+	for i, r := range s {
+		if unsafeRune(r) {
+			return i
+		}
+		if r == utf8.RuneError {
+			if _, size := utf8.DecodeRuneInString(s[i:]); size == 1 {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+// ellipsis ends a cell that was cut.
+const ellipsis = "…"
+
+// SanitizeCell is [Sanitize] for a table cell at most max columns wide
+// (display width, see [DisplayWidth]): a longer value is cut at a
+// grapheme-cluster boundary and ends with "…". The work and the result are
+// bounded by max, not by the length of s, so a 10 MB name costs no more
+// than a short one; a cluster that is absurdly long in bytes (thousands of
+// combining marks) is cut too. max <= 0 means no cap.
+func SanitizeCell(s string, max int) string {
+	if max <= 0 {
+		return Sanitize(s)
+	}
+	// An escape is at least 2 columns for 1 to 4 bytes, and a cluster of
+	// width 1 or 2 is rarely longer than a few dozen bytes (emoji ZWJ
+	// sequences): 16 bytes a column is more than any real name needs.
+	budget := 16*max + 64
+	cut := false
+	if len(s) > budget {
+		s = s[:budget]
+		for len(s) > 0 && !utf8.RuneStart(s[len(s)-1]) {
+			s = s[:len(s)-1]
+		}
+		if len(s) > 0 {
+			// Drop the last, possibly partial, character.
+			_, size := utf8.DecodeLastRuneInString(s)
+			s = s[:len(s)-size]
+		}
+		cut = true
+	}
+	s = Sanitize(s)
+	if !cut && DisplayWidth(s) <= max {
+		return s
+	}
+	return cutWidth(s, max-1) + ellipsis
+}
+
+// cutWidth returns the longest prefix of s, whole grapheme clusters only,
+// that is at most w columns wide and at most 16*w+64 bytes long.
+func cutWidth(s string, w int) string {
+	if w <= 0 {
+		return ""
+	}
+	limit := 16*w + 64
+	width, n := 0, 0
+	state := -1
+	rest := s
+	for len(rest) > 0 {
+		var cluster string
+		var cw int
+		cluster, rest, cw, state = uniseg.FirstGraphemeClusterInString(rest, state)
+		if width+cw > w || n+len(cluster) > limit {
+			break
+		}
+		width += cw
+		n += len(cluster)
+	}
+	return s[:n]
+}
+
+// DisplayWidth is the number of terminal columns s takes: grapheme
+// clusters and East Asian widths per Unicode (UAX #29 and #11, from
+// github.com/rivo/uniseg), so a Japanese name or an emoji counts 2 columns
+// a character. The ANSI colour sequences the table adds (ESC [ ... m) take
+// none; fleet text never carries one, since [Sanitize] escapes ESC.
+func DisplayWidth(s string) int {
+	if !strings.Contains(s, "\x1b[") {
+		return uniseg.StringWidth(s)
+	}
+	n := 0
+	for s != "" {
+		i := strings.Index(s, "\x1b[")
+		if i < 0 {
+			break
+		}
+		n += uniseg.StringWidth(s[:i])
+		s = s[i:]
+		if l := ansiLen(s); l > 0 {
+			s = s[l:]
+		} else {
+			// A lone ESC [ is not ours: count it as text.
+			n += uniseg.StringWidth(s[:2])
+			s = s[2:]
+		}
+	}
+	return n + uniseg.StringWidth(s)
+}
+
+// ansiLen is the length of the ANSI SGR sequence (ESC [ digits/; m) at the
+// start of s, or 0.
+func ansiLen(s string) int {
+	if !strings.HasPrefix(s, "\x1b[") {
+		return 0
+	}
+	for i := 2; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == 'm':
+			return i + 1
+		case c >= '0' && c <= '9', c == ';':
+		default:
+			return 0
+		}
+	}
+	return 0
+}
+
+// CSVCell makes a text cell safe to open in a spreadsheet, following
+// OWASP's advice on CSV injection: a cell a spreadsheet would run as a
+// formula (one starting with = + - @, or with a tab or carriage return
+// ahead of one) gets a leading single quote, which spreadsheets show as
+// text. A spreadsheet that splits cells on another separator (a ;-locale
+// Excel opening a ,-file, or a tab) would start a new cell inside this
+// one, so a formula character right after , ; tab, CR, LF or a double
+// quote gets a single quote before it as well. Numeric cells must not go
+// through CSVCell: -1 is a number, not a formula. The value is otherwise
+// exact; the CSV writer does the RFC 4180 quoting.
+func CSVCell(s string) string {
+	if s == "" {
+		return s
+	}
+	needs := formulaStart(s[0])
+	for i := 0; i+1 < len(s) && !needs; i++ {
+		needs = cellSeparator(s[i]) && formulaStart(s[i+1])
+	}
+	if !needs {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 4)
+	if formulaStart(s[0]) {
+		b.WriteByte('\'')
+	}
+	for i := 0; i < len(s); i++ {
+		b.WriteByte(s[i])
+		if cellSeparator(s[i]) && i+1 < len(s) && formulaStart(s[i+1]) {
+			b.WriteByte('\'')
+		}
+	}
+	return b.String()
+}
+
+func formulaStart(c byte) bool {
+	switch c {
+	case '=', '+', '-', '@', '\t', '\r':
+		return true
+	}
+	return false
+}
+
+func cellSeparator(c byte) bool {
+	switch c {
+	case ',', ';', '\t', '\r', '\n', '"':
+		return true
+	}
+	return false
+}
