@@ -73,7 +73,7 @@ func benchRemediate(b *testing.B, benchTimeScale, configured, refill float64) {
 		clients := remediate.ClientsFunc(func(_, _ string) (remediate.EC2API, error) {
 			return ec2Client(cfg), nil
 		})
-		j, _, _, err := remediate.OpenJournal(filepath.Join(b.TempDir(), "j.jsonl"), "bench", nil)
+		j, _, _, err := remediate.OpenJournal(filepath.Join(b.TempDir(), "j.jsonl"), remediate.JournalOptions{RunID: "bench"})
 		if err != nil {
 			b.Fatal(err)
 		}

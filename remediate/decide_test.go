@@ -66,8 +66,8 @@ func TestRollbackTasks(t *testing.T) {
 	for _, it := range items {
 		got[it.Task.InstanceID] = it
 	}
-	if len(items) != 4 {
-		t.Fatalf("rollback items %+v, want i-enforce, i-both, i-hop, i-noop", items)
+	if len(items) != 6 {
+		t.Fatalf("rollback items %+v, want i-enforce, i-both, i-hop, i-failed, i-pending, i-noop", items)
 	}
 	check := func(id string, ch Change, expect report.MetadataOptions, reason string) {
 		t.Helper()
@@ -80,6 +80,15 @@ func TestRollbackTasks(t *testing.T) {
 	check("i-both", Change{HttpTokens: "optional", HttpPutResponseHopLimit: 1}, report.MetadataOptions{HttpTokens: "required", HttpPutResponseHopLimit: 2}, "")
 	check("i-hop", Change{HttpPutResponseHopLimit: 1}, report.MetadataOptions{HttpPutResponseHopLimit: 2}, "")
 	check("i-noop", Change{}, report.MetadataOptions{HttpPutResponseHopLimit: 1}, SkipNothingToRestore)
+	// A failed result or an intent without one may have taken effect: it is
+	// planned, undone only if the instance shows its values (Conditional),
+	// with nothing to fall back to.
+	for _, id := range []string{"i-failed", "i-pending"} {
+		check(id, Change{HttpTokens: "optional"}, report.MetadataOptions{HttpTokens: "required"}, "")
+		if c := got[id].Task.Conditional; c == nil || *c != (Change{HttpTokens: "required"}) || !got[id].Task.Fallback.IsZero() {
+			t.Errorf("%s: conditional %v fallback %v", id, c, got[id].Task.Fallback)
+		}
+	}
 
 	forced := RollbackTasks(st, true)
 	for _, it := range forced {

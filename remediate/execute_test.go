@@ -139,7 +139,7 @@ func enforceTask(id string, scanned report.MetadataOptions) Task {
 // liveRun executes tasks live against f with a journal at path.
 func liveRun(t *testing.T, f *fakeEC2, path string, tasks []Task, mod ...func(*RunOptions)) *Outcome {
 	t.Helper()
-	j, prior, _, err := OpenJournal(path, "run-"+time.Now().Format(time.RFC3339Nano), nil)
+	j, prior, _, err := OpenJournal(path, JournalOptions{RunID: "run-" + time.Now().Format(time.RFC3339Nano)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +193,7 @@ func TestExecuteJournalOfAnotherChange(t *testing.T) {
 		t.Fatalf("resume: %+v, %d calls", out.Results, f.modified["i-1"])
 	}
 	// Rollback restores both fields to what they were before the first change.
-	st, _, _, err := ReadJournal(path)
+	st, _, err := ReadJournal(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +237,7 @@ func TestExecuteResumeAfterErrorThatLanded(t *testing.T) {
 	if f.modified["i-1"] != 1 || f.modified["i-2"] != 1 {
 		t.Fatalf("calls %v, want one each", f.modified)
 	}
-	st, _, _, err := ReadJournal(path)
+	st, _, err := ReadJournal(path)
 	if err != nil {
 		t.Fatal(err)
 	}

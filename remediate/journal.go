@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
@@ -19,28 +20,51 @@ import (
 // The journal is JSON Lines, one [Record] per line, each line written with
 // one write(2) and fsynced before the next step:
 //
-//	{"v":1,"time":…,"run":"<run id>","op":"remediate","kind":"intent","account":"111111111111","region":"us-east-1",
+//	{"v":2,"seq":7,"time":…,"run":"<run id>","op":"remediate","kind":"intent","account":"111111111111","region":"us-east-1",
 //	 "instanceId":"i-…","action":"enforce","previous":{"httpTokens":"optional","httpEndpoint":"enabled",
-//	 "httpPutResponseHopLimit":1,…,"state":"applied"},"requested":{"httpTokens":"required"}}
+//	 "httpPutResponseHopLimit":1,…,"state":"applied"},"requested":{"httpTokens":"required"},"crc":"1a2b3c4d"}
 //	{… "kind":"result","outcome":"ok" …}                    (or "error" with code and message)
 //	{… "kind":"verify","outcome":"applied","verified":{…}}  (or "not-applied")
+//
+// Every line checks itself: "seq" numbers the lines of the file (1, 2, …)
+// and "crc", always the last member, is the CRC-32C (Castagnoli) in hex of
+// the line's bytes with the `,"crc":"…"` member cut out. A line that is not
+// JSON, whose checksum does not match, whose seq does not follow the line
+// before it, or whose version is unknown is skipped and named (file:line);
+// the lines after it still count, and the file is never cut back or
+// rewritten: later runs only append, starting on a fresh line. Version 1
+// lines (no seq, no crc; written by releases before version 2) are read as
+// they are.
 //
 // An intent is written before the call, a result after it, a verify line
 // once DescribeInstances shows the change applied (or the wait ran out).
 // On resume an instance with an ok (or already-applied) result for the same
-// change is skipped; an intent without a result, or with an error result
-// (the call may still have taken effect), is decided by re-reading the
-// instance: if it already has the requested values a result
-// "already-applied" is written without a call, otherwise the change is
-// made again. Rollback journals
-// the same way with "op":"rollback" in its own file.
+// change is skipped (and verified again if no verify line shows it
+// applied); an intent without a result, or with an error result (the call
+// may still have taken effect), is decided by re-reading the instance: if it
+// already has the requested values a result "already-applied" is written
+// without a call, otherwise the change is made again. Rollback journals the
+// same way with "op":"rollback" in its own file, <journal>.rollback.jsonl by
+// default, which remediate reads too: a change rolled back since is planned
+// again.
+//
+// A live run holds an exclusive lock (flock(2)) on its journal for as long
+// as it runs, and writes who holds it (pid, host, start time, command) into
+// <journal>.lock; a second live run on the same journal is refused naming
+// that holder. The kernel releases the lock when the process ends, however
+// it ends, so a run killed with SIGKILL leaves nothing that blocks the next.
 
 // ErrNotJournal marks a file given as a journal that holds no valid
 // journal line at all.
 var ErrNotJournal = errors.New("not a journal")
 
+// ErrNotRegular marks a journal path that exists but is not a regular file
+// (a directory, a FIFO, a device, a socket).
+var ErrNotRegular = errors.New("not a regular file")
+
 // JournalVersion is the "v" of every journal line this package writes.
-const JournalVersion = 1
+// Version 1 lines (no seq, no crc) are still read.
+const JournalVersion = 2
 
 // Journal record kinds.
 const (
@@ -67,7 +91,9 @@ const (
 // Record is one journal line. Every line is self-contained: a result line
 // repeats the previous and requested options so rollback needs only it.
 type Record struct {
-	V          int       `json:"v"`
+	V int `json:"v"`
+	// Seq numbers the lines of one file from 1 (version 2 lines).
+	Seq        int64     `json:"seq,omitempty"`
 	Time       time.Time `json:"time"`
 	Run        string    `json:"run"`
 	Op         string    `json:"op"`
@@ -85,6 +111,8 @@ type Record struct {
 	Message   string  `json:"message,omitempty"`
 	// Verified is the state DescribeInstances showed (verify lines).
 	Verified *report.MetadataOptions `json:"verified,omitempty"`
+	// CRC is the line's checksum (version 2); it must stay the last field.
+	CRC string `json:"crc,omitempty"`
 }
 
 // Key identifies an instance in a journal.
@@ -93,8 +121,14 @@ type Key struct{ Op, Account, Region, InstanceID string }
 func (r *Record) key() Key { return Key{r.Op, r.Account, r.Region, r.InstanceID} }
 
 func (r *Record) validate() error {
-	if r.V != JournalVersion {
-		return fmt.Errorf("journal version %d, want %d", r.V, JournalVersion)
+	switch r.V {
+	case 1:
+	case JournalVersion:
+		if r.Seq < 1 {
+			return errors.New("missing seq")
+		}
+	default:
+		return fmt.Errorf("journal version %d: this release reads versions 1 and %d (a newer imdsfleet wrote it?)", r.V, JournalVersion)
 	}
 	switch r.Kind {
 	case KindIntent, KindResult, KindVerify:
@@ -118,10 +152,53 @@ func (r *Record) validate() error {
 	return nil
 }
 
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// crcMember is how the checksum member starts; it closes the line's object.
+const crcMember = `,"crc":"`
+
+// encodeLine renders r as one checked line, newline included.
+func encodeLine(r Record) ([]byte, error) {
+	r.CRC = ""
+	b, err := json.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	sum := crc32.Checksum(b, castagnoli)
+	line := make([]byte, 0, len(b)+len(crcMember)+12)
+	line = append(line, b[:len(b)-1]...)
+	line = fmt.Appendf(line, `%s%08x"}`, crcMember, sum)
+	return append(line, '\n'), nil
+}
+
+// decodeLine parses one line (without its newline) and checks it.
+func decodeLine(content []byte) (Record, error) {
+	var rec Record
+	if err := json.Unmarshal(content, &rec); err != nil {
+		return rec, fmt.Errorf("not JSON: %w", err)
+	}
+	if rec.V >= 2 || rec.CRC != "" {
+		// The checksum covers the bytes as written: cut the member out
+		// (it is always last) and close the object again.
+		i := bytes.LastIndex(content, []byte(crcMember))
+		if i < 0 || !bytes.Equal(content[i+len(crcMember)+8:], []byte(`"}`)) {
+			return rec, errors.New(`no "crc" member at the end of the line`)
+		}
+		canon := append(bytes.Clone(content[:i]), '}')
+		if got := fmt.Sprintf("%08x", crc32.Checksum(canon, castagnoli)); got != rec.CRC {
+			return rec, fmt.Errorf("checksum mismatch (crc %s, the line sums to %s): the line was changed or damaged", rec.CRC, got)
+		}
+	}
+	return rec, rec.validate()
+}
+
 // Entry is what a journal says about one instance.
 type Entry struct {
 	// Done is the last successful result (ok or already-applied), if any.
 	Done *Record
+	// DoneVerified is true when a verify line after Done shows its change
+	// applied. A done change without one is verified again on resume.
+	DoneVerified bool
 	// Changes are all the successful results, oldest first: a journal
 	// reused for a later run can hold several changes of one instance.
 	Changes []*Record
@@ -137,6 +214,10 @@ type Entry struct {
 	Unsettled *Record
 	// Verify is the last verify line.
 	Verify *Record
+	// Undone is set by [JournalState.ForgetRolledBack] and
+	// [JournalState.ForgetRedone]: the other journal's later line that
+	// undid this entry's Done (which is then nil).
+	Undone *Record
 }
 
 // JournalState folds a journal's records per instance.
@@ -146,6 +227,10 @@ type JournalState struct {
 	Order []Key
 	// Records counts the valid lines.
 	Records int
+	// Ops counts the valid lines per operation (OpRemediate, OpRollback).
+	Ops map[string]int
+	// LastSeq is the highest seq read (0 for none).
+	LastSeq int64
 }
 
 // Get returns the entry for k, or nil.
@@ -156,10 +241,14 @@ func (s *JournalState) Get(k Key) *Entry {
 	return s.Entries[k]
 }
 
-func newJournalState() *JournalState { return &JournalState{Entries: map[Key]*Entry{}} }
+func newJournalState() *JournalState {
+	return &JournalState{Entries: map[Key]*Entry{}, Ops: map[string]int{}}
+}
 
 func (s *JournalState) add(r Record) {
 	s.Records++
+	s.Ops[r.Op]++
+	s.LastSeq = max(s.LastSeq, r.Seq)
 	k := r.key()
 	e := s.Entries[k]
 	if e == nil {
@@ -175,6 +264,7 @@ func (s *JournalState) add(r Record) {
 		e.Pending = nil
 		if r.Outcome == OutcomeOK || r.Outcome == OutcomeAlreadyApplied {
 			e.Done = &r
+			e.DoneVerified = false
 			e.Changes = append(e.Changes, &r)
 			e.Unsettled = nil
 		} else {
@@ -183,156 +273,438 @@ func (s *JournalState) add(r Record) {
 		}
 	case KindVerify:
 		e.Verify = &r
+		if e.Done != nil && (r.Requested == nil || sameChange(e.Done, *r.Requested)) {
+			e.DoneVerified = r.Outcome == OutcomeApplied
+		}
 	}
 }
 
-// Warning names a journal line that was not used.
+// last returns the time of the entry's latest change or unsettled call.
+func (e *Entry) last() time.Time {
+	var t time.Time
+	if e.Done != nil {
+		t = e.Done.Time
+	}
+	if e.Unsettled != nil && e.Unsettled.Time.After(t) {
+		t = e.Unsettled.Time
+	}
+	return t
+}
+
+// ForgetRolledBack makes s, a remediate journal's state, forget every
+// change that rb (its rollback journal's state) shows rolled back after it:
+// such an instance is no longer done, so a rerun plans it again. It returns
+// how many were forgotten.
+func (s *JournalState) ForgetRolledBack(rb *JournalState) int {
+	return s.forget(rb, OpRemediate, OpRollback)
+}
+
+// ForgetRedone makes s, a rollback journal's state, forget every restore
+// that rem (the remediate journal's state) shows changed again after it:
+// a later rollback must restore those instances again. It returns how many
+// were forgotten.
+func (s *JournalState) ForgetRedone(rem *JournalState) int {
+	return s.forget(rem, OpRollback, OpRemediate)
+}
+
+func (s *JournalState) forget(other *JournalState, op, otherOp string) int {
+	if s == nil || other == nil {
+		return 0
+	}
+	n := 0
+	for k, e := range s.Entries {
+		if k.Op != op || e.Done == nil {
+			continue
+		}
+		ok := k
+		ok.Op = otherOp
+		oe := other.Get(ok)
+		if oe == nil {
+			continue
+		}
+		if t := oe.last(); !t.IsZero() && t.After(e.Done.Time) {
+			e.Undone = oe.Done
+			if oe.Unsettled != nil && (oe.Done == nil || oe.Unsettled.Time.After(oe.Done.Time)) {
+				e.Undone = oe.Unsettled
+			}
+			e.Done, e.DoneVerified = nil, false
+			n++
+		}
+	}
+	return n
+}
+
+// Warning names a journal line that was skipped (or, for a seq gap, used
+// but preceded by missing lines).
 type Warning struct {
 	File string
 	Line int
 	// Torn is true for an unterminated last line (a crash mid-write).
 	Torn bool
-	Err  error
+	// Gap is the number of lines missing before this one (its seq jumps);
+	// the line itself is used.
+	Gap int64
+	Err error
 }
 
 func (w Warning) String() string {
-	if w.Torn {
+	switch {
+	case w.Torn:
 		return fmt.Sprintf("%s:%d: torn last line (the run was killed while writing it) ignored; every line before it is used", w.File, w.Line)
+	case w.Gap > 0:
+		return fmt.Sprintf("%s:%d: %d journal line(s) missing before this one (%v); the lines around them are used", w.File, w.Line, w.Gap, w.Err)
 	}
-	return fmt.Sprintf("%s:%d: corrupt journal line (%v): only the %d lines before it are used", w.File, w.Line, w.Err, w.Line-1)
+	return fmt.Sprintf("%s:%d: corrupt journal line skipped (%v); the lines before and after it are used", w.File, w.Line, w.Err)
+}
+
+// CheckJournalFile reports whether path exists and refuses anything that is
+// not a regular file (a symlink to one is followed): a directory, a FIFO
+// (opening it would block), a device (/dev/full would be read forever) or a
+// socket. It never opens the file.
+func CheckJournalFile(path string) (exists bool, err error) {
+	fi, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("journal %s: %w", path, err)
+	}
+	if err := regular(path, fi); err != nil {
+		return true, err
+	}
+	return true, nil
+}
+
+func regular(path string, fi os.FileInfo) error {
+	m := fi.Mode()
+	if m.IsRegular() {
+		return nil
+	}
+	what := "not a regular file"
+	switch {
+	case m.IsDir():
+		what = "a directory"
+	case m&os.ModeNamedPipe != 0:
+		what = "a named pipe (FIFO)"
+	case m&os.ModeCharDevice != 0, m&os.ModeDevice != 0:
+		what = "a device"
+	case m&os.ModeSocket != 0:
+		what = "a socket"
+	}
+	return &notRegularError{path: path, what: what}
+}
+
+type notRegularError struct{ path, what string }
+
+func (e *notRegularError) Error() string {
+	return fmt.Sprintf("journal %s is %s: a journal is a regular file (or a path that does not exist yet)", e.path, e.what)
+}
+
+func (e *notRegularError) Is(target error) bool { return target == ErrNotRegular }
+
+// openChecked opens path with flag without ever blocking (a FIFO swapped in
+// after CheckJournalFile) and makes sure it is a regular file.
+func openChecked(path string, flag int, perm os.FileMode) (*os.File, error) {
+	f, err := os.OpenFile(path, flag|openNonblock, perm)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err == nil {
+		err = regular(path, fi)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // ReadJournal reads the journal at path. A missing file is an empty
-// journal. A bad line ends the valid prefix: the records before it are
-// used and the line is named in the returned warning; validLen is the byte
-// length of that prefix.
-func ReadJournal(path string) (st *JournalState, warn *Warning, validLen int64, err error) {
-	f, err := os.Open(path)
+// journal. Bad lines are skipped and named in the returned warnings; the
+// lines after them still count.
+func ReadJournal(path string) (*JournalState, []Warning, error) {
+	exists, err := CheckJournalFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !exists {
+		return newJournalState(), nil, nil
+	}
+	f, err := openChecked(path, os.O_RDONLY, 0)
 	if errors.Is(err, os.ErrNotExist) {
-		return newJournalState(), nil, 0, nil
+		return newJournalState(), nil, nil
 	}
 	if err != nil {
-		return nil, nil, 0, fmt.Errorf("open journal: %w", err)
+		return nil, nil, fmt.Errorf("open journal: %w", err)
 	}
 	defer f.Close()
-	st, warn, validLen, err = readJournal(f, path)
-	return st, warn, validLen, err
+	return readJournal(f, path)
 }
 
-func readJournal(r io.Reader, name string) (*JournalState, *Warning, int64, error) {
+func readJournal(r io.Reader, name string) (*JournalState, []Warning, error) {
 	st := newJournalState()
+	var warns []Warning
 	br := bufio.NewReaderSize(r, 64<<10)
-	var off int64
+	// prevOK: the line before was valid, so a seq jump means lost lines
+	// rather than the skipped line's number.
+	prevOK := true
 	for line := 1; ; line++ {
 		b, err := br.ReadBytes('\n')
 		if len(b) == 0 && errors.Is(err, io.EOF) {
-			return st, nil, off, nil
+			return st, warns, nil
 		}
 		if err != nil && !errors.Is(err, io.EOF) {
-			return nil, nil, 0, fmt.Errorf("read journal %s: %w", name, err)
+			return nil, nil, fmt.Errorf("read journal %s: %w", name, err)
 		}
 		torn := errors.Is(err, io.EOF) // no trailing newline
 		content := bytes.TrimSpace(b)
 		if len(content) == 0 && !torn {
-			off += int64(len(b))
 			continue
 		}
-		var rec Record
-		perr := json.Unmarshal(content, &rec)
-		if perr == nil {
-			perr = rec.validate()
+		rec, perr := decodeLine(content)
+		if perr == nil && rec.Seq != 0 && rec.Seq <= st.LastSeq {
+			perr = fmt.Errorf("seq %d after seq %d: a repeated or misplaced line", rec.Seq, st.LastSeq)
 		}
-		if perr != nil || torn {
-			if perr == nil {
-				// A complete record missing only its newline: keep it, the
-				// next append starts on a fresh line.
-				st.add(rec)
-				return st, nil, off + int64(len(b)), nil
-			}
-			w := &Warning{File: name, Line: line, Torn: torn, Err: perr}
-			return st, w, off, nil
+		if perr != nil {
+			// An unterminated last line that does not parse is a crash
+			// mid-write; a complete record missing only its newline is
+			// kept (the next append starts on a fresh line).
+			warns = append(warns, Warning{File: name, Line: line, Torn: torn, Err: perr})
+			prevOK = false
+			continue
 		}
+		if prevOK && rec.Seq > 0 && st.LastSeq > 0 && rec.Seq > st.LastSeq+1 {
+			warns = append(warns, Warning{File: name, Line: line, Gap: rec.Seq - st.LastSeq - 1,
+				Err: fmt.Errorf("seq jumps from %d to %d", st.LastSeq, rec.Seq)})
+		}
+		prevOK = true
 		st.add(rec)
-		off += int64(len(b))
 	}
+}
+
+// Holder describes the process that holds a journal's lock.
+type Holder struct {
+	PID     int       `json:"pid"`
+	Host    string    `json:"host"`
+	Started time.Time `json:"started"`
+	Command string    `json:"command"`
+}
+
+// ThisProcess describes the calling process running command.
+func ThisProcess(command string, now time.Time) Holder {
+	host, _ := os.Hostname()
+	return Holder{PID: os.Getpid(), Host: host, Started: now.UTC(), Command: command}
+}
+
+func (h *Holder) String() string {
+	return fmt.Sprintf("pid %d on %s, started %s: %s", h.PID, h.Host, h.Started.Format(time.RFC3339), h.Command)
+}
+
+// LockedError is returned when another live run holds a journal's lock.
+type LockedError struct {
+	Path string
+	// Holder is nil when the holder did not say who it is (yet).
+	Holder *Holder
+}
+
+func (e *LockedError) Error() string {
+	who := "another imdsfleet process"
+	if e.Holder != nil {
+		who = who + " (" + e.Holder.String() + ")"
+	}
+	return fmt.Sprintf("journal %s is in use by a live run of %s: wait for it to finish (or stop it), then run again; two runs on one journal would change instances twice", e.Path, who)
+}
+
+// lockInfoPath is where a lock holder describes itself.
+func lockInfoPath(journal string) string { return journal + ".lock" }
+
+// Lock is an exclusive lock on a journal file, held until Release.
+type Lock struct {
+	f    *os.File
+	info string
+	mine []byte
+}
+
+// lock takes the exclusive lock on f (the journal at path) without
+// waiting, and writes h into <path>.lock.
+func lock(f *os.File, path string, h Holder) (*Lock, error) {
+	if err := flock(f); err != nil {
+		if errors.Is(err, errLocked) {
+			le := &LockedError{Path: path}
+			if b, rerr := os.ReadFile(lockInfoPath(path)); rerr == nil {
+				var other Holder
+				if json.Unmarshal(b, &other) == nil && other.PID != 0 {
+					le.Holder = &other
+				}
+			}
+			return nil, le
+		}
+		return nil, fmt.Errorf("lock journal %s: %w", path, err)
+	}
+	l := &Lock{f: f, info: lockInfoPath(path)}
+	b, _ := json.Marshal(h)
+	b = append(b, '\n')
+	// Only a description: the lock itself is the flock on the journal, so
+	// a stale or missing .lock file never blocks anything.
+	if err := os.WriteFile(l.info, b, 0o600); err == nil {
+		l.mine = b
+	}
+	return l, nil
+}
+
+// LockJournal takes the exclusive lock on an existing journal that this
+// process only reads (rollback locks the remediate journal it undoes, so
+// that no remediate run appends to it meanwhile). Another holder is a
+// [*LockedError].
+func LockJournal(path string, h Holder) (*Lock, error) {
+	f, err := openChecked(path, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open journal: %w", err)
+	}
+	l, err := lock(f, path, h)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// Release drops the lock (and the description of its holder).
+func (l *Lock) Release() error {
+	if l == nil || l.f == nil {
+		return nil
+	}
+	if l.mine != nil {
+		// Remove the description only while it is still ours.
+		if b, err := os.ReadFile(l.info); err == nil && bytes.Equal(b, l.mine) {
+			_ = os.Remove(l.info)
+		}
+	}
+	err := l.f.Close() // closing the descriptor releases the flock
+	l.f = nil
+	return err
 }
 
 // Journal appends records to a JSON Lines file, one write and one fsync per
-// line. It is safe for concurrent use. The file is opened O_APPEND, so even
-// two processes writing one journal never overwrite each other's lines.
+// line. It is safe for concurrent use. The file is opened O_APPEND and
+// locked for the life of the Journal.
 type Journal struct {
 	mu   sync.Mutex
 	f    *os.File
+	lk   *Lock
 	path string
 	run  string
+	seq  int64
 	now  func() time.Time
 }
 
-// OpenJournal opens (creating if needed) the journal at path for appending
-// and returns what it already holds. If the file ends in a torn or corrupt
-// line, the file is cut back to its valid prefix before appending, after
-// saving the whole original next to it as <path>.corrupt-<UTC time> when
-// anything but a torn last line would be lost; the warning says so.
-func OpenJournal(path, runID string, now func() time.Time) (*Journal, *JournalState, []string, error) {
-	if now == nil {
-		now = time.Now
+// JournalOptions are the settings of [OpenJournal].
+type JournalOptions struct {
+	// RunID names this run in every line.
+	RunID string
+	// Holder describes this process in <journal>.lock.
+	Holder Holder
+	// Now stamps the lines (default time.Now).
+	Now func() time.Time
+	// Op, when set, refuses ([ErrWrongOp]) a journal that holds lines of
+	// the other operation, before anything is written.
+	Op string
+}
+
+// ErrWrongOp marks a journal of the other operation: a rollback journal
+// given to remediate, or a remediate journal as rollback's own.
+var ErrWrongOp = errors.New("journal of the other operation")
+
+// CheckOp refuses (with [ErrWrongOp]) a journal state that holds lines of
+// the operation other than op.
+func (s *JournalState) CheckOp(path, op string) error {
+	switch {
+	case op == OpRemediate && s.Ops[OpRollback] > 0:
+		return wrongOpError(fmt.Sprintf("%s is a rollback journal (%d rollback line(s)): pass the remediate journal, or a new file, as --journal", path, s.Ops[OpRollback]))
+	case op == OpRollback && s.Ops[OpRemediate] > 0:
+		return wrongOpError(fmt.Sprintf("%s is a remediate journal (%d remediate line(s)): rollback keeps its own journal; pass a new file as --rollback-journal", path, s.Ops[OpRemediate]))
 	}
-	st, warn, validLen, err := ReadJournal(path)
+	return nil
+}
+
+type wrongOpError string
+
+func (e wrongOpError) Error() string        { return string(e) }
+func (e wrongOpError) Is(target error) bool { return target == ErrWrongOp }
+
+// OpenJournal opens (creating it 0600 if needed) the journal at path for
+// appending, takes its exclusive lock (a [*LockedError] when another run
+// holds it), and returns what it already holds with warnings for the lines
+// it skipped. The file is never cut back nor rewritten; if it ends without
+// a newline, appends start on a fresh line. A file that holds lines but not
+// one valid journal line is refused ([ErrNotJournal]), and so is anything
+// but a regular file ([ErrNotRegular]).
+func OpenJournal(path string, o JournalOptions) (*Journal, *JournalState, []Warning, error) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	existed, err := CheckJournalFile(path)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if warn != nil && !warn.Torn && st.Records == 0 {
-		// Not one valid line: this is some other file (a report passed as
-		// the journal, say), not a journal with a bad line. Never cut it.
-		return nil, nil, nil, fmt.Errorf("%s is not an imdsfleet journal (line 1: %v): refusing to write to it; pass a new or existing journal file: %w", path, warn.Err, ErrNotJournal)
-	}
-	var warnings []string
-	if warn != nil {
-		warnings = append(warnings, warn.String())
-		if !warn.Torn {
-			backup := fmt.Sprintf("%s.corrupt-%s", path, now().UTC().Format("20060102T150405Z"))
-			data, rerr := os.ReadFile(path)
-			if rerr != nil {
-				return nil, nil, nil, fmt.Errorf("back up corrupt journal: %w", rerr)
-			}
-			if werr := os.WriteFile(backup, data, 0o600); werr != nil {
-				return nil, nil, nil, fmt.Errorf("back up corrupt journal: %w", werr)
-			}
-			warnings = append(warnings, fmt.Sprintf("%s: saved the original as %s and cut the journal back to its valid prefix before appending", path, backup))
-		}
-	}
-	_, statErr := os.Stat(path)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+	f, err := openChecked(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("open journal %s for appending: %w", path, err)
 	}
-	if errors.Is(statErr, os.ErrNotExist) {
+	fail := func(err error) (*Journal, *JournalState, []Warning, error) {
+		f.Close()
+		return nil, nil, nil, err
+	}
+	if !existed {
 		// A new file: make its directory entry durable too, or a crash
 		// could lose the whole journal along with its fsynced lines.
 		if err := syncDir(filepath.Dir(path)); err != nil {
-			f.Close()
-			return nil, nil, nil, fmt.Errorf("create journal %s: %w", path, err)
+			return fail(fmt.Errorf("create journal %s: %w", path, err))
 		}
 	}
-	if warn != nil {
-		if err := f.Truncate(validLen); err != nil {
-			f.Close()
-			return nil, nil, nil, fmt.Errorf("cut journal %s back to its valid prefix: %w", path, err)
+	// Lock before reading, so that what is read is not being added to.
+	if err := flock(f); err != nil {
+		if errors.Is(err, errLocked) {
+			_, lerr := lock(f, path, o.Holder) // fills in the holder
+			return fail(lerr)
+		}
+		return fail(fmt.Errorf("lock journal %s: %w", path, err))
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return fail(fmt.Errorf("journal %s: %w", path, err))
+	}
+	st, warns, err := readJournal(io.NewSectionReader(f, 0, fi.Size()), path)
+	if err != nil {
+		return fail(err)
+	}
+	if st.Records == 0 && len(warns) > 0 && !(len(warns) == 1 && warns[0].Torn) {
+		// Not one valid line: this is some other file (a report passed as
+		// the journal, say), not a journal with a bad line. Never touch it.
+		return fail(fmt.Errorf("%s is not an imdsfleet journal (line %d: %v): refusing to write to it; pass a new or existing journal file: %w", path, warns[0].Line, warns[0].Err, ErrNotJournal))
+	}
+	if o.Op != "" {
+		if err := st.CheckOp(path, o.Op); err != nil {
+			return fail(err)
 		}
 	}
-	end, err := f.Seek(0, io.SeekEnd)
-	if err == nil && end > 0 {
-		// A complete last record without its newline: start a fresh line.
+	lk, err := lock(f, path, o.Holder) // already held: this only describes the holder
+	if err != nil {
+		return fail(err)
+	}
+	if size := fi.Size(); size > 0 {
+		// A torn or complete last line without its newline: start a fresh line.
 		last := make([]byte, 1)
-		if _, err = f.ReadAt(last, end-1); err == nil && last[0] != '\n' {
+		if _, err = f.ReadAt(last, size-1); err == nil && last[0] != '\n' {
 			_, err = f.Write([]byte("\n"))
 		}
+		if err != nil {
+			lk.Release()
+			return nil, nil, nil, fmt.Errorf("prepare journal %s: %w", path, err)
+		}
 	}
-	if err != nil {
-		f.Close()
-		return nil, nil, nil, fmt.Errorf("prepare journal %s: %w", path, err)
-	}
-	return &Journal{f: f, path: path, run: runID, now: now}, st, warnings, nil
+	return &Journal{f: f, lk: lk, path: path, run: o.RunID, seq: st.LastSeq, now: o.Now}, st, warns, nil
 }
 
 // syncDir fsyncs a directory. Systems that cannot sync a directory
@@ -352,39 +724,44 @@ func syncDir(dir string) error {
 // Path returns the journal's file name.
 func (j *Journal) Path() string { return j.path }
 
-// Append writes r as one line (stamping V, Time and Run) with a single
-// write, then fsyncs the file.
+// Append writes r as one line (stamping V, Seq, Time, Run and CRC) with a
+// single write, then fsyncs the file.
 func (j *Journal) Append(r Record) error {
 	r.V = JournalVersion
 	r.Time = j.now().UTC()
 	r.Run = j.run
-	b, err := json.Marshal(r)
-	if err != nil {
-		return fmt.Errorf("journal: encode: %w", err)
-	}
-	b = append(b, '\n')
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.f == nil {
 		return errors.New("journal: closed")
 	}
+	r.Seq = j.seq + 1
+	b, err := encodeLine(r)
+	if err != nil {
+		return fmt.Errorf("journal: encode: %w", err)
+	}
 	if _, err := j.f.Write(b); err != nil {
 		return fmt.Errorf("journal %s: write: %w", j.path, err)
 	}
+	j.seq++
 	if err := j.f.Sync(); err != nil {
 		return fmt.Errorf("journal %s: fsync: %w", j.path, err)
 	}
 	return nil
 }
 
-// Close closes the file.
+// Close closes the file and releases its lock.
 func (j *Journal) Close() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.f == nil {
 		return nil
 	}
-	err := j.f.Close()
+	err := j.lk.Release() // closes j.f
 	j.f = nil
 	return err
 }
+
+// RollbackJournalPath is the default journal of a rollback of the remediate
+// journal at path. Remediate reads it too, to know what was rolled back.
+func RollbackJournalPath(path string) string { return path + ".rollback.jsonl" }

@@ -45,6 +45,15 @@ type Task struct {
 	// skips the task with ExpectReason.
 	Expect       report.MetadataOptions
 	ExpectReason string
+	// Conditional, when set, is a change whose call may or may not have
+	// taken effect (rollback of an intent without a result, or of a failed
+	// result). The drift check re-reads the instance: if it carries
+	// Conditional's values, the task stands as it is; if not, Change and
+	// Expect become Fallback and FallbackExpect (the task without that
+	// change), and a zero Fallback leaves nothing to do.
+	Conditional    *Change
+	Fallback       Change
+	FallbackExpect report.MetadataOptions
 }
 
 func (t *Task) key() Key { return Key{t.Op, t.Account, t.Region, t.InstanceID} }
@@ -299,18 +308,29 @@ func (e *executor) region(ctx context.Context, account, region string, idx []int
 		}
 		return
 	}
-	// Resume: changes the journal shows done are not read nor touched again.
-	// Only the same change counts: a journal reused for a later run may
-	// show an earlier, different change of the instance done.
-	var read []int
+	// Resume: changes the journal shows done are not changed again. Only
+	// the same change counts: a journal reused for a later run may show an
+	// earlier, different change of the instance done. A done change with
+	// no verify line showing it applied (the run stopped before) is
+	// verified now.
+	var read, reverify []int
 	for _, i := range idx {
 		if ent := e.o.Prior.Get(e.tasks[i].key()); ent != nil && ent.Done != nil && sameChange(ent.Done, e.tasks[i].Change) {
-			e.skip(i, SkipDoneEarlier, fmt.Sprintf("journal shows it done at %s (run %s)", ent.Done.Time.Format(time.RFC3339), ent.Done.Run))
+			msg := fmt.Sprintf("journal shows it done at %s (run %s)", ent.Done.Time.Format(time.RFC3339), ent.Done.Run)
+			if !ent.DoneVerified {
+				if e.o.Live {
+					reverify = append(reverify, i)
+					msg += "; not verified then, verified now"
+				} else {
+					msg += "; not verified yet (a live run verifies it)"
+				}
+			}
+			e.skip(i, SkipDoneEarlier, msg)
 			continue
 		}
 		read = append(read, i)
 	}
-	if len(read) == 0 {
+	if len(read) == 0 && len(reverify) == 0 {
 		return
 	}
 	mode := "dry run"
@@ -328,12 +348,15 @@ func (e *executor) region(ctx context.Context, account, region string, idx []int
 	var verifyCh chan verifyItem
 	var vwg sync.WaitGroup
 	if e.o.Live {
-		verifyCh = make(chan verifyItem, len(read))
+		verifyCh = make(chan verifyItem, len(read)+len(reverify))
 		vwg.Add(1)
 		go func() {
 			defer vwg.Done()
 			e.verify(ctx, client, account, region, verifyCh)
 		}()
+		for _, i := range reverify {
+			verifyCh <- verifyItem{i: i, deadline: e.o.Now().Add(e.o.WaitTimeout)}
+		}
 	}
 	var wg sync.WaitGroup
 	for range min(e.o.Workers, len(read)) {
@@ -392,6 +415,19 @@ func (e *executor) driftCheck(ctx context.Context, log *slog.Logger, client EC2A
 	for _, i := range batch {
 		t := &e.tasks[i]
 		v, ok := views[t.InstanceID]
+		if t.Conditional != nil && ok && !v.gone() && !t.Conditional.SatisfiedBy(v.Options) {
+			// The earlier call never took effect: undo only the rest.
+			t.Change, t.Expect, t.Conditional = t.Fallback, t.FallbackExpect, nil
+			e.results[i].Change = t.Change
+			if t.Change.IsZero() {
+				e.skip(i, SkipNothingToRestore, "the call in flight when the earlier run stopped (or whose answer was lost) never took effect: nothing to undo")
+				continue
+			}
+		}
+		if t.Conditional != nil && t.Change.IsZero() {
+			e.skip(i, SkipNothingToRestore, "the change replaced no different value")
+			continue
+		}
 		var pending *Record
 		if ent := e.o.Prior.Get(t.key()); ent != nil {
 			pending = ent.Unsettled

@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -362,12 +364,16 @@ A container host is one the report flags with the container-hop-limit risk
 Before any change each instance is re-read; one whose options changed since
 the scan, or that is gone, is skipped with the reason. A dry run (the
 default) sends every change with DryRun=true: "would change" or "denied".
-A live run journals every call before and after it (--journal), waits until
-each change shows applied, and can be resumed with the same command and
-journal: nothing is changed twice. Undo it with 'imdsfleet rollback'.
+A live run journals every call before and after it (--journal; by default
+<report dir>/<report name>.remediate-<hash>.jsonl, derived from the report and
+the plan flags), waits until each change shows applied, and can be resumed
+by running the same command again: nothing is changed twice. One live run
+at a time per journal (a second one exits 2 naming the first). Undo it with
+'imdsfleet rollback'; a rerun after a rollback plans the changes again.
 
 Exit codes: 0 every planned change succeeded (or would), 5 some were denied
-or failed, 2 bad usage, 1 could not run or interrupted.`,
+or failed, 2 bad usage (journal locked, not a journal, not a regular file),
+1 could not run or interrupted.`,
 		Example: `  # What would change, and are we allowed to? (nothing changes)
   imdsfleet remediate --report scan.json
 
@@ -395,7 +401,7 @@ or failed, 2 bad usage, 1 could not run or interrupted.`,
 	fs.StringSliceVar(&f.regions, "regions", nil, "only these Regions (comma-separated)")
 	fs.IntVar(&f.maxChanges, "max-changes", 0, "change at most N instances (0: no cap)")
 	fs.StringVar(&f.planOut, "plan-out", "", "write the plan as JSON to FILE (a file is replaced atomically, a device or FIFO written directly)")
-	fs.StringVar(&f.journal, "journal", "", "journal file (JSON Lines); default imdsfleet-journal-<UTC time>.jsonl; an existing one is resumed")
+	fs.StringVar(&f.journal, "journal", "", "journal file (JSON Lines); an existing one is resumed (default <report dir>/<report name>.remediate-<hash of the report and the plan flags>.jsonl, so the same command resumes)")
 	f.changeFlags.register(fs)
 	return cmd
 }
@@ -448,6 +454,15 @@ func runRemediate(cmd *cobra.Command, g *globals, f *remediateFlags) error {
 	if err != nil {
 		return usageError("%v", err)
 	}
+	journal := f.journal
+	if journal == "" {
+		if journal, err = defaultJournalPath(f.report, opts); err != nil {
+			return usageError("%v", err)
+		}
+	}
+	if err := checkJournalFiles("--journal", journal, remediate.RollbackJournalPath(journal)); err != nil {
+		return err
+	}
 	plan, err := remediate.BuildPlan(rep, opts, time.Now())
 	if err != nil {
 		return usageError("%v", err)
@@ -462,7 +477,6 @@ func runRemediate(cmd *cobra.Command, g *globals, f *remediateFlags) error {
 	}
 	tasks := remediate.TasksFromPlan(plan)
 	ro := f.runOptions(g)
-	journal := f.journal
 	if len(tasks) == 0 {
 		out := &remediate.Outcome{Live: f.live, Summary: remediate.Summary{Skipped: map[string]int{}}}
 		out.AddSkipped(remediate.SkippedResults(plan.Skipped))
@@ -475,18 +489,72 @@ func runRemediate(cmd *cobra.Command, g *globals, f *remediateFlags) error {
 				return err
 			}
 		}
-		if journal == "" {
-			journal = "imdsfleet-journal-" + time.Now().UTC().Format("20060102T150405Z") + ".jsonl"
-		}
 	}
-	if journal != "" { // always set for a live run
-		closeJournal, err := useJournal(s, journal, f.live, &ro)
-		if err != nil {
-			return err
-		}
-		defer closeJournal()
+	closeJournal, err := useJournal(s, journal, f.live, remediate.OpRemediate, "imdsfleet remediate --report "+f.report, &ro)
+	if err != nil {
+		return err
+	}
+	defer closeJournal()
+	// A change rolled back since it was journaled is no longer done: plan
+	// it again. Rollback journals itself beside the journal it undoes.
+	rbPath := remediate.RollbackJournalPath(journal)
+	rb, warns, err := remediate.ReadJournal(rbPath)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	printWarnings(s, warns)
+	if n := ro.Prior.ForgetRolledBack(rb); n > 0 {
+		fmt.Fprintf(s.Err, "%d change(s) of the journal were rolled back since (%s): they are planned again\n", n, rbPath)
 	}
 	return f.execute(ctx, cmd, g, tasks, ro, remediate.SkippedResults(plan.Skipped), "journal", journal)
+}
+
+// defaultJournalPath derives the journal of a remediation from the report
+// (its content) and the flags that shape the plan: running the same command
+// again after a crash resumes the same journal, and a different report or
+// plan gets a journal of its own. It sits beside the report.
+func defaultJournalPath(reportPath string, opts remediate.PlanOptions) (string, error) {
+	data, err := os.ReadFile(reportPath)
+	if err != nil {
+		return "", fmt.Errorf("read report: %w", err)
+	}
+	// Order does not shape the plan: sort copies so that --regions a,b and
+	// --regions b,a share a journal.
+	o := opts
+	o.Include = slices.Sorted(slices.Values(o.Include))
+	o.InstanceIDs = slices.Sorted(slices.Values(o.InstanceIDs))
+	o.Regions = slices.Sorted(slices.Values(o.Regions))
+	o.ExcludeTags = slices.SortedFunc(slices.Values(o.ExcludeTags), func(a, b remediate.TagMatch) int {
+		return strings.Compare(a.String(), b.String())
+	})
+	flags, err := json.Marshal(o)
+	if err != nil {
+		return "", fmt.Errorf("journal name: %w", err)
+	}
+	h := sha256.New()
+	h.Write(data)
+	h.Write([]byte{0})
+	h.Write(flags)
+	base := strings.TrimSuffix(filepath.Base(reportPath), filepath.Ext(reportPath))
+	return filepath.Join(filepath.Dir(reportPath), fmt.Sprintf("%s.remediate-%x.jsonl", base, h.Sum(nil)[:6])), nil
+}
+
+// checkJournalFiles refuses journal paths that are not regular files (or
+// absent): a directory, a FIFO, a device. It never opens them, so it never
+// blocks, and it runs before any AWS call.
+func checkJournalFiles(flag string, paths ...string) error {
+	for _, p := range paths {
+		if _, err := remediate.CheckJournalFile(p); err != nil {
+			return usageError("%s: %v", flag, err)
+		}
+	}
+	return nil
+}
+
+func printWarnings(s *streams, warns []remediate.Warning) {
+	for _, w := range warns {
+		fmt.Fprintf(s.Err, "warning: %s\n", w)
+	}
 }
 
 // execute runs tasks, adds the results of what was skipped before any call,
@@ -504,34 +572,49 @@ func (f *changeFlags) execute(ctx context.Context, cmd *cobra.Command, g *global
 	return finish(cmd, g, f, out, runErr, journalFlag, journal)
 }
 
-// useJournal wires the journal at path into ro. A live run opens it for
-// appending (resuming what it already records); a dry run only reads it, so
-// that its plan shows what a resumed live run would skip. The returned
-// function closes what was opened.
-func useJournal(s *streams, path string, live bool, ro *remediate.RunOptions) (func(), error) {
-	if !live {
-		prior, warn, _, err := remediate.ReadJournal(path)
-		if err != nil {
-			return nil, withCode(exitError, err)
+// useJournal wires the journal at path, written by op, into ro. A live run
+// opens it for appending under its exclusive lock (resuming what it already
+// records); a dry run only reads it, if it exists, so that its plan shows
+// what a resumed live run would skip. A file that is not a journal, or is
+// the other operation's journal, or is locked by another live run is bad
+// usage (exit 2), refused before any AWS call. The returned function closes
+// what was opened.
+func useJournal(s *streams, path string, live bool, op, command string, ro *remediate.RunOptions) (func(), error) {
+	var (
+		prior *remediate.JournalState
+		warns []remediate.Warning
+		err   error
+		j     *remediate.Journal
+	)
+	if live {
+		j, prior, warns, err = remediate.OpenJournal(path, remediate.JournalOptions{
+			RunID: newRunID(), Holder: remediate.ThisProcess(command, time.Now()), Op: op})
+	} else {
+		prior, warns, err = remediate.ReadJournal(path)
+		if err == nil && prior.Records == 0 && len(warns) > 0 && !(len(warns) == 1 && warns[0].Torn) {
+			err = fmt.Errorf("%s is not an imdsfleet journal (line %d: %v): pass a new or existing journal file: %w", path, warns[0].Line, warns[0].Err, remediate.ErrNotJournal)
 		}
-		if warn != nil {
-			fmt.Fprintf(s.Err, "warning: %s\n", warn)
+		if err == nil {
+			err = prior.CheckOp(path, op)
 		}
-		ro.Prior = prior
-		return func() {}, nil
 	}
-	j, prior, warns, err := remediate.OpenJournal(path, newRunID(), nil)
-	if errors.Is(err, remediate.ErrNotJournal) {
+	var locked *remediate.LockedError
+	switch {
+	case errors.As(err, &locked), errors.Is(err, remediate.ErrNotJournal), errors.Is(err, remediate.ErrNotRegular), errors.Is(err, remediate.ErrWrongOp):
 		return nil, usageError("%v", err)
-	}
-	if err != nil {
+	case err != nil:
 		return nil, withCode(exitError, err)
 	}
-	for _, w := range warns {
-		fmt.Fprintf(s.Err, "warning: %s\n", w)
+	if live {
+		fmt.Fprintf(s.Err, "journal: %s\n", path)
 	}
+	printWarnings(s, warns)
 	ro.Journal, ro.Prior = j, prior
-	return func() { j.Close() }, nil
+	return func() {
+		if j != nil {
+			j.Close()
+		}
+	}, nil
 }
 
 // newRunID names one invocation in the journal.

@@ -14,7 +14,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -633,47 +632,77 @@ func mustRead(t *testing.T, path string) []byte {
 	return b
 }
 
+// One corrupt line in the middle of a journal is skipped and named: the
+// lines after it still count for rollback and for a resumed remediate, and
+// the journal is never cut back.
 func TestRollbackCorruptJournalLine(t *testing.T) {
-	insts := remMixedFleet([]string{"us-east-1"}, 3)
+	insts := readyFleetN("us-east-1", 12)
 	s := remStart(t, insts, fleet.Knobs{})
 	if r := remCLI(t, context.Background(), "", false, remArgs("remediate", "--report", s.report, "--live", "--yes", "--journal", s.journal)...); r.code != exitOK {
 		t.Fatalf("remediate exit %d", r.code)
 	}
 	lines := strings.SplitAfter(string(mustRead(t, s.journal)), "\n")
-	// Corrupt line 7: the changes journaled after it are not rolled back.
-	lines[6] = "{\"v\":1,\"kind\":\n"
-	os.WriteFile(s.journal, []byte(strings.Join(lines, "")), 0o600)
-	valid := map[string]bool{}
-	for _, l := range lines[:6] {
-		var rec remediate.Record
-		if json.Unmarshal([]byte(l), &rec) == nil && rec.Kind == remediate.KindResult {
-			valid[rec.InstanceID] = true
+	// Corrupt the first result line from line 7 on (of 36): one in the middle.
+	var bad remediate.Record
+	n := 6
+	for ; n < len(lines); n++ {
+		if err := json.Unmarshal([]byte(lines[n]), &bad); err == nil && bad.Kind == remediate.KindResult {
+			break
 		}
 	}
-	before := s.snapshot(t)
-	n := len(s.srv.ModifyCalls())
-	r := remCLI(t, context.Background(), "", false, remArgs("rollback", "--journal", s.journal)...)
-	if r.code != exitOK || !strings.Contains(r.stderr, s.journal+":7") || !strings.Contains(r.stderr, "corrupt") {
-		t.Fatalf("exit %d; stderr should name %s:7:\n%s", r.code, s.journal, r.stderr)
+	if n > 20 {
+		t.Fatalf("test setup: no result line in the middle of the journal")
 	}
-	var dry []string
+	lines[n] = "{\"v\":2,\"kind\":\n"
+	where := fmt.Sprintf("%s:%d: corrupt", s.journal, n+1)
+	corrupt := strings.Join(lines, "")
+	os.WriteFile(s.journal, []byte(corrupt), 0o600)
+	changed := liveCalls(s.srv)
+
+	// The dry-run rollback plans every change, the one whose result line
+	// is lost included (its intent is decided by re-reading the instance).
+	n = len(s.srv.ModifyCalls())
+	r := remCLI(t, context.Background(), "", false, remArgs("rollback", "--journal", s.journal)...)
+	if r.code != exitOK || !strings.Contains(r.stderr, where) {
+		t.Fatalf("exit %d; stderr should say %q:\n%s", r.code, where, r.stderr)
+	}
+	dry := map[string]bool{}
 	for _, c := range s.srv.ModifyCalls()[n:] {
 		if !c.DryRun {
 			t.Errorf("dry-run rollback made a live call: %+v", c)
 		}
-		dry = append(dry, c.InstanceID)
+		dry[c.InstanceID] = true
 	}
-	var want []string
-	for id := range valid {
-		want = append(want, id)
+	if len(dry) != len(changed) || !dry[bad.InstanceID] {
+		t.Errorf("dry-run rollback planned %d of %d changes (the one behind the corrupt line: %v)", len(dry), len(changed), dry[bad.InstanceID])
 	}
-	sort.Strings(dry)
-	sort.Strings(want)
-	if len(want) == 0 || strings.Join(dry, ",") != strings.Join(want, ",") {
-		t.Errorf("rolled back %v, want the valid prefix's %v", dry, want)
+
+	// A resumed remediate keeps every line, changes nothing and does not
+	// call its own changes "set outside this journal".
+	n = len(s.srv.ModifyCalls())
+	r = remCLI(t, context.Background(), "", false, remArgs("remediate", "--report", s.report, "--live", "--yes", "--journal", s.journal)...)
+	if r.code != exitOK || len(s.srv.ModifyCalls()) != n {
+		t.Fatalf("resumed remediate: exit %d, %d new calls", r.code, len(s.srv.ModifyCalls())-n)
 	}
-	if fmt.Sprint(s.snapshot(t)) != fmt.Sprint(before) {
-		t.Error("fleet changed")
+	if after := string(mustRead(t, s.journal)); !strings.HasPrefix(after, corrupt) {
+		t.Fatalf("the resumed run rewrote the journal")
+	}
+	if strings.Contains(r.stdout, "outside this journal") || strings.Contains(r.stdout, "changed-since-scan") {
+		t.Errorf("resumed run mislabels its own changes:\n%s", r.stdout)
+	}
+	if m, _ := filepath.Glob(s.journal + ".corrupt-*"); len(m) != 0 {
+		t.Errorf("backup files: %v", m)
+	}
+
+	// And the live rollback restores every instance.
+	r = remCLI(t, context.Background(), "", false, remArgs("rollback", "--journal", s.journal, "--live", "--yes")...)
+	if r.code != exitOK {
+		t.Fatalf("rollback exit %d\n%s", r.code, r.stdout)
+	}
+	for _, in := range insts {
+		if got := s.options(t, in); got.HttpTokens != "optional" {
+			t.Errorf("%s not rolled back: %s", in.id, got.HttpTokens)
+		}
 	}
 }
 

@@ -89,7 +89,7 @@ func TestRemediateInterruptedResumes(t *testing.T) {
 		t.Fatalf("resume command %q does not name the journal", resume)
 	}
 	// Every change the server accepted was journaled before the run ended.
-	st, warn, _, err := remediate.ReadJournal(s.journal)
+	st, warn, err := remediate.ReadJournal(s.journal)
 	if err != nil || warn != nil {
 		t.Fatal(err, warn)
 	}
@@ -131,7 +131,7 @@ func TestRemediateInterruptedResumes(t *testing.T) {
 		t.Fatalf("resumed run: exit %d\n%s", r.code, r.stdout)
 	}
 	checkExactlyOnce(t, s)
-	st, _, _, _ = remediate.ReadJournal(s.journal)
+	st, _, _ = remediate.ReadJournal(s.journal)
 	e := st.Get(remediate.Key{Op: remediate.OpRemediate, Account: remAcct, Region: "us-east-1", InstanceID: crashed.id})
 	if e == nil || e.Done == nil || e.Done.Outcome != remediate.OutcomeAlreadyApplied || e.Done.Previous.HttpTokens != "optional" {
 		t.Errorf("crashed instance's journal entry: %+v", e)

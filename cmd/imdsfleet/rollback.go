@@ -3,9 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -65,31 +65,43 @@ func runRollback(cmd *cobra.Command, g *globals, f *rollbackFlags) error {
 	if err := f.changeFlags.loadConfig(ctx); err != nil {
 		return err
 	}
-	if _, err := os.Stat(f.journal); errors.Is(err, fs.ErrNotExist) {
+	if exists, err := remediate.CheckJournalFile(f.journal); err != nil {
+		return usageError("--journal: %v", err)
+	} else if !exists {
 		return usageError("journal %s does not exist: pass the --journal file remediate wrote", f.journal)
 	}
 	rj := f.rollbackJournal
 	if rj == "" {
-		rj = f.journal + ".rollback.jsonl"
+		rj = remediate.RollbackJournalPath(f.journal)
 	}
 	if samePath(rj, f.journal) {
 		return usageError("--rollback-journal must differ from --journal: rollback keeps its own journal")
 	}
-	st, warn, _, err := remediate.ReadJournal(f.journal)
+	if err := checkJournalFiles("--rollback-journal", rj); err != nil {
+		return err
+	}
+	if f.live {
+		// Hold the remediate journal too: no remediate run may append to
+		// it (or re-plan from it) while its changes are being undone.
+		lk, err := remediate.LockJournal(f.journal, remediate.ThisProcess("imdsfleet rollback --journal "+f.journal, time.Now()))
+		var locked *remediate.LockedError
+		if errors.As(err, &locked) || errors.Is(err, remediate.ErrNotRegular) {
+			return usageError("%v", err)
+		}
+		if err != nil {
+			return withCode(exitError, err)
+		}
+		defer lk.Release()
+	}
+	st, warns, err := remediate.ReadJournal(f.journal)
 	if err != nil {
 		return usageError("%v", err)
 	}
-	if warn != nil && st.Records == 0 {
-		return usageError("%s is not an imdsfleet journal (%s): pass the --journal file remediate wrote", f.journal, warn)
+	if len(warns) > 0 && st.Records == 0 {
+		return usageError("%s is not an imdsfleet journal (%s): pass the --journal file remediate wrote", f.journal, warns[0])
 	}
-	if warn != nil {
-		fmt.Fprintf(s.Err, "warning: %s\n", warn)
-	}
-	remediated := false
-	for _, k := range st.Order {
-		remediated = remediated || k.Op == remediate.OpRemediate
-	}
-	if st.Records > 0 && !remediated {
+	printWarnings(s, warns)
+	if st.Records > 0 && st.Ops[remediate.OpRemediate] == 0 {
 		return usageError("%s is a rollback journal: pass the remediate journal (--journal) it undoes", f.journal)
 	}
 	items := remediate.RollbackTasks(st, f.force)
@@ -125,11 +137,14 @@ func runRollback(cmd *cobra.Command, g *globals, f *rollbackFlags) error {
 			}
 		}
 	}
-	closeJournal, err := useJournal(s, rj, f.live, &ro)
+	closeJournal, err := useJournal(s, rj, f.live, remediate.OpRollback, "imdsfleet rollback --journal "+f.journal, &ro)
 	if err != nil {
 		return err
 	}
 	defer closeJournal()
+	// A restore followed by a new change of the instance (remediate run
+	// again after a rollback) must be made again.
+	ro.Prior.ForgetRedone(st)
 	return f.execute(ctx, cmd, g, tasks, ro, skipped, "rollback-journal", rj)
 }
 

@@ -1,0 +1,261 @@
+package main
+
+// The journal under abuse, through the real commands against the simulated
+// AWS: two live runs on one journal, a rerun after a rollback, the same
+// command again after a crash (no --journal), a resume whose verify lines
+// are missing, journals that are not regular files.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/imdsfleet/imdsfleet/internal/sim"
+	"github.com/imdsfleet/imdsfleet/internal/sim/fleet"
+	"github.com/imdsfleet/imdsfleet/remediate"
+)
+
+// waitFor polls the server until cond holds (a server-side count, never a
+// duration); it fails the test if the run it waits on ends first.
+func waitFor(t *testing.T, done <-chan struct{}, cond func() bool) {
+	t.Helper()
+	for !cond() {
+		select {
+		case <-done:
+			t.Fatal("the run ended before the server saw what the test waits for")
+		default:
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+}
+
+// A second live run on a journal in use is refused (exit 2) naming the
+// first; no instance is called twice.
+func TestRemediateTwoLiveRunsOneJournal(t *testing.T) {
+	// Changes stay pending, so the first run keeps waiting to verify them
+	// (holding the journal) until the test stops it.
+	s := remStart(t, readyFleet(8), fleet.Knobs{ApplyDelay: remDelay(time.Hour)})
+	args := append(remArgs("remediate", "--report", s.report, "--live", "--yes", "--journal", s.journal, "--rate", "50"), "--wait-timeout", "1h")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	var first remRun
+	go func() {
+		defer close(done)
+		first = remCLI(t, ctx, "", false, args...)
+	}()
+	waitFor(t, done, func() bool { return len(liveCalls(s.srv)) == len(s.insts) })
+
+	second := remCLI(t, context.Background(), "", false, args...)
+	if second.code != exitUsage || !strings.Contains(second.stderr, "in use by a live run") ||
+		!strings.Contains(second.stderr, fmt.Sprintf("pid %d", os.Getpid())) || !strings.Contains(second.stderr, s.journal) {
+		t.Errorf("second run: exit %d, want %d naming the holder:\n%s", second.code, exitUsage, second.stderr)
+	}
+	// So is a rollback of it.
+	rb := remCLI(t, context.Background(), "", false, remArgs("rollback", "--journal", s.journal, "--live", "--yes")...)
+	if rb.code != exitUsage || !strings.Contains(rb.stderr, "in use by a live run") {
+		t.Errorf("rollback while remediate runs: exit %d\n%s", rb.code, rb.stderr)
+	}
+	cancel()
+	<-done
+	if first.code != exitError {
+		t.Errorf("first run: exit %d, want %d (interrupted while verifying)", first.code, exitError)
+	}
+	for id, n := range liveCalls(s.srv) {
+		if n != 1 {
+			t.Errorf("%s: %d live calls, want 1", id, n)
+		}
+	}
+	if _, err := os.Stat(s.journal + ".lock"); !os.IsNotExist(err) {
+		t.Errorf("lock description left after the run: %v", err)
+	}
+}
+
+// After a rollback, the same remediate command plans the changes again
+// (they are no longer done), and a second rollback undoes them again.
+func TestRemediateRerunAfterRollback(t *testing.T) {
+	s := remStart(t, readyFleet(6), fleet.Knobs{})
+	rem := remArgs("remediate", "--report", s.report, "--live", "--yes", "--journal", s.journal)
+	rbk := remArgs("rollback", "--journal", s.journal, "--live", "--yes")
+	tokens := func(want string, calls int) {
+		t.Helper()
+		n := liveCalls(s.srv)
+		for _, in := range s.insts {
+			if got := s.options(t, in).HttpTokens; got != want || n[in.id] != calls {
+				t.Errorf("%s: tokens %s after %d live calls, want %s after %d", in.id, got, n[in.id], want, calls)
+			}
+		}
+	}
+	for i, step := range []struct {
+		args   []string
+		tokens string
+	}{{rem, "required"}, {rbk, "optional"}, {rem, "required"}, {rbk, "optional"}} {
+		r := remCLI(t, context.Background(), "", false, step.args...)
+		if r.code != exitOK || !strings.Contains(r.stdout, fmt.Sprintf("changed %d,", len(s.insts))) {
+			t.Fatalf("step %d (%s): exit %d\n%s", i+1, step.args[0], r.code, r.stdout)
+		}
+		tokens(step.tokens, i+1)
+	}
+}
+
+// The same command again after a crash, without --journal, finds the same
+// journal (derived from the report and the plan flags) and resumes.
+func TestRemediateSameCommandResumesWithoutJournalFlag(t *testing.T) {
+	s := remStart(t, readyFleet(24), fleet.Knobs{ApplyDelay: remDelay(100 * time.Millisecond)})
+	args := remArgs("remediate", "--report", s.report, "--live", "--yes", "--rate", "20", "--regions", "us-east-1")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cancelAfter(t, s.srv, 6, cancel)
+	r := remCLI(t, ctx, "", false, args...)
+	if r.code != exitError {
+		t.Fatalf("interrupted run: exit %d", r.code)
+	}
+	journals, _ := filepath.Glob(filepath.Join(s.dir, "scan.remediate-*.jsonl"))
+	if len(journals) != 1 || !strings.Contains(r.stderr, "journal: "+journals[0]+"\n") {
+		t.Fatalf("journals beside the report %v; stderr:\n%s", journals, r.stderr)
+	}
+	if fi, err := os.Stat(journals[0]); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("journal mode %v, want 0600", fi.Mode())
+	}
+	first := len(liveCalls(s.srv))
+	if first == 0 || first == len(s.insts) {
+		t.Fatalf("the interruption changed %d of %d instances; the test needs a run stopped half-way", first, len(s.insts))
+	}
+	// The same plan with its flags in another order is the same command.
+	args = remArgs("remediate", "--regions", "us-east-1", "--report", s.report, "--live", "--yes", "--rate", "20")
+	r = remCLI(t, context.Background(), "", false, args...)
+	if r.code != exitOK || !regexp.MustCompile(fmt.Sprintf(`skipped done-earlier: +%d\n`, first)).MatchString(r.stdout) {
+		t.Fatalf("rerun: exit %d, want done-earlier %d\n%s", r.code, first, r.stdout)
+	}
+	checkExactlyOnce(t, s)
+	if again, _ := filepath.Glob(filepath.Join(s.dir, "scan.remediate-*.jsonl")); len(again) != 1 {
+		t.Errorf("journals %v, want one", again)
+	}
+	// A different plan gets a journal of its own.
+	r = remCLI(t, context.Background(), "", false, remArgs("remediate", "--report", s.report, "--max-changes", "3")...)
+	if r.code != exitOK {
+		t.Fatalf("dry run: exit %d", r.code)
+	}
+	// And rollback finds every change in that one journal.
+	r = remCLI(t, context.Background(), "", false, remArgs("rollback", "--journal", journals[0], "--live", "--yes")...)
+	if r.code != exitOK {
+		t.Fatalf("rollback: exit %d", r.code)
+	}
+	for _, in := range s.insts {
+		if got := s.options(t, in).HttpTokens; got != "optional" {
+			t.Errorf("%s not rolled back", in.id)
+		}
+	}
+}
+
+// A resumed run verifies every change of the journal that has no verify
+// line showing it applied, and journals the verification.
+func TestRemediateResumeVerifiesMissingVerifyLines(t *testing.T) {
+	s := remStart(t, readyFleet(6), fleet.Knobs{})
+	args := remArgs("remediate", "--report", s.report, "--live", "--yes", "--journal", s.journal)
+	if r := remCLI(t, context.Background(), "", false, args...); r.code != exitOK {
+		t.Fatalf("exit %d", r.code)
+	}
+	// The run that wrote this journal stopped before verifying anything.
+	var kept []string
+	for _, l := range strings.SplitAfter(string(mustRead(t, s.journal)), "\n") {
+		if !strings.Contains(l, `"kind":"verify"`) {
+			kept = append(kept, l)
+		}
+	}
+	os.WriteFile(s.journal, []byte(strings.Join(kept, "")), 0o600)
+	n := len(s.srv.ModifyCalls())
+	r := remCLI(t, context.Background(), "", false, args...)
+	if r.code != exitOK || len(s.srv.ModifyCalls()) != n {
+		t.Fatalf("resume: exit %d, %d new calls", r.code, len(s.srv.ModifyCalls())-n)
+	}
+	st, _, err := remediate.ReadJournal(s.journal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range s.insts {
+		e := st.Get(remediate.Key{Op: remediate.OpRemediate, Account: remAcct, Region: in.region, InstanceID: in.id})
+		if e == nil || !e.DoneVerified || e.Verify == nil || e.Verify.Verified == nil || e.Verify.Verified.HttpTokens != "required" {
+			t.Errorf("%s: no verify line after the resume: %+v", in.id, e)
+		}
+	}
+	if !strings.Contains(r.stdout, "verified now") {
+		t.Errorf("the results do not say the earlier changes were verified:\n%s", r.stdout)
+	}
+}
+
+// A journal that is a directory, a FIFO or a device is refused with one
+// line, exit 2, before any AWS call and without blocking; a symlink to a
+// regular file is followed.
+func TestJournalPathMustBeARegularFile(t *testing.T) {
+	s := remStart(t, readyFleet(2), fleet.Knobs{})
+	fifo := filepath.Join(s.dir, "fifo.jsonl")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(s.dir, "adir")
+	os.Mkdir(dir, 0o700)
+	// A real rollback journal, to be passed where a remediate journal goes.
+	rbJournal := filepath.Join(s.dir, "other.jsonl.rollback.jsonl")
+	rec, _ := json.Marshal(remediate.Record{V: 1, Op: remediate.OpRollback, Kind: remediate.KindIntent, Account: remAcct, Region: "us-east-1",
+		InstanceID: s.insts[0].id, Action: remediate.ActionRollback, Requested: &remediate.Change{HttpTokens: "optional"}})
+	os.WriteFile(rbJournal, append(rec, '\n'), 0o600)
+	good := filepath.Join(s.dir, "good.jsonl")
+	os.WriteFile(good, nil, 0o600)
+
+	type tc struct {
+		name string
+		args []string
+		want string
+	}
+	var tests []tc
+	for _, bad := range []struct{ name, path, want string }{
+		{"directory", dir, "is a directory"}, {"FIFO", fifo, "is a named pipe"}, {"device", "/dev/full", "is a device"},
+	} {
+		tests = append(tests,
+			tc{"remediate live " + bad.name, []string{"remediate", "--report", s.report, "--live", "--yes", "--journal", bad.path}, bad.want},
+			tc{"remediate dry run " + bad.name, []string{"remediate", "--report", s.report, "--journal", bad.path}, bad.want},
+			tc{"rollback " + bad.name, []string{"rollback", "--journal", bad.path, "--live", "--yes"}, bad.want},
+			tc{"rollback journal " + bad.name, []string{"rollback", "--journal", good, "--rollback-journal", bad.path, "--live", "--yes"}, bad.want},
+		)
+	}
+	tests = append(tests, tc{"rollback journal as remediate's", []string{"remediate", "--report", s.report, "--live", "--yes", "--journal", rbJournal}, "is a rollback journal"})
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := sim.Total(s.srv.Stats().Calls)
+			r := remCLI(t, context.Background(), "", false, tc.args...)
+			msg, _, _ := strings.Cut(r.stderr, "\nRun 'imdsfleet --help' for usage.")
+			if r.code != exitUsage || !strings.Contains(msg, tc.want) || strings.Count(strings.TrimSpace(msg), "\n") != 0 {
+				t.Errorf("exit %d, want %d with one line saying %q:\n%s", r.code, exitUsage, tc.want, r.stderr)
+			}
+			if n := sim.Total(s.srv.Stats().Calls) - before; n != 0 {
+				t.Errorf("%d AWS calls before refusing", n)
+			}
+		})
+	}
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		t.Error("the directory was replaced")
+	}
+	// A symlink to a regular file is followed: the run journals into it.
+	real := filepath.Join(s.dir, "real.jsonl")
+	os.WriteFile(real, nil, 0o600)
+	link := filepath.Join(s.dir, "link.jsonl")
+	os.Symlink(real, link)
+	r := remCLI(t, context.Background(), "", false, remArgs("remediate", "--report", s.report, "--live", "--yes", "--journal", link)...)
+	if r.code != exitOK {
+		t.Fatalf("journal through a symlink: exit %d", r.code)
+	}
+	if fi, _ := os.Lstat(link); fi.Mode()&os.ModeSymlink == 0 {
+		t.Error("the symlink was replaced")
+	}
+	if st, _, _ := remediate.ReadJournal(real); st.Records != 3*len(s.insts) {
+		t.Errorf("the symlink's target holds %d lines, want %d", st.Records, 3*len(s.insts))
+	}
+}

@@ -1,0 +1,17 @@
+//go:build !unix
+
+package remediate
+
+import (
+	"errors"
+	"os"
+)
+
+// openNonblock is not needed where there are no FIFOs to block on.
+const openNonblock = 0
+
+var errLocked = errors.New("locked by another process")
+
+// flock is a no-op where flock(2) does not exist: two live runs on one
+// journal are then not prevented.
+func flock(*os.File) error { return nil }
