@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/imdsfleet/imdsfleet/internal/imdsopts"
 	"github.com/imdsfleet/imdsfleet/report"
 )
 
@@ -98,7 +99,7 @@ func describePages(ctx context.Context, c EC2API, in *ec2.DescribeInstancesInput
 				if in.State != nil {
 					v.State = string(in.State.Name)
 				}
-				v.Options = report.MetadataOptionsFromEC2(in.MetadataOptions)
+				v.Options = imdsopts.FromEC2(in.MetadataOptions)
 				out[id] = v
 			}
 		}

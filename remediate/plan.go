@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/imdsfleet/imdsfleet/internal/policy"
 	"github.com/imdsfleet/imdsfleet/report"
 )
 
@@ -214,8 +215,9 @@ type Item struct {
 	InstanceID     string `json:"instanceId"`
 	Name           string `json:"name,omitempty"`
 	Classification string `json:"classification"`
-	// ContainerHost is true when the report flags the instance with the
-	// container-hop-limit risk (a container host allowing v1 with hop limit 1).
+	// ContainerHost is true when the instance has the container-hop-limit
+	// risk (a container host allowing v1 with hop limit 1), as recomputed
+	// from the report's evidence and found equal to the report's.
 	ContainerHost bool `json:"containerHost,omitempty"`
 	// Action is empty for a skipped instance.
 	Action string `json:"action,omitempty"`
@@ -251,10 +253,17 @@ func BuildPlan(r *report.Report, o PlanOptions, now time.Time) (*Plan, error) {
 	if err := o.checkSelection(r); err != nil {
 		return nil, err
 	}
+	// Act only on verdicts the report's own evidence supports: an edited
+	// report (an instance marked ready that made v1 calls, or with its
+	// options removed) must not be enforced as written.
+	rules, err := policy.Check(r)
+	if err != nil {
+		return nil, err
+	}
 	p := &Plan{GeneratedAt: now.UTC(), ReportAt: r.GeneratedAt, Options: o, Changes: []Item{}, Skipped: []Item{}}
 	for i := range r.Instances {
 		in := &r.Instances[i]
-		it := planOne(in, o)
+		it := planOne(in, policy.Judge(in, rules), o)
 		if it.Action != "" && o.MaxChanges > 0 && len(p.Changes) >= o.MaxChanges {
 			it.Reason = SkipMaxChanges
 			it.Detail = fmt.Sprintf("--max-changes %d reached; would %s (%s)", o.MaxChanges, it.Action, it.Change)
@@ -269,11 +278,13 @@ func BuildPlan(r *report.Report, o PlanOptions, now time.Time) (*Plan, error) {
 	return p, nil
 }
 
-func planOne(in *report.Instance, o PlanOptions) Item {
+// planOne plans one instance from the verdict its evidence gives (which
+// [policy.Check] has found equal to the report's).
+func planOne(in *report.Instance, v policy.Verdict, o PlanOptions) Item {
 	it := Item{
 		Account: in.Account, Region: in.Region, InstanceID: in.InstanceID, Name: in.Name,
-		Classification: in.Classification, Scanned: in.MetadataOptions,
-		ContainerHost: in.HasRisk(report.RiskContainerHopLimit),
+		Classification: string(v.Class), Scanned: in.MetadataOptions,
+		ContainerHost: slices.Contains(v.Risks, policy.ContainerHopLimit),
 	}
 	skip := func(reason, format string, args ...any) Item {
 		it.Reason, it.Detail = reason, fmt.Sprintf(format, args...)
@@ -302,19 +313,19 @@ func planOne(in *report.Instance, o PlanOptions) Item {
 		}
 		return it
 	}
-	switch in.Classification {
-	case report.ClassDisabled:
+	switch v.Class {
+	case policy.Disabled:
 		return skip(SkipEndpointDisabled, "metadata endpoint is disabled; imdsfleet never changes it")
-	case report.ClassEnforced:
+	case policy.Enforced:
 		return skip(SkipAlreadyEnforced, "HttpTokens is already required")
-	case report.ClassReady:
+	case policy.Ready:
 		return enforce()
-	case report.ClassNoData:
+	case policy.NoData:
 		if include(IncludeNoData) {
 			return enforce()
 		}
 		return skip(SkipNoData, "not enough CloudWatch evidence to call it ready (add --include no-data to enforce anyway)")
-	case report.ClassV1InUse:
+	case policy.V1InUse:
 		if include(IncludeV1InUse) && o.Force {
 			enforce()
 			// Its containers do use IMDS: keep them working under v2.
@@ -333,7 +344,7 @@ func planOne(in *report.Instance, o PlanOptions) Item {
 		}
 		return skip(SkipV1InUse, "IMDSv1 calls seen in the window (%.0f); fix the callers, or --include v1-in-use --force", in.Usage.NoTokenCalls)
 	default:
-		return skip(SkipUnknownClass, "classification %q is not one imdsfleet acts on", in.Classification)
+		return skip(SkipUnknownClass, "classification %q is not one imdsfleet acts on", v.Class)
 	}
 }
 

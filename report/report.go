@@ -3,15 +3,13 @@
 // HTML).
 //
 // The scanner fills a [Report]; remediate reads one back with [Read]. This
-// package performs no AWS calls and prints nothing on its own: writers take
-// an io.Writer.
+// package performs no AWS calls, does not import the AWS SDK (package
+// internal/imdsopts converts what EC2 returns) and prints nothing on its
+// own: writers take an io.Writer.
 package report
 
 import (
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 )
 
 // SchemaVersion is the version of the JSON report this package writes and
@@ -56,13 +54,18 @@ const (
 
 // Report is one scan of one or more (account, Region) targets.
 type Report struct {
-	SchemaVersion int        `json:"schemaVersion"`
-	Tool          Tool       `json:"tool"`
-	GeneratedAt   time.Time  `json:"generatedAt"`
-	Window        Window     `json:"window"`
-	Targets       []Target   `json:"targets"`
-	Summary       Summary    `json:"summary"`
-	Instances     []Instance `json:"instances"`
+	SchemaVersion int       `json:"schemaVersion"`
+	Tool          Tool      `json:"tool"`
+	GeneratedAt   time.Time `json:"generatedAt"`
+	Window        Window    `json:"window"`
+	// ScanOptions are the options the classifications depend on, so that
+	// a reader (remediate) can recompute every verdict from the report's
+	// own evidence. Reports written before imdsfleet recorded them lack it
+	// (nil); remediate refuses those.
+	ScanOptions *ScanOptions `json:"scanOptions,omitempty"`
+	Targets     []Target     `json:"targets"`
+	Summary     Summary      `json:"summary"`
+	Instances   []Instance   `json:"instances"`
 }
 
 // Tool names the program that wrote the report.
@@ -75,6 +78,19 @@ type Tool struct {
 type Window struct {
 	Start time.Time `json:"start"`
 	End   time.Time `json:"end"`
+}
+
+// ScanOptions record the scan options an instance's classification and
+// risks were drawn from.
+type ScanOptions struct {
+	// MinObservedDays is the number of observed days "ready" needed in
+	// this scan: --min-observed-days capped at the lookback's days, at
+	// least 1.
+	MinObservedDays int `json:"minObservedDays"`
+	// ContainerTags are every tag matcher that marked a container host
+	// (the built-in ones and each --container-tag), in --container-tag
+	// form: KEY, KEY=VALUE, or a KEY ending in "*" for a prefix.
+	ContainerTags []string `json:"containerTags"`
 }
 
 // Target is one (account, Region) pair that was scanned.
@@ -150,20 +166,4 @@ func (in *Instance) HasRisk(risk string) bool {
 		}
 	}
 	return false
-}
-
-// MetadataOptionsFromEC2 converts the options DescribeInstances returns;
-// nil (an instance EC2 reports without options) gives the zero value.
-func MetadataOptionsFromEC2(mo *ec2types.InstanceMetadataOptionsResponse) MetadataOptions {
-	if mo == nil {
-		return MetadataOptions{}
-	}
-	return MetadataOptions{
-		HttpTokens:              string(mo.HttpTokens),
-		HttpEndpoint:            string(mo.HttpEndpoint),
-		HttpPutResponseHopLimit: aws.ToInt32(mo.HttpPutResponseHopLimit),
-		HttpProtocolIpv6:        string(mo.HttpProtocolIpv6),
-		InstanceMetadataTags:    string(mo.InstanceMetadataTags),
-		State:                   string(mo.State),
-	}
 }

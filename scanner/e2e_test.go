@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/imdsfleet/imdsfleet/internal/awsconfig"
+	"github.com/imdsfleet/imdsfleet/internal/policy"
 	"github.com/imdsfleet/imdsfleet/internal/sim"
 	"github.com/imdsfleet/imdsfleet/internal/sim/fleet"
 	"github.com/imdsfleet/imdsfleet/internal/sim/simtest"
@@ -53,8 +54,8 @@ func (e *env) scan(t *testing.T, o scanner.Options) *report.Report {
 	t.Helper()
 	o.Now = e.srv.Now
 	if o.ContainerTags == nil {
-		m, _ := scanner.ParseTagMatcher(scantest.ContainerTag)
-		o.ContainerTags = []scanner.TagMatcher{m}
+		m, _ := policy.ParseTagMatcher(scantest.ContainerTag)
+		o.ContainerTags = []policy.TagMatcher{m}
 	}
 	r, err := scanner.Scan(context.Background(), e.clients, o)
 	if err != nil {
@@ -134,6 +135,16 @@ func TestScanFleet(t *testing.T) {
 	wantStart := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	if !r.Window.Start.Equal(wantStart) || !r.Window.End.Equal(clock) {
 		t.Errorf("window %v, want [%v, %v)", r.Window, wantStart, clock)
+	}
+	// The report records the rules its verdicts came from, and remediate's
+	// check, which recomputes every verdict from them, agrees with the
+	// scan on every instance.
+	wantTags := []string{"eks:cluster-name", "aws:eks:cluster-name", "eks:eks-cluster-name", "kubernetes.io/cluster/*", "karpenter.sh/nodepool", "AmazonECSManaged", scantest.ContainerTag}
+	if so := r.ScanOptions; so == nil || so.MinObservedDays != policy.DefaultMinObservedDays || !slices.Equal(so.ContainerTags, wantTags) {
+		t.Errorf("scanOptions %+v, want minObservedDays %d and container tags %v", so, policy.DefaultMinObservedDays, wantTags)
+	}
+	if _, err := policy.Check(r); err != nil {
+		t.Errorf("the scan's own report fails remediate's check: %v", err)
 	}
 	if !slices.IsSortedFunc(r.Instances, func(a, b report.Instance) int {
 		return strings.Compare(a.Account+a.Region+a.InstanceID, b.Account+b.Region+b.InstanceID)
@@ -373,4 +384,29 @@ func TestScanRegionsChecked(t *testing.T) {
 		t.Errorf("the not-enabled Region was called %d times", n)
 	}
 	e.Require(t, r, nil, nil)
+}
+
+// TestScanRejectsShortLookback: usage is read in daily buckets, so a
+// window under one day is no evidence that nothing uses IMDSv1 (a 1ns
+// lookback used to make "ready" from part of one day). Scan refuses it
+// before any AWS call, whoever calls it.
+func TestScanRejectsShortLookback(t *testing.T) {
+	e := scantest.New(clock)
+	f := &fleet.Fleet{Accounts: []fleet.Account{{ID: acctA, Regions: []fleet.Region{
+		{Name: "us-east-1", Instances: e.Instances(acctA, "us-east-1", 10)},
+	}}}}
+	env := start(t, f, e)
+	for _, lookback := range []time.Duration{time.Nanosecond, time.Hour, scanner.Day - time.Second} {
+		_, err := scanner.Scan(context.Background(), env.clients, scanner.Options{Lookback: lookback, Now: env.srv.Now})
+		if err == nil || !strings.Contains(err.Error(), "under one day") {
+			t.Errorf("lookback %s: error %v, want it refused as under one day", lookback, err)
+		}
+	}
+	if calls := env.srv.Stats().Calls; sim.Total(calls) != 0 {
+		t.Errorf("AWS was called: %v", calls)
+	}
+	// One day is enough.
+	if r := env.scan(t, scanner.Options{Lookback: scanner.Day}); r.ScanOptions.MinObservedDays != 1 {
+		t.Errorf("lookback 1d: minObservedDays %d, want 1 (the default 7 capped at the window)", r.ScanOptions.MinObservedDays)
+	}
 }

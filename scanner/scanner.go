@@ -30,6 +30,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/imdsfleet/imdsfleet/internal/awsconfig"
+	"github.com/imdsfleet/imdsfleet/internal/imdsopts"
+	"github.com/imdsfleet/imdsfleet/internal/policy"
 	"github.com/imdsfleet/imdsfleet/report"
 )
 
@@ -62,12 +64,12 @@ type Options struct {
 	// Lookback is the usage window (default 14 days, at most 455).
 	Lookback time.Duration
 	// MinObservedDays is the evidence "ready" needs (default 7), capped at
-	// the lookback's days.
+	// the lookback's days (see [policy.MinObservedDays]).
 	MinObservedDays int
 	// TagFilters narrow DescribeInstances server-side.
 	TagFilters []TagFilter
-	// ContainerTags add to DefaultContainerTags.
-	ContainerTags []TagMatcher
+	// ContainerTags add to [policy.DefaultContainerTags].
+	ContainerTags []policy.TagMatcher
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Progress, if set, is updated as the scan goes.
@@ -88,20 +90,23 @@ const RegionsAll = "all"
 // with status "error".
 func Scan(ctx context.Context, c Clients, o Options) (*report.Report, error) {
 	o = o.withDefaults()
-	if o.Lookback > MaxLookback {
-		return nil, fmt.Errorf("lookback %s is beyond CloudWatch's 455-day retention: use at most 455d", o.Lookback)
+	if err := checkLookback(o.Lookback); err != nil {
+		return nil, fmt.Errorf("lookback %s: %w", o.Lookback, err)
 	}
 	// Whole seconds: the report's times read cleanly and two scans differ
 	// only where something changed.
 	now := o.Now().UTC().Truncate(time.Second)
 	start, end := Window(now, o.Lookback)
 	s := &scan{
-		c:         c,
-		o:         o,
-		start:     start,
-		end:       end,
-		minDays:   EffectiveMinObservedDays(o.MinObservedDays, o.Lookback),
-		matchers:  append(DefaultContainerTags(), o.ContainerTags...),
+		c:     c,
+		o:     o,
+		start: start,
+		end:   end,
+		rules: policy.Rules{
+			MinObservedDays: policy.MinObservedDays(o.MinObservedDays, o.Lookback),
+			ContainerTags:   append(policy.DefaultContainerTags(), o.ContainerTags...),
+			WindowStart:     start,
+		},
 		filters:   ec2Filters(o.TagFilters),
 		generated: now,
 	}
@@ -169,7 +174,7 @@ func (o Options) withDefaults() Options {
 		o.Lookback = DefaultLookback
 	}
 	if o.MinObservedDays <= 0 {
-		o.MinObservedDays = DefaultMinObservedDays
+		o.MinObservedDays = policy.DefaultMinObservedDays
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -200,8 +205,7 @@ type scan struct {
 	c          Clients
 	o          Options
 	start, end time.Time
-	minDays    int
-	matchers   []TagMatcher
+	rules      policy.Rules // the classification rules, recorded in the report
 	filters    []ec2types.Filter
 	generated  time.Time
 	// notEnabled holds the listed Regions the caller's account has not
@@ -405,9 +409,9 @@ func (s *scan) scanTarget(ctx context.Context, t target) targetResult {
 						continue
 					}
 					ri := convertInstance(t, in)
-					if endpointEnabled(ri.MetadataOptions) {
+					if policy.EndpointEnabled(ri.MetadataOptions) {
 						metric := MetricNoToken
-						if tokensRequired(ri.MetadataOptions) {
+						if policy.TokensRequired(ri.MetadataOptions) {
 							metric = MetricNoTokenRejected
 						}
 						cur.queries = append(cur.queries, query{idx: len(instances), instanceID: ri.InstanceID, metric: metric})
@@ -451,18 +455,10 @@ func (s *scan) scanTarget(ctx context.Context, t target) targetResult {
 		}
 	}
 	for i := range instances {
-		s.judge(&instances[i])
+		policy.Apply(&instances[i], s.rules)
 	}
 	log.Debug("target scanned", "instances", len(instances), "terminated", terminated, "metricCalls", len(done))
 	return targetResult{instances: instances, terminated: terminated}
-}
-
-// judge fills classification, risks and recommendation.
-func (s *scan) judge(in *report.Instance) {
-	host := IsContainerHost(in.Tags, s.matchers)
-	in.Classification = Classify(in.MetadataOptions, in.Usage, s.minDays)
-	in.Risks = Risks(in, host)
-	in.Recommendation = Recommend(in, Evidence{ContainerHost: host, MinObservedDays: s.minDays, WindowStart: s.start})
 }
 
 // fetch runs one GetMetricData batch (following NextToken) and returns one
@@ -608,7 +604,7 @@ func convertInstance(t target, in ec2types.Instance) report.Instance {
 		ri.Tags[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
 	}
 	ri.Name = ri.Tags["Name"]
-	ri.MetadataOptions = report.MetadataOptionsFromEC2(in.MetadataOptions)
+	ri.MetadataOptions = imdsopts.FromEC2(in.MetadataOptions)
 	return ri
 }
 
@@ -620,6 +616,7 @@ func (s *scan) assemble(targets []target, results []targetResult, failed []repor
 		Tool:          s.o.Tool,
 		GeneratedAt:   s.generated,
 		Window:        report.Window{Start: s.start, End: s.end},
+		ScanOptions:   s.rules.ScanOptions(),
 		Targets:       append([]report.Target{}, failed...),
 	}
 	total := 0

@@ -1,6 +1,7 @@
 package scanner
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -22,8 +23,6 @@ const (
 	MaxQueriesPerCall = 500
 	// PageSize is DescribeInstances' largest MaxResults.
 	PageSize int32 = 1000
-	// DefaultMinObservedDays is the evidence "ready" needs by default.
-	DefaultMinObservedDays = 7
 )
 
 // Window returns the CloudWatch window for a lookback ending at now:
@@ -43,28 +42,9 @@ func Window(now time.Time, lookback time.Duration) (start, end time.Time) {
 	return start, now
 }
 
-// LookbackDays is the number of days a lookback covers, rounded up, at
-// least 1: the cap on --min-observed-days.
-func LookbackDays(lookback time.Duration) int {
-	d := int((lookback + Day - 1) / Day)
-	if d < 1 {
-		d = 1
-	}
-	return d
-}
-
-// EffectiveMinObservedDays caps min at the lookback's days, so that an
-// instance that ran through a short window can still be "ready".
-func EffectiveMinObservedDays(min int, lookback time.Duration) int {
-	if d := LookbackDays(lookback); min > d {
-		return d
-	}
-	return min
-}
-
 // ParseLookback reads a --lookback value: "14d", "336h", "2d12h" or any
-// time.ParseDuration form. It rejects non-positive values and anything
-// beyond CloudWatch's 455-day retention.
+// time.ParseDuration form. It rejects what [checkLookback] rejects: less
+// than one day, or more than CloudWatch's 455-day retention.
 func ParseLookback(s string) (time.Duration, error) {
 	orig := s
 	var days time.Duration
@@ -84,13 +64,26 @@ func ParseLookback(s string) (time.Duration, error) {
 		}
 	}
 	d := days + rest
-	switch {
-	case d <= 0:
-		return 0, fmt.Errorf("--lookback %q: must be positive, e.g. 14d", orig)
-	case d > MaxLookback:
-		return 0, fmt.Errorf("--lookback %q is beyond CloudWatch's 455-day retention of daily data: use at most 455d", orig)
+	if err := checkLookback(d); err != nil {
+		return 0, fmt.Errorf("--lookback %q: %w", orig, err)
 	}
 	return d, nil
+}
+
+// checkLookback rejects a lookback shorter than one day or longer than
+// CloudWatch's retention. Usage is read in daily buckets: a shorter window
+// would rest "ready" on part of one day (or on none: a window of 1ns still
+// counts as one day), which is not evidence that nothing uses IMDSv1.
+func checkLookback(d time.Duration) error {
+	switch {
+	case d <= 0:
+		return errors.New("must be positive, e.g. 14d")
+	case d < Day:
+		return errors.New("under one day: usage is read in daily buckets, so use at least 1d (e.g. 14d)")
+	case d > MaxLookback:
+		return errors.New("beyond CloudWatch's 455-day retention of daily data: use at most 455d")
+	}
+	return nil
 }
 
 // Batches returns how many GetMetricData calls (without NextToken pages) n

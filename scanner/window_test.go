@@ -41,7 +41,7 @@ func TestLookback(t *testing.T) {
 		in   string
 		want time.Duration
 	}{
-		{"14d", 14 * Day}, {"336h", 14 * Day}, {"2d12h", 60 * time.Hour}, {"455d", MaxLookback}, {"1h", time.Hour},
+		{"14d", 14 * Day}, {"336h", 14 * Day}, {"2d12h", 60 * time.Hour}, {"455d", MaxLookback}, {"24h", Day}, {"1d", Day},
 	}
 	for _, tt := range ok {
 		got, err := ParseLookback(tt.in)
@@ -49,23 +49,13 @@ func TestLookback(t *testing.T) {
 			t.Errorf("ParseLookback(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
 		}
 	}
-	bad := map[string]string{"456d": "455-day retention", "455d1h": "455-day retention", "10921h": "455-day retention", "0d": "positive", "-3d": "want a duration", "abc": "want a duration", "": "positive"}
+	bad := map[string]string{"456d": "455-day retention", "455d1h": "455-day retention", "10921h": "455-day retention", "0d": "positive", "-3d": "want a duration", "abc": "want a duration", "": "positive",
+		// Usage is read in daily buckets: less than a day is no evidence.
+		"1ns": "under one day", "23h": "under one day", "1h": "under one day", "23h59m59s": "under one day", "0d23h": "under one day"}
 	for in, want := range bad {
 		_, err := ParseLookback(in)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("ParseLookback(%q) error = %v, want it to mention %q", in, err, want)
-		}
-	}
-	days := []struct {
-		lookback time.Duration
-		min      int
-		want     int
-	}{
-		{14 * Day, 7, 7}, {3 * Day, 7, 3}, {36 * time.Hour, 7, 2}, {time.Hour, 7, 1}, {7 * Day, 7, 7}, {6 * Day, 7, 6}, {455 * Day, 30, 30},
-	}
-	for _, tt := range days {
-		if got := EffectiveMinObservedDays(tt.min, tt.lookback); got != tt.want {
-			t.Errorf("EffectiveMinObservedDays(%d, %v) = %d, want %d", tt.min, tt.lookback, got, tt.want)
 		}
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/imdsfleet/imdsfleet/internal/awsconfig"
+	"github.com/imdsfleet/imdsfleet/internal/policy"
 	"github.com/imdsfleet/imdsfleet/remediate"
 	"github.com/imdsfleet/imdsfleet/report"
 	"github.com/imdsfleet/imdsfleet/scanner"
@@ -464,6 +465,9 @@ func runRemediate(cmd *cobra.Command, g *globals, f *remediateFlags) error {
 		return err
 	}
 	plan, err := remediate.BuildPlan(rep, opts, time.Now())
+	if errors.Is(err, policy.ErrUntrusted) {
+		return usageError("%s: %v", f.report, err)
+	}
 	if err != nil {
 		return usageError("%v", err)
 	}

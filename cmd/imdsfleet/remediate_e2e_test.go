@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
+	"github.com/imdsfleet/imdsfleet/internal/policy"
 	"github.com/imdsfleet/imdsfleet/internal/sim"
 	"github.com/imdsfleet/imdsfleet/internal/sim/fleet"
 	"github.com/imdsfleet/imdsfleet/internal/sim/simtest"
@@ -144,10 +145,14 @@ func remFleet(insts []remInst, knobs fleet.Knobs) *fleet.Fleet {
 	return f
 }
 
+// remRules are the scan rules remReport's reports record: the defaults.
+var remRules = policy.Rules{MinObservedDays: policy.DefaultMinObservedDays, ContainerTags: policy.DefaultContainerTags()}
+
 // remReport writes the scan report describing insts and returns its path.
 func remReport(t *testing.T, dir string, insts []remInst) string {
 	t.Helper()
-	r := &report.Report{SchemaVersion: report.SchemaVersion, Tool: report.Tool{Name: "imdsfleet", Version: "test"}, GeneratedAt: time.Now().UTC()}
+	r := &report.Report{SchemaVersion: report.SchemaVersion, Tool: report.Tool{Name: "imdsfleet", Version: "test"}, GeneratedAt: time.Now().UTC(),
+		ScanOptions: remRules.ScanOptions()}
 	targets := map[[2]string]bool{}
 	for _, in := range insts {
 		acct := in.account
@@ -161,8 +166,14 @@ func remReport(t *testing.T, dir string, insts []remInst) string {
 		}
 		ri := report.Instance{Account: acct, Region: in.region, InstanceID: in.id, State: "running", Tags: in.tags, MetadataOptions: mo,
 			Usage: report.Usage{Status: report.UsageComplete, Datapoints: 14}, Classification: in.class, Risks: in.risks}
-		if in.class == report.ClassV1InUse {
+		// Usage that gives the class under remRules: remediate checks it.
+		switch in.class {
+		case report.ClassV1InUse:
 			ri.Usage.NoTokenCalls, ri.Usage.DaysWithCalls = 120, 5
+		case report.ClassNoData:
+			ri.Usage.Datapoints = 2
+		case report.ClassDisabled:
+			ri.Usage = report.Usage{Status: report.UsageNone}
 		}
 		r.Instances = append(r.Instances, ri)
 		if k := [2]string{acct, in.region}; !targets[k] {

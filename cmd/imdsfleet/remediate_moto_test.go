@@ -44,7 +44,8 @@ func TestRemediateMotoLive(t *testing.T) {
 	// Classify them as a scan would have: two ready, one v1-in-use, one exempt.
 	classes := []string{report.ClassReady, report.ClassReady, report.ClassV1InUse, report.ClassReady}
 	rep := &report.Report{SchemaVersion: report.SchemaVersion, Tool: report.Tool{Name: "imdsfleet", Version: "test"}, GeneratedAt: time.Now().UTC(),
-		Targets: []report.Target{{Account: aws.ToString(id.Account), Region: region, Status: report.TargetOK}}}
+		ScanOptions: remRules.ScanOptions(),
+		Targets:     []report.Target{{Account: aws.ToString(id.Account), Region: region, Status: report.TargetOK}}}
 	want := map[string]bool{}
 	for i, in := range out.Instances {
 		mo := in.MetadataOptions
@@ -53,6 +54,10 @@ func TestRemediateMotoLive(t *testing.T) {
 				HttpPutResponseHopLimit: aws.ToInt32(mo.HttpPutResponseHopLimit), HttpProtocolIpv6: string(mo.HttpProtocolIpv6),
 				InstanceMetadataTags: string(mo.InstanceMetadataTags), State: string(mo.State)},
 			Usage: report.Usage{Status: report.UsageComplete, Datapoints: 14}, Classification: classes[i]}
+		if classes[i] == report.ClassV1InUse {
+			// The evidence a scan would have seen: remediate checks it.
+			ri.Usage.NoTokenCalls, ri.Usage.DaysWithCalls = 30, 2
+		}
 		if i == 3 {
 			ri.Tags = map[string]string{"imdsfleet:exempt": "yes"}
 		}

@@ -17,16 +17,9 @@ import (
 	"golang.org/x/term"
 
 	"github.com/imdsfleet/imdsfleet/internal/awsconfig"
+	"github.com/imdsfleet/imdsfleet/internal/policy"
 	"github.com/imdsfleet/imdsfleet/report"
 	"github.com/imdsfleet/imdsfleet/scanner"
-)
-
-// --fail-on values.
-const (
-	failOnNone      = "none"
-	failOnV1Allowed = "v1-allowed"
-	failOnV1InUse   = "v1-in-use"
-	failOnRisk      = "risk"
 )
 
 var errScanInterrupted = errors.New("scan interrupted: no report written")
@@ -71,6 +64,7 @@ Each instance is classified, first rule that matches:
   enforced    HttpTokens=required
   v1-in-use   tokens optional and MetadataNoToken > 0 in the window
   ready       tokens optional, no v1 calls, data on >= --min-observed-days days
+              (never fewer than 1, and at most the lookback's days)
   no-data     tokens optional and not enough evidence (or the metric unreadable)
 and gets risks (container-hop-limit, role-exposed, v1-rejected) and a
 recommendation.
@@ -119,13 +113,13 @@ both apply, 3.`,
 	f.StringVar(&o.roleName, "role-name", "", "role to assume in each --accounts account")
 	f.StringVar(&o.externalID, "external-id", "", "external id for the assumed roles")
 	f.IntVar(&o.concurrency, "concurrency", scanner.DefaultConcurrency, "(account, Region) targets scanned at once")
-	f.StringVar(&o.lookback, "lookback", "14d", "CloudWatch usage window, e.g. 14d, 336h (at most 455d, CloudWatch's retention)")
-	f.IntVar(&o.minObservedDays, "min-observed-days", scanner.DefaultMinObservedDays, `days with data an instance needs to be "ready" (capped at the lookback's days)`)
+	f.StringVar(&o.lookback, "lookback", "14d", "CloudWatch usage window, e.g. 14d, 336h (at least 1d; at most 455d, CloudWatch's retention)")
+	f.IntVar(&o.minObservedDays, "min-observed-days", policy.DefaultMinObservedDays, `days with data an instance needs to be "ready" (at least 1; capped at the lookback's days)`)
 	f.StringArrayVar(&o.filterTags, "filter-tag", nil, "scan only instances with tag KEY=VALUE (repeatable; the same key twice matches either value)")
 	f.StringArrayVar(&o.containerTags, "container-tag", nil, "tag KEY or KEY=VALUE marking container hosts, besides the EKS/ECS/Karpenter ones (repeatable; KEY may end in *)")
 	f.StringArrayVarP(&o.outputs, "output", "o", nil, "write the report to FILE too, format from the extension: .json .csv .md .html .txt (repeatable)")
 	f.StringVar(&o.format, "format", report.FormatTable, "stdout format: table, json, csv or markdown")
-	f.StringVar(&o.failOn, "fail-on", failOnNone, "exit 3 when an instance matches: none, v1-allowed (tokens optional, endpoint on), v1-in-use, risk (any risk)")
+	f.StringVar(&o.failOn, "fail-on", string(policy.FailOnNone), "exit 3 when an instance matches: none, v1-allowed (tokens optional, endpoint on), v1-in-use, risk (any risk)")
 	f.StringVar(&o.profile, "profile", "", "AWS profile (default: AWS_PROFILE or the default profile)")
 	f.StringVar(&o.region, "region", "", "home Region for STS and DescribeRegions (default: AWS_REGION, the profile's, or us-east-1)")
 	f.StringVar(&o.endpointURL, "endpoint-url", "", "send every AWS call to this URL (default: AWS_ENDPOINT_URL or AWS)")
@@ -137,7 +131,7 @@ both apply, 3.`,
 	_ = f.MarkHidden("retry-max-backoff")
 
 	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{"table", "json", "csv", "markdown"}, cobra.ShellCompDirectiveNoFileComp))
-	_ = cmd.RegisterFlagCompletionFunc("fail-on", cobra.FixedCompletions([]string{failOnNone, failOnV1Allowed, failOnV1InUse, failOnRisk}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("fail-on", cobra.FixedCompletions(policy.FailOnValues, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("cloudwatch-protocol", cobra.FixedCompletions([]string{awsconfig.ProtocolCBOR, awsconfig.ProtocolJSON, awsconfig.ProtocolQuery}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"json", "csv", "md", "html", "txt"}, cobra.ShellCompDirectiveFilterFileExt))
 	return cmd
@@ -147,6 +141,7 @@ both apply, 3.`,
 type scanPlan struct {
 	opts    scanner.Options
 	outputs []outputFile
+	failOn  policy.FailOn
 }
 
 type outputFile struct{ path, format string }
@@ -194,15 +189,16 @@ func (o *scanOptions) parse() (*scanPlan, error) {
 	if p.opts.Lookback, err = scanner.ParseLookback(o.lookback); err != nil {
 		return nil, usageError("%v", err)
 	}
+	// "ready" always rests on at least one observed day.
 	if o.minObservedDays < 1 {
-		return nil, usageError("--min-observed-days %d: want at least 1", o.minObservedDays)
+		return nil, usageError("--min-observed-days %d: want at least 1 (the days with data an instance needs to be ready)", o.minObservedDays)
 	}
 	p.opts.MinObservedDays = o.minObservedDays
 	if p.opts.TagFilters, err = scanner.ParseTagFilters(o.filterTags); err != nil {
 		return nil, usageError("%v", err)
 	}
 	for _, s := range o.containerTags {
-		m, err := scanner.ParseTagMatcher(s)
+		m, err := policy.ParseTagMatcher(s)
 		if err != nil {
 			return nil, usageError("--container-tag: %v", err)
 		}
@@ -213,10 +209,8 @@ func (o *scanOptions) parse() (*scanPlan, error) {
 	default:
 		return nil, usageError("--format %q: want table, json, csv or markdown", o.format)
 	}
-	switch o.failOn {
-	case failOnNone, failOnV1Allowed, failOnV1InUse, failOnRisk:
-	default:
-		return nil, usageError("--fail-on %q: want none, v1-allowed, v1-in-use or risk", o.failOn)
+	if p.failOn, err = policy.ParseFailOn(o.failOn); err != nil {
+		return nil, usageError("%v", err)
 	}
 	for _, path := range o.outputs {
 		format, err := report.FormatFromPath(path)
@@ -308,7 +302,7 @@ func runScan(ctx context.Context, g *globals, o *scanOptions) error {
 		return withCode(exitError, fmt.Errorf("write report to stdout: %w", err))
 	}
 
-	if n := failOnMatches(r, o.failOn); n > 0 {
+	if n := plan.failOn.Count(r); n > 0 {
 		return withCode(exitFailOn, fmt.Errorf("--fail-on %s: %d of %d instances match", o.failOn, n, len(r.Instances)))
 	}
 	// A usage that could not be read is missing evidence, not "no calls":
@@ -333,27 +327,6 @@ func unreadUsage(r *report.Report) int {
 	n := 0
 	for i := range r.Instances {
 		if r.Instances[i].Usage.Status == report.UsageError {
-			n++
-		}
-	}
-	return n
-}
-
-// failOnMatches counts the instances --fail-on matches.
-func failOnMatches(r *report.Report, failOn string) int {
-	n := 0
-	for i := range r.Instances {
-		in := &r.Instances[i]
-		var hit bool
-		switch failOn {
-		case failOnV1Allowed:
-			hit = in.MetadataOptions.HttpEndpoint != "disabled" && in.MetadataOptions.HttpTokens != "required"
-		case failOnV1InUse:
-			hit = in.Classification == report.ClassV1InUse
-		case failOnRisk:
-			hit = len(in.Risks) > 0
-		}
-		if hit {
 			n++
 		}
 	}

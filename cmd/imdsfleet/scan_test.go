@@ -458,6 +458,12 @@ func TestScanCommandErrors(t *testing.T) {
 		{"lookback beyond retention", nil, []string{"--lookback", "456d"}, exitUsage, "455-day retention"},
 		{"lookback in hours beyond", nil, []string{"--lookback", "10944h"}, exitUsage, "at most 455d"},
 		{"bad lookback", nil, []string{"--lookback", "two weeks"}, exitUsage, "14d, 336h"},
+		// Usage is read in daily buckets: a shorter window would make
+		// "ready" from part of one day, or from none.
+		{"lookback 1ns", nil, []string{"--lookback", "1ns"}, exitUsage, `--lookback "1ns": under one day`},
+		{"lookback 23h", nil, []string{"--lookback", "23h"}, exitUsage, `--lookback "23h": under one day`},
+		{"min observed days 0", nil, []string{"--min-observed-days", "0"}, exitUsage, "--min-observed-days 0: want at least 1"},
+		{"min observed days negative", nil, []string{"--min-observed-days", "-2"}, exitUsage, "--min-observed-days -2: want at least 1"},
 		{"unknown Region in list", nil, []string{"--regions", "us-east-1,mars-north-1"}, exitUsage, `unknown Region "mars-north-1"`},
 		{"Region AWS does not list", nil, []string{"--regions", "us-east-1,eu-west-3"}, exitUsage, `--regions: unknown Region "eu-west-3": AWS lists us-east-1`},
 		{"unknown home Region", nil, []string{"--region", "useast1"}, exitUsage, `unknown Region "useast1"`},

@@ -1,4 +1,4 @@
-package scanner
+package policy
 
 import (
 	"slices"
@@ -22,7 +22,7 @@ func TestClassify(t *testing.T) {
 		mo   report.MetadataOptions
 		u    report.Usage
 		min  int
-		want string
+		want Class
 	}{
 		{"disabled wins over required", mo("required", "disabled", 1), complete(5, 14), 7, report.ClassDisabled},
 		{"disabled wins over v1 calls", mo("optional", "disabled", 1), complete(5, 14), 7, report.ClassDisabled},
@@ -39,6 +39,9 @@ func TestClassify(t *testing.T) {
 		{"no-data one day short", mo("optional", "enabled", 1), complete(0, 6), 7, report.ClassNoData},
 		{"no-data no points", mo("optional", "enabled", 1), complete(0, 0), 7, report.ClassNoData},
 		{"ready with min 1", mo("optional", "enabled", 1), complete(0, 1), 1, report.ClassReady},
+		// "ready" always needs an observed day, whatever the caller asks.
+		{"no-data with min 0 and no points", mo("optional", "enabled", 1), complete(0, 0), 0, report.ClassNoData},
+		{"no-data with negative min and no points", mo("optional", "enabled", 1), complete(0, 0), -3, report.ClassNoData},
 		{"no-data when partial without calls", mo("optional", "enabled", 1), report.Usage{Status: report.UsagePartial, Datapoints: 14}, 7, report.ClassNoData},
 		{"no-data on usage error", mo("optional", "enabled", 1), report.Usage{Status: report.UsageError, Error: "AccessDenied"}, 7, report.ClassNoData},
 		{"usage error never v1-in-use", mo("optional", "enabled", 1), report.Usage{Status: report.UsageError, NoTokenCalls: 9}, 7, report.ClassNoData},
@@ -60,23 +63,23 @@ func TestRisks(t *testing.T) {
 		profile string
 		host    bool
 		reject  float64
-		want    []string
+		want    []Risk
 	}{
-		{"clean optional no profile", mo("optional", "enabled", 1), "", false, 0, []string{}},
-		{"container host optional hop 1", mo("optional", "enabled", 1), "", true, 0, []string{report.RiskContainerHopLimit}},
-		{"container host optional hop 2", mo("optional", "enabled", 2), "", true, 0, []string{}},
-		{"container host required hop 1 is hardened", mo("required", "enabled", 1), "", true, 0, []string{}},
-		{"container host endpoint disabled", mo("optional", "disabled", 1), "", true, 0, []string{}},
-		{"role exposed", mo("optional", "enabled", 2), profile, false, 0, []string{report.RiskRoleExposed}},
-		{"role not exposed when required", mo("required", "enabled", 2), profile, false, 0, []string{}},
-		{"role not exposed when disabled", mo("optional", "disabled", 2), profile, false, 0, []string{}},
-		{"v1 rejected", mo("required", "enabled", 2), "", false, 1, []string{report.RiskV1Rejected}},
-		{"all three in display order", mo("optional", "enabled", 1), profile, true, 2, []string{report.RiskContainerHopLimit, report.RiskRoleExposed, report.RiskV1Rejected}},
+		{"clean optional no profile", mo("optional", "enabled", 1), "", false, 0, []Risk{}},
+		{"container host optional hop 1", mo("optional", "enabled", 1), "", true, 0, []Risk{report.RiskContainerHopLimit}},
+		{"container host optional hop 2", mo("optional", "enabled", 2), "", true, 0, []Risk{}},
+		{"container host required hop 1 is hardened", mo("required", "enabled", 1), "", true, 0, []Risk{}},
+		{"container host endpoint disabled", mo("optional", "disabled", 1), "", true, 0, []Risk{}},
+		{"role exposed", mo("optional", "enabled", 2), profile, false, 0, []Risk{report.RiskRoleExposed}},
+		{"role not exposed when required", mo("required", "enabled", 2), profile, false, 0, []Risk{}},
+		{"role not exposed when disabled", mo("optional", "disabled", 2), profile, false, 0, []Risk{}},
+		{"v1 rejected", mo("required", "enabled", 2), "", false, 1, []Risk{report.RiskV1Rejected}},
+		{"all three in display order", mo("optional", "enabled", 1), profile, true, 2, []Risk{report.RiskContainerHopLimit, report.RiskRoleExposed, report.RiskV1Rejected}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			in := &report.Instance{MetadataOptions: tt.mo, InstanceProfileArn: tt.profile, Usage: report.Usage{NoTokenRejected: tt.reject}}
-			got := Risks(in, tt.host)
+			got := RisksOf(in, tt.host)
 			if got == nil || !slices.Equal(got, tt.want) {
 				t.Errorf("Risks = %#v, want %#v", got, tt.want)
 			}
@@ -138,7 +141,7 @@ func mapsKeys(m map[string]string) func(func(string) bool) {
 
 func TestRecommend(t *testing.T) {
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	ev := Evidence{MinObservedDays: 7, WindowStart: start}
+	rules := Rules{MinObservedDays: 7, WindowStart: start}
 	tests := []struct {
 		name string
 		in   report.Instance
@@ -157,15 +160,13 @@ func TestRecommend(t *testing.T) {
 		{"ready container hop 2", report.Instance{Classification: report.ClassReady, MetadataOptions: mo("optional", "enabled", 2), Usage: report.Usage{Datapoints: 15}}, true, []string{"Enforce IMDSv2", "hop limit 2 lets pods reach the node's credentials", "lower it to 1 unless they need them"}},
 		{"no-data error", report.Instance{Classification: report.ClassNoData, Usage: report.Usage{Status: report.UsageError}}, false, []string{"Re-run the scan once CloudWatch can be read"}},
 		{"no-data partial", report.Instance{Classification: report.ClassNoData, Usage: report.Usage{Status: report.UsagePartial}}, false, []string{"partial data"}},
-		{"no-data recent", report.Instance{Classification: report.ClassNoData, State: "running", LaunchTime: start.Add(10 * Day), Usage: report.Usage{Status: report.UsageComplete, Datapoints: 3}}, false, []string{"Launched recently (3 of 7 days observed)"}},
-		{"no-data stopped", report.Instance{Classification: report.ClassNoData, State: "stopped", LaunchTime: start.Add(-Day), Usage: report.Usage{Status: report.UsageComplete, Datapoints: 2}}, false, []string{"Stopped for most of the window (2 of 7"}},
+		{"no-data recent", report.Instance{Classification: report.ClassNoData, State: "running", LaunchTime: start.Add(10 * day), Usage: report.Usage{Status: report.UsageComplete, Datapoints: 3}}, false, []string{"Launched recently (3 of 7 days observed)"}},
+		{"no-data stopped", report.Instance{Classification: report.ClassNoData, State: "stopped", LaunchTime: start.Add(-day), Usage: report.Usage{Status: report.UsageComplete, Datapoints: 2}}, false, []string{"Stopped for most of the window (2 of 7"}},
 		{"no-data container hop", report.Instance{Classification: report.ClassNoData, State: "stopped", Risks: []string{report.RiskContainerHopLimit}, Usage: report.Usage{Status: report.UsageComplete}}, true, []string{"Raise the hop limit to 2 first; then stopped"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ev := ev
-			ev.ContainerHost = tt.host
-			got := Recommend(&tt.in, ev)
+			got := Recommend(&tt.in, tt.host, rules)
 			for _, w := range tt.want {
 				if !strings.Contains(got, w) {
 					t.Errorf("Recommend = %q, want it to contain %q", got, w)
@@ -179,6 +180,23 @@ func TestNum(t *testing.T) {
 	for f, want := range map[float64]string{0: "0", 12: "12", 2.5: "2.5", 99.94: "99.9", 173321.18: "173321", 100.5: "101"} {
 		if got := num(f); got != want {
 			t.Errorf("num(%v) = %q, want %q", f, got, want)
+		}
+	}
+}
+
+func TestMinObservedDays(t *testing.T) {
+	tests := []struct {
+		requested int
+		lookback  time.Duration
+		want      int
+	}{
+		{7, 14 * day, 7}, {7, 3 * day, 3}, {7, 36 * time.Hour, 2}, {7, 7 * day, 7}, {7, 6 * day, 6}, {30, 455 * day, 30},
+		// Never below one observed day, whatever the window or the flag.
+		{7, time.Hour, 1}, {7, time.Nanosecond, 1}, {7, 0, 1}, {0, 14 * day, 1}, {-1, 14 * day, 1},
+	}
+	for _, tt := range tests {
+		if got := MinObservedDays(tt.requested, tt.lookback); got != tt.want {
+			t.Errorf("MinObservedDays(%d, %v) = %d, want %d", tt.requested, tt.lookback, got, tt.want)
 		}
 	}
 }

@@ -1,0 +1,135 @@
+package main
+
+// remediate acts only on a report whose verdicts its own evidence
+// supports: these tests edit a report the way a user (or an attacker with
+// write access to it) could, run the real remediate command against the
+// simulated AWS, and check that it refuses before any AWS call.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/imdsfleet/imdsfleet/internal/sim"
+	"github.com/imdsfleet/imdsfleet/internal/sim/fleet"
+	"github.com/imdsfleet/imdsfleet/report"
+)
+
+// editReport rewrites the JSON report at path through edit, as jq or a
+// text editor would: the report stays schema-valid.
+func editReport(t *testing.T, path, out string, edit func(doc map[string]any, instances []any)) {
+	t.Helper()
+	var doc map[string]any
+	if err := json.Unmarshal(mustRead(t, path), &doc); err != nil {
+		t.Fatal(err)
+	}
+	edit(doc, doc["instances"].([]any))
+	b, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(out, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := report.ReadFile(out); err != nil {
+		t.Fatalf("test setup: the edited report no longer reads: %v", err)
+	}
+}
+
+// instanceNamed returns the report instance (a JSON object) with id.
+func instanceNamed(t *testing.T, instances []any, id string) map[string]any {
+	t.Helper()
+	for _, in := range instances {
+		m := in.(map[string]any)
+		if m["instanceId"] == id {
+			return m
+		}
+	}
+	t.Fatalf("test setup: %s not in the report", id)
+	return nil
+}
+
+// TestRemediateRefusesUntrustedReport: a report edited to mark an
+// instance ready although it made 1,201 IMDSv1 calls, one whose instance
+// has empty metadataOptions, and one written before reports recorded the
+// scan options, are each refused: exit 2, one line naming the instance and
+// what disagrees, and not one AWS call (counted by the simulated AWS), in
+// a live run as in a dry run.
+func TestRemediateRefusesUntrustedReport(t *testing.T) {
+	insts := remMixedFleet([]string{"us-east-1"}, 2)
+	s := remStart(t, insts, fleet.Knobs{})
+	var v1, ready remInst
+	for _, in := range insts {
+		switch {
+		case in.class == report.ClassV1InUse && in.tags == nil && v1.id == "":
+			v1 = in
+		case in.want == "enforce" && in.tags == nil && ready.id == "":
+			ready = in
+		}
+	}
+	if v1.id == "" || ready.id == "" {
+		t.Fatal("test setup: no plain v1-in-use or ready instance in the fleet")
+	}
+	v1Ready := filepath.Join(s.dir, "v1-ready.json")
+	editReport(t, s.report, v1Ready, func(_ map[string]any, instances []any) {
+		in := instanceNamed(t, instances, v1.id)
+		in["classification"] = report.ClassReady
+		in["risks"] = []any{}
+		in["usage"].(map[string]any)["noTokenCalls"] = 1201
+	})
+	noOptions := filepath.Join(s.dir, "no-options.json")
+	editReport(t, s.report, noOptions, func(_ map[string]any, instances []any) {
+		instanceNamed(t, instances, ready.id)["metadataOptions"] = map[string]any{}
+	})
+	noTokens := filepath.Join(s.dir, "no-tokens.json")
+	editReport(t, s.report, noTokens, func(_ map[string]any, instances []any) {
+		delete(instanceNamed(t, instances, ready.id)["metadataOptions"].(map[string]any), "httpTokens")
+	})
+	old := filepath.Join(s.dir, "old.json")
+	editReport(t, s.report, old, func(doc map[string]any, _ []any) { delete(doc, "scanOptions") })
+
+	tests := []struct {
+		name, report, want string
+	}{
+		{"ready with 1201 v1 calls", v1Ready, fmt.Sprintf("%s: report says ready but its evidence (1201 v1 calls) makes it v1-in-use", v1.id)},
+		{"empty metadataOptions", noOptions, fmt.Sprintf("%s: metadataOptions has no httpTokens", ready.id)},
+		{"httpTokens removed", noTokens, fmt.Sprintf("%s: metadataOptions has no httpTokens", ready.id)},
+		{"report without scanOptions", old, "does not record the scan options its classifications depend on"},
+	}
+	before := s.snapshot(t)
+	for _, tc := range tests {
+		for _, mode := range [][]string{{"--live", "--yes", "--journal", s.journal}, nil} {
+			name := tc.name + map[bool]string{true: " live", false: " dry run"}[mode != nil]
+			t.Run(name, func(t *testing.T) {
+				s.srv.ResetStats()
+				r := remCLI(t, context.Background(), "", false, remArgs(append([]string{"remediate", "--report", tc.report}, mode...)...)...)
+				if r.code != exitUsage {
+					t.Errorf("exit %d, want %d (bad usage)", r.code, exitUsage)
+				}
+				// One line says what is wrong (the usual usage hint may follow).
+				first, _, _ := strings.Cut(r.stderr, "\n")
+				if !strings.HasPrefix(first, "imdsfleet: "+tc.report+": ") || !strings.Contains(first, tc.want) {
+					t.Errorf("first stderr line %q, want it to name the report and contain %q", first, tc.want)
+				}
+				if calls := s.srv.Stats().Calls; sim.Total(calls) != 0 {
+					t.Errorf("AWS was called for an untrusted report: %v", calls)
+				}
+				if _, err := os.Stat(s.journal); err == nil {
+					t.Error("a journal was started for an untrusted report")
+				}
+			})
+		}
+	}
+	if after := s.snapshot(t); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Errorf("the fleet changed:\nbefore %v\nafter  %v", before, after)
+	}
+	// The report as the scan wrote it is accepted (a dry run).
+	r := remCLI(t, context.Background(), "", false, remArgs("remediate", "--report", s.report)...)
+	if r.code != exitOK {
+		t.Errorf("the unedited report: exit %d\n%s", r.code, r.stderr)
+	}
+}

@@ -1,0 +1,80 @@
+package policy
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/imdsfleet/imdsfleet/report"
+)
+
+// Recommend returns one sentence a planner can act on, from the instance's
+// classification, risks and usage (as [Apply] sets them). It is
+// deterministic: no times.
+func Recommend(in *report.Instance, containerHost bool, r Rules) string {
+	mo := in.MetadataOptions
+	u := in.Usage
+	minDays := r.minDays()
+	hop1 := mo.HttpPutResponseHopLimit <= 1
+	switch Class(in.Classification) {
+	case Disabled:
+		return "Leave it: the metadata endpoint is off; never disable IMDS as the fix, because that also removes the instance role's credentials."
+	case Enforced:
+		switch {
+		case in.HasRisk(report.RiskV1Rejected):
+			return fmt.Sprintf("Something is failing now: %s IMDSv1 calls were rejected; find the caller and move it to IMDSv2 (an SDK update), do not relax the setting.", num(u.NoTokenRejected))
+		case containerHost && hop1:
+			return "Nothing to do: IMDSv2 is enforced with hop limit 1, the hardened posture that keeps pods away from the node's credentials."
+		default:
+			return "Nothing to do: IMDSv2 is enforced."
+		}
+	case V1InUse:
+		if in.HasRisk(report.RiskContainerHopLimit) {
+			return fmt.Sprintf("Raise the hop limit to 2 first (containers cannot get an IMDSv2 token at hop limit 1, so these %s v1 calls may be SDK fallback), then re-measure before enforcing.", num(u.NoTokenCalls))
+		}
+		s := fmt.Sprintf("Find and update the software making IMDSv1 calls (%s calls on %d days), then enforce IMDSv2", num(u.NoTokenCalls), u.DaysWithCalls)
+		if in.HasRisk(report.RiskRoleExposed) {
+			s += "; until then its role credentials are readable over v1"
+		}
+		return s + "."
+	case Ready:
+		switch {
+		case containerHost && hop1:
+			return fmt.Sprintf("Enforce IMDSv2 (no v1 calls on %d observed days) and keep hop limit 1 unless its pods need the node's credentials (then hop limit 2).", u.Datapoints)
+		case containerHost:
+			return fmt.Sprintf("Enforce IMDSv2 (no v1 calls on %d observed days); its hop limit %d lets pods reach the node's credentials, so lower it to 1 unless they need them.", u.Datapoints, mo.HttpPutResponseHopLimit)
+		}
+		return fmt.Sprintf("Enforce IMDSv2: no v1 calls on %d observed days.", u.Datapoints)
+	default: // no-data
+		prefix := ""
+		if in.HasRisk(report.RiskContainerHopLimit) {
+			prefix = "Raise the hop limit to 2 first; then "
+		}
+		var s string
+		switch {
+		case u.Status == report.UsageError:
+			s = "re-run the scan once CloudWatch can be read (grant cloudwatch:GetMetricData): v1 use is unknown."
+		case u.Status == report.UsagePartial:
+			s = "re-run the scan: CloudWatch returned partial data, so v1 use is not proven absent."
+		case !in.LaunchTime.IsZero() && !r.WindowStart.IsZero() && in.LaunchTime.After(r.WindowStart):
+			s = fmt.Sprintf("launched recently (%d of %d days observed): re-scan once it has run %d days, or enforce after testing its workload.", u.Datapoints, minDays, minDays)
+		case in.State != "running":
+			s = fmt.Sprintf("%s for most of the window (%d of %d days observed): start it to measure, or enforce and test at next start.", in.State, u.Datapoints, minDays)
+		default:
+			s = fmt.Sprintf("too few observed days (%d of %d): re-scan later before enforcing.", u.Datapoints, minDays)
+		}
+		if prefix == "" {
+			return upperFirst(s)
+		}
+		return prefix + s
+	}
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// num renders a call count as the human report formats do.
+func num(f float64) string { return report.FormatCount(f) }
