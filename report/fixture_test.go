@@ -47,6 +47,8 @@ func fixture() *report.Report {
 		Tool:          report.Tool{Name: "imdsfleet", Version: "v0.1.0-test"},
 		GeneratedAt:   ts("2026-11-22T13:05:09Z"),
 		Window:        report.Window{Start: ts("2026-11-08T00:00:00Z"), End: ts("2026-11-22T00:00:00Z")},
+		ScanOptions: &report.ScanOptions{MinObservedDays: 7, ContainerTags: []string{"eks:cluster-name", "aws:eks:cluster-name",
+			"eks:eks-cluster-name", "kubernetes.io/cluster/*", "karpenter.sh/nodepool", "AmazonECSManaged", "platform=nomad"}},
 		Targets: []report.Target{
 			{Account: "222222222222", Region: "us-west-2", Status: report.TargetOK, Terminated: 3},
 			{Account: "111111111111", Region: "us-east-1", Status: report.TargetOK},

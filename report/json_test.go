@@ -225,3 +225,22 @@ func TestReadIgnoresUnknownFields(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestReadWithoutScanOptions: scanOptions was added under schema version
+// 1; a report written before it still reads, with ScanOptions nil (remediate
+// then refuses it, since its verdicts cannot be checked), and writing it
+// back adds no scanOptions.
+func TestReadWithoutScanOptions(t *testing.T) {
+	old := `{"schemaVersion": 1, "tool": {"name": "imdsfleet", "version": "v0.1.0"}, "targets": [], "instances": [
+	  {"account": "111111111111", "region": "us-east-1", "instanceId": "i-1", "classification": "ready", "risks": []}]}`
+	r, err := report.Read(strings.NewReader(old))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.ScanOptions != nil {
+		t.Errorf("ScanOptions = %+v, want nil", r.ScanOptions)
+	}
+	if out := string(writeJSON(t, r)); strings.Contains(out, "scanOptions") {
+		t.Errorf("written back with scanOptions:\n%s", out)
+	}
+}

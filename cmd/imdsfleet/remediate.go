@@ -362,6 +362,13 @@ Exclusions: --exclude-tag (imdsfleet:exempt always, plus each one given;
 A container host is one the report flags with the container-hop-limit risk
 (the scan's container tags, hop limit 1, v1 allowed).
 
+First, every instance's classification and risks are recomputed from the
+report's own evidence (options, usage, tags) with the scan's rules and the
+options the report records (scanOptions). A report that disagrees (e.g. an
+instance edited to ready that made v1 calls), that lacks an instance's
+httpTokens, or that has no scanOptions (written by an older imdsfleet) is
+refused before any AWS call: re-run the scan.
+
 Before any change each instance is re-read; one whose options changed since
 the scan, or that is gone, is skipped with the reason. A dry run (the
 default) sends every change with DryRun=true: "would change" or "denied".
@@ -373,7 +380,7 @@ at a time per journal (a second one exits 2 naming the first). Undo it with
 'imdsfleet rollback'; a rerun after a rollback plans the changes again.
 
 Exit codes: 0 every planned change succeeded (or would), 5 some were denied
-or failed, 2 bad usage (journal locked, not a journal, not a regular file),
+or failed, 2 bad usage (report refused, journal locked, not a journal, not a regular file),
 1 could not run or interrupted.`,
 		Example: `  # What would change, and are we allowed to? (nothing changes)
   imdsfleet remediate --report scan.json
