@@ -174,9 +174,12 @@ func loadConfigError(err error) error {
 // credentials for the caller's account, --role-name for the others.
 func (f *changeFlags) clients(ctx context.Context) (remediate.Clients, error) {
 	cfg := f.cfg
+	if err := awsconfig.CheckCredentials(ctx, cfg); err != nil {
+		return nil, withCode(exitError, errors.New(awsconfig.Explain(err)))
+	}
 	id, err := awsconfig.STS(cfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if err != nil {
-		return nil, withCode(exitError, fmt.Errorf("identify the caller: %s", awsconfig.Explain(err)))
+		return nil, withCode(exitError, fmt.Errorf("identify the caller: %s", awsconfig.ExplainFor(cfg, err)))
 	}
 	caller := aws.ToString(id.Account)
 	partition := "aws"

@@ -252,14 +252,11 @@ func runScan(ctx context.Context, g *globals, o *scanOptions) error {
 
 	// Resolve credentials now: a missing or expired credential is one clear
 	// line before any scan work, not an error per target.
-	if cfg.Credentials == nil {
-		return withCode(exitError, errors.New(awsconfig.ExplainCredentials(errors.New("no provider"))))
-	}
-	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+	if err := awsconfig.CheckCredentials(ctx, cfg); err != nil {
 		if ctx.Err() != nil {
 			return withCode(exitError, errScanInterrupted)
 		}
-		return withCode(exitError, errors.New(awsconfig.ExplainCredentials(err)))
+		return withCode(exitError, errors.New(awsconfig.Explain(err)))
 	}
 
 	// A scan holds every instance until the report is written: about 1 KiB
@@ -287,7 +284,7 @@ func runScan(ctx context.Context, g *globals, o *scanOptions) error {
 		if errors.As(err, &unknown) {
 			return usageError("--regions: %v", err)
 		}
-		return withCode(exitError, fmt.Errorf("scan: %s", awsconfig.Explain(err)))
+		return withCode(exitError, fmt.Errorf("scan: %s", awsconfig.ExplainFor(cfg, err)))
 	}
 
 	// Files first: they are the record, and are written even when targets

@@ -147,6 +147,18 @@ func Load(ctx context.Context, o Options) (aws.Config, error) {
 	if cfg.Region == "" {
 		cfg.Region = DefaultRegion
 	}
+	// Name the credential source in every retrieval error, and run a
+	// credential_process helper without passing its stderr through (see
+	// credentials.go).
+	src, levels := resolveSource(o.Profile != "", cfg)
+	if src.Kind == SourceProcess {
+		if p, ok := processChain(cfg, levels); ok {
+			cfg.Credentials = aws.NewCredentialsCache(p)
+		}
+	}
+	if cfg.Credentials != nil {
+		cfg.Credentials = &sourcedProvider{inner: cfg.Credentials, source: src}
+	}
 	return cfg, nil
 }
 

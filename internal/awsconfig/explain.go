@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials/processcreds"
 	"github.com/aws/aws-sdk-go-v2/credentials/ssocreds"
 	"github.com/aws/smithy-go"
 )
@@ -54,6 +55,14 @@ func Explain(err error) string {
 	case errors.Is(err, context.DeadlineExceeded):
 		return "timed out waiting for AWS: check the network or raise the timeout"
 	}
+	var creds *CredentialsError
+	if errors.As(err, &creds) {
+		return creds.Error()
+	}
+	var process *processcreds.ProviderError
+	if errors.As(err, &process) {
+		return ExplainCredentials(err)
+	}
 	var noProfile config.SharedConfigProfileNotExistError
 	if errors.As(err, &noProfile) {
 		return fmt.Sprintf("AWS profile %q does not exist: check --profile / AWS_PROFILE against ~/.aws/config", noProfile.Profile)
@@ -88,8 +97,18 @@ func ExplainCredentials(err error) string {
 	if err == nil {
 		return ""
 	}
+	var creds *CredentialsError
+	if errors.As(err, &creds) {
+		return creds.Error()
+	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return Explain(err)
+	}
+	// Not from a configuration made by Load: still never echo what a
+	// credential_process helper printed.
+	var process *processcreds.ProviderError
+	if errors.As(err, &process) {
+		return newCredentialsError(CredentialSource{Kind: SourceProcess}, err).Error()
 	}
 	var noProfile config.SharedConfigProfileNotExistError
 	var sso *ssocreds.InvalidTokenError
@@ -101,8 +120,6 @@ func ExplainCredentials(err error) string {
 	}
 	return noCredentials
 }
-
-const noCredentials = "no AWS credentials found: set --profile or AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run `aws sso login`"
 
 // isAssumeRole reports whether op is one of STS's AssumeRole calls.
 func isAssumeRole(op *smithy.OperationError) bool {
