@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/imdsfleet/imdsfleet/internal/sim"
 	"github.com/imdsfleet/imdsfleet/internal/sim/fleet"
+	"github.com/imdsfleet/imdsfleet/internal/sim/simtest"
 	"github.com/imdsfleet/imdsfleet/remediate"
 )
 
@@ -257,5 +259,175 @@ func TestJournalPathMustBeARegularFile(t *testing.T) {
 	}
 	if st, _, _ := remediate.ReadJournal(real); st.Records != 3*len(s.insts) {
 		t.Errorf("the symlink's target holds %d lines, want %d", st.Records, 3*len(s.insts))
+	}
+}
+
+// appliedCalls lists, per instance, the params of every live
+// ModifyInstanceMetadataOptions call the server carried out, answered or
+// not.
+func appliedCalls(srv *sim.Server) map[string][]map[string]string {
+	out := map[string][]map[string]string{}
+	for _, c := range srv.ModifyCalls() {
+		if !c.DryRun && (c.Outcome == "ok" || c.Outcome == sim.OutcomeResetAfterApply) {
+			out[c.InstanceID] = append(out[c.InstanceID], c.Params)
+		}
+	}
+	return out
+}
+
+// The simulated AWS applies a change and then resets the connection instead
+// of answering. The SDK retries; remediate journals the change as made (with
+// the options from before it), verifies it, and rollback restores it.
+func TestRemediateAnswerLostAfterApply(t *testing.T) {
+	lost := []fleet.Fault{{API: "ModifyInstanceMetadataOptions", Rate: 0.5, ResetAfterApply: true}}
+	s := remStart(t, readyFleet(16), fleet.Knobs{Faults: lost})
+	r := remCLI(t, context.Background(), "", false, remArgs("remediate", "--report", s.report, "--live", "--yes", "--journal", s.journal)...)
+	if r.code != exitOK {
+		t.Fatalf("remediate: exit %d\n%s", r.code, r.stdout)
+	}
+	if n := s.srv.Stats().Faults["ModifyInstanceMetadataOptions"]["us-east-1"]; n == 0 {
+		t.Fatal("no answer was lost: the test did not exercise the fault")
+	}
+	st, _, err := remediate.ReadJournal(s.journal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := appliedCalls(s.srv)
+	for _, in := range s.insts {
+		if got := s.options(t, in).HttpTokens; got != "required" {
+			t.Errorf("%s: tokens %s", in.id, got)
+		}
+		// Retries set the same value again: never anything else.
+		for _, p := range calls[in.id] {
+			if fmt.Sprint(p) != "map[HttpTokens:required]" {
+				t.Errorf("%s: call with %v", in.id, p)
+			}
+		}
+		e := st.Get(remediate.Key{Op: remediate.OpRemediate, Account: remAcct, Region: in.region, InstanceID: in.id})
+		if e == nil || e.Done == nil || e.Done.Previous == nil || e.Done.Previous.HttpTokens != "optional" || !e.DoneVerified {
+			t.Errorf("%s: journal entry %+v, want a verified change from optional", in.id, e)
+		}
+	}
+	r = remCLI(t, context.Background(), "", false, remArgs("rollback", "--journal", s.journal, "--live", "--yes")...)
+	if r.code != exitOK {
+		t.Fatalf("rollback: exit %d\n%s", r.code, r.stdout)
+	}
+	for _, in := range s.insts {
+		if got := s.options(t, in).HttpTokens; got != "optional" {
+			t.Errorf("%s not rolled back: %s", in.id, got)
+		}
+	}
+}
+
+// Every answer lost: the SDK gives up and the journal shows failed results
+// for changes that were made. Rollback re-reads those instances and
+// restores them.
+func TestRollbackRestoresFailedCallsThatTookEffect(t *testing.T) {
+	lost := []fleet.Fault{{API: "ModifyInstanceMetadataOptions", Rate: 1, ResetAfterApply: true}}
+	s := remStart(t, readyFleet(6), fleet.Knobs{Faults: lost})
+	r := remCLI(t, context.Background(), "", false, append(remArgs("remediate", "--report", s.report, "--live", "--yes", "--journal", s.journal), "--max-attempts", "2")...)
+	if r.code != exitFailed {
+		t.Fatalf("remediate: exit %d, want %d\n%s", r.code, exitFailed, r.stdout)
+	}
+	for _, in := range s.insts {
+		if got := s.options(t, in).HttpTokens; got != "required" {
+			t.Fatalf("test setup: %s not changed", in.id)
+		}
+	}
+	// The answers come back; rollback must undo what the failed calls did.
+	s.srv.SetKnobs(remAcct, "us-east-1", fleet.Knobs{Faults: []fleet.Fault{}})
+	r = remCLI(t, context.Background(), "", false, remArgs("rollback", "--journal", s.journal, "--live", "--yes")...)
+	if r.code != exitOK || !strings.Contains(r.stdout, fmt.Sprintf("changed %d,", len(s.insts))) {
+		t.Fatalf("rollback: exit %d\n%s", r.code, r.stdout)
+	}
+	for _, in := range s.insts {
+		if got := s.options(t, in).HttpTokens; got != "optional" {
+			t.Errorf("%s not rolled back: %s", in.id, got)
+		}
+	}
+}
+
+// startSelf runs this test binary as imdsfleet with args against the
+// simulated AWS at url (see TestMain).
+func startSelf(t *testing.T, url string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "IMDSFLEET_TEST_RUN_MAIN=1")
+	cmd.Env = append(cmd.Env, simtest.Env(url, remKey, "us-east-1")...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	return cmd
+}
+
+// until polls cond (a server-side count) every few milliseconds; the
+// minute is only a backstop against a hung test, never an assertion.
+func until(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// kill -9 with calls in flight leaves intents without results; rollback
+// decides each by re-reading the instance and restores every instance that
+// was changed, the unanswered ones included, and calls nothing else.
+func TestRollbackAfterKillWithCallsInFlight(t *testing.T) {
+	// Every answer takes 300 ms: at any moment several calls are applied
+	// on the server but not yet answered.
+	slow := &fleet.Latency{Fixed: fleet.Duration(300 * time.Millisecond)}
+	s := remStart(t, readyFleet(40), fleet.Knobs{Latency: slow})
+	received := func() int { return s.srv.Stats().Calls["ModifyInstanceMetadataOptions"]["us-east-1"] }
+	cmd := startSelf(t, s.url, remArgs("remediate", "--report", s.report, "--live", "--yes", "--journal", s.journal, "--rate", "100", "--workers", "8")...)
+	until(t, "12 modify calls on the server", func() bool { return received() >= 12 })
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	// The server carries out every call it received, answered or not.
+	until(t, "the server to finish the calls it received", func() bool { return len(s.srv.ModifyCalls()) == received() })
+
+	st, _, err := remediate.ReadJournal(s.journal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed, journaled := map[string]bool{}, 0
+	for _, in := range s.insts {
+		if s.options(t, in).HttpTokens == "required" {
+			changed[in.id] = true
+		}
+		if e := st.Get(remediate.Key{Op: remediate.OpRemediate, Account: remAcct, Region: in.region, InstanceID: in.id}); e != nil && e.Done != nil {
+			journaled++
+		}
+	}
+	if len(changed) == len(s.insts) || len(changed) <= journaled {
+		t.Fatalf("test setup: %d instances changed, %d with a result line; the kill must leave changes without one", len(changed), journaled)
+	}
+	t.Logf("killed with %d changed, %d of them journaled as done", len(changed), journaled)
+	s.srv.SetKnobs(remAcct, "us-east-1", fleet.Knobs{Latency: &fleet.Latency{}})
+
+	before := len(s.srv.ModifyCalls())
+	r := remCLI(t, context.Background(), "", false, remArgs("rollback", "--journal", s.journal, "--live", "--yes")...)
+	if r.code != exitOK {
+		t.Fatalf("rollback: exit %d\n%s", r.code, r.stdout)
+	}
+	restored := map[string]int{}
+	for _, c := range s.srv.ModifyCalls()[before:] {
+		if !c.DryRun && c.Outcome == "ok" {
+			restored[c.InstanceID]++
+		}
+	}
+	for _, in := range s.insts {
+		if got := s.options(t, in).HttpTokens; got != "optional" {
+			t.Errorf("%s still %s after rollback", in.id, got)
+		}
+		if want := map[bool]int{true: 1}[changed[in.id]]; restored[in.id] != want {
+			t.Errorf("%s (changed %v): %d rollback calls, want %d", in.id, changed[in.id], restored[in.id], want)
+		}
 	}
 }

@@ -9,8 +9,6 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -152,25 +150,10 @@ func TestRemediateInterruptedResumes(t *testing.T) {
 }
 
 func TestRemediateKilledProcessResumes(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary; skipped with -short")
-	}
-	bin := filepath.Join(t.TempDir(), "imdsfleet")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
 	s := remStart(t, readyFleet(40), fleet.Knobs{ApplyDelay: remDelay(100 * time.Millisecond)})
 	args := remArgs("remediate", "--report", s.report, "--live", "--yes", "--journal", s.journal, "--rate", "20")
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), simtest.Env(s.url, remKey, "us-east-1")...)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	for len(liveCalls(s.srv)) < 10 && time.Now().Before(deadline) {
-		time.Sleep(2 * time.Millisecond)
-	}
+	cmd := startSelf(t, s.url, args...)
+	until(t, "10 changes on the server", func() bool { return len(liveCalls(s.srv)) >= 10 })
 	if err := cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}

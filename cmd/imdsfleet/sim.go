@@ -64,8 +64,10 @@ buckets), --time-scale (bucket refill speed-up), --apply-delay (how long a
 metadata options change stays "pending").
 
 Fault injection from flags (the fleet file can also set them per Region):
---fault API:RATE[:CODE[:STATUS]] or API:RATE:reset (every Region; API "*"
-for all), and Regions that always fail one way, in every account:
+--fault API:RATE[:CODE[:STATUS]], API:RATE:reset or API:RATE:reset-after-apply
+(the call is carried out, then the connection is reset instead of the
+answer; every Region; API "*" for all), and Regions that always fail one
+way, in every account:
 --auth-failure, --unauthorized (EC2 UnauthorizedOperation),
 --cloudwatch-denied (AccessDenied), --deny-modify
 (ModifyInstanceMetadataOptions UnauthorizedOperation, DryRun or not).
@@ -106,7 +108,7 @@ Counters: GET /_sim/stats.`,
 	fl.BoolVar(&o.throttle, "throttle", false, "enforce AWS's API token buckets (RequestLimitExceeded / Throttling)")
 	fl.Float64Var(&o.timeScale, "time-scale", 1, "multiply the token buckets' refill rate (10: a 5/s bucket refills at 50/s)")
 	fl.DurationVar(&o.applyDelay, "apply-delay", 2*time.Second, "how long a ModifyInstanceMetadataOptions change stays pending")
-	fl.StringArrayVar(&o.faults, "fault", nil, "inject errors into an API in every Region: API:RATE[:CODE[:STATUS]] or API:RATE:reset, e.g. GetMetricData:0.1:InternalError:500 (repeatable)")
+	fl.StringArrayVar(&o.faults, "fault", nil, "inject errors into an API in every Region: API:RATE[:CODE[:STATUS]], API:RATE:reset or API:RATE:reset-after-apply, e.g. GetMetricData:0.1:InternalError:500 (repeatable)")
 	fl.StringArrayVar(&o.authFailure, "auth-failure", nil, "every EC2 call in this Region answers AuthFailure (repeatable)")
 	fl.StringArrayVar(&o.unauthorized, "unauthorized", nil, "every EC2 call in this Region answers UnauthorizedOperation (repeatable)")
 	fl.StringArrayVar(&o.cloudWatchDenied, "cloudwatch-denied", nil, "every CloudWatch call in this Region answers AccessDenied (repeatable)")
@@ -216,12 +218,13 @@ func (o *simOptions) fleet(cmd *cobra.Command) (*fleet.Fleet, error) {
 	return f, nil
 }
 
-// parseFault reads API:RATE[:CODE[:STATUS]] or API:RATE:reset. A fault
+// parseFault reads API:RATE[:CODE[:STATUS]], API:RATE:reset or
+// API:RATE:reset-after-apply. A fault
 // without a code is a 500 InternalError, as AWS answers a server fault.
 func parseFault(spec string) (fleet.Fault, error) {
 	parts := strings.Split(spec, ":")
 	if len(parts) < 2 || len(parts) > 4 || parts[0] == "" {
-		return fleet.Fault{}, errors.New("want API:RATE[:CODE[:STATUS]] or API:RATE:reset, e.g. GetMetricData:0.1:InternalError:500")
+		return fleet.Fault{}, errors.New("want API:RATE[:CODE[:STATUS]], API:RATE:reset or API:RATE:reset-after-apply, e.g. GetMetricData:0.1:InternalError:500")
 	}
 	rate, err := strconv.ParseFloat(parts[1], 64)
 	if err != nil || !(rate >= 0 && rate <= 1) { // NaN fails both
@@ -229,9 +232,12 @@ func parseFault(spec string) (fleet.Fault, error) {
 	}
 	f := fleet.Fault{API: parts[0], Rate: rate, Code: "InternalError", Status: http.StatusInternalServerError}
 	if len(parts) >= 3 {
-		if parts[2] == "reset" {
+		if parts[2] == "reset" || parts[2] == "reset-after-apply" {
 			if len(parts) == 4 {
 				return fleet.Fault{}, errors.New("a reset takes no status")
+			}
+			if parts[2] == "reset-after-apply" {
+				return fleet.Fault{API: parts[0], Rate: rate, ResetAfterApply: true}, nil
 			}
 			return fleet.Fault{API: parts[0], Rate: rate, Reset: true}, nil
 		}

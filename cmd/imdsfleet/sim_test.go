@@ -201,6 +201,7 @@ func TestSimCommandUsageErrors(t *testing.T) {
 		{"fault form", []string{"sim", "--fault", "GetMetricData"}, "want API:RATE"},
 		{"fault rate", []string{"sim", "--fault", "GetMetricData:2"}, "rate \"2\""},
 		{"fault status", []string{"sim", "--fault", "GetMetricData:0.5:Boom:200"}, "status \"200\""},
+		{"reset after apply with a status", []string{"sim", "--fault", "ModifyInstanceMetadataOptions:0.5:reset-after-apply:500"}, "a reset takes no status"},
 		{"unknown Region", []string{"sim", "--synthetic", "5", "--regions", "1", "--auth-failure", "eu-west-1"}, "--auth-failure \"eu-west-1\": no account"},
 	}
 	for _, tt := range tests {
@@ -319,5 +320,12 @@ func TestSimCommandRegionIsEnabled(t *testing.T) {
 	}
 	if rc, _ := sc.stop(); rc != exitOK {
 		t.Errorf("exit code after cancel = %d; stderr: %s", rc, sc.errb.String())
+	}
+}
+
+func TestParseFaultResetAfterApply(t *testing.T) {
+	f, err := parseFault("ModifyInstanceMetadataOptions:0.3:reset-after-apply")
+	if err != nil || f != (fleet.Fault{API: "ModifyInstanceMetadataOptions", Rate: 0.3, ResetAfterApply: true}) {
+		t.Fatalf("parseFault = %+v, %v", f, err)
 	}
 }

@@ -237,6 +237,34 @@ func TestConnectionReset(t *testing.T) {
 	}
 }
 
+// A resetAfterApply fault makes the change, then answers with a reset: the
+// client sees a connection error while the instance shows the change.
+func TestResetAfterApply(t *testing.T) {
+	s, url := simtest.Start(t, testFleet(3), sim.Options{Seed: 3})
+	s.SetKnobs(acctA, "us-east-1", fleet.Knobs{Faults: []fleet.Fault{{API: "ModifyInstanceMetadataOptions", Rate: 1, ResetAfterApply: true}}})
+	c := ec2.NewFromConfig(simtest.Config(url, keyA, "us-east-1"), func(o *ec2.Options) { o.Retryer = aws.NopRetryer{} })
+	err := modifyOne(false)(c)
+	var ae smithy.APIError
+	if err == nil || errors.As(err, &ae) {
+		t.Fatalf("want a connection error, got %v", err)
+	}
+	if in, _ := s.Instance(acctA, "us-east-1", id(1)); in.MetadataOptions.HttpTokens != "required" {
+		t.Errorf("the change was not made: HttpTokens %s", in.MetadataOptions.HttpTokens)
+	}
+	calls := s.ModifyCalls()
+	if len(calls) != 1 || calls[0].Outcome != sim.OutcomeResetAfterApply {
+		t.Errorf("ModifyCalls = %+v, want one %s", calls, sim.OutcomeResetAfterApply)
+	}
+	// A call that fails is answered as usual: nothing was applied.
+	err = modifyOne(true)(c)
+	if got := apiCode(t, err); got != "DryRunOperation" {
+		t.Errorf("dry run: %v", err)
+	}
+	if n := s.Stats().Faults["ModifyInstanceMetadataOptions"]["us-east-1"]; n != 1 {
+		t.Errorf("faults = %d, want 1", n)
+	}
+}
+
 func TestCloudWatchDeniedAndThrottled(t *testing.T) {
 	s, url := simtest.Start(t, testFleet(3), sim.Options{})
 	ctx := context.Background()

@@ -34,6 +34,10 @@ const minLatency = time.Millisecond
 // outcomeReset marks an injected connection reset.
 const outcomeReset = "reset"
 
+// OutcomeResetAfterApply marks a call that succeeded (a change was made)
+// whose answer was replaced by a connection reset (fault resetAfterApply).
+const OutcomeResetAfterApply = "reset-after-apply"
+
 // call is one request on its way through the pipeline.
 type call struct {
 	proto   protocol
@@ -109,6 +113,11 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, c *call, h han
 	}
 	if outcome == "" {
 		outcome = h(bw)
+		if outcome == "ok" && s.resetAfterApply(c, k) {
+			s.log.Debug("sim request", "api", c.api, "region", c.statsRegion, "outcome", OutcomeResetAfterApply)
+			resetConn(w)
+			return OutcomeResetAfterApply
+		}
 	}
 	d := minLatency
 	if l := k.Latency; l != nil {
@@ -192,7 +201,7 @@ func (s *Server) gate(w *bufWriter, c *call, k fleet.Knobs) string {
 		}
 	}
 	for _, f := range k.Faults {
-		if f.API != "*" && f.API != c.api {
+		if f.API != "*" && f.API != c.api || f.ResetAfterApply {
 			continue
 		}
 		if !s.chance(f.Rate) {
@@ -212,6 +221,21 @@ func (s *Server) gate(w *bufWriter, c *call, k fleet.Knobs) string {
 		return s.writeError(w, c.proto, status, code, "Injected fault: "+code+" (simulated AWS)")
 	}
 	return ""
+}
+
+// resetAfterApply reports whether a resetAfterApply fault hits a call that
+// has just succeeded.
+func (s *Server) resetAfterApply(c *call, k fleet.Knobs) bool {
+	for _, f := range k.Faults {
+		if !f.ResetAfterApply || f.API != "*" && f.API != c.api {
+			continue
+		}
+		if s.chance(f.Rate) {
+			s.stats.add(countFault, c.api, c.statsRegion)
+			return true
+		}
+	}
+	return false
 }
 
 // writeError writes an AWS error in the protocol's shape and returns code.

@@ -57,7 +57,8 @@ type ModifyCall struct {
 	Params map[string]string
 	// Outcome is "ok" or the AWS error code answered (DryRunOperation,
 	// RequestLimitExceeded, InvalidInstanceID.NotFound, …; "reset" for an
-	// injected connection reset).
+	// injected connection reset; OutcomeResetAfterApply for a change that
+	// was made but whose answer was replaced by a reset).
 	Outcome string
 }
 

@@ -162,4 +162,10 @@ type Fault struct {
 	Status int    `json:"status,omitempty"`
 	// Reset closes the connection without an answer instead.
 	Reset bool `json:"reset,omitempty"`
+	// ResetAfterApply lets the call through (a ModifyInstanceMetadataOptions
+	// change is made) and then resets the connection instead of sending
+	// the answer: the client never learns that its call took effect, as
+	// when a connection drops on the way back from AWS. Only calls that
+	// succeed are affected; errors are answered as usual.
+	ResetAfterApply bool `json:"resetAfterApply,omitempty"`
 }

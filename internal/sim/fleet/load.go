@@ -366,5 +366,8 @@ func validateKnobs(p *problems, where string, k *Knobs) {
 		if fl.Reset && (fl.Code != "" || fl.Status != 0) {
 			p.add("%s: faults[%d]: reset closes the connection; it takes no code or status", where, i)
 		}
+		if fl.ResetAfterApply && (fl.Reset || fl.Code != "" || fl.Status != 0) {
+			p.add("%s: faults[%d]: resetAfterApply answers nothing after the call succeeds; it takes no reset, code or status", where, i)
+		}
 	}
 }

@@ -51,6 +51,8 @@ func TestLoadErrors(t *testing.T) {
 			[]string{`usage[0]: metric "CPU"`, `usage[0]: to (-3d) is before from (-2d)`}},
 		{"fault rate", `{"knobs":{"faults":[{"api":"DescribeInstances","rate":2}]},"accounts":[{` + acct + `,"regions":[]}]}`,
 			[]string{`knobs: faults[0]: rate 2`}},
+		{"fault reset after apply with a code", `{"knobs":{"faults":[{"api":"ModifyInstanceMetadataOptions","rate":1,"resetAfterApply":true,"code":"X"}]},"accounts":[{` + acct + `,"regions":[]}]}`,
+			[]string{`knobs: faults[0]: resetAfterApply answers nothing`}},
 		{"region knobs", `{"accounts":[{` + acct + `,"regions":[{"name":"us-east-1","knobs":{"latency":{"fixed":"-1s","perKiB":"0s","jitter":"0s"}}}]}]}`,
 			[]string{`account 123456789012, Region us-east-1: knobs: latency`}},
 		{"syntax", "{\n\"accounts\": [,]}", []string{"line 2"}},
