@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +14,8 @@ import (
 
 	"github.com/imdsfleet/imdsfleet/internal/sim/fleet"
 )
+
+const awsconfigNoCredentials = "no AWS credentials found: set --profile or AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run `aws sso login`"
 
 // Fake secrets a credential_process helper prints. None may ever reach
 // imdsfleet's stdout or stderr.
@@ -89,6 +93,26 @@ func TestNoisyCredentialProcessNeverEchoed(t *testing.T) {
 			checkCredentialFailure(t, code, stdout, stderr, h.want)
 		})
 	}
+
+	// No credentials anywhere, and an IMDS that refuses tokens: the SDK's
+	// own warning ("falling back to IMDSv1") does not add a line to the
+	// one-line error (it goes to the debug log).
+	t.Run("no credentials, IMDS refusing tokens", func(t *testing.T) {
+		imds := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusForbidden)
+		}))
+		defer imds.Close()
+		env := helperEnv(s.url, "/dev/null")
+		for i, kv := range env {
+			if kv == "AWS_EC2_METADATA_DISABLED=true" {
+				env[i] = "AWS_EC2_METADATA_SERVICE_ENDPOINT=" + imds.URL
+			}
+		}
+		code, _, stderr := runBinary(t, bin, env, "scan", "--regions", "us-east-1")
+		if code != exitError || stderr != "imdsfleet: "+awsconfigNoCredentials+"\n" {
+			t.Errorf("exit %d, stderr:\n%s", code, stderr)
+		}
+	})
 
 	// A helper that works but chatters on stderr: the command runs, and
 	// the chatter is not passed through.

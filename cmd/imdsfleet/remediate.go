@@ -148,10 +148,10 @@ func (f *changeFlags) runOptions(g *globals) remediate.RunOptions {
 // loadConfig reads the AWS configuration (files and environment; no AWS
 // call), so that a --profile that does not exist is bad usage reported
 // before any work.
-func (f *changeFlags) loadConfig(ctx context.Context) error {
+func (f *changeFlags) loadConfig(ctx context.Context, g *globals) error {
 	cfg, err := awsconfig.Load(ctx, awsconfig.Options{
 		Profile: f.profile, Region: f.region, EndpointURL: f.endpointURL,
-		MaxAttempts: f.maxAttempts, MaxBackoff: f.maxBackoff,
+		MaxAttempts: f.maxAttempts, MaxBackoff: f.maxBackoff, Logger: g.log,
 	})
 	if err != nil {
 		return loadConfigError(err)
@@ -426,8 +426,13 @@ func runRemediate(cmd *cobra.Command, g *globals, f *remediateFlags) error {
 	if err := f.changeFlags.validate(s); err != nil {
 		return err
 	}
-	if err := f.changeFlags.loadConfig(ctx); err != nil {
+	if err := f.changeFlags.loadConfig(ctx, g); err != nil {
 		return err
+	}
+	// 0 means "keep" to PlanOptions; as a flag value it is a hop limit AWS
+	// refuses.
+	if f.containerHopLimit != 1 && f.containerHopLimit != 2 {
+		return usageError("--container-hop-limit %d: want 1 (keep) or 2", f.containerHopLimit)
 	}
 	opts := remediate.PlanOptions{
 		Include: f.include, Force: f.force, NoHopLimitFix: f.noHopLimitFix, ContainerHopLimit: f.containerHopLimit,

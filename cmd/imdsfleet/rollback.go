@@ -62,7 +62,7 @@ func runRollback(cmd *cobra.Command, g *globals, f *rollbackFlags) error {
 	if err := f.changeFlags.validate(s); err != nil {
 		return err
 	}
-	if err := f.changeFlags.loadConfig(ctx); err != nil {
+	if err := f.changeFlags.loadConfig(ctx, g); err != nil {
 		return err
 	}
 	if exists, err := remediate.CheckJournalFile(f.journal); err != nil {

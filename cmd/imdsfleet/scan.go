@@ -242,6 +242,7 @@ func runScan(ctx context.Context, g *globals, o *scanOptions) error {
 		EndpointURL:        o.endpointURL,
 		CloudWatchProtocol: o.cwProtocol,
 		MaxBackoff:         o.maxBackoff,
+		Logger:             g.log,
 	})
 	if err != nil {
 		return loadConfigError(err)

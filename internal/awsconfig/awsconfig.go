@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -27,6 +28,7 @@ import (
 	cwschemas "github.com/aws/aws-sdk-go-v2/service/cloudwatch/schemas"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go/logging"
 	"github.com/aws/smithy-go/transport/http/protocol/awsjson"
 	"github.com/aws/smithy-go/transport/http/protocol/awsquery"
 )
@@ -56,6 +58,10 @@ type Options struct {
 	MaxBackoff time.Duration
 	// HTTPClient overrides the transport (tests, connection pool sizing).
 	HTTPClient *http.Client
+	// Logger receives the SDK's own log lines (such as "falling back to
+	// IMDSv1") at debug level; nil drops them. The SDK would otherwise
+	// print them on stderr, around the command's one-line errors.
+	Logger *slog.Logger
 }
 
 // Validate reports option values that can never work.
@@ -137,6 +143,7 @@ func Load(ctx context.Context, o Options) (aws.Config, error) {
 			d.Timeout = DialTimeout
 		})))
 	}
+	loaders = append(loaders, config.WithLogger(sdkLogger(o.Logger)))
 	loaders = append(loaders, config.WithRetryer(func() aws.Retryer {
 		return NewRetryer(attempts, backoff)
 	}))
@@ -290,4 +297,14 @@ func (p *Pool) Config(role Role, region string) aws.Config {
 		cfg.Retryer = func() aws.Retryer { return r }
 	}
 	return cfg
+}
+
+// sdkLogger passes the SDK's log lines to l at debug level.
+func sdkLogger(l *slog.Logger) logging.Logger {
+	if l == nil {
+		return logging.Nop{}
+	}
+	return logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
+		l.Debug(fmt.Sprintf(format, v...), "source", "aws-sdk", "classification", string(c))
+	})
 }
