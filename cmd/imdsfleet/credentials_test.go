@@ -15,7 +15,7 @@ import (
 	"github.com/imdsfleet/imdsfleet/internal/sim/fleet"
 )
 
-const awsconfigNoCredentials = "no AWS credentials found: set --profile or AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run `aws sso login`"
+const awsconfigNoCredentials = "no AWS credentials found (none in the environment or the shared config files, and no instance role on IMDS): set --profile or AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run `aws sso login`"
 
 // Fake secrets a credential_process helper prints. None may ever reach
 // imdsfleet's stdout or stderr.

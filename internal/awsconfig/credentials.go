@@ -124,6 +124,8 @@ func (s CredentialSource) rootFix() string {
 		return fmt.Sprintf("run `aws login --profile %s` and retry", s.Profile)
 	case SourceContainer:
 		return "check the task or pod role and the AWS_CONTAINER_CREDENTIALS_* variables"
+	case SourceIMDS:
+		return "attach an instance profile (a role) to this instance, and check that IMDS is reachable from here (hop limit, AWS_EC2_METADATA_DISABLED)"
 	}
 	return noCredentialsFix
 }
@@ -145,7 +147,10 @@ func (e *CredentialsError) Unwrap() error { return e.cause }
 
 const noCredentialsFix = "set --profile or AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run `aws sso login`"
 
-const noCredentials = "no AWS credentials found: " + noCredentialsFix
+// noCredentials is the failure of the default chain's last resort: the
+// environment and the shared files named no source, and the instance role
+// (IMDS) had none either.
+const noCredentials = "no AWS credentials found (none in the environment or the shared config files, and no instance role on IMDS): " + noCredentialsFix
 
 // newCredentialsError classifies err, a retrieval failure of src's chain,
 // by type: which step failed (the root source, the profile's AssumeRole)
@@ -165,6 +170,8 @@ func newCredentialsError(src CredentialSource, err error) *CredentialsError {
 	default:
 		op := innermostOperation(err)
 		switch {
+		case src.Kind == SourceIMDS && (op == nil || op.ServiceID == "ec2imds"):
+			e.msg = fmt.Sprintf("cannot get AWS credentials from %s: %s", src.where(), src.rootFix())
 		case op != nil && op.ServiceID == "ec2imds", op == nil && src.Kind == SourceNone:
 			// The chain ended at the instance role and IMDS had none:
 			// nothing anywhere had credentials.

@@ -49,6 +49,9 @@ source_profile = works
 [profile junkchain]
 role_arn = arn:aws:iam::123456789012:role/Deploy
 source_profile = junk
+[profile imds]
+role_arn = arn:aws:iam::123456789012:role/Deploy
+credential_source = Ec2InstanceMetadata
 [profile sso]
 sso_start_url = https://example.awsapps.com/start
 sso_region = us-east-1
@@ -72,7 +75,8 @@ sso_role_name = ReadOnly
 		{"profile from AWS_PROFILE", "", map[string]string{"AWS_PROFILE": "fails"}, []string{`the credential_process of profile "fails"`}},
 		{"web identity", "", map[string]string{"AWS_WEB_IDENTITY_TOKEN_FILE": filepath.Join(dir, "missing-token"), "AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/Web"},
 			[]string{"web identity (AWS_WEB_IDENTITY_TOKEN_FILE, AWS_ROLE_ARN)", "check the token file"}},
-		{"nothing anywhere", "", nil, []string{"no AWS credentials found", "--profile"}},
+		{"instance role", "imds", nil, []string{`cannot get AWS credentials from the instance role (IMDS, credential_source of profile "imds")`, "attach an instance profile"}},
+		{"nothing anywhere", "", nil, []string{"no AWS credentials found (none in the environment or the shared config files, and no instance role on IMDS)", "--profile"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
