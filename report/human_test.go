@@ -296,3 +296,68 @@ func TestEmptyReport(t *testing.T) {
 		t.Errorf("table of an empty report:\n%s", out)
 	}
 }
+
+// TestHostileNamesEveryFormat renders a report whose names hold what an
+// attacker with ec2:CreateTags (or a report editor) would put there, in
+// every format: the human ones show it escaped and bounded, CSV guards
+// it, JSON keeps it exactly.
+func TestHostileNamesEveryFormat(t *testing.T) {
+	names := []string{
+		"\x1b[31mRED\x1b[0m\x1b]8;;http://evil.example\x07link\x1b]8;;\x07",
+		"web\nSUMMARY: forged\r\n| forged | row |",
+		"invoice\u202egpj.exe\u2066",
+		"=cmd|' /C calc'!A0",
+		strings.Repeat("A", 10<<20),
+		"本番サーバー",
+		"see http://evil.example www.evil.example me@evil.example",
+	}
+	r := &report.Report{SchemaVersion: 1, Targets: []report.Target{{Account: "1", Region: "r", Status: report.TargetOK}}}
+	for i, n := range names {
+		r.Instances = append(r.Instances, report.Instance{
+			Account: "1", Region: "r", InstanceID: "i-" + strings.Repeat("0", i+1), Name: n, Tags: map[string]string{"Name": n},
+			MetadataOptions: report.MetadataOptions{HttpTokens: "optional", HttpEndpoint: "enabled", HttpPutResponseHopLimit: 1},
+			Usage:           report.Usage{Status: report.UsageComplete, NoTokenCalls: 5, DaysWithCalls: 1, Datapoints: 14},
+			Classification:  report.ClassV1InUse,
+		})
+	}
+	report.Normalize(r)
+	for _, c := range []struct {
+		format string
+		opts   report.TableOptions
+	}{
+		{report.FormatTable, report.TableOptions{}},
+		{report.FormatTable, report.TableOptions{Width: 100, Color: true}},
+		{report.FormatMarkdown, report.TableOptions{}},
+		{report.FormatHTML, report.TableOptions{}},
+	} {
+		out := ansiRE.ReplaceAllString(render(t, c.format, r, c.opts), "")
+		if len(out) > 128<<10 {
+			t.Errorf("%s: %d bytes for 7 instances", c.format, len(out))
+		}
+		for _, bad := range []string{"\x1b", "\x07", "\r", "\u202e", "\u2066"} {
+			if strings.Contains(out, bad) {
+				t.Errorf("%s %+v: raw %q in the output", c.format, c.opts, bad)
+			}
+		}
+		for _, line := range strings.Split(out, "\n") {
+			if strings.HasPrefix(line, "SUMMARY") || strings.HasPrefix(line, "| forged") {
+				t.Errorf("%s: a name forged a line: %q", c.format, line)
+			}
+		}
+	}
+	// CSV: guarded, otherwise exact.
+	csvOut := render(t, report.FormatCSV, r, report.TableOptions{})
+	if !strings.Contains(csvOut, `'=cmd|' /C calc'!A0`) || strings.Contains(csvOut, ",=cmd") {
+		t.Error("CSV: the formula name is not guarded")
+	}
+	// JSON: exact.
+	back, err := report.Read(strings.NewReader(render(t, report.FormatJSON, r, report.TableOptions{})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, in := range back.Instances {
+		if in.Name != r.Instances[i].Name {
+			t.Errorf("JSON round trip changed name %d: %.40q", i, in.Name)
+		}
+	}
+}
