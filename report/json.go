@@ -288,6 +288,9 @@ func position(data []byte, off int64) (line, col int) {
 
 // validate lists every way rep breaks the schema; each entry names the
 // instance or target and the field.
+//
+// The problems quote values from the file: they go through [SanitizeCell]
+// (see quoted), since an error line is shown like any human output.
 func validate(rep *Report) []string {
 	var problems []string
 	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
@@ -300,7 +303,7 @@ func validate(rep *Report) []string {
 			add("%s has no region", where)
 		}
 		if t.Status != TargetOK && t.Status != TargetError {
-			add("%s has status %q (expected %q or %q)", where, t.Status, TargetOK, TargetError)
+			add("%s has status %s (expected %q or %q)", where, quoted(t.Status), TargetOK, TargetError)
 		}
 	}
 	seen := make(map[[3]string]int, len(rep.Instances))
@@ -308,7 +311,7 @@ func validate(rep *Report) []string {
 		in := &rep.Instances[i]
 		where := fmt.Sprintf("instances[%d]", i)
 		if in.InstanceID != "" {
-			where += " (" + in.InstanceID + ")"
+			where += " (" + SanitizeCell(in.InstanceID, 40) + ")"
 		}
 		var missing []string
 		if in.Account == "" {
@@ -324,17 +327,17 @@ func validate(rep *Report) []string {
 			add("%s has no %s", where, strings.Join(missing, ", no "))
 		}
 		if !isClassification(in.Classification) {
-			add("%s has classification %q (expected one of %s)", where, in.Classification, strings.Join(Classifications, ", "))
+			add("%s has classification %s (expected one of %s)", where, quoted(in.Classification), strings.Join(Classifications, ", "))
 		}
 		for _, k := range in.Risks {
 			if !isRisk(k) {
-				add("%s has risk %q (expected one of %s)", where, k, strings.Join(Risks, ", "))
+				add("%s has risk %s (expected one of %s)", where, quoted(k), strings.Join(Risks, ", "))
 			}
 		}
 		switch in.Usage.Status {
 		case UsageComplete, UsagePartial, UsageNone, UsageError, "":
 		default:
-			add("%s has usage status %q (expected one of %s, %s, %s, %s)", where, in.Usage.Status,
+			add("%s has usage status %s (expected one of %s, %s, %s, %s)", where, quoted(in.Usage.Status),
 				UsageComplete, UsagePartial, UsageNone, UsageError)
 		}
 		if len(missing) == 0 {
@@ -348,6 +351,10 @@ func validate(rep *Report) []string {
 	}
 	return problems
 }
+
+// quoted is a value from the file, sanitized, capped and in quotes, for an
+// error line.
+func quoted(s string) string { return `"` + SanitizeCell(s, 40) + `"` }
 
 // fillEmpty replaces nil slices and maps with empty ones, so that a report
 // read back equals the normalized one that was written.

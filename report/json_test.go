@@ -244,3 +244,24 @@ func TestReadWithoutScanOptions(t *testing.T) {
 		t.Errorf("written back with scanOptions:\n%s", out)
 	}
 }
+
+// TestReadErrorsShowFileTextSafely: a schema error quotes values from the
+// file on one bounded line, escaped like every human output.
+func TestReadErrorsShowFileTextSafely(t *testing.T) {
+	id := "i-1\n" + "SUMMARY: forged\x1b[2J\u202e"
+	class := strings.Repeat("\x1b[31m", 1<<20)
+	js := func(s string) string { b, _ := json.Marshal(s); return string(b) }
+	doc := `{"schemaVersion":1,"tool":{"name":"imdsfleet"},"targets":[],"instances":[` +
+		`{"account":"1","region":"r","instanceId":` + js(id) + `,"classification":` + js(class) + `}]}`
+	_, err := report.Read(strings.NewReader(doc))
+	if err == nil {
+		t.Fatal("a bad classification was accepted")
+	}
+	msg := err.Error()
+	if len(msg) > 4096 || strings.ContainsAny(msg, "\n\x1b\u202e") {
+		t.Errorf("error of %d bytes with raw controls: %.200q", len(msg), msg)
+	}
+	if !strings.Contains(msg, `i-1\nSUMMARY`) {
+		t.Errorf("error does not show the id escaped: %.200q", msg)
+	}
+}

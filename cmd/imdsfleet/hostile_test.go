@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -311,6 +312,37 @@ func TestHostileNames(t *testing.T) {
 			t.Errorf("rollback: %d SUMMARY lines, want 1", n)
 		}
 		checkCSV(t, out("rb.csv"))
+	})
+
+	// The confirmation prompt lists accounts and Regions from the report.
+	t.Run("confirmation prompt", func(t *testing.T) {
+		crafted := small
+		crafted.Instances = slices.Clone(small.Instances)
+		for i := range crafted.Instances {
+			crafted.Instances[i].Region = "us-east-1\x1b[2J\n" + hostileForged + "\u202e"
+		}
+		report.Normalize(&crafted)
+		path := out("prompt.json")
+		if err := report.WriteFile(path, report.FormatJSON, &crafted); err != nil {
+			t.Fatal(err)
+		}
+		r := remCLI(t, context.Background(), "no\n", true, remArgs("remediate", "--report", path, "--live", "--journal", out("prompt.jsonl"))...)
+		if r.code == exitUsage {
+			t.Skipf("the crafted report was refused as bad usage: %s", r.stderr)
+		}
+		if !strings.Contains(r.stderr, "About to change") || !strings.Contains(r.stderr, `us-east-1\x1b[2J\nSUMMARY`) {
+			t.Fatalf("no prompt listing the crafted Region:\n%s", r.stderr)
+		}
+		for _, out := range []string{r.stdout, r.stderr} {
+			if strings.ContainsAny(out, "\x1b\u202e\r") {
+				t.Errorf("raw control characters in the prompt or tables:\n%q", out)
+			}
+			for _, line := range strings.Split(out, "\n") {
+				if strings.HasPrefix(strings.TrimSpace(line), hostileForged) {
+					t.Errorf("the Region forged a line: %q", line)
+				}
+			}
+		}
 	})
 
 	// A crafted id in an edited report: it reaches the plan and result

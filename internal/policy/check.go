@@ -3,7 +3,6 @@ package policy
 import (
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/imdsfleet/imdsfleet/report"
@@ -122,8 +121,10 @@ func riskList(risks []string) string {
 
 // idOf is the instance id as it can be shown on one line.
 func idOf(in *report.Instance) string {
-	if q := strconv.Quote(in.InstanceID); q[1:len(q)-1] != in.InstanceID {
-		return q
+	// The id comes from the report file: escaped and capped like every
+	// human output, and quoted when it needed escaping.
+	if c := report.SanitizeCell(in.InstanceID, 40); c != in.InstanceID {
+		return `"` + c + `"`
 	}
 	return in.InstanceID
 }
