@@ -38,8 +38,10 @@ type ClientsFunc func(account, region string) (EC2API, error)
 // EC2 implements [Clients].
 func (f ClientsFunc) EC2(account, region string) (EC2API, error) { return f(account, region) }
 
-// AWS limits (AWS-FACTS.md): InstanceId.N takes up to 1000 ids and cannot
-// be combined with MaxResults; filter value lists are kept at 200.
+// DescribeInstances limits (docs/aws-facts.md#ec2-query-protocol-what-the-go-sdk-sends-and-parses):
+// InstanceId.N takes up to 1000 ids and cannot be combined with MaxResults;
+// filter value lists are kept at 200, a conservative choice (AWS documents
+// no limit).
 const (
 	describeBatch       = 1000
 	describeFilterBatch = 200

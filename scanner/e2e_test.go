@@ -5,7 +5,6 @@ import (
 	"errors"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -38,9 +37,15 @@ type env struct {
 
 func start(t *testing.T, f *fleet.Fleet, e *scantest.Expect) *env {
 	t.Helper()
+	return startWith(t, f, e, sim.Options{Seed: 1})
+}
+
+// startWith is start with the server's options (a simulated wall clock).
+func startWith(t *testing.T, f *fleet.Fleet, e *scantest.Expect, opts sim.Options) *env {
+	t.Helper()
 	c := clock
 	f.Clock = &c
-	srv, url := simtest.Start(t, f, sim.Options{Seed: 1})
+	srv, url := simtest.Start(t, f, opts)
 	cfg := simtest.Config(url, fleet.DefaultAccessKeyID(acctA), "us-east-1")
 	return &env{
 		srv:     srv,
@@ -224,49 +229,46 @@ func TestScanFailures(t *testing.T) {
 	}
 }
 
-// TestScanThrottlingStorm drains the Region's token buckets, then scans
-// with slow refill: the scan absorbs the throttles and is still exact.
+// TestScanThrottlingStorm drains both Regions' DescribeInstances and
+// GetMetricData buckets, then scans while they refill on a simulated wall
+// clock that moves 15 ms at each reading (0.3 DescribeInstances token, 0.75
+// GetMetricData token per call the server handles): the scan absorbs the
+// throttles and is still exact. The first DescribeInstances call after the
+// drain is always refused (only DescribeRegions comes before it), so the
+// storm happens on every run; each caller's own retries earn it a token
+// within a few attempts, so the retry budget never runs out, however the
+// machine schedules the calls.
 func TestScanThrottlingStorm(t *testing.T) {
 	e := scantest.New(clock)
 	on := true
 	f := &fleet.Fleet{
-		Knobs: fleet.Knobs{Throttle: &on, TimeScale: 0.05},
+		Knobs: fleet.Knobs{Throttle: &on},
 		Accounts: []fleet.Account{{ID: acctA, Regions: []fleet.Region{
 			{Name: "us-east-1", Instances: e.Instances(acctA, "us-east-1", 1100)},
 			{Name: "eu-west-1", Instances: e.Instances(acctA, "eu-west-1", 520)},
 		}}},
 	}
-	env := start(t, f, e)
-	// A retry budget that outlasts the slow refill (simtest.Config's 200 ms
-	// cap is too short for a drained bucket at a tenth of AWS's rate).
+	wall := simtest.NewClock(clock)
+	env := startWith(t, f, e, sim.Options{Seed: 1, Wall: wall.Now})
 	cfg := simtest.Config(env.url, fleet.DefaultAccessKeyID(acctA), "us-east-1")
-	cfg.Retryer = func() aws.Retryer { return awsconfig.NewRetryer(20, 500*time.Millisecond) }
+	cfg.Retryer = func() aws.Retryer { return awsconfig.NewRetryer(20, 50*time.Millisecond) }
 	env.clients = scanner.AWSClients{Pool: awsconfig.NewPool(cfg, "")}
-	var wg sync.WaitGroup
 	for _, region := range []string{"us-east-1", "eu-west-1"} {
-		wg.Go(func() {
-			if err := scantest.Drain(context.Background(), cfg, region); err != nil {
-				t.Error(err)
-			}
-		})
+		if err := scantest.Drain(context.Background(), cfg, region); err != nil {
+			t.Fatal(err)
+		}
 	}
-	wg.Wait()
 	env.srv.ResetStats()
+	wall.SetStep(15 * time.Millisecond)
 	r := env.scan(t, scanner.Options{Regions: []string{"us-east-1", "eu-west-1"}})
 	if scanner.Incomplete(r) {
 		t.Fatalf("targets failed under throttling: %+v", r.Targets)
 	}
 	e.Require(t, r, func(string, string) bool { return true }, nil)
 	stats := env.srv.Stats()
-	throttled := 0
-	for _, byRegion := range stats.Throttled {
-		for _, n := range byRegion {
-			throttled += n
-		}
-	}
-	t.Logf("%d throttled answers absorbed: %v", throttled, stats.Throttled)
-	if throttled == 0 {
-		t.Errorf("no call was throttled (stats %+v): the test did not make a storm", stats.Throttled)
+	t.Logf("throttled answers absorbed: %v", stats.Throttled)
+	if n := stats.Throttled["DescribeInstances"]["us-east-1"] + stats.Throttled["DescribeInstances"]["eu-west-1"]; n == 0 {
+		t.Errorf("no DescribeInstances call was throttled (stats %+v): the test did not make a storm", stats.Throttled)
 	}
 }
 

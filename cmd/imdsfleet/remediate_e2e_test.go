@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -231,7 +232,13 @@ type remSetup struct {
 
 func remStart(t *testing.T, insts []remInst, knobs fleet.Knobs) *remSetup {
 	t.Helper()
-	srv, url := simtest.Start(t, remFleet(insts, knobs), sim.Options{Seed: 1})
+	return remStartWith(t, insts, knobs, sim.Options{Seed: 1})
+}
+
+// remStartWith is remStart with the server's options (a simulated wall clock).
+func remStartWith(t *testing.T, insts []remInst, knobs fleet.Knobs, opts sim.Options) *remSetup {
+	t.Helper()
+	srv, url := simtest.Start(t, remFleet(insts, knobs), opts)
 	remEnv(t, url)
 	dir := t.TempDir()
 	return &remSetup{srv: srv, url: url, dir: dir, report: remReport(t, dir, insts), insts: insts, journal: filepath.Join(dir, "fix.jsonl")}
@@ -526,14 +533,24 @@ func TestRemediateLiveThenRollback(t *testing.T) {
 }
 
 func TestRemediateThrottlingLosesNothing(t *testing.T) {
-	// 300 changes against a bucket of 100 refilled at 5/s × 10, sent at up
-	// to 1000/s: throttled on the way, every change must still be made.
+	// 300 changes against ModifyInstanceMetadataOptions' bucket of 100,
+	// sent at up to 1000/s: throttled on the way, every change must still
+	// be made, once. The server's wall clock moves only when it refuses a
+	// call, 4 s per refusal (20 tokens at 5/s), as if time passed only
+	// while the clients back off: the first 100 changes empty the bucket
+	// and the 101st is refused on every run, however fast the machine is.
 	var insts []remInst
 	for i := range 300 {
 		insts = append(insts, remInst{id: remID("us-east-1", i+1), region: "us-east-1", class: report.ClassReady, opts: optional(1), want: remediate.ActionEnforce})
 	}
 	on := true
-	s := remStart(t, insts, fleet.Knobs{Throttle: &on, TimeScale: 10})
+	var srv atomic.Pointer[sim.Server]
+	t0 := time.Now()
+	wall := func() time.Time {
+		return t0.Add(time.Duration(sim.Total(srv.Load().Stats().Throttled)) * 4 * time.Second)
+	}
+	s := remStartWith(t, insts, fleet.Knobs{Throttle: &on}, sim.Options{Seed: 1, Wall: wall})
+	srv.Store(s.srv)
 	r := remCLI(t, context.Background(), "", false, remArgs("remediate", "--report", s.report, "--live", "--yes", "--journal", s.journal, "--rate", "1000", "--workers", "16")...)
 	if r.code != exitOK {
 		t.Fatalf("exit %d\n%s", r.code, r.stdout)
@@ -545,8 +562,8 @@ func TestRemediateThrottlingLosesNothing(t *testing.T) {
 		}
 	}
 	st := s.srv.Stats()
-	if sim.Total(st.Throttled) == 0 {
-		t.Errorf("the server throttled nothing: the test did not exercise throttling (stats %+v)", st)
+	if st.Throttled["ModifyInstanceMetadataOptions"]["us-east-1"] == 0 {
+		t.Errorf("the server throttled no change: the test did not exercise throttling (stats %+v)", st)
 	}
 	t.Logf("throttled: %v", st.Throttled)
 }

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/imdsfleet/imdsfleet/internal/sim"
 	"github.com/imdsfleet/imdsfleet/internal/sim/fleet"
 	"github.com/imdsfleet/imdsfleet/internal/sim/simtest"
@@ -383,29 +385,54 @@ func TestScanCommandRegionsFiltersAndRoles(t *testing.T) {
 	}
 }
 
-// TestScanCommandThrottled: a throttling storm through the CLI (drained
-// buckets, a twentieth of AWS's refill rate) still gives exact results.
+// TestScanCommandThrottled: a throttling storm through the CLI still gives
+// exact results. One bucket at a time is drained, DescribeInstances' (two
+// pages, paging goes on after a throttle) or GetMetricData's, on a
+// simulated wall clock that stands still while the bucket drains and then
+// moves on a fixed step at each reading: the drained bucket earns 0.2 or 0.3
+// token per call the server handles. The scan's first calls to it are
+// always refused (only the identity check and DescribeRegions come first),
+// and one caller's own retries earn it a token within 6 attempts, so the
+// scan's 10 attempts are never exhausted, however the machine schedules it.
 func TestScanCommandThrottled(t *testing.T) {
-	e := scantest.New(dayStable(t))
-	on := true
-	f := &fleet.Fleet{Knobs: fleet.Knobs{Throttle: &on, TimeScale: 0.05}, Accounts: []fleet.Account{{ID: scanAcctA, Regions: []fleet.Region{
-		{Name: "us-east-1", Instances: e.Instances(scanAcctA, "us-east-1", 600)},
-	}}}}
-	srv, url := simtest.Start(t, f, sim.Options{Seed: 7})
-	scanEnv(t, url, scanAcctA)
-	if err := scantest.Drain(context.Background(), simtest.Config(url, fleet.DefaultAccessKeyID(scanAcctA), "us-east-1"), "us-east-1"); err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		api       string
+		instances int
+		drain     func(context.Context, aws.Config, string) error
+		step      time.Duration
+	}{
+		// 20/s × 15 ms = 0.3 token per reading.
+		{"DescribeInstances", 1100, scantest.DrainDescribe, 15 * time.Millisecond},
+		// 50/s × 4 ms = 0.2; 300 instances make one GetMetricData call.
+		{"GetMetricData", 300, scantest.DrainMetrics, 4 * time.Millisecond},
 	}
-	srv.ResetStats()
-	res := scanCLI(t, false, "scan", "--regions", "us-east-1", "--format", "json", "--retry-max-backoff", "500ms", "--container-tag", scantest.ContainerTag)
-	if res.code != exitOK {
-		t.Fatalf("exit %d under throttling: %s", res.code, res.err)
-	}
-	e.Require(t, readReport(t, []byte(res.out)), nil, nil)
-	if n := sim.Total(srv.Stats().Throttled); n == 0 {
-		t.Error("no call was throttled: the test made no storm")
-	} else {
-		t.Logf("%d throttled answers absorbed", n)
+	for _, tt := range tests {
+		t.Run(tt.api, func(t *testing.T) {
+			e := scantest.New(dayStable(t))
+			on := true
+			f := &fleet.Fleet{Knobs: fleet.Knobs{Throttle: &on}, Accounts: []fleet.Account{{ID: scanAcctA, Regions: []fleet.Region{
+				{Name: "us-east-1", Instances: e.Instances(scanAcctA, "us-east-1", tt.instances)},
+			}}}}
+			clk := simtest.NewClock(time.Now())
+			srv, url := simtest.Start(t, f, sim.Options{Seed: 7, Wall: clk.Now})
+			scanEnv(t, url, scanAcctA)
+			if err := tt.drain(context.Background(), simtest.Config(url, fleet.DefaultAccessKeyID(scanAcctA), "us-east-1"), "us-east-1"); err != nil {
+				t.Fatal(err)
+			}
+			srv.ResetStats()
+			clk.SetStep(tt.step)
+			res := scanCLI(t, false, "scan", "--regions", "us-east-1", "--format", "json", "--retry-max-backoff", "50ms", "--container-tag", scantest.ContainerTag)
+			if res.code != exitOK {
+				t.Fatalf("exit %d under throttling: %s", res.code, res.err)
+			}
+			e.Require(t, readReport(t, []byte(res.out)), nil, nil)
+			st := srv.Stats()
+			if n := st.Throttled[tt.api]["us-east-1"]; n == 0 {
+				t.Errorf("no %s call was throttled: the test made no storm (stats %+v)", tt.api, st)
+			} else {
+				t.Logf("%d throttled %s answers absorbed", n, tt.api)
+			}
+		})
 	}
 }
 

@@ -433,7 +433,7 @@ func (s *Server) describeInstances(bw *bufWriter, c *call, form url.Values) stri
 		return s.dryRun(bw)
 	}
 	rs := c.region
-	wall := time.Now()
+	wall := s.wall()
 	var page []pageItem
 	next := ""
 	matches := func(rec *instRec) bool {
@@ -728,7 +728,7 @@ func (s *Server) modifyOptions(bw *bufWriter, c *call, form url.Values) string {
 	if d := rs.knobs.ApplyDelay; d != nil {
 		delay = d.D()
 	}
-	rec.pendingUntil = time.Now().Add(delay)
+	rec.pendingUntil = s.wall().Add(delay)
 	rs.mu.Unlock()
 
 	x := s.startEC2(bw, "ModifyInstanceMetadataOptionsResponse")

@@ -296,7 +296,10 @@ func TestModifyPendingThenApplied(t *testing.T) {
 	f := testFleet(3)
 	d := fleet.Duration(300 * time.Millisecond)
 	f.Knobs.ApplyDelay = &d
-	s, url := simtest.Start(t, f, sim.Options{})
+	// The apply delay runs on a clock the test moves: no waiting, and the
+	// state is the same however slowly the machine runs.
+	clk := simtest.NewClock(clock)
+	s, url := simtest.Start(t, f, sim.Options{Wall: clk.Now})
 	c := ec2Client(t, url, keyA, "us-east-1")
 	out, err := c.ModifyInstanceMetadataOptions(context.Background(), &ec2.ModifyInstanceMetadataOptionsInput{
 		InstanceId: aws.String(id(1)), HttpTokens: types.HttpTokensStateRequired,
@@ -319,20 +322,16 @@ func TestModifyPendingThenApplied(t *testing.T) {
 		}
 		return out.Reservations[0].Instances[0].MetadataOptions
 	}
-	// Poll (no timing assertion): pending must turn applied, tokens stay required.
-	sawApplied := false
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		mo := describe()
-		if mo.HttpTokens != types.HttpTokensStateRequired {
-			t.Fatalf("tokens = %s, want required", mo.HttpTokens)
-		}
-		if mo.State == types.InstanceMetadataOptionsStateApplied {
-			sawApplied = true
-			break
-		}
+	clk.Advance(299 * time.Millisecond)
+	if mo := describe(); mo.State != types.InstanceMetadataOptionsStatePending || mo.HttpTokens != types.HttpTokensStateRequired {
+		t.Errorf("299ms into a 300ms apply delay: state %s tokens %s, want pending required", mo.State, mo.HttpTokens)
 	}
-	if !sawApplied {
-		t.Fatal("state never turned applied")
+	if got := s.MetadataState(acctA, "us-east-1", id(1)); got != "pending" {
+		t.Errorf("MetadataState 299ms into a 300ms apply delay = %q, want pending", got)
+	}
+	clk.Advance(time.Millisecond)
+	if mo := describe(); mo.State != types.InstanceMetadataOptionsStateApplied || mo.HttpTokens != types.HttpTokensStateRequired {
+		t.Errorf("after the 300ms apply delay: state %s tokens %s, want applied required", mo.State, mo.HttpTokens)
 	}
 	if got := s.MetadataState(acctA, "us-east-1", id(1)); got != "applied" {
 		t.Errorf("MetadataState = %q", got)

@@ -40,15 +40,56 @@ func connRetryer() aws.Retryer {
 
 func noRetry(o *ec2.Options) { o.Retryer = connRetryer() }
 
-func TestThrottleBurstThenRetriesSucceed(t *testing.T) {
-	s, url := simtest.Start(t, testFleet(10), sim.Options{})
+// throttledSim starts testFleet(n) with throttling on in us-east-1 and
+// eu-west-1 and the server's wall clock standing still: the token buckets
+// refill only when the test moves the clock, so every count below is the
+// same on an idle and on a loaded machine.
+func throttledSim(t *testing.T, n int) (*sim.Server, string, *simtest.Clock) {
+	t.Helper()
+	clk := simtest.NewClock(clock)
+	s, url := simtest.Start(t, testFleet(n), sim.Options{Wall: clk.Now})
 	on := true
-	// Nearly no refill: the 51st call must be refused.
-	s.SetKnobs(acctA, "us-east-1", fleet.Knobs{Throttle: &on, TimeScale: 0.001})
+	for _, r := range []string{"us-east-1", "eu-west-1"} {
+		s.SetKnobs(acctA, r, fleet.Knobs{Throttle: &on})
+	}
+	return s, url, clk
+}
+
+// served is the number of api calls in region the server answered without
+// a throttle. The server's count is the measure of a bucket: the SDK
+// re-sends a call whose answer was lost on a closing idle connection (a
+// client-side race, aws-sdk-go-v2#2737, more frequent on a loaded
+// machine), and the re-sent call takes a token too.
+func served(s *sim.Server, api, region string) int {
+	st := s.Stats()
+	return st.Calls[api][region] - st.Throttled[api][region]
+}
+
+// untilThrottled calls call until it answers code and returns how many
+// calls succeeded before that; any other error fails the test.
+func untilThrottled(t *testing.T, what, code string, call func() error) int {
+	t.Helper()
+	for ok := 0; ok < 1000; {
+		err := call()
+		if err == nil {
+			ok++
+			continue
+		}
+		if got := apiCode(t, err); got != code {
+			t.Fatalf("%s: want %s, got %v", what, code, err)
+		}
+		return ok
+	}
+	t.Fatalf("%s: no %s after 1000 calls", what, code)
+	return 0
+}
+
+func TestThrottleBurstThenRetriesSucceed(t *testing.T) {
+	s, url, clk := throttledSim(t, 10)
 	ctx := context.Background()
 
 	// Without retries, a burst beyond the 50-token bucket of unfiltered
-	// DescribeInstances sees RequestLimitExceeded.
+	// DescribeInstances sees RequestLimitExceeded with HTTP 503.
 	bare := ec2.NewFromConfig(simtest.Config(url, keyA, "us-east-1"), noRetry)
 	throttled := 0
 	for range 80 {
@@ -56,8 +97,7 @@ func TestThrottleBurstThenRetriesSucceed(t *testing.T) {
 		if err == nil {
 			continue
 		}
-		var ae smithy.APIError
-		if !errors.As(err, &ae) || ae.ErrorCode() != "RequestLimitExceeded" {
+		if got := apiCode(t, err); got != "RequestLimitExceeded" {
 			t.Fatalf("want RequestLimitExceeded, got %v", err)
 		}
 		var re interface{ HTTPStatusCode() int }
@@ -66,22 +106,21 @@ func TestThrottleBurstThenRetriesSucceed(t *testing.T) {
 		}
 		throttled++
 	}
-	// The bucket answered exactly its 50 tokens; everything else the server
-	// saw was refused. (The server's own counts are the measure: a rare
-	// transport-level resend on a reused connection would add a call the
-	// client never saw, so the client's count is only a lower bound.)
-	st := s.Stats()
-	calls, refused := st.Calls["DescribeInstances"]["us-east-1"], st.Throttled["DescribeInstances"]["us-east-1"]
-	if served := calls - refused; served != 50 {
-		t.Fatalf("a 50-token bucket served %d of %d calls (%d refused)", served, calls, refused)
+	// The clock stood still: the bucket answered exactly its 50 tokens.
+	if got := served(s, "DescribeInstances", "us-east-1"); got != 50 {
+		t.Fatalf("a 50-token bucket without refill served %d calls", got)
 	}
 	if throttled < 30 {
 		t.Fatalf("80 back-to-back calls on a 50-token bucket: %d throttled, want at least 30", throttled)
 	}
 
-	// The bucket is empty now. At 20 tokens/s (TimeScale 2) a burst of 30
-	// calls outruns the refill; the project's retryer absorbs every throttle.
-	s.SetKnobs(acctA, "us-east-1", fleet.Knobs{Throttle: &on, TimeScale: 2})
+	// The bucket is empty. From now on each reading of the clock moves it
+	// on 75 ms: 0.75 token at 10/s. The server reads it at the bucket and
+	// again in the answer, so a served call earns 1.5 tokens for the 1 it
+	// takes; the burst starts on an empty bucket, so its first call is
+	// refused, and the refusals stay few enough for the project's retryer
+	// (10 attempts) to absorb every one, however the calls interleave.
+	clk.SetStep(75 * time.Millisecond)
 	s.ResetStats()
 	c := ec2.NewFromConfig(simtest.Config(url, keyA, "us-east-1"))
 	var g errgroup.Group
@@ -95,40 +134,54 @@ func TestThrottleBurstThenRetriesSucceed(t *testing.T) {
 	if err := g.Wait(); err != nil {
 		t.Fatalf("burst with retries: %v", err)
 	}
-	st = s.Stats()
+	st := s.Stats()
 	if st.Throttled["DescribeInstances"]["us-east-1"] == 0 {
-		t.Errorf("no throttles recorded: %+v", st.Throttled)
+		t.Errorf("the burst on an empty bucket was never throttled: %+v", st)
 	}
-	// Each of the 30 calls was served; every other call the server saw was
-	// a throttle. One extra served call is tolerated: the SDK re-sends a
-	// call whose answer was lost on a closing idle connection (a known
-	// client-side race, aws-sdk-go-v2#2737), and the server served both.
-	if got, thr := st.Calls["DescribeInstances"]["us-east-1"], st.Throttled["DescribeInstances"]["us-east-1"]; got-thr < 30 || got-thr > 31 {
-		t.Errorf("calls = %d with %d throttled: %d served, want 30", got, thr, got-thr)
+	// Every call was served (a re-sent one may be served twice); every
+	// other call the server saw was a throttle, retried.
+	if got := served(s, "DescribeInstances", "us-east-1"); got < 30 {
+		t.Errorf("%d calls served, want at least the burst's 30 (stats %+v)", got, st)
 	}
 }
 
+// TestThrottleBucketsAreSeparate: unfiltered and paged DescribeInstances
+// draw from buckets of their own sizes, per Region, and refill at their
+// own rates.
 func TestThrottleBucketsAreSeparate(t *testing.T) {
-	s, url := simtest.Start(t, testFleet(10), sim.Options{})
-	on := true
-	s.SetKnobs(acctA, "us-east-1", fleet.Knobs{Throttle: &on, TimeScale: 0.001})
-	c := ec2.NewFromConfig(simtest.Config(url, keyA, "us-east-1"), noRetry)
+	s, url, clk := throttledSim(t, 10)
 	ctx := context.Background()
-	for i := range 50 {
-		if _, err := c.DescribeInstances(ctx, &ec2.DescribeInstancesInput{}); err != nil {
-			t.Fatalf("call %d of the 50-token bucket: %v", i+1, err)
-		}
+	east := ec2.NewFromConfig(simtest.Config(url, keyA, "us-east-1"), noRetry)
+	unfiltered := func() error {
+		_, err := east.DescribeInstances(ctx, &ec2.DescribeInstancesInput{})
+		return err
 	}
-	if _, err := c.DescribeInstances(ctx, &ec2.DescribeInstancesInput{}); apiCode(t, err) != "RequestLimitExceeded" {
-		t.Fatalf("51st unfiltered call: %v", err)
+	paged := func() error {
+		_, err := east.DescribeInstances(ctx, &ec2.DescribeInstancesInput{MaxResults: aws.Int32(5)})
+		return err
+	}
+	untilThrottled(t, "unfiltered", "RequestLimitExceeded", unfiltered)
+	if got := served(s, "DescribeInstances", "us-east-1"); got != 50 {
+		t.Fatalf("the unfiltered bucket served %d calls, want its 50 tokens", got)
 	}
 	// Paged calls draw from the 100-token bucket, untouched so far.
-	if _, err := c.DescribeInstances(ctx, &ec2.DescribeInstancesInput{MaxResults: aws.Int32(5)}); err != nil {
-		t.Fatalf("paged call after the unfiltered bucket ran dry: %v", err)
+	untilThrottled(t, "paged", "RequestLimitExceeded", paged)
+	if got := served(s, "DescribeInstances", "us-east-1") - 50; got != 100 {
+		t.Fatalf("the paged bucket served %d calls after the unfiltered one ran dry, want its 100 tokens", got)
 	}
-	// Another Region has its own buckets (and throttling off by default).
-	if _, err := ec2.NewFromConfig(simtest.Config(url, keyA, "eu-west-1"), noRetry).DescribeInstances(ctx, &ec2.DescribeInstancesInput{}); err != nil {
-		t.Fatalf("other Region: %v", err)
+	// Another Region has its own buckets.
+	west := ec2.NewFromConfig(simtest.Config(url, keyA, "eu-west-1"), noRetry)
+	untilThrottled(t, "other Region", "RequestLimitExceeded", func() error { return describeAll(west) })
+	if got := served(s, "DescribeInstances", "eu-west-1"); got != 50 {
+		t.Fatalf("eu-west-1's unfiltered bucket served %d calls, want 50 of its own", got)
+	}
+	// 250 ms refill 2.5 tokens at 10/s and 5 at 20/s.
+	clk.Advance(250 * time.Millisecond)
+	s.ResetStats()
+	untilThrottled(t, "unfiltered after 250ms", "RequestLimitExceeded", unfiltered)
+	untilThrottled(t, "paged after 250ms", "RequestLimitExceeded", paged)
+	if got := served(s, "DescribeInstances", "us-east-1"); got != 2+5 {
+		t.Fatalf("250 ms after both ran dry the buckets served %d calls, want 2 (10/s) + 5 (20/s)", got)
 	}
 }
 
@@ -266,7 +319,8 @@ func TestResetAfterApply(t *testing.T) {
 }
 
 func TestCloudWatchDeniedAndThrottled(t *testing.T) {
-	s, url := simtest.Start(t, testFleet(3), sim.Options{})
+	// The wall clock stands still: the bucket never refills.
+	s, url := simtest.Start(t, testFleet(3), sim.Options{Wall: simtest.NewClock(clock).Now})
 	ctx := context.Background()
 	cw := cloudwatch.NewFromConfig(simtest.Config(url, keyA, "eu-west-1"), func(o *cloudwatch.Options) { o.Retryer = connRetryer() })
 	in := &cloudwatch.GetMetricDataInput{
@@ -282,21 +336,14 @@ func TestCloudWatchDeniedAndThrottled(t *testing.T) {
 		t.Errorf("denied Region: code = %s", got)
 	}
 	on := true
-	s.SetKnobs(acctA, "eu-west-1", fleet.Knobs{Throttle: &on, TimeScale: 0.001})
-	sawThrottle := false
-	for range 60 {
+	s.SetKnobs(acctA, "eu-west-1", fleet.Knobs{Throttle: &on})
+	s.ResetStats()
+	untilThrottled(t, "GetMetricData", "Throttling", func() error {
 		_, err := cw.GetMetricData(ctx, in)
-		var ae smithy.APIError
-		if errors.As(err, &ae) && ae.ErrorCode() == "Throttling" {
-			sawThrottle = true
-			break
-		}
-	}
-	if !sawThrottle {
-		t.Error("60 GetMetricData calls never hit the 50-token bucket's Throttling")
-	}
-	if s.Stats().Throttled["GetMetricData"]["eu-west-1"] == 0 {
-		t.Error("throttle not counted")
+		return err
+	})
+	if got := served(s, "GetMetricData", "eu-west-1"); got != 50 {
+		t.Errorf("the GetMetricData bucket served %d calls, want its 50 tokens", got)
 	}
 	// An injected fault reaches the client with its code.
 	s.SetKnobs(acctA, "eu-west-1", fleet.Knobs{Faults: []fleet.Fault{{API: "GetMetricData", Rate: 1, Code: "InternalServiceFault", Status: 500}}})
@@ -370,10 +417,11 @@ func TestSTSFault(t *testing.T) {
 // empty, a burst gets Throttling (HTTP 400) and the project's retryer, which
 // must recognise that code from the RPC v2 CBOR error, absorbs every one.
 func TestCloudWatchThrottleRetriesSucceed(t *testing.T) {
-	s, url := simtest.Start(t, testFleet(3), sim.Options{})
+	clk := simtest.NewClock(clock)
+	s, url := simtest.Start(t, testFleet(3), sim.Options{Wall: clk.Now})
 	ctx := context.Background()
 	on := true
-	s.SetKnobs(acctA, "eu-west-1", fleet.Knobs{Throttle: &on, TimeScale: 0.001})
+	s.SetKnobs(acctA, "eu-west-1", fleet.Knobs{Throttle: &on})
 	in := &cloudwatch.GetMetricDataInput{
 		StartTime: aws.Time(clock.Add(-24 * time.Hour)), EndTime: aws.Time(clock),
 		MetricDataQueries: []cwtypes.MetricDataQuery{{Id: aws.String("q0"), MetricStat: &cwtypes.MetricStat{
@@ -382,28 +430,29 @@ func TestCloudWatchThrottleRetriesSucceed(t *testing.T) {
 			Period: aws.Int32(3600), Stat: aws.String("Sum")}}},
 	}
 	bare := cloudwatch.NewFromConfig(simtest.Config(url, keyA, "eu-west-1"), func(o *cloudwatch.Options) { o.Retryer = connRetryer() })
-	drained := false
+	var throttle error
 	for range 60 {
-		_, err := bare.GetMetricData(ctx, in)
-		if err == nil {
-			continue
+		if _, err := bare.GetMetricData(ctx, in); err != nil {
+			throttle = err
+			break
 		}
-		if got := apiCode(t, err); got != "Throttling" {
-			t.Fatalf("draining the bucket: %v", err)
-		}
-		var re interface{ HTTPStatusCode() int }
-		if !errors.As(err, &re) || re.HTTPStatusCode() != http.StatusBadRequest {
-			t.Errorf("Throttling answered with %v, want HTTP 400", err)
-		}
-		drained = true
-		break
 	}
-	if !drained {
+	if throttle == nil {
 		t.Fatal("60 calls never emptied the 50-token GetMetricData bucket")
 	}
+	if got := apiCode(t, throttle); got != "Throttling" {
+		t.Fatalf("draining the bucket: %v", throttle)
+	}
+	var re interface{ HTTPStatusCode() int }
+	if !errors.As(throttle, &re) || re.HTTPStatusCode() != http.StatusBadRequest {
+		t.Errorf("Throttling answered with %v, want HTTP 400", throttle)
+	}
 
-	// 50 tokens/s × 0.4 = 20/s: a burst of 30 outruns the refill.
-	s.SetKnobs(acctA, "eu-west-1", fleet.Knobs{Throttle: &on, TimeScale: 0.4})
+	// The bucket is empty. From now on each reading of the clock (one per
+	// GetMetricData call) moves it on 25 ms: 1.25 tokens at 50/s. The
+	// burst's first call finds the bucket empty and is refused; later
+	// refusals stay few enough for the project's retryer to absorb.
+	clk.SetStep(25 * time.Millisecond)
 	s.ResetStats()
 	c := cloudwatch.NewFromConfig(simtest.Config(url, keyA, "eu-west-1"))
 	var g errgroup.Group
@@ -418,13 +467,10 @@ func TestCloudWatchThrottleRetriesSucceed(t *testing.T) {
 		t.Fatalf("burst with retries: %v", err)
 	}
 	st := s.Stats()
-	thr := st.Throttled["GetMetricData"]["eu-west-1"]
-	if thr == 0 {
-		t.Errorf("no throttles recorded: %+v", st.Throttled)
+	if st.Throttled["GetMetricData"]["eu-west-1"] == 0 {
+		t.Errorf("the burst on an empty bucket was never throttled: %+v", st)
 	}
-	// At least: a transport-level resend would add a call the client
-	// never counted.
-	if got := st.Calls["GetMetricData"]["eu-west-1"]; got < 30+thr {
-		t.Errorf("calls = %d, want at least 30 + %d throttled", got, thr)
+	if got := served(s, "GetMetricData", "eu-west-1"); got < 30 {
+		t.Errorf("%d calls served, want at least the burst's 30 (stats %+v)", got, st)
 	}
 }

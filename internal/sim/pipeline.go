@@ -192,7 +192,7 @@ func (s *Server) gate(w *bufWriter, c *call, k fleet.Knobs) string {
 		}
 	}
 	if c.bucket != "" && c.region != nil && k.Throttle != nil && *k.Throttle {
-		if !c.region.take(c.bucket, c.spec, k.TimeScale, time.Now()) {
+		if !c.region.take(c.bucket, c.spec, k.TimeScale, s.wall()) {
 			s.stats.add(countThrottle, c.api, c.statsRegion)
 			if c.proto == protoCW || c.proto == protoCWJSON {
 				return s.writeError(w, c.proto, http.StatusBadRequest, "Throttling", "Rate exceeded")
@@ -258,8 +258,9 @@ type bucketSpec struct {
 	size, refill float64
 }
 
-// AWS's request limits (AWS-FACTS.md). CloudWatch's GetMetricData quota is
-// about 50 requests/s per account and Region.
+// AWS's request limits (docs/aws-facts.md#ec2-request-limits). CloudWatch's
+// GetMetricData quota is about 50 requests/s per account and Region
+// (docs/aws-facts.md#cloudwatch-imds-usage-metrics).
 var (
 	specDescribeFiltered = bucketSpec{100, 20}
 	specDescribeAll      = bucketSpec{50, 10}
@@ -288,7 +289,8 @@ func ec2Bucket(action string, pagedOrFiltered bool) (string, bucketSpec) {
 	}
 }
 
-// bucket is a token bucket refilled continuously on the wall clock.
+// bucket is a token bucket refilled continuously on the server's wall
+// clock (Options.Wall).
 type bucket struct {
 	spec   bucketSpec
 	tokens float64

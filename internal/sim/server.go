@@ -40,6 +40,11 @@ type Options struct {
 	Seed int64
 	// Now overrides the clock (nil: fleet.Clock if set, else time.Now).
 	Now func() time.Time
+	// Wall overrides the clock that token buckets refill on and pending
+	// metadata changes turn applied on (nil: time.Now). Tests pass a
+	// simulated clock (simtest.Clock) so that refill and apply delays follow
+	// the calls the server sees, not how fast a loaded machine runs.
+	Wall func() time.Time
 	// Logger receives one debug line per request (nil: discard).
 	Logger *slog.Logger
 }
@@ -66,6 +71,7 @@ type ModifyCall struct {
 type Server struct {
 	fleetKnobs fleet.Knobs
 	now        func() time.Time
+	wall       func() time.Time // buckets and apply delays
 	log        *slog.Logger
 
 	accounts []*accountState
@@ -123,7 +129,7 @@ type instRec struct {
 	in           *fleet.Instance
 	tagKeys      []string // sorted
 	opts         fleet.MetadataOptions
-	pendingUntil time.Time // wall clock; zero: applied
+	pendingUntil time.Time // on Server.wall; zero: applied
 	changes      []optChange
 }
 
@@ -144,6 +150,10 @@ func New(f *fleet.Fleet, opts Options) (*Server, error) {
 		assumed:    map[string]assumedKey{},
 		rng:        rand.New(rand.NewSource(opts.Seed)),
 		seed:       opts.Seed,
+		wall:       opts.Wall,
+	}
+	if s.wall == nil {
+		s.wall = time.Now
 	}
 	s.stats.init()
 	if s.log == nil {
@@ -284,7 +294,7 @@ func (s *Server) MetadataState(account, region, id string) string {
 	}
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
-	return metadataState(rs.insts[i].pendingUntil, time.Now())
+	return metadataState(rs.insts[i].pendingUntil, s.wall())
 }
 
 func metadataState(pendingUntil, wall time.Time) string {
@@ -304,10 +314,10 @@ func (s *Server) SetKnobs(account, region string, k fleet.Knobs) {
 		return
 	}
 	rs := s.region(a, region)
-	rs.setKnobs(&k, s.fleetKnobs.Merge(&k), time.Now())
+	rs.setKnobs(&k, s.fleetKnobs.Merge(&k), s.wall())
 }
 
-// setKnobs installs a Region's knobs at wall-clock time now. The buckets
+// setKnobs installs a Region's knobs at time now (Server.wall). The buckets
 // are first refilled up to now at the old TimeScale, so that the time
 // before the change does not count at the new rate.
 func (rs *regionState) setKnobs(override *fleet.Knobs, merged fleet.Knobs, now time.Time) {

@@ -18,35 +18,49 @@ import (
 )
 
 // Drain empties region's DescribeInstances (paged) and GetMetricData token
-// buckets on a server with throttling on: it calls each API, never
-// retrying, until one answer is a throttle. Other errors (a dropped
-// connection) just cost another call. It gives up after 1,000 calls each.
+// buckets on a server with throttling on (see [DrainDescribe] and
+// [DrainMetrics]).
 func Drain(ctx context.Context, cfg aws.Config, region string) error {
+	var g errgroup.Group
+	g.Go(func() error { return DrainDescribe(ctx, cfg, region) })
+	g.Go(func() error { return DrainMetrics(ctx, cfg, region) })
+	return g.Wait()
+}
+
+// DrainDescribe empties region's DescribeInstances (paged) token bucket on
+// a server with throttling on: it calls the API, never retrying, until one
+// answer is a throttle. Other errors (a dropped connection) just cost
+// another call. It gives up after 1,000 calls. With the server's wall
+// clock standing still (simtest.Clock) the bucket is then exactly empty.
+func DrainDescribe(ctx context.Context, cfg aws.Config, region string) error {
+	ec2c := awsconfig.EC2(noRetry(cfg), region)
+	return untilThrottled("DescribeInstances", func() error {
+		_, err := ec2c.DescribeInstances(ctx, &ec2.DescribeInstancesInput{MaxResults: aws.Int32(5)})
+		return err
+	})
+}
+
+// DrainMetrics empties region's GetMetricData token bucket as
+// [DrainDescribe] does DescribeInstances'.
+func DrainMetrics(ctx context.Context, cfg aws.Config, region string) error {
+	cwc := awsconfig.CloudWatch(noRetry(cfg), region, awsconfig.ProtocolCBOR)
+	now := time.Now()
+	return untilThrottled("GetMetricData", func() error {
+		_, err := cwc.GetMetricData(ctx, &cloudwatch.GetMetricDataInput{
+			StartTime: aws.Time(now.Add(-time.Hour)), EndTime: aws.Time(now),
+			MetricDataQueries: []cwtypes.MetricDataQuery{{Id: aws.String("q0"), MetricStat: &cwtypes.MetricStat{
+				Metric: &cwtypes.Metric{Namespace: aws.String("AWS/EC2"), MetricName: aws.String("MetadataNoToken"),
+					Dimensions: []cwtypes.Dimension{{Name: aws.String("InstanceId"), Value: aws.String("i-00000000000000001")}}},
+				Period: aws.Int32(300), Stat: aws.String("Sum")}}},
+		})
+		return err
+	})
+}
+
+func noRetry(cfg aws.Config) aws.Config {
 	cfg = cfg.Copy()
 	cfg.Retryer = func() aws.Retryer { return aws.NopRetryer{} }
-	ec2c := awsconfig.EC2(cfg, region)
-	cwc := awsconfig.CloudWatch(cfg, region, awsconfig.ProtocolCBOR)
-	now := time.Now()
-	var g errgroup.Group
-	g.Go(func() error {
-		return untilThrottled("DescribeInstances", func() error {
-			_, err := ec2c.DescribeInstances(ctx, &ec2.DescribeInstancesInput{MaxResults: aws.Int32(5)})
-			return err
-		})
-	})
-	g.Go(func() error {
-		return untilThrottled("GetMetricData", func() error {
-			_, err := cwc.GetMetricData(ctx, &cloudwatch.GetMetricDataInput{
-				StartTime: aws.Time(now.Add(-time.Hour)), EndTime: aws.Time(now),
-				MetricDataQueries: []cwtypes.MetricDataQuery{{Id: aws.String("q0"), MetricStat: &cwtypes.MetricStat{
-					Metric: &cwtypes.Metric{Namespace: aws.String("AWS/EC2"), MetricName: aws.String("MetadataNoToken"),
-						Dimensions: []cwtypes.Dimension{{Name: aws.String("InstanceId"), Value: aws.String("i-00000000000000001")}}},
-					Period: aws.Int32(300), Stat: aws.String("Sum")}}},
-			})
-			return err
-		})
-	})
-	return g.Wait()
+	return cfg
 }
 
 func untilThrottled(api string, call func() error) error {

@@ -123,7 +123,8 @@ type Interval struct {
 type Knobs struct {
 	// Latency added to every answer.
 	Latency *Latency `json:"latency,omitempty"`
-	// Throttle turns AWS's token buckets on (AWS-FACTS.md table).
+	// Throttle turns AWS's token buckets on (the table in
+	// docs/aws-facts.md#ec2-request-limits).
 	Throttle *bool `json:"throttle,omitempty"`
 	// TimeScale speeds bucket refill up: 10 means a 5/s bucket refills at 50/s.
 	TimeScale float64 `json:"timeScale,omitempty"`
