@@ -325,7 +325,14 @@ func (s *JournalState) forget(other *JournalState, op, otherOp string) int {
 		if t := oe.last(); !t.IsZero() && t.After(e.Done.Time) {
 			e.Undone = oe.Done
 			if oe.Unsettled != nil && (oe.Done == nil || oe.Unsettled.Time.After(oe.Done.Time)) {
+				// The undoing call's outcome is unknown: this change may
+				// still stand. Leave it to the drift check, as an
+				// unsettled call of this journal (re-read: the instance
+				// still has its values → recorded without a call).
 				e.Undone = oe.Unsettled
+				if e.Unsettled == nil {
+					e.Unsettled = e.Done
+				}
 			}
 			e.Done, e.DoneVerified = nil, false
 			n++
@@ -546,7 +553,12 @@ func lock(f *os.File, path string, h Holder) (*Lock, error) {
 	b, _ := json.Marshal(h)
 	b = append(b, '\n')
 	// Only a description: the lock itself is the flock on the journal, so
-	// a stale or missing .lock file never blocks anything.
+	// a stale or missing .lock file never blocks anything. Something other
+	// than a regular file there (a symlink planted beside the journal) is
+	// left alone: the description is not worth writing through it.
+	if fi, err := os.Lstat(l.info); err == nil && !fi.Mode().IsRegular() {
+		return l, nil
+	}
 	if err := os.WriteFile(l.info, b, 0o600); err == nil {
 		l.mine = b
 	}

@@ -387,7 +387,18 @@ func TestForgetRolledBackAndRedone(t *testing.T) {
 		t.Errorf("a change made after the rollback is forgotten")
 	}
 	rbKey := Key{OpRollback, "111111111111", "us-east-1", "i-1"}
-	if n := rbSt.ForgetRedone(remSt); n != 1 || rbSt.Get(rbKey).Done != nil {
+	if n := rbSt.ForgetRedone(remSt); n != 1 || rbSt.Get(rbKey).Done != nil || rbSt.Get(rbKey).Unsettled != nil {
 		t.Fatalf("ForgetRedone = %d", n)
+	}
+	// A rollback killed in flight: its outcome unknown, the change is no
+	// longer taken as done but as unsettled (the drift check re-reads it).
+	appendAt(rb, rbRec(KindIntent, ""))
+	remSt, _, _ = ReadJournal(rem)
+	rbSt, _, _ = ReadJournal(rb)
+	if n := remSt.ForgetRolledBack(rbSt); n != 1 {
+		t.Fatalf("ForgetRolledBack after an unsettled rollback = %d", n)
+	}
+	if e := remSt.Get(key("i-1")); e.Done != nil || e.Unsettled == nil || e.Unsettled.Kind != KindResult || e.Undone.Kind != KindIntent {
+		t.Errorf("i-1 after an unsettled rollback: %+v", e)
 	}
 }

@@ -626,6 +626,8 @@ func useJournal(s *streams, path string, live bool, op, command string, ro *reme
 	}
 	if live {
 		fmt.Fprintf(s.Err, "journal: %s\n", path)
+	} else if prior.Records > 0 {
+		fmt.Fprintf(s.Err, "journal: %s (read only: a dry run writes nothing)\n", path)
 	}
 	printWarnings(s, warns)
 	ro.Journal, ro.Prior = j, prior

@@ -409,6 +409,11 @@ func TestRollbackAfterKillWithCallsInFlight(t *testing.T) {
 		t.Fatalf("test setup: %d instances changed, %d with a result line; the kill must leave changes without one", len(changed), journaled)
 	}
 	t.Logf("killed with %d changed, %d of them journaled as done", len(changed), journaled)
+	// The killed run's lock description is still there; its flock died
+	// with it, so it must not block the rollback.
+	if holder, err := os.ReadFile(s.journal + ".lock"); err != nil || !strings.Contains(string(holder), fmt.Sprintf(`"pid":%d`, cmd.Process.Pid)) {
+		t.Fatalf("stale lock description of pid %d: %q, %v", cmd.Process.Pid, holder, err)
+	}
 	s.srv.SetKnobs(remAcct, "us-east-1", fleet.Knobs{Latency: &fleet.Latency{}})
 
 	before := len(s.srv.ModifyCalls())

@@ -28,13 +28,19 @@ func newRollbackCmd(g *globals) *cobra.Command {
 journal shows as done: HttpTokens and/or the hop limit, whichever the change
 set. It only touches an instance that still has the values imdsfleet set;
 one changed by someone else since is skipped with the reason (unless --force).
+A call whose outcome the journal does not know (killed in flight, or failed
+after its answer was lost) is decided by re-reading the instance: restored
+if it shows the requested values, nothing to undo otherwise.
 
 A dry run (the default) sends every restore with DryRun=true. A live run
 journals itself the same way as remediate (--rollback-journal, default
-<journal>.rollback.jsonl) and is resumable with the same command.
+<journal>.rollback.jsonl, which remediate reads to plan rolled-back changes
+again) and is resumable with the same command. It locks both journals: it
+cannot run alongside a remediate run on the same journal.
 
 Exit codes: 0 every restore succeeded (or would), 5 some were denied or
-failed, 2 bad usage, 1 could not run or interrupted.`,
+failed, 2 bad usage (journal locked, not a journal, not a regular file),
+1 could not run or interrupted.`,
 		Example: `  # What would be restored? (nothing changes)
   imdsfleet rollback --journal fix.jsonl
 
@@ -47,7 +53,7 @@ failed, 2 bad usage, 1 could not run or interrupted.`,
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&f.journal, "journal", "", "the remediate journal to undo (required)")
-	fs.StringVar(&f.rollbackJournal, "rollback-journal", "", "rollback's own journal (default <journal>.rollback.jsonl); an existing one is resumed")
+	fs.StringVar(&f.rollbackJournal, "rollback-journal", "", "rollback's own journal (default <journal>.rollback.jsonl, the one remediate reads); an existing one is resumed")
 	fs.BoolVar(&f.force, "force", false, "restore even where the instance no longer has the values imdsfleet set")
 	f.changeFlags.register(fs)
 	return cmd
