@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -345,6 +346,9 @@ func TestHostileNamesEveryFormat(t *testing.T) {
 			}
 		}
 	}
+	// CSV and JSON keep the data: checked without the 10 MB name, which
+	// costs seconds under -race and is covered by the commands' tests.
+	r.Instances = slices.DeleteFunc(r.Instances, func(in report.Instance) bool { return len(in.Name) > 1<<20 })
 	// CSV: guarded, otherwise exact.
 	csvOut := render(t, report.FormatCSV, r, report.TableOptions{})
 	if !strings.Contains(csvOut, `'=cmd|' /C calc'!A0`) || strings.Contains(csvOut, ",=cmd") {

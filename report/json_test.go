@@ -249,7 +249,7 @@ func TestReadWithoutScanOptions(t *testing.T) {
 // file on one bounded line, escaped like every human output.
 func TestReadErrorsShowFileTextSafely(t *testing.T) {
 	id := "i-1\n" + "SUMMARY: forged\x1b[2J\u202e"
-	class := strings.Repeat("\x1b[31m", 1<<20)
+	class := strings.Repeat("\x1b[31m", 1<<14)
 	js := func(s string) string { b, _ := json.Marshal(s); return string(b) }
 	doc := `{"schemaVersion":1,"tool":{"name":"imdsfleet"},"targets":[],"instances":[` +
 		`{"account":"1","region":"r","instanceId":` + js(id) + `,"classification":` + js(class) + `}]}`
