@@ -224,9 +224,24 @@ func Execute(ctx context.Context, clients Clients, tasks []Task, o RunOptions) (
 	flight, cancelFlight := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelFlight()
 	e.flight = flight
-	defer context.AfterFunc(ctx, func() {
-		time.AfterFunc(o.StopGrace, cancelFlight)
-	})()
+	// The stop is logged and the grace started by a watcher that Execute
+	// waits for, so that nothing is written after Execute returns.
+	runDone, watcherDone := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(watcherDone)
+		select {
+		case <-ctx.Done():
+			o.Logger.Warn("stopping: no new calls; calls in flight get the stop grace to finish, then are cut (a second signal ends the process at once)", "grace", o.StopGrace)
+			grace := time.AfterFunc(o.StopGrace, cancelFlight)
+			<-runDone
+			grace.Stop()
+		case <-runDone:
+		}
+	}()
+	defer func() {
+		close(runDone)
+		<-watcherDone
+	}()
 
 	groups := map[[2]string][]int{}
 	var order [][2]string

@@ -175,6 +175,9 @@ func loadConfigError(err error) error {
 func (f *changeFlags) clients(ctx context.Context) (remediate.Clients, error) {
 	cfg := f.cfg
 	if err := awsconfig.CheckCredentials(ctx, cfg); err != nil {
+		if ctx.Err() != nil {
+			return nil, withCode(exitError, errors.New("interrupted while getting AWS credentials: nothing was changed"))
+		}
 		return nil, withCode(exitError, errors.New(awsconfig.Explain(err)))
 	}
 	id, err := awsconfig.STS(cfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
