@@ -34,7 +34,10 @@ func startMoto(t *testing.T, what string) string {
 		_ = cmd.Wait()
 	})
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	deadline := time.Now().Add(30 * time.Second)
+	// Waiting for a server to start is no timing assertion; the limit only
+	// keeps a moto that never starts from hanging the suite, and is long
+	// enough for a start on a loaded machine.
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		resp, err := http.Get(url + "/moto-api/")
 		if err == nil {
@@ -42,7 +45,7 @@ func startMoto(t *testing.T, what string) string {
 			return url
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("moto_server did not answer on %s within 30s: %v", url, err)
+			t.Fatalf("moto_server did not answer on %s within 2 minutes: %v", url, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

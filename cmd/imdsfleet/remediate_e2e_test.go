@@ -228,6 +228,9 @@ type remSetup struct {
 	report  string
 	insts   []remInst
 	journal string
+	// gate stops a run at a chosen live change (it lets everything
+	// through until told otherwise).
+	gate *simtest.Gate
 }
 
 func remStart(t *testing.T, insts []remInst, knobs fleet.Knobs) *remSetup {
@@ -238,10 +241,11 @@ func remStart(t *testing.T, insts []remInst, knobs fleet.Knobs) *remSetup {
 // remStartWith is remStart with the server's options (a simulated wall clock).
 func remStartWith(t *testing.T, insts []remInst, knobs fleet.Knobs, opts sim.Options) *remSetup {
 	t.Helper()
-	srv, url := simtest.Start(t, remFleet(insts, knobs), opts)
+	gate := simtest.NewGate()
+	srv, url := simtest.StartWith(t, remFleet(insts, knobs), opts, gate.Wrap)
 	remEnv(t, url)
 	dir := t.TempDir()
-	return &remSetup{srv: srv, url: url, dir: dir, report: remReport(t, dir, insts), insts: insts, journal: filepath.Join(dir, "fix.jsonl")}
+	return &remSetup{srv: srv, url: url, dir: dir, report: remReport(t, dir, insts), insts: insts, journal: filepath.Join(dir, "fix.jsonl"), gate: gate}
 }
 
 func (s *remSetup) acct(in remInst) string {

@@ -114,7 +114,7 @@ func TestRemediateSameCommandResumesWithoutJournalFlag(t *testing.T) {
 	args := remArgs("remediate", "--report", s.report, "--live", "--yes", "--rate", "20", "--regions", "us-east-1")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	cancelAfter(t, s.srv, 6, cancel)
+	cancelAfter(s, 6, cancel)
 	r := remCLI(t, ctx, "", false, args...)
 	if r.code != exitError {
 		t.Fatalf("interrupted run: exit %d", r.code)

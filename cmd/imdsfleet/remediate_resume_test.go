@@ -17,7 +17,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
-	"github.com/imdsfleet/imdsfleet/internal/sim"
 	"github.com/imdsfleet/imdsfleet/internal/sim/fleet"
 	"github.com/imdsfleet/imdsfleet/internal/sim/simtest"
 	"github.com/imdsfleet/imdsfleet/remediate"
@@ -32,30 +31,12 @@ func readyFleet(n int) []remInst {
 	return insts
 }
 
-// cancelAfter cancels when the server has accepted n live changes.
-func cancelAfter(t *testing.T, srv *sim.Server, n int, cancel func()) {
-	t.Helper()
-	done := make(chan struct{})
-	t.Cleanup(func() { close(done) })
-	go func() {
-		tick := time.NewTicker(2 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-				total := 0
-				for _, c := range liveCalls(srv) {
-					total += c
-				}
-				if total >= n {
-					cancel()
-					return
-				}
-			}
-		}
-	}()
+// cancelAfter cancels the run (as SIGINT does) as soon as the server has
+// answered its n-th live change, before that answer reaches the run: the
+// run stops after n changes plus at most the calls it had in flight,
+// however fast the machine is.
+func cancelAfter(s *remSetup, n int, cancel func()) {
+	s.gate.After(n, cancel)
 }
 
 // checkExactlyOnce asserts every instance was changed exactly once.
@@ -73,7 +54,7 @@ func TestRemediateInterruptedResumes(t *testing.T) {
 	s := remStart(t, readyFleet(24), fleet.Knobs{ApplyDelay: remDelay(100 * time.Millisecond)})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	cancelAfter(t, s.srv, 6, cancel)
+	cancelAfter(s, 6, cancel)
 	r := remCLI(t, ctx, "", false, remArgs("remediate", "--report", s.report, "--live", "--yes", "--journal", s.journal, "--rate", "20")...)
 	if r.code != exitError || !strings.Contains(r.stdout, "skipped interrupted:") {
 		t.Fatalf("interrupted run: exit %d\n%s", r.code, r.stdout)
@@ -152,17 +133,28 @@ func TestRemediateInterruptedResumes(t *testing.T) {
 func TestRemediateKilledProcessResumes(t *testing.T) {
 	s := remStart(t, readyFleet(40), fleet.Knobs{ApplyDelay: remDelay(100 * time.Millisecond)})
 	args := remArgs("remediate", "--report", s.report, "--live", "--yes", "--journal", s.journal, "--rate", "20")
+	// The server takes 10 changes and holds the 11th and later until the
+	// process is gone: it is killed after exactly 10, on every run.
+	s.gate.HoldAfter(10)
 	cmd := startSelf(t, s.url, args...)
-	until(t, "10 changes on the server", func() bool { return len(liveCalls(s.srv)) >= 10 })
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	select {
+	case <-s.gate.Reached():
+	case <-exited:
+		t.Fatal("the process ended before it made 10 changes")
+	}
 	if err := cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	_ = cmd.Wait()
-	first := len(liveCalls(s.srv))
-	if first == len(s.insts) {
-		t.Fatal("the process finished before it was killed; the test needs a run killed half-way")
+	<-exited
+	s.gate.Release()
+	if first := len(liveCalls(s.srv)); first != 10 {
+		t.Fatalf("killed after %d changes, want the 10 the server let through", first)
 	}
-	t.Logf("killed after %d changes", first)
 	r := remCLI(t, context.Background(), "", false, args...)
 	if r.code != exitOK {
 		t.Fatalf("resumed run: exit %d\n%s", r.code, r.stdout)

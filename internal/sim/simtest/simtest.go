@@ -3,6 +3,7 @@
 package simtest
 
 import (
+	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -19,11 +20,22 @@ import (
 // returns the server and its base URL ("http://127.0.0.1:PORT").
 func Start(t testing.TB, f *fleet.Fleet, opts sim.Options) (*sim.Server, string) {
 	t.Helper()
+	return StartWith(t, f, opts, nil)
+}
+
+// StartWith is Start with wrap (nil: none) around the server's handler,
+// e.g. a [Gate].
+func StartWith(t testing.TB, f *fleet.Fleet, opts sim.Options, wrap func(http.Handler) http.Handler) (*sim.Server, string) {
+	t.Helper()
 	s, err := sim.New(f, opts)
 	if err != nil {
 		t.Fatalf("simtest.Start: %v", err)
 	}
-	ts := httptest.NewServer(s)
+	var h http.Handler = s
+	if wrap != nil {
+		h = wrap(s)
+	}
+	ts := httptest.NewServer(h)
 	t.Cleanup(ts.Close)
 	return s, ts.URL
 }
