@@ -24,7 +24,9 @@ import (
 //   - a symbolic link is followed: its target is replaced and the link
 //     stays a link (as a shell's > would);
 //   - a character device or a FIFO (/dev/null, /dev/stdout, a named pipe)
-//     is opened and written directly, never renamed over;
+//     is opened and written directly, never renamed over; so is a link to
+//     a file descriptor (/dev/stdout, /dev/fd/N) open on a terminal or a
+//     pipe (one open on a regular file is refused: name the file);
 //   - anything else (a directory, a socket, a block device) is refused.
 //
 // The mode of a new file is what the process's umask (or the directory's
@@ -84,6 +86,8 @@ func resolveOutput(path string) (string, outputKind, fs.FileInfo, error) {
 		}
 		m := fi.Mode()
 		switch {
+		case m&fs.ModeSymlink != 0 && isFDLink(p):
+			return fdOutput(path, p)
 		case m&fs.ModeSymlink != 0:
 			dest, err := os.Readlink(p)
 			if err != nil {
@@ -114,6 +118,58 @@ func resolveOutput(path string) (string, outputKind, fs.FileInfo, error) {
 		return "", 0, nil, fmt.Errorf("%s is not a regular file (mode %s): name a regular file, a FIFO or a character device", path, m.Type())
 	}
 	return "", 0, nil, fmt.Errorf("%s: more than %d levels of symbolic links", path, maxLinks)
+}
+
+// isFDLink reports whether p is a link to an open file descriptor
+// (/dev/fd/N, /proc/self/fd/N, /proc/PID/fd/N; /dev/stdout leads to one).
+// Its target is not a path (a pipe reads "pipe:[1234]"): only opening it
+// reaches the file.
+func isFDLink(p string) bool {
+	dir := filepath.Dir(p)
+	if dir == "/dev/fd" || dir == "/proc/self/fd" || dir == "/proc/thread-self/fd" {
+		return true
+	}
+	pid, ok := strings.CutPrefix(dir, "/proc/")
+	pid, ok2 := strings.CutSuffix(pid, "/fd")
+	if !ok || !ok2 || pid == "" {
+		return false
+	}
+	_, err := strconv.ParseUint(pid, 10, 32)
+	return err == nil
+}
+
+// fdOutput decides a file-descriptor link (p, reached from path) by what
+// the descriptor is open on: a terminal, a pipe or a FIFO is written
+// through the link; a regular file is refused, since renaming over it
+// would leave the descriptor on the old file and writing through it would
+// mix with the command's own output there (the plan table before the
+// plan, say): name the file itself instead.
+func fdOutput(path, p string) (string, outputKind, fs.FileInfo, error) {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return "", 0, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	m := fi.Mode()
+	switch {
+	case m&fs.ModeCharDevice != 0, m&fs.ModeNamedPipe != 0:
+		return p, outputDirect, fi, nil
+	case m.IsRegular():
+		return "", 0, nil, fmt.Errorf("%s is a file descriptor open on a regular file (a redirected stdout?): name the file itself", path)
+	}
+	return "", 0, nil, fmt.Errorf("%s is a file descriptor open on a %s: name a regular file, a FIFO or a terminal", path, kindName(m))
+}
+
+// kindName names a file type for an error line.
+func kindName(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "directory"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m&fs.ModeDevice != 0:
+		return "block device"
+	}
+	return "file of type " + m.Type().String()
 }
 
 // WriteOutput writes what write produces to path, as described at the top

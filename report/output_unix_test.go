@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -145,6 +146,44 @@ func TestWriteOutputKinds(t *testing.T) {
 			t.Fatal(err)
 		}
 		if err := report.CheckOutput(link); err == nil || !strings.Contains(err.Error(), "is a directory") {
+			t.Errorf("error = %v", err)
+		}
+	})
+}
+
+// TestWriteOutputFileDescriptorLinks: /dev/stdout and /dev/fd/N lead to
+// /proc/self/fd/N, whose target is no path when it is a pipe; such a link
+// is written through when open on a pipe, refused when open on a file.
+func TestWriteOutputFileDescriptorLinks(t *testing.T) {
+	if _, err := os.Lstat("/proc/self/fd"); err != nil {
+		t.Skip("no /proc/self/fd")
+	}
+	t.Run("pipe", func(t *testing.T) {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		got := make(chan string, 1)
+		go func() { data, _ := io.ReadAll(r); got <- string(data) }()
+		path := "/dev/fd/" + strconv.Itoa(int(w.Fd()))
+		err = report.WriteOutput(path, writeString("plan"))
+		w.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := <-got; s != "plan" {
+			t.Errorf("the pipe's reader got %q", s)
+		}
+	})
+	t.Run("regular file", func(t *testing.T) {
+		f, err := os.Create(filepath.Join(t.TempDir(), "out.txt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		path := "/proc/self/fd/" + strconv.Itoa(int(f.Fd()))
+		if err := report.CheckOutput(path); err == nil || !strings.Contains(err.Error(), "name the file itself") {
 			t.Errorf("error = %v", err)
 		}
 	})

@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -205,4 +206,22 @@ func TestOutputPaths(t *testing.T) {
 			})
 		})
 	}
+	// --plan-out takes any name, so /dev/stdout piped into a reader (jq)
+	// is a real use: /dev/stdout leads to /proc/self/fd/1, whose target is
+	// "pipe:[N]", no path. The same through /dev/fd/N of a pipe made here.
+	t.Run("--plan-out to a pipe through /dev/fd", func(t *testing.T) {
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pr.Close()
+		got := make(chan string, 1)
+		go func() { data, _ := io.ReadAll(pr); got <- string(data) }()
+		r := remCLI(t, context.Background(), "", false, remArgs("remediate", "--report", s.report, "--plan-out", "/dev/fd/"+strconv.Itoa(int(pw.Fd())))...)
+		pw.Close()
+		data := <-got
+		if r.code != exitOK || !strings.HasPrefix(data, "{") {
+			t.Errorf("exit %d; the pipe's reader got %.60q, want the plan", r.code, data)
+		}
+	})
 }
