@@ -157,6 +157,32 @@ func TestEveryBadFlagIsAUsageError(t *testing.T) {
 	}
 }
 
+// TestUnknownRegionFromEnvironment: a Region that comes from AWS_REGION
+// is checked like --region, before any call.
+func TestUnknownRegionFromEnvironment(t *testing.T) {
+	insts := remMixedFleet([]string{"us-east-1"}, 0)
+	s := remStart(t, insts, fleet.Knobs{})
+	if r := remCLI(t, context.Background(), "", false, remArgs("remediate", "--report", s.report, "--live", "--yes", "--journal", s.journal)...); r.code != exitOK {
+		t.Fatalf("setup: remediate exit %d", r.code)
+	}
+	s.srv.ResetStats()
+	t.Setenv("AWS_REGION", "moon-1")
+	for _, args := range [][]string{
+		{"scan", "--regions", "us-east-1"},
+		{"remediate", "--report", s.report},
+		{"rollback", "--journal", s.journal},
+	} {
+		r := remCLI(t, context.Background(), "", false, args...)
+		lines := strings.Split(strings.TrimRight(r.stderr, "\n"), "\n")
+		if r.code != exitUsage || len(lines) != 1 || !strings.Contains(lines[0], `unknown AWS Region "moon-1"`) {
+			t.Errorf("%s: exit %d, want %d with one line naming the Region:\n%s", args[0], r.code, exitUsage, r.stderr)
+		}
+	}
+	if n := sim.Total(s.srv.Stats().Calls); n != 0 {
+		t.Errorf("the simulated AWS received %d calls", n)
+	}
+}
+
 // TestUnreachableEndpointFailsFastEveryCommand: with nothing listening at
 // the endpoint, each command exits 1 with one line saying so after a few
 // connection attempts (remediate used to retry for 519 s).

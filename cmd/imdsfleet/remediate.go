@@ -156,6 +156,9 @@ func (f *changeFlags) loadConfig(ctx context.Context, g *globals) error {
 	if err != nil {
 		return loadConfigError(err)
 	}
+	if !scanner.ValidRegionName(cfg.Region) {
+		return usageError("unknown AWS Region %q (from --region, AWS_REGION or the profile): use a Region name such as us-east-1", cfg.Region)
+	}
 	f.cfg = cfg
 	return nil
 }
