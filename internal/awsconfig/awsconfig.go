@@ -141,6 +141,8 @@ func Load(ctx context.Context, o Options) (aws.Config, error) {
 	} else {
 		loaders = append(loaders, config.WithHTTPClient(awshttp.NewBuildableClient().WithDialerOptions(func(d *net.Dialer) {
 			d.Timeout = DialTimeout
+		}).WithTransportOptions(func(t *http.Transport) {
+			t.ResponseHeaderTimeout = AnswerTimeout
 		})))
 	}
 	loaders = append(loaders, config.WithLogger(sdkLogger(o.Logger)))

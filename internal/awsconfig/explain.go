@@ -49,6 +49,14 @@ func Explain(err error) string {
 	if err == nil {
 		return ""
 	}
+	var unreachable *UnreachableError
+	if errors.As(err, &unreachable) && !IsConnectError(err) {
+		where := "AWS"
+		if op := innermostOperation(err); op != nil {
+			where = opName(op)
+		}
+		return fmt.Sprintf("the AWS endpoint did not answer (%s, %d attempts): check --endpoint-url / AWS_ENDPOINT_URL, the network and proxy settings", where, unreachable.Attempts)
+	}
 	switch {
 	case errors.Is(err, context.Canceled):
 		return "interrupted before the call completed"

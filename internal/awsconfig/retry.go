@@ -15,9 +15,10 @@ import (
 // patiently (up to the attempts and backoff given to [NewRetryer]): a long
 // batch run must absorb a throttling storm. An endpoint that cannot be
 // reached at all (connection refused, unknown host, no route, connect
-// timeout) is tried [DialAttempts] times with short pauses and then
-// reported: retrying it for minutes only delays the one-line error, since a
-// wrong --endpoint-url or a dead network does not heal by itself.
+// timeout) or that never answers (no answer within [AnswerTimeout]) is
+// tried [DialAttempts] times with short pauses and then reported: retrying
+// it for minutes only delays the one-line error, since a wrong
+// --endpoint-url or a dead network does not heal by itself.
 const (
 	// DialAttempts is how many times one call is tried while the endpoint
 	// cannot be connected to.
@@ -28,6 +29,12 @@ const (
 	// milliseconds; the SDK's default of 30 s would make a black-holed
 	// endpoint take minutes over [DialAttempts] tries.
 	DialTimeout = 5 * time.Second
+	// AnswerTimeout bounds the wait for an answer's headers once a request
+	// is sent. Without it (the SDK sets none) an endpoint that accepts the
+	// connection and never answers holds a call forever. The slowest
+	// answers imdsfleet asks for (a 1,000-instance DescribeInstances page, a
+	// 500-query GetMetricData) take seconds.
+	AnswerTimeout = time.Minute
 )
 
 // UnreachableError is returned by a call whose endpoint could not be
@@ -73,7 +80,7 @@ type failFastRetryer struct {
 // RetryDelay implements aws.Retryer. attempt counts the attempts made so
 // far (the SDK's middleware passes the attempt number that just failed).
 func (r *failFastRetryer) RetryDelay(attempt int, err error) (time.Duration, error) {
-	if !IsConnectError(err) {
+	if !IsConnectError(err) && !isNoAnswer(err) {
 		return r.RetryerV2.RetryDelay(attempt, err)
 	}
 	if attempt >= DialAttempts {
@@ -94,4 +101,14 @@ func IsConnectError(err error) bool {
 	}
 	var op *net.OpError
 	return errors.As(err, &op) && (op.Op == "dial" || op.Op == "proxyconnect")
+}
+
+// isNoAnswer reports whether err is a network timeout: no answer within
+// AnswerTimeout, or a TLS handshake that never completed. (net/http's
+// timeouts also match context.DeadlineExceeded, so the caller's own
+// deadline cannot be told apart; it needs no retry either way: the SDK
+// stops at a done context before the next attempt.)
+func isNoAnswer(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

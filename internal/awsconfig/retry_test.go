@@ -72,6 +72,43 @@ func TestUnreachableEndpointFailsFast(t *testing.T) {
 	}
 }
 
+// TestSilentEndpointFailsFast: an endpoint that accepts the connection but
+// never answers is tried DialAttempts times (counted by the server), each
+// ended by the answer timeout, instead of holding the call forever (the SDK
+// sets no such timeout) or retrying it 30 times.
+func TestSilentEndpointFailsFast(t *testing.T) {
+	isolatedEnv(t)
+	var calls atomic.Int32
+	done := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		select {
+		case <-r.Context().Done():
+		case <-done:
+		}
+	}))
+	defer srv.Close()
+	defer close(done)
+	// The timeout is short here only to keep the test quick; what is
+	// checked is the number of attempts.
+	hc := &http.Client{Transport: &http.Transport{ResponseHeaderTimeout: 20 * time.Millisecond}}
+	cfg, err := Load(context.Background(), Options{EndpointURL: srv.URL, MaxAttempts: 30, MaxBackoff: time.Millisecond, HTTPClient: hc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = STS(cfg).GetCallerIdentity(context.Background(), &sts.GetCallerIdentityInput{})
+	if got := calls.Load(); got != DialAttempts {
+		t.Errorf("server saw %d attempts, want %d", got, DialAttempts)
+	}
+	var unreachable *UnreachableError
+	if !errors.As(err, &unreachable) {
+		t.Errorf("error %v: want an UnreachableError", err)
+	}
+	if got := Explain(err); !strings.Contains(got, "the AWS endpoint did not answer (sts:GetCallerIdentity, 3 attempts)") {
+		t.Errorf("Explain = %q", got)
+	}
+}
+
 // TestThrottlingStillRetriedPatiently: the fast path for connection errors
 // leaves throttling alone: a call throttled every time is tried MaxAttempts
 // times (counted by the server), more than a connection failure gets.
