@@ -27,7 +27,8 @@ import (
 // through to ours. [Load] therefore runs credential_process helpers with
 // their stderr discarded, and wraps the configuration's credentials so that
 // every retrieval error becomes a [*CredentialsError], whose text is built
-// here from the error's types, never from the source's output.
+// here from the error's types, never from the source's output. The SDK
+// behaviour this relies on is in docs/aws-facts.md#go-sdk-credential-chain.
 
 // SourceKind is where a credential chain's credentials come from.
 type SourceKind int

@@ -18,7 +18,8 @@ import (
 // timeout) or that never answers (no answer within [AnswerTimeout]) is
 // tried [DialAttempts] times with short pauses and then reported: retrying
 // it for minutes only delays the one-line error, since a wrong
-// --endpoint-url or a dead network does not heal by itself.
+// --endpoint-url or a dead network does not heal by itself. The SDK
+// behaviour this relies on is in docs/aws-facts.md#go-sdk-retry-behaviour.
 const (
 	// DialAttempts is how many times one call is tried while the endpoint
 	// cannot be connected to.
