@@ -24,51 +24,39 @@ import (
 	"github.com/imdsfleet/imdsfleet/remediate"
 )
 
-// waitFor polls the server until cond holds (a server-side count, never a
-// duration); it fails the test if the run it waits on ends first.
-func waitFor(t *testing.T, done <-chan struct{}, cond func() bool) {
-	t.Helper()
-	for !cond() {
-		select {
-		case <-done:
-			t.Fatal("the run ended before the server saw what the test waits for")
-		default:
-			time.Sleep(2 * time.Millisecond)
-		}
-	}
-}
-
-// A second live run on a journal in use is refused (exit 2) naming the
-// first; no instance is called twice.
+// Two live runs started together on one journal: one is refused (exit 2)
+// naming the other, and no instance is called twice.
 func TestRemediateTwoLiveRunsOneJournal(t *testing.T) {
-	// Changes stay pending, so the first run keeps waiting to verify them
-	// (holding the journal) until the test stops it.
+	// Changes stay pending, so the run that got the journal keeps waiting
+	// to verify them (holding it) until the test stops it.
 	s := remStart(t, readyFleet(8), fleet.Knobs{ApplyDelay: remDelay(time.Hour)})
 	args := append(remArgs("remediate", "--report", s.report, "--live", "--yes", "--journal", s.journal, "--rate", "50"), "--wait-timeout", "1h")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	done := make(chan struct{})
-	var first remRun
-	go func() {
-		defer close(done)
-		first = remCLI(t, ctx, "", false, args...)
-	}()
-	waitFor(t, done, func() bool { return len(liveCalls(s.srv)) == len(s.insts) })
-
-	second := remCLI(t, context.Background(), "", false, args...)
-	if second.code != exitUsage || !strings.Contains(second.stderr, "in use by a live run") ||
-		!strings.Contains(second.stderr, fmt.Sprintf("pid %d", os.Getpid())) || !strings.Contains(second.stderr, s.journal) {
-		t.Errorf("second run: exit %d, want %d naming the holder:\n%s", second.code, exitUsage, second.stderr)
+	results := make(chan remRun, 2)
+	for range 2 {
+		go func() { results <- remCLI(t, ctx, "", false, args...) }()
 	}
-	// So is a rollback of it.
+	// The refused run ends on its own; the other only when stopped.
+	refused := <-results
+	if refused.code != exitUsage || !strings.Contains(refused.stderr, "in use by a live run") ||
+		!strings.Contains(refused.stderr, fmt.Sprintf("pid %d", os.Getpid())) || !strings.Contains(refused.stderr, s.journal) {
+		t.Errorf("refused run: exit %d, want %d naming the holder:\n%s", refused.code, exitUsage, refused.stderr)
+	}
+	until(t, "every instance changed", func() bool { return len(liveCalls(s.srv)) == len(s.insts) })
+	// A rollback of the journal in use is refused too.
 	rb := remCLI(t, context.Background(), "", false, remArgs("rollback", "--journal", s.journal, "--live", "--yes")...)
 	if rb.code != exitUsage || !strings.Contains(rb.stderr, "in use by a live run") {
 		t.Errorf("rollback while remediate runs: exit %d\n%s", rb.code, rb.stderr)
 	}
 	cancel()
-	<-done
-	if first.code != exitError {
-		t.Errorf("first run: exit %d, want %d (interrupted while verifying)", first.code, exitError)
+	if winner := <-results; winner.code != exitError {
+		t.Errorf("the run that got the journal: exit %d, want %d (stopped while verifying)", winner.code, exitError)
+	}
+	for _, c := range s.srv.ModifyCalls() {
+		if c.DryRun {
+			t.Errorf("dry-run call from a refused run: %+v", c)
+		}
 	}
 	for id, n := range liveCalls(s.srv) {
 		if n != 1 {
@@ -378,9 +366,11 @@ func until(t *testing.T, what string, cond func() bool) {
 // decides each by re-reading the instance and restores every instance that
 // was changed, the unanswered ones included, and calls nothing else.
 func TestRollbackAfterKillWithCallsInFlight(t *testing.T) {
-	// Every answer takes 300 ms: at any moment several calls are applied
-	// on the server but not yet answered.
-	slow := &fleet.Latency{Fixed: fleet.Duration(300 * time.Millisecond)}
+	// Every answer takes a second: at any moment several calls are applied
+	// on the server but not yet answered (the kill must come within that
+	// second of the server counting the 12th call, even on a loaded
+	// machine).
+	slow := &fleet.Latency{Fixed: fleet.Duration(time.Second)}
 	s := remStart(t, readyFleet(40), fleet.Knobs{Latency: slow})
 	received := func() int { return s.srv.Stats().Calls["ModifyInstanceMetadataOptions"]["us-east-1"] }
 	cmd := startSelf(t, s.url, remArgs("remediate", "--report", s.report, "--live", "--yes", "--journal", s.journal, "--rate", "100", "--workers", "8")...)
