@@ -79,6 +79,9 @@ func resolveOutput(path string) (string, outputKind, fs.FileInfo, error) {
 			case !di.IsDir():
 				return "", 0, nil, fmt.Errorf("%s: %s is not a directory", path, dir)
 			}
+			if err := checkWritable(path, dir); err != nil {
+				return "", 0, nil, err
+			}
 			return p, outputNew, nil, nil
 		}
 		if err != nil {
@@ -105,6 +108,11 @@ func resolveOutput(path string) (string, outputKind, fs.FileInfo, error) {
 			p = dest
 			continue
 		case m.IsRegular():
+			// Replacing takes a new file in the directory, not write
+			// permission on the old one.
+			if err := checkWritable(path, filepath.Dir(p)); err != nil {
+				return "", 0, nil, err
+			}
 			return p, outputReplace, fi, nil
 		case m&fs.ModeCharDevice != 0, m&fs.ModeNamedPipe != 0:
 			return p, outputDirect, fi, nil

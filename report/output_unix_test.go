@@ -188,3 +188,21 @@ func TestWriteOutputFileDescriptorLinks(t *testing.T) {
 		}
 	})
 }
+
+// TestCheckOutputUnwritableDirectory: a directory that takes no new file
+// is found before any work, not after a scan.
+func TestCheckOutputUnwritableDirectory(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root may create files in any directory")
+	}
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o555); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(dir, 0o755) })
+	for _, name := range []string{"new.json", "old.json"} {
+		if err := report.CheckOutput(filepath.Join(dir, name)); err == nil || !strings.Contains(err.Error(), "cannot create files in") {
+			t.Errorf("%s: error = %v", name, err)
+		}
+	}
+}
