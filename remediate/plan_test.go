@@ -1,6 +1,7 @@
 package remediate
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -35,10 +36,23 @@ func inst(id, class string, hop int32, mods ...func(*report.Instance)) report.In
 	return in
 }
 
-// testReport holds instances and records the default scan rules.
+// testWindow is the usage window of testReport: 15 daily buckets.
+var testWindow = report.Window{Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), End: time.Date(2026, 1, 15, 12, 0, 0, 0, time.UTC)}
+
+// testReport holds instances, a target (scanned ok) for each of their
+// accounts and Regions, a 15-day window, and records the default scan
+// rules.
 func testReport(instances ...report.Instance) *report.Report {
-	return &report.Report{SchemaVersion: 1, Instances: instances,
+	r := &report.Report{SchemaVersion: 1, Window: testWindow, Instances: instances,
 		ScanOptions: policy.Rules{MinObservedDays: 7, ContainerTags: policy.DefaultContainerTags()}.ScanOptions()}
+	seen := map[[2]string]bool{}
+	for _, in := range instances {
+		if k := [2]string{in.Account, in.Region}; !seen[k] {
+			seen[k] = true
+			r.Targets = append(r.Targets, report.Target{Account: in.Account, Region: in.Region, Status: report.TargetOK})
+		}
+	}
+	return r
 }
 
 // container makes the instance a container host by its tags, with the risk
@@ -186,7 +200,7 @@ func TestParseTagMatch(t *testing.T) {
 
 func TestBuildPlanUnknownSelection(t *testing.T) {
 	r := testReport(inst("i-1", report.ClassReady, 1), inst("i-2", report.ClassReady, 1, region("eu-west-1")))
-	r.Targets = []report.Target{{Account: "111111111111", Region: "ap-south-1"}}
+	r.Targets = append(r.Targets, report.Target{Account: "111111111111", Region: "ap-south-1", Status: report.TargetOK})
 	tests := []struct {
 		name string
 		o    PlanOptions
@@ -231,9 +245,59 @@ func TestBuildPlanRefusesUntrustedReport(t *testing.T) {
 		{"container risk without container tags", testReport(fakeHost), "i-0hop: report says risks container-hop-limit but its evidence (not a container host"},
 		{"container risk left out", testReport(hiddenHost), "i-0hid: report says risks none but its evidence (container host"},
 		{"unknown tokens value", testReport(inst("i-0tok", report.ClassReady, 1, func(in *report.Instance) { in.MetadataOptions.HttpTokens = "sometimes" })), `httpTokens "sometimes" is neither optional nor required`},
-		{"crafted id is quoted", testReport(inst("i-1\nSUMMARY", report.ClassReady, 1, func(in *report.Instance) { in.Usage.NoTokenCalls = 1 })), `"i-1\nSUMMARY": report says ready`},
-		{"no scanOptions", &report.Report{SchemaVersion: 1, Instances: []report.Instance{inst("i-1", report.ClassReady, 1)}}, "does not record the scan options"},
+		{"crafted id is quoted", testReport(inst("i-1\nSUMMARY", report.ClassReady, 1, func(in *report.Instance) { in.Usage.NoTokenCalls, in.Usage.DaysWithCalls = 1, 1 })), `"i-1\nSUMMARY": report says ready`},
+		{"no scanOptions", func() *report.Report {
+			r := testReport(inst("i-1", report.ClassReady, 1))
+			r.ScanOptions = nil
+			return r
+		}(), "does not record the scan options"},
 		{"counts the rest", testReport(v1Ready, noOptions, noDays, fewDays, partial), "5 of 6 instances disagree"},
+		// Evidence no scan writes, edited so that the verdict agrees with it.
+		{"negative v1 calls", testReport(inst("i-0neg", report.ClassReady, 1, func(in *report.Instance) { in.Usage.NoTokenCalls = -5 })), "i-0neg: usage has a count no scan writes (noTokenCalls -5"},
+		{"NaN v1 calls", testReport(inst("i-0nan", report.ClassReady, 1, func(in *report.Instance) { in.Usage.NoTokenCalls = math.NaN() })), "i-0nan: usage has a count no scan writes"},
+		{"more observed days than the window", testReport(inst("i-0big", report.ClassReady, 1, func(in *report.Instance) { in.Usage.Datapoints = 1000 })), "i-0big: usage has 1000 observed days in a window of 15 days"},
+		{"days with calls but no calls", testReport(inst("i-0day", report.ClassReady, 1, func(in *report.Instance) { in.Usage.DaysWithCalls = 14 })), "i-0day: usage has 0 calls (0 v1, 0 rejected) on 14 days with calls"},
+		{"more days with calls than observed", testReport(inst("i-0dwc", report.ClassV1InUse, 1, func(in *report.Instance) { in.Usage.Datapoints, in.Usage.DaysWithCalls = 2, 3 })), "i-0dwc: usage has 3 days with calls but only 2 observed days"},
+		{"a last call but no calls", testReport(inst("i-0last", report.ClassReady, 1, func(in *report.Instance) { in.Usage.LastCallAt = &testWindow.Start })), "i-0last: usage has a last call (lastCallAt 2026-01-01T00:00:00Z) but no days with calls"},
+		{"figures on an unread metric", testReport(inst("i-0err", report.ClassNoData, 1, func(in *report.Instance) {
+			in.Usage = report.Usage{Status: report.UsageError, NoTokenCalls: 1201, DaysWithCalls: 4, Datapoints: 14}
+		})), "i-0err: usage status error (not read) carries figures (1201 v1 calls"},
+		{"instance in a Region not scanned", func() *report.Report {
+			r := testReport(inst("i-1", report.ClassReady, 1))
+			r.Instances = append(r.Instances, inst("i-0reg", report.ClassV1InUse, 1, region("ap-south-1")))
+			return r
+		}(), "i-0reg: its account and Region 111111111111/ap-south-1 are not among the report's targets"},
+		{"instance in a failed target", func() *report.Report {
+			r := testReport(inst("i-0fail", report.ClassReady, 1, region("sa-east-1")))
+			r.Targets[0].Status, r.Targets[0].Error = report.TargetError, "AuthFailure"
+			return r
+		}(), "i-0fail: the report's scan of 111111111111/sa-east-1 failed"},
+		// The report's rules.
+		{"window under a day", func() *report.Report {
+			r := testReport(inst("i-1", report.ClassReady, 1))
+			r.Window.Start = r.Window.End.Add(-23 * time.Hour)
+			return r
+		}(), "its usage window (2026-01-14T13:00:00Z to 2026-01-15T12:00:00Z) is not at least one day long"},
+		{"window ending before it starts", func() *report.Report {
+			r := testReport(inst("i-1", report.ClassReady, 1))
+			r.Window.Start, r.Window.End = r.Window.End, r.Window.Start
+			return r
+		}(), "is not at least one day long"},
+		{"no window", func() *report.Report {
+			r := testReport(inst("i-1", report.ClassReady, 1))
+			r.Window = report.Window{}
+			return r
+		}(), "is not at least one day long"},
+		{"minObservedDays 0", func() *report.Report {
+			r := testReport(inst("i-1", report.ClassReady, 1))
+			r.ScanOptions.MinObservedDays = 0
+			return r
+		}(), "scanOptions.minObservedDays is 0, but a scan of its 15-day window uses 1 to 15"},
+		{"minObservedDays beyond the window", func() *report.Report {
+			r := testReport(inst("i-1", report.ClassNoData, 1))
+			r.ScanOptions.MinObservedDays = 1 << 40
+			return r
+		}(), "scanOptions.minObservedDays is 1099511627776"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -412,3 +412,39 @@ func TestScanRejectsShortLookback(t *testing.T) {
 		t.Errorf("lookback 1d: minObservedDays %d, want 1 (the default 7 capped at the window)", r.ScanOptions.MinObservedDays)
 	}
 }
+
+// TestScanReportPassesRemediateCheck: whatever the time of day and the
+// lookback (one day, a day and a second, 36 hours, the 455-day maximum and
+// a second under it), the scan's own report passes remediate's check
+// (policy.Check): its window is at least a day, minObservedDays lies
+// within it, and no instance has more observed days than the window's
+// daily buckets. A genuine report must never be refused.
+func TestScanReportPassesRemediateCheck(t *testing.T) {
+	day0 := time.Date(2026, 3, 15, 0, 0, 0, 0, time.UTC)
+	for _, now := range []time.Time{day0, day0.Add(time.Second), day0.Add(scanner.Day - time.Second), day0.Add(12 * time.Hour)} {
+		e := scantest.New(now)
+		ins := e.Instances(acctA, "us-east-1", 20)
+		for i := range ins {
+			if ins[i].State == "running" {
+				ins[i].LaunchTime = fleet.Abs(now.Add(-600 * scanner.Day))
+			}
+		}
+		f := &fleet.Fleet{Clock: &now, Accounts: []fleet.Account{{ID: acctA, Regions: []fleet.Region{{Name: "us-east-1", Instances: ins}}}}}
+		srv, url := simtest.Start(t, f, sim.Options{Seed: 1})
+		clients := scanner.AWSClients{Pool: awsconfig.NewPool(simtest.Config(url, fleet.DefaultAccessKeyID(acctA), "us-east-1"), ""), CloudWatchProtocol: awsconfig.ProtocolCBOR}
+		for _, lookback := range []time.Duration{scanner.Day, scanner.Day + time.Second, 36 * time.Hour, 14 * scanner.Day, scanner.MaxLookback - time.Second, scanner.MaxLookback} {
+			for _, minDays := range []int{1, 7, 1000} {
+				r, err := scanner.Scan(context.Background(), clients, scanner.Options{Regions: []string{"us-east-1"}, Lookback: lookback, MinObservedDays: minDays, Now: srv.Now})
+				if err != nil {
+					t.Fatalf("clock %s, lookback %s: %v", now.Format(time.TimeOnly), lookback, err)
+				}
+				if _, err := policy.Check(r); err != nil {
+					t.Errorf("clock %s, lookback %s, --min-observed-days %d: remediate refuses the scan's own report: %v", now.Format(time.TimeOnly), lookback, minDays, err)
+				}
+				if r.Summary.ByClassification[report.ClassReady] == 0 {
+					t.Errorf("clock %s, lookback %s, --min-observed-days %d: no instance ready (the check is not exercised)", now.Format(time.TimeOnly), lookback, minDays)
+				}
+			}
+		}
+	}
+}

@@ -375,8 +375,10 @@ First, every instance's classification and risks are recomputed from the
 report's own evidence (options, usage, tags) with the scan's rules and the
 options the report records (scanOptions). A report that disagrees (e.g. an
 instance edited to ready that made v1 calls), that lacks an instance's
-httpTokens, or that has no scanOptions (written by an older imdsfleet) is
-refused before any AWS call: re-run the scan.
+httpTokens, that has no scanOptions (written by an older imdsfleet), or
+whose evidence no scan writes (negative counts, more observed days than
+its window, an instance outside the targets it scanned) is refused before
+any AWS call: re-run the scan.
 
 Before any change each instance is re-read; one whose options changed since
 the scan, or that is gone, is skipped with the reason. A dry run (the

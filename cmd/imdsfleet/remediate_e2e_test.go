@@ -149,11 +149,18 @@ func remFleet(insts []remInst, knobs fleet.Knobs) *fleet.Fleet {
 // remRules are the scan rules remReport's reports record: the defaults.
 var remRules = policy.Rules{MinObservedDays: policy.DefaultMinObservedDays, ContainerTags: policy.DefaultContainerTags()}
 
+// remWindow is the usage window of a 14-day scan at now, as the scanner
+// draws it (start at midnight UTC): 15 daily buckets.
+func remWindow(now time.Time) report.Window {
+	return report.Window{Start: now.Add(-14 * 24 * time.Hour).Truncate(24 * time.Hour), End: now}
+}
+
 // remReport writes the scan report describing insts and returns its path.
 func remReport(t *testing.T, dir string, insts []remInst) string {
 	t.Helper()
-	r := &report.Report{SchemaVersion: report.SchemaVersion, Tool: report.Tool{Name: "imdsfleet", Version: "test"}, GeneratedAt: time.Now().UTC(),
-		ScanOptions: remRules.ScanOptions()}
+	now := time.Now().UTC().Truncate(time.Second)
+	r := &report.Report{SchemaVersion: report.SchemaVersion, Tool: report.Tool{Name: "imdsfleet", Version: "test"}, GeneratedAt: now,
+		Window: remWindow(now), ScanOptions: remRules.ScanOptions()}
 	targets := map[[2]string]bool{}
 	for _, in := range insts {
 		acct := in.account

@@ -43,9 +43,10 @@ func TestRemediateMotoLive(t *testing.T) {
 	}
 	// Classify them as a scan would have: two ready, one v1-in-use, one exempt.
 	classes := []string{report.ClassReady, report.ClassReady, report.ClassV1InUse, report.ClassReady}
-	rep := &report.Report{SchemaVersion: report.SchemaVersion, Tool: report.Tool{Name: "imdsfleet", Version: "test"}, GeneratedAt: time.Now().UTC(),
-		ScanOptions: remRules.ScanOptions(),
-		Targets:     []report.Target{{Account: aws.ToString(id.Account), Region: region, Status: report.TargetOK}}}
+	now := time.Now().UTC().Truncate(time.Second)
+	rep := &report.Report{SchemaVersion: report.SchemaVersion, Tool: report.Tool{Name: "imdsfleet", Version: "test"}, GeneratedAt: now,
+		Window: remWindow(now), ScanOptions: remRules.ScanOptions(),
+		Targets: []report.Target{{Account: aws.ToString(id.Account), Region: region, Status: report.TargetOK}}}
 	want := map[string]bool{}
 	for i, in := range out.Instances {
 		mo := in.MetadataOptions

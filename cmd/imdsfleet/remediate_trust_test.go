@@ -89,6 +89,31 @@ func TestRemediateRefusesUntrustedReport(t *testing.T) {
 	editReport(t, s.report, noTokens, func(_ map[string]any, instances []any) {
 		delete(instanceNamed(t, instances, ready.id)["metadataOptions"].(map[string]any), "httpTokens")
 	})
+	// Evidence edited along with the verdict, so that the two agree, into
+	// figures no scan writes.
+	negative := filepath.Join(s.dir, "negative.json")
+	editReport(t, s.report, negative, func(_ map[string]any, instances []any) {
+		in := instanceNamed(t, instances, v1.id)
+		in["classification"] = report.ClassReady
+		in["risks"] = []any{}
+		u := in["usage"].(map[string]any)
+		u["noTokenCalls"], u["daysWithCalls"] = -1201, 0
+	})
+	manyDays := filepath.Join(s.dir, "many-days.json")
+	editReport(t, s.report, manyDays, func(doc map[string]any, instances []any) {
+		// A window of years, and a million observed days in it.
+		doc["window"].(map[string]any)["start"] = "2020-01-01T00:00:00Z"
+		instanceNamed(t, instances, ready.id)["usage"].(map[string]any)["datapoints"] = 1e6
+	})
+	elsewhere := filepath.Join(s.dir, "elsewhere.json")
+	editReport(t, s.report, elsewhere, func(_ map[string]any, instances []any) {
+		instanceNamed(t, instances, ready.id)["region"] = "ap-south-1"
+	})
+	shortWindow := filepath.Join(s.dir, "short-window.json")
+	editReport(t, s.report, shortWindow, func(doc map[string]any, _ []any) {
+		w := doc["window"].(map[string]any)
+		w["start"] = w["end"]
+	})
 	old := filepath.Join(s.dir, "old.json")
 	editReport(t, s.report, old, func(doc map[string]any, _ []any) { delete(doc, "scanOptions") })
 
@@ -99,6 +124,10 @@ func TestRemediateRefusesUntrustedReport(t *testing.T) {
 		{"empty metadataOptions", noOptions, fmt.Sprintf("%s: metadataOptions has no httpTokens", ready.id)},
 		{"httpTokens removed", noTokens, fmt.Sprintf("%s: metadataOptions has no httpTokens", ready.id)},
 		{"report without scanOptions", old, "does not record the scan options its classifications depend on"},
+		{"negative v1 calls", negative, fmt.Sprintf("%s: usage has a count no scan writes (noTokenCalls -1201", v1.id)},
+		{"more observed days than the window", manyDays, fmt.Sprintf("%s: usage has 1000000 observed days in a window of", ready.id)},
+		{"instance in a Region not scanned", elsewhere, fmt.Sprintf("%s: its account and Region %s/ap-south-1 are not among the report's targets", ready.id, remAcct)},
+		{"window under a day", shortWindow, "is not at least one day long"},
 	}
 	before := s.snapshot(t)
 	for _, tc := range tests {

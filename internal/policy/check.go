@@ -2,8 +2,10 @@ package policy
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/imdsfleet/imdsfleet/report"
 )
@@ -15,11 +17,14 @@ const checkShown = 3
 // evidence (metadata options, usage, tags, instance profile) with the
 // rules its scanOptions record, and returns those rules when every verdict
 // agrees. It returns an error when the report cannot be trusted to act on:
-// it lacks scanOptions, an instance lacks the metadata options the rules
-// read (httpTokens), or an instance's classification or risks differ from
-// what its evidence gives. A report edited by hand (an instance marked
-// "ready" that made v1 calls) or written by a scanner with other rules is
-// refused rather than acted on.
+// it lacks scanOptions or a usable window (see [RulesOf]), an instance lacks
+// the metadata options the rules read (httpTokens), its evidence is what
+// no scan writes (a negative count, more observed days than the window
+// has, days with calls but no calls, figures on an unread metric), it is
+// not in a target the report scanned successfully, or its classification
+// or risks differ from what its evidence gives. A report edited by hand
+// (an instance marked "ready" that made v1 calls) or written by a scanner
+// with other rules is refused rather than acted on.
 //
 // The error is one line naming the first few instances and what
 // disagrees, e.g. "i-0abc: report says ready but its evidence (1201 v1
@@ -30,9 +35,22 @@ func Check(r *report.Report) (Rules, error) {
 	if err != nil {
 		return Rules{}, err
 	}
+	scanned := make(map[[2]string]string, len(r.Targets))
+	for _, t := range r.Targets {
+		scanned[[2]string{t.Account, t.Region}] = t.Status
+	}
+	windowDays := WindowDays(r.Window)
 	var problems []string
 	for i := range r.Instances {
-		if p := checkOne(&r.Instances[i], rules); p != "" {
+		in := &r.Instances[i]
+		p := targetProblem(in, scanned)
+		if p == "" {
+			p = usageProblem(in, windowDays)
+		}
+		if p == "" {
+			p = checkOne(in, rules)
+		}
+		if p != "" {
 			problems = append(problems, p)
 		}
 	}
@@ -79,6 +97,48 @@ func checkOne(in *report.Instance, rules Rules) string {
 	return ""
 }
 
+// targetProblem reports an instance the report cannot have read: one in an
+// account and Region it does not list as scanned, or whose scan failed
+// (a failed target contributes no instances).
+func targetProblem(in *report.Instance, scanned map[[2]string]string) string {
+	where := plain(in.Account + "/" + in.Region)
+	switch status, ok := scanned[[2]string{in.Account, in.Region}]; {
+	case !ok:
+		return fmt.Sprintf("%s: its account and Region %s are not among the report's targets, so no scan read it", idOf(in), where)
+	case status != report.TargetOK:
+		return fmt.Sprintf("%s: the report's scan of %s failed, so none of its instances were read", idOf(in), where)
+	}
+	return ""
+}
+
+// usageProblem reports usage figures no scan writes: the scanner sums
+// non-negative daily values over the window's daily buckets, counts the
+// buckets with data (datapoints) and those with calls (daysWithCalls),
+// records the last bucket with calls, and writes no figures when the
+// metric was not read (status error, none).
+func usageProblem(in *report.Instance, windowDays int) string {
+	u := in.Usage
+	nonNeg := func(f float64) bool { return f >= 0 && !math.IsInf(f, 1) } // false for NaN
+	switch {
+	case !nonNeg(u.NoTokenCalls) || !nonNeg(u.NoTokenRejected) || u.Datapoints < 0 || u.DaysWithCalls < 0:
+		return fmt.Sprintf("%s: usage has a count no scan writes (noTokenCalls %v, noTokenRejected %v, datapoints %d, daysWithCalls %d: each at least 0)",
+			idOf(in), u.NoTokenCalls, u.NoTokenRejected, u.Datapoints, u.DaysWithCalls)
+	case !usageReadable(u) && (u.NoTokenCalls != 0 || u.NoTokenRejected != 0 || u.Datapoints != 0 || u.DaysWithCalls != 0 || u.LastCallAt != nil):
+		return fmt.Sprintf("%s: usage status %s (not read) carries figures (%s v1 calls, %s rejected, %d observed days): a scan writes none for an unread metric",
+			idOf(in), orNone(u.Status), num(u.NoTokenCalls), num(u.NoTokenRejected), u.Datapoints)
+	case u.Datapoints > windowDays:
+		return fmt.Sprintf("%s: usage has %d observed days in a window of %d days", idOf(in), u.Datapoints, windowDays)
+	case u.DaysWithCalls > u.Datapoints:
+		return fmt.Sprintf("%s: usage has %d days with calls but only %d observed days", idOf(in), u.DaysWithCalls, u.Datapoints)
+	case (u.NoTokenCalls+u.NoTokenRejected > 0) != (u.DaysWithCalls > 0):
+		return fmt.Sprintf("%s: usage has %s calls (%s v1, %s rejected) on %d days with calls: calls and days with calls are both zero or both not",
+			idOf(in), num(u.NoTokenCalls+u.NoTokenRejected), num(u.NoTokenCalls), num(u.NoTokenRejected), u.DaysWithCalls)
+	case u.LastCallAt != nil && u.DaysWithCalls == 0:
+		return fmt.Sprintf("%s: usage has a last call (lastCallAt %s) but no days with calls", idOf(in), u.LastCallAt.UTC().Format(time.RFC3339))
+	}
+	return ""
+}
+
 // evidence describes the facts the classification rules read, for the
 // verdict they give.
 func evidence(in *report.Instance, rules Rules) string {
@@ -120,13 +180,16 @@ func riskList(risks []string) string {
 }
 
 // idOf is the instance id as it can be shown on one line.
-func idOf(in *report.Instance) string {
-	// The id comes from the report file: escaped and capped like every
-	// human output, and quoted when it needed escaping.
-	if c := report.SanitizeCell(in.InstanceID, 40); c != in.InstanceID {
+func idOf(in *report.Instance) string { return plain(in.InstanceID) }
+
+// plain is a value from the report file as it can be shown on one line:
+// escaped and capped like every human output, and quoted when it needed
+// escaping.
+func plain(s string) string {
+	if c := report.SanitizeCell(s, 40); c != s {
 		return `"` + c + `"`
 	}
-	return in.InstanceID
+	return s
 }
 
 func orNone(s string) string {

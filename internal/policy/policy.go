@@ -92,14 +92,26 @@ func (r Rules) ScanOptions() *report.ScanOptions {
 }
 
 // RulesOf returns the rules the report's classifications were drawn from,
-// as its scanOptions record them. A report without scanOptions (written
-// before imdsfleet recorded them) or with container tags that do not parse
-// is an error: its verdicts cannot be checked.
+// as its scanOptions record them. It is an error when the verdicts cannot
+// be checked: a report without scanOptions (written before imdsfleet
+// recorded them), container tags that do not parse, a usage window that
+// is not at least one day long (the scan never reads less), or a
+// minObservedDays a scan of that window could not have used (below 1, or
+// beyond the window's days).
 func RulesOf(r *report.Report) (Rules, error) {
 	if r.ScanOptions == nil {
 		return Rules{}, fmt.Errorf("%w: it does not record the scan options its classifications depend on (no scanOptions: it was written by an older imdsfleet); re-run the scan with this imdsfleet", ErrUntrusted)
 	}
-	rules := Rules{MinObservedDays: r.ScanOptions.MinObservedDays, WindowStart: r.Window.Start}
+	w := r.Window
+	if w.End.Sub(w.Start) < day {
+		return Rules{}, fmt.Errorf("%w: its usage window (%s to %s) is not at least one day long, the least a scan reads, so it cannot show any instance ready; re-run the scan instead of editing the report",
+			ErrUntrusted, w.Start.UTC().Format(time.RFC3339), w.End.UTC().Format(time.RFC3339))
+	}
+	if n, days := r.ScanOptions.MinObservedDays, WindowDays(w); n < 1 || n > days {
+		return Rules{}, fmt.Errorf("%w: scanOptions.minObservedDays is %d, but a scan of its %d-day window uses 1 to %d; re-run the scan instead of editing the report",
+			ErrUntrusted, n, days, days)
+	}
+	rules := Rules{MinObservedDays: r.ScanOptions.MinObservedDays, WindowStart: w.Start}
 	for _, s := range r.ScanOptions.ContainerTags {
 		m, err := ParseTagMatcher(s)
 		if err != nil {
@@ -108,6 +120,20 @@ func RulesOf(r *report.Report) (Rules, error) {
 		rules.ContainerTags = append(rules.ContainerTags, m)
 	}
 	return rules, nil
+}
+
+// WindowDays is the number of daily buckets in the usage window w: the
+// most observed days any instance can have in it.
+func WindowDays(w report.Window) int {
+	if !w.End.After(w.Start) {
+		return 0
+	}
+	d := w.End.Sub(w.Start) // saturates rather than overflows
+	days := d / day
+	if d%day != 0 {
+		days++
+	}
+	return int(days)
 }
 
 // Verdict is what the rules make of one instance.
