@@ -149,7 +149,9 @@ func ReadFile(path string) (*Report, error) {
 // Read reads and checks a JSON report. It accepts only what [WriteJSON]
 // writes: one JSON object with schemaVersion [SchemaVersion], every
 // instance with an account, a Region and an ID, known classification, risk,
-// usage status and target status values, and no instance twice. Fields it
+// usage status and target status values, no instance twice, and no key
+// that other JSON tools read differently (a key twice in one object, or a
+// key matching a field only case-insensitively: see keyProblem). Fields it
 // does not know are ignored, so that a report from a later imdsfleet with
 // the same schema version (additive changes only) still reads. Errors wrap
 // [ErrNotReport], [ErrSchemaVersion] or [ErrInvalid].
@@ -166,6 +168,8 @@ func Read(r io.Reader) (*Report, error) {
 }
 
 func parse(data []byte, name string) (*Report, error) {
+	// A UTF-8 byte-order mark (an editor's) is not part of the JSON text.
+	data = bytes.TrimPrefix(data, []byte("\ufeff"))
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, &readError{
 			msg:  fmt.Sprintf("%s is empty, not an imdsfleet report; re-run the scan", name),
@@ -244,6 +248,12 @@ func parse(data []byte, name string) (*Report, error) {
 			}
 		}
 		return nil, &readError{msg: fmt.Sprintf("%s is not a valid imdsfleet report: %v", name, err), kind: ErrInvalid, cause: err}
+	}
+	if p := keyProblem(data); p != "" {
+		return nil, &readError{
+			msg:  fmt.Sprintf("%s is not a valid imdsfleet report: %s; re-run the scan, or fix the file by hand", name, p),
+			kind: ErrInvalid,
+		}
 	}
 	if problems := validate(&rep); len(problems) > 0 {
 		const show = 5

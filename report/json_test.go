@@ -165,6 +165,24 @@ func TestReadErrors(t *testing.T) {
 			list := d["instances"].([]any)
 			d["instances"] = append(list, list[0])
 		}), report.ErrInvalid, []string{"instances[9] (i-1000000000000enf) appears twice (also instances[0])"}},
+		// Keys Go's JSON reader takes where other tools do not, or that tools
+		// disagree on: a reviewed report must not act otherwise.
+		{"a key twice", strings.Replace(valid, `"noTokenCalls": `, `"noTokenCalls": 0, "noTokenCalls": `, 1),
+			report.ErrInvalid, []string{`instances[0].usage has the key "noTokenCalls" twice`, "re-run the scan"}},
+		{"a key twice at the top", strings.Replace(valid, `"scanOptions": `, `"scanOptions": null, "scanOptions": `, 1),
+			report.ErrInvalid, []string{`the report has the key "scanOptions" twice`}},
+		{"a key twice, once escaped", strings.Replace(valid, `"classification": `, `"classification": "ready", "cl\u0061ssification": `, 1),
+			report.ErrInvalid, []string{`instances[0] has the key "classification" twice`}},
+		{"a tag twice", strings.Replace(valid, `"tags": {`, `"tags": {"Name": "x", "Name": "y", `, 1),
+			report.ErrInvalid, []string{`instances[0].tags has the key "Name" twice`}},
+		{"a key differing in case", strings.Replace(valid, `"noTokenCalls": `, `"NoTokenCalls": 0, "noTokenCalls": `, 1),
+			report.ErrInvalid, []string{`instances[0].usage has the key "NoTokenCalls", which differs from "noTokenCalls" only in case`}},
+		{"a key differing in case alone", strings.Replace(valid, `"classification": `, `"CLASSIFICATION": `, 1),
+			report.ErrInvalid, []string{`has the key "CLASSIFICATION", which differs from "classification" only in case`}},
+		{"a key with a long s", strings.Replace(valid, `"risks": `, `"riſks": [], "risks": `, 1),
+			report.ErrInvalid, []string{`has the key "riſks", which differs from "risks" only in case`}},
+		{"a key with a Kelvin sign", strings.Replace(valid, `"noTokenCalls": `, `"noTo\u212aenCalls": 0, "noTokenCalls": `, 1),
+			report.ErrInvalid, []string{"instances[0].usage has the key \"noTo\u212aenCalls\", which differs from \"noTokenCalls\" only in case"}},
 		{"many problems", instance(func(d map[string]any) {
 			for _, in := range d["instances"].([]any) {
 				in.(map[string]any)["classification"] = "bad"
@@ -222,6 +240,43 @@ func TestReadIgnoresUnknownFields(t *testing.T) {
 	if len(r.Instances) != 1 || r.Instances[0].InstanceID != "i-1" || r.Instances[0].Tags == nil || r.Instances[0].Risks == nil {
 		t.Fatalf("unexpected result: %+v", r.Instances)
 	}
+}
+
+// TestReadKeysOtherToolsReadAlike: keys that only look alike are not
+// refused when Go reads them as other tools do: tags differing in case
+// (AWS tag keys are case-sensitive), escaped keys, a byte-order mark,
+// unknown keys differing in case from each other.
+func TestReadKeysOtherToolsReadAlike(t *testing.T) {
+	valid := string(writeJSON(t, normalized(t)))
+	for name, in := range map[string]string{
+		"tags differing in case": strings.Replace(valid, `"tags": {`, `"tags": {"name": "x", "NAME": "y", "Name\u0073": "z", `, 1),
+		"an escaped key":         strings.Replace(valid, `"classification": `, `"cl\u0061ssification": `, 1),
+		"unknown keys":           strings.Replace(valid, `"usage": {`, `"usage": {"future": 1, "Future": 2, "x": {"a": 1, "A": 2}, `, 1),
+		"a byte-order mark":      "\ufeff" + valid,
+		"a long unknown object":  strings.Replace(valid, `"usage": {`, `"usage": {"future": {`+manyKeys(100)+`}, `, 1),
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := report.Read(strings.NewReader(in)); err != nil {
+				t.Fatalf("Read: %v", err)
+			}
+		})
+	}
+	// A long object with one key twice at the end is still caught.
+	dup := strings.Replace(valid, `"usage": {`, `"usage": {"future": {`+manyKeys(100)+`, "k7": 0}, `, 1)
+	if _, err := report.Read(strings.NewReader(dup)); err == nil || !strings.Contains(err.Error(), `instances[0].usage.future has the key "k7" twice`) {
+		t.Errorf("a key twice in a long object: error %v", err)
+	}
+}
+
+func manyKeys(n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(`"k` + strconv.Itoa(i) + `": ` + strconv.Itoa(i))
+	}
+	return b.String()
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

@@ -162,3 +162,90 @@ func TestRemediateRefusesUntrustedReport(t *testing.T) {
 		t.Errorf("the unedited report: exit %d\n%s", r.code, r.stderr)
 	}
 }
+
+// TestRemediateRefusesReportReadDifferently: a report whose JSON other
+// tools read one way and Go's reader another is refused. Go matches keys
+// case-insensitively and takes the last of a repeated key, so
+// `"classification": "v1-in-use", "Classification": "ready"` reads as
+// v1-in-use in jq, Python or a review, and was enforced by remediate (the
+// edited usage agreeing with "ready"). Exit 2, the key named, no AWS call.
+// A byte-order mark (an editor's) is not such a difference: that report
+// is accepted.
+func TestRemediateRefusesReportReadDifferently(t *testing.T) {
+	insts := remMixedFleet([]string{"us-east-1"}, 0)
+	s := remStart(t, insts, fleet.Knobs{})
+	var v1 remInst
+	for _, in := range insts {
+		if in.class == report.ClassV1InUse && in.tags == nil {
+			v1 = in
+			break
+		}
+	}
+	if v1.id == "" {
+		t.Fatal("test setup: no plain v1-in-use instance in the fleet")
+	}
+	orig := string(mustRead(t, s.report))
+	at := strings.Index(orig, `"instanceId": "`+v1.id+`"`)
+	if at < 0 {
+		t.Fatal("test setup: instance not found in the report text")
+	}
+	// edit replaces the first old after the instance's id.
+	edit := func(name string, pairs ...string) string {
+		text := orig
+		for i := 0; i < len(pairs); i += 2 {
+			j := strings.Index(text[at:], pairs[i])
+			if j < 0 {
+				t.Fatalf("test setup: %q not in the instance", pairs[i])
+			}
+			text = text[:at+j] + pairs[i+1] + text[at+j+len(pairs[i]):]
+		}
+		path := filepath.Join(s.dir, name)
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	caseVariant := edit("case.json",
+		`"classification": "v1-in-use"`, `"classification": "v1-in-use", "Classification": "ready"`,
+		`"error": ""`, `"error": "", "NoTokenCalls": 0, "DaysWithCalls": 0`)
+	duplicate := edit("duplicate.json",
+		`"classification": "v1-in-use"`, `"classification": "v1-in-use", "classification": "ready"`,
+		`"error": ""`, `"error": "", "noTokenCalls": 0, "daysWithCalls": 0`)
+	// What other tools see: the instance is v1-in-use (decoding into a map
+	// matches keys exactly, as jq does).
+	var doc struct{ Instances []map[string]any }
+	if err := json.Unmarshal(mustRead(t, caseVariant), &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range doc.Instances {
+		if in["instanceId"] == v1.id && in["classification"] != report.ClassV1InUse {
+			t.Fatalf("test setup: other tools read %v", in["classification"])
+		}
+	}
+	tests := []struct{ name, report, want string }{
+		{"a key differing in case", caseVariant, `instances[3].usage has the key "NoTokenCalls", which differs from "noTokenCalls" only in case`},
+		{"a key twice", duplicate, `instances[3].usage has the key "noTokenCalls" twice`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s.srv.ResetStats()
+			r := remCLI(t, context.Background(), "", false, remArgs("remediate", "--report", tc.report, "--live", "--yes", "--journal", s.journal)...)
+			if r.code != exitUsage {
+				t.Errorf("exit %d, want %d (bad usage)\n%s", r.code, exitUsage, r.stderr)
+			}
+			if first, _, _ := strings.Cut(r.stderr, "\n"); !strings.Contains(first, tc.want) {
+				t.Errorf("first stderr line %q, want it to contain %q", first, tc.want)
+			}
+			if calls := s.srv.Stats().Calls; sim.Total(calls) != 0 {
+				t.Errorf("AWS was called: %v", calls)
+			}
+		})
+	}
+	bom := filepath.Join(s.dir, "bom.json")
+	if err := os.WriteFile(bom, append([]byte("\ufeff"), orig...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := remCLI(t, context.Background(), "", false, remArgs("remediate", "--report", bom)...); r.code != exitOK {
+		t.Errorf("a report with a byte-order mark: exit %d\n%s", r.code, r.stderr)
+	}
+}
