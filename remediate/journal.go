@@ -523,8 +523,8 @@ func (e *LockedError) Error() string {
 	return fmt.Sprintf("journal %s is in use by a live run of %s: wait for it to finish (or stop it), then run again; two runs on one journal would change instances twice", e.Path, who)
 }
 
-// lockInfoPath is where a lock holder describes itself.
-func lockInfoPath(journal string) string { return journal + ".lock" }
+// LockInfoPath is where the holder of a journal's lock describes itself.
+func LockInfoPath(journal string) string { return journal + ".lock" }
 
 // Lock is an exclusive lock on a journal file, held until Release.
 type Lock struct {
@@ -539,7 +539,7 @@ func lock(f *os.File, path string, h Holder) (*Lock, error) {
 	if err := flock(f); err != nil {
 		if errors.Is(err, errLocked) {
 			le := &LockedError{Path: path}
-			if b, rerr := os.ReadFile(lockInfoPath(path)); rerr == nil {
+			if b, rerr := os.ReadFile(LockInfoPath(path)); rerr == nil {
 				var other Holder
 				if json.Unmarshal(b, &other) == nil && other.PID != 0 {
 					le.Holder = &other
@@ -549,7 +549,7 @@ func lock(f *os.File, path string, h Holder) (*Lock, error) {
 		}
 		return nil, fmt.Errorf("lock journal %s: %w", path, err)
 	}
-	l := &Lock{f: f, info: lockInfoPath(path)}
+	l := &Lock{f: f, info: LockInfoPath(path)}
 	b, _ := json.Marshal(h)
 	b = append(b, '\n')
 	// Only a description: the lock itself is the flock on the journal, so

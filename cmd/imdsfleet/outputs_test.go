@@ -225,3 +225,58 @@ func TestOutputPaths(t *testing.T) {
 		}
 	})
 }
+
+// TestOutputNotAnInput: an output that is the command's own input or state
+// (remediate --output scan.json, --plan-out the journal, rollback --output
+// the journal, through a link too) or another output is bad usage before
+// any AWS call, and the file is left as it was.
+func TestOutputNotAnInput(t *testing.T) {
+	s := outputSetup(t)
+	link := filepath.Join(t.TempDir(), "link.json")
+	if err := os.Symlink(s.report, link); err != nil {
+		t.Fatal(err)
+	}
+	journalJSON := filepath.Join(s.dir, "fix.json")
+	if err := os.Link(s.journal, journalJSON); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		args []string
+		kept string // the file that must not change
+		want string // in the error line
+	}{
+		{"remediate --output the report", remArgs("remediate", "--report", s.report, "--output", s.report), s.report, "--output " + s.report + " is --report"},
+		{"remediate --output a link to the report", remArgs("remediate", "--report", s.report, "--output", link), s.report, "is --report"},
+		{"remediate --plan-out the report", remArgs("remediate", "--report", s.report, "--plan-out", s.report), s.report, "--plan-out"},
+		{"remediate --plan-out the journal", remArgs("remediate", "--report", s.report, "--journal", s.journal, "--plan-out", s.journal), s.journal, "is --journal"},
+		{"remediate --plan-out the lock file", remArgs("remediate", "--report", s.report, "--journal", s.journal, "--plan-out", s.journal+".lock"), "", "lock file"},
+		{"remediate --plan-out the rollback journal", remArgs("remediate", "--report", s.report, "--journal", s.journal, "--plan-out", s.journal+".rollback.jsonl"), "", "rollback journal"},
+		{"remediate --output the journal", remArgs("remediate", "--report", s.report, "--journal", journalJSON, "--output", journalJSON), s.journal, "is --journal"},
+		{"remediate --plan-out and --output one file", remArgs("remediate", "--report", s.report, "--plan-out", filepath.Join(s.dir, "p.json"), "--output", filepath.Join(s.dir, ".", "p.json")), "", "same file as --plan-out"},
+		{"rollback --output the journal", remArgs("rollback", "--journal", journalJSON, "--output", journalJSON), s.journal, "is --journal"},
+		{"rollback --output the rollback journal", remArgs("rollback", "--journal", s.journal, "--rollback-journal", filepath.Join(s.dir, "rb.json"), "--output", filepath.Join(s.dir, "rb.json")), "", "is --rollback-journal"},
+		{"scan --output twice through a link", []string{"scan", "--regions", "us-east-1", "--output", s.report, "--output", link}, s.report, "same file as --output"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var before []byte
+			if c.kept != "" {
+				before, _ = os.ReadFile(c.kept)
+			}
+			calls := totalCalls(s.srv)
+			r := remCLI(t, context.Background(), "", false, c.args...)
+			if r.code != exitUsage || !strings.Contains(r.stderr, c.want) {
+				t.Errorf("exit %d, want %d with %q:\n%s", r.code, exitUsage, c.want, r.stderr)
+			}
+			if n := totalCalls(s.srv) - calls; n != 0 {
+				t.Errorf("%d AWS calls before the usage error, want none", n)
+			}
+			if c.kept != "" {
+				if after, _ := os.ReadFile(c.kept); string(after) != string(before) {
+					t.Errorf("%s changed", c.kept)
+				}
+			}
+		})
+	}
+}

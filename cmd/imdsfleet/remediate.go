@@ -128,6 +128,26 @@ func (f *changeFlags) validate(s *streams) error {
 	return nil
 }
 
+// outputPaths are the --output files, named for [checkDistinctOutputs].
+func (f *changeFlags) outputPaths() []namedPath {
+	var outs []namedPath
+	for _, o := range f.outputs {
+		outs = append(outs, namedPath{"--output", o})
+	}
+	return outs
+}
+
+// journalFiles are the files a journal at path keeps (itself, its lock's
+// description, the rollback journal beside it and that one's), which no
+// output may replace.
+func journalFiles(flag, path string) []namedPath {
+	rb := remediate.RollbackJournalPath(path)
+	return []namedPath{
+		{flag, path}, {"the lock file of " + flag, remediate.LockInfoPath(path)},
+		{"the rollback journal of " + flag, rb}, {"the lock file of the rollback journal of " + flag, remediate.LockInfoPath(rb)},
+	}
+}
+
 // checkDir makes sure path's directory exists, so that a file written after
 // a live run cannot fail for want of it.
 func checkDir(flag, path string) error {
@@ -485,6 +505,13 @@ func runRemediate(cmd *cobra.Command, g *globals, f *remediateFlags) error {
 		}
 	}
 	if err := checkJournalFiles("--journal", journal, remediate.RollbackJournalPath(journal)); err != nil {
+		return err
+	}
+	outs := f.outputPaths()
+	if f.planOut != "" {
+		outs = append([]namedPath{{"--plan-out", f.planOut}}, outs...)
+	}
+	if err := checkDistinctOutputs(outs, append([]namedPath{{"--report", f.report}}, journalFiles("--journal", journal)...)); err != nil {
 		return err
 	}
 	plan, err := remediate.BuildPlan(rep, opts, time.Now())

@@ -3,8 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -86,6 +84,11 @@ func runRollback(cmd *cobra.Command, g *globals, f *rollbackFlags) error {
 	if err := checkJournalFiles("--rollback-journal", rj); err != nil {
 		return err
 	}
+	keep := append(journalFiles("--journal", f.journal),
+		namedPath{"--rollback-journal", rj}, namedPath{"the lock file of --rollback-journal", remediate.LockInfoPath(rj)})
+	if err := checkDistinctOutputs(f.outputPaths(), keep); err != nil {
+		return err
+	}
 	if f.live {
 		// Hold the remediate journal too: no remediate run may append to
 		// it (or re-plan from it) while its changes are being undone.
@@ -152,20 +155,4 @@ func runRollback(cmd *cobra.Command, g *globals, f *rollbackFlags) error {
 	// again after a rollback) must be made again.
 	ro.Prior.ForgetRedone(st)
 	return f.execute(ctx, cmd, g, tasks, ro, skipped, "rollback-journal", rj)
-}
-
-// samePath reports whether a and b name the same file (after making them
-// absolute; when both exist, by identity, so links count too).
-func samePath(a, b string) bool {
-	if ia, err := os.Stat(a); err == nil {
-		if ib, err := os.Stat(b); err == nil {
-			return os.SameFile(ia, ib)
-		}
-	}
-	aa, errA := filepath.Abs(a)
-	ab, errB := filepath.Abs(b)
-	if errA != nil || errB != nil {
-		return filepath.Clean(a) == filepath.Clean(b)
-	}
-	return aa == ab
 }

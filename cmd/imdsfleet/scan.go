@@ -212,6 +212,7 @@ func (o *scanOptions) parse() (*scanPlan, error) {
 	if p.failOn, err = policy.ParseFailOn(o.failOn); err != nil {
 		return nil, usageError("%v", err)
 	}
+	var outs []namedPath
 	for _, path := range o.outputs {
 		format, err := report.FormatFromPath(path)
 		if err != nil {
@@ -221,6 +222,10 @@ func (o *scanOptions) parse() (*scanPlan, error) {
 			return nil, usageError("--output %v", err)
 		}
 		p.outputs = append(p.outputs, outputFile{path, format})
+		outs = append(outs, namedPath{"--output", path})
+	}
+	if err := checkDistinctOutputs(outs, nil); err != nil {
+		return nil, err
 	}
 	if err := checkPositive("--retry-max-backoff", o.maxBackoff); err != nil {
 		return nil, err
