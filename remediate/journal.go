@@ -354,14 +354,22 @@ type Warning struct {
 	Err error
 }
 
+// String quotes the journal's own text (a field of the bad line) only
+// through [report.SanitizeCell]: a crafted journal line cannot drive the
+// terminal or flood it.
 func (w Warning) String() string {
+	file := report.SanitizeCell(w.File, 256)
+	why := ""
+	if w.Err != nil {
+		why = report.SanitizeCell(w.Err.Error(), 200)
+	}
 	switch {
 	case w.Torn:
-		return fmt.Sprintf("%s:%d: torn last line (the run was killed while writing it) ignored; every line before it is used", w.File, w.Line)
+		return fmt.Sprintf("%s:%d: torn last line (the run was killed while writing it) ignored; every line before it is used", file, w.Line)
 	case w.Gap > 0:
-		return fmt.Sprintf("%s:%d: %d journal line(s) missing before this one (%v); the lines around them are used", w.File, w.Line, w.Gap, w.Err)
+		return fmt.Sprintf("%s:%d: %d journal line(s) missing before this one (%s); the lines around them are used", file, w.Line, w.Gap, why)
 	}
-	return fmt.Sprintf("%s:%d: corrupt journal line skipped (%v); the lines before and after it are used", w.File, w.Line, w.Err)
+	return fmt.Sprintf("%s:%d: corrupt journal line skipped (%s); the lines before and after it are used", file, w.Line, why)
 }
 
 // CheckJournalFile reports whether path exists and refuses anything that is
@@ -504,8 +512,11 @@ func ThisProcess(command string, now time.Time) Holder {
 	return Holder{PID: os.Getpid(), Host: host, Started: now.UTC(), Command: command}
 }
 
+// String shows the holder as its .lock file describes it: that file is
+// anyone's to write, so its text goes through [report.SanitizeCell].
 func (h *Holder) String() string {
-	return fmt.Sprintf("pid %d on %s, started %s: %s", h.PID, h.Host, h.Started.Format(time.RFC3339), h.Command)
+	return fmt.Sprintf("pid %d on %s, started %s: %s", h.PID, report.SanitizeCell(h.Host, 64),
+		h.Started.Format(time.RFC3339), report.SanitizeCell(h.Command, 200))
 }
 
 // LockedError is returned when another live run holds a journal's lock.
@@ -539,7 +550,7 @@ func lock(f *os.File, path string, h Holder) (*Lock, error) {
 	if err := flock(f); err != nil {
 		if errors.Is(err, errLocked) {
 			le := &LockedError{Path: path}
-			if b, rerr := os.ReadFile(LockInfoPath(path)); rerr == nil {
+			if b, rerr := readCapped(LockInfoPath(path), 64<<10); rerr == nil {
 				var other Holder
 				if json.Unmarshal(b, &other) == nil && other.PID != 0 {
 					le.Holder = &other
@@ -777,3 +788,18 @@ func (j *Journal) Close() error {
 // RollbackJournalPath is the default journal of a rollback of the remediate
 // journal at path. Remediate reads it too, to know what was rolled back.
 func RollbackJournalPath(path string) string { return path + ".rollback.jsonl" }
+
+// readCapped reads at most max bytes of the regular file at path (a
+// description that is not a regular file, or is larger, is not read).
+func readCapped(path string, max int64) ([]byte, error) {
+	f, err := openChecked(path, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err == nil && int64(len(b)) > max {
+		err = fmt.Errorf("%s: larger than %d bytes", path, max)
+	}
+	return b, err
+}

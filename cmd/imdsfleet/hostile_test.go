@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -374,5 +375,92 @@ func TestHostileNames(t *testing.T) {
 			t.Errorf("the crafted id is not shown escaped:\n%s", r.stdout)
 		}
 		checkCSV(t, out("crafted.csv"))
+	})
+}
+
+// TestHostileJournalText: a journal's .lock description and its lines are
+// anyone's to write; what the tool quotes from them reaches the terminal
+// escaped and capped, and a FIFO planted as the .lock file does not block
+// the run that reports the lock's holder.
+func TestHostileJournalText(t *testing.T) {
+	s := outputSetup(t)
+	evil := "evil\x1b[31mRED\x1b]0;title\x07\nSUMMARY: forged\u202eEVIL" + strings.Repeat("x", 1<<20)
+	clean := func(t *testing.T, what, out string) {
+		t.Helper()
+		if strings.ContainsAny(out, "\x1b\x07\u202e") {
+			t.Errorf("%s carries a raw control or bidi character:\n%.300q", what, out)
+		}
+		if len(out) > 16<<10 {
+			t.Errorf("%s is %d bytes: a hostile value was not capped", what, len(out))
+		}
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, "SUMMARY: forged") {
+				t.Errorf("%s: a line was forged: %q", what, l)
+			}
+		}
+	}
+	live := remArgs("remediate", "--report", s.report, "--live", "--yes", "--journal", s.journal)
+
+	t.Run("lock holder", func(t *testing.T) {
+		lk, err := remediate.LockJournal(s.journal, remediate.Holder{PID: 1, Host: evil, Command: evil, Started: time.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer lk.Release()
+		r := remCLI(t, context.Background(), "", false, live...)
+		if r.code != exitUsage || !strings.Contains(r.stderr, "in use by a live run") {
+			t.Fatalf("exit %d, want %d naming the holder:\n%.500s", r.code, exitUsage, r.stderr)
+		}
+		clean(t, "stderr", r.stderr)
+	})
+
+	t.Run("FIFO as the lock file", func(t *testing.T) {
+		lk, err := remediate.LockJournal(s.journal, remediate.ThisProcess("test", time.Now()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer lk.Release()
+		info := s.journal + ".lock"
+		os.Remove(info)
+		if err := syscall.Mkfifo(info, 0o600); err != nil {
+			t.Skipf("mkfifo: %v", err)
+		}
+		defer os.Remove(info)
+		done := make(chan remRun, 1)
+		go func() { done <- remCLI(t, context.Background(), "", false, live...) }()
+		select {
+		case r := <-done:
+			if r.code != exitUsage || !strings.Contains(r.stderr, "in use by a live run") {
+				t.Fatalf("exit %d, want %d naming the lock:\n%s", r.code, exitUsage, r.stderr)
+			}
+		case <-time.After(time.Minute):
+			// Release the reader the run is stuck on, so the test ends.
+			if w, err := os.OpenFile(info, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+				w.Close()
+			}
+			t.Fatal("the run blocked on the FIFO planted as the journal's .lock file")
+		}
+	})
+
+	t.Run("journal line", func(t *testing.T) {
+		// A version 1 line (no checksum) with a hostile kind: skipped
+		// and named, its text escaped and capped.
+		line, _ := json.Marshal(map[string]any{"v": 1, "kind": evil, "op": "remediate", "account": remAcct, "region": "us-east-1", "instanceId": "i-x"})
+		f, err := os.OpenFile(s.journal, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Write(append(line, '\n'))
+		f.Close()
+		for _, args := range [][]string{
+			remArgs("remediate", "--report", s.report, "--journal", s.journal),
+			remArgs("rollback", "--journal", s.journal),
+		} {
+			r := remCLI(t, context.Background(), "", false, args...)
+			if !strings.Contains(r.stderr, "corrupt journal line skipped") {
+				t.Fatalf("%s: exit %d, no warning for the bad line:\n%.500s", args[0], r.code, r.stderr)
+			}
+			clean(t, args[0]+" stderr", r.stderr)
+		}
 	})
 }

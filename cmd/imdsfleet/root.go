@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/imdsfleet/imdsfleet/report"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -34,6 +36,11 @@ type globals struct {
 }
 
 // run executes the CLI with args and returns the process exit code.
+// maxErrorWidth caps the one error line (in columns): long enough for any
+// message of ours with its paths, short enough that an error quoting a
+// hostile value cannot flood the terminal.
+const maxErrorWidth = 2000
+
 func run(ctx context.Context, args []string, s *streams) int {
 	g := &globals{streams: s, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	root := newRootCmd(g)
@@ -46,7 +53,9 @@ func run(ctx context.Context, args []string, s *streams) int {
 	if err != nil {
 		// One line: a usage error names the command's help at its end.
 		if e, ok := err.(*exitErr); !ok || e.Err != nil {
-			msg := strings.Join(strings.Fields(err.Error()), " ")
+			// Errors quote what AWS, a report or a journal said: shown
+			// through the sanitizer, and capped, like every fleet text.
+			msg := report.SanitizeCell(strings.Join(strings.Fields(err.Error()), " "), maxErrorWidth)
 			if code == exitUsage {
 				if cmd == nil {
 					cmd = root
