@@ -316,13 +316,22 @@ func resumeCommand(cmd *cobra.Command, journalFlag, journal string) string {
 	return strings.Join(args, " ")
 }
 
+// shellQuote quotes s for a POSIX shell. A value with a character the
+// sanitizer would escape (a control or bidi character, a byte that is not
+// UTF-8) is written as $'...' with that character escaped (\x1b, \n,
+// \u202e), which bash, zsh and ksh read back exactly: the printed command
+// can neither drive the terminal nor run as something else when pasted.
 func shellQuote(s string) string {
 	if s != "" && strings.IndexFunc(s, func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:=,@+", r))
 	}) < 0 {
 		return s
 	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+	if report.Sanitize(s) == s {
+		return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+	}
+	e := strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s)
+	return "$'" + report.Sanitize(e) + "'"
 }
 
 // finish prints the results, writes the outputs and maps the outcome to an
