@@ -24,8 +24,12 @@ import (
 //   - other C0 controls, DEL and bytes that are not UTF-8 become \xNN
 //     (ESC is \x1b);
 //   - C1 controls (U+0080–U+009F), the bidi controls (U+061C, U+200E,
-//     U+200F, U+202A–U+202E, U+2066–U+2069) and the line and paragraph
-//     separators (U+2028, U+2029) become \uNNNN.
+//     U+200F, U+202A–U+202E, U+2066–U+2069), the line and paragraph
+//     separators (U+2028, U+2029) and invisible format characters (U+200B,
+//     U+2060–U+2064, U+206A–U+206F, U+FEFF, U+FFF9–U+FFFB, U+180E) become
+//     \uNNNN; Unicode tag characters (U+E0000–U+E007F), which can spell
+//     hidden text, become \UNNNNNNNN unless they are part of an emoji tag
+//     sequence (the flag of Scotland).
 //
 // Everything else, Japanese and emoji included, is kept. A backslash is
 // kept as it is: the escapes are for reading, not for decoding back.
@@ -37,11 +41,18 @@ func Sanitize(s string) string {
 	var b strings.Builder
 	b.Grow(len(s) + 16)
 	b.WriteString(s[:i])
+	// Tag characters are kept only in an emoji tag sequence (a black flag
+	// followed by tags: the flags of England, Scotland, Wales).
+	inFlag := i > 0 && strings.HasSuffix(s[:i], blackFlag)
 	for i < len(s) {
 		r, size := utf8.DecodeRuneInString(s[i:])
+		flag := inFlag
+		inFlag = r == 0x1f3f4 || (inFlag && r >= 0xe0020 && r <= 0xe007e)
 		switch {
 		case r == utf8.RuneError && size == 1:
 			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case flag && r >= 0xe0020 && r <= 0xe007f:
+			b.WriteString(s[i : i+size])
 		case !unsafeRune(r):
 			b.WriteString(s[i : i+size])
 		case r == '\t':
@@ -52,6 +63,8 @@ func Sanitize(s string) string {
 			b.WriteString(`\r`)
 		case r < 0x80:
 			fmt.Fprintf(&b, `\x%02x`, r)
+		case r > 0xffff:
+			fmt.Fprintf(&b, `\U%08x`, r)
 		default:
 			fmt.Fprintf(&b, `\u%04x`, r)
 		}
@@ -69,9 +82,20 @@ func unsafeRune(r rune) bool {
 		return true
 	case r == 0x2028, r == 0x2029:
 		return true
+	case r == 0x200b, r >= 0x2060 && r <= 0x2064, r >= 0x206a && r <= 0x206f, r == 0xfeff, r >= 0xfff9 && r <= 0xfffb, r == 0x180e:
+		// Invisible: a zero-width space, word joiner, invisible operators,
+		// deprecated format controls, a BOM inside text, interlinear
+		// annotation marks would hide what a name really is.
+		return true
+	case r >= 0xe0000 && r <= 0xe007f:
+		// Tag characters: invisible, they can spell out hidden text.
+		return true
 	}
 	return false
 }
+
+// blackFlag starts an emoji tag sequence.
+const blackFlag = "\U0001F3F4"
 
 // unsafeIndex is the byte offset of the first character Sanitize changes,
 // or -1: most text needs no copy.

@@ -20,6 +20,17 @@ func TestSanitize(t *testing.T) {
 		{"line\u2028sep\u2029", `line\u2028sep\u2029`},
 		{"bad\xffutf8", `bad\xffutf8`},
 		{`back\slash`, `back\slash`},
+		// Invisible characters that would hide what a name is.
+		{"ad\u200bmin\u2060\ufeff\u2062\u206a\ufff9\u180e", `ad\u200bmin\u2060\ufeff\u2062\u206a\ufff9\u180e`},
+		// Tag characters spelling hidden text ("hi"), and a lone one.
+		{"web\U000E0068\U000E0069", `web\U000e0068\U000e0069`},
+		{"\U000E0001x", `\U000e0001x`},
+		// ...but the flag of Scotland (black flag + tags + cancel tag),
+		// ZWJ emoji, variation selectors, combining marks and fullwidth
+		// forms are text.
+		{"🏴\U000E0067\U000E0062\U000E0073\U000E0063\U000E0074\U000E007F ok", "🏴\U000E0067\U000E0062\U000E0073\U000E0063\U000E0074\U000E007F ok"},
+		{"x\U000E0067🏴\U000E0067\U000E007F\U000E0067", `x\U000e0067🏴` + "\U000E0067\U000E007F" + `\U000e0067`},
+		{"👨\u200d👩\u200d👧 ❤\ufe0f e\u0301 ＡＢＣ", "👨\u200d👩\u200d👧 ❤\ufe0f e\u0301 ＡＢＣ"},
 	} {
 		if got := report.Sanitize(c.in); got != c.want {
 			t.Errorf("Sanitize(%q) = %q, want %q", c.in, got, c.want)
