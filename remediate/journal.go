@@ -46,7 +46,9 @@ import (
 // without a call, otherwise the change is made again. Rollback journals the
 // same way with "op":"rollback" in its own file, <journal>.rollback.jsonl by
 // default, which remediate reads too: a change rolled back since is planned
-// again.
+// again. Rollback lines carry "remediateSeq", the last seq of the remediate
+// journal the rollback read under its lock, which orders the two files
+// without trusting clocks.
 //
 // A live run holds an exclusive lock (flock(2)) on its journal for as long
 // as it runs, and writes who holds it (pid, host, start time, command) into
@@ -111,6 +113,11 @@ type Record struct {
 	Message   string  `json:"message,omitempty"`
 	// Verified is the state DescribeInstances showed (verify lines).
 	Verified *report.MetadataOptions `json:"verified,omitempty"`
+	// RemediateSeq, on rollback lines, is the last seq of the remediate
+	// journal the rollback read under its lock: the remediate lines up to
+	// it came before this line, the ones after it later. It orders the two
+	// journals without trusting clocks (see [laterThan]).
+	RemediateSeq int64 `json:"remediateSeq,omitempty"`
 	// CRC is the line's checksum (version 2); it must stay the last field.
 	CRC string `json:"crc,omitempty"`
 }
@@ -279,16 +286,29 @@ func (s *JournalState) add(r Record) {
 	}
 }
 
-// last returns the time of the entry's latest change or unsettled call.
-func (e *Entry) last() time.Time {
-	var t time.Time
-	if e.Done != nil {
-		t = e.Done.Time
+// last returns the entry's latest change or unsettled call, in file
+// order (a success clears Unsettled, so one still set came after Done).
+func (e *Entry) last() *Record {
+	if e.Unsettled != nil {
+		return e.Unsettled
 	}
-	if e.Unsettled != nil && e.Unsettled.Time.After(t) {
-		t = e.Unsettled.Time
+	return e.Done
+}
+
+// laterThan reports whether x, a line of one journal, was written after y,
+// a line of the other (a remediate journal and its rollback journal). A
+// rollback line names the remediate journal's last seq it read, under that
+// journal's lock (RemediateSeq), which orders the two without clocks: a
+// rollback run on a machine whose clock is behind still comes after the
+// changes it undid. Lines without it (older releases) are ordered by time.
+func laterThan(x, y *Record) bool {
+	switch {
+	case x.Op == OpRollback && y.Op == OpRemediate && x.RemediateSeq > 0 && y.Seq > 0:
+		return y.Seq <= x.RemediateSeq
+	case x.Op == OpRemediate && y.Op == OpRollback && y.RemediateSeq > 0 && x.Seq > 0:
+		return x.Seq > y.RemediateSeq
 	}
-	return t
+	return x.Time.After(y.Time)
 }
 
 // ForgetRolledBack makes s, a remediate journal's state, forget every
@@ -322,9 +342,9 @@ func (s *JournalState) forget(other *JournalState, op, otherOp string) int {
 		if oe == nil {
 			continue
 		}
-		if t := oe.last(); !t.IsZero() && t.After(e.Done.Time) {
+		if l := oe.last(); l != nil && laterThan(l, e.Done) {
 			e.Undone = oe.Done
-			if oe.Unsettled != nil && (oe.Done == nil || oe.Unsettled.Time.After(oe.Done.Time)) {
+			if oe.Unsettled != nil {
 				// The undoing call's outcome is unknown: this change may
 				// still stand. Leave it to the drift check, as an
 				// unsettled call of this journal (re-read: the instance
@@ -620,6 +640,8 @@ type Journal struct {
 	run  string
 	seq  int64
 	now  func() time.Time
+	// remSeq is stamped as RemediateSeq on every line.
+	remSeq int64
 }
 
 // JournalOptions are the settings of [OpenJournal].
@@ -633,6 +655,9 @@ type JournalOptions struct {
 	// Op, when set, refuses ([ErrWrongOp]) a journal that holds lines of
 	// the other operation, before anything is written.
 	Op string
+	// RemediateSeq, for a rollback journal, is stamped on every line (see
+	// [Record.RemediateSeq]): the last seq of the remediate journal read.
+	RemediateSeq int64
 }
 
 // ErrWrongOp marks a journal of the other operation: a rollback journal
@@ -727,7 +752,7 @@ func OpenJournal(path string, o JournalOptions) (*Journal, *JournalState, []Warn
 			return nil, nil, nil, fmt.Errorf("prepare journal %s: %w", path, err)
 		}
 	}
-	return &Journal{f: f, lk: lk, path: path, run: o.RunID, seq: st.LastSeq, now: o.Now}, st, warns, nil
+	return &Journal{f: f, lk: lk, path: path, run: o.RunID, seq: st.LastSeq, now: o.Now, remSeq: o.RemediateSeq}, st, warns, nil
 }
 
 // syncDir fsyncs a directory. Systems that cannot sync a directory
@@ -753,6 +778,7 @@ func (j *Journal) Append(r Record) error {
 	r.V = JournalVersion
 	r.Time = j.now().UTC()
 	r.Run = j.run
+	r.RemediateSeq = j.remSeq
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.f == nil {

@@ -553,7 +553,7 @@ func runRemediate(cmd *cobra.Command, g *globals, f *remediateFlags) error {
 			}
 		}
 	}
-	closeJournal, err := useJournal(s, journal, f.live, remediate.OpRemediate, "imdsfleet remediate --report "+f.report, &ro)
+	closeJournal, err := useJournal(s, journal, f.live, remediate.OpRemediate, "imdsfleet remediate --report "+f.report, 0, &ro)
 	if err != nil {
 		return err
 	}
@@ -642,7 +642,11 @@ func (f *changeFlags) execute(ctx context.Context, cmd *cobra.Command, g *global
 // the other operation's journal, or is locked by another live run is bad
 // usage (exit 2), refused before any AWS call. The returned function closes
 // what was opened.
-func useJournal(s *streams, path string, live bool, op, command string, ro *remediate.RunOptions) (func(), error) {
+//
+// remSeq, for a rollback journal, is the last seq of the remediate journal
+// it undoes, stamped on every line so that the two journals are ordered
+// without trusting clocks.
+func useJournal(s *streams, path string, live bool, op, command string, remSeq int64, ro *remediate.RunOptions) (func(), error) {
 	var (
 		prior *remediate.JournalState
 		warns []remediate.Warning
@@ -651,7 +655,7 @@ func useJournal(s *streams, path string, live bool, op, command string, ro *reme
 	)
 	if live {
 		j, prior, warns, err = remediate.OpenJournal(path, remediate.JournalOptions{
-			RunID: newRunID(), Holder: remediate.ThisProcess(command, time.Now()), Op: op})
+			RunID: newRunID(), Holder: remediate.ThisProcess(command, time.Now()), Op: op, RemediateSeq: remSeq})
 	} else {
 		prior, warns, err = remediate.ReadJournal(path)
 		if err == nil && prior.Records == 0 && len(warns) > 0 && !(len(warns) == 1 && warns[0].Torn) {

@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -425,4 +426,71 @@ func TestRollbackAfterKillWithCallsInFlight(t *testing.T) {
 			t.Errorf("%s (changed %v): %d rollback calls, want %d", in.id, changed[in.id], restored[in.id], want)
 		}
 	}
+}
+
+// shiftJournal moves the time of every line of the journal at path from
+// line `from` (1-based) on by d, keeping each line's checksum valid: what a
+// run on a machine whose clock is off by d writes.
+func shiftJournal(t *testing.T, path string, from int, d time.Duration) {
+	t.Helper()
+	data := mustRead(t, path)
+	lines := strings.SplitAfter(string(data), "\n")
+	for i := from - 1; i < len(lines); i++ {
+		if strings.TrimSpace(lines[i]) == "" {
+			continue
+		}
+		var r remediate.Record
+		if err := json.Unmarshal([]byte(lines[i]), &r); err != nil {
+			t.Fatal(err)
+		}
+		r.Time, r.CRC = r.Time.Add(d), ""
+		b, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli))
+		lines[i] = fmt.Sprintf(`%s,"crc":"%08x"}`+"\n", b[:len(b)-1], sum)
+	}
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, warns, err := remediate.ReadJournal(path); err != nil || len(warns) > 0 {
+		t.Fatalf("shifted journal: %v %v", err, warns)
+	}
+}
+
+func lineCount(t *testing.T, path string) int {
+	return strings.Count(string(mustRead(t, path)), "\n")
+}
+
+// Remediate and rollback run from machines whose clocks disagree: the
+// rollback's lines are stamped a day before the changes it undid, then the
+// rerun's lines two days before the rollback. Which came first is not
+// decided by the clocks: the rerun still changes every instance again, and
+// the second rollback still restores them.
+func TestRemediateRollbackOrderWithoutClocks(t *testing.T) {
+	s := remStart(t, readyFleet(6), fleet.Knobs{})
+	rem := remArgs("remediate", "--report", s.report, "--live", "--yes", "--journal", s.journal)
+	rbk := remArgs("rollback", "--journal", s.journal, "--live", "--yes")
+	rbPath := remediate.RollbackJournalPath(s.journal)
+	step := func(n int, args []string, tokens string) {
+		t.Helper()
+		r := remCLI(t, context.Background(), "", false, args...)
+		if r.code != exitOK || !strings.Contains(r.stdout, fmt.Sprintf("changed %d,", len(s.insts))) {
+			t.Fatalf("step %d (%s): exit %d\n%s", n, args[0], r.code, r.stdout)
+		}
+		calls := liveCalls(s.srv)
+		for _, in := range s.insts {
+			if got := s.options(t, in).HttpTokens; got != tokens || calls[in.id] != n {
+				t.Errorf("step %d: %s tokens %s after %d live calls, want %s after %d", n, in.id, got, calls[in.id], tokens, n)
+			}
+		}
+	}
+	step(1, rem, "required")
+	step(2, rbk, "optional")
+	shiftJournal(t, rbPath, 1, -24*time.Hour)
+	remLines := lineCount(t, s.journal)
+	step(3, rem, "required")
+	shiftJournal(t, s.journal, remLines+1, -72*time.Hour)
+	step(4, rbk, "optional")
 }
