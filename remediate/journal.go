@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"sort"
 	"sync"
 	"time"
 
@@ -29,8 +31,10 @@ import (
 // Every line checks itself: "seq" numbers the lines of the file (1, 2, …)
 // and "crc", always the last member, is the CRC-32C (Castagnoli) in hex of
 // the line's bytes with the `,"crc":"…"` member cut out. A line that is not
-// JSON, whose checksum does not match, whose seq does not follow the line
-// before it, or whose version is unknown is skipped and named (file:line);
+// JSON, whose checksum does not match, that falls out of the longest run
+// of lines whose seqs increase (a line repeated, swapped, or pasted from
+// another journal with a seq far ahead), or whose version is unknown is
+// skipped and named (file:line);
 // the lines after it still count, and the file is never cut back or
 // rewritten: later runs only append, starting on a fresh line. Version 1
 // lines (no seq, no crc; written by releases before version 2) are read as
@@ -478,16 +482,19 @@ func ReadJournal(path string) (*JournalState, []Warning, error) {
 }
 
 func readJournal(r io.Reader, name string) (*JournalState, []Warning, error) {
-	st := newJournalState()
-	var warns []Warning
+	type valid struct {
+		line int
+		rec  Record
+	}
+	var (
+		warns []Warning
+		recs  []valid
+	)
 	br := bufio.NewReaderSize(r, 64<<10)
-	// prevOK: the line before was valid, so a seq jump means lost lines
-	// rather than the skipped line's number.
-	prevOK := true
 	for line := 1; ; line++ {
 		b, err := br.ReadBytes('\n')
 		if len(b) == 0 && errors.Is(err, io.EOF) {
-			return st, warns, nil
+			break
 		}
 		if err != nil && !errors.Is(err, io.EOF) {
 			return nil, nil, fmt.Errorf("read journal %s: %w", name, err)
@@ -498,24 +505,80 @@ func readJournal(r io.Reader, name string) (*JournalState, []Warning, error) {
 			continue
 		}
 		rec, perr := decodeLine(content)
-		if perr == nil && rec.Seq != 0 && rec.Seq <= st.LastSeq {
-			perr = fmt.Errorf("seq %d after seq %d: a repeated or misplaced line", rec.Seq, st.LastSeq)
-		}
 		if perr != nil {
 			// An unterminated last line that does not parse is a crash
 			// mid-write; a complete record missing only its newline is
 			// kept (the next append starts on a fresh line).
 			warns = append(warns, Warning{File: name, Line: line, Torn: torn, Err: perr})
-			prevOK = false
 			continue
 		}
-		if prevOK && rec.Seq > 0 && st.LastSeq > 0 && rec.Seq > st.LastSeq+1 {
-			warns = append(warns, Warning{File: name, Line: line, Gap: rec.Seq - st.LastSeq - 1,
-				Err: fmt.Errorf("seq jumps from %d to %d", st.LastSeq, rec.Seq)})
-		}
-		prevOK = true
-		st.add(rec)
+		recs = append(recs, valid{line, rec})
 	}
+	// The lines as written have increasing seqs. Keep the longest run of
+	// lines whose seqs increase (preferring earlier lines among equals):
+	// a line repeated, swapped, or pasted from another journal falls out
+	// of it and is skipped and named, and never costs the lines after it.
+	// Version 1 lines (no seq) are all kept.
+	keep := make([]bool, len(recs))
+	var tails []int // tails[k]: index in recs of the smallest last seq of a run of length k+1
+	prev := make([]int, len(recs))
+	for i, v := range recs {
+		if v.rec.Seq == 0 {
+			keep[i] = true
+			continue
+		}
+		k := sort.Search(len(tails), func(k int) bool { return recs[tails[k]].rec.Seq >= v.rec.Seq })
+		if k < len(tails) && recs[tails[k]].rec.Seq == v.rec.Seq {
+			prev[i] = -2 // a repeat of a seq already placed: never better
+			continue
+		}
+		prev[i] = -1
+		if k > 0 {
+			prev[i] = tails[k-1]
+		}
+		if k == len(tails) {
+			tails = append(tails, i)
+		} else {
+			tails[k] = i
+		}
+	}
+	if len(tails) > 0 {
+		for i := tails[len(tails)-1]; i >= 0; i = prev[i] {
+			keep[i] = true
+		}
+	}
+	st := newJournalState()
+	skipped := false // a line was skipped since the last one used
+	wi := 0
+	for i, v := range recs {
+		// Keep the warnings in line order.
+		for wi < len(warns) && warns[wi].Line < v.line {
+			wi++
+			skipped = true
+		}
+		if !keep[i] {
+			var last int64
+			for j := i - 1; j >= 0; j-- {
+				if keep[j] && recs[j].rec.Seq > 0 {
+					last = recs[j].rec.Seq
+					break
+				}
+			}
+			w := Warning{File: name, Line: v.line, Err: fmt.Errorf("seq %d after seq %d: a repeated or misplaced line", v.rec.Seq, last)}
+			warns = slices.Insert(warns, wi, w)
+			wi++
+			skipped = true
+			continue
+		}
+		if !skipped && v.rec.Seq > 0 && st.LastSeq > 0 && v.rec.Seq > st.LastSeq+1 {
+			warns = slices.Insert(warns, wi, Warning{File: name, Line: v.line, Gap: v.rec.Seq - st.LastSeq - 1,
+				Err: fmt.Errorf("seq jumps from %d to %d", st.LastSeq, v.rec.Seq)})
+			wi++
+		}
+		skipped = false
+		st.add(v.rec)
+	}
+	return st, warns, nil
 }
 
 // Holder describes the process that holds a journal's lock.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -401,4 +402,69 @@ func TestForgetRolledBackAndRedone(t *testing.T) {
 	if e := remSt.Get(key("i-1")); e.Done != nil || e.Unsettled == nil || e.Unsettled.Kind != KindResult || e.Undone.Kind != KindIntent {
 		t.Errorf("i-1 after an unsettled rollback: %+v", e)
 	}
+}
+
+// A well-formed line from another journal pasted into the middle (its seq
+// far ahead, its checksum valid) is skipped and named; the lines after it
+// still count, and appending goes on from this journal's own last seq.
+func TestJournalLineFromAnotherJournal(t *testing.T) {
+	dir := t.TempDir()
+	other := filepath.Join(dir, "other.jsonl")
+	var many []Record
+	for range 50 {
+		many = append(many, rec(KindIntent, "i-other", ""))
+	}
+	writeJournal(t, other, many...)
+	otherLines := strings.SplitAfter(string(mustReadFile(t, other)), "\n")
+
+	path := filepath.Join(dir, "j.jsonl")
+	writeJournal(t, path,
+		rec(KindIntent, "i-1", ""), rec(KindResult, "i-1", OutcomeOK),
+		rec(KindIntent, "i-2", ""), rec(KindResult, "i-2", OutcomeOK),
+		rec(KindIntent, "i-3", ""), rec(KindResult, "i-3", OutcomeOK))
+	lines := strings.SplitAfter(string(mustReadFile(t, path)), "\n")
+	for _, tc := range []struct {
+		name   string
+		pasted string
+		at     int
+	}{{"seq far ahead", otherLines[40], 2}, {"seq behind", otherLines[0], 4}, {"first line", otherLines[40], 0}} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "j.jsonl")
+			damaged := slices.Concat(lines[:tc.at], []string{tc.pasted}, lines[tc.at:])
+			os.WriteFile(p, []byte(strings.Join(damaged, "")), 0o600)
+			st, warns, err := ReadJournal(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(warns) != 1 || warns[0].Line != tc.at+1 || !strings.Contains(warns[0].String(), "misplaced") {
+				t.Fatalf("warnings %v, want one naming line %d", warns, tc.at+1)
+			}
+			for _, id := range []string{"i-1", "i-2", "i-3"} {
+				if e := st.Get(key(id)); e == nil || e.Done == nil || e.Pending != nil {
+					t.Errorf("%s: %+v, want done", id, e)
+				}
+			}
+			if st.Get(key("i-other")) != nil || st.Records != 6 || st.LastSeq != 6 {
+				t.Errorf("the pasted line was used: %d records, last seq %d", st.Records, st.LastSeq)
+			}
+			j, _, _, err := OpenJournal(p, JournalOptions{RunID: "run-2"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			j.Append(rec(KindIntent, "i-4", ""))
+			j.Close()
+			if st, warns, _ = ReadJournal(p); len(warns) != 1 || st.Get(key("i-4")) == nil || st.LastSeq != 7 {
+				t.Errorf("after an append: %v, last seq %d", warns, st.LastSeq)
+			}
+		})
+	}
+}
+
+func mustReadFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

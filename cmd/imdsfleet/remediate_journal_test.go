@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -428,28 +429,35 @@ func TestRollbackAfterKillWithCallsInFlight(t *testing.T) {
 	}
 }
 
+// reseal applies edit to the journal line and returns it with a valid
+// checksum again: what a line edited by someone who knows the format, or
+// written by another journal, looks like.
+func reseal(t *testing.T, line string, edit func(*remediate.Record)) string {
+	t.Helper()
+	var r remediate.Record
+	if err := json.Unmarshal([]byte(line), &r); err != nil {
+		t.Fatal(err)
+	}
+	edit(&r)
+	r.CRC = ""
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli))
+	return fmt.Sprintf(`%s,"crc":"%08x"}`+"\n", b[:len(b)-1], sum)
+}
+
 // shiftJournal moves the time of every line of the journal at path from
 // line `from` (1-based) on by d, keeping each line's checksum valid: what a
 // run on a machine whose clock is off by d writes.
 func shiftJournal(t *testing.T, path string, from int, d time.Duration) {
 	t.Helper()
-	data := mustRead(t, path)
-	lines := strings.SplitAfter(string(data), "\n")
+	lines := strings.SplitAfter(string(mustRead(t, path)), "\n")
 	for i := from - 1; i < len(lines); i++ {
-		if strings.TrimSpace(lines[i]) == "" {
-			continue
+		if strings.TrimSpace(lines[i]) != "" {
+			lines[i] = reseal(t, lines[i], func(r *remediate.Record) { r.Time = r.Time.Add(d) })
 		}
-		var r remediate.Record
-		if err := json.Unmarshal([]byte(lines[i]), &r); err != nil {
-			t.Fatal(err)
-		}
-		r.Time, r.CRC = r.Time.Add(d), ""
-		b, err := json.Marshal(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sum := crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli))
-		lines[i] = fmt.Sprintf(`%s,"crc":"%08x"}`+"\n", b[:len(b)-1], sum)
 	}
 	if err := os.WriteFile(path, []byte(strings.Join(lines, "")), 0o600); err != nil {
 		t.Fatal(err)
@@ -493,4 +501,31 @@ func TestRemediateRollbackOrderWithoutClocks(t *testing.T) {
 	step(3, rem, "required")
 	shiftJournal(t, s.journal, remLines+1, -72*time.Hour)
 	step(4, rbk, "optional")
+}
+
+// A well-formed line of another journal (valid checksum, seq far ahead)
+// pasted into the middle of a journal: it is skipped and named, and
+// rollback still restores every change of the lines after it.
+func TestRollbackJournalWithAPastedLine(t *testing.T) {
+	s := remStart(t, readyFleet(6), fleet.Knobs{})
+	r := remCLI(t, context.Background(), "", false, remArgs("remediate", "--report", s.report, "--live", "--yes", "--journal", s.journal)...)
+	if r.code != exitOK {
+		t.Fatalf("remediate: exit %d\n%s", r.code, r.stdout)
+	}
+	lines := strings.SplitAfter(string(mustRead(t, s.journal)), "\n")
+	foreign := reseal(t, lines[0], func(r *remediate.Record) { r.Seq, r.InstanceID, r.Run = 500, "i-0000000000000beef", "another-run" })
+	damaged := slices.Concat(lines[:2], []string{foreign}, lines[2:])
+	if err := os.WriteFile(s.journal, []byte(strings.Join(damaged, "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = remCLI(t, context.Background(), "", false, remArgs("rollback", "--journal", s.journal, "--live", "--yes")...)
+	if r.code != exitOK || !strings.Contains(r.stdout, fmt.Sprintf("changed %d,", len(s.insts))) ||
+		!strings.Contains(r.stderr, s.journal+":3: ") || strings.Contains(r.stdout, "beef") {
+		t.Fatalf("rollback: exit %d, want every change restored and line 3 named\n%s", r.code, r.stdout)
+	}
+	for _, in := range s.insts {
+		if got := s.options(t, in).HttpTokens; got != "optional" {
+			t.Errorf("%s not rolled back: %s", in.id, got)
+		}
+	}
 }
