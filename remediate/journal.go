@@ -647,16 +647,37 @@ func lock(f *os.File, path string, h Holder) (*Lock, error) {
 	b, _ := json.Marshal(h)
 	b = append(b, '\n')
 	// Only a description: the lock itself is the flock on the journal, so
-	// a stale or missing .lock file never blocks anything. Something other
-	// than a regular file there (a symlink planted beside the journal) is
-	// left alone: the description is not worth writing through it.
-	if fi, err := os.Lstat(l.info); err == nil && !fi.Mode().IsRegular() {
-		return l, nil
-	}
-	if err := os.WriteFile(l.info, b, 0o600); err == nil {
+	// a stale or missing .lock file never blocks anything.
+	if writeLockInfo(l.info, b) == nil {
 		l.mine = b
 	}
 	return l, nil
+}
+
+// writeLockInfo writes b into path, a lock description, only when path is
+// absent or a regular file of its own: anything else there (a symlink, a
+// directory, a FIFO, a hard link to some other file, planted beside the
+// journal or left by chance) is left alone, since writing the description
+// through it would overwrite what it points to. The open never follows a
+// symlink, so one swapped in after a check is not followed either.
+func writeLockInfo(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|openNofollow|openNonblock, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() || links(fi) > 1 {
+		return errors.New("not a file of its own")
+	}
+	if err := f.Truncate(0); err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	return err
 }
 
 // LockJournal takes the exclusive lock on an existing journal that this
@@ -683,7 +704,7 @@ func (l *Lock) Release() error {
 	}
 	if l.mine != nil {
 		// Remove the description only while it is still ours.
-		if b, err := os.ReadFile(l.info); err == nil && bytes.Equal(b, l.mine) {
+		if b, err := readCapped(l.info, 64<<10); err == nil && bytes.Equal(b, l.mine) {
 			_ = os.Remove(l.info)
 		}
 	}

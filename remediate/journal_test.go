@@ -468,3 +468,81 @@ func mustReadFile(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+// What sits at <journal>.lock is only ever written when it is a file of
+// its own: a hard link or a symlink to some other file is not written
+// through, a FIFO there blocks nothing, and a stale description (a run
+// killed with SIGKILL) is replaced and then removed.
+func TestJournalLockDescriptionNeverWritesThrough(t *testing.T) {
+	const precious = "precious data\n"
+	open := func(t *testing.T, path string) {
+		t.Helper()
+		j, _, _, err := OpenJournal(path, JournalOptions{RunID: "r", Holder: Holder{PID: 77, Host: "h"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := j.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Run("hard link", func(t *testing.T) {
+		dir := t.TempDir()
+		path, victim := filepath.Join(dir, "j.jsonl"), filepath.Join(dir, "victim")
+		os.WriteFile(victim, []byte(precious), 0o644)
+		if err := os.Link(victim, path+".lock"); err != nil {
+			t.Skip(err)
+		}
+		open(t, path)
+		if b := mustReadFile(t, victim); string(b) != precious {
+			t.Errorf("the file hard-linked as .lock was overwritten: %q", b)
+		}
+	})
+	t.Run("symlink", func(t *testing.T) {
+		dir := t.TempDir()
+		path, victim := filepath.Join(dir, "j.jsonl"), filepath.Join(dir, "victim")
+		os.WriteFile(victim, []byte(precious), 0o644)
+		os.Symlink(victim, path+".lock")
+		open(t, path)
+		if b := mustReadFile(t, victim); string(b) != precious {
+			t.Errorf("the symlink's target was overwritten: %q", b)
+		}
+		if fi, err := os.Lstat(path + ".lock"); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+			t.Errorf("the symlink was removed or replaced: %v", err)
+		}
+	})
+	t.Run("fifo", func(t *testing.T) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "j.jsonl")
+		if err := mkfifo(path + ".lock"); err != nil {
+			t.Skip(err)
+		}
+		a, _, _, err := OpenJournal(path, JournalOptions{RunID: "a"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		// The second run reads the holder's description: a FIFO there must
+		// not block it.
+		_, _, _, err = OpenJournal(path, JournalOptions{RunID: "b"})
+		var le *LockedError
+		if !errors.As(err, &le) || le.Holder != nil {
+			t.Fatalf("second open = %v, want LockedError without a holder", err)
+		}
+	})
+	t.Run("stale", func(t *testing.T) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "j.jsonl")
+		os.WriteFile(path+".lock", []byte(`{"pid":999999,"host":"gone"}`+"\n"), 0o600)
+		j, _, _, err := OpenJournal(path, JournalOptions{RunID: "r", Holder: Holder{PID: 77, Host: "h"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b := mustReadFile(t, path+".lock"); !strings.Contains(string(b), `"pid":77`) || strings.Contains(string(b), "gone") {
+			t.Errorf("stale description not replaced: %q", b)
+		}
+		j.Close()
+		if _, err := os.Stat(path + ".lock"); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("description left behind: %v", err)
+		}
+	})
+}
