@@ -1,0 +1,373 @@
+package main
+
+// The HTML report is a page people open in a browser: this test renders
+// it, from a real scan of the simulated AWS with hostile names, in
+// headless Chromium (Debian's chromium package; .ci/run installs it) and
+// checks what a person would get: no injected script runs, the page's own
+// script sorts and filters the instance table, and the page asks for
+// nothing over the network.
+//
+// The page is served by a local server that is also Chromium's proxy for
+// every URL (--proxy-bypass-list=<-loopback> sends loopback through it
+// too), so that any request the page makes, to any host, is seen. A
+// wrapper page on the same origin loads the report in an iframe and, once
+// it has loaded, clicks a column header and types in the filter box; it
+// writes what it saw into its own DOM, which --dump-dom prints.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"html"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/imdsfleet/imdsfleet/internal/sim"
+	"github.com/imdsfleet/imdsfleet/internal/sim/fleet"
+	"github.com/imdsfleet/imdsfleet/internal/sim/simtest"
+	"github.com/imdsfleet/imdsfleet/report"
+)
+
+// findChromium is the headless browser on PATH, or "".
+func findChromium() string {
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// pageServer serves fixed pages on one origin and is the browser's proxy:
+// it records every request, and any request for another host, another
+// path or through CONNECT is foreign.
+type pageServer struct {
+	host  string
+	pages map[string][]byte
+
+	mu      sync.Mutex
+	served  []string
+	foreign []string
+}
+
+func (s *pageServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	host := r.Host
+	if r.URL.Host != "" {
+		host = r.URL.Host
+	}
+	if browserOwn(host, r.URL.Path) {
+		http.Error(w, "not here", http.StatusNotFound)
+		return
+	}
+	body, ok := s.pages[r.URL.Path]
+	if r.Method == http.MethodConnect || host != s.host || !ok {
+		s.foreign = append(s.foreign, r.Method+" "+host+r.URL.RequestURI())
+		http.Error(w, "not here", http.StatusNotFound)
+		return
+	}
+	s.served = append(s.served, r.URL.Path)
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Write(body)
+}
+
+// browserOwn reports whether a request is Chromium's own rather than the
+// page's: its update, sign-in and time services (Google hosts; the flags
+// below silence most but not all of them) and the favicon it asks every
+// origin for. A page payload aims elsewhere (see browserNames).
+func browserOwn(hostport, path string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = hostport
+	}
+	for _, suffix := range []string{".google.com", ".googleapis.com", ".gstatic.com", ".gvt1.com"} {
+		if strings.HasSuffix(host, suffix) {
+			return true
+		}
+	}
+	return path == "/favicon.ico"
+}
+
+// runChromium runs headless Chromium with args added to the flags that
+// keep it quiet and off the network, through the proxy at proxy.
+func runChromium(t *testing.T, bin, proxy string, args ...string) []byte {
+	t.Helper()
+	base := []string{
+		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--disable-default-apps", "--disable-extensions", "--mute-audio", "--no-default-browser-check",
+		"--disable-domain-reliability", "--disable-client-side-phishing-detection", "--no-pings",
+		"--disable-breakpad", "--metrics-recording-only", "--safebrowsing-disable-auto-update",
+		"--disable-features=Translate,OptimizationHints,MediaRouter,AutofillServerCommunication,NetworkTimeServiceQuerying,CertificateTransparencyComponentUpdater,OptimizationGuideModelDownloading,SafeBrowsing",
+		"--user-data-dir=" + t.TempDir(),
+		"--proxy-server=http://" + proxy, "--proxy-bypass-list=<-loopback>",
+		// Belt and braces: no name resolves, should a request bypass the proxy.
+		"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+	}
+	// A bound, not a timing assertion: a wedged browser must not hang the suite.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, bin, append(base, args...)...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("chromium %s: %v\n%s", strings.Join(args, " "), err, stderr.Bytes())
+	}
+	return stdout.Bytes()
+}
+
+// browserNames are the hostile Name tags the page must show as text.
+var browserNames = []struct{ key, name string }{
+	{"script", `<script>document.title='PWNED';document.body.appendChild(document.createElement('pwned'))</script>`},
+	{"img", `"><img src=//evil.example/x onerror="document.title='PWNED';document.body.appendChild(document.createElement('pwned'))">`},
+	{"attr", `' autofocus onfocus='document.title="PWNED"' x='`},
+	{"esc", "\x1b[31mRED\x1b[0m\x1b]0;title\x07"},
+	{"rlo", "invoice\u202egpj.exe"},
+	{"japanese", "本番サーバー"},
+	{"emoji", "🚀デプロイ👍🏽"},
+	{"tags", "web\U000E0068\U000E0069"},
+	{"long", strings.Repeat("長", 400)},
+	{"css", `<style>@import "http://evil.example/x.css";</style><link rel=stylesheet href=/x.css>`},
+	{"plain", "web-1"},
+}
+
+// wrapperPage loads the report in an iframe, exercises it, and writes a
+// JSON summary into <pre id="result">.
+const wrapperPage = `<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>wrapper</title></head><body>
+<iframe id="r" src="/report.html" style="width:1400px;height:900px"></iframe>
+<pre id="result">pending</pre>
+<script>
+document.getElementById("r").addEventListener("load", function () {
+  var frame = this;
+  // Let anything the page scheduled (an injected handler, say) run first.
+  setTimeout(function () {
+    var out = {};
+    try {
+      var d = frame.contentDocument;
+      var q = function (sel) { return d.querySelectorAll(sel); };
+      out.title = d.title;
+      out.scripts = q("script").length;
+      out.injected = q("img, svg, body style,  iframe, object, embed, a, link, base, form, pwned, [onerror], [onload], [onfocus], [onmouseover]").length;
+      var t = d.querySelector("table.filterable");
+      var col = function (i) { return Array.prototype.map.call(t.tBodies[0].rows, function (r) { return r.cells[i].textContent; }); };
+      out.ids = col(0);
+      out.names = col(1);
+      var th = t.tHead.rows[0].cells[0];
+      th.click(); out.asc = col(0); out.ascDir = th.getAttribute("data-dir");
+      th.click(); out.desc = col(0); out.descDir = th.getAttribute("data-dir");
+      var f = d.getElementById("filter");
+      var shown = function (text) {
+        f.value = text;
+        f.dispatchEvent(new Event("input"));
+        return Array.prototype.filter.call(q("table.filterable tbody tr"), function (r) { return !r.hidden; })
+          .map(function (r) { return r.cells[0].textContent; });
+      };
+      out.filterJapanese = shown("本番");
+      out.filterScript = shown("<script>");
+      out.filterNothing = shown("no-such-instance");
+      out.filterCleared = shown("");
+      out.titleAfter = d.title;
+    } catch (e) {
+      out.error = String(e);
+    }
+    document.getElementById("result").textContent = JSON.stringify(out);
+  }, 500);
+});
+</script>
+</body></html>
+`
+
+// browserResult is what the wrapper page saw.
+type browserResult struct {
+	Title, TitleAfter      string
+	Scripts, Injected      int
+	IDs, Names, Asc, Desc  []string
+	AscDir, DescDir, Error string
+	FilterJapanese         []string
+	FilterScript           []string
+	FilterNothing          []string
+	FilterCleared          []string
+}
+
+// TestHTMLReportInBrowser: the scan's HTML report, with hostile names, in
+// headless Chromium.
+func TestHTMLReportInBrowser(t *testing.T) {
+	bin := findChromium()
+	if bin == "" {
+		t.Skip("chromium not on PATH: the HTML report is not checked in a browser (apt-get install chromium; .ci/run does)")
+	}
+	// A real scan of the simulated AWS with the hostile names.
+	var insts []fleet.Instance
+	ids := map[string]string{} // id → exact name
+	byKey := map[string]string{}
+	for n, bn := range browserNames {
+		id := remID("browser", n+1)
+		ids[id], byKey[bn.key] = bn.name, id
+		insts = append(insts, fleet.Instance{ID: id, State: "running", LaunchTime: fleet.Rel(-40 * 24 * time.Hour),
+			InstanceProfileArn: "arn:aws:iam::" + remAcct + ":instance-profile/web",
+			Tags:               map[string]string{"Name": bn.name}, MetadataOptions: optional(1)})
+	}
+	f := &fleet.Fleet{Accounts: []fleet.Account{{ID: remAcct, AccessKeyIDs: []string{remKey},
+		Regions: []fleet.Region{{Name: "us-east-1", Instances: insts}}}}}
+	_, url := simtest.Start(t, f, sim.Options{Seed: 7})
+	remEnv(t, url)
+	dir := t.TempDir()
+	if r := remCLI(t, context.Background(), "", false, "scan", "--regions", "us-east-1", "--retry-max-backoff", "50ms",
+		"--output", filepath.Join(dir, "r.json"), "--output", filepath.Join(dir, "scan.html")); r.code != exitOK {
+		t.Fatalf("scan exit %d", r.code)
+	}
+	// XML cannot carry ESC: the scan delivers U+FFFD for it. Put the exact
+	// names back, as an edited report would, and write the page from it.
+	rep, err := report.ReadFile(filepath.Join(dir, "r.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range rep.Instances {
+		in := &rep.Instances[i]
+		in.Name, in.Tags["Name"] = ids[in.InstanceID], ids[in.InstanceID]
+	}
+	page := filepath.Join(dir, "report.html")
+	if err := report.WriteFile(page, report.FormatHTML, rep); err != nil {
+		t.Fatal(err)
+	}
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &pageServer{host: l.Addr().String(), pages: map[string][]byte{
+		"/wrapper.html": []byte(wrapperPage),
+		"/report.html":  mustRead(t, page),
+		"/scan.html":    mustRead(t, filepath.Join(dir, "scan.html")),
+	}}
+	hs := &http.Server{Handler: srv}
+	go hs.Serve(l)
+	t.Cleanup(func() { hs.Close() })
+	origin := "http://" + srv.host
+
+	// The wrapper, after the page's own script and anything injected ran.
+	dom := runChromium(t, bin, srv.host, "--virtual-time-budget=10000", "--dump-dom", origin+"/wrapper.html")
+	m := regexp.MustCompile(`(?s)<pre id="result">(.*?)</pre>`).FindSubmatch(dom)
+	if m == nil {
+		t.Fatalf("no result in the wrapper's DOM:\n%.2000s", dom)
+	}
+	var got browserResult
+	if err := json.Unmarshal([]byte(html.UnescapeString(string(m[1]))), &got); err != nil {
+		t.Fatalf("wrapper result %.500q: %v", m[1], err)
+	}
+	if got.Error != "" {
+		t.Fatalf("the wrapper could not drive the page: %s", got.Error)
+	}
+
+	t.Run("no injected script runs", func(t *testing.T) {
+		for _, title := range []string{got.Title, got.TitleAfter} {
+			if !strings.HasPrefix(title, "IMDS migration plan") {
+				t.Errorf("page title %q: an injected script changed it", title)
+			}
+		}
+		if got.Scripts != 1 {
+			t.Errorf("%d script elements, want the page's own one", got.Scripts)
+		}
+		if got.Injected != 0 {
+			t.Errorf("%d elements a payload would create (img, svg, a, pwned, body styles, event handlers), want none", got.Injected)
+		}
+	})
+
+	t.Run("names show as text", func(t *testing.T) {
+		shown := map[string]string{}
+		for i, id := range got.IDs {
+			if i < len(got.Names) {
+				shown[id] = got.Names[i]
+			}
+		}
+		want := map[string]string{
+			"script":   browserNames[0].name,
+			"img":      browserNames[1].name,
+			"attr":     browserNames[2].name,
+			"esc":      `\x1b[31mRED\x1b[0m\x1b]0;title\x07`,
+			"rlo":      `invoice\u202egpj.exe`,
+			"japanese": "本番サーバー",
+			"emoji":    "🚀デプロイ👍🏽",
+			"tags":     `web\U000e0068\U000e0069`,
+			"plain":    "web-1",
+		}
+		for key, w := range want {
+			if s := shown[byKey[key]]; s != w {
+				t.Errorf("%s name shown as %q, want %q", key, s, w)
+			}
+		}
+		long := shown[byKey["long"]]
+		if !strings.HasSuffix(long, "…") || report.DisplayWidth(long) > 256 {
+			t.Errorf("long name shown as %d columns (%.30q…), want it capped with …", report.DisplayWidth(long), long)
+		}
+		for id, s := range shown {
+			if strings.ContainsAny(s, "\x1b\x07\u202e") {
+				t.Errorf("%s shown with a raw control or bidi character: %q", id, s)
+			}
+		}
+	})
+
+	t.Run("sort and filter work", func(t *testing.T) {
+		want := slices.Clone(got.IDs)
+		sort.Strings(want)
+		if got.AscDir != "asc" || !slices.Equal(got.Asc, want) {
+			t.Errorf("first click on Instance: dir %q, order %v; want asc, %v", got.AscDir, got.Asc, want)
+		}
+		slices.Reverse(want)
+		if got.DescDir != "desc" || !slices.Equal(got.Desc, want) {
+			t.Errorf("second click on Instance: dir %q, order %v; want desc, %v", got.DescDir, got.Desc, want)
+		}
+		if w := []string{byKey["japanese"]}; !slices.Equal(got.FilterJapanese, w) {
+			t.Errorf("filter 本番 shows %v, want %v", got.FilterJapanese, w)
+		}
+		if w := []string{byKey["script"]}; !slices.Equal(got.FilterScript, w) {
+			t.Errorf("filter <script> shows %v, want %v", got.FilterScript, w)
+		}
+		if len(got.FilterNothing) != 0 {
+			t.Errorf("a filter matching nothing shows %v", got.FilterNothing)
+		}
+		if len(got.FilterCleared) != len(ids) {
+			t.Errorf("a cleared filter shows %d rows, want %d", len(got.FilterCleared), len(ids))
+		}
+	})
+
+	// A screenshot of each page, as a person would see it: kept in
+	// $IMDSFLEET_SCREENSHOT_DIR when set, for a look.
+	shotDir := os.Getenv("IMDSFLEET_SCREENSHOT_DIR")
+	if shotDir == "" {
+		shotDir = t.TempDir()
+	}
+	for _, name := range []string{"report", "scan"} {
+		shot := filepath.Join(shotDir, name+".png")
+		runChromium(t, bin, srv.host, "--virtual-time-budget=5000", "--hide-scrollbars", "--window-size=1400,1600",
+			"--screenshot="+shot, origin+"/"+name+".html")
+		if fi, err := os.Stat(shot); err != nil || fi.Size() < 10<<10 {
+			t.Errorf("screenshot of %s.html: %v (want a rendered page)", name, err)
+		} else {
+			t.Logf("screenshot: %s", shot)
+		}
+	}
+
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if len(srv.foreign) > 0 {
+		t.Errorf("the page made requests of its own (it must be self-contained): %s", strings.Join(srv.foreign, ", "))
+	}
+	if want := fmt.Sprint([]string{"/wrapper.html", "/report.html", "/report.html", "/scan.html"}); fmt.Sprint(srv.served) != want {
+		t.Errorf("served %v, want %s: each page fetched once, nothing else", srv.served, want)
+	}
+}
