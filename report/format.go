@@ -1,6 +1,7 @@
 package report
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -66,11 +67,17 @@ func Write(w io.Writer, format string, r *Report, opts TableOptions) error {
 // complete new one, never a partial report), a device or FIFO is written
 // directly. The table format is written without colour or width limit.
 func WriteFile(path, format string, r *Report) error {
+	return WriteFileContext(context.Background(), path, format, r)
+}
+
+// WriteFileContext is [WriteFile] that stops waiting for a FIFO's reader
+// when ctx is done (see [WriteOutputContext]).
+func WriteFileContext(ctx context.Context, path, format string, r *Report) error {
 	// Reject an unknown format before touching the file system.
 	if !isFormat(format) {
 		return fmt.Errorf("write %s: unknown report format %q: use one of %s", path, format, strings.Join(Formats(), ", "))
 	}
-	return WriteOutput(path, func(w io.Writer) error {
+	return WriteOutputContext(ctx, path, func(w io.Writer) error {
 		return Write(w, format, r, TableOptions{})
 	})
 }

@@ -2,6 +2,7 @@ package report
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -170,6 +171,8 @@ func fdOutput(path, p string) (string, outputKind, fs.FileInfo, error) {
 // kindName names a file type for an error line.
 func kindName(m fs.FileMode) string {
 	switch {
+	case m.IsRegular():
+		return "regular file"
 	case m.IsDir():
 		return "directory"
 	case m&fs.ModeSocket != 0:
@@ -186,21 +189,37 @@ func kindName(m fs.FileMode) string {
 // interrupted write never leaves a truncated file), directly for a device
 // or FIFO. Errors name path.
 func WriteOutput(path string, write func(io.Writer) error) error {
+	return WriteOutputContext(context.Background(), path, write)
+}
+
+// WriteOutputContext is [WriteOutput] that stops waiting for a FIFO's
+// reader when ctx is done (a FIFO with no reader then fails at once): a
+// stopped command is never stuck on a pipe nobody reads.
+func WriteOutputContext(ctx context.Context, path string, write func(io.Writer) error) error {
 	target, kind, fi, err := resolveOutput(path)
 	if err != nil {
 		return fmt.Errorf("write: %w", err)
 	}
 	if kind == outputDirect {
-		return writeDirect(path, target, write)
+		return writeDirect(ctx, path, target, fi, write)
 	}
 	return writeAtomic(path, target, fi, write)
 }
 
 // writeDirect writes to a device or FIFO in place. Opening a FIFO waits
-// for its reader, as a shell's > does.
-func writeDirect(path, target string, write func(io.Writer) error) error {
-	f, err := os.OpenFile(target, os.O_WRONLY, 0)
+// for its reader, as a shell's > does, until ctx is done. What is opened
+// must still be a device or FIFO: a regular file put at the path since it
+// was checked is left untouched (it would be written over in place).
+func writeDirect(ctx context.Context, path, target string, fi fs.FileInfo, write func(io.Writer) error) error {
+	f, err := openDirect(ctx, target, fi)
 	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if now, err := f.Stat(); err != nil || now.Mode()&(fs.ModeCharDevice|fs.ModeNamedPipe) == 0 {
+		f.Close()
+		if err == nil {
+			err = fmt.Errorf("it was replaced by a %s after it was checked; nothing written", kindName(now.Mode()))
+		}
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	bw := bufio.NewWriterSize(f, 64<<10)

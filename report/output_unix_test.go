@@ -3,6 +3,7 @@
 package report_test
 
 import (
+	"context"
 	"io"
 	"net"
 	"os"
@@ -204,5 +205,46 @@ func TestCheckOutputUnwritableDirectory(t *testing.T) {
 		if err := report.CheckOutput(filepath.Join(dir, name)); err == nil || !strings.Contains(err.Error(), "cannot create files in") {
 			t.Errorf("%s: error = %v", name, err)
 		}
+	}
+}
+
+// TestWriteOutputFIFONoReader: a FIFO nobody reads does not hold the
+// writer forever: it waits for a reader while ctx lives, and fails with
+// one line once ctx is done (a stopped command), writing nothing.
+func TestWriteOutputFIFONoReader(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "p.json")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- report.WriteOutputContext(ctx, fifo, writeString("x")) }()
+	cancel()
+	err := <-done
+	if err == nil || !strings.Contains(err.Error(), "no process reads the FIFO") {
+		t.Fatalf("err %v, want one naming the missing reader", err)
+	}
+	if fi, err := os.Lstat(fifo); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
+		t.Fatalf("the FIFO was replaced: %v %v", fi.Mode(), err)
+	}
+
+	// With a reader, the same call writes (whichever comes first).
+	got := make(chan string, 1)
+	go func() {
+		f, err := os.Open(fifo)
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		defer f.Close()
+		b, _ := io.ReadAll(f)
+		got <- string(b)
+	}()
+	big := strings.Repeat("y", 1<<20) // more than a pipe holds: writes wait for the reader
+	if err := report.WriteOutputContext(context.Background(), fifo, writeString(big)); err != nil {
+		t.Fatal(err)
+	}
+	if s := <-got; s != big {
+		t.Fatalf("the reader got %d bytes, want %d", len(s), len(big))
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/imdsfleet/imdsfleet/internal/sim"
 	"github.com/imdsfleet/imdsfleet/internal/sim/fleet"
@@ -278,5 +279,36 @@ func TestOutputNotAnInput(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestOutputFIFOStoppedRun: a live run stopped half-way still writes its
+// outputs, but a FIFO nobody reads does not hold it: the run ends (exit 1,
+// the FIFO named) instead of waiting forever deaf to the signal.
+func TestOutputFIFOStoppedRun(t *testing.T) {
+	s := remStart(t, readyFleet(12), fleet.Knobs{})
+	fifo := filepath.Join(t.TempDir(), "results.json")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cancelAfter(s, 3, cancel)
+	done := make(chan remRun, 1)
+	go func() {
+		done <- remCLI(t, ctx, "", false, remArgs("remediate", "--report", s.report, "--live", "--yes", "--journal", s.journal, "--output", fifo)...)
+	}()
+	select {
+	case r := <-done:
+		if r.code != exitError || !strings.Contains(r.stderr, "no process reads the FIFO") {
+			t.Errorf("exit %d, want %d naming the FIFO's missing reader:\n%s", r.code, exitError, r.stderr)
+		}
+	case <-time.After(2 * time.Minute):
+		// Free the writer so the test ends, then fail.
+		if f, err := os.Open(fifo); err == nil {
+			io.Copy(io.Discard, f)
+			f.Close()
+		}
+		t.Fatal("the stopped run waited on the FIFO")
 	}
 }

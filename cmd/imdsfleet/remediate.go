@@ -276,13 +276,13 @@ func confirm(ctx context.Context, s *streams, what string, counts map[string]map
 }
 
 // writeOutputs writes the results files (see report.WriteOutput).
-func writeOutputs(paths []string, out *remediate.Outcome) error {
+func writeOutputs(ctx context.Context, paths []string, out *remediate.Outcome) error {
 	for _, p := range paths {
 		write := func(w io.Writer) error { return remediate.WriteResultsJSON(w, out) }
 		if strings.EqualFold(filepath.Ext(p), ".csv") {
 			write = func(w io.Writer) error { return remediate.WriteResultsCSV(w, out) }
 		}
-		if err := report.WriteOutput(p, write); err != nil {
+		if err := report.WriteOutputContext(ctx, p, write); err != nil {
 			return withCode(exitError, fmt.Errorf("write results: %w", err))
 		}
 	}
@@ -340,7 +340,7 @@ func finish(cmd *cobra.Command, g *globals, f *changeFlags, out *remediate.Outco
 	if err := remediate.WriteResultsTable(g.streams.Out, out); err != nil {
 		return withCode(exitError, err)
 	}
-	if err := writeOutputs(f.outputs, out); err != nil {
+	if err := writeOutputs(cmd.Context(), f.outputs, out); err != nil {
 		return err
 	}
 	if out.Live && journal != "" {
@@ -534,7 +534,7 @@ func runRemediate(cmd *cobra.Command, g *globals, f *remediateFlags) error {
 		return withCode(exitError, err)
 	}
 	if f.planOut != "" {
-		if err := report.WriteOutput(f.planOut, func(w io.Writer) error { return remediate.WritePlanJSON(w, plan) }); err != nil {
+		if err := report.WriteOutputContext(ctx, f.planOut, func(w io.Writer) error { return remediate.WritePlanJSON(w, plan) }); err != nil {
 			return withCode(exitError, fmt.Errorf("write plan: %w", err))
 		}
 	}

@@ -296,7 +296,7 @@ func runScan(ctx context.Context, g *globals, o *scanOptions) error {
 	// Files first: they are the record, and are written even when targets
 	// failed.
 	for _, out := range plan.outputs {
-		if err := report.WriteFile(out.path, out.format, r); err != nil {
+		if err := report.WriteFileContext(ctx, out.path, out.format, r); err != nil {
 			return withCode(exitError, err)
 		}
 		g.log.Info("report written", "path", out.path, "format", out.format)
