@@ -79,17 +79,9 @@ func WriteCSV(w io.Writer, r *Report) error {
 	return nil
 }
 
-// csvText defuses a text cell a spreadsheet would run as a formula.
-func csvText(s string) string {
-	if s == "" {
-		return s
-	}
-	switch s[0] {
-	case '=', '+', '-', '@', '\t', '\r':
-		return "'" + s
-	}
-	return s
-}
+// csvText is [CSVCell]: every CSV the tool writes guards its text cells
+// the same way.
+func csvText(s string) string { return CSVCell(s) }
 
 // formatNumber writes v in plain decimal: 1e+06 becomes 1000000.
 func formatNumber(v float64) string {

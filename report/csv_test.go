@@ -90,3 +90,20 @@ func TestWriteCSVLargeAndFractionalNumbers(t *testing.T) {
 		t.Errorf("no_token_rejected = %q", got)
 	}
 }
+
+// TestWriteCSVSameGuardAsResults: the scan CSV guards every text cell with
+// report.CSVCell, as remediate's results CSV does: a formula after a
+// separator a ;-locale spreadsheet splits on is defused too.
+func TestWriteCSVSameGuardAsResults(t *testing.T) {
+	hostile := "web;=cmd|' /C calc'!A0"
+	r := &report.Report{Instances: []report.Instance{{
+		Account: "1", Region: "r", InstanceID: "i-1", Name: hostile, State: "a,+b", ImageID: "ami\t-1",
+		InstanceProfileArn: "x\"@y", Classification: report.ClassReady,
+	}}}
+	_, rows := readCSV(t, r)
+	for col, in := range map[string]string{"name": hostile, "state": "a,+b", "image_id": "ami\t-1", "instance_profile_arn": "x\"@y"} {
+		if got, want := rows["i-1"][col], report.CSVCell(in); got != want || got == in {
+			t.Errorf("%s = %q, want %q", col, got, want)
+		}
+	}
+}
