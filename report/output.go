@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Every file the tool writes (scan --output, remediate and rollback
@@ -250,7 +251,7 @@ func writeAtomic(path, target string, fi fs.FileInfo, write func(io.Writer) erro
 	if fi != nil {
 		perm = 0o600
 	}
-	f, tmp, err := createTemp(dir, "."+base+".tmp-", perm)
+	f, tmp, err := createTemp(dir, "."+tempStem(base)+".tmp-", perm)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("write %s: directory %s does not exist: %w", path, dir, err)
@@ -299,6 +300,22 @@ func writeAtomic(path, target string, fi fs.FileInfo, write func(io.Writer) erro
 		return fmt.Errorf("write %s: sync directory: %w", path, err)
 	}
 	return nil
+}
+
+// tempStem is the start of a temporary file's name for base: base itself
+// when short, else its first 64 bytes (whole characters), so that the
+// temporary name stays within the file system's name limit (255 bytes)
+// whenever base does.
+func tempStem(base string) string {
+	const max = 64
+	if len(base) <= max {
+		return base
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(base[cut]) {
+		cut--
+	}
+	return base[:cut]
 }
 
 // createTemp is os.CreateTemp with a chosen mode (os.CreateTemp always

@@ -248,3 +248,28 @@ func TestWriteOutputFIFONoReader(t *testing.T) {
 		t.Fatalf("the reader got %d bytes, want %d", len(s), len(big))
 	}
 }
+
+// TestWriteOutputLongName: a file name near the system's limit (255 bytes)
+// is written, though its temporary file's name would be longer than the
+// name itself; one over the limit is refused by the check, before any work.
+func TestWriteOutputLongName(t *testing.T) {
+	dir := t.TempDir()
+	for _, base := range []string{strings.Repeat("a", 250) + ".json", strings.Repeat("本", 83) + ".md"} {
+		path := filepath.Join(dir, base)
+		if err := report.CheckOutput(path); err != nil {
+			t.Fatalf("check %d-byte name: %v", len(base), err)
+		}
+		if err := report.WriteOutput(path, writeString("{}")); err != nil {
+			t.Fatalf("%d-byte name: %v", len(base), err)
+		}
+		if b, err := os.ReadFile(path); err != nil || string(b) != "{}" {
+			t.Fatalf("%d-byte name holds %q, %v", len(base), b, err)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
+		t.Errorf("%d files left, want the 2 written (no temporary file)", len(entries))
+	}
+	if err := report.CheckOutput(filepath.Join(dir, strings.Repeat("a", 300)+".json")); err == nil {
+		t.Error("a 300-byte name passed the check")
+	}
+}
