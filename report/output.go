@@ -29,7 +29,8 @@ import (
 //     is opened and written directly, never renamed over; so is a link to
 //     a file descriptor (/dev/stdout, /dev/fd/N) open on a terminal or a
 //     pipe (one open on a regular file is refused: name the file);
-//   - anything else (a directory, a socket, a block device) is refused.
+//   - anything else (a directory, a socket, a block device), and a file no
+//     one may write (mode 0444: kept on purpose), is refused.
 //
 // The mode of a new file is what the process's umask (or the directory's
 // default ACL) makes of 0666, as for a shell's >: the temporary file is
@@ -110,6 +111,11 @@ func resolveOutput(path string) (string, outputKind, fs.FileInfo, error) {
 			p = dest
 			continue
 		case m.IsRegular():
+			// A file nobody may write was made so to keep it: a shell's >
+			// refuses it too (renaming over it would not).
+			if m.Perm()&0o222 == 0 {
+				return "", 0, nil, fmt.Errorf("%s is read-only (mode %04o): make it writable (chmod u+w) or name another file", path, m.Perm())
+			}
 			// Replacing takes a new file in the directory, not write
 			// permission on the old one.
 			if err := checkWritable(path, filepath.Dir(p)); err != nil {

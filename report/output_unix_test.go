@@ -273,3 +273,21 @@ func TestWriteOutputLongName(t *testing.T) {
 		t.Error("a 300-byte name passed the check")
 	}
 }
+
+// TestCheckOutputReadOnly: a file no one may write (chmod 444, to keep
+// it) is refused, root or not, and left as it was.
+func TestCheckOutputReadOnly(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "baseline.json")
+	if err := os.WriteFile(path, []byte("keep"), 0o444); err != nil {
+		t.Fatal(err)
+	}
+	if err := report.CheckOutput(path); err == nil || !strings.Contains(err.Error(), "read-only") {
+		t.Errorf("check: %v, want read-only named", err)
+	}
+	if err := report.WriteOutput(path, writeString("new")); err == nil {
+		t.Error("write: replaced a read-only file")
+	}
+	if b, _ := os.ReadFile(path); string(b) != "keep" {
+		t.Errorf("file holds %q", b)
+	}
+}
