@@ -8,10 +8,11 @@ import (
 // Clock is a simulated wall clock for the server's token buckets and apply
 // delays (sim.Options{Wall: c.Now}). It stands still unless a test moves
 // it: with Advance, or with a step that every reading adds. The server
-// reads it at each token-bucket draw and at each DescribeInstances and
-// ModifyInstanceMetadataOptions answer, so with a step the buckets refill
-// by the number of calls the server handles, whatever the machine's load:
-// a test's throttling then happens the same way on every run.
+// reads it at each token-bucket draw, at each DescribeInstances and
+// ModifyInstanceMetadataOptions answer, and in SetKnobs and MetadataState,
+// so with a step the buckets refill by the number of calls the server
+// handles, whatever the machine's load: a test's throttling then happens
+// the same way on every run.
 type Clock struct {
 	mu   sync.Mutex
 	t    time.Time
