@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -726,6 +727,9 @@ type Journal struct {
 	now  func() time.Time
 	// remSeq is stamped as RemediateSeq on every line.
 	remSeq int64
+	// lost is set once the file was found no longer at path: every later
+	// Append fails with it.
+	lost error
 }
 
 // JournalOptions are the settings of [OpenJournal].
@@ -868,6 +872,9 @@ func (j *Journal) Append(r Record) error {
 	if j.f == nil {
 		return errors.New("journal: closed")
 	}
+	if err := j.stillThere(); err != nil {
+		return err
+	}
 	r.Seq = j.seq + 1
 	b, err := encodeLine(r)
 	if err != nil {
@@ -881,6 +888,60 @@ func (j *Journal) Append(r Record) error {
 		return fmt.Errorf("journal %s: fsync: %w", j.path, err)
 	}
 	return nil
+}
+
+// stillThere makes sure the open file is still the journal at j.path
+// before a line is added: a journal deleted (or renamed, or replaced) while
+// the run holds it would take every later line with it, and changes made
+// without a journal a rollback can find must not be made. The lines
+// written so far are saved to j.path if that is free again, otherwise
+// beside it, and the error says where.
+func (j *Journal) stillThere() error {
+	if j.lost != nil {
+		return j.lost
+	}
+	fi, err := j.f.Stat()
+	if err != nil {
+		return fmt.Errorf("journal %s: %w", j.path, err)
+	}
+	if pi, err := os.Stat(j.path); err == nil && os.SameFile(fi, pi) {
+		return nil
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("journal %s: %w", j.path, err)
+	}
+	saved, serr := j.saveCopy()
+	if serr != nil {
+		j.lost = fmt.Errorf("journal %s was deleted or replaced while this run was writing it, and its lines could not be saved (%v): stopping before any further change; run 'imdsfleet scan' to see the fleet as it is", j.path, serr)
+	} else {
+		j.lost = fmt.Errorf("journal %s was deleted or replaced while this run was writing it: stopping before any further change; its lines so far are saved in %s (resume or roll back with --journal %s)", j.path, saved, saved)
+	}
+	return j.lost
+}
+
+// saveCopy writes what the open journal holds to j.path if nothing is
+// there, otherwise to a new file beside it, and returns the file's name.
+func (j *Journal) saveCopy() (string, error) {
+	for _, name := range []string{j.path, j.path + "." + strings.NewReplacer("/", "_", ":", "_").Replace(j.run) + ".saved.jsonl"} {
+		out, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		_, err = io.Copy(out, io.NewSectionReader(j.f, 0, 1<<62))
+		if err == nil {
+			err = out.Sync()
+		}
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = syncDir(filepath.Dir(name))
+		}
+		return name, err
+	}
+	return "", errors.New("both the journal path and the file beside it are taken")
 }
 
 // Close closes the file and releases its lock.

@@ -546,3 +546,46 @@ func TestJournalLockDescriptionNeverWritesThrough(t *testing.T) {
 		}
 	})
 }
+
+// A journal deleted, or replaced by another file, while open: the next
+// Append fails and adds nothing; the lines so far are saved at the path
+// when it is free, beside it otherwise, and the other file is untouched.
+func TestJournalDeletedOrReplacedWhileOpen(t *testing.T) {
+	for _, replaced := range []bool{false, true} {
+		t.Run(map[bool]string{false: "deleted", true: "replaced"}[replaced], func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "j.jsonl")
+			j, _, _, err := OpenJournal(path, JournalOptions{RunID: "run-1"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer j.Close()
+			j.Append(rec(KindIntent, "i-1", ""))
+			j.Append(rec(KindResult, "i-1", OutcomeOK))
+			os.Remove(path)
+			if replaced {
+				os.WriteFile(path, []byte("someone else's\n"), 0o600)
+			}
+			err = j.Append(rec(KindIntent, "i-2", ""))
+			if err == nil || !strings.Contains(err.Error(), "deleted or replaced") {
+				t.Fatalf("Append after the journal went = %v", err)
+			}
+			if err2 := j.Append(rec(KindIntent, "i-3", "")); err2 == nil {
+				t.Fatal("a later Append succeeded")
+			}
+			saved := path
+			if replaced {
+				saved = path + ".run-1.saved.jsonl"
+				if b := mustReadFile(t, path); string(b) != "someone else's\n" {
+					t.Errorf("the file now at the path was changed: %q", b)
+				}
+			}
+			if !strings.Contains(err.Error(), saved) {
+				t.Errorf("error %v does not name %s", err, saved)
+			}
+			st, warns, err := ReadJournal(saved)
+			if err != nil || len(warns) > 0 || st.Records != 2 || st.Get(key("i-1")).Done == nil || st.Get(key("i-2")) != nil {
+				t.Fatalf("saved journal: %v %v %+v", err, warns, st)
+			}
+		})
+	}
+}

@@ -529,3 +529,39 @@ func TestRollbackJournalWithAPastedLine(t *testing.T) {
 		}
 	}
 }
+
+// The journal is deleted while a live run writes it (a cleanup job, a
+// mistaken rm). The run stops before any further change instead of going
+// on with a journal no rollback can find, saves the lines written so far
+// back at the path, and rollback from them restores every instance that
+// was changed.
+func TestRemediateJournalDeletedMidRun(t *testing.T) {
+	s := remStart(t, readyFleet(24), fleet.Knobs{})
+	s.gate.After(6, func() {
+		if err := os.Remove(s.journal); err != nil {
+			t.Error(err)
+		}
+	})
+	r := remCLI(t, context.Background(), "", false, remArgs("remediate", "--report", s.report, "--live", "--yes", "--journal", s.journal, "--rate", "20")...)
+	if r.code != exitError || !strings.Contains(r.stderr, "was deleted or replaced while this run was writing it") {
+		t.Fatalf("remediate: exit %d, want %d naming the deleted journal\n%s", r.code, exitError, r.stderr)
+	}
+	changed := 0
+	for _, in := range s.insts {
+		if s.options(t, in).HttpTokens == "required" {
+			changed++
+		}
+	}
+	if changed >= len(s.insts) {
+		t.Fatalf("the run went on without its journal: %d of %d instances changed", changed, len(s.insts))
+	}
+	r = remCLI(t, context.Background(), "", false, remArgs("rollback", "--journal", s.journal, "--live", "--yes")...)
+	if r.code != exitOK {
+		t.Fatalf("rollback: exit %d\n%s", r.code, r.stdout)
+	}
+	for _, in := range s.insts {
+		if got := s.options(t, in).HttpTokens; got != "optional" {
+			t.Errorf("%s not rolled back: %s", in.id, got)
+		}
+	}
+}
