@@ -633,14 +633,7 @@ type Lock struct {
 func lock(f *os.File, path string, h Holder) (*Lock, error) {
 	if err := flock(f); err != nil {
 		if errors.Is(err, errLocked) {
-			le := &LockedError{Path: path}
-			if b, rerr := readCapped(LockInfoPath(path), 64<<10); rerr == nil {
-				var other Holder
-				if json.Unmarshal(b, &other) == nil && other.PID != 0 {
-					le.Holder = &other
-				}
-			}
-			return nil, le
+			return nil, &LockedError{Path: path, Holder: readHolder(LockInfoPath(path))}
 		}
 		return nil, fmt.Errorf("lock journal %s: %w", path, err)
 	}
@@ -653,6 +646,24 @@ func lock(f *os.File, path string, h Holder) (*Lock, error) {
 		l.mine = b
 	}
 	return l, nil
+}
+
+// readHolder reads the lock holder's description. The holder writes it
+// just after taking the lock, so a description not there yet (or being
+// written) is read again for up to a second before giving up on it.
+func readHolder(path string) *Holder {
+	for try := 0; ; try++ {
+		if b, err := readCapped(path, 64<<10); err == nil {
+			var h Holder
+			if json.Unmarshal(b, &h) == nil && h.PID != 0 {
+				return &h
+			}
+		}
+		if try == 100 {
+			return nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // writeLockInfo writes b into path, a lock description, only when path is
@@ -799,13 +810,16 @@ func OpenJournal(path string, o JournalOptions) (*Journal, *JournalState, []Warn
 			return fail(fmt.Errorf("create journal %s: %w", path, err))
 		}
 	}
-	// Lock before reading, so that what is read is not being added to.
-	if err := flock(f); err != nil {
-		if errors.Is(err, errLocked) {
-			_, lerr := lock(f, path, o.Holder) // fills in the holder
-			return fail(lerr)
-		}
-		return fail(fmt.Errorf("lock journal %s: %w", path, err))
+	// Lock before reading, so that what is read is not being added to,
+	// and describe the holder at once, so that a run refused meanwhile
+	// can name it.
+	lk, err := lock(f, path, o.Holder)
+	if err != nil {
+		return fail(err)
+	}
+	fail = func(err error) (*Journal, *JournalState, []Warning, error) {
+		lk.Release() // closes f
+		return nil, nil, nil, err
 	}
 	fi, err := f.Stat()
 	if err != nil {
@@ -824,10 +838,6 @@ func OpenJournal(path string, o JournalOptions) (*Journal, *JournalState, []Warn
 		if err := st.CheckOp(path, o.Op); err != nil {
 			return fail(err)
 		}
-	}
-	lk, err := lock(f, path, o.Holder) // already held: this only describes the holder
-	if err != nil {
-		return fail(err)
 	}
 	if size := fi.Size(); size > 0 {
 		// A torn or complete last line without its newline: start a fresh line.
