@@ -565,3 +565,21 @@ func TestRemediateJournalDeletedMidRun(t *testing.T) {
 		}
 	}
 }
+
+// --rollback-journal in a directory that does not exist is bad usage
+// before any AWS call, as --journal is for remediate.
+func TestRollbackJournalInMissingDirectory(t *testing.T) {
+	s := remStart(t, readyFleet(2), fleet.Knobs{})
+	if r := remCLI(t, context.Background(), "", false, remArgs("remediate", "--report", s.report, "--live", "--yes", "--journal", s.journal)...); r.code != exitOK {
+		t.Fatalf("remediate: exit %d", r.code)
+	}
+	before := len(s.srv.ModifyCalls())
+	missing := filepath.Join(s.dir, "no-such-dir", "rb.jsonl")
+	r := remCLI(t, context.Background(), "", false, remArgs("rollback", "--journal", s.journal, "--rollback-journal", missing, "--live", "--yes")...)
+	if r.code != exitUsage || !strings.Contains(r.stderr, "--rollback-journal") || !strings.Contains(r.stderr, "does not exist") {
+		t.Fatalf("rollback: exit %d, want %d naming the missing directory\n%s", r.code, exitUsage, r.stderr)
+	}
+	if n := len(s.srv.ModifyCalls()); n != before {
+		t.Errorf("%d calls made", n-before)
+	}
+}

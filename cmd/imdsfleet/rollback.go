@@ -84,6 +84,9 @@ func runRollback(cmd *cobra.Command, g *globals, f *rollbackFlags) error {
 	if err := checkJournalFiles("--rollback-journal", rj); err != nil {
 		return err
 	}
+	if err := checkDir("--rollback-journal", rj); err != nil {
+		return err
+	}
 	keep := append(journalFiles("--journal", f.journal),
 		namedPath{"--rollback-journal", rj}, namedPath{"the lock file of --rollback-journal", remediate.LockInfoPath(rj)})
 	if err := checkDistinctOutputs(f.outputPaths(), keep); err != nil {
