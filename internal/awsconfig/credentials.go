@@ -201,6 +201,8 @@ func processFailure(err error) string {
 	var typ *json.UnmarshalTypeError
 	var start *exec.Error
 	switch {
+	case errors.Is(err, exec.ErrWaitDelay):
+		return "it left a process running that holds its stdout open (redirect the output of anything it starts in the background)"
 	case errors.As(err, &exit) && exit.ExitCode() < 0:
 		return "it was killed (it ran past the 1-minute limit, or got a signal)"
 	case errors.As(err, &exit):
@@ -333,6 +335,14 @@ func resolveSource(profileSet bool, cfg aws.Config) (CredentialSource, []*config
 	return src, levels
 }
 
+// processTimeout is how long a credential_process helper may run before it
+// is killed: the SDK's default (a variable for tests).
+var processTimeout = processcreds.DefaultTimeout
+
+// processWaitDelay is how long a credential_process helper's stdout may
+// stay open after the helper has exited or been killed.
+const processWaitDelay = 2 * time.Second
+
 // quietProcess is the SDK's credential_process provider with the helper's
 // stderr discarded and no stdin: the SDK's default command passes both
 // through, so a helper's diagnostics (which can hold the secrets it
@@ -346,8 +356,14 @@ func quietProcess(command string) aws.CredentialsProvider {
 		}
 		cmd := exec.CommandContext(ctx, shell[0], shell[1], command)
 		cmd.Env = os.Environ()
+		// The SDK reads stdout until every holder of the pipe closes it:
+		// a helper that leaves a background process behind (or, once the
+		// helper is killed at the SDK's limit or on a signal, its hung
+		// children) would hold the command forever. WaitDelay closes the
+		// pipe that long after the helper has exited or been killed.
+		cmd.WaitDelay = processWaitDelay
 		return cmd, nil // nil Stdin and Stderr: the null device
-	}))
+	}), func(o *processcreds.Options) { o.Timeout = processTimeout })
 }
 
 // processChain rebuilds a chain whose root is a credential_process with

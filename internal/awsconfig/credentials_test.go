@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
@@ -132,4 +133,78 @@ func TestRejectedCredentialsNameTheirSource(t *testing.T) {
 			t.Errorf("%q lacks %q", msg, w)
 		}
 	}
+}
+
+// TestCredentialProcessWithLingeringChildEnds: a credential_process helper
+// that leaves a process holding its stdout open (a background refresher, or
+// a hung `sleep` once the helper itself is killed) does not hold the command
+// forever: a helper that printed its JSON and exited 0 fails with a line
+// saying so, and a hung helper fails when it is killed at the limit.
+func TestCredentialProcessWithLingeringChildEnds(t *testing.T) {
+	const secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+	dir := t.TempDir()
+	// The helpers' children run until the test ends (and removes alive),
+	// not for a time.
+	alive := filepath.Join(dir, "alive")
+	if err := os.WriteFile(alive, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	wait := "while [ -e " + alive + " ]; do sleep 0.1; done"
+	script := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body+"\n"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	lingers := script("lingers.sh", "("+wait+`) &
+echo '{"Version": 1, "AccessKeyId": "AKIDEXAMPLE", "SecretAccessKey": "`+secret+`"}'`)
+	hangs := script("hangs.sh", wait)
+	cfgFile := filepath.Join(dir, "config")
+	if err := os.WriteFile(cfgFile, []byte("[profile lingers]\ncredential_process = "+lingers+"\n[profile hangs]\ncredential_process = "+hangs+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	setup := func(t *testing.T) {
+		isolatedEnv(t)
+		t.Setenv("AWS_ACCESS_KEY_ID", "")
+		t.Setenv("AWS_SECRET_ACCESS_KEY", "")
+		t.Setenv("AWS_CONFIG_FILE", cfgFile)
+		t.Setenv("HOME", dir)
+	}
+	t.Run("background child holds stdout", func(t *testing.T) {
+		setup(t)
+		cfg, err := Load(context.Background(), Options{Profile: "lingers", EndpointURL: "http://127.0.0.1:1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = CheckCredentials(context.Background(), cfg)
+		if err == nil {
+			t.Fatal("no error")
+		}
+		msg := Explain(err)
+		for _, w := range []string{`the credential_process of profile "lingers"`, "left a process running that holds its stdout open"} {
+			if !strings.Contains(msg, w) {
+				t.Errorf("%q lacks %q", msg, w)
+			}
+		}
+		if strings.Contains(msg, secret) {
+			t.Errorf("secret in %q", msg)
+		}
+	})
+	t.Run("hung helper killed at the limit", func(t *testing.T) {
+		setup(t)
+		defer func(d time.Duration) { processTimeout = d }(processTimeout)
+		processTimeout = 100 * time.Millisecond // the SDK's minute, shortened
+		cfg, err := Load(context.Background(), Options{Profile: "hangs", EndpointURL: "http://127.0.0.1:1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = CheckCredentials(context.Background(), cfg)
+		if err == nil {
+			t.Fatal("no error")
+		}
+		if msg := Explain(err); !strings.Contains(msg, `the credential_process of profile "hangs": it was killed (it ran past the 1-minute limit`) {
+			t.Errorf("%q does not say the helper was killed", msg)
+		}
+	})
 }
