@@ -9,11 +9,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
 // The retry policy has two speeds. Throttling and server errors are retried
 // patiently (up to the attempts and backoff given to [NewRetryer]): a long
-// batch run must absorb a throttling storm. An endpoint that cannot be
+// batch run must absorb a throttling storm. A connection broken before an
+// answer (reset, closed, not HTTP) is retried as often, with short pauses.
+// An endpoint that cannot be
 // reached at all (connection refused, unknown host, no route, connect
 // timeout) or that never answers (no answer within [AnswerTimeout]) is
 // tried [DialAttempts] times with short pauses and then reported: retrying
@@ -81,6 +84,10 @@ type failFastRetryer struct {
 // RetryDelay implements aws.Retryer. attempt counts the attempts made so
 // far (the SDK's middleware passes the attempt number that just failed).
 func (r *failFastRetryer) RetryDelay(attempt int, err error) (time.Duration, error) {
+	if isBrokenConnection(err) {
+		// The attempts stay those given: only the pause is short.
+		return r.dialBackoff.BackoffDelay(attempt, err)
+	}
 	if !IsConnectError(err) && !isNoAnswer(err) {
 		return r.RetryerV2.RetryDelay(attempt, err)
 	}
@@ -102,6 +109,21 @@ func IsConnectError(err error) bool {
 	}
 	var op *net.OpError
 	return errors.As(err, &op) && (op.Op == "dial" || op.Op == "proxyconnect")
+}
+
+// isBrokenConnection reports whether err is a request that reached a server
+// but got no HTTP answer back: the connection was reset or closed, or what
+// came back was not HTTP. AWS does that rarely and briefly (and a lost answer
+// must be retried), so such a call keeps its attempts; but the pauses
+// between them are [DialBackoff]'s, not the throttling backoff's: an
+// endpoint that breaks every connection (a wrong --endpoint-url pointing at
+// some other service, a proxy that resets) then fails in seconds instead of
+// minutes.
+func isBrokenConnection(err error) bool {
+	// The transport's failure is a RequestSendError (the SDK then wraps it
+	// in a ResponseError with no status): no HTTP answer was read.
+	var send *smithyhttp.RequestSendError
+	return errors.As(err, &send) && !IsConnectError(err) && !isNoAnswer(err)
 }
 
 // isNoAnswer reports whether err is a network timeout: no answer within

@@ -155,3 +155,59 @@ func TestIsConnectError(t *testing.T) {
 		}
 	}
 }
+
+// TestBrokenConnectionRetriedWithShortPauses: an endpoint that takes every
+// request and answers with a reset or with something that is not HTTP (a
+// wrong --endpoint-url, a proxy) still gets every attempt (a lost answer
+// must be retried), but the pauses between them are DialBackoff's, not the
+// throttling backoff's: scan took 2 minutes and remediate (30 attempts, 20 s
+// backoff) 9 to give up on one.
+func TestBrokenConnectionRetriedWithShortPauses(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		answer func(c net.Conn)
+	}{
+		{"reset", func(c net.Conn) { c.(*net.TCPConn).SetLinger(0); c.Close() }},
+		{"not HTTP", func(c net.Conn) { c.Write([]byte("\x00\xffgarbage\r\n\r\n")); c.Close() }},
+		{"closed", func(c net.Conn) { c.Close() }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			isolatedEnv(t)
+			var calls atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				calls.Add(1)
+				c, _, err := w.(http.Hijacker).Hijack()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				tt.answer(c)
+			}))
+			defer srv.Close()
+			const attempts = 4
+			cfg, err := Load(context.Background(), Options{EndpointURL: srv.URL, MaxAttempts: attempts, MaxBackoff: time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = STS(cfg).GetCallerIdentity(context.Background(), &sts.GetCallerIdentityInput{})
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if got := calls.Load(); got != attempts {
+				t.Errorf("server saw %d attempts, want %d", got, attempts)
+			}
+			// The pause the batch retryer would take after this error, at
+			// every attempt of a 30-attempt, 20 s backoff policy.
+			r := NewRetryer(30, 20*time.Second)
+			for a := 1; a < 30; a++ {
+				d, rerr := r.RetryDelay(a, err)
+				if rerr != nil || d > DialBackoff {
+					t.Fatalf("attempt %d: pause %v (%v), want at most %v", a, d, rerr, DialBackoff)
+				}
+			}
+			if got := Explain(err); strings.Contains(got, "\n") || !strings.Contains(got, "sts:GetCallerIdentity") {
+				t.Errorf("Explain = %q", got)
+			}
+		})
+	}
+}
