@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"strings"
 	"syscall"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/processcreds"
 	"github.com/aws/aws-sdk-go-v2/credentials/ssocreds"
@@ -137,6 +139,9 @@ func isAssumeRole(op *smithy.OperationError) bool {
 // explainCall explains the failure of one AWS operation.
 func explainCall(err error, op *smithy.OperationError, assuming bool) string {
 	name := opName(op)
+	if msg, ok := notAWSAnswer(err, name); ok {
+		return msg
+	}
 	var api smithy.APIError
 	if errors.As(err, &api) {
 		code := api.ErrorCode()
@@ -177,6 +182,30 @@ func explainCall(err error, op *smithy.OperationError, assuming bool) string {
 		return fmt.Sprintf("%s failed after %d attempts: %s", name, attempts.Attempt, oneLine(attempts.Err.Error()))
 	}
 	return oneLine(err.Error())
+}
+
+// notAWSAnswer explains an HTTP answer that is not AWS's: a body the SDK
+// could not read as the operation's result, or an error status whose body
+// names no AWS error code (the SDK then reports "UnknownError:
+// UnknownError"): a redirect, an HTML page from a proxy or a web server at
+// --endpoint-url.
+func notAWSAnswer(err error, name string) (string, bool) {
+	var resp *awshttp.ResponseError
+	if !errors.As(err, &resp) || resp.Response == nil || resp.HTTPStatusCode() == 0 {
+		return "", false
+	}
+	var deser *smithy.DeserializationError
+	var api smithy.APIError
+	unknown := errors.As(err, &api) && api.ErrorCode() == "UnknownError" && (api.ErrorMessage() == "" || api.ErrorMessage() == "UnknownError")
+	if !errors.As(err, &deser) && !unknown {
+		return "", false
+	}
+	status := resp.HTTPStatusCode()
+	what := fmt.Sprintf("HTTP %d %s", status, http.StatusText(status))
+	if status >= 300 && status < 400 {
+		what += ", a redirect"
+	}
+	return fmt.Sprintf("the endpoint's answer to %s is not an AWS answer (%s): check --endpoint-url / AWS_ENDPOINT_URL and the proxy settings", name, what), true
 }
 
 // innermostOperation returns the deepest smithy.OperationError in err's

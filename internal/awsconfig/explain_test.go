@@ -145,3 +145,43 @@ func TestExplainRealClient(t *testing.T) {
 		t.Errorf("Explain(EC2 UnauthorizedOperation) = %q", got)
 	}
 }
+
+// TestExplainAnswerNotFromAWS: an endpoint that answers with something that
+// is not an AWS answer (an HTML page, a redirect, a proxy's error page) is
+// named as such, not as "UnknownError: UnknownError" or a deserializer's
+// message.
+func TestExplainAnswerNotFromAWS(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		status int
+		header map[string]string
+		body   string
+		want   string
+	}{
+		{"HTML page", 200, map[string]string{"Content-Type": "text/html"}, "<html><body>Sign in</body></html>", "(HTTP 200 OK)"},
+		{"redirect", 301, map[string]string{"Location": "http://127.0.0.1:1/"}, "", "(HTTP 301 Moved Permanently, a redirect)"},
+		{"proxy error page", 403, map[string]string{"Content-Type": "text/html"}, "<html>blocked</html>", "(HTTP 403 Forbidden)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			isolatedEnv(t)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				for k, v := range tt.header {
+					w.Header().Set(k, v)
+				}
+				w.WriteHeader(tt.status)
+				fmt.Fprint(w, tt.body)
+			}))
+			defer srv.Close()
+			cfg, err := Load(context.Background(), Options{EndpointURL: srv.URL, MaxAttempts: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = STS(cfg).GetCallerIdentity(context.Background(), &sts.GetCallerIdentityInput{})
+			got := Explain(err)
+			want := "the endpoint's answer to sts:GetCallerIdentity is not an AWS answer " + tt.want + ": check --endpoint-url / AWS_ENDPOINT_URL and the proxy settings"
+			if got != want {
+				t.Errorf("Explain = %q\nwant      %q", got, want)
+			}
+		})
+	}
+}
