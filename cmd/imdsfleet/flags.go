@@ -2,9 +2,12 @@ package main
 
 import (
 	"math"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/imdsfleet/imdsfleet/internal/awsconfig"
 	"github.com/imdsfleet/imdsfleet/scanner"
@@ -53,6 +56,23 @@ func checkEndpointURL(flag, s string) error {
 func checkRegion(flag, s string) error {
 	if s != "" && !scanner.ValidRegionName(s) {
 		return usageError("%s: unknown Region %q: use an AWS Region name such as us-east-1", flag, s)
+	}
+	return nil
+}
+
+// checkFilter rejects a list flag that narrows what a command changes when it
+// was given but names nothing, or holds an empty item: an empty --instance-ids
+// (an unset shell variable in --instance-ids "$IDS") would otherwise mean no
+// filter at all, every planned instance.
+func checkFilter(fs *pflag.FlagSet, flag string, values []string, what string) error {
+	if !fs.Changed(flag) {
+		return nil
+	}
+	if len(values) == 0 {
+		return usageError("--%s is empty: name at least one %s, or leave the flag out to take them all", flag, what)
+	}
+	if slices.Contains(values, "") {
+		return usageError("--%s %s: an empty item: name each %s, comma-separated, with no empty ones", flag, strings.Join(values, ","), what)
 	}
 	return nil
 }

@@ -82,6 +82,13 @@ func TestEveryBadFlagIsAUsageError(t *testing.T) {
 		tc{"remediate/exclude-tag without key", rem("--exclude-tag", "=v"), "--exclude-tag"},
 		tc{"remediate/instance-ids not in the report", rem("--instance-ids", "i-0123456789abcdef0"), "i-0123456789abcdef0"},
 		tc{"remediate/regions not in the report", rem("--regions", "eu-west-3"), "eu-west-3"},
+		// An empty filter (an unset shell variable, --instance-ids "$IDS")
+		// would otherwise mean no filter: every planned instance.
+		tc{"remediate/instance-ids empty", rem("--instance-ids", ""), "--instance-ids"},
+		tc{"remediate/instance-ids empty item", rem("--instance-ids", "i-0123456789abcdef0,"), "--instance-ids"},
+		tc{"remediate/instance-ids= empty", rem("--instance-ids="), "--instance-ids"},
+		tc{"remediate/regions empty", rem("--regions", ""), "--regions"},
+		tc{"remediate/regions empty item", rem("--regions", "us-east-1,"), "--regions"},
 		tc{"remediate/output extension", rem("--output", filepath.Join(s.dir, "r.txt")), "--output"},
 		tc{"remediate/plan-out directory missing", rem("--plan-out", filepath.Join(s.dir, "nope", "p.json")), "--plan-out"},
 		tc{"remediate/no report", []string{"remediate"}, "--report"},

@@ -466,6 +466,15 @@ func runRemediate(cmd *cobra.Command, g *globals, f *remediateFlags) error {
 	if err := f.changeFlags.loadConfig(ctx, g); err != nil {
 		return err
 	}
+	for _, fl := range []struct {
+		name   string
+		values []string
+		what   string
+	}{{"instance-ids", f.instanceIDs, "instance id"}, {"regions", f.regions, "Region"}} {
+		if err := checkFilter(cmd.Flags(), fl.name, fl.values, fl.what); err != nil {
+			return err
+		}
+	}
 	// 0 means "keep" to PlanOptions; as a flag value it is a hop limit AWS
 	// refuses.
 	if f.containerHopLimit != 1 && f.containerHopLimit != 2 {
