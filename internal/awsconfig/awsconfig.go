@@ -142,8 +142,8 @@ func Load(ctx context.Context, o Options) (aws.Config, error) {
 		loaders = append(loaders, config.WithHTTPClient(awshttp.NewBuildableClient().WithDialerOptions(func(d *net.Dialer) {
 			d.Timeout = DialTimeout
 		}).WithTransportOptions(func(t *http.Transport) {
-			t.ResponseHeaderTimeout = AnswerTimeout
-		})))
+			t.ResponseHeaderTimeout = answerTimeout
+		}).WithReadTimeout(answerTimeout)))
 	}
 	loaders = append(loaders, config.WithLogger(sdkLogger(o.Logger)))
 	loaders = append(loaders, config.WithRetryer(func() aws.Retryer {

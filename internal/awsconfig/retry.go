@@ -41,6 +41,11 @@ const (
 	AnswerTimeout = time.Minute
 )
 
+// answerTimeout is AnswerTimeout, both for the answer's headers and for
+// every read of the answer once it has started (an answer that stops half
+// way holds a call as long as one that never starts); a variable for tests.
+var answerTimeout = AnswerTimeout
+
 // UnreachableError is returned by a call whose endpoint could not be
 // connected to in [DialAttempts] attempts. It wraps the last connection
 // error, so errors.Is(err, syscall.ECONNREFUSED) and errors.As to
@@ -127,11 +132,14 @@ func isBrokenConnection(err error) bool {
 }
 
 // isNoAnswer reports whether err is a network timeout: no answer within
-// AnswerTimeout, or a TLS handshake that never completed. (net/http's
+// AnswerTimeout, an answer that stopped for that long half way, or a TLS
+// handshake that never completed. (net/http's
 // timeouts also match context.DeadlineExceeded, so the caller's own
 // deadline cannot be told apart; it needs no retry either way: the SDK
 // stops at a done context before the next attempt.)
 func isNoAnswer(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
+	// Not net.Error: the SDK's read timeout (awshttp.ResponseTimeoutError)
+	// has Timeout but not Temporary.
+	var te interface{ Timeout() bool }
+	return errors.As(err, &te) && te.Timeout()
 }

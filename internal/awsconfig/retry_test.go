@@ -211,3 +211,41 @@ func TestBrokenConnectionRetriedWithShortPauses(t *testing.T) {
 		})
 	}
 }
+
+// TestAnswerStoppedHalfWayFailsFast: an endpoint that sends the headers and
+// part of the body, then nothing, held the call forever (no timeout covers
+// the body). Now every read of the answer has the answer timeout: the call
+// is tried DialAttempts times (counted by the server), then reported as not
+// answering.
+func TestAnswerStoppedHalfWayFailsFast(t *testing.T) {
+	isolatedEnv(t)
+	defer func(d time.Duration) { answerTimeout = d }(answerTimeout)
+	answerTimeout = 50 * time.Millisecond // a minute, shortened to keep the test quick
+	var calls atomic.Int32
+	done := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set("Content-Type", "text/xml")
+		w.Header().Set("Content-Length", "5000")
+		w.WriteHeader(http.StatusOK)
+		fmt.Fprint(w, "<GetCallerIdentityResponse>")
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+		case <-done:
+		}
+	}))
+	defer srv.Close()
+	defer close(done)
+	cfg, err := Load(context.Background(), Options{EndpointURL: srv.URL, MaxAttempts: 30, MaxBackoff: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = STS(cfg).GetCallerIdentity(context.Background(), &sts.GetCallerIdentityInput{})
+	if got := calls.Load(); got != DialAttempts {
+		t.Errorf("server saw %d attempts, want %d", got, DialAttempts)
+	}
+	if got := Explain(err); !strings.Contains(got, "the AWS endpoint did not answer (sts:GetCallerIdentity, 3 attempts)") {
+		t.Errorf("Explain = %q", got)
+	}
+}
