@@ -215,3 +215,46 @@ func TestUnreachableEndpointFailsFastEveryCommand(t *testing.T) {
 		})
 	}
 }
+
+// TestEndpointURLWithPasswordRefused: an endpoint URL carrying a user and
+// password (--endpoint-url or AWS_ENDPOINT_URL) is bad usage before any
+// call, and the password is never shown: not in the error line (even when
+// the URL does not parse), and so never in the resume command a stopped
+// live run prints.
+func TestEndpointURLWithPasswordRefused(t *testing.T) {
+	insts := remMixedFleet([]string{"us-east-1"}, 0)
+	s := remStart(t, insts, fleet.Knobs{})
+	if r := remCLI(t, context.Background(), "", false, remArgs("remediate", "--report", s.report, "--live", "--yes", "--journal", s.journal)...); r.code != exitOK {
+		t.Fatalf("setup: remediate exit %d", r.code)
+	}
+	s.srv.ResetStats()
+	const password = "hunter2secret"
+	host := strings.TrimPrefix(s.url, "http://")
+	for _, u := range []string{"http://admin:" + password + "@" + host, "http://admin:" + password + "@[::1", "https://" + password + "@" + host + "/x"} {
+		for _, args := range [][]string{
+			{"scan", "--regions", "us-east-1"},
+			{"remediate", "--report", s.report},
+			{"rollback", "--journal", s.journal},
+		} {
+			for _, viaEnv := range []bool{false, true} {
+				if viaEnv {
+					t.Setenv("AWS_ENDPOINT_URL", u)
+				} else {
+					t.Setenv("AWS_ENDPOINT_URL", "")
+					args = append(args[:len(args):len(args)], "--endpoint-url", u)
+				}
+				r := remCLI(t, context.Background(), "", false, args...)
+				lines := strings.Split(strings.TrimRight(r.stderr, "\n"), "\n")
+				if r.code != exitUsage || len(lines) != 1 || !strings.Contains(lines[0], "ENDPOINT") && !strings.Contains(lines[0], "endpoint-url") {
+					t.Errorf("%v (env %v): exit %d, want %d with one line:\n%s", args, viaEnv, r.code, exitUsage, r.stderr)
+				}
+				if strings.Contains(r.stdout+r.stderr, password) {
+					t.Errorf("%v (env %v): the password is shown:\n%s", args, viaEnv, r.stderr)
+				}
+			}
+		}
+	}
+	if n := sim.Total(s.srv.Stats().Calls); n != 0 {
+		t.Errorf("the simulated AWS received %d calls: %v", n, s.srv.Stats().Calls)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -80,30 +81,57 @@ func (o Options) Validate() error {
 }
 
 // ValidateEndpointURL checks an endpoint URL (--endpoint-url,
-// AWS_ENDPOINT_URL): an absolute http or https URL with a host. The SDK
-// would otherwise fail on the first call with a parser's message, or send
-// requests nowhere useful.
+// AWS_ENDPOINT_URL): an absolute http or https URL with a host and no user
+// or password. The SDK would otherwise fail on the first call with a
+// parser's message, or send requests nowhere useful. The error never holds
+// a password the URL carried.
 func ValidateEndpointURL(s string) error {
+	shown := strconv.Quote(redactUserinfo(s))
 	u, err := url.Parse(s)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return fmt.Errorf("%q: not a URL (%v): want http(s)://HOST[:PORT]", s, err)
+		return fmt.Errorf("%s: not a URL (%s): want http(s)://HOST[:PORT]", shown, redactUserinfo(err.Error()))
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Errorf("%q: want an http:// or https:// URL such as http://127.0.0.1:4566", s)
+		return fmt.Errorf("%s: want an http:// or https:// URL such as http://127.0.0.1:4566", shown)
 	}
 	if u.Hostname() == "" {
-		return fmt.Errorf("%q: no host: want http(s)://HOST[:PORT]", s)
+		return fmt.Errorf("%s: no host: want http(s)://HOST[:PORT]", shown)
+	}
+	if u.User != nil {
+		// AWS calls are signed, never sent with a user and password; the
+		// URL would also be shown (in logs, the resume command) with them.
+		return fmt.Errorf("%s: a user or password in the URL is never used by AWS calls: remove it (an authenticating proxy goes in HTTPS_PROXY)", shown)
 	}
 	if p := u.Port(); p != "" {
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return fmt.Errorf("%q: port %s: want 1..65535", s, p)
+			return fmt.Errorf("%s: port %s: want 1..65535", shown, p)
 		}
 	}
 	return nil
+}
+
+// redactUserinfo masks what stands between "://" and the last "@" of the
+// authority in s (a URL, or a parser's message quoting one), even when s
+// does not parse.
+func redactUserinfo(s string) string {
+	i := strings.Index(s, "://")
+	if i < 0 {
+		return s
+	}
+	rest := s[i+3:]
+	end := strings.IndexAny(rest, "/?#\" \t")
+	if end < 0 {
+		end = len(rest)
+	}
+	at := strings.LastIndex(rest[:end], "@")
+	if at < 0 {
+		return s
+	}
+	return s[:i+3] + "xxxxx" + rest[at:]
 }
 
 // Load resolves the shared configuration: credentials chain, profile,
