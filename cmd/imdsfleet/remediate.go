@@ -344,7 +344,7 @@ func finish(cmd *cobra.Command, g *globals, f *changeFlags, out *remediate.Outco
 		return err
 	}
 	if out.Live && journal != "" {
-		fmt.Fprintf(g.streams.Err, "journal: %s\n", journal)
+		fmt.Fprintf(g.streams.Err, "journal: %s\n", report.Sanitize(journal))
 	}
 	if runErr != nil {
 		fmt.Fprintf(g.streams.Err, "after fixing the journal problem, resume with:\n  %s\n", resumeCommand(cmd, journalFlag, journal))
@@ -576,7 +576,7 @@ func runRemediate(cmd *cobra.Command, g *globals, f *remediateFlags) error {
 	}
 	printWarnings(s, warns)
 	if n := ro.Prior.ForgetRolledBack(rb); n > 0 {
-		fmt.Fprintf(s.Err, "%d change(s) of the journal were rolled back since (%s): they are planned again\n", n, rbPath)
+		fmt.Fprintf(s.Err, "%d change(s) of the journal were rolled back since (%s): they are planned again\n", n, report.Sanitize(rbPath))
 	}
 	return f.execute(ctx, cmd, g, tasks, ro, remediate.SkippedResults(plan.Skipped), "journal", journal)
 }
@@ -682,9 +682,9 @@ func useJournal(s *streams, path string, live bool, op, command string, remSeq i
 		return nil, withCode(exitError, err)
 	}
 	if live {
-		fmt.Fprintf(s.Err, "journal: %s\n", path)
+		fmt.Fprintf(s.Err, "journal: %s\n", report.Sanitize(path))
 	} else if prior.Records > 0 {
-		fmt.Fprintf(s.Err, "journal: %s (read only: a dry run writes nothing)\n", path)
+		fmt.Fprintf(s.Err, "journal: %s (read only: a dry run writes nothing)\n", report.Sanitize(path))
 	}
 	printWarnings(s, warns)
 	ro.Journal, ro.Prior = j, prior

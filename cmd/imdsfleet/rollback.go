@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/imdsfleet/imdsfleet/remediate"
+	"github.com/imdsfleet/imdsfleet/report"
 )
 
 type rollbackFlags struct {
@@ -134,7 +135,7 @@ func runRollback(cmd *cobra.Command, g *globals, f *rollbackFlags) error {
 		}
 		counts[k][remediate.ActionRollback]++
 	}
-	fmt.Fprintf(s.Out, "ROLLBACK PLAN: %d change(s) to undo from %s\n", len(tasks), f.journal)
+	fmt.Fprintf(s.Out, "ROLLBACK PLAN: %d change(s) to undo from %s\n", len(tasks), report.Sanitize(f.journal))
 	if len(tasks) == 0 {
 		out := &remediate.Outcome{Live: f.live, Summary: remediate.Summary{Skipped: map[string]int{}}}
 		out.AddSkipped(skipped)
