@@ -80,8 +80,13 @@ func (s *Server) serveEC2(w http.ResponseWriter, r *http.Request, action string,
 				mc.Params[p] = v[0]
 			}
 		}
-		mc.Outcome = s.dispatch(w, r, c, func(bw *bufWriter) string { return s.modifyOptions(bw, c, form) })
-		s.recordModify(mc)
+		// Recorded before the answer leaves: a client that has its answer
+		// (or its reset) finds the call in ModifyCalls.
+		c.settled = func(outcome string) {
+			mc.Outcome = outcome
+			s.recordModify(mc)
+		}
+		s.dispatch(w, r, c, func(bw *bufWriter) string { return s.modifyOptions(bw, c, form) })
 	}
 }
 

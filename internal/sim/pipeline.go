@@ -49,6 +49,16 @@ type call struct {
 	// bucket names the token bucket the call draws from ("" for none).
 	bucket string
 	spec   bucketSpec
+	// settled, when set, is told the call's outcome before its answer (or
+	// reset) leaves: whatever it records is there once the client knows.
+	settled func(outcome string)
+}
+
+// settle tells c.settled the outcome, if anyone listens.
+func (c *call) settle(outcome string) {
+	if c.settled != nil {
+		c.settled(outcome)
+	}
 }
 
 // bufWriter buffers an answer so that its size is known before the
@@ -108,6 +118,7 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, c *call, h han
 	outcome := s.gate(bw, c, k)
 	if outcome == outcomeReset {
 		s.log.Debug("sim request", "api", c.api, "region", c.statsRegion, "outcome", outcome)
+		c.settle(outcome)
 		resetConn(w)
 		return outcome
 	}
@@ -115,6 +126,7 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, c *call, h han
 		outcome = h(bw)
 		if outcome == "ok" && s.resetAfterApply(c, k) {
 			s.log.Debug("sim request", "api", c.api, "region", c.statsRegion, "outcome", OutcomeResetAfterApply)
+			c.settle(OutcomeResetAfterApply)
 			resetConn(w)
 			return OutcomeResetAfterApply
 		}
@@ -125,6 +137,7 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, c *call, h han
 	}
 	sleep(r.Context(), d)
 	s.log.Debug("sim request", "api", c.api, "account", accountID(c.account), "region", c.statsRegion, "status", bw.status, "outcome", outcome, "bytes", bw.buf.Len())
+	c.settle(outcome)
 	bw.flushTo(w)
 	return outcome
 }
