@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -413,9 +412,9 @@ Before any change each instance is re-read; one whose options changed since
 the scan, or that is gone, is skipped with the reason. A dry run (the
 default) sends every change with DryRun=true: "would change" or "denied".
 A live run journals every call before and after it (--journal; by default
-<report dir>/<report name>.remediate-<hash>.jsonl, derived from the report and
-the plan flags), waits until each change shows applied, and can be resumed
-by running the same command again: nothing is changed twice. One live run
+<report dir>/<report name>.remediate-<hash of the report>.jsonl), waits
+until each change shows applied, and can be resumed by running the same
+command again: nothing is changed twice. One live run
 at a time per journal (a second one exits 2 naming the first). Undo it with
 'imdsfleet rollback'; a rerun after a rollback plans the changes again.
 
@@ -449,7 +448,7 @@ or failed, 2 bad usage (report refused, journal locked, not a journal, not a reg
 	fs.StringSliceVar(&f.regions, "regions", nil, "only these Regions (comma-separated)")
 	fs.IntVar(&f.maxChanges, "max-changes", 0, "change at most N instances (0: no cap)")
 	fs.StringVar(&f.planOut, "plan-out", "", "write the plan as JSON to FILE (a file is replaced atomically, a device or FIFO written directly)")
-	fs.StringVar(&f.journal, "journal", "", "journal file (JSON Lines); an existing one is resumed (default <report dir>/<report name>.remediate-<hash of the report and the plan flags>.jsonl, so the same command resumes)")
+	fs.StringVar(&f.journal, "journal", "", "journal file (JSON Lines); an existing one is resumed (default <report dir>/<report name>.remediate-<hash of the report>.jsonl, so the same command, or a later one from the same report, resumes it)")
 	f.changeFlags.register(fs)
 	return cmd
 }
@@ -518,7 +517,7 @@ func runRemediate(cmd *cobra.Command, g *globals, f *remediateFlags) error {
 	}
 	journal := f.journal
 	if journal == "" {
-		if journal, err = defaultJournalPath(f.report, opts); err != nil {
+		if journal, err = defaultJournalPath(f.report); err != nil {
 			return usageError("%v", err)
 		}
 	}
@@ -581,34 +580,20 @@ func runRemediate(cmd *cobra.Command, g *globals, f *remediateFlags) error {
 	return f.execute(ctx, cmd, g, tasks, ro, remediate.SkippedResults(plan.Skipped), "journal", journal)
 }
 
-// defaultJournalPath derives the journal of a remediation from the report
-// (its content) and the flags that shape the plan: running the same command
-// again after a crash resumes the same journal, and a different report or
-// plan gets a journal of its own. It sits beside the report.
-func defaultJournalPath(reportPath string, opts remediate.PlanOptions) (string, error) {
+// defaultJournalPath derives the journal of a remediation from the report's
+// content: running the same command again after a crash resumes the same
+// journal, and so does a later run from the same report with another
+// selection (--max-changes 10, then 100; one Region, then the next), so a
+// staged rollout keeps all its changes, and its one rollback, in one file.
+// A different report gets a journal of its own. It sits beside the report.
+func defaultJournalPath(reportPath string) (string, error) {
 	data, err := os.ReadFile(reportPath)
 	if err != nil {
 		return "", fmt.Errorf("read report: %w", err)
 	}
-	// Order does not shape the plan: sort copies so that --regions a,b and
-	// --regions b,a share a journal.
-	o := opts
-	o.Include = slices.Sorted(slices.Values(o.Include))
-	o.InstanceIDs = slices.Sorted(slices.Values(o.InstanceIDs))
-	o.Regions = slices.Sorted(slices.Values(o.Regions))
-	o.ExcludeTags = slices.SortedFunc(slices.Values(o.ExcludeTags), func(a, b remediate.TagMatch) int {
-		return strings.Compare(a.String(), b.String())
-	})
-	flags, err := json.Marshal(o)
-	if err != nil {
-		return "", fmt.Errorf("journal name: %w", err)
-	}
-	h := sha256.New()
-	h.Write(data)
-	h.Write([]byte{0})
-	h.Write(flags)
+	sum := sha256.Sum256(data)
 	base := strings.TrimSuffix(filepath.Base(reportPath), filepath.Ext(reportPath))
-	return filepath.Join(filepath.Dir(reportPath), fmt.Sprintf("%s.remediate-%x.jsonl", base, h.Sum(nil)[:6])), nil
+	return filepath.Join(filepath.Dir(reportPath), fmt.Sprintf("%s.remediate-%x.jsonl", base, sum[:6])), nil
 }
 
 // checkJournalFiles refuses journal paths that are not regular files (or

@@ -98,9 +98,10 @@ func TestRemediateRerunAfterRollback(t *testing.T) {
 }
 
 // The same command again after a crash, without --journal, finds the same
-// journal (derived from the report and the plan flags) and resumes.
+// journal (derived from the report) and resumes; so does the next stage
+// of a rollout from the same report.
 func TestRemediateSameCommandResumesWithoutJournalFlag(t *testing.T) {
-	s := remStart(t, readyFleet(24), fleet.Knobs{ApplyDelay: remDelay(100 * time.Millisecond)})
+	s := remStart(t, append(readyFleet(24), readyFleetN("eu-west-1", 3)...), fleet.Knobs{ApplyDelay: remDelay(100 * time.Millisecond)})
 	args := remArgs("remediate", "--report", s.report, "--live", "--yes", "--rate", "20", "--regions", "us-east-1")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -126,15 +127,24 @@ func TestRemediateSameCommandResumesWithoutJournalFlag(t *testing.T) {
 	if r.code != exitOK || !regexp.MustCompile(fmt.Sprintf(`skipped done-earlier: +%d\n`, first)).MatchString(r.stdout) {
 		t.Fatalf("rerun: exit %d, want done-earlier %d\n%s", r.code, first, r.stdout)
 	}
-	checkExactlyOnce(t, s)
 	if again, _ := filepath.Glob(filepath.Join(s.dir, "scan.remediate-*.jsonl")); len(again) != 1 {
 		t.Errorf("journals %v, want one", again)
 	}
-	// A different plan gets a journal of its own.
-	r = remCLI(t, context.Background(), "", false, remArgs("remediate", "--report", s.report, "--max-changes", "3")...)
+	// A later run from the same report with another selection is the next
+	// stage of the same rollout: it goes into the same journal, so one
+	// rollback undoes both stages.
+	r = remCLI(t, context.Background(), "", false, remArgs("remediate", "--report", s.report, "--live", "--yes", "--rate", "20", "--max-changes", "3")...)
 	if r.code != exitOK {
-		t.Fatalf("dry run: exit %d", r.code)
+		t.Fatalf("second stage: exit %d\n%s", r.code, r.stderr)
 	}
+	if again, _ := filepath.Glob(filepath.Join(s.dir, "scan.remediate-*.jsonl")); len(again) != 1 {
+		t.Errorf("journals after a second stage %v, want one", again)
+	}
+	if !regexp.MustCompile(`SUMMARY: planned 3, changed 3,`).MatchString(r.stdout) {
+		t.Fatalf("second stage: want 3 changes in eu-west-1\n%s", r.stdout)
+	}
+	// Every instance of both stages was changed exactly once.
+	checkExactlyOnce(t, s)
 	// And rollback finds every change in that one journal.
 	r = remCLI(t, context.Background(), "", false, remArgs("rollback", "--journal", journals[0], "--live", "--yes")...)
 	if r.code != exitOK {
