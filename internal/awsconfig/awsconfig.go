@@ -134,6 +134,57 @@ func redactUserinfo(s string) string {
 	return s[:i+3] + "xxxxx" + rest[at:]
 }
 
+// SharedFileError is a shared config or credentials file that is not a
+// file the SDK can read: a directory, a FIFO (the SDK's read would wait for
+// a writer for ever, deaf to signals), a device other than /dev/null (from
+// /dev/zero it reads until memory runs out).
+type SharedFileError struct {
+	Env, Path, What string
+}
+
+func (e *SharedFileError) Error() string {
+	return fmt.Sprintf("%s %s is %s, not a file: point %s at the AWS %s file (or /dev/null for none)", e.Env, e.Path, e.What, e.Env, map[string]string{"AWS_CONFIG_FILE": "config", "AWS_SHARED_CREDENTIALS_FILE": "credentials"}[e.Env])
+}
+
+// checkSharedFiles checks the shared config and credentials files the SDK
+// is about to read (AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE, or their
+// defaults): each must be a regular file, /dev/null, or absent.
+func checkSharedFiles() error {
+	for _, f := range []struct{ env, def string }{
+		{"AWS_CONFIG_FILE", config.DefaultSharedConfigFilename()},
+		{"AWS_SHARED_CREDENTIALS_FILE", config.DefaultSharedCredentialsFilename()},
+	} {
+		path := os.Getenv(f.env)
+		if path == "" {
+			path = f.def
+		}
+		fi, err := os.Stat(path)
+		if err != nil {
+			continue // absent, or unreadable: the SDK says so
+		}
+		var what string
+		switch m := fi.Mode(); {
+		case m.IsRegular():
+			continue
+		case m.IsDir():
+			what = "a directory"
+		case m&os.ModeNamedPipe != 0:
+			what = "a FIFO"
+		case m&os.ModeSocket != 0:
+			what = "a socket"
+		case m&os.ModeDevice != 0:
+			if null, err := os.Stat(os.DevNull); err == nil && os.SameFile(fi, null) {
+				continue
+			}
+			what = "a device"
+		default:
+			what = "not a regular file"
+		}
+		return &SharedFileError{Env: f.env, Path: path, What: what}
+	}
+	return nil
+}
+
 // Load resolves the shared configuration: credentials chain, profile,
 // Region (falling back to [DefaultRegion]) and the retry policy. It reads
 // files and the environment but calls no AWS API.
@@ -145,6 +196,9 @@ func Load(ctx context.Context, o Options) (aws.Config, error) {
 		if err := ValidateEndpointURL(env); err != nil {
 			return aws.Config{}, fmt.Errorf("AWS_ENDPOINT_URL %w", err)
 		}
+	}
+	if err := checkSharedFiles(); err != nil {
+		return aws.Config{}, err
 	}
 	attempts := o.MaxAttempts
 	if attempts <= 0 {
