@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -256,5 +257,28 @@ func TestEndpointURLWithPasswordRefused(t *testing.T) {
 	}
 	if n := sim.Total(s.srv.Stats().Calls); n != 0 {
 		t.Errorf("the simulated AWS received %d calls: %v", n, s.srv.Stats().Calls)
+	}
+}
+
+// TestSourceProfileLoop: a profile whose source_profile chain loops is bad
+// usage with one line naming the profile and the fix (the SDK's own text
+// ended in "<nil>"), before any call.
+func TestSourceProfileLoop(t *testing.T) {
+	insts := remMixedFleet([]string{"us-east-1"}, 0)
+	s := remStart(t, insts, fleet.Knobs{})
+	cfgFile := filepath.Join(s.dir, "config")
+	if err := os.WriteFile(cfgFile, []byte("[profile a]\nrole_arn = arn:aws:iam::123456789012:role/X\nsource_profile = b\n[profile b]\nrole_arn = arn:aws:iam::123456789012:role/Y\nsource_profile = a\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AWS_CONFIG_FILE", cfgFile)
+	for _, args := range [][]string{{"scan", "--regions", "us-east-1"}, {"remediate", "--report", s.report}} {
+		r := remCLI(t, context.Background(), "", false, append(args, "--profile", "a")...)
+		lines := strings.Split(strings.TrimRight(r.stderr, "\n"), "\n")
+		if r.code != exitUsage || len(lines) != 1 || !strings.Contains(lines[0], `AWS profile "`) || !strings.Contains(lines[0], "loops back") || strings.Contains(lines[0], "<nil>") {
+			t.Errorf("%s: exit %d, want %d with one line naming the loop:\n%s", args[0], r.code, exitUsage, r.stderr)
+		}
+	}
+	if n := sim.Total(s.srv.Stats().Calls); n != 0 {
+		t.Errorf("the simulated AWS received %d calls", n)
 	}
 }

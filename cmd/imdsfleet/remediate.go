@@ -189,6 +189,10 @@ func loadConfigError(err error) error {
 	if errors.As(err, &noProfile) {
 		return usageError("%s", awsconfig.Explain(err))
 	}
+	var role config.SharedConfigAssumeRoleError
+	if errors.As(err, &role) && role.Err == nil {
+		return usageError("%s", awsconfig.Explain(err))
+	}
 	var badFile *awsconfig.SharedFileError
 	if errors.As(err, &badFile) {
 		return usageError("%v", badFile)

@@ -81,6 +81,12 @@ func Explain(err error) string {
 	if errors.As(err, &sso) {
 		return "the AWS SSO session has expired or is missing: run `aws sso login` (with the same --profile) and retry"
 	}
+	var role config.SharedConfigAssumeRoleError
+	if errors.As(err, &role) && role.Err == nil {
+		// The SDK's text ends in "<nil>": the role's source_profile chain
+		// loops back on itself, or reaches no credentials.
+		return fmt.Sprintf("AWS profile %q: the role %s has no usable source: its source_profile chain loops back to a profile already in it, or ends without credentials: fix source_profile (or credential_source) in ~/.aws/config", role.Profile, role.RoleARN)
+	}
 	var signing *v4.SigningError
 	if errors.As(err, &signing) {
 		// The credentials could not be obtained. If an AWS call was made
