@@ -133,18 +133,116 @@ func encodeIndented(v any) ([]byte, error) {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
+// MaxReportSize is the largest report [Read] and [ReadFile] accept: about
+// two million instances. Reading one holds it in memory several times
+// over; beyond this a device or a damaged file is more likely than a
+// fleet, and reading on would end in running out of memory.
+const MaxReportSize = 2 << 30
+
 // ReadFile reads and checks the JSON report at path. Errors name the file;
 // see [Read] for what is checked.
 func ReadFile(path string) (*Report, error) {
-	data, err := os.ReadFile(path)
+	r, _, err := ReadFileData(path)
+	return r, err
+}
+
+// ReadFileData is [ReadFile] that also returns the bytes it read, so that a
+// caller needing them (to name a journal after the report) does not read
+// the file twice: a pipe or a FIFO can be read only once.
+func ReadFileData(path string) (*Report, []byte, error) {
+	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("report %s does not exist; write one with `imdsfleet scan --output %s`: %w", path, path, err)
+			return nil, nil, fmt.Errorf("report %s does not exist; write one with `imdsfleet scan --output %s`: %w", path, path, err)
 		}
-		return nil, fmt.Errorf("read report %s: %w", path, err)
+		return nil, nil, fmt.Errorf("read report %s: %w", path, err)
 	}
-	return parse(data, path)
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > MaxReportSize {
+		return nil, nil, &readError{
+			msg:  fmt.Sprintf("%s is %d bytes, larger than any report imdsfleet reads (%d bytes); check the path, or split the scan with --regions", path, fi.Size(), int64(MaxReportSize)),
+			kind: ErrNotReport,
+		}
+	}
+	data, err := readReport(f, path, sizeHint(f), MaxReportSize)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := parse(data, path)
+	if err != nil {
+		return nil, nil, err
+	}
+	return r, data, nil
 }
+
+// sizeHint is the size of a regular file, else 0.
+func sizeHint(f *os.File) int64 {
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+		return fi.Size()
+	}
+	return 0
+}
+
+// readReport reads a report's bytes from r: up to limit, and
+// only as far as the first byte that is not blank when that byte cannot
+// begin JSON (a device such as /dev/zero or /dev/urandom: parse names the
+// byte, as it would for the whole input).
+func readReport(r io.Reader, name string, sizeHint, limit int64) ([]byte, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	var data []byte
+	for {
+		b, err := br.ReadByte()
+		if err == io.EOF {
+			return data, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read report %s: %w", name, err)
+		}
+		data = append(data, b)
+		if isBlank(b) || len(data) <= len(bom) && bytes.HasPrefix(bom, data) {
+			if len(data) > 64<<10 {
+				break // a file of blanks: read the rest as it comes
+			}
+			continue
+		}
+		if !strings.ContainsRune(`{["-0123456789tfn`, rune(b)) {
+			return data, nil
+		}
+		break
+	}
+	// Read in chunks and join them once: a stream of unknown size costs
+	// twice its size at most (a growing buffer costs up to four times), and
+	// one that goes on past the limit only the limit.
+	const chunk = 16 << 20
+	chunks := [][]byte{data}
+	total := int64(len(data))
+	for {
+		c := make([]byte, min(max(sizeHint-total, 0)+bytes.MinRead, chunk))
+		n, err := io.ReadFull(br, c)
+		chunks = append(chunks, c[:n])
+		total += int64(n)
+		if total > limit {
+			return nil, &readError{
+				msg:  fmt.Sprintf("%s goes on beyond %d bytes, more than any report imdsfleet reads; check the path (a device?), or split the scan with --regions", name, limit),
+				kind: ErrNotReport,
+			}
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read report %s: %w", name, err)
+		}
+	}
+	if len(chunks) == 2 && len(chunks[0]) == 0 {
+		return chunks[1], nil
+	}
+	return bytes.Join(chunks, nil), nil
+}
+
+var bom = []byte("\ufeff")
+
+func isBlank(b byte) bool { return b == ' ' || b == '\t' || b == '\n' || b == '\r' }
 
 // Read reads and checks a JSON report. It accepts only what [WriteJSON]
 // writes: one JSON object with schemaVersion [SchemaVersion], every
@@ -160,16 +258,16 @@ func ReadFile(path string) (*Report, error) {
 // the summary are otherwise returned as written (not re-sorted or
 // re-counted).
 func Read(r io.Reader) (*Report, error) {
-	data, err := io.ReadAll(r)
+	data, err := readReport(r, "report", 0, MaxReportSize)
 	if err != nil {
-		return nil, fmt.Errorf("read report: %w", err)
+		return nil, err
 	}
 	return parse(data, "report")
 }
 
 func parse(data []byte, name string) (*Report, error) {
 	// A UTF-8 byte-order mark (an editor's) is not part of the JSON text.
-	data = bytes.TrimPrefix(data, []byte("\ufeff"))
+	data = bytes.TrimPrefix(data, bom)
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, &readError{
 			msg:  fmt.Sprintf("%s is empty, not an imdsfleet report; re-run the scan", name),

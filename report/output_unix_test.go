@@ -4,6 +4,7 @@ package report_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"os"
@@ -289,5 +290,31 @@ func TestCheckOutputReadOnly(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(path); string(b) != "keep" {
 		t.Errorf("file holds %q", b)
+	}
+}
+
+// TestReadFileDevicesAndHugeFiles: --report /dev/zero is refused at its
+// first byte (it used to be read until memory ran out), and a regular file
+// larger than MaxReportSize before it is read.
+func TestReadFileDevicesAndHugeFiles(t *testing.T) {
+	if _, err := os.Stat("/dev/zero"); err == nil {
+		_, err := report.ReadFile("/dev/zero")
+		if !errors.Is(err, report.ErrNotReport) || !strings.Contains(err.Error(), `/dev/zero is truncated or not JSON: invalid character '\x00' looking for beginning of value at byte 1 `) {
+			t.Errorf("/dev/zero: error %v", err)
+		}
+	}
+	huge := filepath.Join(t.TempDir(), "huge.json")
+	f, err := os.Create(huge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Sparse: no disk used.
+	if err := f.Truncate(report.MaxReportSize + 1); err != nil {
+		t.Skipf("cannot make a sparse file: %v", err)
+	}
+	f.Close()
+	_, err = report.ReadFile(huge)
+	if !errors.Is(err, report.ErrNotReport) || !strings.Contains(err.Error(), "larger than any report imdsfleet reads") {
+		t.Errorf("a file over MaxReportSize: error %v", err)
 	}
 }

@@ -519,13 +519,21 @@ func runRemediate(cmd *cobra.Command, g *globals, f *remediateFlags) error {
 			return err
 		}
 	}
-	rep, err := report.ReadFile(f.report)
+	if f.live && f.journal == "" {
+		// The default journal sits beside the report: beside a pipe or a
+		// device (--report /dev/stdin, <(jq …)) it would land in /dev or
+		// /proc, and be lost with the rollback information it holds.
+		if fi, err := os.Stat(f.report); err == nil && !fi.Mode().IsRegular() {
+			return usageError("--report %s is not a regular file (a pipe or a device), so a live run's journal cannot sit beside it: pass --journal FILE (and keep it: rollback reads it)", f.report)
+		}
+	}
+	rep, data, err := readReportFile(ctx, f.report)
 	if err != nil {
-		return usageError("%v", err)
+		return err
 	}
 	journal := f.journal
 	if journal == "" {
-		if journal, err = defaultJournalPath(f.report); err != nil {
+		if journal, err = defaultJournalPath(f.report, data); err != nil {
 			return usageError("%v", err)
 		}
 	}
@@ -588,17 +596,40 @@ func runRemediate(cmd *cobra.Command, g *globals, f *remediateFlags) error {
 	return f.execute(ctx, cmd, g, tasks, ro, remediate.SkippedResults(plan.Skipped), "journal", journal)
 }
 
-// defaultJournalPath derives the journal of a remediation from the report's
-// content: running the same command again after a crash resumes the same
-// journal, and so does a later run from the same report with another
-// selection (--max-changes 10, then 100; one Region, then the next), so a
-// staged rollout keeps all its changes, and its one rollback, in one file.
-// A different report gets a journal of its own. It sits beside the report.
-func defaultJournalPath(reportPath string) (string, error) {
-	data, err := os.ReadFile(reportPath)
-	if err != nil {
-		return "", fmt.Errorf("read report: %w", err)
+// readReportFile reads and checks the report at path, and returns its bytes
+// too (the default journal is named after them: the file is read once, as
+// a pipe or a FIFO can be). A signal stops the wait: a FIFO without a writer
+// would otherwise block the open for good, with the first signal taken.
+func readReportFile(ctx context.Context, path string) (*report.Report, []byte, error) {
+	type result struct {
+		rep  *report.Report
+		data []byte
+		err  error
 	}
+	done := make(chan result, 1)
+	go func() {
+		rep, data, err := report.ReadFileData(path)
+		done <- result{rep, data, err}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			return nil, nil, usageError("%v", r.err)
+		}
+		return r.rep, r.data, nil
+	case <-ctx.Done():
+		return nil, nil, withCode(exitError, fmt.Errorf("interrupted while reading the report %s: nothing was changed", path))
+	}
+}
+
+// defaultJournalPath derives the journal of a remediation from the report's
+// content (data, as read once): running the same command again after a
+// crash resumes the same journal, and so does a later run from the same
+// report with another selection (--max-changes 10, then 100; one Region,
+// then the next), so a staged rollout keeps all its changes, and its one
+// rollback, in one file. A different report gets a journal of its own. It
+// sits beside the report.
+func defaultJournalPath(reportPath string, data []byte) (string, error) {
 	sum := sha256.Sum256(data)
 	base := strings.TrimSuffix(filepath.Base(reportPath), filepath.Ext(reportPath))
 	return filepath.Join(filepath.Dir(reportPath), fmt.Sprintf("%s.remediate-%x.jsonl", base, sum[:6])), nil
