@@ -69,9 +69,15 @@ func TestRemediateReportFromFIFO(t *testing.T) {
 		if calls := s.srv.Stats().Calls; sim.Total(calls) != 0 {
 			t.Errorf("AWS was called: %v", calls)
 		}
-		// Let the abandoned open return.
-		if f, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
-			f.Close()
+		// Let the abandoned open return, once it is made (with no reader
+		// yet, a non-blocking open for writing fails with ENXIO): else it
+		// would take the next subtest's report.
+		for {
+			if f, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+				f.Close()
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
 	})
 
