@@ -9,7 +9,6 @@ import (
 	"maps"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/imdsfleet/imdsfleet/report"
 )
@@ -90,10 +89,9 @@ const (
 func cell(s string) string { return report.SanitizeCell(s, cellWidth) }
 func text(s string) string { return report.SanitizeCell(s, textWidth) }
 
-// textTable lays out blocks of rows in columns by display width
-// ([report.DisplayWidth]), so that Japanese names and emoji keep the
-// columns aligned (text/tabwriter counts runes). Cells must be sanitized
-// already: the table adds only spaces and line ends.
+// textTable collects blocks of rows and lays each out in columns with
+// [report.AlignColumns]. Cells must be sanitized already: the table adds
+// only spaces and line ends.
 type textTable struct {
 	out   bytes.Buffer
 	block [][]string
@@ -106,26 +104,10 @@ func (t *textTable) line(s string) {
 
 func (t *textTable) row(cells ...string) { t.block = append(t.block, cells) }
 
-// end writes the block: every cell but the last padded to its column's
-// width plus two spaces.
+// end writes the block.
 func (t *textTable) end() {
-	var widths []int
-	for _, cells := range t.block {
-		for i, c := range cells[:len(cells)-1] {
-			if i == len(widths) {
-				widths = append(widths, 0)
-			}
-			widths[i] = max(widths[i], report.DisplayWidth(c))
-		}
-	}
-	for _, cells := range t.block {
-		var b strings.Builder
-		for i, c := range cells[:len(cells)-1] {
-			b.WriteString(c)
-			b.WriteString(strings.Repeat(" ", widths[i]-report.DisplayWidth(c)+2))
-		}
-		b.WriteString(cells[len(cells)-1])
-		t.line(strings.TrimRight(b.String(), " "))
+	for _, l := range report.AlignColumns(t.block) {
+		t.line(l)
 	}
 	t.block = t.block[:0]
 }

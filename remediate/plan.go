@@ -256,14 +256,14 @@ func BuildPlan(r *report.Report, o PlanOptions, now time.Time) (*Plan, error) {
 	// Act only on verdicts the report's own evidence supports: an edited
 	// report (an instance marked ready that made v1 calls, or with its
 	// options removed) must not be enforced as written.
-	rules, err := policy.Check(r)
+	verdicts, err := policy.Check(r)
 	if err != nil {
 		return nil, err
 	}
 	p := &Plan{GeneratedAt: now.UTC(), ReportAt: r.GeneratedAt, Options: o, Changes: []Item{}, Skipped: []Item{}}
 	for i := range r.Instances {
 		in := &r.Instances[i]
-		it := planOne(in, policy.Judge(in, rules), o)
+		it := planOne(in, verdicts[i], o)
 		if it.Action != "" && o.MaxChanges > 0 && len(p.Changes) >= o.MaxChanges {
 			it.Reason = SkipMaxChanges
 			it.Detail = fmt.Sprintf("--max-changes %d reached; would %s (%s)", o.MaxChanges, it.Action, it.Change)

@@ -198,27 +198,11 @@ func (t *tableWriter) begin() { t.block = t.block[:0] }
 
 func (t *tableWriter) row(cells ...string) { t.block = append(t.block, cells) }
 
-// end aligns the block: every cell but the last padded to its column's
-// display width plus two spaces, then the last cell, cut to what is left
-// of the width.
+// end aligns the block ([padColumns]), then appends the last cell, cut to
+// what is left of the width.
 func (t *tableWriter) end() {
-	var widths []int
-	for _, cells := range t.block {
-		for i, c := range cells[:len(cells)-1] {
-			if i == len(widths) {
-				widths = append(widths, 0)
-			}
-			widths[i] = max(widths[i], DisplayWidth(c))
-		}
-	}
-	for _, cells := range t.block {
-		var b strings.Builder
-		for i, c := range cells[:len(cells)-1] {
-			b.WriteString(c)
-			b.WriteString(strings.Repeat(" ", widths[i]-DisplayWidth(c)+2))
-		}
-		prefix := b.String()
-		last := cells[len(cells)-1]
+	for i, prefix := range padColumns(t.block) {
+		last := t.block[i][len(t.block[i])-1]
 		if t.opts.Width > 0 {
 			if room := t.opts.Width - DisplayWidth(prefix); DisplayWidth(last) > room {
 				last = cutWidth(last, room-1) + ellipsis
@@ -226,6 +210,43 @@ func (t *tableWriter) end() {
 		}
 		t.line(strings.TrimRight(prefix+last, " "))
 	}
+}
+
+// AlignColumns lays out rows of sanitized cells in columns by display width
+// ([DisplayWidth]), so that Japanese names and emoji keep the columns
+// aligned (text/tabwriter counts runes): every cell but the last padded to
+// its column's width plus two spaces. It returns one line per row, without
+// trailing spaces or line end.
+func AlignColumns(rows [][]string) []string {
+	lines := padColumns(rows)
+	for i, prefix := range lines {
+		lines[i] = strings.TrimRight(prefix+rows[i][len(rows[i])-1], " ")
+	}
+	return lines
+}
+
+// padColumns returns, for each row, every cell but the last padded to its
+// column's display width plus two spaces.
+func padColumns(rows [][]string) []string {
+	var widths []int
+	for _, cells := range rows {
+		for i, c := range cells[:len(cells)-1] {
+			if i == len(widths) {
+				widths = append(widths, 0)
+			}
+			widths[i] = max(widths[i], DisplayWidth(c))
+		}
+	}
+	out := make([]string, len(rows))
+	for r, cells := range rows {
+		var b strings.Builder
+		for i, c := range cells[:len(cells)-1] {
+			b.WriteString(c)
+			b.WriteString(strings.Repeat(" ", widths[i]-DisplayWidth(c)+2))
+		}
+		out[r] = b.String()
+	}
+	return out
 }
 
 // cut shortens a whole line to the width, keeping the colour codes and

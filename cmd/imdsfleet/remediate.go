@@ -533,9 +533,7 @@ func runRemediate(cmd *cobra.Command, g *globals, f *remediateFlags) error {
 	}
 	journal := f.journal
 	if journal == "" {
-		if journal, err = defaultJournalPath(f.report, data); err != nil {
-			return usageError("%v", err)
-		}
+		journal = defaultJournalPath(f.report, data)
 	}
 	if err := checkJournalFiles("--journal", journal, remediate.RollbackJournalPath(journal)); err != nil {
 		return err
@@ -629,10 +627,10 @@ func readReportFile(ctx context.Context, path string) (*report.Report, []byte, e
 // then the next), so a staged rollout keeps all its changes, and its one
 // rollback, in one file. A different report gets a journal of its own. It
 // sits beside the report.
-func defaultJournalPath(reportPath string, data []byte) (string, error) {
+func defaultJournalPath(reportPath string, data []byte) string {
 	sum := sha256.Sum256(data)
 	base := strings.TrimSuffix(filepath.Base(reportPath), filepath.Ext(reportPath))
-	return filepath.Join(filepath.Dir(reportPath), fmt.Sprintf("%s.remediate-%x.jsonl", base, sum[:6])), nil
+	return filepath.Join(filepath.Dir(reportPath), fmt.Sprintf("%s.remediate-%x.jsonl", base, sum[:6]))
 }
 
 // checkJournalFiles refuses journal paths that are not regular files (or

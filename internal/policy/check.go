@@ -15,8 +15,8 @@ const checkShown = 3
 
 // Check recomputes every instance's verdict from the report's own
 // evidence (metadata options, usage, tags, instance profile) with the
-// rules its scanOptions record, and returns those rules when every verdict
-// agrees. It returns an error when the report cannot be trusted to act on:
+// rules its scanOptions record, and returns the verdicts (one per
+// instance, in the report's order) when every one agrees. It returns an error when the report cannot be trusted to act on:
 // it lacks scanOptions or a usable window (see [RulesOf]), an instance lacks
 // the metadata options the rules read (httpTokens), its evidence is what
 // no scan writes (a negative count, more observed days than the window
@@ -30,10 +30,10 @@ const checkShown = 3
 // disagrees, e.g. "i-0abc: report says ready but its evidence (1201 v1
 // calls) makes it v1-in-use". Instance ids that are not plain text are
 // quoted, so a crafted id cannot forge output lines.
-func Check(r *report.Report) (Rules, error) {
+func Check(r *report.Report) ([]Verdict, error) {
 	rules, err := RulesOf(r)
 	if err != nil {
-		return Rules{}, err
+		return nil, err
 	}
 	scanned := make(map[[2]string]string, len(r.Targets))
 	for _, t := range r.Targets {
@@ -41,6 +41,7 @@ func Check(r *report.Report) (Rules, error) {
 	}
 	windowDays := WindowDays(r.Window)
 	var problems []string
+	verdicts := make([]Verdict, len(r.Instances))
 	for i := range r.Instances {
 		in := &r.Instances[i]
 		p := targetProblem(in, scanned)
@@ -48,41 +49,42 @@ func Check(r *report.Report) (Rules, error) {
 			p = usageProblem(in, windowDays)
 		}
 		if p == "" {
-			p = checkOne(in, rules)
+			verdicts[i], p = checkOne(in, rules)
 		}
 		if p != "" {
 			problems = append(problems, p)
 		}
 	}
 	if len(problems) == 0 {
-		return rules, nil
+		return verdicts, nil
 	}
 	msg := strings.Join(problems[:min(checkShown, len(problems))], "; ")
 	if n := len(problems) - checkShown; n > 0 {
 		msg += fmt.Sprintf("; and %d more instances", n)
 	}
-	return Rules{}, fmt.Errorf("%w: %d of %d instances disagree with their own evidence: %s; re-run the scan instead of editing the report",
+	return nil, fmt.Errorf("%w: %d of %d instances disagree with their own evidence: %s; re-run the scan instead of editing the report",
 		ErrUntrusted, len(problems), len(r.Instances), msg)
 }
 
-// checkOne returns what is wrong with one instance, or "".
-func checkOne(in *report.Instance, rules Rules) string {
+// checkOne judges one instance and returns its verdict and what is wrong
+// with it, or "".
+func checkOne(in *report.Instance, rules Rules) (Verdict, string) {
 	mo := in.MetadataOptions
 	switch mo.HttpTokens {
 	case "optional", "required":
 	case "":
-		return fmt.Sprintf("%s: metadataOptions has no httpTokens, which its classification depends on", idOf(in))
+		return Verdict{}, fmt.Sprintf("%s: metadataOptions has no httpTokens, which its classification depends on", idOf(in))
 	default:
-		return fmt.Sprintf("%s: metadataOptions.httpTokens %q is neither optional nor required", idOf(in), mo.HttpTokens)
+		return Verdict{}, fmt.Sprintf("%s: metadataOptions.httpTokens %q is neither optional nor required", idOf(in), mo.HttpTokens)
 	}
 	switch mo.HttpEndpoint {
 	case "", "enabled", "disabled": // "" is EC2's default, enabled
 	default:
-		return fmt.Sprintf("%s: metadataOptions.httpEndpoint %q is neither enabled nor disabled", idOf(in), mo.HttpEndpoint)
+		return Verdict{}, fmt.Sprintf("%s: metadataOptions.httpEndpoint %q is neither enabled nor disabled", idOf(in), mo.HttpEndpoint)
 	}
 	v := Judge(in, rules)
 	if Class(in.Classification) != v.Class {
-		return fmt.Sprintf("%s: report says %s but its evidence (%s) makes it %s", idOf(in), in.Classification, evidence(in, rules), v.Class)
+		return Verdict{}, fmt.Sprintf("%s: report says %s but its evidence (%s) makes it %s", idOf(in), in.Classification, evidence(in, rules), v.Class)
 	}
 	want := make([]string, len(v.Risks))
 	for i, k := range v.Risks {
@@ -92,9 +94,9 @@ func checkOne(in *report.Instance, rules Rules) string {
 	slices.Sort(got)
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
-		return fmt.Sprintf("%s: report says risks %s but its evidence (%s) gives %s", idOf(in), riskList(in.Risks), riskEvidence(in, v), riskList(want))
+		return Verdict{}, fmt.Sprintf("%s: report says risks %s but its evidence (%s) gives %s", idOf(in), riskList(in.Risks), riskEvidence(in, v), riskList(want))
 	}
-	return ""
+	return v, ""
 }
 
 // targetProblem reports an instance the report cannot have read: one in an
