@@ -182,8 +182,8 @@ func TestExecuteJournalOfAnotherChange(t *testing.T) {
 	hop2 := optionalHop1
 	hop2.HttpPutResponseHopLimit = 2
 	out := liveRun(t, f, path, []Task{enforceTask("i-1", hop2)})
-	if r := resultOf(t, out, "i-1"); r.Status != StatusChanged {
-		t.Fatalf("enforce after an earlier raise-hop-limit in the same journal: %s/%s %s", r.Status, r.Reason, r.Message)
+	if r := resultOf(t, out, "i-1"); r.Status != StatusChanged || r.State != StateVerified {
+		t.Fatalf("enforce after an earlier raise-hop-limit in the same journal: %s/%s/%s %s", r.Status, r.State, r.Reason, r.Message)
 	}
 	if got := f.options("i-1"); got.HttpTokens != "required" || got.HttpPutResponseHopLimit != 2 {
 		t.Fatalf("options %+v", got)

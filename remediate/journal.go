@@ -108,7 +108,7 @@ type Record struct {
 	Account    string    `json:"account"`
 	Region     string    `json:"region"`
 	InstanceID string    `json:"instanceId"`
-	Action     string    `json:"action"`
+	Action     Action    `json:"action"`
 	// Previous are the instance's options just before the change.
 	Previous *report.MetadataOptions `json:"previous,omitempty"`
 	// Requested are the fields the call sets.

@@ -33,7 +33,7 @@ func WritePlanTable(w io.Writer, p *Plan) error {
 	if len(p.Changes) > 0 {
 		t.row("ACCOUNT", "REGION", "INSTANCE", "NAME", "CLASS", "ACTION", "SETS")
 		for _, it := range p.Changes {
-			t.row(cell(it.Account), cell(it.Region), cell(it.InstanceID), cell(dash(it.Name)), cell(it.Classification), it.Action, it.Change.String())
+			t.row(cell(it.Account), cell(it.Region), cell(it.InstanceID), cell(dash(it.Name)), cell(it.Classification), string(it.Action), it.Change.String())
 		}
 		t.end()
 	}
@@ -70,7 +70,7 @@ func WriteResultsTable(w io.Writer, o *Outcome) error {
 		if r.Code != "" {
 			detail = r.Code + ": " + detail
 		}
-		t.row(cell(r.Account), cell(r.Region), cell(r.InstanceID), cell(r.Action), dash(r.Change.String()), cell(r.Status), text(detail))
+		t.row(cell(r.Account), cell(r.Region), cell(r.InstanceID), cell(string(r.Action)), dash(r.Change.String()), cell(string(r.Status)), text(detail))
 	}
 	t.end()
 	if err := t.flush(w); err != nil {
@@ -159,8 +159,8 @@ func WriteResultsCSV(w io.Writer, o *Outcome) error {
 	_ = cw.Write(ResultsCSVHeader)
 	c := report.CSVCell
 	for _, r := range o.Results {
-		row := []string{c(r.Account), c(r.Region), c(r.InstanceID), c(r.Name), c(r.Action), c(r.Change.HttpTokens), hop(r.Change.HttpPutResponseHopLimit),
-			c(r.Status), c(r.Reason), c(r.Code), c(r.Message), "", "", "", "", ""}
+		row := []string{c(r.Account), c(r.Region), c(r.InstanceID), c(r.Name), c(string(r.Action)), c(r.Change.HttpTokens), hop(r.Change.HttpPutResponseHopLimit),
+			c(string(r.Status)), c(r.Reason), c(r.Code), c(r.Message), "", "", "", "", ""}
 		if r.Previous != nil {
 			row[11], row[12] = c(r.Previous.HttpTokens), hop(r.Previous.HttpPutResponseHopLimit)
 		}

@@ -25,12 +25,12 @@ import (
 const (
 	// ActionEnforce sets HttpTokens=required (and, for container hosts when
 	// asked, the hop limit to 2 in the same call).
-	ActionEnforce = "enforce"
+	ActionEnforce Action = "enforce"
 	// ActionRaiseHopLimit sets the hop limit to 2 and leaves the tokens
 	// setting alone (v1-in-use container hosts with hop limit 1).
-	ActionRaiseHopLimit = "raise-hop-limit"
+	ActionRaiseHopLimit Action = "raise-hop-limit"
 	// ActionRollback restores the options an earlier change replaced.
-	ActionRollback = "rollback"
+	ActionRollback Action = "rollback"
 )
 
 // Skip reasons. They are stable strings: they appear in the plan, the
@@ -220,7 +220,7 @@ type Item struct {
 	// from the report's evidence and found equal to the report's.
 	ContainerHost bool `json:"containerHost,omitempty"`
 	// Action is empty for a skipped instance.
-	Action string `json:"action,omitempty"`
+	Action Action `json:"action,omitempty"`
 	Change Change `json:"change,omitzero"`
 	// Scanned are the options the report saw: the drift check compares the
 	// instance's current options with them.
@@ -228,15 +228,33 @@ type Item struct {
 	// Reason is the skip reason (Skip* constant) and Detail a sentence.
 	Reason string `json:"reason,omitempty"`
 	Detail string `json:"detail,omitempty"`
+	// Tags are the instance's tags in the report (apply's --wave-by).
+	Tags map[string]string `json:"tags,omitempty"`
+	// Workload is the workload the report puts the instance in, if any:
+	// the first wave of a rollout canaries one instance of each.
+	Workload string `json:"workload,omitempty"`
 }
 
-// Plan is the outcome of [BuildPlan].
+// Plan is the outcome of [BuildPlan], and, with its provenance filled in
+// ([Plan.Describe]) and sealed ([Plan.Seal]), a plan file (see
+// [ReadPlanFile]).
 type Plan struct {
-	GeneratedAt time.Time   `json:"generatedAt"`
-	ReportAt    time.Time   `json:"reportGeneratedAt"`
-	Options     PlanOptions `json:"options"`
-	Changes     []Item      `json:"changes"`
-	Skipped     []Item      `json:"skipped"`
+	// Format and Version identify a plan file (PlanFormat, PlanVersion).
+	Format      string    `json:"format,omitempty"`
+	Version     int       `json:"planVersion,omitempty"`
+	GeneratedAt time.Time `json:"generatedAt"`
+	ReportAt    time.Time `json:"reportGeneratedAt"`
+	// Source is the scan report the plan came from.
+	Source *PlanSource `json:"source,omitempty"`
+	// Accounts are the accounts of the plan's instances.
+	Accounts []string `json:"accounts,omitempty"`
+	// Flags are the command-line flags that shaped the plan.
+	Flags   []string    `json:"flags,omitempty"`
+	Options PlanOptions `json:"options"`
+	Changes []Item      `json:"changes"`
+	Skipped []Item      `json:"skipped"`
+	// Checksum is the hex SHA-256 of the plan's JSON without it.
+	Checksum string `json:"checksum,omitempty"`
 }
 
 // BuildPlan decides, for every instance of r, the change to make or the
@@ -285,6 +303,7 @@ func planOne(in *report.Instance, v policy.Verdict, o PlanOptions) Item {
 		Account: in.Account, Region: in.Region, InstanceID: in.InstanceID, Name: in.Name,
 		Classification: string(v.Class), Scanned: in.MetadataOptions,
 		ContainerHost: slices.Contains(v.Risks, policy.ContainerHopLimit),
+		Tags:          in.Tags,
 	}
 	skip := func(reason, format string, args ...any) Item {
 		it.Reason, it.Detail = reason, fmt.Sprintf(format, args...)
@@ -356,7 +375,7 @@ func (p *Plan) CountsByTarget() map[string]map[string]int {
 		if out[k] == nil {
 			out[k] = map[string]int{}
 		}
-		out[k][it.Action]++
+		out[k][string(it.Action)]++
 	}
 	return out
 }

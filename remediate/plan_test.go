@@ -78,7 +78,7 @@ func TestBuildPlan(t *testing.T) {
 		name   string
 		in     report.Instance
 		opts   PlanOptions
-		action string
+		action Action
 		change Change
 		reason string
 	}{

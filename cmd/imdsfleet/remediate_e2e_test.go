@@ -52,7 +52,7 @@ type remInst struct {
 	// notInSim puts the instance in the report only (gone).
 	notInSim bool
 	// want is what the plan must do: an action, or "" for a skip.
-	want string
+	want remediate.Action
 }
 
 func remID(region string, n int) string {
@@ -284,7 +284,7 @@ func (s *remSetup) snapshot(t *testing.T) map[string]fleet.MetadataOptions {
 	return out
 }
 
-func (s *remSetup) planned(action string) []remInst {
+func (s *remSetup) planned(action remediate.Action) []remInst {
 	var out []remInst
 	for _, in := range s.insts {
 		if in.want == action {
@@ -374,7 +374,8 @@ func TestRemediateDryRun(t *testing.T) {
 	}
 	for _, in := range s.insts {
 		r := res[in.id]
-		var status, reason string
+		var status remediate.Status
+		var reason string
 		switch {
 		case in.want == remediate.ActionEnforce || in.want == remediate.ActionRaiseHopLimit:
 			status = remediate.StatusWouldChange

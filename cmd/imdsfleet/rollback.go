@@ -133,7 +133,7 @@ func runRollback(cmd *cobra.Command, g *globals, f *rollbackFlags) error {
 		if counts[k] == nil {
 			counts[k] = map[string]int{}
 		}
-		counts[k][remediate.ActionRollback]++
+		counts[k][string(remediate.ActionRollback)]++
 	}
 	fmt.Fprintf(s.Out, "ROLLBACK PLAN: %d change(s) to undo from %s\n", len(tasks), report.Sanitize(f.journal))
 	if len(tasks) == 0 {

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -18,19 +16,6 @@ import (
 	"github.com/imdsfleet/imdsfleet/report"
 )
 
-// Result statuses.
-const (
-	StatusChanged     = "changed"      // live: the change was made (and verified unless Message says otherwise)
-	StatusWouldChange = "would-change" // dry run: AWS answered DryRunOperation
-	StatusDenied      = "denied"       // UnauthorizedOperation
-	StatusSkipped     = "skipped"      // not attempted; Reason says why
-	StatusFailed      = "failed"       // the call failed, or the change was never seen applied
-)
-
-// ReasonNotApplied is the Reason of a failed result whose call succeeded
-// but whose change DescribeInstances never showed applied in time.
-const ReasonNotApplied = "not-applied"
-
 // Task is one change to carry out on one instance.
 type Task struct {
 	Op         string // OpRemediate or OpRollback
@@ -38,7 +23,7 @@ type Task struct {
 	Region     string
 	InstanceID string
 	Name       string
-	Action     string
+	Action     Action
 	Change     Change
 	// Expect holds the options the instance must still have (non-empty
 	// fields only are compared; the zero value checks nothing). A mismatch
@@ -104,69 +89,6 @@ type RunOptions struct {
 	Now       func() time.Time
 }
 
-// Result is what happened to one instance.
-type Result struct {
-	Account    string `json:"account"`
-	Region     string `json:"region"`
-	InstanceID string `json:"instanceId"`
-	Name       string `json:"name,omitempty"`
-	Action     string `json:"action"`
-	Change     Change `json:"change,omitzero"`
-	Status     string `json:"status"`
-	// Reason is the skip reason, or ReasonNotApplied.
-	Reason string `json:"reason,omitempty"`
-	// Code is the AWS error code of a failed or denied call.
-	Code    string `json:"code,omitempty"`
-	Message string `json:"message,omitempty"`
-	// Previous are the options read just before the change.
-	Previous *report.MetadataOptions `json:"previous,omitempty"`
-	// Verified are the options DescribeInstances showed after it.
-	Verified *report.MetadataOptions `json:"verified,omitempty"`
-}
-
-// Summary counts results.
-type Summary struct {
-	Planned     int            `json:"planned"`
-	Changed     int            `json:"changed"`
-	WouldChange int            `json:"wouldChange"`
-	Denied      int            `json:"denied"`
-	Failed      int            `json:"failed"`
-	Skipped     map[string]int `json:"skipped"`
-}
-
-// Outcome is the result of [Execute].
-type Outcome struct {
-	Live        bool     `json:"live"`
-	Interrupted bool     `json:"interrupted"`
-	Summary     Summary  `json:"summary"`
-	Results     []Result `json:"results"`
-}
-
-// OK reports whether every task succeeded (or would, in a dry run): no
-// denial, no failure, no interruption. Skips do not count against it.
-func (o *Outcome) OK() bool {
-	return o.Summary.Denied == 0 && o.Summary.Failed == 0 && !o.Interrupted
-}
-
-func summarize(rs []Result) Summary {
-	s := Summary{Planned: len(rs), Skipped: map[string]int{}}
-	for _, r := range rs {
-		switch r.Status {
-		case StatusChanged:
-			s.Changed++
-		case StatusWouldChange:
-			s.WouldChange++
-		case StatusDenied:
-			s.Denied++
-		case StatusFailed:
-			s.Failed++
-		case StatusSkipped:
-			s.Skipped[r.Reason]++
-		}
-	}
-	return s
-}
-
 // DefaultStopGrace is how long calls in flight may go on after the run is
 // stopped: enough for a call and a few retries, short enough that a second
 // Ctrl-C is not the only way out of a throttling storm.
@@ -214,7 +136,7 @@ func Execute(ctx context.Context, clients Clients, tasks []Task, o RunOptions) (
 	}
 	e := &executor{o: o, clients: clients, tasks: tasks, results: make([]Result, len(tasks))}
 	for i, t := range tasks {
-		e.results[i] = Result{Account: t.Account, Region: t.Region, InstanceID: t.InstanceID, Name: t.Name, Action: t.Action, Change: t.Change}
+		e.results[i] = Result{Account: t.Account, Region: t.Region, InstanceID: t.InstanceID, Name: t.Name, Action: t.Action, Change: t.Change, State: StatePlanned}
 	}
 	// New work stops on ctx or on a journal failure; in-flight calls and
 	// their journal lines use e.flight, which outlives both by StopGrace.
@@ -297,13 +219,26 @@ func (e *executor) journal(r Record) error {
 	return err
 }
 
+// to moves result i's change to state s. A move the machine does not
+// allow is a bug: it is logged, and the state is set all the same, so the
+// output never hides what happened.
+func (e *executor) to(i int, s State) {
+	r := &e.results[i]
+	if r.State != s && !r.State.CanBecome(s) {
+		e.o.Logger.Error("internal: unexpected state change", "err", errTransition(r.InstanceID, r.State, s))
+	}
+	r.State = s
+}
+
 func (e *executor) skip(i int, reason, msg string) {
 	e.results[i].Status, e.results[i].Reason, e.results[i].Message = StatusSkipped, reason, msg
+	e.to(i, StateSkipped)
 }
 
 func (e *executor) fail(i int, err error) {
 	r := &e.results[i]
 	r.Status = StatusFailed
+	e.to(i, StateFailed)
 	r.Code, r.Message = errorCode(err)
 	if r.Code == "" {
 		r.Message = err.Error()
@@ -341,6 +276,8 @@ func (e *executor) region(ctx context.Context, account, region string, idx []int
 				}
 			}
 			e.skip(i, SkipDoneEarlier, msg)
+			// Not attempted now, but the change stands as the journal says.
+			e.results[i].State = ent.StateOf()
 			continue
 		}
 		read = append(read, i)
@@ -406,78 +343,6 @@ func (e *executor) region(ctx context.Context, account, region string, idx []int
 	}
 }
 
-// driftCheck re-reads batch and decides each task (see [Decide]). It returns
-// the tasks to call; the others get their result here (a live change found
-// already made goes to verifyCh).
-func (e *executor) driftCheck(ctx context.Context, log *slog.Logger, client EC2API, account, region string, batch []int, verifyCh chan<- verifyItem) []int {
-	ids := make([]string, len(batch))
-	for n, i := range batch {
-		ids[n] = e.tasks[i].InstanceID
-	}
-	views, err := describe(ctx, client, ids)
-	if err != nil {
-		log.Error("drift check failed", "err", err)
-		for _, i := range batch {
-			if ctx.Err() != nil {
-				e.skip(i, SkipInterrupted, "stopped before this change was started")
-			} else {
-				e.fail(i, fmt.Errorf("drift check: %w", err))
-			}
-		}
-		return nil
-	}
-	var calls []int
-	for _, i := range batch {
-		t := &e.tasks[i]
-		v, ok := views[t.InstanceID]
-		if t.Conditional != nil && ok && !v.gone() && !t.Conditional.SatisfiedBy(v.Options) {
-			// The earlier call never took effect: undo only the rest.
-			t.Change, t.Expect, t.Conditional = t.Fallback, t.FallbackExpect, nil
-			e.results[i].Change = t.Change
-			if t.Change.IsZero() {
-				e.skip(i, SkipNothingToRestore, "the call in flight when the earlier run stopped (or whose answer was lost) never took effect: nothing to undo")
-				continue
-			}
-		}
-		if t.Conditional != nil && t.Change.IsZero() {
-			e.skip(i, SkipNothingToRestore, "the change replaced no different value")
-			continue
-		}
-		var pending *Record
-		if ent := e.o.Prior.Get(t.key()); ent != nil {
-			pending = ent.Unsettled
-		}
-		switch d := Decide(t, v, ok, pending); d.Kind {
-		case DecideSkip:
-			e.skip(i, d.Reason, d.Message)
-		case DecideRecordDone:
-			cur := v.Options
-			e.results[i].Previous = pending.Previous
-			if !e.o.Live {
-				e.skip(i, SkipDoneEarlier, "an earlier live run's call took effect, but its journal shows no successful result; a live run will record it")
-				continue
-			}
-			rec := Record{Op: t.Op, Kind: KindResult, Account: account, Region: region, InstanceID: t.InstanceID, Action: t.Action,
-				Previous: pending.Previous, Requested: &t.Change, Outcome: OutcomeAlreadyApplied, Verified: &cur,
-				Message: "an earlier run's call took effect (its result was missing or an error); no new call made"}
-			if err := e.journal(rec); err != nil {
-				e.fail(i, err)
-				continue
-			}
-			e.results[i].Status = StatusChanged
-			e.results[i].Verified = &cur
-			e.results[i].Message = "applied by an earlier run whose journal shows no successful result; recorded without a new call"
-			// Like a change made now, it must be seen applied.
-			verifyCh <- verifyItem{i: i, deadline: e.o.Now().Add(e.o.WaitTimeout)}
-		case DecideCall:
-			cur := v.Options
-			e.results[i].Previous = &cur
-			calls = append(calls, i)
-		}
-	}
-	return calls
-}
-
 func (e *executor) resultsOf(idx []int) []Result {
 	out := make([]Result, len(idx))
 	for n, i := range idx {
@@ -502,9 +367,11 @@ func (e *executor) call(ctx context.Context, client EC2API, lim *Limiter, i int,
 			r.Status = StatusWouldChange
 		case code == "UnauthorizedOperation":
 			r.Status, r.Code, r.Message = StatusDenied, code, msg
+			e.to(i, StateFailed)
 		case err == nil:
 			// An endpoint that ignores DryRun (moto) has just made the change.
 			r.Status, r.Message = StatusFailed, "the endpoint ignored DryRun=true and answered success: the change may have been applied"
+			e.to(i, StateFailed)
 		case e.goneSince(client, t.InstanceID, err):
 			e.skip(i, SkipGone, "instance is gone since the drift check: "+msg)
 		default:
@@ -520,6 +387,7 @@ func (e *executor) call(ctx context.Context, client EC2API, lim *Limiter, i int,
 		e.fail(i, fmt.Errorf("not changed: %w", err))
 		return
 	}
+	e.to(i, StateSent)
 	err := e.modify(ctx, client, lim, t, false)
 	res := base
 	res.Kind = KindResult
@@ -536,12 +404,14 @@ func (e *executor) call(ctx context.Context, client EC2API, lim *Limiter, i int,
 	switch {
 	case err != nil && isCode(err, "UnauthorizedOperation"):
 		r.Status, r.Code, r.Message = StatusDenied, res.Code, res.Message
+		e.to(i, StateFailed)
 	case err != nil && e.goneSince(client, t.InstanceID, err):
 		e.skip(i, SkipGone, "instance is gone since the drift check: "+res.Message)
 	case err != nil:
 		e.fail(i, err)
 	default:
 		r.Status = StatusChanged
+		e.to(i, StateApplied)
 		if jerr != nil {
 			r.Message = "changed, but the result line could not be journaled: " + jerr.Error()
 		}
@@ -583,192 +453,4 @@ func (e *executor) goneSince(client EC2API, id string, err error) bool {
 		return !ok || v.gone()
 	}
 	return false
-}
-
-type verifyItem struct {
-	i        int
-	deadline time.Time
-}
-
-// verify waits until DescribeInstances shows each change applied with the
-// requested values, polling all pending instances of the Region in one
-// batched read per interval.
-func (e *executor) verify(ctx context.Context, client EC2API, account, region string, in <-chan verifyItem) {
-	pending := map[string]verifyItem{}
-	tick := time.NewTicker(e.o.PollInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case it, ok := <-in:
-			if !ok {
-				in = nil
-				if len(pending) == 0 {
-					return
-				}
-				continue
-			}
-			pending[e.tasks[it.i].InstanceID] = it
-		case <-tick.C:
-			if len(pending) == 0 {
-				continue
-			}
-			e.poll(ctx, client, pending)
-			if in == nil && len(pending) == 0 {
-				return
-			}
-		case <-ctx.Done():
-			for _, it := range pending {
-				e.results[it.i].Message = "change accepted; not verified (the run was stopped)"
-			}
-			// Drain what the workers still send (they finish in-flight calls).
-			if in != nil {
-				for it := range in {
-					e.results[it.i].Message = "change accepted; not verified (the run was stopped)"
-				}
-			}
-			return
-		}
-	}
-}
-
-func (e *executor) poll(ctx context.Context, client EC2API, pending map[string]verifyItem) {
-	ids := make([]string, 0, len(pending))
-	for id := range pending {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	views, err := describe(ctx, client, ids)
-	if err != nil {
-		e.o.Logger.Warn("verification read failed; retrying", "err", err)
-	}
-	now := e.o.Now()
-	for _, id := range ids {
-		it := pending[id]
-		t := &e.tasks[it.i]
-		r := &e.results[it.i]
-		v, ok := views[id]
-		applied := ok && t.Change.SatisfiedBy(v.Options) && (v.Options.State == "applied" || v.State == "stopped")
-		if !applied && now.Before(it.deadline) {
-			continue
-		}
-		delete(pending, id)
-		rec := Record{Op: t.Op, Kind: KindVerify, Account: t.Account, Region: t.Region, InstanceID: id, Action: t.Action, Requested: &t.Change}
-		if applied {
-			cur := v.Options
-			r.Verified = &cur
-			rec.Outcome, rec.Verified = OutcomeApplied, &cur
-			if v.Options.State != "applied" {
-				r.Message = "instance is stopped: the change applies at its next start"
-			}
-		} else {
-			r.Status, r.Reason = StatusFailed, ReasonNotApplied
-			switch {
-			case err != nil:
-				r.Message = fmt.Sprintf("change accepted but could not be verified within %s: %v", e.o.WaitTimeout, err)
-			case !ok || v.gone():
-				r.Message = "change accepted but the instance is gone"
-			default:
-				cur := v.Options
-				r.Verified = &cur
-				rec.Verified = &cur
-				r.Message = fmt.Sprintf("change accepted but not applied within %s (state %s, %s)", e.o.WaitTimeout, v.Options.State, describeOptions(v.Options))
-			}
-			rec.Outcome, rec.Message = OutcomeNotApplied, r.Message
-		}
-		_ = e.journal(rec) // a failure is recorded in e.journalErr and stops new work
-	}
-}
-
-// sameChange reports whether r requested exactly ch.
-func sameChange(r *Record, ch Change) bool { return r.Requested != nil && *r.Requested == ch }
-
-// Decision kinds of [Decide].
-const (
-	DecideCall       = "call"        // make the change
-	DecideSkip       = "skip"        // skip it with Reason
-	DecideRecordDone = "record-done" // an unanswered intent already took effect: journal it, no call
-)
-
-// Decision is what [Decide] chose for one task.
-type Decision struct {
-	Kind    string
-	Reason  string
-	Message string
-}
-
-// Decide chooses what to do with a task given the instance's current state
-// (found false: DescribeInstances did not return it) and, on resume, the
-// journal's unsettled record for it: an intent without a result, or a
-// failed result, whose call may have taken effect (nil if none). Tasks the journal shows
-// done never reach Decide. It is a pure function.
-func Decide(t *Task, cur View, found bool, pending *Record) Decision {
-	if !found || cur.gone() {
-		state := "not found"
-		if found {
-			state = cur.State
-		}
-		return Decision{Kind: DecideSkip, Reason: SkipGone, Message: "instance is " + state}
-	}
-	if pending != nil && sameChange(pending, t.Change) && t.Change.SatisfiedBy(cur.Options) {
-		return Decision{Kind: DecideRecordDone}
-	}
-	if diff := optionsDiff(t.Expect, cur.Options); diff != "" {
-		if t.Change.SatisfiedBy(cur.Options) {
-			diff = "already has " + t.Change.String() + " (set outside this journal); " + diff
-		}
-		return Decision{Kind: DecideSkip, Reason: t.ExpectReason, Message: diff}
-	}
-	return Decision{Kind: DecideCall}
-}
-
-// optionsDiff lists the fields of want (non-empty ones only) that got
-// differs in, as "HttpTokens optional→required".
-func optionsDiff(want, got report.MetadataOptions) string {
-	var d []string
-	cmp := func(name, w, g string) {
-		if w != "" && w != g {
-			d = append(d, fmt.Sprintf("%s %s→%s", name, w, orNone(g)))
-		}
-	}
-	cmp("HttpTokens", want.HttpTokens, got.HttpTokens)
-	cmp("HttpEndpoint", want.HttpEndpoint, got.HttpEndpoint)
-	if want.HttpPutResponseHopLimit != 0 && want.HttpPutResponseHopLimit != got.HttpPutResponseHopLimit {
-		d = append(d, fmt.Sprintf("HopLimit %d→%d", want.HttpPutResponseHopLimit, got.HttpPutResponseHopLimit))
-	}
-	cmp("HttpProtocolIpv6", want.HttpProtocolIpv6, got.HttpProtocolIpv6)
-	cmp("InstanceMetadataTags", want.InstanceMetadataTags, got.InstanceMetadataTags)
-	if len(d) == 0 {
-		return ""
-	}
-	return "options changed since: " + strings.Join(d, ", ")
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "(none)"
-	}
-	return s
-}
-
-func describeOptions(o report.MetadataOptions) string {
-	return fmt.Sprintf("HttpTokens=%s HopLimit=%d", orNone(o.HttpTokens), o.HttpPutResponseHopLimit)
-}
-
-// SkippedResults turns plan items skipped before execution into results.
-func SkippedResults(items []Item) []Result {
-	out := make([]Result, 0, len(items))
-	for _, it := range items {
-		out = append(out, Result{Account: it.Account, Region: it.Region, InstanceID: it.InstanceID, Name: it.Name,
-			Status: StatusSkipped, Reason: it.Reason, Message: it.Detail})
-	}
-	return out
-}
-
-// AddSkipped appends results skipped before execution (plan exclusions)
-// to o, keeping Summary.Planned as the count of attempted tasks.
-func (o *Outcome) AddSkipped(rs []Result) {
-	planned := o.Summary.Planned
-	o.Results = append(o.Results, rs...)
-	o.Summary = summarize(o.Results)
-	o.Summary.Planned = planned
 }
