@@ -170,11 +170,16 @@ func demoFleet() *Fleet {
 	}
 	use1 := demoRegion("us-east-1", 5, r, &serial)
 	euw1 := demoRegion("eu-west-1", 3, r, &serial)
-	euw1.Defaults = &MetadataDefaults{HttpTokens: "required", HttpPutResponseHopLimit: 2, HttpTokensEnforced: "disabled"}
+	euw1.Defaults = &MetadataDefaults{HttpTokens: "required", HttpPutResponseHopLimit: 2, HttpTokensEnforced: "disabled", ManagedBy: "account"}
 	apne1 := demoRegion("ap-northeast-1", 2, r, &serial)
+	apne1.Defaults = &MetadataDefaults{HttpTokens: "required", HttpPutResponseHopLimit: 2, HttpTokensEnforced: "enabled",
+		ManagedBy: "declarative-policy", ManagedExceptionMessage: "IMDSv2 is required in Tokyo by the org security baseline: ask #platform-security for an exception"}
 	sae1 := demoRegion("sa-east-1", 1, r, &serial)
 	sae1.Instances = sae1.Instances[:5]
 	sae1.Knobs = &Knobs{AuthFailure: true}
+	for i, reg := range []*Region{&use1, &euw1, &apne1, &sae1} {
+		demoLaunchSources(reg, i)
+	}
 	f.Accounts[0].Regions = []Region{use1, euw1, apne1, sae1, {Name: "ap-east-1", OptInStatus: "not-opted-in"}}
 	f.ApplyDefaults()
 	return f
@@ -215,6 +220,24 @@ func marshalDemo(f *Fleet) ([]byte, error) {
 			if r.Defaults != nil {
 				line(5, `"defaults": %s,`, js(r.Defaults))
 			}
+			list := func(name string, n int, item func(i int) any) {
+				if n == 0 {
+					return
+				}
+				line(5, `"%s": [`, name)
+				for i := 0; i < n; i++ {
+					comma := ","
+					if i == n-1 {
+						comma = ""
+					}
+					line(6, "%s%s", js(item(i)), comma)
+				}
+				line(5, "],")
+			}
+			list("images", len(r.Images), func(i int) any { return r.Images[i] })
+			list("launchTemplates", len(r.LaunchTemplates), func(i int) any { return r.LaunchTemplates[i] })
+			list("launchConfigurations", len(r.LaunchConfigurations), func(i int) any { return r.LaunchConfigurations[i] })
+			list("autoScalingGroups", len(r.AutoScalingGroups), func(i int) any { return r.AutoScalingGroups[i] })
 			if len(r.Instances) == 0 {
 				line(5, `"instances": []`)
 			} else {
@@ -267,6 +290,7 @@ func TestDemoFleet(t *testing.T) {
 		t.Error("the demo fleet must follow the wall clock")
 	}
 	checkDemoCoverage(t, f)
+	checkDemoLaunchCoverage(t, f)
 }
 
 // checkDemoCoverage asserts that every classification and risk a scan

@@ -47,8 +47,14 @@ type Region struct {
 	Knobs *Knobs `json:"knobs,omitempty"`
 	// Defaults are the account-level IMDS defaults GetInstanceMetadataDefaults
 	// reports for this Region (nil: no preference set).
-	Defaults  *MetadataDefaults `json:"defaults,omitempty"`
-	Instances []Instance        `json:"instances"`
+	Defaults *MetadataDefaults `json:"defaults,omitempty"`
+	// Launch sources (see launch.go): what the next instance of a workload
+	// is launched from.
+	Images               []Image               `json:"images,omitempty"`
+	LaunchTemplates      []LaunchTemplate      `json:"launchTemplates,omitempty"`
+	LaunchConfigurations []LaunchConfiguration `json:"launchConfigurations,omitempty"`
+	AutoScalingGroups    []AutoScalingGroup    `json:"autoScalingGroups,omitempty"`
+	Instances            []Instance            `json:"instances"`
 }
 
 // Instance is one EC2 instance and its metric history.
@@ -63,7 +69,13 @@ type Instance struct {
 	Platform           string            `json:"platform,omitempty"` // "windows" or empty
 	InstanceProfileArn string            `json:"instanceProfileArn,omitempty"`
 	Tags               map[string]string `json:"tags,omitempty"`
-	MetadataOptions    MetadataOptions   `json:"metadataOptions"`
+	// AutoScalingGroup and LaunchTemplate say what launched the instance;
+	// Load turns them into the tags EC2 puts on such an instance
+	// (aws:autoscaling:groupName, aws:ec2launchtemplate:id and :version).
+	// A group that launches from a template implies that template.
+	AutoScalingGroup string             `json:"autoScalingGroup,omitempty"`
+	LaunchTemplate   *LaunchTemplateRef `json:"launchTemplate,omitempty"`
+	MetadataOptions  MetadataOptions    `json:"metadataOptions"`
 	// ReservationID groups instances launched together: DescribeInstances
 	// puts the instances of one page that share it in one reservation.
 	// Empty means a reservation of its own ("r-" + the id's hex digits).
@@ -94,7 +106,11 @@ type MetadataDefaults struct {
 	HttpEndpoint            string `json:"httpEndpoint,omitempty"`
 	InstanceMetadataTags    string `json:"instanceMetadataTags,omitempty"`
 	HttpTokensEnforced      string `json:"httpTokensEnforced,omitempty"`
+	// ManagedBy is "account" or "declarative-policy" (an Organizations
+	// declarative policy sets these defaults; the account cannot change
+	// them), and ManagedExceptionMessage the policy's message to users.
 	ManagedBy               string `json:"managedBy,omitempty"`
+	ManagedExceptionMessage string `json:"managedExceptionMessage,omitempty"`
 }
 
 // Metric names the simulated CloudWatch publishes per instance.

@@ -58,14 +58,19 @@ func (m MetadataOptions) WithDefaults() MetadataOptions {
 }
 
 // ApplyDefaults fills in every instance's missing metadata options
-// (optional, enabled, hop limit 1, IPv6 disabled, tags disabled).
+// (optional, enabled, hop limit 1, IPv6 disabled, tags disabled), numbers
+// launch template versions left unnumbered, and gives every instance that
+// names its Auto Scaling group or launch template EC2's auto tags for
+// them. It is idempotent.
 func (f *Fleet) ApplyDefaults() {
 	for a := range f.Accounts {
 		for r := range f.Accounts[a].Regions {
-			ins := f.Accounts[a].Regions[r].Instances
+			reg := &f.Accounts[a].Regions[r]
+			ins := reg.Instances
 			for i := range ins {
 				ins[i].MetadataOptions = ins[i].MetadataOptions.WithDefaults()
 			}
+			reg.applyLaunchDefaults()
 		}
 	}
 }
@@ -235,6 +240,7 @@ func (f *Fleet) Validate() error {
 			if d := r.Defaults; d != nil {
 				validateDefaults(&p, rwhere+": defaults", d)
 			}
+			validateLaunch(&p, rwhere, r)
 			seenInst := make(map[string]bool, len(r.Instances))
 			for ii := range r.Instances {
 				validateInstance(&p, rwhere, ii, &r.Instances[ii], seenInst)
@@ -338,6 +344,12 @@ func validateDefaults(p *problems, where string, d *MetadataDefaults) {
 	}
 	if !oneOf(d.HttpTokensEnforced, "", "enabled", "disabled", "no-preference") {
 		p.add("%s: httpTokensEnforced %q: want enabled, disabled or no-preference", where, d.HttpTokensEnforced)
+	}
+	if !oneOf(d.ManagedBy, "", "account", "declarative-policy") {
+		p.add("%s: managedBy %q: want account or declarative-policy", where, d.ManagedBy)
+	}
+	if d.ManagedExceptionMessage != "" && d.ManagedBy != "declarative-policy" {
+		p.add("%s: managedExceptionMessage: only a declarative policy (managedBy declarative-policy) has one", where)
 	}
 }
 

@@ -71,3 +71,77 @@ func TestLoadErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestLoadLaunchSources: an instance that names its group gets EC2's auto
+// tags, with the template and the version the group's specifier resolves
+// to; unnumbered versions are numbered; tags the fleet sets win.
+func TestLoadLaunchSources(t *testing.T) {
+	f, err := Load(strings.NewReader(`{"accounts":[{"id":"123456789012","regions":[{"name":"us-east-1",
+		"defaults":{"httpTokens":"required","managedBy":"declarative-policy","managedExceptionMessage":"ask security"},
+		"images":[{"id":"ami-0e731c8a588258d0d","imdsSupport":"v2.0"}],
+		"launchTemplates":[{"id":"lt-0123456789abcdef0","name":"web","defaultVersion":1,"versions":[{},{"metadataOptions":{"httpTokens":"required"}}]}],
+		"autoScalingGroups":[{"name":"web","launchTemplate":{"name":"web","version":"$Latest"}}],
+		"instances":[
+			{"id":"i-0123456789abcdef0","state":"running","autoScalingGroup":"web"},
+			{"id":"i-0123456789abcdef1","state":"running","launchTemplate":{"id":"lt-0123456789abcdef0","version":"1"}},
+			{"id":"i-0123456789abcdef2","state":"running","autoScalingGroup":"web","tags":{"aws:ec2launchtemplate:version":"1"}}]}]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := f.Accounts[0].Regions[0]
+	if v := r.LaunchTemplates[0].Versions; v[0].Number != 1 || v[1].Number != 2 {
+		t.Errorf("version numbers %d, %d; want 1, 2", v[0].Number, v[1].Number)
+	}
+	want := []map[string]string{
+		{TagAutoScalingGroup: "web", TagLaunchTemplateID: "lt-0123456789abcdef0", TagLaunchTemplateVersion: "2"},
+		{TagLaunchTemplateID: "lt-0123456789abcdef0", TagLaunchTemplateVersion: "1"},
+		{TagAutoScalingGroup: "web", TagLaunchTemplateID: "lt-0123456789abcdef0", TagLaunchTemplateVersion: "1"},
+	}
+	for i, w := range want {
+		for k, v := range w {
+			if got := r.Instances[i].Tags[k]; got != v {
+				t.Errorf("instance %d: tag %s = %q, want %q", i, k, got, v)
+			}
+		}
+	}
+}
+
+func TestLoadLaunchSourceErrors(t *testing.T) {
+	region := func(body string) string {
+		return `{"accounts":[{"id":"123456789012","regions":[{"name":"us-east-1",` + body + `}]}]}`
+	}
+	tests := []struct {
+		name, json string
+		want       []string
+	}{
+		{"image", region(`"images":[{"id":"img-1","imdsSupport":"v2"}],"instances":[]`),
+			[]string{`image img-1: id "img-1": want ami-`, `imdsSupport "v2": want v2.0`}},
+		{"template", region(`"launchTemplates":[{"id":"lt-1","name":"a","versions":[]}],"instances":[]`),
+			[]string{`launch template lt-1: id "lt-1"`, `name "a": want 3 to 128`, `at least one version`}},
+		{"template default", region(`"launchTemplates":[{"id":"lt-0123456789abcdef0","name":"web","defaultVersion":3,"versions":[{}]}],"instances":[]`),
+			[]string{`defaultVersion 3: no such version`}},
+		{"group sources", region(`"autoScalingGroups":[{"name":"g","launchConfigurationName":"lc","launchTemplate":{"name":"web","version":"latest"}}],"instances":[]`),
+			[]string{`Auto Scaling group "g": want exactly one of`, `version "latest": want $Latest, $Default or a version number`}},
+		{"launch configuration options", region(`"launchConfigurations":[{"name":"lc","imageId":"ami-0e731c8a588258d0d","metadataOptions":{"instanceMetadataTags":"enabled"}}],"instances":[]`),
+			[]string{`sets only httpTokens`}},
+		{"instance group", region(`"instances":[{"id":"i-0123456789abcdef0","state":"running","autoScalingGroup":"gone"}]`),
+			[]string{`autoScalingGroup "gone": the Region has no such group`}},
+		{"instance template version", region(`"launchTemplates":[{"id":"lt-0123456789abcdef0","name":"web","versions":[{}]}],"instances":[{"id":"i-0123456789abcdef0","state":"running","launchTemplate":{"id":"lt-0123456789abcdef0","version":"$Latest"}}]`),
+			[]string{`version "$Latest": want the number of the version the instance was launched from`}},
+		{"managed by", region(`"defaults":{"managedBy":"policy","managedExceptionMessage":"x"},"instances":[]`),
+			[]string{`managedBy "policy"`, `managedExceptionMessage: only a declarative policy`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(strings.NewReader(tt.json))
+			if err == nil {
+				t.Fatal("want an error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}

@@ -64,6 +64,9 @@ var (
 // 3 days), 20% using IMDSv1, 8% stopped (half for months, half for days),
 // 6% container hosts (EKS/ECS tags, hop limit 1, half using v1), 3% with
 // the endpoint disabled, 2% terminated; 60% carry an instance profile.
+// Most instances belong to an Auto Scaling group, an EKS node group or a
+// Karpenter node pool, with the launch templates, launch configurations,
+// AMIs and account defaults they launch from (see launchSources).
 // Each instance's history is a few segments, never datapoints. Times are
 // relative, so the fleet follows the server's clock.
 func Synthetic(o SyntheticOptions) *Fleet {
@@ -105,9 +108,11 @@ func Synthetic(o SyntheticOptions) *Fleet {
 			reg := &acct.Regions[r]
 			reg.Name = SyntheticRegions[r]
 			reg.Instances = make([]Instance, n)
+			kinds := make([]int, n)
 			for i := range reg.Instances {
-				g.instance(&reg.Instances[i], acct.ID)
+				kinds[i] = g.instance(&reg.Instances[i], acct.ID)
 			}
+			launchSources(reg, kinds, acct.ID, r, o.Seed)
 		}
 	}
 	return f
@@ -149,7 +154,8 @@ func (g *synth) kind() int {
 	return kindOther
 }
 
-func (g *synth) instance(in *Instance, account string) {
+// instance fills in one instance and returns its kind.
+func (g *synth) instance(in *Instance, account string) int {
 	g.n++
 	in.ID = fmt.Sprintf("i-0%016x", splitmix64(g.seed*0x2545f4914f6cdd1d^g.n))
 	if g.resLeft == 0 {
@@ -260,6 +266,7 @@ func (g *synth) instance(in *Instance, account string) {
 		}
 	}
 	in.LaunchTime = Rel(launch)
+	return k
 }
 
 // v1Usage gives an instance MetadataNoToken calls in one of three shapes:

@@ -142,3 +142,91 @@ func TestSyntheticMemory(t *testing.T) {
 	}
 	runtime.KeepAlive(f)
 }
+
+// TestSyntheticLaunchSources checks that most instances belong to a group,
+// as in real fleets, that every auto tag names a source the Region holds,
+// and that every kind of source a next-launch resolution meets occurs.
+func TestSyntheticLaunchSources(t *testing.T) {
+	f := Synthetic(SyntheticOptions{Instances: 20000, Regions: 6, Seed: 7})
+	if err := f.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	total, inGroup := 0, 0
+	for _, r := range f.Accounts[0].Regions {
+		if d := r.Defaults; d != nil {
+			seen["defaults:"+d.ManagedBy]++
+		}
+		for _, im := range r.Images {
+			if im.ImdsSupport == "v2.0" {
+				seen["image:v2.0"]++
+			}
+			if im.Deregistered() {
+				seen["image:deregistered"]++
+			}
+		}
+		for _, g := range r.AutoScalingGroups {
+			switch {
+			case g.LaunchConfigurationName != "":
+				seen["group:launch-configuration"]++
+			case g.MixedInstancesPolicy != nil:
+				seen["group:mixed"]++
+				for _, o := range g.MixedInstancesPolicy.Overrides {
+					if o.LaunchTemplate != nil {
+						seen["group:override-template"]++
+					}
+				}
+			default:
+				seen["group:template "+g.LaunchTemplate.Version]++
+			}
+			if g.Tags["eks:nodegroup-name"] != "" {
+				seen["group:eks"]++
+			}
+		}
+		for _, lt := range r.LaunchTemplates {
+			if lt.Latest() != lt.Default() {
+				seen["template:latest-not-default"]++
+			}
+		}
+		for i := range r.Instances {
+			in := &r.Instances[i]
+			total++
+			if name := in.Tags[TagAutoScalingGroup]; name != "" {
+				inGroup++
+				if _, ok := r.Group(name); !ok {
+					t.Fatalf("%s: group %q not in %s", in.ID, name, r.Name)
+				}
+			}
+			if id := in.Tags[TagLaunchTemplateID]; id != "" {
+				lt, ok := r.LaunchTemplateByRef(LaunchTemplateRef{ID: id})
+				if !ok {
+					t.Fatalf("%s: template %s not in %s", in.ID, id, r.Name)
+				}
+				v := in.Tags[TagLaunchTemplateVersion]
+				if _, ok := lt.Version(v); !ok {
+					t.Fatalf("%s: template %s has no version %q", in.ID, id, v)
+				}
+				if n, _ := lt.Version(v); n.Number != lt.Latest() && n.Number != lt.Default() {
+					seen["instance:older-version"]++
+				}
+			}
+			if in.Tags["karpenter.sh/nodepool"] != "" {
+				seen["instance:karpenter"]++
+			}
+			if in.Tags[TagLaunchTemplateID] == "" && in.Tags[TagAutoScalingGroup] == "" {
+				seen["instance:by-hand"]++
+			}
+		}
+	}
+	if pct := 100 * float64(inGroup) / float64(total); pct < 75 || pct > 95 {
+		t.Errorf("%.1f%% of instances in a group, want 75..95%%", pct)
+	}
+	for _, k := range []string{"defaults:account", "defaults:declarative-policy", "image:v2.0", "image:deregistered",
+		"group:launch-configuration", "group:mixed", "group:override-template", "group:template $Default", "group:template $Latest",
+		"group:eks", "template:latest-not-default", "instance:older-version", "instance:karpenter", "instance:by-hand"} {
+		if seen[k] == 0 {
+			t.Errorf("synthetic fleet lacks %s", k)
+		}
+	}
+	t.Logf("%d instances, %d in groups: %v", total, inGroup, seen)
+}
