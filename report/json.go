@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 	"time"
 )
@@ -65,6 +66,7 @@ func WriteJSON(w io.Writer, r *Report) error {
 	if head.Summary.ByRisk == nil {
 		head.Summary.ByRisk = map[string]int{}
 	}
+	fillLaunchEmpty(&head)
 	b, err := encodeIndented(head)
 	if err != nil {
 		return fmt.Errorf("encode report: %w", err)
@@ -245,7 +247,8 @@ var bom = []byte("\ufeff")
 func isBlank(b byte) bool { return b == ' ' || b == '\t' || b == '\n' || b == '\r' }
 
 // Read reads and checks a JSON report. It accepts only what [WriteJSON]
-// writes: one JSON object with schemaVersion [SchemaVersion], every
+// writes: one JSON object with a schemaVersion in [SchemaVersionsRead]
+// (a version 1 report reads with no launch sources or workloads), every
 // instance with an account, a Region and an ID, known classification, risk,
 // usage status and target status values, no instance twice, and no key
 // that other JSON tools read differently (a key twice in one object, or a
@@ -319,10 +322,10 @@ func parse(data []byte, name string) (*Report, error) {
 			msg:  fmt.Sprintf("%s is not an imdsfleet report: schemaVersion is %d (expected %d)", name, version, SchemaVersion),
 			kind: ErrNotReport,
 		}
-	case version != SchemaVersion:
+	case !slices.Contains(SchemaVersionsRead, version):
 		return nil, &readError{
-			msg: fmt.Sprintf("%s: report schema version %d is not supported by this imdsfleet (supports %d); upgrade imdsfleet",
-				name, version, SchemaVersion),
+			msg: fmt.Sprintf("%s: report schema version %d is not supported by this imdsfleet (supports %s); upgrade imdsfleet",
+				name, version, versionList()),
 			kind: ErrSchemaVersion,
 		}
 	}
@@ -353,7 +356,7 @@ func parse(data []byte, name string) (*Report, error) {
 			kind: ErrInvalid,
 		}
 	}
-	if problems := validate(&rep); len(problems) > 0 {
+	if problems := validate(&rep, version); len(problems) > 0 {
 		const show = 5
 		msg := strings.Join(problems[:min(show, len(problems))], "; ")
 		if len(problems) > show {
@@ -399,9 +402,14 @@ func position(data []byte, off int64) (line, col int) {
 //
 // The problems quote values from the file: they go through [SanitizeCell]
 // (see quoted), since an error line is shown like any human output.
-func validate(rep *Report) []string {
+func validate(rep *Report, version int) []string {
 	var problems []string
 	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	if rep.SchemaVersion != version {
+		// The probe and the full decode disagree: a second schemaVersion
+		// key, which keyProblem names; nothing more to check.
+		return nil
+	}
 	for i, t := range rep.Targets {
 		where := fmt.Sprintf("targets[%d]", i)
 		if t.Account == "" {
@@ -438,8 +446,8 @@ func validate(rep *Report) []string {
 			add("%s has classification %s (expected one of %s)", where, quoted(in.Classification), strings.Join(Classifications, ", "))
 		}
 		for _, k := range in.Risks {
-			if !isRisk(k) {
-				add("%s has risk %s (expected one of %s)", where, quoted(k), strings.Join(Risks, ", "))
+			if !isRisk(k) || version < 2 && k == RiskNextLaunchV1 {
+				add("%s has risk %s (expected one of %s)", where, quoted(k), strings.Join(risksOf(version), ", "))
 			}
 		}
 		switch in.Usage.Status {
@@ -447,6 +455,17 @@ func validate(rep *Report) []string {
 		default:
 			add("%s has usage status %s (expected one of %s, %s, %s, %s)", where, quoted(in.Usage.Status),
 				UsageComplete, UsagePartial, UsageNone, UsageError)
+		}
+		if version < 2 && (in.LaunchSource != nil || in.NextLaunch != nil) {
+			add("%s has launchSource or nextLaunch, which schema version %d does not have (re-run the scan)", where, version)
+		}
+		if in.LaunchSource != nil && !isInstanceSourceKind(in.LaunchSource.Kind) {
+			add("%s has launchSource.kind %s (expected one of %s)", where, quoted(in.LaunchSource.Kind), strings.Join(instanceSourceKinds, ", "))
+		}
+		if in.NextLaunch != nil {
+			for _, p := range nextLaunchProblems(in.NextLaunch) {
+				add("%s nextLaunch %s", where, p)
+			}
 		}
 		if len(missing) == 0 {
 			key := [3]string{in.Account, in.Region, in.InstanceID}
@@ -457,6 +476,7 @@ func validate(rep *Report) []string {
 			}
 		}
 	}
+	problems = append(problems, validateLaunch(rep, version)...)
 	return problems
 }
 
@@ -479,6 +499,7 @@ func fillEmpty(r *Report) {
 	if r.Summary.ByRisk == nil {
 		r.Summary.ByRisk = map[string]int{}
 	}
+	fillLaunchEmpty(r)
 	for i := range r.Instances {
 		if r.Instances[i].Tags == nil {
 			r.Instances[i].Tags = map[string]string{}

@@ -19,6 +19,7 @@ func Normalize(r *Report) {
 	if r.Instances == nil {
 		r.Instances = []Instance{}
 	}
+	fillLaunchEmpty(r)
 	r.GeneratedAt = utc(r.GeneratedAt)
 	r.Window.Start = utc(r.Window.Start)
 	r.Window.End = utc(r.Window.End)
@@ -92,10 +93,12 @@ func summarize(instances []Instance) Summary {
 
 type targetKey struct{ account, region string }
 
-// Sort orders r.Instances by account, Region and instance ID, and
-// r.Targets by account and Region, so that two scans of the same fleet
-// produce reports that differ only in their times and figures.
+// Sort orders r.Instances by account, Region and instance ID, r.Targets
+// by account and Region, and the account defaults, launch sources and
+// workloads by account, Region and ID, so that two scans of the same
+// fleet produce reports that differ only in their times and figures.
 func Sort(r *Report) {
+	sortLaunch(r)
 	slices.SortStableFunc(r.Instances, compareInstances)
 	slices.SortStableFunc(r.Targets, func(a, b Target) int {
 		return cmp.Or(cmp.Compare(a.Account, b.Account), cmp.Compare(a.Region, b.Region))
@@ -147,6 +150,8 @@ func DescribeRisk(risk string) string {
 		return "An instance profile is attached and IMDSv1 is allowed: its role credentials are reachable through v1 (SSRF)."
 	case RiskV1Rejected:
 		return "IMDSv1 calls are being rejected: something on the instance is failing right now."
+	case RiskNextLaunchV1:
+		return "Its launch source would launch its replacement with IMDSv1 allowed: fix the source too, or the fix is undone at the next replacement."
 	}
 	return ""
 }

@@ -28,7 +28,7 @@ func TestSummarize(t *testing.T) {
 		ByClassification: map[string]int{
 			report.ClassV1InUse: 1, report.ClassNoData: 0, report.ClassReady: 2, report.ClassEnforced: 0, report.ClassDisabled: 0,
 		},
-		ByRisk: map[string]int{report.RiskContainerHopLimit: 1, report.RiskRoleExposed: 2, report.RiskV1Rejected: 0},
+		ByRisk: map[string]int{report.RiskContainerHopLimit: 1, report.RiskRoleExposed: 2, report.RiskV1Rejected: 0, report.RiskNextLaunchV1: 0},
 	}
 	if !reflect.DeepEqual(r.Summary, want) {
 		t.Errorf("Summary = %+v\nwant      %+v", r.Summary, want)

@@ -12,9 +12,19 @@ import (
 	"time"
 )
 
-// SchemaVersion is the version of the JSON report this package writes and
-// the only one [Read] accepts. Bump it on any incompatible change.
-const SchemaVersion = 1
+// SchemaVersion is the version of the JSON report this package writes.
+// Bump it on any change an older reader would misread: [Read] refuses
+// versions it does not know.
+//
+// Version 2 added the launch sources (accountDefaults, launchSources,
+// workloads, each instance's launchSource and nextLaunch, the risk
+// next-launch-v1, each target's launchErrors). A version 1 reader would
+// have read a version 2 report without them and with a risk it rejects.
+const SchemaVersion = 2
+
+// SchemaVersionsRead lists every schema version [Read] accepts: version 1
+// reports (no launch sources) still read, with those fields empty.
+var SchemaVersionsRead = []int{1, 2}
 
 // Classification values, in the order the classification rules are applied.
 const (
@@ -33,10 +43,14 @@ const (
 	RiskContainerHopLimit = "container-hop-limit"
 	RiskRoleExposed       = "role-exposed"
 	RiskV1Rejected        = "v1-rejected"
+	// RiskNextLaunchV1: the instance's launch source would launch its
+	// replacement with IMDSv1 allowed (its nextLaunch allows v1), so
+	// fixing the instance alone does not last. Schema version 2.
+	RiskNextLaunchV1 = "next-launch-v1"
 )
 
 // Risks lists every risk in display order.
-var Risks = []string{RiskContainerHopLimit, RiskRoleExposed, RiskV1Rejected}
+var Risks = []string{RiskContainerHopLimit, RiskRoleExposed, RiskV1Rejected, RiskNextLaunchV1}
 
 // Usage status values.
 const (
@@ -65,7 +79,15 @@ type Report struct {
 	ScanOptions *ScanOptions `json:"scanOptions,omitempty"`
 	Targets     []Target     `json:"targets"`
 	Summary     Summary      `json:"summary"`
-	Instances   []Instance   `json:"instances"`
+	// AccountDefaults, LaunchSources and Workloads (schema version 2) are
+	// sorted by account, Region and ID; see [LaunchSource] and [Workload].
+	// A scan that did not read launch sources (or a version 1 report)
+	// has no account defaults or launch sources, and still has workloads.
+	AccountDefaults []AccountDefaults `json:"accountDefaults"`
+	LaunchSources   []LaunchSource    `json:"launchSources"`
+	Workloads       []Workload        `json:"workloads"`
+	// Instances must stay the last field: WriteJSON streams it.
+	Instances []Instance `json:"instances"`
 }
 
 // Tool names the program that wrote the report.
@@ -91,6 +113,13 @@ type ScanOptions struct {
 	// (the built-in ones and each --container-tag), in --container-tag
 	// form: KEY, KEY=VALUE, or a KEY ending in "*" for a prefix.
 	ContainerTags []string `json:"containerTags"`
+	// LaunchSources is true when the scan read the launch sources (no
+	// --no-launch-sources): only then do instances carry a nextLaunch.
+	LaunchSources bool `json:"launchSources,omitempty"`
+	// GroupBy are the --group-by tag keys and OwnerTags the --owner-tag
+	// keys the workloads were drawn with, in flag order.
+	GroupBy   []string `json:"groupBy,omitempty"`
+	OwnerTags []string `json:"ownerTags,omitempty"`
 }
 
 // Target is one (account, Region) pair that was scanned.
@@ -103,6 +132,9 @@ type Target struct {
 	Instances int `json:"instances"`
 	// Terminated counts terminated and shutting-down instances seen but not reported.
 	Terminated int `json:"terminated,omitempty"`
+	// LaunchErrors are the launch-source reads that failed for this
+	// target (the instances were read; the report is incomplete).
+	LaunchErrors []LaunchReadError `json:"launchErrors,omitempty"`
 }
 
 // Summary counts instances by classification and by risk.
@@ -129,6 +161,11 @@ type Instance struct {
 	Classification     string            `json:"classification"`
 	Risks              []string          `json:"risks"`
 	Recommendation     string            `json:"recommendation"`
+	// LaunchSource and NextLaunch (schema version 2): where the instance
+	// came from and what its replacement would get. Nil when the scan
+	// did not read launch sources.
+	LaunchSource *InstanceLaunchSource `json:"launchSource,omitempty"`
+	NextLaunch   *NextLaunch           `json:"nextLaunch,omitempty"`
 }
 
 // MetadataOptions mirrors EC2's InstanceMetadataOptionsResponse.

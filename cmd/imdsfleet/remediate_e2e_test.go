@@ -604,9 +604,9 @@ func TestRemediateBadInputs(t *testing.T) {
 	truncated := filepath.Join(s.dir, "truncated.json")
 	data, _ := os.ReadFile(s.report)
 	os.WriteFile(truncated, data[:len(data)/2], 0o644)
-	v2 := filepath.Join(s.dir, "v2.json")
-	os.WriteFile(v2, bytes.Replace(data, []byte(`"schemaVersion": 1`), []byte(`"schemaVersion": 2`), 1), 0o644)
-	if bytes.Equal(data, mustRead(t, v2)) {
+	future := filepath.Join(s.dir, "future.json")
+	os.WriteFile(future, bytes.Replace(data, []byte(fmt.Sprintf(`"schemaVersion": %d`, report.SchemaVersion)), []byte(`"schemaVersion": 99`), 1), 0o644)
+	if bytes.Equal(data, mustRead(t, future)) {
 		t.Fatal("test setup: schemaVersion not found in the report")
 	}
 	rbJournal := filepath.Join(s.dir, "fix.jsonl.rollback.jsonl")
@@ -624,7 +624,7 @@ func TestRemediateBadInputs(t *testing.T) {
 		{"missing report", []string{"remediate", "--report", filepath.Join(s.dir, "nope.json")}, exitUsage, "does not exist"},
 		{"no report flag", []string{"remediate"}, exitUsage, "--report is required"},
 		{"truncated report", []string{"remediate", "--report", truncated}, exitUsage, "truncated.json"},
-		{"schema version 2", []string{"remediate", "--report", v2}, exitUsage, "schema"},
+		{"future schema version", []string{"remediate", "--report", future}, exitUsage, "schema"},
 		{"dry-run and live", []string{"remediate", "--report", s.report, "--dry-run", "--live", "--yes"}, exitUsage, "--dry-run and --live conflict"},
 		{"v1-in-use without force", []string{"remediate", "--report", s.report, "--include", "v1-in-use"}, exitUsage, "--force"},
 		{"unknown include", []string{"remediate", "--report", s.report, "--include", "everything"}, exitUsage, "want no-data or v1-in-use"},

@@ -170,8 +170,12 @@ func riskEvidence(in *report.Instance, v Verdict) string {
 	if in.InstanceProfileArn != "" {
 		profile = "instance profile"
 	}
-	return fmt.Sprintf("%s, httpTokens %s, httpEndpoint %s, hop limit %d, %s, %s v1 calls rejected",
-		host, mo.HttpTokens, orNone(mo.HttpEndpoint), mo.HttpPutResponseHopLimit, profile, num(in.Usage.NoTokenRejected))
+	next := "no next launch"
+	if n := in.NextLaunch; n != nil {
+		next = fmt.Sprintf("next launch %s with httpTokens %s, httpEndpoint %s", n.Status, orNone(n.HttpTokens), orNone(n.HttpEndpoint))
+	}
+	return fmt.Sprintf("%s, httpTokens %s, httpEndpoint %s, hop limit %d, %s, %s v1 calls rejected, %s",
+		host, mo.HttpTokens, orNone(mo.HttpEndpoint), mo.HttpPutResponseHopLimit, profile, num(in.Usage.NoTokenRejected), next)
 }
 
 func riskList(risks []string) string {

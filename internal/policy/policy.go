@@ -42,6 +42,10 @@ const (
 	RoleExposed Risk = report.RiskRoleExposed
 	// V1Rejected: v1 calls were refused, so something is failing now.
 	V1Rejected Risk = report.RiskV1Rejected
+	// NextLaunchV1: the instance's launch source would launch its
+	// replacement with IMDSv1 allowed (see [report.NextLaunch.AllowsV1]),
+	// so fixing the instance alone does not last.
+	NextLaunchV1 Risk = report.RiskNextLaunchV1
 )
 
 // DefaultMinObservedDays is the evidence "ready" needs by default.
@@ -144,7 +148,7 @@ type Verdict struct {
 }
 
 // Judge applies the rules to the instance's evidence: its metadata
-// options, usage, tags and instance profile. The instance's own
+// options, usage, tags, instance profile and next launch. The instance's own
 // classification and risks are not read.
 func Judge(in *report.Instance, r Rules) Verdict {
 	host := IsContainerHost(in.Tags, r.ContainerTags)
@@ -224,6 +228,9 @@ func RisksOf(in *report.Instance, containerHost bool) []Risk {
 	}
 	if in.Usage.NoTokenRejected > 0 {
 		risks = append(risks, V1Rejected)
+	}
+	if in.NextLaunch.AllowsV1() {
+		risks = append(risks, NextLaunchV1)
 	}
 	return risks
 }

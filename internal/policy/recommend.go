@@ -8,9 +8,28 @@ import (
 )
 
 // Recommend returns one sentence a planner can act on, from the instance's
-// classification, risks and usage (as [Apply] sets them). It is
-// deterministic: no times.
+// classification, risks and usage (as [Apply] sets them), followed by a
+// second when its launch source would launch its replacement with IMDSv1
+// allowed (risk next-launch-v1). It is deterministic: no times.
 func Recommend(in *report.Instance, containerHost bool, r Rules) string {
+	s := recommendInstance(in, containerHost, r)
+	if in.HasRisk(report.RiskNextLaunchV1) {
+		s += " " + nextLaunchAdvice(in)
+	}
+	return s
+}
+
+// nextLaunchAdvice says which source to fix for an instance whose
+// replacement would allow IMDSv1.
+func nextLaunchAdvice(in *report.Instance) string {
+	src := "its launch source"
+	if ls := in.LaunchSource; ls != nil && ls.SourceID != "" {
+		src = "its launch source " + ls.SourceID
+	}
+	return fmt.Sprintf("Fix %s too: it would launch the replacement with IMDSv1 allowed (httpTokens optional, from the %s).", src, in.NextLaunch.HttpTokensFrom)
+}
+
+func recommendInstance(in *report.Instance, containerHost bool, r Rules) string {
 	mo := in.MetadataOptions
 	u := in.Usage
 	minDays := r.minDays()
