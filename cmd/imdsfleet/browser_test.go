@@ -16,6 +16,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -161,8 +162,31 @@ document.getElementById("r").addEventListener("load", function () {
       var q = function (sel) { return d.querySelectorAll(sel); };
       out.title = d.title;
       out.scripts = q("script").length;
-      out.injected = q("img, svg, body style,  iframe, object, embed, a, link, base, form, pwned, [onerror], [onload], [onfocus], [onmouseover]").length;
-      var t = d.querySelector("table.filterable");
+      // The page's own SVG is its charts, each in a figure.chart: any
+      // other svg, and any element a chart should not hold, is injected.
+      out.injected = q("img, svg, body style,  iframe, object, embed, a, link, base, form, pwned, [onerror], [onload], [onfocus], [onmouseover], [onclick]").length -
+        q("figure.chart > svg").length;
+      out.chartElements = [];
+      q("figure.chart svg *").forEach(function (e) {
+        if (out.chartElements.indexOf(e.localName) < 0) { out.chartElements.push(e.localName); }
+      });
+      out.charts = {};
+      q("figure.chart").forEach(function (fig) {
+        var svg = fig.querySelector("svg"), box = svg.getBoundingClientRect();
+        var c = { width: box.width, height: box.height, bars: [] };
+        svg.querySelectorAll("g.bar").forEach(function (g) {
+          var bar = { label: g.querySelector("text.lbl").textContent, value: g.querySelector("text.val").textContent, segs: {}, drawn: 0 };
+          g.querySelectorAll("rect.seg").forEach(function (r) {
+            var k = r.getAttribute("data-class");
+            bar.segs[k] = (bar.segs[k] || 0) + parseInt(r.getAttribute("data-n"), 10);
+            if (r.getBBox().width > 0) { bar.drawn++; }
+          });
+          c.bars.push(bar);
+        });
+        out.charts[fig.id] = c;
+      });
+      // Wave 3 (find the v1 callers) holds every hostile name.
+      var t = d.querySelector("#wave-3 table.filterable");
       var col = function (i) { return Array.prototype.map.call(t.tBodies[0].rows, function (r) { return r.cells[i].textContent; }); };
       out.ids = col(0);
       out.names = col(1);
@@ -191,10 +215,22 @@ document.getElementById("r").addEventListener("load", function () {
 </body></html>
 `
 
+// browserChart is a chart as the browser drew it.
+type browserChart struct {
+	Width, Height float64
+	Bars          []struct {
+		Label, Value string
+		Segs         map[string]int
+		Drawn        int // segments with a width on the page
+	}
+}
+
 // browserResult is what the wrapper page saw.
 type browserResult struct {
 	Title, TitleAfter      string
 	Scripts, Injected      int
+	ChartElements          []string
+	Charts                 map[string]browserChart
 	IDs, Names, Asc, Desc  []string
 	AscDir, DescDir, Error string
 	FilterJapanese         []string
@@ -211,6 +247,9 @@ func TestHTMLReportInBrowser(t *testing.T) {
 		t.Skip("chromium not on PATH: the HTML report is not checked in a browser (apt-get install chromium; .ci/run does)")
 	}
 	// A real scan of the simulated AWS with the hostile names.
+	// Every hostile instance calls IMDSv1, each at its own rate, so that
+	// their names are drawn in the top callers chart too; a second Region
+	// holds one ready and one enforced instance.
 	var insts []fleet.Instance
 	ids := map[string]string{} // id → exact name
 	byKey := map[string]string{}
@@ -219,14 +258,21 @@ func TestHTMLReportInBrowser(t *testing.T) {
 		ids[id], byKey[bn.key] = bn.name, id
 		insts = append(insts, fleet.Instance{ID: id, State: "running", LaunchTime: fleet.Rel(-40 * 24 * time.Hour),
 			InstanceProfileArn: "arn:aws:iam::" + remAcct + ":instance-profile/web",
-			Tags:               map[string]string{"Name": bn.name}, MetadataOptions: optional(1)})
+			Tags:               map[string]string{"Name": bn.name}, MetadataOptions: optional(1),
+			Usage: []fleet.UsageSegment{{Metric: fleet.MetricNoToken, From: fleet.Rel(-30 * 24 * time.Hour), To: fleet.Rel(0), PerHour: float64(n + 1)}}})
+	}
+	required := optional(2)
+	required.HttpTokens = "required"
+	west := []fleet.Instance{
+		{ID: remID("west", 1), State: "running", LaunchTime: fleet.Rel(-40 * 24 * time.Hour), Tags: map[string]string{"Name": "calm"}, MetadataOptions: optional(2)},
+		{ID: remID("west", 2), State: "running", LaunchTime: fleet.Rel(-40 * 24 * time.Hour), Tags: map[string]string{"Name": "done"}, MetadataOptions: required},
 	}
 	f := &fleet.Fleet{Accounts: []fleet.Account{{ID: remAcct, AccessKeyIDs: []string{remKey},
-		Regions: []fleet.Region{{Name: "us-east-1", Instances: insts}}}}}
+		Regions: []fleet.Region{{Name: "us-east-1", Instances: insts}, {Name: "us-west-2", Instances: west}}}}}
 	_, url := simtest.Start(t, f, sim.Options{Seed: 7})
 	remEnv(t, url)
 	dir := t.TempDir()
-	if r := remCLI(t, context.Background(), "", false, "scan", "--regions", "us-east-1", "--retry-max-backoff", "50ms",
+	if r := remCLI(t, context.Background(), "", false, "scan", "--regions", "us-east-1,us-west-2", "--retry-max-backoff", "50ms",
 		"--output", filepath.Join(dir, "r.json"), "--output", filepath.Join(dir, "scan.html")); r.code != exitOK {
 		t.Fatalf("scan exit %d", r.code)
 	}
@@ -238,7 +284,9 @@ func TestHTMLReportInBrowser(t *testing.T) {
 	}
 	for i := range rep.Instances {
 		in := &rep.Instances[i]
-		in.Name, in.Tags["Name"] = ids[in.InstanceID], ids[in.InstanceID]
+		if name, ok := ids[in.InstanceID]; ok {
+			in.Name, in.Tags["Name"] = name, name
+		}
 	}
 	page := filepath.Join(dir, "report.html")
 	if err := report.WriteFile(page, report.FormatHTML, rep); err != nil {
@@ -284,6 +332,55 @@ func TestHTMLReportInBrowser(t *testing.T) {
 		}
 		if got.Injected != 0 {
 			t.Errorf("%d elements a payload would create (img, svg, a, pwned, body styles, event handlers), want none", got.Injected)
+		}
+		chartOwn := []string{"title", "desc", "defs", "pattern", "rect", "circle", "g", "text"}
+		for _, e := range got.ChartElements {
+			if !slices.Contains(chartOwn, e) {
+				t.Errorf("a chart holds a <%s> element: a name broke out of its label", e)
+			}
+		}
+	})
+
+	t.Run("charts drawn from the report", func(t *testing.T) {
+		// Classification by Region: one bar per Region, each segment the
+		// report's count of that classification there, drawn.
+		region, ok := got.Charts["chart-region"]
+		if !ok || region.Width == 0 || region.Height == 0 {
+			t.Fatalf("Region chart missing or not drawn: %+v", region)
+		}
+		want := map[string]map[string]int{}
+		for _, in := range rep.Instances {
+			if want[in.Region] == nil {
+				want[in.Region] = map[string]int{}
+			}
+			want[in.Region][in.Classification]++
+		}
+		gotRegions := map[string]map[string]int{}
+		for _, b := range region.Bars {
+			gotRegions[b.Label] = b.Segs
+			if b.Drawn != len(b.Segs) {
+				t.Errorf("Region %s: %d of %d segments have a width", b.Label, b.Drawn, len(b.Segs))
+			}
+		}
+		if fmt.Sprint(gotRegions) != fmt.Sprint(want) {
+			t.Errorf("Region chart %v, want %v", gotRegions, want)
+		}
+		// Top v1 callers: the ten instances with the most calls, most
+		// first, each labelled with its id and showing its count.
+		callers, ok := got.Charts["chart-callers"]
+		if !ok || callers.Width == 0 {
+			t.Fatalf("callers chart missing or not drawn: %+v", callers)
+		}
+		byCalls := slices.Clone(rep.Instances)
+		slices.SortStableFunc(byCalls, func(a, b report.Instance) int { return cmp.Compare(b.Usage.NoTokenCalls, a.Usage.NoTokenCalls) })
+		if len(callers.Bars) != 10 {
+			t.Fatalf("%d caller bars, want 10", len(callers.Bars))
+		}
+		for i, b := range callers.Bars {
+			in := byCalls[i]
+			if !strings.HasPrefix(b.Label, in.InstanceID) || b.Value != report.FormatCount(in.Usage.NoTokenCalls) || b.Drawn != 1 {
+				t.Errorf("caller %d: %q = %s (drawn %d), want %s = %s", i+1, b.Label, b.Value, b.Drawn, in.InstanceID, report.FormatCount(in.Usage.NoTokenCalls))
+			}
 		}
 	})
 
@@ -340,8 +437,8 @@ func TestHTMLReportInBrowser(t *testing.T) {
 		if len(got.FilterNothing) != 0 {
 			t.Errorf("a filter matching nothing shows %v", got.FilterNothing)
 		}
-		if len(got.FilterCleared) != len(ids) {
-			t.Errorf("a cleared filter shows %d rows, want %d", len(got.FilterCleared), len(ids))
+		if len(got.FilterCleared) != len(rep.Instances) {
+			t.Errorf("a cleared filter shows %d rows, want %d", len(got.FilterCleared), len(rep.Instances))
 		}
 	})
 
