@@ -12,82 +12,73 @@ import (
 	"time"
 
 	"github.com/imdsfleet/imdsfleet/internal/sim/fleet"
+	"github.com/imdsfleet/imdsfleet/internal/sim/wire"
 )
 
 const ec2Namespace = "http://ec2.amazonaws.com/doc/2016-11-15/"
 
-// ec2Actions are the EC2 operations the server implements.
-var ec2Actions = map[string]bool{
-	"DescribeRegions":               true,
-	"DescribeInstances":             true,
-	"ModifyInstanceMetadataOptions": true,
-	"GetInstanceMetadataDefaults":   true,
+// ec2Service is EC2 (EC2 Query protocol): its registry and its error
+// conventions.
+func (s *Server) ec2Service() *service {
+	return &service{
+		signingName: "ec2",
+		iamPrefix:   "ec2",
+		version:     "2016-11-15",
+		query:       wire.Codec{Protocol: wire.EC2Query, Namespace: ec2Namespace},
+		unsigned: wire.Error{Status: http.StatusUnauthorized, Code: "AuthFailure",
+			Message: "AWS was not able to validate the provided access credentials (the request carries no SigV4 Authorization header)"},
+		deny:      ec2Deny,
+		throttled: wire.Error{Status: http.StatusServiceUnavailable, Code: "RequestLimitExceeded", Message: "Request limit exceeded."},
+		bucket:    func(c *call) (string, bucketSpec) { return ec2Bucket(c.api, false) },
+		ops: map[string]operation{
+			"DescribeRegions": {handle: (*Server).describeRegions},
+			"DescribeInstances": {handle: (*Server).describeInstances,
+				bucket: func(c *call) (string, bucketSpec) { return ec2Bucket(c.api, pagedOrFiltered(c.form())) }},
+			"GetInstanceMetadataDefaults":   {handle: (*Server).getMetadataDefaults},
+			"ModifyInstanceMetadataOptions": {handle: (*Server).modifyOptions, settled: (*Server).recordModifyCall},
+		},
+	}
 }
 
-func (s *Server) serveEC2(w http.ResponseWriter, r *http.Request, action string, form url.Values, scope sigScope, signed bool) {
-	if action == "" {
-		action = "(none)"
+// ec2Deny answers EC2 calls in a Region not enabled for the account and in
+// a Region whose knobs deny EC2 (or ModifyInstanceMetadataOptions).
+func ec2Deny(_ *Server, c *call) string {
+	if c.region.optIn == "not-opted-in" {
+		return c.fail(http.StatusUnauthorized, "AuthFailure",
+			"AWS was not able to validate the provided access credentials (Region "+c.region.name+" is not enabled for this account)")
 	}
-	c := &call{proto: protoEC2, api: action, statsRegion: scope.region}
-	var acct *accountState
-	if signed {
-		acct, _ = s.caller(scope.accessKey)
+	if c.knobs.AuthFailure {
+		return c.fail(http.StatusUnauthorized, "AuthFailure", "AWS was not able to validate the provided access credentials")
 	}
-	if acct == nil {
-		s.dispatch(w, r, c, func(bw *bufWriter) string {
-			return s.writeError(bw, protoEC2, http.StatusUnauthorized, "AuthFailure",
-				"AWS was not able to validate the provided access credentials (the request carries no SigV4 Authorization header)")
-		})
-		return
+	if c.knobs.UnauthorizedOperation || (c.knobs.DenyModify && c.api == "ModifyInstanceMetadataOptions") {
+		return c.fail(http.StatusForbidden, "UnauthorizedOperation",
+			"You are not authorized to perform this operation. User: arn:aws:iam::"+accountID(c.account)+":user/imdsfleet-sim is not authorized to perform: ec2:"+c.api)
 	}
-	c.account = acct
-	c.region = s.region(acct, scope.region)
-	if scope.service == "monitoring" {
-		// CloudWatch over the Query protocol (awsquery): not spoken here;
-		// say so in that protocol's error shape instead of EC2's
-		// "not valid for this web service".
-		s.dispatch(w, r, c, func(bw *bufWriter) string {
-			return s.writeError(bw, protoSTS, http.StatusBadRequest, "InvalidAction",
-				fmt.Sprintf("The simulated CloudWatch speaks Smithy RPC v2 CBOR (the SDKs' default) and awsJson1_0, not the Query protocol this %s request uses (imdsfleet scan: --cloudwatch-protocol cbor or json).", action))
-		})
-		return
+	return ""
+}
+
+// recordModifyCall records a ModifyInstanceMetadataOptions call with its
+// outcome before the answer leaves: a client that has its answer (or its
+// reset) finds the call in ModifyCalls.
+func (s *Server) recordModifyCall(c *call, outcome string) {
+	if c.account == nil {
+		return // unsigned: AWS never saw whose call it was
 	}
-	if !ec2Actions[action] {
-		s.dispatch(w, r, c, func(bw *bufWriter) string {
-			return s.writeError(bw, protoEC2, http.StatusBadRequest, "InvalidAction",
-				fmt.Sprintf("The action %s is not valid for this web service.", action))
-		})
-		return
+	form := c.form()
+	mc := ModifyCall{
+		Account:    accountID(c.account),
+		Region:     c.scope.region,
+		InstanceID: form.Get("InstanceId"),
+		DryRun:     formBool(form, "DryRun"),
+		Params:     map[string]string{},
+		Outcome:    outcome,
 	}
-	c.bucket, c.spec = ec2Bucket(action, action == "DescribeInstances" && pagedOrFiltered(form))
-	switch action {
-	case "DescribeRegions":
-		s.dispatch(w, r, c, func(bw *bufWriter) string { return s.describeRegions(bw, c, form) })
-	case "DescribeInstances":
-		s.dispatch(w, r, c, func(bw *bufWriter) string { return s.describeInstances(bw, c, form) })
-	case "GetInstanceMetadataDefaults":
-		s.dispatch(w, r, c, func(bw *bufWriter) string { return s.getMetadataDefaults(bw, c, form) })
-	case "ModifyInstanceMetadataOptions":
-		mc := ModifyCall{
-			Account:    acct.id,
-			Region:     scope.region,
-			InstanceID: form.Get("InstanceId"),
-			DryRun:     formBool(form, "DryRun"),
-			Params:     map[string]string{},
+	for _, p := range modifyParams {
+		if v, ok := form[p]; ok && len(v) > 0 {
+			mc.Params[p] = v[0]
 		}
-		for _, p := range modifyParams {
-			if v, ok := form[p]; ok && len(v) > 0 {
-				mc.Params[p] = v[0]
-			}
-		}
-		// Recorded before the answer leaves: a client that has its answer
-		// (or its reset) finds the call in ModifyCalls.
-		c.settled = func(outcome string) {
-			mc.Outcome = outcome
-			s.recordModify(mc)
-		}
-		s.dispatch(w, r, c, func(bw *bufWriter) string { return s.modifyOptions(bw, c, form) })
 	}
+	s.recordModify(mc)
 }
 
 func formBool(form url.Values, key string) bool {
@@ -106,36 +97,26 @@ func pagedOrFiltered(form url.Values) bool {
 	return false
 }
 
-// startEC2 writes the XML header, the root element and requestId.
-func (s *Server) startEC2(bw *bufWriter, root string) xw {
-	bw.Header().Set("Content-Type", "text/xml;charset=UTF-8")
-	bw.WriteHeader(http.StatusOK)
-	x := xw{&bw.buf}
-	x.b.WriteString(xmlHeader)
-	x.b.WriteString("<" + root + ` xmlns="` + ec2Namespace + `">`)
-	x.elem("requestId", s.requestID())
-	return x
-}
-
-func (s *Server) describeRegions(bw *bufWriter, c *call, form url.Values) string {
+func (s *Server) describeRegions(c *call) string {
+	form := c.form()
 	all := formBool(form, "AllRegions")
 	names := indexed(form, "RegionName")
 	filters, code, msg := parseFilters(form)
 	if code != "" {
-		return s.writeError(bw, protoEC2, http.StatusBadRequest, code, msg)
+		return c.fail(http.StatusBadRequest, code, msg)
 	}
 	for _, f := range filters {
 		switch f.name {
 		case "region-name", "opt-in-status", "endpoint":
 		default:
-			return s.writeError(bw, protoEC2, http.StatusBadRequest, "InvalidParameterValue", fmt.Sprintf("The filter '%s' is invalid", f.name))
+			return c.fail(http.StatusBadRequest, "InvalidParameterValue", fmt.Sprintf("The filter '%s' is invalid", f.name))
 		}
 	}
 	if formBool(form, "DryRun") {
-		return s.dryRun(bw)
+		return c.dryRunOK()
 	}
-	x := s.startEC2(bw, "DescribeRegionsResponse")
-	x.open("regionInfo")
+	x := c.startXML("DescribeRegionsResponse")
+	x.Open("regionInfo")
 	for _, rs := range c.account.order {
 		if !all && rs.optIn == "not-opted-in" && len(names) == 0 {
 			continue
@@ -162,14 +143,14 @@ func (s *Server) describeRegions(bw *bufWriter, c *call, form url.Values) string
 		if !ok {
 			continue
 		}
-		x.open("item")
-		x.elem("regionName", rs.name)
-		x.elem("regionEndpoint", endpoint)
-		x.elem("optInStatus", rs.optIn)
-		x.close("item")
+		x.Open("item")
+		x.Elem("regionName", rs.name)
+		x.Elem("regionEndpoint", endpoint)
+		x.Elem("optInStatus", rs.optIn)
+		x.Close("item")
 	}
-	x.close("regionInfo")
-	x.close("DescribeRegionsResponse")
+	x.Close("regionInfo")
+	c.endXML(x, "DescribeRegionsResponse")
 	return "ok"
 }
 
@@ -392,9 +373,10 @@ type pageItem struct {
 	state string
 }
 
-func (s *Server) describeInstances(bw *bufWriter, c *call, form url.Values) string {
+func (s *Server) describeInstances(c *call) string {
+	form := c.form()
 	bad := func(code, msg string) string {
-		return s.writeError(bw, protoEC2, http.StatusBadRequest, code, msg)
+		return c.fail(http.StatusBadRequest, code, msg)
 	}
 	ids := indexed(form, "InstanceId")
 	maxResults := 0
@@ -435,7 +417,7 @@ func (s *Server) describeInstances(bw *bufWriter, c *call, form url.Values) stri
 	}
 
 	if formBool(form, "DryRun") {
-		return s.dryRun(bw)
+		return c.dryRunOK()
 	}
 	rs := c.region
 	wall := s.wall()
@@ -494,25 +476,25 @@ func (s *Server) describeInstances(bw *bufWriter, c *call, form url.Values) stri
 	rs.mu.Unlock()
 
 	now := s.now()
-	x := s.startEC2(bw, "DescribeInstancesResponse")
-	x.open("reservationSet")
+	x := c.startXML("DescribeInstancesResponse")
+	x.Open("reservationSet")
 	for _, group := range byReservation(page) {
-		x.open("item")
-		x.elem("reservationId", reservationID(page[group[0]].rec.in))
-		x.elem("ownerId", c.account.id)
-		x.b.WriteString("<groupSet/>")
-		x.open("instancesSet")
+		x.Open("item")
+		x.Elem("reservationId", reservationID(page[group[0]].rec.in))
+		x.Elem("ownerId", c.account.id)
+		x.Raw("<groupSet/>")
+		x.Open("instancesSet")
 		for _, k := range group {
 			writeInstance(x, &page[k], rs.name, now)
 		}
-		x.close("instancesSet")
-		x.close("item")
+		x.Close("instancesSet")
+		x.Close("item")
 	}
-	x.close("reservationSet")
+	x.Close("reservationSet")
 	if next != "" {
-		x.elem("nextToken", next)
+		x.Elem("nextToken", next)
 	}
-	x.close("DescribeInstancesResponse")
+	c.endXML(x, "DescribeInstancesResponse")
 	return "ok"
 }
 
@@ -545,69 +527,69 @@ func reservationID(in *fleet.Instance) string {
 
 const awsTime = "2006-01-02T15:04:05.000Z"
 
-func writeInstance(x xw, it *pageItem, region string, now time.Time) {
+func writeInstance(x wire.XML, it *pageItem, region string, now time.Time) {
 	in := it.rec.in
-	x.open("item")
-	x.elem("instanceId", in.ID)
+	x.Open("item")
+	x.Elem("instanceId", in.ID)
 	if in.ImageID != "" {
-		x.elem("imageId", in.ImageID)
+		x.Elem("imageId", in.ImageID)
 	}
-	x.open("instanceState")
+	x.Open("instanceState")
 	code, _ := fleet.StateCode(in.State)
-	x.elemInt("code", int64(code))
-	x.elem("name", in.State)
-	x.close("instanceState")
+	x.ElemInt("code", int64(code))
+	x.Elem("name", in.State)
+	x.Close("instanceState")
 	if r := stateReason(in, now); r != "" {
-		x.elem("reason", r)
+		x.Elem("reason", r)
 	}
-	x.elemInt("amiLaunchIndex", 0)
-	x.elem("instanceType", instanceType(in))
-	x.elem("launchTime", in.LaunchTime.At(now).UTC().Format(awsTime))
-	x.open("placement")
-	x.elem("availabilityZone", region+"a")
-	x.elem("tenancy", "default")
-	x.close("placement")
+	x.ElemInt("amiLaunchIndex", 0)
+	x.Elem("instanceType", instanceType(in))
+	x.Elem("launchTime", in.LaunchTime.At(now).UTC().Format(awsTime))
+	x.Open("placement")
+	x.Elem("availabilityZone", region+"a")
+	x.Elem("tenancy", "default")
+	x.Close("placement")
 	if in.Platform != "" {
-		x.elem("platform", in.Platform)
-		x.elem("platformDetails", "Windows")
+		x.Elem("platform", in.Platform)
+		x.Elem("platformDetails", "Windows")
 	} else {
-		x.elem("platformDetails", "Linux/UNIX")
+		x.Elem("platformDetails", "Linux/UNIX")
 	}
-	x.open("monitoring")
-	x.elem("state", "disabled")
-	x.close("monitoring")
+	x.Open("monitoring")
+	x.Elem("state", "disabled")
+	x.Close("monitoring")
 	if in.InstanceProfileArn != "" {
-		x.open("iamInstanceProfile")
-		x.elem("arn", in.InstanceProfileArn)
-		x.elem("id", profileID(in.InstanceProfileArn))
-		x.close("iamInstanceProfile")
+		x.Open("iamInstanceProfile")
+		x.Elem("arn", in.InstanceProfileArn)
+		x.Elem("id", profileID(in.InstanceProfileArn))
+		x.Close("iamInstanceProfile")
 	}
 	if len(it.rec.tagKeys) > 0 {
-		x.open("tagSet")
+		x.Open("tagSet")
 		for _, k := range it.rec.tagKeys {
-			x.open("item")
-			x.elem("key", k)
-			x.elem("value", in.Tags[k])
-			x.close("item")
+			x.Open("item")
+			x.Elem("key", k)
+			x.Elem("value", in.Tags[k])
+			x.Close("item")
 		}
-		x.close("tagSet")
+		x.Close("tagSet")
 	}
 	writeMetadataOptions(x, "metadataOptions", it.state, &it.opts)
-	x.close("item")
+	x.Close("item")
 }
 
 // writeMetadataOptions writes EC2's InstanceMetadataOptionsResponse shape
 // (DescribeInstances' metadataOptions, ModifyInstanceMetadataOptions'
 // instanceMetadataOptions) under tag.
-func writeMetadataOptions(x xw, tag, state string, o *fleet.MetadataOptions) {
-	x.open(tag)
-	x.elem("state", state)
-	x.elem("httpTokens", o.HttpTokens)
-	x.elemInt("httpPutResponseHopLimit", int64(o.HttpPutResponseHopLimit))
-	x.elem("httpEndpoint", o.HttpEndpoint)
-	x.elem("httpProtocolIpv6", o.HttpProtocolIpv6)
-	x.elem("instanceMetadataTags", o.InstanceMetadataTags)
-	x.close(tag)
+func writeMetadataOptions(x wire.XML, tag, state string, o *fleet.MetadataOptions) {
+	x.Open(tag)
+	x.Elem("state", state)
+	x.Elem("httpTokens", o.HttpTokens)
+	x.ElemInt("httpPutResponseHopLimit", int64(o.HttpPutResponseHopLimit))
+	x.Elem("httpEndpoint", o.HttpEndpoint)
+	x.Elem("httpProtocolIpv6", o.HttpProtocolIpv6)
+	x.Elem("instanceMetadataTags", o.InstanceMetadataTags)
+	x.Close(tag)
 }
 
 // stateReason is EC2's StateTransitionReason for a stopped or terminated
@@ -649,9 +631,10 @@ func profileID(arn string) string {
 // modifyParams are ModifyInstanceMetadataOptions' option fields.
 var modifyParams = []string{"HttpTokens", "HttpPutResponseHopLimit", "HttpEndpoint", "HttpProtocolIpv6", "InstanceMetadataTags"}
 
-func (s *Server) modifyOptions(bw *bufWriter, c *call, form url.Values) string {
+func (s *Server) modifyOptions(c *call) string {
+	form := c.form()
 	bad := func(code, msg string) string {
-		return s.writeError(bw, protoEC2, http.StatusBadRequest, code, msg)
+		return c.fail(http.StatusBadRequest, code, msg)
 	}
 	id := form.Get("InstanceId")
 	if id == "" {
@@ -709,7 +692,7 @@ func (s *Server) modifyOptions(bw *bufWriter, c *call, form url.Values) string {
 	}
 	if formBool(form, "DryRun") {
 		rs.mu.Unlock()
-		return s.dryRun(bw)
+		return c.dryRunOK()
 	}
 	o := rec.opts
 	if tokens != "" {
@@ -736,40 +719,36 @@ func (s *Server) modifyOptions(bw *bufWriter, c *call, form url.Values) string {
 	rec.pendingUntil = s.wall().Add(delay)
 	rs.mu.Unlock()
 
-	x := s.startEC2(bw, "ModifyInstanceMetadataOptionsResponse")
-	x.elem("instanceId", id)
+	x := c.startXML("ModifyInstanceMetadataOptionsResponse")
+	x.Elem("instanceId", id)
 	writeMetadataOptions(x, "instanceMetadataOptions", "pending", &o)
-	x.close("ModifyInstanceMetadataOptionsResponse")
+	c.endXML(x, "ModifyInstanceMetadataOptionsResponse")
 	return "ok"
 }
 
-// dryRun answers a permitted DryRun call as AWS does: HTTP 412.
-func (s *Server) dryRun(bw *bufWriter) string {
-	return s.writeError(bw, protoEC2, http.StatusPreconditionFailed, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.")
-}
-
-func (s *Server) getMetadataDefaults(bw *bufWriter, c *call, form url.Values) string {
+func (s *Server) getMetadataDefaults(c *call) string {
+	form := c.form()
 	if formBool(form, "DryRun") {
-		return s.dryRun(bw)
+		return c.dryRunOK()
 	}
-	x := s.startEC2(bw, "GetInstanceMetadataDefaultsResponse")
-	x.open("accountLevel")
+	x := c.startXML("GetInstanceMetadataDefaultsResponse")
+	x.Open("accountLevel")
 	if d := c.region.defaults; d != nil {
 		opt := func(tag, v string) {
 			if v != "" {
-				x.elem(tag, v)
+				x.Elem(tag, v)
 			}
 		}
 		opt("httpTokens", d.HttpTokens)
 		if d.HttpPutResponseHopLimit != 0 {
-			x.elemInt("httpPutResponseHopLimit", int64(d.HttpPutResponseHopLimit))
+			x.ElemInt("httpPutResponseHopLimit", int64(d.HttpPutResponseHopLimit))
 		}
 		opt("httpEndpoint", d.HttpEndpoint)
 		opt("instanceMetadataTags", d.InstanceMetadataTags)
 		opt("httpTokensEnforced", d.HttpTokensEnforced)
 		opt("managedBy", d.ManagedBy)
 	}
-	x.close("accountLevel")
-	x.close("GetInstanceMetadataDefaultsResponse")
+	x.Close("accountLevel")
+	c.endXML(x, "GetInstanceMetadataDefaultsResponse")
 	return "ok"
 }

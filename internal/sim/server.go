@@ -1,11 +1,19 @@
 // Package sim is the simulated AWS that tests, benchmarks, the demo and
 // `imdsfleet sim` run against. It speaks the real wire protocols over HTTP:
 // EC2 Query (DescribeRegions, DescribeInstances,
-// ModifyInstanceMetadataOptions, GetInstanceMetadataDefaults), STS Query
-// (GetCallerIdentity, AssumeRole) and, through package cwsim, CloudWatch
-// over Smithy RPC v2 CBOR. Requests are attributed to an account by their
-// SigV4 access key and to a Region by their SigV4 credential scope;
-// signatures are not verified.
+// ModifyInstanceMetadataOptions, GetInstanceMetadataDefaults), STS awsQuery
+// (GetCallerIdentity, AssumeRole) and CloudWatch over Smithy RPC v2 CBOR and
+// awsJson 1.0 (GetMetricData, GetMetricStatistics, handlers in package
+// cwsim). Requests are attributed to an account by their SigV4 access key
+// and to a Region by their SigV4 credential scope; signatures are not
+// verified.
+//
+// One operation is one handler in its service's registry (registry.go,
+// which also shows how to add one); the wire codecs live in package wire;
+// every call goes through one middleware chain (middleware.go): counters,
+// authentication, the Region's deny switches, token buckets, injected
+// faults, then latency. An unknown service or action answers AWS's error
+// for it in the request's protocol.
 //
 // Realism knobs (latency, AWS's token buckets, fault injection, denied
 // Regions) come from the fleet and can be changed at run time with
@@ -18,19 +26,19 @@ package sim
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand"
 	"net/http"
-	"net/url"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/imdsfleet/imdsfleet/internal/sim/cwsim"
 	"github.com/imdsfleet/imdsfleet/internal/sim/fleet"
+	"github.com/imdsfleet/imdsfleet/internal/sim/wire"
 )
 
 // Options tune a Server beyond what the fleet file says.
@@ -88,6 +96,9 @@ type Server struct {
 	stats stats
 	seq   atomic.Uint64
 	seed  int64
+
+	services services     // the registries of every service, by route
+	mws      []middleware // the chain every call goes through
 }
 
 // assumedKey is a temporary access key issued by AssumeRole.
@@ -156,6 +167,8 @@ func New(f *fleet.Fleet, opts Options) (*Server, error) {
 		s.wall = time.Now
 	}
 	s.stats.init()
+	s.services = newServices(s.ec2Service(), s.stsService(), s.cloudWatchService())
+	s.mws = s.chain()
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -346,40 +359,11 @@ func (s *Server) recordModify(c ModifyCall) {
 	s.mu.Unlock()
 }
 
-// cwBackend adapts the server to cwsim.Backend: Instance returns the
-// fleet's description by pointer, or, for an instance whose metadata
-// options were changed, a copy whose usage follows the changes
-// (see withChanges).
-type cwBackend struct{ s *Server }
-
-func (b cwBackend) Instance(account, region, id string) (*fleet.Instance, bool) {
-	a, ok := b.s.byID[account]
-	if !ok {
-		return nil, false
-	}
-	rs, ok := lookupRegion(a, region)
-	if !ok {
-		return nil, false
-	}
-	i, ok := rs.find(id)
-	if !ok {
-		return nil, false
-	}
-	rs.mu.Lock()
-	changes := rs.insts[i].changes
-	rs.mu.Unlock()
-	return withChanges(rs.insts[i].in, changes, b.s.now()), true
-}
-
-func (b cwBackend) Now() time.Time { return b.s.now() }
-
-var _ cwsim.Backend = cwBackend{}
-
 // maxBody caps a request body.
 const maxBody = 16 << 20
 
-// ServeHTTP answers EC2 Query, STS Query and CloudWatch RPC v2 CBOR
-// requests, and GET /_sim/stats (the counters as JSON).
+// ServeHTTP answers the services' requests in their protocols (see
+// registry.go), and GET /_sim/stats (the counters as JSON).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/_sim/stats" {
 		s.serveStats(w, r)
@@ -390,34 +374,59 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "read request body: "+err.Error(), http.StatusBadRequest)
 		return
 	}
+	req, ok := wire.Identify(r, body)
+	if !ok {
+		http.Error(w, "the simulated AWS answers POST / (EC2 Query, awsQuery), POST with X-Amz-Target (awsJson), POST /service/…/operation/… (RPC v2 CBOR) and GET /_sim/stats", http.StatusMethodNotAllowed)
+		return
+	}
 	scope, signed := parseAuth(r)
-	if op, ok := cwsim.Operation(r.URL.Path); ok {
-		s.serveCloudWatch(w, r, protoCW, op, body, scope, signed)
-		return
+	c := &call{s: s, req: req, scope: scope, signed: signed, api: req.Operation}
+	if c.api == "" {
+		c.api = "(none)"
 	}
-	if op, ok := cwsim.JSONOperation(r); ok {
-		s.serveCloudWatch(w, r, protoCWJSON, op, body, scope, signed)
-		return
-	}
-	if r.Method != http.MethodPost && r.Method != http.MethodGet {
-		http.Error(w, "the simulated AWS answers POST / (EC2, STS), POST /service/… (CloudWatch) and GET /_sim/stats", http.StatusMethodNotAllowed)
-		return
-	}
-	form, err := url.ParseQuery(string(body))
-	if err != nil {
-		form = url.Values{}
-	}
-	for k, v := range r.URL.Query() {
-		if _, ok := form[k]; !ok {
-			form[k] = v
+	svc, known := s.services.route(&req, scope)
+	if !known {
+		name := scope.service
+		if req.Protocol.Document() {
+			name = req.Target
 		}
+		svc = unknownService(req.Protocol, name)
 	}
-	action := form.Get("Action")
-	if scope.service == "sts" || (scope.service == "" && isSTSAction(action)) {
-		s.serveSTS(w, r, action, form, scope, signed)
+	c.svc = svc
+	if !svc.global {
+		c.statsRegion = scope.region
+	}
+	codec, speaks := svc.codecFor(req.Protocol)
+	if !speaks {
+		// A service known here in a protocol it does not speak here: answer
+		// in that protocol's shape with the service's explanation.
+		codec = unknownService(req.Protocol, "").query
+		if req.Protocol.Document() {
+			codec = wire.Codec{Protocol: req.Protocol}
+		}
+		c.codec = codec
+		c.op = &operation{handle: func(_ *Server, c *call) string { return wrongProtocol(c) }}
+		s.serve(w, r, c)
 		return
 	}
-	s.serveEC2(w, r, action, form, scope, signed)
+	c.codec = codec
+	if op, ok := svc.ops[req.Operation]; ok {
+		c.op = &op
+	}
+	s.serve(w, r, c)
+}
+
+// wrongProtocol answers a request to a known service in a protocol it does
+// not speak here.
+func wrongProtocol(c *call) string {
+	msg := c.svc.wrongProtocol
+	if msg == "" {
+		msg = fmt.Sprintf("The simulated %s does not speak the %s protocol.", c.svc.iamPrefix, c.req.Protocol)
+	}
+	if c.codec.Protocol.Document() {
+		return c.fail(http.StatusBadRequest, "UnknownOperationException", msg)
+	}
+	return c.fail(http.StatusBadRequest, "InvalidAction", msg)
 }
 
 // caller resolves the account of an access key.

@@ -7,6 +7,7 @@ import (
 	"github.com/aws/smithy-go/encoding/cbor"
 
 	"github.com/imdsfleet/imdsfleet/internal/sim/cwsim"
+	"github.com/imdsfleet/imdsfleet/internal/sim/wire"
 )
 
 // discard is a ResponseWriter that drops the answer.
@@ -44,7 +45,7 @@ func BenchmarkGetMetricData500(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if status := cwsim.Serve(w, "GetMetricData", body, account, region, be); status != 200 {
+		if status := handle(w, cwsim.Codec(wire.RPCv2CBOR), "GetMetricData", body, be); status != 200 {
 			b.Fatalf("status %d", status)
 		}
 	}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/imdsfleet/imdsfleet/internal/sim/cwsim"
 	"github.com/imdsfleet/imdsfleet/internal/sim/fleet"
+	"github.com/imdsfleet/imdsfleet/internal/sim/wire"
 )
 
 var now = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
@@ -94,8 +95,9 @@ func newBackend(n int) *backend {
 	return b
 }
 
-// serve starts an HTTP server that hands CloudWatch requests to cwsim the
-// way the simulator's server does.
+// serve starts an HTTP server that hands CloudWatch requests to cwsim's
+// handlers through the wire codecs, as the simulator's server does (without
+// its middleware).
 func serve(t *testing.T, b cwsim.Backend) string {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -104,18 +106,36 @@ func serve(t *testing.T, b cwsim.Backend) string {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		if op, ok := cwsim.Operation(r.URL.Path); ok {
-			cwsim.Serve(w, op, body, account, region, b)
+		req, ok := wire.Identify(r, body)
+		if !ok || req.Target != cwsim.ServiceName {
+			http.NotFound(w, r)
 			return
 		}
-		if op, ok := cwsim.JSONOperation(r); ok {
-			cwsim.ServeJSON(w, op, body, account, region, b)
-			return
-		}
-		http.NotFound(w, r)
+		handle(w, cwsim.Codec(req.Protocol), req.Operation, body, b)
 	}))
 	t.Cleanup(srv.Close)
 	return srv.URL
+}
+
+// handle runs one operation and writes its answer; it returns the status.
+func handle(w http.ResponseWriter, c wire.Codec, op string, body []byte, b cwsim.Backend) int {
+	h := map[string]cwsim.Handler{"GetMetricData": cwsim.GetMetricData, "GetMetricStatistics": cwsim.GetMetricStatistics}[op]
+	if h == nil {
+		c.WriteError(w, http.StatusBadRequest, "UnknownOperationException", op, "req")
+		return http.StatusBadRequest
+	}
+	in, err := c.Decode(body)
+	if err != nil {
+		c.WriteError(w, http.StatusBadRequest, "SerializationException", err.Error(), "req")
+		return http.StatusBadRequest
+	}
+	out, apiErr := h(c, in, account, region, b)
+	if apiErr != nil {
+		c.WriteError(w, apiErr.Status, apiErr.Code, apiErr.Message, "req")
+		return apiErr.Status
+	}
+	c.WriteDoc(w, out)
+	return http.StatusOK
 }
 
 func client(url string, json bool) *cloudwatch.Client {
@@ -596,7 +616,7 @@ func TestWriteError(t *testing.T) {
 	} {
 		t.Run(tc.code, func(t *testing.T) {
 			rec := httptest.NewRecorder()
-			cwsim.WriteError(rec, tc.status, tc.code, "it went wrong")
+			cwsim.Codec(wire.RPCv2CBOR).WriteError(rec, tc.status, tc.code, "it went wrong", "req")
 			if rec.Code != tc.status {
 				t.Errorf("status %d, want %d", rec.Code, tc.status)
 			}
@@ -605,11 +625,11 @@ func TestWriteError(t *testing.T) {
 	}
 }
 
-// TestThrottlingThroughClient checks that the SDK reads a WriteError answer
+// TestThrottlingThroughClient checks that the SDK reads a Codec.WriteError answer
 // as the code the server meant (the retryer keys on it).
 func TestThrottlingThroughClient(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		cwsim.WriteError(w, 400, "Throttling", "Rate exceeded")
+		cwsim.Codec(wire.RPCv2CBOR).WriteError(w, 400, "Throttling", "Rate exceeded", "req")
 	}))
 	t.Cleanup(srv.Close)
 	_, err := client(srv.URL, false).GetMetricData(context.Background(), &cloudwatch.GetMetricDataInput{

@@ -1,33 +1,11 @@
 package cwsim
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
+	"github.com/imdsfleet/imdsfleet/internal/sim/wire"
 	"math"
 	"time"
 )
-
-// Request bodies are decoded into plain Go values (map[string]any, []any,
-// string, float64, bool, time.Time) so the CBOR and JSON protocols share one
-// reader of the operation inputs below.
-
-// decodeJSON turns an awsJson1_0 body into plain values.
-func decodeJSON(body []byte) (map[string]any, error) {
-	if len(bytes.TrimSpace(body)) == 0 {
-		return map[string]any{}, nil
-	}
-	var m map[string]any
-	if err := json.Unmarshal(body, &m); err != nil {
-		return nil, fmt.Errorf("body is not a JSON object: %w", err)
-	}
-	return m, nil
-}
-
-func epochTime(secs float64) time.Time {
-	whole, frac := math.Modf(secs)
-	return time.Unix(int64(whole), int64(math.Round(frac*1e9))).UTC()
-}
 
 // reader reads typed members out of plain values and remembers the first
 // problem as an AWS error.
@@ -42,8 +20,8 @@ func (r *reader) fail(e *apiError) {
 }
 
 func (r *reader) typeErr(path, want string, got any) {
-	r.fail(&apiError{status: 400, code: "SerializationException",
-		message: fmt.Sprintf("parameter %s must be %s, got %T", path, want, got)})
+	r.fail(&apiError{Status: 400, Code: "SerializationException",
+		Message: fmt.Sprintf("parameter %s must be %s, got %T", path, want, got)})
 }
 
 func (r *reader) str(m map[string]any, prefix, key string) (string, bool) {
@@ -107,7 +85,7 @@ func (r *reader) time(m map[string]any, prefix, key string) (time.Time, bool) {
 	case time.Time:
 		return v, true
 	case float64: // JSON protocols send epoch seconds
-		return epochTime(v), true
+		return wire.EpochTime(v), true
 	}
 	r.typeErr(join(prefix, key), "a timestamp", v)
 	return time.Time{}, false

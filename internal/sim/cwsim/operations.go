@@ -3,6 +3,7 @@ package cwsim
 import (
 	"encoding/base64"
 	"fmt"
+	"github.com/imdsfleet/imdsfleet/internal/sim/wire"
 	"hash/fnv"
 	"slices"
 	"strconv"
@@ -117,7 +118,10 @@ type mdQuery struct {
 }
 
 // getMetricData validates a GetMetricData input and encodes its answer.
-func getMetricData(p protocol, in map[string]any, account, region string, b Backend) ([]byte, *apiError) {
+// GetMetricData answers GetMetricData: in is the decoded request, c the
+// codec of the request's protocol (see [Codec]).
+func GetMetricData(c wire.Codec, in map[string]any, account, region string, b Backend) ([]byte, *wire.Error) {
+	p := c
 	now := b.Now()
 	var r reader
 	start, hasStart := r.time(in, "", "StartTime")
@@ -180,8 +184,8 @@ func getMetricData(p protocol, in map[string]any, account, region string, b Back
 	if hasToken {
 		var ok bool
 		if firstQuery, firstPoint, ok = parseToken(token, fp, len(queries)); !ok {
-			return nil, &apiError{status: 400, code: "InvalidNextToken",
-				message: "The NextToken is not valid for this request; pass the NextToken of the previous answer to the same request unchanged."}
+			return nil, &apiError{Status: 400, Code: "InvalidNextToken",
+				Message: "The NextToken is not valid for this request; pass the NextToken of the previous answer to the same request unchanged."}
 		}
 	}
 
@@ -243,63 +247,63 @@ func getMetricData(p protocol, in map[string]any, account, region string, b Back
 	for _, res := range results {
 		size += 96 + len(res.q.id) + len(res.q.label) + 19*(res.hi-res.lo)
 	}
-	w := p.writer(size)
+	w := p.Writer(size)
 	fields := 2
 	if nextQuery >= 0 {
 		fields++
 	}
-	w.mapStart(fields)
-	w.key("MetricDataResults")
-	w.listStart(len(results))
+	w.MapStart(fields)
+	w.Key("MetricDataResults")
+	w.ListStart(len(results))
 	for _, res := range results {
-		w.mapStart(5)
-		w.key("Id")
-		w.str(res.q.id)
-		w.key("Label")
-		w.str(res.q.label)
-		w.key("StatusCode")
+		w.MapStart(5)
+		w.Key("Id")
+		w.Str(res.q.id)
+		w.Key("Label")
+		w.Str(res.q.label)
+		w.Key("StatusCode")
 		if res.partial {
-			w.str("PartialData")
+			w.Str("PartialData")
 		} else {
-			w.str("Complete")
+			w.Str("Complete")
 		}
 		pts := buckets[res.lo:res.hi]
-		w.key("Timestamps")
-		w.listStart(len(pts))
+		w.Key("Timestamps")
+		w.ListStart(len(pts))
 		if descending {
 			for i := len(pts) - 1; i >= 0; i-- {
-				w.time(pts[i].Start)
+				w.Time(pts[i].Start)
 			}
 		} else {
 			for i := range pts {
-				w.time(pts[i].Start)
+				w.Time(pts[i].Start)
 			}
 		}
-		w.listEnd()
-		w.key("Values")
-		w.listStart(len(pts))
+		w.ListEnd()
+		w.Key("Values")
+		w.ListStart(len(pts))
 		if descending {
 			for i := len(pts) - 1; i >= 0; i-- {
-				w.num(res.q.stat.value(pts[i]))
+				w.Num(res.q.stat.value(pts[i]))
 			}
 		} else {
 			for i := range pts {
-				w.num(res.q.stat.value(pts[i]))
+				w.Num(res.q.stat.value(pts[i]))
 			}
 		}
-		w.listEnd()
-		w.mapEnd()
+		w.ListEnd()
+		w.MapEnd()
 	}
-	w.listEnd()
-	w.key("Messages")
-	w.listStart(0)
-	w.listEnd()
+	w.ListEnd()
+	w.Key("Messages")
+	w.ListStart(0)
+	w.ListEnd()
 	if nextQuery >= 0 {
-		w.key("NextToken")
-		w.str(makeToken(nextQuery, nextPoint, fp))
+		w.Key("NextToken")
+		w.Str(makeToken(nextQuery, nextPoint, fp))
 	}
-	w.mapEnd()
-	return w.bytes(), nil
+	w.MapEnd()
+	return w.Bytes(), nil
 }
 
 // readQuery reads and validates one MetricDataQuery.
@@ -423,7 +427,9 @@ func parseToken(token string, fp uint32, nQueries int) (query, point int, ok boo
 
 // getMetricStatistics validates a GetMetricStatistics input and encodes its
 // answer.
-func getMetricStatistics(p protocol, in map[string]any, account, region string, b Backend) ([]byte, *apiError) {
+// GetMetricStatistics answers GetMetricStatistics (see [GetMetricData]).
+func GetMetricStatistics(c wire.Codec, in map[string]any, account, region string, b Backend) ([]byte, *wire.Error) {
+	p := c
 	now := b.Now()
 	var r reader
 	met := r.readMetric(in, "")
@@ -485,25 +491,25 @@ func getMetricStatistics(p protocol, in map[string]any, account, region string, 
 		}
 	}
 
-	w := p.writer(64 + len(met.name) + len(points)*(32+12*len(stats)))
-	w.mapStart(2)
-	w.key("Label")
-	w.str(met.name)
-	w.key("Datapoints")
-	w.listStart(len(points))
+	w := p.Writer(64 + len(met.name) + len(points)*(32+12*len(stats)))
+	w.MapStart(2)
+	w.Key("Label")
+	w.Str(met.name)
+	w.Key("Datapoints")
+	w.ListStart(len(points))
 	for _, pt := range points {
-		w.mapStart(2 + len(stats))
-		w.key("Timestamp")
-		w.time(pt.Start)
+		w.MapStart(2 + len(stats))
+		w.Key("Timestamp")
+		w.Time(pt.Start)
 		for _, st := range stats {
-			w.key(st.String())
-			w.num(st.value(pt))
+			w.Key(st.String())
+			w.Num(st.value(pt))
 		}
-		w.key("Unit")
-		w.str("Count")
-		w.mapEnd()
+		w.Key("Unit")
+		w.Str("Count")
+		w.MapEnd()
 	}
-	w.listEnd()
-	w.mapEnd()
-	return w.bytes(), nil
+	w.ListEnd()
+	w.MapEnd()
+	return w.Bytes(), nil
 }

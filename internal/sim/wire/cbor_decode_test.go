@@ -1,4 +1,4 @@
-package cwsim
+package wire
 
 import (
 	"math"
@@ -52,7 +52,7 @@ func TestDecodeCBOR(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := decodeCBOR(tc.body)
+			got, err := DecodeCBOR(tc.body)
 			if err != nil {
 				t.Fatalf("decodeCBOR: %v", err)
 			}
@@ -67,7 +67,7 @@ func TestDecodeCBORRejects(t *testing.T) {
 	valid := cbor.Encode(cbor.Map{"MetricDataQueries": cbor.List{cbor.Map{"Id": cbor.String("q1"), "Period": cbor.Uint(60)}}})
 	// Every truncation of a valid body is an error, never a panic.
 	for n := 1; n < len(valid); n++ {
-		if _, err := decodeCBOR(valid[:n]); err == nil {
+		if _, err := DecodeCBOR(valid[:n]); err == nil {
 			t.Errorf("truncated to %d of %d bytes: no error", n, len(valid))
 		}
 	}
@@ -80,7 +80,7 @@ func TestDecodeCBORRejects(t *testing.T) {
 		"deep nesting":      deepList(100),
 	} {
 		t.Run(name, func(t *testing.T) {
-			if _, err := decodeCBOR(body); err == nil {
+			if _, err := DecodeCBOR(body); err == nil {
 				t.Error("no error")
 			}
 		})
@@ -111,6 +111,6 @@ func FuzzDecodeCBOR(f *testing.F) {
 	f.Add([]byte{0xbf, 0x61, 'a', 0x9f, 0x01, 0xff, 0xff})
 	f.Add([]byte{0xa1, 0x61, 't', 0xc1, 0xfb, 0x41, 0xda, 0x5e, 0x00, 0x00, 0x00, 0x00, 0x00})
 	f.Fuzz(func(t *testing.T, body []byte) {
-		_, _ = decodeCBOR(body)
+		_, _ = DecodeCBOR(body)
 	})
 }

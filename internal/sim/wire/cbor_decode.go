@@ -1,14 +1,17 @@
-package cwsim
+package wire
 
 import (
+	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"time"
 )
 
 // cborDecoder reads an RPC v2 CBOR request body straight into plain Go
-// values (see input.go). It replaces smithy-go's cbor.Decode, whose Value
+// values (map[string]any, []any, string, float64, bool, time.Time). It replaces smithy-go's cbor.Decode, whose Value
 // tree had to be converted again: decoding was half the cost of a
 // 500-query GetMetricData.
 type cborDecoder struct {
@@ -165,7 +168,7 @@ func (d *cborDecoder) value(depth int) (any, error) {
 			return nil, err
 		}
 		if secs, ok := v.(float64); ok && tag == 1 {
-			return epochTime(secs), nil
+			return EpochTime(secs), nil
 		}
 		return fmt.Sprintf("<CBOR tag %d>", tag), nil
 	default:
@@ -279,8 +282,8 @@ func halfToFloat(h uint16) float32 {
 	return math.Float32frombits(sign | (exp+127-15)<<23 | frac<<13)
 }
 
-// decodeCBOR turns an RPC v2 CBOR body into plain values.
-func decodeCBOR(body []byte) (map[string]any, error) {
+// DecodeCBOR turns an RPC v2 CBOR body into plain values.
+func DecodeCBOR(body []byte) (map[string]any, error) {
 	if len(body) == 0 {
 		return map[string]any{}, nil
 	}
@@ -297,4 +300,22 @@ func decodeCBOR(body []byte) (map[string]any, error) {
 		return nil, fmt.Errorf("body must be a CBOR map, got %T", v)
 	}
 	return m, nil
+}
+
+// DecodeJSON turns an awsJson body into plain values.
+func DecodeJSON(body []byte) (map[string]any, error) {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return map[string]any{}, nil
+	}
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil {
+		return nil, fmt.Errorf("body is not a JSON object: %w", err)
+	}
+	return m, nil
+}
+
+// EpochTime turns epoch seconds (awsJson and CBOR timestamps) into a time.
+func EpochTime(secs float64) time.Time {
+	whole, frac := math.Modf(secs)
+	return time.Unix(int64(whole), int64(math.Round(frac*1e9))).UTC()
 }

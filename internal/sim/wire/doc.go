@@ -1,4 +1,4 @@
-package cwsim
+package wire
 
 import (
 	"encoding/binary"
@@ -108,33 +108,34 @@ func jsonTime(b []byte, t time.Time) []byte {
 	return jsonNum(b, float64(t.UnixMilli())/1e3)
 }
 
-// A writer appends one answer in one protocol's encoding. Maps and lists
-// are announced with their length (CBOR needs it; JSON ignores it).
-type writer interface {
-	bytes() []byte
-	mapStart(n int)
-	mapEnd()
-	listStart(n int)
-	listEnd()
-	key(k string) // member name, inside a map
-	str(s string)
-	num(f float64)
-	time(t time.Time)
-	boolean(v bool)
+// A DocWriter appends one answer in a document protocol's encoding (RPC v2
+// CBOR or awsJson). Maps and lists are announced with their length (CBOR
+// needs it; JSON ignores it).
+type DocWriter interface {
+	Bytes() []byte
+	MapStart(n int)
+	MapEnd()
+	ListStart(n int)
+	ListEnd()
+	Key(k string) // member name, inside a map
+	Str(s string)
+	Num(f float64)
+	Time(t time.Time)
+	Bool(v bool)
 }
 
 type cborWriter struct{ b []byte }
 
-func (w *cborWriter) bytes() []byte    { return w.b }
-func (w *cborWriter) mapStart(n int)   { w.b = cborHead(w.b, cborMap, n) }
-func (w *cborWriter) mapEnd()          {}
-func (w *cborWriter) listStart(n int)  { w.b = cborHead(w.b, cborList, n) }
-func (w *cborWriter) listEnd()         {}
-func (w *cborWriter) key(k string)     { w.b = cborStr(w.b, k) }
-func (w *cborWriter) str(s string)     { w.b = cborStr(w.b, s) }
-func (w *cborWriter) num(f float64)    { w.b = cborF64(w.b, f) }
-func (w *cborWriter) time(t time.Time) { w.b = cborTime(w.b, t) }
-func (w *cborWriter) boolean(v bool) {
+func (w *cborWriter) Bytes() []byte    { return w.b }
+func (w *cborWriter) MapStart(n int)   { w.b = cborHead(w.b, cborMap, n) }
+func (w *cborWriter) MapEnd()          {}
+func (w *cborWriter) ListStart(n int)  { w.b = cborHead(w.b, cborList, n) }
+func (w *cborWriter) ListEnd()         {}
+func (w *cborWriter) Key(k string)     { w.b = cborStr(w.b, k) }
+func (w *cborWriter) Str(s string)     { w.b = cborStr(w.b, s) }
+func (w *cborWriter) Num(f float64)    { w.b = cborF64(w.b, f) }
+func (w *cborWriter) Time(t time.Time) { w.b = cborTime(w.b, t) }
+func (w *cborWriter) Bool(v bool) {
 	if v {
 		w.b = append(w.b, cborTrue)
 	} else {
@@ -148,18 +149,18 @@ type jsonWriter struct {
 	comma bool
 }
 
-func (w *jsonWriter) bytes() []byte { return w.b }
+func (w *jsonWriter) Bytes() []byte { return w.b }
 func (w *jsonWriter) sep() {
 	if w.comma {
 		w.b = append(w.b, ',')
 	}
 }
-func (w *jsonWriter) mapStart(int)     { w.sep(); w.b = append(w.b, '{'); w.comma = false }
-func (w *jsonWriter) mapEnd()          { w.b = append(w.b, '}'); w.comma = true }
-func (w *jsonWriter) listStart(int)    { w.sep(); w.b = append(w.b, '['); w.comma = false }
-func (w *jsonWriter) listEnd()         { w.b = append(w.b, ']'); w.comma = true }
-func (w *jsonWriter) key(k string)     { w.sep(); w.b = append(jsonStr(w.b, k), ':'); w.comma = false }
-func (w *jsonWriter) str(s string)     { w.sep(); w.b = jsonStr(w.b, s); w.comma = true }
-func (w *jsonWriter) num(f float64)    { w.sep(); w.b = jsonNum(w.b, f); w.comma = true }
-func (w *jsonWriter) time(t time.Time) { w.sep(); w.b = jsonTime(w.b, t); w.comma = true }
-func (w *jsonWriter) boolean(v bool)   { w.sep(); w.b = strconv.AppendBool(w.b, v); w.comma = true }
+func (w *jsonWriter) MapStart(int)     { w.sep(); w.b = append(w.b, '{'); w.comma = false }
+func (w *jsonWriter) MapEnd()          { w.b = append(w.b, '}'); w.comma = true }
+func (w *jsonWriter) ListStart(int)    { w.sep(); w.b = append(w.b, '['); w.comma = false }
+func (w *jsonWriter) ListEnd()         { w.b = append(w.b, ']'); w.comma = true }
+func (w *jsonWriter) Key(k string)     { w.sep(); w.b = append(jsonStr(w.b, k), ':'); w.comma = false }
+func (w *jsonWriter) Str(s string)     { w.sep(); w.b = jsonStr(w.b, s); w.comma = true }
+func (w *jsonWriter) Num(f float64)    { w.sep(); w.b = jsonNum(w.b, f); w.comma = true }
+func (w *jsonWriter) Time(t time.Time) { w.sep(); w.b = jsonTime(w.b, t); w.comma = true }
+func (w *jsonWriter) Bool(v bool)      { w.sep(); w.b = strconv.AppendBool(w.b, v); w.comma = true }
