@@ -2,7 +2,9 @@ package report
 
 import (
 	"bufio"
+	"crypto/sha256"
 	_ "embed"
+	"encoding/base64"
 	"fmt"
 	"html/template"
 	"io"
@@ -49,12 +51,14 @@ func htmlText(s string, max int) string { return SanitizeCell(s, max) }
 // characters escaped, cells capped). Figures are computed from r.Instances; r is not
 // modified.
 func WriteHTML(w io.Writer, r *Report) error {
-	tmpl, err := template.New("report").Parse(htmlSource)
+	tmpl, csp, err := htmlTemplate()
 	if err != nil {
-		return fmt.Errorf("parse html template: %w", err)
+		return err
 	}
+	v := buildHTMLView(r)
+	v.CSP = csp
 	bw := bufio.NewWriterSize(w, 64<<10)
-	if err := tmpl.Execute(bw, buildHTMLView(r)); err != nil {
+	if err := tmpl.Execute(bw, v); err != nil {
 		return fmt.Errorf("write html: %w", err)
 	}
 	if err := bw.Flush(); err != nil {
@@ -63,7 +67,51 @@ func WriteHTML(w io.Writer, r *Report) error {
 	return nil
 }
 
+// htmlTemplate parses the page and computes its Content-Security-Policy.
+// The policy names the page's one <style> and one <script> by their
+// SHA-256 instead of allowing any inline code ('unsafe-inline'): should
+// fleet text ever get past the escaping as markup, a script or style
+// element it forms still does not run, and nothing may be loaded
+// (default-src 'none'; the charts are inline SVG).
+func htmlTemplate() (*template.Template, template.HTMLAttr, error) {
+	style, err := inlineHash(htmlSource, "<style>", "</style>")
+	if err != nil {
+		return nil, "", err
+	}
+	script, err := inlineHash(htmlSource, "<script>", "</script>")
+	if err != nil {
+		return nil, "", err
+	}
+	csp := template.HTMLAttr(`content="default-src 'none'; style-src '` + style + `'; script-src '` + script + `'; base-uri 'none'; form-action 'none'"`)
+	tmpl, err := template.New("report").Funcs(template.FuncMap{
+		"labelX": func() int { return chartLabelW - 8 },
+		"barH":   func() int { return chartBarH },
+	}).Parse(htmlSource)
+	if err != nil {
+		return nil, "", fmt.Errorf("parse html template: %w", err)
+	}
+	return tmpl, csp, nil
+}
+
+// inlineHash is the CSP source expression ('sha256-…', without quotes)
+// of the one element of src that starts with open: the hash of its text,
+// exactly as the page carries it (the template has no actions there).
+func inlineHash(src, open, closing string) (string, error) {
+	i := strings.Index(src, open)
+	j := strings.Index(src, closing)
+	if i < 0 || j < i || strings.Count(src, open) != 1 {
+		return "", fmt.Errorf("html template: want exactly one %s element", open)
+	}
+	body := src[i+len(open) : j]
+	if strings.Contains(body, "{{") {
+		return "", fmt.Errorf("html template: %s element has template actions; its hash would not match the page", open)
+	}
+	sum := sha256.Sum256([]byte(body))
+	return "sha256-" + base64.StdEncoding.EncodeToString(sum[:]), nil
+}
+
 type htmlView struct {
+	CSP                     template.HTMLAttr // content="…": our own text, no fleet text
 	Tool, Generated, Window string
 	Instances               int
 	Targets                 int
@@ -75,6 +123,7 @@ type htmlView struct {
 	RiskNames               []string
 	Regions                 []htmlRegion
 	MaxRows                 int
+	Callers, RegionChart    svgChart
 }
 
 type htmlCard struct {
@@ -179,6 +228,8 @@ func buildHTMLView(r *Report) *htmlView {
 		}
 	}
 
+	v.Callers = callersChart(r)
+	v.RegionChart = regionChart(r)
 	for _, row := range regionRows(r) {
 		hr := htmlRegion{Account: htmlText(row.Account, htmlCellWidth), Region: htmlText(row.Region, htmlCellWidth),
 			Status: htmlText(row.Status, htmlCellWidth), Error: htmlText(row.Error, htmlTextWidth), Total: row.Total, StatusCSS: "ok"}
