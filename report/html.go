@@ -2,6 +2,7 @@ package report
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/sha256"
 	_ "embed"
 	"encoding/base64"
@@ -74,15 +75,6 @@ func WriteHTML(w io.Writer, r *Report) error {
 // element it forms still does not run, and nothing may be loaded
 // (default-src 'none'; the charts are inline SVG).
 func htmlTemplate() (*template.Template, template.HTMLAttr, error) {
-	style, err := inlineHash(htmlSource, "<style>", "</style>")
-	if err != nil {
-		return nil, "", err
-	}
-	script, err := inlineHash(htmlSource, "<script>", "</script>")
-	if err != nil {
-		return nil, "", err
-	}
-	csp := template.HTMLAttr(`content="default-src 'none'; style-src '` + style + `'; script-src '` + script + `'; base-uri 'none'; form-action 'none'"`)
 	tmpl, err := template.New("report").Funcs(template.FuncMap{
 		"labelX": func() int { return chartLabelW - 8 },
 		"barH":   func() int { return chartBarH },
@@ -90,23 +82,34 @@ func htmlTemplate() (*template.Template, template.HTMLAttr, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("parse html template: %w", err)
 	}
+	// The hashes must be of the text exactly as html/template writes it
+	// (it drops JavaScript comments, for one), and that text holds no
+	// report data: read it from the page of an empty report.
+	var page bytes.Buffer
+	if err := tmpl.Execute(&page, buildHTMLView(&Report{})); err != nil {
+		return nil, "", fmt.Errorf("write html: %w", err)
+	}
+	style, err := inlineHash(page.String(), "<style>", "</style>")
+	if err != nil {
+		return nil, "", err
+	}
+	script, err := inlineHash(page.String(), "<script>", "</script>")
+	if err != nil {
+		return nil, "", err
+	}
+	csp := template.HTMLAttr(`content="default-src 'none'; style-src '` + style + `'; script-src '` + script + `'; base-uri 'none'; form-action 'none'"`)
 	return tmpl, csp, nil
 }
 
 // inlineHash is the CSP source expression ('sha256-…', without quotes)
-// of the one element of src that starts with open: the hash of its text,
-// exactly as the page carries it (the template has no actions there).
-func inlineHash(src, open, closing string) (string, error) {
-	i := strings.Index(src, open)
-	j := strings.Index(src, closing)
-	if i < 0 || j < i || strings.Count(src, open) != 1 {
+// of the one element of page that starts with open.
+func inlineHash(page, open, closing string) (string, error) {
+	i := strings.Index(page, open)
+	j := strings.Index(page, closing)
+	if i < 0 || j < i || strings.Count(page, open) != 1 {
 		return "", fmt.Errorf("html template: want exactly one %s element", open)
 	}
-	body := src[i+len(open) : j]
-	if strings.Contains(body, "{{") {
-		return "", fmt.Errorf("html template: %s element has template actions; its hash would not match the page", open)
-	}
-	sum := sha256.Sum256([]byte(body))
+	sum := sha256.Sum256([]byte(page[i+len(open) : j]))
 	return "sha256-" + base64.StdEncoding.EncodeToString(sum[:]), nil
 }
 
@@ -124,6 +127,15 @@ type htmlView struct {
 	Regions                 []htmlRegion
 	MaxRows                 int
 	Callers, RegionChart    svgChart
+
+	// The launch-source parts (schema version 2).
+	LaunchErrors        []string
+	Workloads           []htmlWorkload
+	WorkloadsMore       int
+	WorkloadChart       svgChart
+	NoWorkloads         string
+	Sources, Unresolved []htmlLaunchSource
+	NoSources           string
 }
 
 type htmlCard struct {
@@ -230,6 +242,22 @@ func buildHTMLView(r *Report) *htmlView {
 
 	v.Callers = callersChart(r)
 	v.RegionChart = regionChart(r)
+	v.LaunchErrors = launchErrors(r)
+	v.Workloads, v.WorkloadsMore = htmlWorkloads(r)
+	v.WorkloadChart = workloadChart(r)
+	switch {
+	case len(r.Instances) == 0:
+		v.NoWorkloads = "No instances, so no workloads."
+	case len(r.Workloads) == 0:
+		v.NoWorkloads = "This report has no workloads: it was written before imdsfleet grouped instances into workloads (schema version 1). Scan again to get them."
+	}
+	v.Sources, v.Unresolved = htmlSources(r)
+	switch {
+	case !launchRead(r):
+		v.NoSources = "The scan did not read launch sources (--no-launch-sources, or a report written before imdsfleet read them): what the next instance of each workload would get is unknown. Scan again without --no-launch-sources to see the sources to fix."
+	case len(v.Sources) == 0:
+		v.NoSources = "No launch source would launch an instance that allows IMDSv1."
+	}
 	for _, row := range regionRows(r) {
 		hr := htmlRegion{Account: htmlText(row.Account, htmlCellWidth), Region: htmlText(row.Region, htmlCellWidth),
 			Status: htmlText(row.Status, htmlCellWidth), Error: htmlText(row.Error, htmlTextWidth), Total: row.Total, StatusCSS: "ok"}
