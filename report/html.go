@@ -242,7 +242,7 @@ func buildHTMLView(r *Report) *htmlView {
 
 	v.Callers = callersChart(r)
 	v.RegionChart = regionChart(r)
-	v.LaunchErrors = launchErrors(r)
+	v.LaunchErrors = htmlLaunchErrors(r)
 	v.Workloads, v.WorkloadsMore = htmlWorkloads(r)
 	v.WorkloadChart = workloadChart(r)
 	switch {

@@ -244,14 +244,14 @@ func htmlSourceOf(r *Report, s *LaunchSource) htmlLaunchSource {
 		Account: htmlText(s.Account, htmlCellWidth), Region: htmlText(s.Region, htmlCellWidth),
 		Next: nextLaunchView(&s.NextLaunch, true), Groups: htmlText(groups, htmlTextWidth),
 		GroupsN: len(s.Groups), InstancesN: len(s.Instances),
-		Fix: htmlText(sourceFixText(r, s), htmlTextWidth),
+		Fix: htmlText(htmlSourceFix(r, s), htmlTextWidth),
 	}
 }
 
-// sourceFixText says where the change goes for a source to fix, from its
+// htmlSourceFix says where the change goes for a source to fix, from its
 // kind and the layer that decided its tokens setting; for a source whose
 // next launch is unknown, what to check.
-func sourceFixText(r *Report, s *LaunchSource) string {
+func htmlSourceFix(r *Report, s *LaunchSource) string {
 	if !s.ToFix() {
 		return "Check it by hand: its next launch could not be worked out."
 	}
@@ -293,9 +293,9 @@ func sourceFixText(r *Report, s *LaunchSource) string {
 	return fix
 }
 
-// launchErrors lists the failed launch-source reads of every target, as
+// htmlLaunchErrors lists the failed launch-source reads of every target, as
 // "ACCOUNT / REGION: READ (needs PERMISSION): ERROR".
-func launchErrors(r *Report) []string {
+func htmlLaunchErrors(r *Report) []string {
 	var out []string
 	for _, t := range r.Targets {
 		for _, e := range t.LaunchErrors {

@@ -11,12 +11,12 @@ import (
 	"github.com/imdsfleet/imdsfleet/report"
 )
 
-// launchFixture is the fixture with the schema version 2 parts a scan
+// htmlLaunchFixture is the fixture with the schema version 2 parts a scan
 // that read launch sources adds: account defaults (one set by a
 // declarative policy), launch sources of every kind that allow v1, one
 // that fails, one unresolved and one fine, workloads in every plan step
 // (one named and owned by hostile text), a failed launch-source read.
-func launchFixture(t *testing.T) *report.Report {
+func htmlLaunchFixture(t *testing.T) *report.Report {
 	t.Helper()
 	r := normalized(t)
 	r.ScanOptions.LaunchSources = true
@@ -126,7 +126,7 @@ func rowsOf(piece string) [][]string {
 }
 
 func TestHTMLWorkloads(t *testing.T) {
-	r := launchFixture(t)
+	r := htmlLaunchFixture(t)
 	page := render(t, report.FormatHTML, r, report.TableOptions{})
 	golden(t, "report-launch.html", []byte(page))
 
@@ -265,7 +265,7 @@ func TestHTMLWithoutLaunchSources(t *testing.T) {
 		}
 	})
 	t.Run("--no-launch-sources", func(t *testing.T) {
-		r := launchFixture(t)
+		r := htmlLaunchFixture(t)
 		r.ScanOptions.LaunchSources = false
 		r.LaunchSources, r.AccountDefaults = []report.LaunchSource{}, []report.AccountDefaults{}
 		for i := range r.Workloads {
@@ -282,7 +282,7 @@ func TestHTMLWithoutLaunchSources(t *testing.T) {
 		}
 	})
 	t.Run("nothing to fix", func(t *testing.T) {
-		r := launchFixture(t)
+		r := htmlLaunchFixture(t)
 		r.LaunchSources = slices.DeleteFunc(r.LaunchSources, func(s report.LaunchSource) bool { return s.ID != "launch-template/lt-0web/4" }) // v2 only
 		page := render(t, report.FormatHTML, r, report.TableOptions{})
 		if !strings.Contains(page, "No launch source would launch an instance that allows IMDSv1.") {
