@@ -34,7 +34,7 @@ const (
 func nextLaunchView(n *NextLaunch, read bool) htmlNext {
 	switch {
 	case n == nil && !read:
-		return htmlNext{Tag: "not read", Text: "launch sources not read", V: nextKeyUnknown}
+		return htmlNext{Tag: "not read", V: nextKeyUnknown}
 	case n == nil:
 		return htmlNext{Tag: "unknown", Text: "no launch source known", V: nextKeyUnknown}
 	}
