@@ -34,7 +34,8 @@ tidy-check:
 
 # The main job against the embedded simulated fleet (testdata/fleets/demo.json):
 # start `imdsfleet sim`, scan every Region, write demo-out/report.{json,csv,md,html},
-# print the table. The fleet has one Region that always fails (AuthFailure), so the
+# print the table, then the guardrails summary (policies in demo-out/guardrails/).
+# The fleet has one Region that always fails (AuthFailure), so the
 # scan's exit code is 4 (incomplete); the demo accepts exactly that.
 demo: build
 	@mkdir -p demo-out
@@ -51,7 +52,10 @@ demo: build
 		--output demo-out/report.md --output demo-out/report.html || rc=$$?; \
 	echo; echo "scan exit code $$rc (4 = incomplete: the demo fleet's sa-east-1 always fails)"; \
 	echo "reports: demo-out/report.json demo-out/report.csv demo-out/report.md demo-out/report.html"; \
-	test $$rc -eq 0 -o $$rc -eq 4
+	test $$rc -eq 0 -o $$rc -eq 4; \
+	echo; mkdir -p demo-out/guardrails; \
+	$(BIN) guardrails --report demo-out/report.json --out-dir demo-out/guardrails; \
+	echo "guardrail policies: demo-out/guardrails/"
 
 # Performance figures (README "Performance"): scan calls against the minimum,
 # wall time against the lower bound, peak memory, the peers' per-instance

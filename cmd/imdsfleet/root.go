@@ -78,6 +78,7 @@ Region and account, and moves them to IMDSv2 (HttpTokens=required) safely.
   scan        read metadata options and CloudWatch v1 usage; write reports
   remediate   enforce IMDSv2 from a scan report (dry run by default), journaled
   rollback    undo a remediation from its journal
+  guardrails  write the organization policies that keep IMDSv1 away, and where each is safe
   sim         serve a simulated AWS (EC2, CloudWatch, STS) for demos and tests`,
 		Example: `  imdsfleet scan --regions all --output report.json --output report.md
   imdsfleet remediate --report report.json                 # dry run
@@ -111,6 +112,7 @@ Region and account, and moves them to IMDSv2 (HttpTokens=required) safely.
 		newScanCmd(g),
 		newRemediateCmd(g),
 		newRollbackCmd(g),
+		newGuardrailsCmd(g),
 		newSimCmd(g),
 		newVersionCmd(g),
 	)

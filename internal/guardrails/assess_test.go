@@ -1,0 +1,294 @@
+package guardrails_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/imdsfleet/imdsfleet/internal/guardrails"
+)
+
+var (
+	windowEnd = time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
+	now       = windowEnd.Add(3 * time.Hour)
+)
+
+const (
+	acctV1      = "111111111111" // one v1-in-use instance with a role
+	acctLT      = "222222222222" // a launch template whose next launch allows v1
+	acctDone    = "333333333333" // everything enforced
+	acctFailed  = "444444444444" // one target failed
+	acctDefault = "555555555555" // account default allows v1
+)
+
+func enforced(account, region, id string) guardrails.Instance {
+	return guardrails.Instance{Account: account, Region: region, ID: id, Name: "web-" + id, InstanceProfile: true}
+}
+
+// crafted is an organization of five OUs, one per case, each account
+// scanned in us-east-1 and eu-west-1, with launch sources and account
+// defaults read.
+func crafted() guardrails.Evidence {
+	ev := guardrails.Evidence{
+		GeneratedAt: windowEnd, WindowStart: windowEnd.Add(-14 * 24 * time.Hour), WindowEnd: windowEnd,
+		HasLaunchSources: true, HasAccountDefaults: true, HasOUs: true,
+		OUs: []guardrails.OU{
+			{ID: "r-root", Name: "Root"},
+			{ID: "ou-v1", Name: "legacy", Parent: "r-root", Accounts: []string{acctV1}},
+			{ID: "ou-lt", Name: "batch", Parent: "r-root", Accounts: []string{acctLT}},
+			{ID: "ou-done", Name: "platform", Parent: "r-root", Accounts: []string{acctDone}},
+			{ID: "ou-failed", Name: "sandbox", Parent: "r-root", Accounts: []string{acctFailed}},
+			{ID: "ou-default", Name: "data", Parent: "r-root", Accounts: []string{acctDefault}},
+		},
+	}
+	for _, acct := range []string{acctV1, acctLT, acctDone, acctFailed, acctDefault} {
+		for _, region := range []string{"eu-west-1", "us-east-1"} {
+			status, msg := guardrails.TargetOK, ""
+			if acct == acctFailed && region == "eu-west-1" {
+				status, msg = guardrails.TargetFailed, "AccessDenied from ec2:DescribeInstances"
+			}
+			ev.Targets = append(ev.Targets, guardrails.Target{Account: acct, Region: region, Status: status, Error: msg})
+			ev.Instances = append(ev.Instances, enforced(acct, region, "i-"+acct[:3]+region[:2]))
+			ev.AccountDefaults = append(ev.AccountDefaults, guardrails.AccountDefault{Account: acct, Region: region, HttpTokens: "required", ManagedBy: "account"})
+			ev.LaunchSources = append(ev.LaunchSources, guardrails.LaunchSource{Kind: guardrails.SourceLaunchTemplate,
+				ID: "lt-" + acct[:3] + region[:2], Name: "web", Account: acct, Region: region, TokensLayer: guardrails.LayerSource, HopLimit: 2, Instances: 1})
+		}
+	}
+	ev.Instances = append(ev.Instances, guardrails.Instance{Account: acctV1, Region: "us-east-1", ID: "i-0legacy", Name: "legacy-app",
+		TokensOptional: true, V1InUse: true, V1Calls: 1201, InstanceProfile: true})
+	ev.LaunchSources = append(ev.LaunchSources, guardrails.LaunchSource{Kind: guardrails.SourceLaunchTemplate, ID: "lt-0batch",
+		Name: "batch-v1", Account: acctLT, Region: "eu-west-1", AllowsV1: true, TokensLayer: guardrails.LayerSource, HopLimit: 1, Instances: 0})
+	for i := range ev.AccountDefaults {
+		if ev.AccountDefaults[i].Account == acctDefault && ev.AccountDefaults[i].Region == "us-east-1" {
+			ev.AccountDefaults[i].HttpTokens = "optional"
+		}
+	}
+	return ev
+}
+
+// statuses is a scope's readiness as "G1 G2 G3 G4".
+func statuses(t *testing.T, a *guardrails.Assessment, kind, id string) string {
+	t.Helper()
+	for _, s := range a.Scopes {
+		if s.Kind == kind && s.ID == id {
+			var out []string
+			for _, rd := range s.Readiness {
+				out = append(out, string(rd.Status))
+			}
+			return strings.Join(out, " ")
+		}
+	}
+	t.Fatalf("no %s scope %s", kind, id)
+	return ""
+}
+
+func readiness(t *testing.T, a *guardrails.Assessment, kind, id string, g guardrails.ID) guardrails.Readiness {
+	t.Helper()
+	for _, s := range a.Scopes {
+		if s.Kind == kind && s.ID == id {
+			for _, rd := range s.Readiness {
+				if rd.Guardrail == g {
+					return rd
+				}
+			}
+		}
+	}
+	t.Fatalf("no %s readiness in %s scope %s", g, kind, id)
+	return guardrails.Readiness{}
+}
+
+// TestAssessCraftedOrganization: each OU, its account and its Regions get
+// the verdict their evidence supports, in the order
+// launch, re-enable, credentials, declarative.
+func TestAssessCraftedOrganization(t *testing.T) {
+	a, err := guardrails.Assess(crafted(), guardrails.DefaultParams(), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct{ kind, id, want string }{
+		{guardrails.ScopeOU, "ou-v1", "blocked safe blocked blocked"},
+		{guardrails.ScopeAccount, acctV1, "blocked safe blocked blocked"},
+		{guardrails.ScopeRegion, acctV1 + "/us-east-1", "blocked safe blocked blocked"},
+		{guardrails.ScopeRegion, acctV1 + "/eu-west-1", "safe safe safe safe"},
+		{guardrails.ScopeOU, "ou-lt", "blocked safe safe blocked"},
+		{guardrails.ScopeRegion, acctLT + "/us-east-1", "safe safe safe safe"},
+		{guardrails.ScopeOU, "ou-done", "safe safe safe safe"},
+		{guardrails.ScopeAccount, acctDone, "safe safe safe safe"},
+		{guardrails.ScopeOU, "ou-failed", "unknown unknown unknown unknown"},
+		{guardrails.ScopeRegion, acctFailed + "/us-east-1", "safe safe safe safe"},
+		{guardrails.ScopeRegion, acctFailed + "/eu-west-1", "unknown unknown unknown unknown"},
+		{guardrails.ScopeOU, "ou-default", "blocked safe safe blocked"},
+		// The root covers every case: blocked where anything blocks, and
+		// unknown (never safe) where the failed target is the only gap.
+		{guardrails.ScopeOU, "r-root", "blocked unknown blocked blocked"},
+	}
+	for _, c := range cases {
+		if got := statuses(t, a, c.kind, c.id); got != c.want {
+			t.Errorf("%s %s: %s, want %s", c.kind, c.id, got, c.want)
+		}
+	}
+
+	// The blockers are counted and named.
+	rd := readiness(t, a, guardrails.ScopeOU, "ou-v1", guardrails.RequireV2AtLaunch)
+	if rd.Blockers != 1 || rd.ByKind[guardrails.KindInstanceV1InUse] != 1 || rd.Items[0].ID != "i-0legacy" || !strings.Contains(rd.Items[0].Detail, "1201") {
+		t.Errorf("ou-v1 launch blockers: %+v", rd)
+	}
+	rd = readiness(t, a, guardrails.ScopeOU, "ou-lt", guardrails.DeclarativeDefaults)
+	if rd.Blockers != 1 || rd.Items[0].Kind != guardrails.KindLaunchTemplate || rd.Items[0].ID != "lt-0batch" {
+		t.Errorf("ou-lt declarative blockers: %+v", rd)
+	}
+	rd = readiness(t, a, guardrails.ScopeOU, "ou-default", guardrails.RequireV2AtLaunch)
+	if rd.Blockers != 1 || rd.Items[0].Kind != guardrails.KindAccountDefault || rd.Items[0].Region != "us-east-1" {
+		t.Errorf("ou-default launch blockers: %+v", rd)
+	}
+	rd = readiness(t, a, guardrails.ScopeOU, "ou-failed", guardrails.DenyV1Reenable)
+	if rd.Blockers != 0 || len(rd.Unknown) != 1 || !strings.Contains(rd.Unknown[0], acctFailed+"/eu-west-1 failed to scan: AccessDenied") {
+		t.Errorf("ou-failed unknown: %+v", rd)
+	}
+	rd = readiness(t, a, guardrails.ScopeOU, "r-root", guardrails.RequireV2AtLaunch)
+	if rd.Blockers != 3 || len(rd.Unknown) != 1 {
+		t.Errorf("root: %d blockers, unknown %q; want 3 blockers and the failed target", rd.Blockers, rd.Unknown)
+	}
+	if len(rd.Evidence) == 0 {
+		t.Error("a verdict must say what it rests on")
+	}
+}
+
+// TestAssessGaps: each gap in the evidence turns safe into unknown, never
+// into safe, and says why.
+func TestAssessGaps(t *testing.T) {
+	cases := []struct {
+		name  string
+		edit  func(*guardrails.Evidence, *guardrails.Params)
+		want  string // acctDone's readiness
+		cause string
+	}{
+		{"no launch sources", func(ev *guardrails.Evidence, _ *guardrails.Params) {
+			ev.HasLaunchSources, ev.LaunchSources = false, nil
+		}, "unknown safe safe unknown", "no launch sources"},
+		{"short window", func(ev *guardrails.Evidence, _ *guardrails.Params) {
+			ev.WindowStart = ev.WindowEnd.Add(-3 * 24 * time.Hour)
+		}, "unknown unknown unknown unknown", "usage window is 3 days"},
+		{"old scan", func(_ *guardrails.Evidence, p *guardrails.Params) {
+			p.MaxAge = time.Hour
+		}, "unknown unknown unknown unknown", "the scan ended 3h0m0s ago"},
+		{"missing Region", func(ev *guardrails.Evidence, _ *guardrails.Params) {
+			var ts []guardrails.Target
+			for _, t := range ev.Targets {
+				if t.Account != acctDone || t.Region != "eu-west-1" {
+					ts = append(ts, t)
+				}
+			}
+			ev.Targets = ts
+			var ins []guardrails.Instance
+			for _, in := range ev.Instances {
+				if in.Account != acctDone || in.Region != "eu-west-1" {
+					ins = append(ins, in)
+				}
+			}
+			ev.Instances = ins
+			var ss []guardrails.LaunchSource
+			for _, s := range ev.LaunchSources {
+				if s.Account != acctDone || s.Region != "eu-west-1" {
+					ss = append(ss, s)
+				}
+			}
+			ev.LaunchSources = ss
+			var ds []guardrails.AccountDefault
+			for _, d := range ev.AccountDefaults {
+				if d.Account != acctDone || d.Region != "eu-west-1" {
+					ds = append(ds, d)
+				}
+			}
+			ev.AccountDefaults = ds
+		}, "unknown unknown unknown unknown", "Region eu-west-1 was not scanned in account " + acctDone},
+		{"expected Region", func(_ *guardrails.Evidence, p *guardrails.Params) {
+			p.ExpectRegions = []string{"ap-south-1"}
+		}, "unknown unknown unknown unknown", "Region ap-south-1 was not scanned"},
+		{"account of the OU not scanned", func(ev *guardrails.Evidence, _ *guardrails.Params) {
+			ev.OUs[3].Accounts = append(ev.OUs[3].Accounts, "999999999999")
+		}, "unknown unknown unknown unknown", "account 999999999999 (in this OU) is not in the report"},
+		{"source resolved from the AMI", func(ev *guardrails.Evidence, _ *guardrails.Params) {
+			for i := range ev.LaunchSources {
+				if ev.LaunchSources[i].Account == acctDone {
+					ev.LaunchSources[i].TokensLayer = guardrails.LayerAMI
+				}
+			}
+		}, "blocked safe safe safe", ""},
+		{"hop limit ceiling", func(ev *guardrails.Evidence, p *guardrails.Params) {
+			p.MaxHopLimit = 1
+		}, "blocked safe safe safe", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ev, p := crafted(), guardrails.DefaultParams()
+			c.edit(&ev, &p)
+			a, err := guardrails.Assess(ev, p, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := statuses(t, a, guardrails.ScopeOU, "ou-done"); got != c.want {
+				t.Errorf("ou-done: %s, want %s", got, c.want)
+			}
+			if c.cause != "" {
+				rd := readiness(t, a, guardrails.ScopeOU, "ou-done", guardrails.DeclarativeDefaults)
+				if !strings.Contains(strings.Join(rd.Unknown, "\n"), c.cause) {
+					t.Errorf("unknown %q does not say %q", rd.Unknown, c.cause)
+				}
+			}
+		})
+	}
+}
+
+// TestAssessExemptTag: an instance with the exempt tag no longer blocks the
+// SCPs whose condition sees that tag (launch: aws:RequestTag), and is
+// counted; it still blocks the credentials SCP (it reads the role's tag,
+// not the instance's) and the declarative policy (no exceptions).
+func TestAssessExemptTag(t *testing.T) {
+	ev := crafted()
+	for i := range ev.Instances {
+		if ev.Instances[i].ID == "i-0legacy" {
+			ev.Instances[i].Tags = map[string]string{"imdsfleet:exempt": "true"}
+		}
+	}
+	p := guardrails.DefaultParams()
+	p.ExemptTagKey, p.ExemptTagValue = "imdsfleet:exempt", "true"
+	a, err := guardrails.Assess(ev, p, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := statuses(t, a, guardrails.ScopeOU, "ou-v1"); got != "safe safe blocked blocked" {
+		t.Errorf("ou-v1: %s", got)
+	}
+	if rd := readiness(t, a, guardrails.ScopeOU, "ou-v1", guardrails.RequireV2AtLaunch); rd.Exempt != 1 {
+		t.Errorf("exempt %d, want 1", rd.Exempt)
+	}
+	p.ExemptTagValue = "false"
+	a, _ = guardrails.Assess(ev, p, now)
+	if got := statuses(t, a, guardrails.ScopeOU, "ou-v1"); got != "blocked safe blocked blocked" {
+		t.Errorf("another value exempts nothing: ou-v1 %s", got)
+	}
+}
+
+// TestAssessCapsNamedBlockers: an account names its first 50 blockers and
+// counts the rest; its Region names them all.
+func TestAssessCapsNamedBlockers(t *testing.T) {
+	ev := crafted()
+	for i := range 120 {
+		ev.Instances = append(ev.Instances, guardrails.Instance{Account: acctV1, Region: "eu-west-1", ID: fmt.Sprintf("i-%04d", i),
+			TokensOptional: true, NoData: true})
+	}
+	a, err := guardrails.Assess(ev, guardrails.DefaultParams(), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct := readiness(t, a, guardrails.ScopeAccount, acctV1, guardrails.RequireV2AtLaunch)
+	if acct.Blockers != 121 || len(acct.Items) != guardrails.MaxItems || acct.ItemsOmitted != 71 {
+		t.Errorf("account: %d blockers, %d named, %d omitted", acct.Blockers, len(acct.Items), acct.ItemsOmitted)
+	}
+	region := readiness(t, a, guardrails.ScopeRegion, acctV1+"/eu-west-1", guardrails.RequireV2AtLaunch)
+	if region.Blockers != 120 || len(region.Items) != 120 || region.ItemsOmitted != 0 {
+		t.Errorf("Region: %d blockers, %d named", region.Blockers, len(region.Items))
+	}
+}

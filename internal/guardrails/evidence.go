@@ -1,0 +1,117 @@
+package guardrails
+
+import "time"
+
+// Evidence is what a scan report says, in the terms the guardrails need.
+// Package report fills it from a report (report.GuardrailEvidence); a
+// field the report does not carry is left empty and its Has* flag false,
+// so that readiness says "unknown" instead of reading absence as "none".
+type Evidence struct {
+	GeneratedAt time.Time
+	WindowStart time.Time
+	WindowEnd   time.Time
+	Targets     []Target
+	Instances   []Instance
+
+	// HasLaunchSources says whether the report read launch sources (launch
+	// templates, launch configurations, Auto Scaling groups) at all;
+	// LaunchSources lists those whose next launch is known.
+	HasLaunchSources bool
+	LaunchSources    []LaunchSource
+
+	// HasAccountDefaults says whether the report read the account-level
+	// instance metadata defaults of each Region.
+	HasAccountDefaults bool
+	AccountDefaults    []AccountDefault
+
+	// HasOUs says whether the report knows the organizational units;
+	// OUs lists each unit with the accounts directly in it.
+	HasOUs bool
+	OUs    []OU
+}
+
+// Target status values (see [Target]).
+const (
+	TargetOK      = "ok"
+	TargetFailed  = "error"
+	TargetSkipped = "skipped"
+)
+
+// Target is one (account, Region) the scan tried.
+type Target struct {
+	Account, Region string
+	Status          string // TargetOK, TargetFailed or TargetSkipped
+	Error           string // why it failed or was skipped
+}
+
+// Instance is one live instance with what the guardrails need to know of
+// it.
+type Instance struct {
+	Account, Region, ID, Name string
+	// TokensOptional: the endpoint is enabled and HttpTokens is optional.
+	TokensOptional bool
+	// V1InUse: IMDSv1 calls were seen in the window (classification
+	// v1-in-use); NoData: tokens optional without enough evidence either
+	// way (no-data).
+	V1InUse, NoData bool
+	// V1Calls is the number of IMDSv1 calls in the window.
+	V1Calls float64
+	// V1Rejected: IMDSv1 calls are being rejected (risk v1-rejected).
+	V1Rejected bool
+	// InstanceProfile: a role is attached, so its credentials can be read
+	// over IMDS.
+	InstanceProfile bool
+	Tags            map[string]string
+}
+
+// Launch source kinds (see [LaunchSource]).
+const (
+	SourceLaunchTemplate      = "launch-template"
+	SourceLaunchConfiguration = "launch-configuration"
+	SourceAutoScalingGroup    = "auto-scaling-group"
+)
+
+// Token layers: which layer of the launch precedence decided HttpTokens
+// for a source's next launch (docs/next-launch.md).
+const (
+	LayerSource         = "source"          // the launch template or configuration sets it
+	LayerAccountDefault = "account-default" // the Region's account default
+	LayerAMI            = "ami"             // the AMI's ImdsSupport v2.0
+	LayerBuiltIn        = "built-in"        // EC2's own default (optional)
+)
+
+// LaunchSource is a launch template version, launch configuration or Auto
+// Scaling group and what its next instance would get.
+type LaunchSource struct {
+	Kind            string // one of the Source* kinds
+	ID, Name        string
+	Account, Region string
+	// Unresolved: the next launch cannot be told (a missing version or
+	// AMI); Reason says why.
+	Unresolved bool
+	Reason     string
+	// AllowsV1: the next instance would have HttpTokens optional.
+	AllowsV1 bool
+	// TokensLayer is the layer that decided HttpTokens (Layer*).
+	TokensLayer string
+	// HopLimit is the next instance's hop limit (0 when unknown).
+	HopLimit int
+	// Instances counts the live instances launched from it.
+	Instances int
+}
+
+// AccountDefault is one Region's account-level instance metadata defaults.
+type AccountDefault struct {
+	Account, Region string
+	HttpTokens      string // optional, required, or "" for no preference
+	TokensEnforced  bool   // HttpTokensEnforced=enabled
+	ManagedBy       string // account or declarative-policy
+}
+
+// OU is one organizational unit: its id, name, parent and the accounts
+// directly in it. Readiness for an OU covers its accounts and those of
+// every unit below it.
+type OU struct {
+	ID, Name, Parent string
+	Accounts         []string
+}
