@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/imdsfleet/imdsfleet/internal/guardrails"
@@ -21,17 +22,25 @@ import (
 // Evidence the report does not carry is marked absent, never empty.
 func GuardrailEvidence(r *Report) guardrails.Evidence {
 	ev := guardrails.Evidence{GeneratedAt: r.GeneratedAt, WindowStart: r.Window.Start, WindowEnd: r.Window.End}
+	// Launch sources count only when the scan read them (schema version 2
+	// without --no-launch-sources): their absence is not "none".
+	ev.HasLaunchSources = r.ScanOptions != nil && r.ScanOptions.LaunchSources
+	ev.HasAccountDefaults = ev.HasLaunchSources
 	for _, t := range r.Targets {
 		status := guardrails.TargetOK
 		if t.Status == TargetError {
 			status = guardrails.TargetFailed
 		}
-		ev.Targets = append(ev.Targets, guardrails.Target{Account: t.Account, Region: t.Region, Status: status, Error: t.Error})
+		gt := guardrails.Target{Account: t.Account, Region: t.Region, Status: status, Error: t.Error}
+		for _, e := range t.LaunchErrors {
+			gt.LaunchErrors = append(gt.LaunchErrors, fmt.Sprintf("%s (needs %s): %s", e.Read, e.Permission, e.Error))
+		}
+		ev.Targets = append(ev.Targets, gt)
 	}
 	for i := range r.Instances {
 		in := &r.Instances[i]
 		optional := in.Classification == ClassV1InUse || in.Classification == ClassNoData || in.Classification == ClassReady
-		ev.Instances = append(ev.Instances, guardrails.Instance{
+		gi := guardrails.Instance{
 			Account: in.Account, Region: in.Region, ID: in.InstanceID, Name: in.Name,
 			TokensOptional:  optional,
 			V1InUse:         in.Classification == ClassV1InUse,
@@ -40,7 +49,61 @@ func GuardrailEvidence(r *Report) guardrails.Evidence {
 			V1Rejected:      in.HasRisk(RiskV1Rejected),
 			InstanceProfile: in.InstanceProfileArn != "",
 			Tags:            in.Tags,
-		})
+		}
+		if ev.HasLaunchSources && optional && (in.NextLaunch == nil || in.NextLaunch.HttpTokens == "") {
+			gi.UnknownLauncher = "unknown launcher"
+			if in.LaunchSource != nil {
+				gi.UnknownLauncher = in.LaunchSource.Kind
+				if in.LaunchSource.Name != "" {
+					gi.UnknownLauncher += " " + in.LaunchSource.Name
+				}
+			}
+		}
+		ev.Instances = append(ev.Instances, gi)
+	}
+	if !ev.HasLaunchSources {
+		return ev
+	}
+	for i := range r.LaunchSources {
+		s := &r.LaunchSources[i]
+		var kind string
+		switch s.Kind {
+		case SourceLaunchTemplate:
+			kind = guardrails.SourceLaunchTemplate
+		case SourceLaunchConfiguration:
+			kind = guardrails.SourceLaunchConfiguration
+		case SourceAutoScalingGroup:
+			kind = guardrails.SourceAutoScalingGroup
+		default:
+			// The account-default source (launches that name no
+			// template) is judged from AccountDefaults below.
+			continue
+		}
+		nl := s.NextLaunch
+		gs := guardrails.LaunchSource{Kind: kind, ID: s.ID, Name: s.Name, Account: s.Account, Region: s.Region,
+			AllowsV1: nl.HttpTokens == "optional", Fails: nl.Status == NextLaunchFails,
+			HopLimit: int(nl.HttpPutResponseHopLimit), Instances: len(s.Instances)}
+		switch nl.HttpTokensFrom {
+		case LayerLaunchTemplate, LayerLaunchConfiguration:
+			gs.TokensLayer = guardrails.LayerSource
+		case LayerAccountDefault, LayerDeclarativePolicy:
+			gs.TokensLayer = guardrails.LayerAccountDefault
+		case LayerAMI:
+			gs.TokensLayer = guardrails.LayerAMI
+		case LayerBuiltIn:
+			gs.TokensLayer = guardrails.LayerBuiltIn
+		}
+		if nl.HttpTokens == "" || gs.TokensLayer == "" {
+			gs.Unresolved, gs.Reason = true, nl.Reason
+			if gs.Reason == "" {
+				gs.Reason = "HttpTokens of its next launch is not known"
+			}
+		}
+		ev.LaunchSources = append(ev.LaunchSources, gs)
+	}
+	for _, d := range r.AccountDefaults {
+		ev.AccountDefaults = append(ev.AccountDefaults, guardrails.AccountDefault{Account: d.Account, Region: d.Region,
+			HttpTokens: d.HttpTokens, TokensEnforced: d.HttpTokensEnforced == "enabled", ManagedBy: d.ManagedBy})
 	}
 	return ev
 }
@@ -55,7 +118,7 @@ var guardrailShort = map[guardrails.ID]string{
 
 // guardrailNamedBlockers is how many blockers the table and Markdown name
 // per scope and guardrail; the JSON names them all.
-const guardrailNamedBlockers = 5
+const guardrailNamedBlockers = 3
 
 func statusText(rd guardrails.Readiness) string {
 	if rd.Status == guardrails.Blocked {
@@ -106,6 +169,25 @@ func detailScopes(a *guardrails.Assessment) []guardrails.Scope {
 		return ous
 	}
 	return accounts
+}
+
+// commonGaps are the gaps every guardrail of a scope shares (a failed
+// target, a missing Region): shown once, not under each guardrail.
+func commonGaps(s guardrails.Scope) []string {
+	if len(s.Readiness) == 0 {
+		return nil
+	}
+	var out []string
+	for _, u := range s.Readiness[0].Unknown {
+		all := true
+		for _, rd := range s.Readiness[1:] {
+			all = all && slices.Contains(rd.Unknown, u)
+		}
+		if all {
+			out = append(out, u)
+		}
+	}
+	return out
 }
 
 // policyPath is where a guardrail's document is, for the attach commands.
@@ -208,12 +290,16 @@ func WriteGuardrailsTable(w io.Writer, a *guardrails.Assessment, outDir string) 
 
 	for _, s := range detailScopes(a) {
 		written := false
+		common := commonGaps(s)
 		for i, rd := range s.Readiness {
 			if rd.Status == guardrails.Safe {
 				continue
 			}
 			if !written {
 				t.line(strings.ToUpper(scopeLabel(s)))
+				for _, u := range common {
+					t.line("  unknown for every guardrail: " + SanitizeCell(u, textWidth))
+				}
 				written = true
 			}
 			g := a.Guardrails[i]
@@ -234,7 +320,9 @@ func WriteGuardrailsTable(w io.Writer, a *guardrails.Assessment, outDir string) 
 				t.line(fmt.Sprintf("    %s %s%s %s: %s", b.Kind, cell(b.ID), name, cell(b.Region), SanitizeCell(b.Detail, textWidth)))
 			}
 			for _, u := range rd.Unknown {
-				t.line("    unknown: " + SanitizeCell(u, textWidth))
+				if !slices.Contains(common, u) {
+					t.line("    unknown: " + SanitizeCell(u, textWidth))
+				}
 			}
 		}
 		if written {
@@ -309,12 +397,16 @@ func WriteGuardrailsMarkdown(w io.Writer, a *guardrails.Assessment, outDir strin
 	p("\n")
 	for _, s := range detailScopes(a) {
 		written := false
+		common := commonGaps(s)
 		for i, rd := range s.Readiness {
 			if rd.Status == guardrails.Safe {
 				continue
 			}
 			if !written {
 				p("### %s\n\n", md(scopeLabel(s), mdCellWidth))
+				for _, u := range common {
+					p("- unknown for every guardrail: %s\n", md(u, mdTextWidth))
+				}
 				written = true
 			}
 			p("- `%s`: **%s**", a.Guardrails[i].ID, rd.Status)
@@ -330,7 +422,9 @@ func WriteGuardrailsMarkdown(w io.Writer, a *guardrails.Assessment, outDir strin
 				p("  - %s %s %s %s: %s\n", md(string(b.Kind), 0), md(b.ID, mdCellWidth), md(b.Name, mdCellWidth), md(b.Region, mdCellWidth), md(b.Detail, mdTextWidth))
 			}
 			for _, u := range rd.Unknown {
-				p("  - unknown: %s\n", md(u, mdTextWidth))
+				if !slices.Contains(common, u) {
+					p("  - unknown: %s\n", md(u, mdTextWidth))
+				}
 			}
 		}
 		if written {

@@ -23,15 +23,18 @@ import (
 
 const (
 	grAcctV1     = "111111111111" // one v1-in-use instance with a role
+	grAcctLT     = "222222222222" // a launch template whose next launch allows v1
 	grAcctDone   = "333333333333" // everything enforced
 	grAcctFailed = "444444444444" // one failed target
 )
 
-// guardrailsReport writes a crafted report: three accounts scanned in two
+// guardrailsReport writes a crafted report: four accounts scanned in two
 // Regions each, whose window ended within the hour (the command judges the
 // report's age against the wall clock; 7 days is the limit, so no test
-// timing depends on it).
-func guardrailsReport(t *testing.T) string {
+// timing depends on it). With launch, the scan read the launch sources:
+// every instance came from a template version that sets HttpTokens=required,
+// and grAcctLT also has a template version whose next launch allows v1.
+func guardrailsReport(t *testing.T, launch bool) string {
 	t.Helper()
 	end := time.Now().UTC().Truncate(time.Hour)
 	req := report.MetadataOptions{HttpTokens: "required", HttpEndpoint: "enabled", HttpPutResponseHopLimit: 2,
@@ -43,9 +46,13 @@ func guardrailsReport(t *testing.T) string {
 		Tool:          report.Tool{Name: "imdsfleet", Version: "test"},
 		GeneratedAt:   end,
 		Window:        report.Window{Start: end.Add(-14 * 24 * time.Hour).Truncate(24 * time.Hour), End: end},
-		ScanOptions:   &report.ScanOptions{MinObservedDays: 7, ContainerTags: []string{}},
+		ScanOptions:   &report.ScanOptions{MinObservedDays: 7, ContainerTags: []string{}, LaunchSources: launch},
 	}
-	for _, acct := range []string{grAcctV1, grAcctDone, grAcctFailed} {
+	required := report.NextLaunch{Status: report.NextLaunchResolved,
+		HttpTokens: "required", HttpTokensFrom: report.LayerLaunchTemplate,
+		HttpPutResponseHopLimit: 2, HttpPutResponseHopLimitFrom: report.LayerLaunchTemplate,
+		HttpEndpoint: "enabled", HttpEndpointFrom: report.LayerBuiltIn}
+	for _, acct := range []string{grAcctV1, grAcctLT, grAcctDone, grAcctFailed} {
 		for _, region := range []string{"eu-west-1", "us-east-1"} {
 			tg := report.Target{Account: acct, Region: region, Status: report.TargetOK}
 			if acct == grAcctFailed && region == "eu-west-1" {
@@ -55,14 +62,32 @@ func guardrailsReport(t *testing.T) string {
 			}
 			tg.Instances = 1
 			r.Targets = append(r.Targets, tg)
-			r.Instances = append(r.Instances, report.Instance{
-				Account: acct, Region: region, InstanceID: "i-" + acct[:4] + region[:2], Name: "web", State: "running",
+			id := "i-" + acct[:4] + region[:2]
+			in := report.Instance{
+				Account: acct, Region: region, InstanceID: id, Name: "web", State: "running",
 				LaunchTime: end.Add(-30 * 24 * time.Hour), ImageID: "ami-1", InstanceProfileArn: "arn:aws:iam::" + acct + ":instance-profile/web",
 				Tags: map[string]string{"Name": "web"}, MetadataOptions: req,
 				Usage:          report.Usage{Status: report.UsageComplete, Datapoints: 14},
 				Classification: report.ClassEnforced, Risks: []string{},
-			})
+			}
+			if launch {
+				nl := required
+				in.LaunchSource = &report.InstanceLaunchSource{Kind: report.SourceLaunchTemplate, SourceID: "launch-template/lt-web/1", Name: "lt-web:1"}
+				in.NextLaunch = &nl
+				r.AccountDefaults = append(r.AccountDefaults, report.AccountDefaults{Account: acct, Region: region, ManagedBy: "account"})
+				r.LaunchSources = append(r.LaunchSources, report.LaunchSource{Account: acct, Region: region,
+					ID: "launch-template/lt-web/1", Kind: report.SourceLaunchTemplate, Name: "web", TemplateID: "lt-web", Version: 1,
+					IsDefault: true, IsLatest: true, NextLaunch: required, Groups: []string{}, Instances: []string{id}})
+			}
+			r.Instances = append(r.Instances, in)
 		}
+	}
+	if launch {
+		optional := required
+		optional.HttpTokens, optional.HttpPutResponseHopLimit, optional.HttpPutResponseHopLimitFrom = "optional", 1, report.LayerBuiltIn
+		r.LaunchSources = append(r.LaunchSources, report.LaunchSource{Account: grAcctLT, Region: "eu-west-1",
+			ID: "launch-template/lt-0batch/2", Kind: report.SourceLaunchTemplate, Name: "batch-v1", TemplateID: "lt-0batch", Version: 2,
+			IsLatest: true, NextLaunch: optional, Groups: []string{}, Instances: []string{}})
 	}
 	last := end.Add(-24 * time.Hour).Truncate(24 * time.Hour)
 	hostile := "legacy\x1b[31m\u202e<script>alert(1)</script>"
@@ -73,6 +98,11 @@ func guardrailsReport(t *testing.T) string {
 		Usage:          report.Usage{Status: report.UsageComplete, NoTokenCalls: 1201, DaysWithCalls: 3, LastCallAt: &last, Datapoints: 14},
 		Classification: report.ClassV1InUse, Risks: []string{report.RiskRoleExposed}, Recommendation: "find the caller",
 	})
+	if launch {
+		nl := required
+		r.Instances[len(r.Instances)-1].LaunchSource = &report.InstanceLaunchSource{Kind: report.SourceLaunchTemplate, SourceID: "launch-template/lt-web/1", Name: "lt-web:1"}
+		r.Instances[len(r.Instances)-1].NextLaunch = &nl
+	}
 	report.Normalize(r)
 	path := filepath.Join(t.TempDir(), "scan.json")
 	if err := report.WriteOutput(path, func(w io.Writer) error { return report.WriteJSON(w, r) }); err != nil {
@@ -94,7 +124,7 @@ func guardrailsCLI(t *testing.T, args ...string) scanResult {
 // TestGuardrailsCommandCrafted: readiness per account and Region from a
 // crafted report, the policy files under --out-dir, and the human formats.
 func TestGuardrailsCommandCrafted(t *testing.T) {
-	path := guardrailsReport(t)
+	path := guardrailsReport(t, true)
 	dir := t.TempDir()
 	res := guardrailsCLI(t, "--report", path, "--format", "json", "--out-dir", dir)
 	if res.code != 0 {
@@ -112,24 +142,24 @@ func TestGuardrailsCommandCrafted(t *testing.T) {
 		}
 		got[s.ID] = strings.Join(st, " ")
 	}
-	// Order: launch, re-enable, credentials, declarative. The report has
-	// no launch sources yet, so the launch guardrails are unknown where no
-	// instance blocks them.
+	// Order: launch, re-enable, credentials, declarative.
 	want := map[string]string{
 		grAcctV1:                    "blocked safe blocked blocked",
 		grAcctV1 + "/us-east-1":     "blocked safe blocked blocked",
-		grAcctV1 + "/eu-west-1":     "unknown safe safe unknown",
-		grAcctDone:                  "unknown safe safe unknown",
+		grAcctV1 + "/eu-west-1":     "safe safe safe safe",
+		grAcctLT:                    "blocked safe safe blocked",
+		grAcctLT + "/us-east-1":     "safe safe safe safe",
+		grAcctDone:                  "safe safe safe safe",
 		grAcctFailed:                "unknown unknown unknown unknown",
 		grAcctFailed + "/eu-west-1": "unknown unknown unknown unknown",
-		grAcctFailed + "/us-east-1": "unknown safe safe unknown",
+		grAcctFailed + "/us-east-1": "safe safe safe safe",
 	}
 	for id, w := range want {
 		if got[id] != w {
 			t.Errorf("%s: %q, want %q", id, got[id], w)
 		}
 	}
-	if a.SchemaVersion != guardrails.SchemaVersion || a.Evidence.FailedTargets != 1 || a.Evidence.LaunchSources {
+	if a.SchemaVersion != guardrails.SchemaVersion || a.Evidence.FailedTargets != 1 || !a.Evidence.LaunchSources {
 		t.Errorf("header: %+v %+v", a.SchemaVersion, a.Evidence)
 	}
 	for _, d := range a.Documents {
@@ -148,7 +178,7 @@ func TestGuardrailsCommandCrafted(t *testing.T) {
 		if res.code != 0 {
 			t.Fatalf("%s: exit %d: %s", format, res.code, res.err)
 		}
-		for _, w := range []string{"i-0legacy", "aws organizations create-policy --type SERVICE_CONTROL_POLICY", filepath.Join(dir, "scp-require-imdsv2-at-launch.json"), "failed to scan"} {
+		for _, w := range []string{"i-0legacy", "launch-template/lt-0batch/2", "aws organizations create-policy --type SERVICE_CONTROL_POLICY", filepath.Join(dir, "scp-require-imdsv2-at-launch.json"), "failed to scan"} {
 			if !strings.Contains(res.out, w) {
 				t.Errorf("%s output lacks %q:\n%s", format, w, res.out)
 			}
@@ -161,8 +191,35 @@ func TestGuardrailsCommandCrafted(t *testing.T) {
 	}
 }
 
+// TestGuardrailsCommandWithoutLaunchSources: a report whose scan did not
+// read launch sources (--no-launch-sources, or schema version 1) leaves the
+// launch guardrails unknown, never safe.
+func TestGuardrailsCommandWithoutLaunchSources(t *testing.T) {
+	res := guardrailsCLI(t, "--report", guardrailsReport(t, false), "--format", "json")
+	if res.code != 0 {
+		t.Fatalf("exit %d: %s", res.code, res.err)
+	}
+	var a guardrails.Assessment
+	if err := json.Unmarshal([]byte(res.out), &a); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range a.Scopes {
+		if s.ID != grAcctDone {
+			continue
+		}
+		for _, rd := range s.Readiness {
+			launch := rd.Guardrail == guardrails.RequireV2AtLaunch || rd.Guardrail == guardrails.DeclarativeDefaults
+			if want := map[bool]guardrails.Status{true: guardrails.Unknown, false: guardrails.Safe}[launch]; rd.Status != want {
+				t.Errorf("%s: %s, want %s (%q)", rd.Guardrail, rd.Status, want, rd.Unknown)
+			}
+		}
+		return
+	}
+	t.Fatalf("no scope %s", grAcctDone)
+}
+
 func TestGuardrailsCommandUsage(t *testing.T) {
-	path := guardrailsReport(t)
+	path := guardrailsReport(t, true)
 	dir := t.TempDir()
 	if err := os.Mkdir(filepath.Join(dir, "scp-deny-imdsv1-reenable.json"), 0o755); err != nil {
 		t.Fatal(err)
@@ -209,7 +266,7 @@ func TestGuardrailsMotoCreatePolicy(t *testing.T) {
 		t.Skip("the AWS CLI (aws) is not on PATH: install awscli to check the SCPs against moto")
 	}
 	url := startMoto(t, "the SCP create-policy test")
-	path := guardrailsReport(t)
+	path := guardrailsReport(t, true)
 	dir := t.TempDir()
 	res := guardrailsCLI(t, "--report", path, "--out-dir", dir, "--break-glass-role", "arn:aws:iam::*:role/BreakGlass",
 		"--exempt-tag", "imdsfleet:exempt=true", "--max-hop-limit", "2")

@@ -158,11 +158,13 @@ type key struct{ account, region string }
 // per guardrail.
 type cell struct {
 	key
-	instances int
-	blockers  map[ID][]Blocker
-	exempt    map[ID]int
-	unknown   []string // gaps that make every guardrail unknown here
-	skipped   string
+	instances        int
+	blockers         map[ID][]Blocker
+	exempt           map[ID]int
+	unknown          []string // gaps that make every guardrail unknown here
+	launchGap        []string // gaps of the launch guardrails only
+	unknownLaunchers []string
+	skipped          string
 }
 
 // Assess judges every guardrail in every scope of ev with the parameters
@@ -211,12 +213,18 @@ func Assess(ev Evidence, p Params, now time.Time) (*Assessment, error) {
 		case TargetSkipped:
 			c.skipped = oneLine(t.Error)
 		}
+		for _, e := range t.LaunchErrors {
+			c.launchGap = append(c.launchGap, fmt.Sprintf("%s/%s: launch sources not fully read: %s", t.Account, t.Region, oneLine(e)))
+		}
 	}
 	for i := range ev.Instances {
 		in := &ev.Instances[i]
 		c := get(in.Account, in.Region)
 		c.instances++
 		p.instanceBlockers(c, in)
+		if in.UnknownLauncher != "" && in.TokensOptional {
+			c.unknownLaunchers = append(c.unknownLaunchers, in.ID+" ("+oneLine(in.UnknownLauncher)+")")
+		}
 	}
 	for i := range ev.LaunchSources {
 		s := &ev.LaunchSources[i]
@@ -311,10 +319,24 @@ func (p Params) scope(s Scope, guardrails []Guardrail, cs []*cell, global map[ID
 	for _, g := range guardrails {
 		rd := Readiness{Guardrail: g.ID, ByKind: map[BlockerKind]int{}, Items: []Blocker{}, Unknown: []string{}}
 		var items []Blocker
+		launchGuardrail := g.ID == RequireV2AtLaunch || g.ID == DeclarativeDefaults
+		var unknownLaunchers []string
 		for _, c := range cs {
 			items = append(items, c.blockers[g.ID]...)
 			rd.Exempt += c.exempt[g.ID]
 			rd.Unknown = append(rd.Unknown, c.unknown...)
+			if launchGuardrail {
+				rd.Unknown = append(rd.Unknown, c.launchGap...)
+				unknownLaunchers = append(unknownLaunchers, c.unknownLaunchers...)
+			}
+		}
+		if n := len(unknownLaunchers); n > 0 {
+			shown := unknownLaunchers[:min(n, 3)]
+			more := ""
+			if n > 3 {
+				more = fmt.Sprintf(" and %d more", n-3)
+			}
+			rd.Unknown = append(rd.Unknown, fmt.Sprintf("%d instances allow IMDSv1 and came from a launcher whose next launch is not known (%s%s)", n, strings.Join(shown, ", "), more))
 		}
 		rd.Unknown = slices.Concat(global[g.ID], rd.Unknown, gaps)
 		if len(cs) == 0 {
@@ -407,6 +429,9 @@ func (p Params) sourceBlockers(c *cell, s *LaunchSource) {
 		add(RequireV2AtLaunch, why+used)
 		add(DeclarativeDefaults, why+used)
 		return
+	}
+	if s.Fails {
+		used += "; it already fails today (HttpTokensEnforced)"
 	}
 	switch {
 	case s.AllowsV1:

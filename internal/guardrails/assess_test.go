@@ -209,6 +209,17 @@ func TestAssessGaps(t *testing.T) {
 		{"account of the OU not scanned", func(ev *guardrails.Evidence, _ *guardrails.Params) {
 			ev.OUs[3].Accounts = append(ev.OUs[3].Accounts, "999999999999")
 		}, "unknown unknown unknown unknown", "account 999999999999 (in this OU) is not in the report"},
+		{"launch read failed", func(ev *guardrails.Evidence, _ *guardrails.Params) {
+			for i := range ev.Targets {
+				if ev.Targets[i].Account == acctDone && ev.Targets[i].Region == "us-east-1" {
+					ev.Targets[i].LaunchErrors = []string{"DescribeAutoScalingGroups (needs autoscaling:DescribeAutoScalingGroups): AccessDenied"}
+				}
+			}
+		}, "unknown safe safe unknown", "launch sources not fully read: DescribeAutoScalingGroups"},
+		{"launcher not readable", func(ev *guardrails.Evidence, _ *guardrails.Params) {
+			ev.Instances = append(ev.Instances, guardrails.Instance{Account: acctDone, Region: "us-east-1", ID: "i-0karpenter",
+				TokensOptional: true, UnknownLauncher: "karpenter default"})
+		}, "unknown safe safe unknown", "1 instances allow IMDSv1 and came from a launcher whose next launch is not known (i-0karpenter (karpenter default))"},
 		{"source resolved from the AMI", func(ev *guardrails.Evidence, _ *guardrails.Params) {
 			for i := range ev.LaunchSources {
 				if ev.LaunchSources[i].Account == acctDone {

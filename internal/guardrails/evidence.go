@@ -42,6 +42,10 @@ type Target struct {
 	Account, Region string
 	Status          string // TargetOK, TargetFailed or TargetSkipped
 	Error           string // why it failed or was skipped
+	// LaunchErrors are launch-source reads that failed there (each one
+	// line naming the read and the permission it needs): the launch
+	// guardrails cannot be safe there.
+	LaunchErrors []string
 }
 
 // Instance is one live instance with what the guardrails need to know of
@@ -62,6 +66,11 @@ type Instance struct {
 	// over IMDS.
 	InstanceProfile bool
 	Tags            map[string]string
+	// UnknownLauncher, when set, names the launcher of an instance that
+	// allows IMDSv1 whose next launch is not known (Karpenter, EKS Auto
+	// Mode, launched by hand, a source that cannot be resolved): what it
+	// launches next cannot be told.
+	UnknownLauncher string
 }
 
 // Launch source kinds (see [LaunchSource]).
@@ -90,8 +99,12 @@ type LaunchSource struct {
 	// AMI); Reason says why.
 	Unresolved bool
 	Reason     string
-	// AllowsV1: the next instance would have HttpTokens optional.
+	// AllowsV1: the next instance would have HttpTokens optional (the
+	// SCP's condition sees that whether or not the endpoint is enabled).
 	AllowsV1 bool
+	// Fails: the next launch already fails (HttpTokensEnforced in the
+	// Region and tokens optional).
+	Fails bool
 	// TokensLayer is the layer that decided HttpTokens (Layer*).
 	TokensLayer string
 	// HopLimit is the next instance's hop limit (0 when unknown).
