@@ -422,6 +422,14 @@ func validate(rep *Report, version int) []string {
 			add("%s has status %s (expected %q or %q)", where, quoted(t.Status), TargetOK, TargetError)
 		}
 	}
+	if s := rep.Shard; s != nil && (s.Count < 1 || s.Index < 1 || s.Index > s.Count) {
+		add("shard is %d/%d (expected I/N with 1 <= I <= N)", s.Index, s.Count)
+	}
+	for i, m := range rep.MergedFrom {
+		if s := m.Shard; s != nil && (s.Count < 1 || s.Index < 1 || s.Index > s.Count) {
+			add("mergedFrom[%d].shard is %d/%d (expected I/N with 1 <= I <= N)", i, s.Index, s.Count)
+		}
+	}
 	seen := make(map[[3]string]int, len(rep.Instances))
 	for i := range rep.Instances {
 		in := &rep.Instances[i]

@@ -77,8 +77,15 @@ type Report struct {
 	// own evidence. Reports written before imdsfleet recorded them lack it
 	// (nil); remediate refuses those.
 	ScanOptions *ScanOptions `json:"scanOptions,omitempty"`
-	Targets     []Target     `json:"targets"`
-	Summary     Summary      `json:"summary"`
+	// Shard is the part of the accounts this scan covered (scan --shard
+	// I/N); nil when it covered every account, and on a merged report
+	// (MergedFrom lists the shards it joined).
+	Shard *Shard `json:"shard,omitempty"`
+	// MergedFrom lists the reports `imdsfleet report merge` joined into
+	// this one (see [Merge]); empty for a report a scan wrote.
+	MergedFrom []MergeSource `json:"mergedFrom,omitempty"`
+	Targets    []Target      `json:"targets"`
+	Summary    Summary       `json:"summary"`
 	// AccountDefaults, LaunchSources and Workloads (schema version 2) are
 	// sorted by account, Region and ID; see [LaunchSource] and [Workload].
 	// A scan that did not read launch sources (or a version 1 report)
@@ -88,6 +95,13 @@ type Report struct {
 	Workloads       []Workload        `json:"workloads"`
 	// Instances must stay the last field: WriteJSON streams it.
 	Instances []Instance `json:"instances"`
+}
+
+// Shard is one of Count disjoint parts of the accounts (1 <= Index <=
+// Count): the accounts whose id hashes to Index (see scanner.ShardOf).
+type Shard struct {
+	Index int `json:"index"`
+	Count int `json:"count"`
 }
 
 // Tool names the program that wrote the report.

@@ -79,6 +79,7 @@ Region and account, and moves them to IMDSv2 (HttpTokens=required) safely.
   remediate   enforce IMDSv2 from a scan report (dry run by default), journaled
   rollback    undo a remediation from its journal
   guardrails  write the organization policies that keep IMDSv1 away, and where each is safe
+  report      merge, render and diff reports (no AWS call)
   sim         serve a simulated AWS (EC2, CloudWatch, STS) for demos and tests`,
 		Example: `  imdsfleet scan --regions all --output report.json --output report.md
   imdsfleet remediate --report report.json                 # dry run
@@ -113,6 +114,7 @@ Region and account, and moves them to IMDSv2 (HttpTokens=required) safely.
 		newRemediateCmd(g),
 		newRollbackCmd(g),
 		newGuardrailsCmd(g),
+		newReportCmd(g),
 		newSimCmd(g),
 		newVersionCmd(g),
 	)

@@ -1,0 +1,296 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/imdsfleet/imdsfleet/internal/awsconfig"
+	"github.com/imdsfleet/imdsfleet/internal/sim"
+	"github.com/imdsfleet/imdsfleet/internal/sim/fleet"
+	"github.com/imdsfleet/imdsfleet/internal/sim/simtest"
+	"github.com/imdsfleet/imdsfleet/report"
+)
+
+// diffInst is one instance of a crafted fleet: its settings and the v1
+// calls it makes per hour over the four whole days before today (0: none).
+type diffInst struct {
+	id      string
+	tokens  string // optional | required
+	v1      float64
+	name    string
+	tags    map[string]string
+	profile string
+}
+
+// diffFleet builds a one-account fleet of two Regions on the wall clock
+// (day0 is today's UTC midnight), every instance running for 30 days.
+func diffFleet(day0 time.Time, regions map[string][]diffInst) *fleet.Fleet {
+	at := func(days int) fleet.RelTime { return fleet.Abs(day0.Add(time.Duration(days) * 24 * time.Hour)) }
+	acct := fleet.Account{ID: scanAcctA}
+	names := make([]string, 0, len(regions))
+	for r := range regions {
+		names = append(names, r)
+	}
+	slices.Sort(names)
+	for _, r := range names {
+		reg := fleet.Region{Name: r}
+		for _, d := range regions[r] {
+			in := fleet.Instance{ID: d.id, State: "running", LaunchTime: at(-30), InstanceProfileArn: d.profile,
+				Tags:            map[string]string{"Name": d.name},
+				MetadataOptions: fleet.MetadataOptions{HttpTokens: d.tokens, HttpEndpoint: "enabled", HttpPutResponseHopLimit: 2}}
+			for k, v := range d.tags {
+				in.Tags[k] = v
+			}
+			if d.v1 > 0 {
+				in.Usage = []fleet.UsageSegment{{Metric: fleet.MetricNoToken, From: at(-5), To: at(-1), PerHour: d.v1}}
+			}
+			reg.Instances = append(reg.Instances, in)
+		}
+		acct.Regions = append(acct.Regions, reg)
+	}
+	return &fleet.Fleet{Accounts: []fleet.Account{acct}}
+}
+
+func diffID(n int) string { return fmt.Sprintf("i-0000000000000%04x", n) }
+
+// runDiff runs `report diff` and decodes its JSON.
+func runDiff(t *testing.T, wantCode int, args ...string) *report.Diff {
+	t.Helper()
+	res := scanCLI(t, false, append([]string{"report", "diff", "--format", "json"}, args...)...)
+	if res.code != wantCode {
+		t.Fatalf("report diff %v: exit %d, want %d\n%s", args, res.code, wantCode, res.err)
+	}
+	var d report.Diff
+	if err := json.Unmarshal([]byte(res.out), &d); err != nil {
+		t.Fatalf("diff JSON: %v\n%s", err, res.out)
+	}
+	return &d
+}
+
+func changesByID(d *report.Diff) map[string][]string {
+	m := map[string][]string{}
+	for _, in := range d.Instances {
+		m[in.InstanceID] = in.Changes
+	}
+	return m
+}
+
+// TestReportDiffAfterChange: the same simulated AWS scanned twice, with
+// changes made between through the API a user would use
+// (ModifyInstanceMetadataOptions) and the sim's knobs (a Region that starts
+// failing): diff finds the enforced instance, the regression and the
+// unscanned Region; --fail-on regression exits 3, --fail-on new-v1 does
+// not; the Markdown and table formats say the same.
+func TestReportDiffAfterChange(t *testing.T) {
+	day0 := dayStable(t).UTC().Truncate(24 * time.Hour)
+	f := diffFleet(day0, map[string][]diffInst{
+		"us-east-1": {
+			{id: diffID(1), tokens: "optional", name: "to-enforce"},
+			{id: diffID(2), tokens: "required", name: "to-relax"},
+			{id: diffID(3), tokens: "required", name: "unchanged"},
+			{id: diffID(4), tokens: "optional", v1: 3, name: "v1-user"},
+		},
+		"eu-west-1": {{id: diffID(5), tokens: "optional", name: "eu"}},
+	})
+	srv, url := simtest.Start(t, f, sim.Options{Seed: 7})
+	scanEnv(t, url, scanAcctA)
+	dir := t.TempDir()
+	p := func(name string) string { return filepath.Join(dir, name) }
+	scanTo(t, url, scanAcctA, p("old.json"), "--regions", "us-east-1,eu-west-1")
+
+	ctx := context.Background()
+	ec2c := awsconfig.EC2(simtest.Config(url, fleet.DefaultAccessKeyID(scanAcctA), "us-east-1"), "us-east-1")
+	for id, tokens := range map[string]ec2types.HttpTokensState{diffID(1): ec2types.HttpTokensStateRequired, diffID(2): ec2types.HttpTokensStateOptional} {
+		if _, err := ec2c.ModifyInstanceMetadataOptions(ctx, &ec2.ModifyInstanceMetadataOptionsInput{InstanceId: aws.String(id), HttpTokens: tokens}); err != nil {
+			t.Fatalf("modify %s: %v", id, err)
+		}
+	}
+	srv.SetKnobs(scanAcctA, "eu-west-1", fleet.Knobs{AuthFailure: true})
+	scanTo(t, url, scanAcctA, p("new.json"), "--regions", "us-east-1,eu-west-1")
+
+	d := runDiff(t, exitOK, p("old.json"), p("new.json"))
+	want := map[string][]string{
+		diffID(1): {report.ChangeEnforced},
+		diffID(2): {report.ChangeRegression},
+		diffID(5): {report.ChangeUnscanned},
+	}
+	if got := changesByID(d); !reflect.DeepEqual(got, want) {
+		t.Errorf("changes %v\nwant    %v", got, want)
+	}
+	var eu *report.DiffGroup
+	for i := range d.Regions {
+		if d.Regions[i].Region == "eu-west-1" {
+			eu = &d.Regions[i]
+		}
+	}
+	if eu == nil || *eu.Status != (report.StringPair{Old: report.TargetOK, New: report.TargetError}) {
+		t.Errorf("eu-west-1 group %+v: want status ok → error", eu)
+	}
+
+	// --fail-on: exit 3 for the regression, with the same output; 0 for
+	// new-v1, which did not happen.
+	d3 := runDiff(t, exitFailOn, "--fail-on", "regression", p("old.json"), p("new.json"))
+	if !reflect.DeepEqual(d3, d) {
+		t.Error("--fail-on changed the diff")
+	}
+	res := scanCLI(t, false, "report", "diff", "--fail-on", "regression,new-v1", p("old.json"), p("new.json"))
+	if res.code != exitFailOn || !strings.Contains(res.err, "--fail-on regression,new-v1 matched (regression: 1 instance)") {
+		t.Errorf("--fail-on regression,new-v1: exit %d, stderr %q", res.code, res.err)
+	}
+	runDiff(t, exitOK, "--fail-on", "new-v1", p("old.json"), p("new.json"))
+
+	// Markdown for a step summary, table on a terminal, and -o files.
+	res = scanCLI(t, false, "report", "diff", "--format", "markdown", "-o", p("diff.json"), "-o", p("diff.md"), "-o", p("diff.txt"), p("old.json"), p("new.json"))
+	if res.code != exitOK || !strings.Contains(res.out, "# IMDS migration progress") || !strings.Contains(res.out, "> [!CAUTION]") {
+		t.Errorf("markdown: exit %d\n%s\n%s", res.code, res.out, res.err)
+	}
+	if md, _ := os.ReadFile(p("diff.md")); string(md) != res.out {
+		t.Error("diff.md differs from the Markdown on stdout")
+	}
+	var fromFile report.Diff
+	if data, err := os.ReadFile(p("diff.json")); err != nil || json.Unmarshal(data, &fromFile) != nil || !reflect.DeepEqual(&fromFile, d) {
+		t.Errorf("diff.json is not the JSON diff: %v", err)
+	}
+	if txt, _ := os.ReadFile(p("diff.txt")); !bytes.Contains(txt, []byte("regression  ")) || !bytes.Contains(txt, []byte("to-relax")) {
+		t.Errorf("diff.txt:\n%s", txt)
+	}
+}
+
+// TestReportDiffCraftedScans: two crafted fleets, each scanned over HTTP,
+// whose differences cover every kind of change the diff reports: newly
+// enforced, newly v1-in-use (an existing and a new instance), regression,
+// new, gone, v1 calls up and down, reclassified, and an account/Region
+// only the new scan covered (unscanned). Hostile names stay inert in the
+// human formats.
+func TestReportDiffCraftedScans(t *testing.T) {
+	day0 := dayStable(t).UTC().Truncate(24 * time.Hour)
+	hostile := "\x1b]8;;http://evil.example\x1b\\click\x1b]8;;\x1b\\\n| forged | row |\u202e"
+	old := diffFleet(day0, map[string][]diffInst{
+		"us-east-1": {
+			{id: diffID(1), tokens: "optional", name: "enforced-since"},
+			{id: diffID(2), tokens: "required", name: "regressed"},
+			{id: diffID(3), tokens: "optional", name: "starts-v1"},
+			{id: diffID(4), tokens: "optional", v1: 10, name: "more-v1"},
+			{id: diffID(5), tokens: "optional", v1: 10, name: "less-v1"},
+			{id: diffID(6), tokens: "optional", v1: 10, name: "stops-v1"},
+			{id: diffID(7), tokens: "optional", name: "gone"},
+			{id: diffID(8), tokens: "required", name: "steady"},
+		},
+	})
+	new := diffFleet(day0, map[string][]diffInst{
+		"us-east-1": {
+			{id: diffID(1), tokens: "required", name: "enforced-since"},
+			{id: diffID(2), tokens: "optional", name: "regressed"},
+			{id: diffID(3), tokens: "optional", v1: 2, name: "starts-v1"},
+			{id: diffID(4), tokens: "optional", v1: 20, name: "more-v1"},
+			{id: diffID(5), tokens: "optional", v1: 5, name: "less-v1"},
+			{id: diffID(6), tokens: "optional", name: "stops-v1"},
+			{id: diffID(8), tokens: "required", name: "steady"},
+			{id: diffID(9), tokens: "optional", name: hostile},
+			{id: diffID(10), tokens: "optional", v1: 1, name: "new-v1-user"},
+		},
+		"eu-west-1": {{id: diffID(11), tokens: "optional", name: "eu-first-scan"}},
+	})
+	dir := t.TempDir()
+	p := func(name string) string { return filepath.Join(dir, name) }
+	_, oldURL := simtest.Start(t, old, sim.Options{Seed: 7})
+	scanTo(t, oldURL, scanAcctA, p("old.json"), "--regions", "us-east-1")
+	_, newURL := simtest.Start(t, new, sim.Options{Seed: 7})
+	scanTo(t, newURL, scanAcctA, p("new.json"), "--regions", "us-east-1,eu-west-1")
+
+	d := runDiff(t, exitFailOn, "--fail-on", "new-v1", p("old.json"), p("new.json"))
+	want := map[string][]string{
+		diffID(1):  {report.ChangeEnforced},
+		diffID(2):  {report.ChangeRegression},
+		diffID(3):  {report.ChangeNewV1, report.ChangeV1CallsUp},
+		diffID(4):  {report.ChangeV1CallsUp},
+		diffID(5):  {report.ChangeV1CallsDown},
+		diffID(6):  {report.ChangeV1CallsDown, report.ChangeReclassified},
+		diffID(7):  {report.ChangeGone},
+		diffID(9):  {report.ChangeNew},
+		diffID(10): {report.ChangeNewV1, report.ChangeNew},
+		diffID(11): {report.ChangeUnscanned},
+	}
+	if got := changesByID(d); !reflect.DeepEqual(got, want) {
+		t.Errorf("changes %v\nwant    %v", got, want)
+	}
+	for _, k := range report.ChangeKinds {
+		if k == report.ChangeNextLaunchRegression {
+			continue // schema 1 has no next launch: see NotCompared
+		}
+		if d.Totals.Changes.Count(k) == 0 {
+			t.Errorf("no %s change found: the crafted scans must cover every kind", k)
+		}
+	}
+	if len(d.NotCompared) == 0 {
+		t.Error("notCompared does not say that workloads and next launch were not compared")
+	}
+	// 4 days of 10/h before, 20/h now.
+	for _, in := range d.Instances {
+		if in.InstanceID == diffID(4) && (in.V1Calls.Old == nil || in.V1Calls.New == nil || *in.V1Calls.Old != 960 || *in.V1Calls.New != 1920) {
+			t.Errorf("%s v1 calls %v → %v, want 960 → 1920", in.InstanceID, in.V1Calls.Old, in.V1Calls.New)
+		}
+	}
+
+	for _, format := range []string{"table", "markdown"} {
+		res := scanCLI(t, false, "report", "diff", "--format", format, p("old.json"), p("new.json"))
+		if res.code != exitOK {
+			t.Fatalf("%s: exit %d\n%s", format, res.code, res.err)
+		}
+		for _, bad := range []string{"\x1b", "\u202e", "\n| forged"} {
+			if strings.Contains(res.out, bad) {
+				t.Errorf("%s output carries %q", format, bad)
+			}
+		}
+		if !strings.Contains(res.out, diffID(9)) {
+			t.Errorf("%s output does not list the new instance with the hostile name", format)
+		}
+	}
+}
+
+// TestReportDiffUsage: bad flags and files are exit 2 before anything is
+// written.
+func TestReportDiffUsage(t *testing.T) {
+	dir := t.TempDir()
+	p := func(name string) string { return filepath.Join(dir, name) }
+	r := &report.Report{SchemaVersion: report.SchemaVersion}
+	report.Normalize(r)
+	for _, name := range []string{"a.json", "b.json"} {
+		if err := report.WriteFile(p(name), report.FormatJSON, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{p("a.json")}, "accepts 2 arg(s)"},
+		{[]string{p("a.json"), p("b.json"), "--format", "csv"}, `--format "csv": want table, markdown or json`},
+		{[]string{p("a.json"), p("b.json"), "--fail-on", "risk"}, `--fail-on "risk": want regression or new-v1`},
+		{[]string{p("a.json"), p("b.json"), "-o", p("a.json")}, "is the old report"},
+		{[]string{p("a.json"), p("b.json"), "-o", p("d.html")}, "a diff is written as .json, .md or .txt"},
+		{[]string{p("a.json"), p("nope.json")}, "nope.json does not exist"},
+	}
+	for _, tt := range tests {
+		res := scanCLI(t, false, append([]string{"report", "diff"}, tt.args...)...)
+		if res.code != exitUsage || !strings.Contains(res.err, tt.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit 2 saying %q", tt.args, res.code, res.err, tt.want)
+		}
+	}
+	if res := scanCLI(t, false, "report", "diff", p("a.json"), p("b.json")); res.code != exitOK || !strings.Contains(res.out, "No instance changed") {
+		t.Errorf("empty reports: exit %d\n%s%s", res.code, res.out, res.err)
+	}
+}

@@ -1,0 +1,273 @@
+package report_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"math/rand/v2"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/imdsfleet/imdsfleet/report"
+)
+
+// diffPair is two crafted reports with one instance per kind of change
+// (see want in TestCompareKinds), a target that failed in the new report,
+// a target only the new report scanned, and hostile names.
+func diffPair() (old, new *report.Report) {
+	mo := func(tokens, endpoint string) report.MetadataOptions {
+		return report.MetadataOptions{HttpTokens: tokens, HttpEndpoint: endpoint, HttpPutResponseHopLimit: 2, State: "applied"}
+	}
+	calls := func(n float64) report.Usage {
+		u := report.Usage{Status: report.UsageComplete, Datapoints: 14, NoTokenCalls: n}
+		if n > 0 {
+			u.DaysWithCalls = 1
+		}
+		return u
+	}
+	inst := func(account, region, id, class string, tokens string, u report.Usage) report.Instance {
+		endpoint := "enabled"
+		if class == report.ClassDisabled {
+			endpoint, u = "disabled", report.Usage{Status: report.UsageNone}
+		}
+		return report.Instance{Account: account, Region: region, InstanceID: id, Name: "name-" + id, State: "running",
+			MetadataOptions: mo(tokens, endpoint), Usage: u, Classification: class}
+	}
+	const a, b = "111111111111", "222222222222"
+	const use1, euw1, usw2 = "us-east-1", "eu-west-1", "us-west-2"
+	old = &report.Report{
+		SchemaVersion: 1, Tool: report.Tool{Name: "imdsfleet", Version: "v1.0.0"},
+		GeneratedAt: ts("2026-11-15T06:00:00Z"),
+		Window:      report.Window{Start: ts("2026-11-01T00:00:00Z"), End: ts("2026-11-15T06:00:00Z")},
+		Targets: []report.Target{
+			{Account: a, Region: use1, Status: report.TargetOK},
+			{Account: a, Region: euw1, Status: report.TargetOK},
+		},
+		Instances: []report.Instance{
+			inst(a, use1, "i-01enforced", report.ClassReady, "optional", calls(0)),
+			inst(a, use1, "i-02regress", report.ClassEnforced, "required", calls(0)),
+			inst(a, use1, "i-03regress-ready", report.ClassEnforced, "required", calls(0)),
+			inst(a, use1, "i-04newv1", report.ClassReady, "optional", calls(0)),
+			inst(a, use1, "i-05down", report.ClassV1InUse, "optional", calls(500)),
+			inst(a, use1, "i-06up", report.ClassV1InUse, "optional", calls(100)),
+			inst(a, use1, "i-07stopped-v1", report.ClassV1InUse, "optional", calls(50)),
+			inst(a, use1, "i-08same", report.ClassEnforced, "required", calls(0)),
+			inst(a, use1, "i-09gone", report.ClassReady, "optional", calls(0)),
+			inst(a, use1, "i-12disabled-enforced", report.ClassDisabled, "optional", report.Usage{}),
+			inst(a, use1, "i-13enforced-disabled", report.ClassEnforced, "required", calls(0)),
+			inst(a, use1, "i-14unread", report.ClassV1InUse, "optional", calls(70)),
+			inst(a, euw1, "i-20eu", report.ClassV1InUse, "optional", calls(9)),
+		},
+	}
+	new = &report.Report{
+		SchemaVersion: 1, Tool: report.Tool{Name: "imdsfleet", Version: "v1.1.0"},
+		GeneratedAt: ts("2026-11-22T06:00:00Z"),
+		Window:      report.Window{Start: ts("2026-11-08T00:00:00Z"), End: ts("2026-11-22T06:00:00Z")},
+		Targets: []report.Target{
+			{Account: a, Region: use1, Status: report.TargetOK},
+			{Account: a, Region: euw1, Status: report.TargetError, Error: "AuthFailure"},
+			{Account: b, Region: usw2, Status: report.TargetOK},
+		},
+		Instances: []report.Instance{
+			inst(a, use1, "i-01enforced", report.ClassEnforced, "required", calls(0)),
+			inst(a, use1, "i-02regress", report.ClassV1InUse, "optional", calls(100)),
+			inst(a, use1, "i-03regress-ready", report.ClassReady, "optional", calls(0)),
+			inst(a, use1, "i-04newv1", report.ClassV1InUse, "optional", calls(30)),
+			inst(a, use1, "i-05down", report.ClassV1InUse, "optional", calls(100)),
+			inst(a, use1, "i-06up", report.ClassV1InUse, "optional", calls(500)),
+			inst(a, use1, "i-07stopped-v1", report.ClassReady, "optional", calls(0)),
+			inst(a, use1, "i-08same", report.ClassEnforced, "required", calls(0)),
+			inst(a, use1, "i-10new", report.ClassReady, "optional", calls(0)),
+			inst(a, use1, "i-11new-v1", report.ClassV1InUse, "optional", calls(7)),
+			inst(a, use1, "i-12disabled-enforced", report.ClassEnforced, "required", calls(0)),
+			inst(a, use1, "i-13enforced-disabled", report.ClassDisabled, "optional", report.Usage{}),
+			inst(a, use1, "i-14unread", report.ClassNoData, "optional", report.Usage{Status: report.UsageError, Error: "AccessDenied"}),
+			inst(b, usw2, "i-30w2", report.ClassV1InUse, "optional", calls(3)),
+		},
+	}
+	// Hostile names: a terminal escape, a forged line, Markdown, HTML, a link.
+	new.Instances[9].Name = "\x1b[2J\x1b[31mEVIL\nforged | row ![x](http://evil.example) <b>@admin</b>"
+	new.Instances[10].Name = "\u202egnp.exe"
+	return old, new
+}
+
+// TestCompareKinds: every kind of change is found on the instance that
+// has it, and nowhere else.
+func TestCompareKinds(t *testing.T) {
+	old, new := diffPair()
+	d := report.Compare(old, new)
+	want := map[string][]string{
+		"i-01enforced":          {report.ChangeEnforced},
+		"i-02regress":           {report.ChangeRegression, report.ChangeNewV1, report.ChangeV1CallsUp},
+		"i-03regress-ready":     {report.ChangeRegression},
+		"i-04newv1":             {report.ChangeNewV1, report.ChangeV1CallsUp},
+		"i-05down":              {report.ChangeV1CallsDown},
+		"i-06up":                {report.ChangeV1CallsUp},
+		"i-07stopped-v1":        {report.ChangeV1CallsDown, report.ChangeReclassified},
+		"i-09gone":              {report.ChangeGone},
+		"i-10new":               {report.ChangeNew},
+		"i-11new-v1":            {report.ChangeNewV1, report.ChangeNew},
+		"i-12disabled-enforced": {report.ChangeEnforced},
+		"i-13enforced-disabled": {report.ChangeReclassified},
+		"i-14unread":            {report.ChangeReclassified},
+		"i-20eu":                {report.ChangeUnscanned},
+		"i-30w2":                {report.ChangeUnscanned},
+	}
+	// Kinds come in ChangeKinds order.
+	for id, kinds := range want {
+		order := func(k string) int {
+			for i, c := range report.ChangeKinds {
+				if c == k {
+					return i
+				}
+			}
+			return -1
+		}
+		for i := 1; i < len(kinds); i++ {
+			if order(kinds[i-1]) > order(kinds[i]) {
+				kinds[i-1], kinds[i] = kinds[i], kinds[i-1]
+				i = 0
+			}
+		}
+		want[id] = kinds
+	}
+	got := map[string][]string{}
+	var keys []string
+	for _, in := range d.Instances {
+		got[in.InstanceID] = in.Changes
+		keys = append(keys, in.Account+"/"+in.Region+"/"+in.InstanceID)
+	}
+	if !reflect.DeepEqual(got, want) {
+		for id := range want {
+			if !reflect.DeepEqual(got[id], want[id]) {
+				t.Errorf("%s: changes %v, want %v", id, got[id], want[id])
+			}
+		}
+		for id := range got {
+			if _, ok := want[id]; !ok {
+				t.Errorf("%s: changes %v, want none", id, got[id])
+			}
+		}
+	}
+	if !isSorted(keys) {
+		t.Errorf("instances not sorted by account, Region and id: %v", keys)
+	}
+
+	// Counts per kind, per Region and in total.
+	tot := d.Totals.Changes
+	wantTot := report.DiffCounts{Regression: 2, NewV1: 3, Enforced: 2, New: 2, Gone: 1, V1CallsUp: 3, V1CallsDown: 2, Reclassified: 3, Unscanned: 2}
+	if tot != wantTot {
+		t.Errorf("totals %+v\nwant   %+v", tot, wantTot)
+	}
+	var regions []string
+	for _, g := range d.Regions {
+		regions = append(regions, g.Account+"/"+g.Region+":"+g.Status.Old+">"+g.Status.New)
+	}
+	if w := "111111111111/eu-west-1:ok>error 111111111111/us-east-1:ok>ok 222222222222/us-west-2:not-scanned>ok"; strings.Join(regions, " ") != w {
+		t.Errorf("regions %v, want %s", regions, w)
+	}
+	use1 := d.Regions[1]
+	if use1.Instances != (report.IntPair{Old: 12, New: 13}) || use1.Enforced != (report.IntPair{Old: 4, New: 3}) ||
+		use1.V1InUse != (report.IntPair{Old: 4, New: 5}) || use1.V1Calls != (report.FloatPair{Old: 720, New: 737}) {
+		t.Errorf("us-east-1 figures: instances %+v enforced %+v v1InUse %+v v1Calls %+v", use1.Instances, use1.Enforced, use1.V1InUse, use1.V1Calls)
+	}
+	if len(d.Accounts) != 2 || d.Accounts[0].Changes.Unscanned != 1 || d.Accounts[1].Instances != (report.IntPair{Old: 0, New: 1}) {
+		t.Errorf("accounts %+v", d.Accounts)
+	}
+	// Unread usage: null calls, not 0.
+	for _, in := range d.Instances {
+		if in.InstanceID == "i-14unread" && (in.V1Calls.Old == nil || *in.V1Calls.Old != 70 || in.V1Calls.New != nil) {
+			t.Errorf("i-14unread calls %+v, want 70 → null", in.V1Calls)
+		}
+	}
+}
+
+func isSorted(ids []string) bool {
+	for i := 1; i < len(ids); i++ {
+		if ids[i-1] > ids[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// TestCompareDeterministic: the order of instances and targets in the
+// reports does not change a byte of any output.
+func TestCompareDeterministic(t *testing.T) {
+	old, new := diffPair()
+	render := func(o, n *report.Report) string {
+		d := report.Compare(o, n)
+		var b bytes.Buffer
+		for _, f := range report.DiffFormats {
+			if err := report.WriteDiff(&b, f, d, report.TableOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return b.String()
+	}
+	want := render(old, new)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 5 {
+		o, n := diffPair()
+		rng.Shuffle(len(o.Instances), func(i, j int) { o.Instances[i], o.Instances[j] = o.Instances[j], o.Instances[i] })
+		rng.Shuffle(len(n.Instances), func(i, j int) { n.Instances[i], n.Instances[j] = n.Instances[j], n.Instances[i] })
+		rng.Shuffle(len(n.Targets), func(i, j int) { n.Targets[i], n.Targets[j] = n.Targets[j], n.Targets[i] })
+		if got := render(o, n); got != want {
+			t.Fatalf("output depends on input order:\n%s", firstDiff(want, got))
+		}
+	}
+}
+
+// TestDiffGolden: the three formats, reviewed as files. The JSON is the
+// documented shape (README); the table and Markdown show hostile names
+// inert.
+func TestDiffGolden(t *testing.T) {
+	old, new := diffPair()
+	d := report.Compare(old, new)
+	for _, tt := range []struct{ file, format string }{
+		{"diff.json", report.FormatJSON}, {"diff.md", report.FormatMarkdown}, {"diff.txt", report.FormatTable},
+	} {
+		t.Run(tt.file, func(t *testing.T) {
+			var buf bytes.Buffer
+			if err := report.WriteDiff(&buf, tt.format, d, report.TableOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			out := buf.String()
+			bads := []string{"\x1b", "\u202e", "\nforged"}
+			if tt.format == report.FormatMarkdown {
+				bads = append(bads, "<b>", "![x](http://evil")
+			}
+			if tt.format != report.FormatJSON {
+				for _, bad := range bads {
+					if strings.Contains(out, bad) {
+						t.Errorf("%s carries %q unescaped", tt.file, bad)
+					}
+				}
+			} else {
+				var back report.Diff
+				if err := json.Unmarshal(buf.Bytes(), &back); err != nil || !reflect.DeepEqual(&back, d) {
+					t.Errorf("the JSON does not read back to the diff: %v", err)
+				}
+			}
+			golden(t, tt.file, buf.Bytes())
+		})
+	}
+}
+
+// TestCompareEmptyAndSame: a report against itself has no change but the
+// figures; empty reports give empty lists (never null in JSON).
+func TestCompareEmptyAndSame(t *testing.T) {
+	_, new := diffPair()
+	d := report.Compare(new, new)
+	if len(d.Instances) != 0 {
+		t.Errorf("a report against itself: %d changed instances", len(d.Instances))
+	}
+	empty := &report.Report{SchemaVersion: 1}
+	var buf bytes.Buffer
+	if err := report.WriteDiffJSON(&buf, report.Compare(empty, empty)); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(buf.String(), "null") {
+		t.Errorf("empty diff JSON has a null:\n%s", buf.String())
+	}
+}

@@ -1,0 +1,467 @@
+package report
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// MergeSource is one report [Merge] joined, as the merged report records
+// it: enough to tell which shard or scan each part came from, and when.
+type MergeSource struct {
+	Tool        Tool      `json:"tool"`
+	GeneratedAt time.Time `json:"generatedAt"`
+	Window      Window    `json:"window"`
+	Shard       *Shard    `json:"shard,omitempty"`
+	// Targets and Instances count what this source contributed.
+	Targets   int `json:"targets"`
+	Instances int `json:"instances"`
+}
+
+// String is the shard as --shard takes it: "2/4".
+func (s Shard) String() string { return fmt.Sprintf("%d/%d", s.Index, s.Count) }
+
+// MergeInput is one report to merge and the name (its file) that errors
+// call it by.
+type MergeInput struct {
+	Name   string
+	Report *Report
+}
+
+// MergeOptions tune [Merge].
+type MergeOptions struct {
+	// Tool is the program writing the merged report (zero: the first
+	// input's).
+	Tool Tool
+	// AllowMissingShards merges shards of a sharded scan even when some of
+	// its N parts are not among the inputs; the merged report then covers
+	// only the parts given (MergedFrom says which).
+	AllowMissingShards bool
+}
+
+// ErrMerge is wrapped by every refusal of [Merge]: the reports are not
+// parts of one scan that can be joined.
+var ErrMerge = errors.New("reports cannot be merged")
+
+// mergeShown is how many overlapping targets a refusal names.
+const mergeShown = 3
+
+// Merge joins reports of disjoint targets (the shards of one sharded scan,
+// or scans of different accounts or Regions) into one report, as one scan
+// of all their targets would have written it: every target (failed ones
+// included) and instance kept, sorted and counted again ([Normalize]). The
+// classifications are taken as the inputs have them; since the inputs
+// must share the schema version, the lookback and the classification
+// options (scanOptions), the merged report's verdicts check against its
+// evidence exactly as each input's did.
+//
+// The merged window spans the inputs' windows (shards of one run may end
+// seconds or hours apart); each input's own window, time, tool and shard
+// are kept in MergedFrom (a merged input contributes its own sources, so
+// merging merged reports keeps the original shards). GeneratedAt is the
+// latest input's. The result depends only on the inputs, not their order.
+//
+// It refuses, with one line naming the files and the difference (wrapping
+// [ErrMerge]): no input; different schema versions, lookbacks or
+// scanOptions; shards of different counts, a shard given twice, a missing
+// shard (unless AllowMissingShards); a target (account and Region) or an
+// instance in two inputs.
+func Merge(inputs []MergeInput, opts MergeOptions) (*Report, error) {
+	if len(inputs) == 0 {
+		return nil, fmt.Errorf("%w: no reports to merge", ErrMerge)
+	}
+	first := inputs[0]
+	for _, in := range inputs[1:] {
+		if err := compatible(first, in); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkShards(inputs, opts.AllowMissingShards); err != nil {
+		return nil, err
+	}
+	if err := checkDisjoint(inputs); err != nil {
+		return nil, err
+	}
+
+	out := &Report{
+		SchemaVersion: first.Report.SchemaVersion,
+		Tool:          opts.Tool,
+		ScanOptions:   cloneScanOptions(first.Report.ScanOptions),
+	}
+	if out.Tool == (Tool{}) {
+		out.Tool = first.Report.Tool
+	}
+	n := 0
+	for _, in := range inputs {
+		n += len(in.Report.Instances)
+	}
+	out.Instances = make([]Instance, 0, n)
+	for i, in := range inputs {
+		r := in.Report
+		if r.GeneratedAt.After(out.GeneratedAt) {
+			out.GeneratedAt = r.GeneratedAt
+		}
+		if i == 0 || r.Window.Start.Before(out.Window.Start) {
+			out.Window.Start = r.Window.Start
+		}
+		if i == 0 || r.Window.End.After(out.Window.End) {
+			out.Window.End = r.Window.End
+		}
+		out.MergedFrom = append(out.MergedFrom, sourcesOf(r)...)
+		out.Targets = append(out.Targets, r.Targets...)
+		out.Instances = append(out.Instances, r.Instances...)
+	}
+	// Instances share their tag maps and risk slices with the inputs:
+	// copy them, so that the merged report can be changed on its own.
+	for i := range out.Instances {
+		in := &out.Instances[i]
+		in.Tags = cloneMap(in.Tags)
+		in.Risks = slices.Clone(in.Risks)
+		if in.Usage.LastCallAt != nil {
+			t := *in.Usage.LastCallAt
+			in.Usage.LastCallAt = &t
+		}
+	}
+	out.Targets = slices.Clone(out.Targets)
+	slices.SortFunc(out.MergedFrom, compareSources)
+	Normalize(out)
+	return out, nil
+}
+
+// sourcesOf is what r contributes to a merged report's MergedFrom: its
+// own sources when it is a merged report, else itself.
+func sourcesOf(r *Report) []MergeSource {
+	if len(r.MergedFrom) > 0 {
+		return slices.Clone(r.MergedFrom)
+	}
+	s := MergeSource{
+		Tool:        r.Tool,
+		GeneratedAt: r.GeneratedAt.UTC(),
+		Window:      Window{Start: r.Window.Start.UTC(), End: r.Window.End.UTC()},
+		Targets:     len(r.Targets),
+		Instances:   len(r.Instances),
+	}
+	if r.Shard != nil {
+		sh := *r.Shard
+		s.Shard = &sh
+	}
+	return []MergeSource{s}
+}
+
+// compareSources orders MergedFrom: shards by index (unsharded sources
+// after them), then by time, then by size, so that the merged report does
+// not depend on the order of the inputs.
+func compareSources(a, b MergeSource) int {
+	ai, bi := 1<<31, 1<<31
+	if a.Shard != nil {
+		ai = a.Shard.Index
+	}
+	if b.Shard != nil {
+		bi = b.Shard.Index
+	}
+	return cmp.Or(
+		cmp.Compare(ai, bi),
+		a.GeneratedAt.Compare(b.GeneratedAt),
+		a.Window.Start.Compare(b.Window.Start),
+		a.Window.End.Compare(b.Window.End),
+		cmp.Compare(a.Targets, b.Targets),
+		cmp.Compare(a.Instances, b.Instances),
+		cmp.Compare(a.Tool.Name, b.Tool.Name),
+		cmp.Compare(a.Tool.Version, b.Tool.Version),
+	)
+}
+
+// compatible checks that b was scanned like a: the same schema version,
+// lookback and classification options.
+func compatible(a, b MergeInput) error {
+	if av, bv := a.Report.SchemaVersion, b.Report.SchemaVersion; av != bv {
+		return fmt.Errorf("%w: %s has schema version %d and %s version %d: re-scan with one imdsfleet release, or render both with this one first",
+			ErrMerge, a.Name, av, b.Name, bv)
+	}
+	if al, bl := LookbackDays(a.Report), LookbackDays(b.Report); al != bl {
+		return fmt.Errorf("%w: %s was scanned with a %d-day lookback (window %s) and %s with a %d-day one (window %s): merge scans of the same --lookback",
+			ErrMerge, a.Name, al, windowText(sourceWindow(a.Report)), b.Name, bl, windowText(sourceWindow(b.Report)))
+	}
+	if d := scanOptionsDiff(a, b); d != "" {
+		return fmt.Errorf("%w: %s and %s were classified with different options: %s; merge scans run with the same --min-observed-days and --container-tag (and the same imdsfleet release)",
+			ErrMerge, a.Name, b.Name, d)
+	}
+	return nil
+}
+
+// LookbackDays is the lookback, in whole days, of the scan that wrote r:
+// the days from the window's start (a UTC midnight) to the last UTC
+// midnight at or before its end. Two shards of one --lookback give the
+// same number even when one ends just after midnight and the other just
+// before. For a merged report it is its sources' lookback.
+func LookbackDays(r *Report) int {
+	w := sourceWindow(r)
+	end := w.End.UTC().Truncate(24 * time.Hour)
+	if !end.After(w.Start) {
+		return 0
+	}
+	return int(end.Sub(w.Start.UTC()) / (24 * time.Hour))
+}
+
+// sourceWindow is the window of the scan behind r: its own, or for a
+// merged report its first source's (all sources share the lookback).
+func sourceWindow(r *Report) Window {
+	if len(r.MergedFrom) > 0 {
+		return r.MergedFrom[0].Window
+	}
+	return r.Window
+}
+
+// scanOptionsDiff describes the first difference between the inputs'
+// scanOptions, or returns "". Container tags are compared as sets (the
+// order of --container-tag flags does not change a verdict); fields this
+// code does not know (a later schema's) are compared as JSON.
+func scanOptionsDiff(a, b MergeInput) string {
+	ao, bo := a.Report.ScanOptions, b.Report.ScanOptions
+	switch {
+	case ao == nil && bo == nil:
+		return ""
+	case ao == nil || bo == nil:
+		without, with := a.Name, b.Name
+		if bo == nil {
+			without, with = b.Name, a.Name
+		}
+		return fmt.Sprintf("%s records no scanOptions (an older imdsfleet wrote it) and %s does", without, with)
+	}
+	if ao.MinObservedDays != bo.MinObservedDays {
+		return fmt.Sprintf("scanOptions.minObservedDays is %d in %s and %d in %s", ao.MinObservedDays, a.Name, bo.MinObservedDays, b.Name)
+	}
+	if tag, in, notIn := setDifference(ao.ContainerTags, bo.ContainerTags, a.Name, b.Name); tag != "" {
+		return fmt.Sprintf("scanOptions.containerTags has %s in %s but not in %s", quoted(tag), in, notIn)
+	}
+	am, bm := scanOptionFields(ao), scanOptionFields(bo)
+	keys := make([]string, 0, len(am)+len(bm))
+	for k := range am {
+		keys = append(keys, k)
+	}
+	for k := range bm {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range slices.Compact(keys) {
+		if k == "minObservedDays" || k == "containerTags" {
+			continue
+		}
+		if !bytes.Equal(am[k], bm[k]) {
+			return fmt.Sprintf("scanOptions.%s is %s in %s and %s in %s", SanitizeCell(k, 40), rawText(am[k]), a.Name, rawText(bm[k]), b.Name)
+		}
+	}
+	return ""
+}
+
+// setDifference returns the first (sorted) tag in one list but not the
+// other, and which input has it.
+func setDifference(a, b []string, aName, bName string) (tag, in, notIn string) {
+	as, bs := slices.Clone(a), slices.Clone(b)
+	slices.Sort(as)
+	slices.Sort(bs)
+	for _, t := range slices.Compact(as) {
+		if _, ok := slices.BinarySearch(bs, t); !ok {
+			return t, aName, bName
+		}
+	}
+	for _, t := range slices.Compact(bs) {
+		if _, ok := slices.BinarySearch(as, t); !ok {
+			return t, bName, aName
+		}
+	}
+	return "", "", ""
+}
+
+// scanOptionFields is o's JSON members, each as compact JSON.
+func scanOptionFields(o *ScanOptions) map[string]json.RawMessage {
+	b, err := json.Marshal(o)
+	if err != nil {
+		return nil
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(b, &m) != nil {
+		return nil
+	}
+	return m
+}
+
+func rawText(b json.RawMessage) string {
+	if b == nil {
+		return "unset"
+	}
+	return SanitizeCell(string(b), 60)
+}
+
+// checkShards checks the shards among the inputs: one count, no index
+// twice, and (unless allowMissing) every index from 1 to the count.
+func checkShards(inputs []MergeInput, allowMissing bool) error {
+	type got struct {
+		shard Shard
+		name  string
+	}
+	var shards []got
+	for _, in := range inputs {
+		for _, s := range sourcesOf(in.Report) {
+			if s.Shard != nil {
+				shards = append(shards, got{*s.Shard, in.Name})
+			}
+		}
+	}
+	if len(shards) == 0 {
+		return nil
+	}
+	count := shards[0].shard.Count
+	byIndex := make(map[int]string, count)
+	for _, s := range shards {
+		if s.shard.Count != count {
+			return fmt.Errorf("%w: %s holds shard %s but %s holds shard %s: merge the shards of one --shard I/N",
+				ErrMerge, shards[0].name, shards[0].shard, s.name, s.shard)
+		}
+		if s.shard.Index < 1 || s.shard.Index > count {
+			return fmt.Errorf("%w: %s holds shard %s, which is not a part of %d", ErrMerge, s.name, s.shard, count)
+		}
+		if prev, dup := byIndex[s.shard.Index]; dup {
+			if prev == s.name {
+				return fmt.Errorf("%w: %s holds shard %s twice", ErrMerge, s.name, s.shard)
+			}
+			return fmt.Errorf("%w: %s and %s both hold shard %s: give each shard once", ErrMerge, prev, s.name, s.shard)
+		}
+		byIndex[s.shard.Index] = s.name
+	}
+	if allowMissing {
+		return nil
+	}
+	var missing []string
+	for i := 1; i <= count; i++ {
+		if _, ok := byIndex[i]; !ok {
+			missing = append(missing, Shard{i, count}.String())
+		}
+	}
+	if len(missing) > 0 {
+		more := ""
+		if len(missing) > 5 {
+			more = fmt.Sprintf(" and %d more", len(missing)-5)
+			missing = missing[:5]
+		}
+		return fmt.Errorf("%w: shard %s%s of the sharded scan is missing (%d of %d shards given): merge every shard, or add --allow-missing-shards to merge only these",
+			ErrMerge, strings.Join(missing, ", "), more, len(byIndex), count)
+	}
+	return nil
+}
+
+// checkDisjoint refuses a target (account and Region) or an instance that
+// two inputs both hold: merging them would count it twice, or pick one of
+// two answers. A target of Region "all" (an account whose Region list
+// could not be read) overlaps every target of its account.
+func checkDisjoint(inputs []MergeInput) error {
+	targets := map[[2]string]int{}
+	// per account: the inputs that scanned any of its Regions, and the
+	// first input whose target is the whole account (Region "all").
+	accountInputs := map[string][]int{}
+	wholeAccount := map[string]int{}
+	var overlaps []string
+	a, b := -1, -1
+	note := func(i, j int, what string) {
+		if a < 0 {
+			a, b = i, j
+		}
+		overlaps = append(overlaps, what)
+	}
+	for i, in := range inputs {
+		for _, t := range in.Report.Targets {
+			key := [2]string{t.Account, t.Region}
+			if j, ok := targets[key]; ok && j != i {
+				note(j, i, quotedTarget(t.Account, t.Region))
+				continue
+			}
+			targets[key] = i
+			if l := accountInputs[t.Account]; len(l) == 0 || l[len(l)-1] != i {
+				accountInputs[t.Account] = append(l, i)
+			}
+			if _, ok := wholeAccount[t.Account]; !ok && t.Region == regionsAll {
+				wholeAccount[t.Account] = i
+			}
+		}
+	}
+	accounts := make([]string, 0, len(wholeAccount))
+	for acct := range wholeAccount {
+		accounts = append(accounts, acct)
+	}
+	slices.Sort(accounts)
+	for _, acct := range accounts {
+		w := wholeAccount[acct]
+		for _, j := range accountInputs[acct] {
+			if j != w {
+				note(min(w, j), max(w, j), "account "+SanitizeCell(acct, 40)+" (one of them as a whole: its Region list could not be read)")
+				break
+			}
+		}
+	}
+	if len(overlaps) == 0 {
+		seen := map[[3]string]int{}
+		for i, in := range inputs {
+			for _, x := range in.Report.Instances {
+				key := [3]string{x.Account, x.Region, x.InstanceID}
+				if j, ok := seen[key]; ok && j != i {
+					return fmt.Errorf("%w: instance %s (%s) is in both %s and %s: merge reports of disjoint targets",
+						ErrMerge, plainText(x.InstanceID), quotedTarget(x.Account, x.Region), inputs[j].Name, inputs[i].Name)
+				}
+				seen[key] = i
+			}
+		}
+		return nil
+	}
+	// Sorted, so that the message does not depend on the order found.
+	slices.Sort(overlaps)
+	overlaps = slices.Compact(overlaps)
+	msg := strings.Join(overlaps[:min(mergeShown, len(overlaps))], ", ")
+	if n := len(overlaps) - mergeShown; n > 0 {
+		msg += fmt.Sprintf(" and %d more", n)
+	}
+	return fmt.Errorf("%w: %s and %s both scanned %s: merge reports of disjoint targets (the shards of one --shard I/N, or scans of different --accounts or --regions)",
+		ErrMerge, inputs[a].Name, inputs[b].Name, msg)
+}
+
+// regionsAll is the Region of a target that stands for a whole account
+// whose Region list could not be read (scanner.RegionsAll).
+const regionsAll = "all"
+
+// plainText is a value from a report as it can be shown on one line:
+// sanitized and capped, and quoted only when that changed it.
+func plainText(s string) string {
+	if c := SanitizeCell(s, 40); c != s {
+		return `"` + c + `"`
+	}
+	return s
+}
+
+// quotedTarget is "account/Region" as it can be shown in an error line.
+func quotedTarget(account, region string) string {
+	return SanitizeCell(account, 40) + "/" + SanitizeCell(region, 40)
+}
+
+func cloneScanOptions(o *ScanOptions) *ScanOptions {
+	if o == nil {
+		return nil
+	}
+	c := *o
+	c.ContainerTags = slices.Clone(o.ContainerTags)
+	return &c
+}
+
+func cloneMap(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	c := make(map[string]string, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}

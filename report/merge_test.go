@@ -1,0 +1,263 @@
+package report_test
+
+import (
+	"bytes"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/imdsfleet/imdsfleet/report"
+)
+
+// split cuts r into one report per group of targets (by account/Region),
+// each with the targets and instances of its group, as scans of those
+// targets alone would have written them.
+func split(r *report.Report, groups ...[]string) []*report.Report {
+	var out []*report.Report
+	for _, g := range groups {
+		part := *r
+		part.Targets, part.Instances = nil, nil
+		in := func(account, region string) bool {
+			for _, k := range g {
+				if k == account+"/"+region {
+					return true
+				}
+			}
+			return false
+		}
+		for _, t := range r.Targets {
+			if in(t.Account, t.Region) {
+				part.Targets = append(part.Targets, t)
+			}
+		}
+		for _, x := range r.Instances {
+			if in(x.Account, x.Region) {
+				part.Instances = append(part.Instances, x)
+			}
+		}
+		report.Normalize(&part)
+		out = append(out, &part)
+	}
+	return out
+}
+
+func inputs(parts ...*report.Report) []report.MergeInput {
+	out := make([]report.MergeInput, len(parts))
+	for i, p := range parts {
+		out[i] = report.MergeInput{Name: []string{"a.json", "b.json", "c.json", "d.json"}[i], Report: p}
+	}
+	return out
+}
+
+// TestMergeEqualsWhole: the fixture cut by targets and merged again, in
+// any order, is the fixture (bar the sources it records), and the merged
+// JSON reads back.
+func TestMergeEqualsWhole(t *testing.T) {
+	whole := normalized(t)
+	parts := split(whole,
+		[]string{"111111111111/us-east-1", "111111111111/eu-west-1"},
+		[]string{"222222222222/us-west-2"},
+		[]string{"111111111111/ap-southeast-2"})
+	for _, order := range [][]int{{0, 1, 2}, {2, 0, 1}, {1, 2, 0}} {
+		var in []*report.Report
+		for _, i := range order {
+			in = append(in, parts[i])
+		}
+		got, err := report.Merge(inputs(in...), report.MergeOptions{})
+		if err != nil {
+			t.Fatalf("order %v: %v", order, err)
+		}
+		if len(got.MergedFrom) != 3 {
+			t.Errorf("order %v: mergedFrom has %d sources, want 3", order, len(got.MergedFrom))
+		}
+		cmp := *got
+		cmp.MergedFrom = nil
+		if !reflect.DeepEqual(&cmp, whole) {
+			t.Errorf("order %v: merged report differs from the whole:\n got targets %+v\nwant targets %+v", order, cmp.Targets, whole.Targets)
+		}
+		var buf bytes.Buffer
+		if err := report.WriteJSON(&buf, got); err != nil {
+			t.Fatal(err)
+		}
+		back, err := report.Read(&buf)
+		if err != nil {
+			t.Fatalf("merged report does not read back: %v", err)
+		}
+		if !reflect.DeepEqual(back, got) {
+			t.Errorf("order %v: merged report changes when written and read back", order)
+		}
+		if order[0] == 0 {
+			var first bytes.Buffer
+			report.WriteJSON(&first, got)
+			golden(t, "merged.json", first.Bytes())
+		}
+	}
+}
+
+// TestMergeShardsAndWindows: shards of one run merge into a report with no
+// shard of its own, the shards in order in mergedFrom, the window spanning
+// theirs (shards either side of UTC midnight have the same lookback), and
+// a merge of merged reports keeps the original shards.
+func TestMergeShardsAndWindows(t *testing.T) {
+	whole := normalized(t)
+	parts := split(whole,
+		[]string{"111111111111/us-east-1", "111111111111/eu-west-1"},
+		[]string{"222222222222/us-west-2"},
+		[]string{"111111111111/ap-southeast-2"})
+	for i, p := range parts {
+		p.Shard = &report.Shard{Index: i + 1, Count: 3}
+	}
+	// Shard 3 ran just after midnight: its window starts a day later and
+	// ends the next day, with the same 14-day lookback.
+	parts[2].Window = report.Window{Start: ts("2026-11-09T00:00:00Z"), End: ts("2026-11-23T00:00:30Z")}
+	parts[2].GeneratedAt = ts("2026-11-23T00:00:30Z")
+	parts[0].Window.End = ts("2026-11-22T23:59:00Z")
+
+	m12, err := report.Merge(inputs(parts[1], parts[0]), report.MergeOptions{AllowMissingShards: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := report.Merge(inputs(parts[2], m12), report.MergeOptions{Tool: report.Tool{Name: "imdsfleet", Version: "v9"}})
+	if err != nil {
+		t.Fatalf("merge of a merged report and the last shard: %v", err)
+	}
+	if all.Shard != nil {
+		t.Errorf("merged report has shard %v, want none", all.Shard)
+	}
+	var shards []string
+	for _, s := range all.MergedFrom {
+		shards = append(shards, s.Shard.String())
+	}
+	if strings.Join(shards, " ") != "1/3 2/3 3/3" {
+		t.Errorf("mergedFrom shards %v, want 1/3 2/3 3/3", shards)
+	}
+	if want := (report.Window{Start: ts("2026-11-08T00:00:00Z"), End: ts("2026-11-23T00:00:30Z")}); all.Window != want {
+		t.Errorf("window %+v, want %+v", all.Window, want)
+	}
+	if !all.GeneratedAt.Equal(ts("2026-11-23T00:00:30Z")) || all.Tool.Version != "v9" {
+		t.Errorf("generatedAt %s, tool %+v: want the latest source's time and the merging tool", all.GeneratedAt, all.Tool)
+	}
+	if len(all.Instances) != len(whole.Instances) || len(all.Targets) != len(whole.Targets) {
+		t.Errorf("%d instances in %d targets, want %d in %d", len(all.Instances), len(all.Targets), len(whole.Instances), len(whole.Targets))
+	}
+	if got := report.LookbackDays(all); got != 14 {
+		t.Errorf("LookbackDays of the merged report = %d, want 14 (its sources')", got)
+	}
+}
+
+// TestMergeRefusals: every refusal names the files and the difference.
+func TestMergeRefusals(t *testing.T) {
+	base := func() []*report.Report {
+		return split(normalized(t),
+			[]string{"111111111111/us-east-1", "111111111111/eu-west-1"},
+			[]string{"222222222222/us-west-2", "111111111111/ap-southeast-2"})
+	}
+	tests := []struct {
+		name   string
+		edit   func(p []*report.Report) []*report.Report
+		opts   report.MergeOptions
+		want   []string
+		merges bool
+	}{
+		{"schema version", func(p []*report.Report) []*report.Report { p[1].SchemaVersion = 2; return p }, report.MergeOptions{},
+			[]string{"a.json has schema version 1 and b.json version 2"}, false},
+		{"lookback", func(p []*report.Report) []*report.Report {
+			p[1].Window.Start = p[1].Window.Start.Add(-16 * 24 * time.Hour)
+			return p
+		}, report.MergeOptions{}, []string{"a.json was scanned with a 14-day lookback", "b.json with a 30-day one", "--lookback"}, false},
+		{"min observed days", func(p []*report.Report) []*report.Report {
+			o := *p[1].ScanOptions
+			o.MinObservedDays = 3
+			p[1].ScanOptions = &o
+			return p
+		}, report.MergeOptions{}, []string{"scanOptions.minObservedDays is 7 in a.json and 3 in b.json", "--min-observed-days"}, false},
+		{"container tag", func(p []*report.Report) []*report.Report {
+			o := *p[0].ScanOptions
+			o.ContainerTags = append([]string{"role=\x1b[31mci"}, o.ContainerTags...)
+			p[0].ScanOptions = &o
+			return p
+		}, report.MergeOptions{}, []string{`scanOptions.containerTags has "role=\x1b[31mci" in a.json but not in b.json`}, false},
+		{"container tags in another order", func(p []*report.Report) []*report.Report {
+			o := *p[0].ScanOptions
+			o.ContainerTags = append([]string{}, o.ContainerTags...)
+			o.ContainerTags[0], o.ContainerTags[1] = o.ContainerTags[1], o.ContainerTags[0]
+			p[0].ScanOptions = &o
+			return p
+		}, report.MergeOptions{}, nil, true},
+		{"no scan options", func(p []*report.Report) []*report.Report { p[1].ScanOptions = nil; return p }, report.MergeOptions{},
+			[]string{"b.json records no scanOptions", "a.json does"}, false},
+		{"overlapping target", func(p []*report.Report) []*report.Report {
+			p[1].Targets = append(p[1].Targets, report.Target{Account: "111111111111", Region: "eu-west-1", Status: report.TargetOK})
+			return p
+		}, report.MergeOptions{}, []string{"a.json and b.json both scanned 111111111111/eu-west-1", "disjoint targets"}, false},
+		{"whole account overlaps its Regions", func(p []*report.Report) []*report.Report {
+			p[1].Targets = append(p[1].Targets, report.Target{Account: "111111111111", Region: "all", Status: report.TargetError, Error: "x"})
+			return p
+		}, report.MergeOptions{}, []string{"a.json and b.json both scanned account 111111111111"}, false},
+		{"instance twice", func(p []*report.Report) []*report.Report {
+			p[1].Instances = append(p[1].Instances, p[0].Instances[0])
+			return p
+		}, report.MergeOptions{}, []string{"instance i-0a00000000000v1eks (111111111111/us-east-1) is in both a.json and b.json"}, false},
+		{"shards of different counts", func(p []*report.Report) []*report.Report {
+			p[0].Shard, p[1].Shard = &report.Shard{Index: 1, Count: 2}, &report.Shard{Index: 2, Count: 3}
+			return p
+		}, report.MergeOptions{}, []string{"a.json holds shard 1/2 but b.json holds shard 2/3"}, false},
+		{"shard twice", func(p []*report.Report) []*report.Report {
+			p[0].Shard, p[1].Shard = &report.Shard{Index: 2, Count: 2}, &report.Shard{Index: 2, Count: 2}
+			return p
+		}, report.MergeOptions{}, []string{"a.json and b.json both hold shard 2/2"}, false},
+		{"shard missing", func(p []*report.Report) []*report.Report {
+			p[0].Shard, p[1].Shard = &report.Shard{Index: 1, Count: 3}, &report.Shard{Index: 3, Count: 3}
+			return p
+		}, report.MergeOptions{}, []string{"shard 2/3 of the sharded scan is missing (2 of 3 shards given)", "--allow-missing-shards"}, false},
+		{"shard missing, allowed", func(p []*report.Report) []*report.Report {
+			p[0].Shard, p[1].Shard = &report.Shard{Index: 1, Count: 3}, &report.Shard{Index: 3, Count: 3}
+			return p
+		}, report.MergeOptions{AllowMissingShards: true}, nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := report.Merge(inputs(tt.edit(base())...), tt.opts)
+			if tt.merges {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("merged, want a refusal")
+			}
+			if !errors.Is(err, report.ErrMerge) {
+				t.Errorf("error %v does not wrap ErrMerge", err)
+			}
+			if strings.Contains(err.Error(), "\n") || strings.Contains(err.Error(), "\x1b") {
+				t.Errorf("error is not one safe line: %q", err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q\ndoes not say %q", err, w)
+				}
+			}
+		})
+	}
+	if _, err := report.Merge(nil, report.MergeOptions{}); !errors.Is(err, report.ErrMerge) {
+		t.Errorf("Merge of nothing: %v, want ErrMerge", err)
+	}
+}
+
+// TestReadShardValidation: a shard outside 1..N is refused by Read.
+func TestReadShardValidation(t *testing.T) {
+	for _, s := range []string{`{"index":0,"count":2}`, `{"index":3,"count":2}`, `{"index":1,"count":0}`} {
+		doc := `{"schemaVersion":1,"shard":` + s + `,"targets":[],"instances":[]}`
+		if _, err := report.Read(strings.NewReader(doc)); !errors.Is(err, report.ErrInvalid) {
+			t.Errorf("shard %s: %v, want ErrInvalid", s, err)
+		}
+	}
+	doc := `{"schemaVersion":1,"shard":{"index":2,"count":4},"targets":[],"instances":[]}`
+	r, err := report.Read(strings.NewReader(doc))
+	if err != nil || r.Shard == nil || *r.Shard != (report.Shard{Index: 2, Count: 4}) {
+		t.Errorf("shard 2/4: %+v, %v", r, err)
+	}
+}
