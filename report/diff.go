@@ -103,6 +103,18 @@ type Diff struct {
 	Instances []DiffInstance `json:"instances"`
 }
 
+// CountInstances returns how many instances have at least one of the
+// change kinds (an instance with several counts once).
+func (d *Diff) CountInstances(kinds ...string) int {
+	n := 0
+	for i := range d.Instances {
+		if slices.ContainsFunc(d.Instances[i].Changes, func(k string) bool { return slices.Contains(kinds, k) }) {
+			n++
+		}
+	}
+	return n
+}
+
 // DiffReport describes one of the two reports.
 type DiffReport struct {
 	SchemaVersion int       `json:"schemaVersion"`
@@ -247,7 +259,8 @@ func Compare(old, new *Report) *Diff {
 		Workloads:   []DiffGroup{},
 		Instances:   []DiffInstance{},
 	}
-	d.NotCompared = append(d.NotCompared, notComparedWorkloads(old, new)...)
+	d.NotCompared = append(d.NotCompared, notCompared(old, new)...)
+	nextLaunch := hasNextLaunch(old) && hasNextLaunch(new)
 
 	oldStatus, newStatus := targetStatuses(old), targetStatuses(new)
 	regions := map[targetKey]*DiffGroup{}
@@ -282,14 +295,14 @@ func Compare(old, new *Report) *Diff {
 		if o != nil {
 			matched[key] = true
 		}
-		d.add(group(n.Account, n.Region), o, n, oldStatus[targetKey{n.Account, n.Region}] == TargetOK)
+		d.add(group(n.Account, n.Region), o, n, oldStatus[targetKey{n.Account, n.Region}] == TargetOK, nextLaunch)
 	}
 	for i := range old.Instances {
 		o := &old.Instances[i]
 		if matched[[3]string{o.Account, o.Region, o.InstanceID}] {
 			continue
 		}
-		d.add(group(o.Account, o.Region), o, nil, newStatus[targetKey{o.Account, o.Region}] == TargetOK)
+		d.add(group(o.Account, o.Region), o, nil, newStatus[targetKey{o.Account, o.Region}] == TargetOK, nextLaunch)
 	}
 
 	accounts := map[string]*DiffGroup{}
@@ -318,8 +331,9 @@ func Compare(old, new *Report) *Diff {
 
 // add compares one instance (o or n nil when absent) and counts it in g.
 // comparable says whether the other report scanned its target, so that
-// absence there means new or gone rather than unknown.
-func (d *Diff) add(g *DiffGroup, o, n *Instance, comparable bool) {
+// absence there means new or gone rather than unknown; nextLaunch whether
+// both reports record next launches.
+func (d *Diff) add(g *DiffGroup, o, n *Instance, comparable, nextLaunch bool) {
 	g.count(o, n)
 	var changes []string
 	switch {
@@ -333,7 +347,7 @@ func (d *Diff) add(g *DiffGroup, o, n *Instance, comparable bool) {
 	case n == nil:
 		changes = append(changes, ChangeGone)
 	default:
-		changes = instanceChanges(o, n)
+		changes = instanceChanges(o, n, nextLaunch)
 	}
 	if len(changes) == 0 {
 		return
@@ -356,13 +370,19 @@ func (d *Diff) add(g *DiffGroup, o, n *Instance, comparable bool) {
 	d.Instances = append(d.Instances, di)
 }
 
-// instanceChanges compares an instance present in both reports.
-func instanceChanges(o, n *Instance) []string {
+// instanceChanges compares an instance present in both reports;
+// nextLaunch says whether both record next launches.
+func instanceChanges(o, n *Instance, nextLaunch bool) []string {
 	var changes []string
 	oc, nc := o.Classification, n.Classification
 	optionalNow := nc == ClassV1InUse || nc == ClassReady || nc == ClassNoData
 	if oc == ClassEnforced && optionalNow {
 		changes = append(changes, ChangeRegression)
+	}
+	// The replacement of the instance would come back with IMDSv1 on: its
+	// launch source (or the account default) changed under it.
+	if nextLaunch && o.NextLaunch != nil && o.NextLaunch.HttpTokens == "required" && n.NextLaunch.AllowsV1() {
+		changes = append(changes, ChangeNextLaunchRegression)
 	}
 	if nc == ClassEnforced && oc != ClassEnforced {
 		changes = append(changes, ChangeEnforced)
@@ -370,7 +390,9 @@ func instanceChanges(o, n *Instance) []string {
 	if nc == ClassV1InUse && oc != ClassV1InUse {
 		changes = append(changes, ChangeNewV1)
 	}
-	if oc != nc && len(changes) == 0 {
+	if oc != nc && !slices.ContainsFunc(changes, func(k string) bool {
+		return k == ChangeRegression || k == ChangeEnforced || k == ChangeNewV1
+	}) {
 		changes = append(changes, ChangeReclassified)
 	}
 	if oCalls, nCalls := readCalls(o), readCalls(n); oCalls != nil && nCalls != nil {
@@ -462,13 +484,45 @@ func statusOr(m map[targetKey]string, k targetKey) string {
 	return TargetNotScanned
 }
 
-// notComparedWorkloads says why workloads and next launches are not
-// compared: the report schema has no workloads yet.
-func notComparedWorkloads(old, new *Report) []string {
-	return []string{
-		fmt.Sprintf("workloads: neither report records workloads (schema versions %d and %d have none)", old.SchemaVersion, new.SchemaVersion),
-		fmt.Sprintf("next launch: neither report records the next-launch resolution (schema versions %d and %d have none), so next-launch regressions are not counted", old.SchemaVersion, new.SchemaVersion),
+// hasNextLaunch reports whether r records each instance's next launch:
+// schema version 2 or later, from a scan that read the launch sources.
+func hasNextLaunch(r *Report) bool {
+	return r.SchemaVersion >= 2 && r.ScanOptions != nil && r.ScanOptions.LaunchSources
+}
+
+// hasWorkloads reports whether r records workloads (schema version 2 or
+// later; a report of no instance has none to record).
+func hasWorkloads(r *Report) bool { return r.SchemaVersion >= 2 }
+
+// notCompared says, one sentence each, what the two reports' data does
+// not allow to compare.
+func notCompared(old, new *Report) []string {
+	var out []string
+	lacks := func(what, consequence string, has func(*Report) bool, why func(*Report) string) {
+		switch o, n := has(old), has(new); {
+		case !o && !n:
+			out = append(out, fmt.Sprintf("%s: neither report records them (old: %s; new: %s), so %s", what, why(old), why(new), consequence))
+		case !o:
+			out = append(out, fmt.Sprintf("%s: the old report does not record them (%s), so %s", what, why(old), consequence))
+		case !n:
+			out = append(out, fmt.Sprintf("%s: the new report does not record them (%s), so %s", what, why(new), consequence))
+		}
 	}
+	lacks("next launches", "next-launch regressions are not counted", hasNextLaunch, func(r *Report) string {
+		if r.SchemaVersion < 2 {
+			return fmt.Sprintf("schema version %d", r.SchemaVersion)
+		}
+		return "its scan did not read the launch sources: --no-launch-sources"
+	})
+	lacks("workloads", "there is no progress per workload", hasWorkloads, func(r *Report) string {
+		return fmt.Sprintf("schema version %d", r.SchemaVersion)
+	})
+	if hasWorkloads(old) && hasWorkloads(new) {
+		// Instances do not name their workload yet (the schema's
+		// per-instance workload is on its way): no per-workload changes.
+		out = append(out, "workloads: both reports record them, but this imdsfleet does not compare them yet, so there is no progress per workload")
+	}
+	return out
 }
 
 // WriteDiffJSON writes d as indented JSON with a trailing newline. HTML

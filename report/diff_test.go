@@ -25,18 +25,23 @@ func diffPair() (old, new *report.Report) {
 		}
 		return u
 	}
+	next := func(tokens string) *report.NextLaunch {
+		return &report.NextLaunch{Status: report.NextLaunchResolved, HttpTokens: tokens, HttpTokensFrom: report.LayerLaunchTemplate,
+			HttpPutResponseHopLimit: 2, HttpPutResponseHopLimitFrom: report.LayerLaunchTemplate, HttpEndpoint: "enabled", HttpEndpointFrom: report.LayerBuiltIn}
+	}
 	inst := func(account, region, id, class string, tokens string, u report.Usage) report.Instance {
 		endpoint := "enabled"
 		if class == report.ClassDisabled {
 			endpoint, u = "disabled", report.Usage{Status: report.UsageNone}
 		}
 		return report.Instance{Account: account, Region: region, InstanceID: id, Name: "name-" + id, State: "running",
-			MetadataOptions: mo(tokens, endpoint), Usage: u, Classification: class}
+			MetadataOptions: mo(tokens, endpoint), Usage: u, Classification: class, NextLaunch: next("required")}
 	}
 	const a, b = "111111111111", "222222222222"
 	const use1, euw1, usw2 = "us-east-1", "eu-west-1", "us-west-2"
+	opts := &report.ScanOptions{MinObservedDays: 7, LaunchSources: true}
 	old = &report.Report{
-		SchemaVersion: 1, Tool: report.Tool{Name: "imdsfleet", Version: "v1.0.0"},
+		SchemaVersion: 2, Tool: report.Tool{Name: "imdsfleet", Version: "v1.0.0"}, ScanOptions: opts,
 		GeneratedAt: ts("2026-11-15T06:00:00Z"),
 		Window:      report.Window{Start: ts("2026-11-01T00:00:00Z"), End: ts("2026-11-15T06:00:00Z")},
 		Targets: []report.Target{
@@ -56,11 +61,12 @@ func diffPair() (old, new *report.Report) {
 			inst(a, use1, "i-12disabled-enforced", report.ClassDisabled, "optional", report.Usage{}),
 			inst(a, use1, "i-13enforced-disabled", report.ClassEnforced, "required", calls(0)),
 			inst(a, use1, "i-14unread", report.ClassV1InUse, "optional", calls(70)),
+			inst(a, use1, "i-15next-launch", report.ClassEnforced, "required", calls(0)),
 			inst(a, euw1, "i-20eu", report.ClassV1InUse, "optional", calls(9)),
 		},
 	}
 	new = &report.Report{
-		SchemaVersion: 1, Tool: report.Tool{Name: "imdsfleet", Version: "v1.1.0"},
+		SchemaVersion: 2, Tool: report.Tool{Name: "imdsfleet", Version: "v1.1.0"}, ScanOptions: opts,
 		GeneratedAt: ts("2026-11-22T06:00:00Z"),
 		Window:      report.Window{Start: ts("2026-11-08T00:00:00Z"), End: ts("2026-11-22T06:00:00Z")},
 		Targets: []report.Target{
@@ -82,9 +88,14 @@ func diffPair() (old, new *report.Report) {
 			inst(a, use1, "i-12disabled-enforced", report.ClassEnforced, "required", calls(0)),
 			inst(a, use1, "i-13enforced-disabled", report.ClassDisabled, "optional", report.Usage{}),
 			inst(a, use1, "i-14unread", report.ClassNoData, "optional", report.Usage{Status: report.UsageError, Error: "AccessDenied"}),
+			inst(a, use1, "i-15next-launch", report.ClassEnforced, "required", calls(0)),
 			inst(b, usw2, "i-30w2", report.ClassV1InUse, "optional", calls(3)),
 		},
 	}
+	// The launch template of i-15 now launches with tokens optional; i-02
+	// regressed both ways.
+	new.Instances[13].NextLaunch = next("optional")
+	new.Instances[1].NextLaunch = next("optional")
 	// Hostile names: a terminal escape, a forged line, Markdown, HTML, a link.
 	new.Instances[9].Name = "\x1b[2J\x1b[31mEVIL\nforged | row ![x](http://evil.example) <b>@admin</b>"
 	new.Instances[10].Name = "\u202egnp.exe"
@@ -98,7 +109,8 @@ func TestCompareKinds(t *testing.T) {
 	d := report.Compare(old, new)
 	want := map[string][]string{
 		"i-01enforced":          {report.ChangeEnforced},
-		"i-02regress":           {report.ChangeRegression, report.ChangeNewV1, report.ChangeV1CallsUp},
+		"i-02regress":           {report.ChangeRegression, report.ChangeNextLaunchRegression, report.ChangeNewV1, report.ChangeV1CallsUp},
+		"i-15next-launch":       {report.ChangeNextLaunchRegression},
 		"i-03regress-ready":     {report.ChangeRegression},
 		"i-04newv1":             {report.ChangeNewV1, report.ChangeV1CallsUp},
 		"i-05down":              {report.ChangeV1CallsDown},
@@ -155,7 +167,7 @@ func TestCompareKinds(t *testing.T) {
 
 	// Counts per kind, per Region and in total.
 	tot := d.Totals.Changes
-	wantTot := report.DiffCounts{Regression: 2, NewV1: 3, Enforced: 2, New: 2, Gone: 1, V1CallsUp: 3, V1CallsDown: 2, Reclassified: 3, Unscanned: 2}
+	wantTot := report.DiffCounts{Regression: 2, NextLaunchRegression: 2, NewV1: 3, Enforced: 2, New: 2, Gone: 1, V1CallsUp: 3, V1CallsDown: 2, Reclassified: 3, Unscanned: 2}
 	if tot != wantTot {
 		t.Errorf("totals %+v\nwant   %+v", tot, wantTot)
 	}
@@ -167,7 +179,7 @@ func TestCompareKinds(t *testing.T) {
 		t.Errorf("regions %v, want %s", regions, w)
 	}
 	use1 := d.Regions[1]
-	if use1.Instances != (report.IntPair{Old: 12, New: 13}) || use1.Enforced != (report.IntPair{Old: 4, New: 3}) ||
+	if use1.Instances != (report.IntPair{Old: 13, New: 14}) || use1.Enforced != (report.IntPair{Old: 5, New: 4}) ||
 		use1.V1InUse != (report.IntPair{Old: 4, New: 5}) || use1.V1Calls != (report.FloatPair{Old: 720, New: 737}) {
 		t.Errorf("us-east-1 figures: instances %+v enforced %+v v1InUse %+v v1Calls %+v", use1.Instances, use1.Enforced, use1.V1InUse, use1.V1Calls)
 	}
@@ -189,6 +201,39 @@ func isSorted(ids []string) bool {
 		}
 	}
 	return true
+}
+
+// TestCompareSchemaVersions: a schema-1 report (no next launches, no
+// workloads) against a schema-2 one is compared on what both hold, and
+// the diff says what it left out; so is a scan without launch sources.
+func TestCompareSchemaVersions(t *testing.T) {
+	old, new := diffPair()
+	old.SchemaVersion = 1
+	for i := range old.Instances {
+		old.Instances[i].NextLaunch = nil
+	}
+	d := report.Compare(old, new)
+	if d.Totals.Changes.NextLaunchRegression != 0 || d.Totals.Changes.Regression != 2 || d.Totals.Changes.NewV1 != 3 {
+		t.Errorf("v1 → v2 totals %+v: want the v1 changes and no next-launch regression", d.Totals.Changes)
+	}
+	want := []string{
+		"next launches: the old report does not record them (schema version 1), so next-launch regressions are not counted",
+		"workloads: the old report does not record them (schema version 1), so there is no progress per workload",
+	}
+	if !reflect.DeepEqual(d.NotCompared, want) {
+		t.Errorf("notCompared %q\nwant %q", d.NotCompared, want)
+	}
+
+	old, new = diffPair()
+	new.ScanOptions = &report.ScanOptions{MinObservedDays: 7}
+	d = report.Compare(old, new)
+	if d.Totals.Changes.NextLaunchRegression != 0 || len(d.NotCompared) != 2 || !strings.Contains(d.NotCompared[0], "--no-launch-sources") {
+		t.Errorf("new scan without launch sources: next-launch regressions %d, notCompared %q", d.Totals.Changes.NextLaunchRegression, d.NotCompared)
+	}
+	old, new = diffPair()
+	if d := report.Compare(old, new); len(d.NotCompared) != 1 || !strings.HasPrefix(d.NotCompared[0], "workloads:") {
+		t.Errorf("two schema-2 reports with launch sources: notCompared %q, want only workloads", d.NotCompared)
+	}
 }
 
 // TestCompareDeterministic: the order of instances and targets in the

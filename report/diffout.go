@@ -181,7 +181,7 @@ func WriteDiffTable(w io.Writer, d *Diff, opts TableOptions) error {
 
 	t.begin()
 	t.row("ACCOUNT", "REGION", t.paint(colorBold, "STATUS"), "INSTANCES", "ENFORCED", "V1-IN-USE", "V1 CALLS",
-		"+ENFORCED", "+V1", "REGRESSIONS", "NEW", "GONE", "")
+		"+ENFORCED", "+V1", "REGRESSED", "NEXT-LAUNCH REGRESSED", "NEW", "GONE", "")
 	rows := append([]DiffGroup{}, d.Regions...)
 	total := d.Totals
 	total.Account, total.Region = "total", ""
@@ -189,7 +189,7 @@ func WriteDiffTable(w io.Writer, d *Diff, opts TableOptions) error {
 		t.row(cell(g.Account), cell(g.Region), cell(statusPairText(g.Status)), pairText(g.Instances.Old, g.Instances.New),
 			pairText(g.Enforced.Old, g.Enforced.New), pairText(g.V1InUse.Old, g.V1InUse.New), callsPairText(g.V1Calls),
 			fmt.Sprint(g.Changes.Enforced), fmt.Sprint(g.Changes.NewV1),
-			fmt.Sprint(g.Changes.Regression+g.Changes.NextLaunchRegression), fmt.Sprint(g.Changes.New), fmt.Sprint(g.Changes.Gone), "")
+			fmt.Sprint(g.Changes.Regression), fmt.Sprint(g.Changes.NextLaunchRegression), fmt.Sprint(g.Changes.New), fmt.Sprint(g.Changes.Gone), "")
 	}
 	t.end()
 	t.line("")
@@ -252,14 +252,15 @@ func WriteDiffMarkdown(w io.Writer, d *Diff) error {
 	tot := d.Totals.Changes
 	p("# IMDS migration progress\n\n")
 	p("- **Old:** %s\n- **New:** %s\n\n", md(diffReportText(d.Old), mdTextWidth), md(diffReportText(d.New), mdTextWidth))
+	regressed := d.CountInstances(ChangeRegression, ChangeNextLaunchRegression)
 	switch {
-	case tot.Regression+tot.NextLaunchRegression > 0:
-		p("> [!CAUTION]\n> %s regressed: IMDSv1 is allowed again where it was not.\n\n", plural(tot.Regression+tot.NextLaunchRegression, "instance"))
+	case regressed > 0:
+		p("> [!CAUTION]\n> %s regressed: IMDSv1 is allowed again (now, or at the next launch) where it was not.\n\n", plural(regressed, "instance"))
 	case tot.NewV1 > 0:
 		p("> [!WARNING]\n> %s newly using IMDSv1.\n\n", plural(tot.NewV1, "instance"))
 	}
-	p("**%d newly enforced** · %d newly v1-in-use · %d regressions · %d new · %d gone · enforced %s · v1-in-use %s · v1 calls %s.\n\n",
-		tot.Enforced, tot.NewV1, tot.Regression+tot.NextLaunchRegression, tot.New, tot.Gone,
+	p("**%d newly enforced** · %d newly v1-in-use · %d regressed (%d now, %d at the next launch) · %d new · %d gone · enforced %s · v1-in-use %s · v1 calls %s.\n\n",
+		tot.Enforced, tot.NewV1, regressed, tot.Regression, tot.NextLaunchRegression, tot.New, tot.Gone,
 		pairText(d.Totals.Enforced.Old, d.Totals.Enforced.New), pairText(d.Totals.V1InUse.Old, d.Totals.V1InUse.New), callsPairText(d.Totals.V1Calls))
 	for _, s := range d.NotCompared {
 		p("_Not compared: %s._\n\n", md(s, mdTextWidth))
@@ -270,13 +271,13 @@ func WriteDiffMarkdown(w io.Writer, d *Diff) error {
 		p("| `%s` | %d | %s |\n", k, tot.Count(k), md(DescribeChange(k), 0))
 	}
 	p("\n## By account and Region\n\n")
-	p("| Account | Region | Status | Instances | Enforced | v1-in-use | v1 calls | +enforced | +v1 | Regressions | New | Gone |\n")
-	p("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	p("| Account | Region | Status | Instances | Enforced | v1-in-use | v1 calls | +enforced | +v1 | Regressed | Next launch regressed | New | Gone |\n")
+	p("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, g := range d.Regions {
-		p("| %s | %s | %s | %s | %s | %s | %s | %d | %d | %d | %d | %d |\n",
+		p("| %s | %s | %s | %s | %s | %s | %s | %d | %d | %d | %d | %d | %d |\n",
 			md(g.Account, mdCellWidth), md(g.Region, mdCellWidth), md(statusPairText(g.Status), mdCellWidth),
 			pairText(g.Instances.Old, g.Instances.New), pairText(g.Enforced.Old, g.Enforced.New), pairText(g.V1InUse.Old, g.V1InUse.New),
-			callsPairText(g.V1Calls), g.Changes.Enforced, g.Changes.NewV1, g.Changes.Regression+g.Changes.NextLaunchRegression,
+			callsPairText(g.V1Calls), g.Changes.Enforced, g.Changes.NewV1, g.Changes.Regression, g.Changes.NextLaunchRegression,
 			g.Changes.New, g.Changes.Gone)
 	}
 	p("\n")

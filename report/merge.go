@@ -54,7 +54,8 @@ const mergeShown = 3
 // Merge joins reports of disjoint targets (the shards of one sharded scan,
 // or scans of different accounts or Regions) into one report, as one scan
 // of all their targets would have written it: every target (failed ones
-// included) and instance kept, sorted and counted again ([Normalize]). The
+// included), instance, account default, launch source and workload kept,
+// sorted and counted again ([Normalize]). The
 // classifications are taken as the inputs have them; since the inputs
 // must share the schema version, the lookback and the classification
 // options (scanOptions), the merged report's verdicts check against its
@@ -114,10 +115,14 @@ func Merge(inputs []MergeInput, opts MergeOptions) (*Report, error) {
 		}
 		out.MergedFrom = append(out.MergedFrom, sourcesOf(r)...)
 		out.Targets = append(out.Targets, r.Targets...)
+		out.AccountDefaults = append(out.AccountDefaults, r.AccountDefaults...)
+		out.LaunchSources = append(out.LaunchSources, r.LaunchSources...)
+		out.Workloads = append(out.Workloads, r.Workloads...)
 		out.Instances = append(out.Instances, r.Instances...)
 	}
 	// Instances share their tag maps and risk slices with the inputs:
-	// copy them, so that the merged report can be changed on its own.
+	// copy them, so that the merged report's can be changed on their own
+	// (the launch sources, workloads and next launches stay shared).
 	for i := range out.Instances {
 		in := &out.Instances[i]
 		in.Tags = cloneMap(in.Tags)

@@ -19,6 +19,7 @@ func split(r *report.Report, groups ...[]string) []*report.Report {
 	for _, g := range groups {
 		part := *r
 		part.Targets, part.Instances = nil, nil
+		part.AccountDefaults, part.LaunchSources, part.Workloads = nil, nil, nil
 		in := func(account, region string) bool {
 			for _, k := range g {
 				if k == account+"/"+region {
@@ -35,6 +36,21 @@ func split(r *report.Report, groups ...[]string) []*report.Report {
 		for _, x := range r.Instances {
 			if in(x.Account, x.Region) {
 				part.Instances = append(part.Instances, x)
+			}
+		}
+		for _, x := range r.AccountDefaults {
+			if in(x.Account, x.Region) {
+				part.AccountDefaults = append(part.AccountDefaults, x)
+			}
+		}
+		for _, x := range r.LaunchSources {
+			if in(x.Account, x.Region) {
+				part.LaunchSources = append(part.LaunchSources, x)
+			}
+		}
+		for _, x := range r.Workloads {
+			if in(x.Account, x.Region) {
+				part.Workloads = append(part.Workloads, x)
 			}
 		}
 		report.Normalize(&part)
@@ -55,7 +71,21 @@ func inputs(parts ...*report.Report) []report.MergeInput {
 // any order, is the fixture (bar the sources it records), and the merged
 // JSON reads back.
 func TestMergeEqualsWhole(t *testing.T) {
-	whole := normalized(t)
+	whole := fixture()
+	// Schema version 2's per-target lists go to the part of their target.
+	whole.AccountDefaults = []report.AccountDefaults{
+		{Account: "222222222222", Region: "us-west-2", HttpTokens: "required", ManagedBy: "account"},
+		{Account: "111111111111", Region: "us-east-1", ManagedBy: "declarative-policy"},
+	}
+	whole.LaunchSources = []report.LaunchSource{{Account: "222222222222", Region: "us-west-2", ID: "auto-scaling-group/web",
+		Kind: report.SourceAutoScalingGroup, Name: "web", Instances: []string{"i-0d00000000000ready2"},
+		NextLaunch: report.NextLaunch{Status: report.NextLaunchResolved, HttpTokens: "optional", HttpTokensFrom: report.LayerBuiltIn,
+			HttpPutResponseHopLimit: 1, HttpPutResponseHopLimitFrom: report.LayerBuiltIn, HttpEndpoint: "enabled", HttpEndpointFrom: report.LayerBuiltIn}}}
+	whole.Workloads = []report.Workload{
+		{Account: "222222222222", Region: "us-west-2", ID: "auto-scaling-group/222222222222/us-west-2/web", Kind: report.WorkloadAutoScalingGroup, Name: "web", Instances: 1, Step: report.StepFixSource},
+		{Account: "111111111111", Region: "ap-southeast-2", ID: "unmanaged/111111111111/ap-southeast-2/unmanaged", Kind: report.WorkloadUnmanaged, Name: "unmanaged", Instances: 3, Step: report.StepDone},
+	}
+	report.Normalize(whole)
 	parts := split(whole,
 		[]string{"111111111111/us-east-1", "111111111111/eu-west-1"},
 		[]string{"222222222222/us-west-2"},
@@ -161,8 +191,8 @@ func TestMergeRefusals(t *testing.T) {
 		want   []string
 		merges bool
 	}{
-		{"schema version", func(p []*report.Report) []*report.Report { p[1].SchemaVersion = 2; return p }, report.MergeOptions{},
-			[]string{"a.json has schema version 1 and b.json version 2"}, false},
+		{"schema version", func(p []*report.Report) []*report.Report { p[1].SchemaVersion = 1; return p }, report.MergeOptions{},
+			[]string{"a.json has schema version 2 and b.json version 1"}, false},
 		{"lookback", func(p []*report.Report) []*report.Report {
 			p[1].Window.Start = p[1].Window.Start.Add(-16 * 24 * time.Hour)
 			return p

@@ -2,7 +2,6 @@ package policy
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/imdsfleet/imdsfleet/report"
@@ -44,18 +43,11 @@ func ParseDiffFailOn(values []string) ([]DiffFailOn, error) {
 // Count returns how many instances of d the predicate matches (an
 // instance with both kinds of regression counts once).
 func (f DiffFailOn) Count(d *report.Diff) int {
-	var kinds []string
 	switch f {
 	case DiffFailOnRegression:
-		kinds = []string{report.ChangeRegression, report.ChangeNextLaunchRegression}
+		return d.CountInstances(report.ChangeRegression, report.ChangeNextLaunchRegression)
 	case DiffFailOnNewV1:
-		kinds = []string{report.ChangeNewV1}
+		return d.CountInstances(report.ChangeNewV1)
 	}
-	n := 0
-	for i := range d.Instances {
-		if slices.ContainsFunc(d.Instances[i].Changes, func(k string) bool { return slices.Contains(kinds, k) }) {
-			n++
-		}
-	}
-	return n
+	return 0
 }
