@@ -31,6 +31,7 @@ import (
 
 	"github.com/imdsfleet/imdsfleet/internal/awsconfig"
 	"github.com/imdsfleet/imdsfleet/internal/imdsopts"
+	"github.com/imdsfleet/imdsfleet/internal/launch"
 	"github.com/imdsfleet/imdsfleet/internal/policy"
 	"github.com/imdsfleet/imdsfleet/report"
 )
@@ -70,6 +71,12 @@ type Options struct {
 	TagFilters []TagFilter
 	// ContainerTags add to [policy.DefaultContainerTags].
 	ContainerTags []policy.TagMatcher
+	// GroupBy are the tag keys that group instances no launcher groups
+	// into workloads, tried in order (see [launch.Workloads]).
+	GroupBy []string
+	// OwnerTags are the tag keys naming a workload's owner, tried in
+	// order (nil: [launch.DefaultOwnerTags]).
+	OwnerTags []string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Progress, if set, is updated as the scan goes.
@@ -638,6 +645,12 @@ func (s *scan) assemble(targets []target, results []targetResult, failed []repor
 		}
 		r.Targets = append(r.Targets, rt)
 	}
+	wo := launch.WorkloadOptions{GroupBy: s.o.GroupBy, OwnerTags: s.o.OwnerTags}
+	if wo.OwnerTags == nil {
+		wo.OwnerTags = launch.DefaultOwnerTags
+	}
+	r.ScanOptions.GroupBy, r.ScanOptions.OwnerTags = wo.GroupBy, wo.OwnerTags
+	r.Workloads = launch.Workloads(r, wo)
 	report.Normalize(r)
 	return r
 }

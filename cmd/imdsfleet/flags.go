@@ -60,6 +60,28 @@ func checkRegion(flag, s string) error {
 	return nil
 }
 
+// maxTagKey is the longest tag key EC2 accepts.
+const maxTagKey = 128
+
+// checkTagKeys checks a list of tag keys (--group-by, --owner-tag): each
+// non-empty, at most 128 characters, a key rather than KEY=VALUE, and
+// none twice.
+func checkTagKeys(flag string, keys []string) error {
+	for i, k := range keys {
+		switch {
+		case strings.TrimSpace(k) == "":
+			return usageError("%s: an empty tag key: name a tag key such as app or team", flag)
+		case len(k) > maxTagKey:
+			return usageError("%s %.40q...: a tag key is at most %d characters", flag, k, maxTagKey)
+		case strings.Contains(k, "="):
+			return usageError("%s %q: want a tag KEY (the value is what groups), e.g. %s %s", flag, k, flag, strings.SplitN(k, "=", 2)[0])
+		case slices.Contains(keys[:i], k):
+			return usageError("%s %q is given twice", flag, k)
+		}
+	}
+	return nil
+}
+
 // checkFilter rejects a list flag that narrows what a command changes when it
 // was given but names nothing, or holds an empty item: an empty --instance-ids
 // (an unset shell variable in --instance-ids "$IDS") would otherwise mean no

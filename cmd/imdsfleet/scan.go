@@ -17,6 +17,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/imdsfleet/imdsfleet/internal/awsconfig"
+	"github.com/imdsfleet/imdsfleet/internal/launch"
 	"github.com/imdsfleet/imdsfleet/internal/policy"
 	"github.com/imdsfleet/imdsfleet/report"
 	"github.com/imdsfleet/imdsfleet/scanner"
@@ -36,6 +37,8 @@ type scanOptions struct {
 	minObservedDays int
 	filterTags      []string
 	containerTags   []string
+	groupBy         []string
+	ownerTags       []string
 	outputs         []string
 	format          string
 	failOn          string
@@ -117,6 +120,8 @@ both apply, 3.`,
 	f.IntVar(&o.minObservedDays, "min-observed-days", policy.DefaultMinObservedDays, `days with data an instance needs to be "ready" (at least 1; capped at the lookback's days)`)
 	f.StringArrayVar(&o.filterTags, "filter-tag", nil, "scan only instances with tag KEY=VALUE (repeatable; the same key twice matches either value)")
 	f.StringArrayVar(&o.containerTags, "container-tag", nil, "tag KEY or KEY=VALUE marking container hosts, besides the EKS/ECS/Karpenter ones (repeatable; KEY may end in *)")
+	f.StringArrayVar(&o.groupBy, "group-by", nil, "tag KEY whose value groups instances that no Auto Scaling group, EKS node group, Karpenter node pool or launch template groups into workloads (repeatable: the first KEY an instance carries)")
+	f.StringSliceVar(&o.ownerTags, "owner-tag", launch.DefaultOwnerTags, "tag KEYs naming a workload's owner, the first an instance carries (comma list, repeatable)")
 	f.StringArrayVarP(&o.outputs, "output", "o", nil, "write the report to FILE too, format from the extension: .json .csv .md .html .txt (repeatable)")
 	f.StringVar(&o.format, "format", report.FormatTable, "stdout format: table, json, csv or markdown")
 	f.StringVar(&o.failOn, "fail-on", string(policy.FailOnNone), "exit 3 when an instance matches: none, v1-allowed (tokens optional, endpoint on), v1-in-use, risk (any risk)")
@@ -204,6 +209,16 @@ func (o *scanOptions) parse() (*scanPlan, error) {
 		}
 		p.opts.ContainerTags = append(p.opts.ContainerTags, m)
 	}
+	if err := checkTagKeys("--group-by", o.groupBy); err != nil {
+		return nil, err
+	}
+	if err := checkTagKeys("--owner-tag", o.ownerTags); err != nil {
+		return nil, err
+	}
+	if len(o.ownerTags) == 0 {
+		return nil, usageError("--owner-tag is empty: name at least one tag key (the default is %s)", strings.Join(launch.DefaultOwnerTags, ","))
+	}
+	p.opts.GroupBy, p.opts.OwnerTags = o.groupBy, o.ownerTags
 	switch o.format {
 	case report.FormatTable, report.FormatJSON, report.FormatCSV, report.FormatMarkdown:
 	default:

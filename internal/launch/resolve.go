@@ -476,17 +476,6 @@ func worst(nexts []report.NextLaunch, uses []string) report.NextLaunch {
 		return nexts[0]
 	}
 	pick := 0
-	rank := func(n report.NextLaunch) int {
-		switch {
-		case n.Fails():
-			return 3
-		case n.AllowsV1():
-			return 2
-		case n.Status == report.NextLaunchUnresolved:
-			return 1
-		}
-		return 0
-	}
 	differ := false
 	for i, n := range nexts {
 		if n != nexts[0] {

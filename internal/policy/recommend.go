@@ -26,7 +26,7 @@ func nextLaunchAdvice(in *report.Instance) string {
 	if ls := in.LaunchSource; ls != nil && ls.SourceID != "" {
 		src = "its launch source " + ls.SourceID
 	}
-	return fmt.Sprintf("Fix %s too: it would launch the replacement with IMDSv1 allowed (httpTokens optional, from the %s).", src, in.NextLaunch.HttpTokensFrom)
+	return fmt.Sprintf("Fix %s too: it would launch the replacement with IMDSv1 allowed (httpTokens optional, from %s).", src, LayerText(in.NextLaunch.HttpTokensFrom))
 }
 
 func recommendInstance(in *report.Instance, containerHost bool, r Rules) string {

@@ -1,0 +1,101 @@
+package policy
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/imdsfleet/imdsfleet/report"
+)
+
+// PlanWorkload returns the next step of a workload's migration plan (a
+// report.Step* value) and one sentence saying what to do, from its counts
+// and its launch source's next launch. Steps come in plan order, and the
+// first that applies is the one named:
+//
+//  1. fix-source: the source would launch instances that allow IMDSv1
+//     (or cannot launch at all): fix it first, or every instance fixed
+//     is undone at its replacement;
+//  2. enforce-ready: enforce IMDSv2 on the instances ready for it;
+//  3. find-v1-callers: find and update the software still making v1
+//     calls;
+//  4. gather-evidence: too few observed days to decide;
+//  5. done.
+func PlanWorkload(w *report.Workload) (step, recommendation string) {
+	c := w.ByClassification
+	n := w.NextLaunch
+	src := "its launch source"
+	if len(w.SourceIDs) == 1 {
+		src = "its launch source " + w.SourceIDs[0]
+	} else if len(w.SourceIDs) > 1 {
+		src = fmt.Sprintf("its launch sources (%s)", strings.Join(w.SourceIDs, ", "))
+	}
+	switch {
+	case n.Fails():
+		return report.StepFixSource, fmt.Sprintf("Fix %s first: it cannot launch instances (HttpTokensEnforced refuses its tokens-optional launch); %s.", src, fixText(n))
+	case n.AllowsV1():
+		s := fmt.Sprintf("Fix %s first: it would launch replacements with IMDSv1 allowed (httpTokens optional, from %s); %s.", src, LayerText(n.HttpTokensFrom), fixText(n))
+		switch v1 := c[report.ClassV1InUse]; v1 {
+		case 0:
+		case 1:
+			s += " 1 instance still makes IMDSv1 calls: update that software before new instances get the setting."
+		default:
+			s += fmt.Sprintf(" %d instances still make IMDSv1 calls: update that software before new instances get the setting.", v1)
+		}
+		return report.StepFixSource, s
+	}
+	note := ""
+	if n != nil && n.Status == report.NextLaunchUnresolved {
+		note = " Its next launch could not be worked out (" + n.Reason + "): check the source by hand."
+	}
+	switch {
+	case c[report.ClassReady] > 0:
+		return report.StepEnforceReady, fmt.Sprintf("Enforce IMDSv2 on the %s: no IMDSv1 calls over enough observed days.%s", plural(c[report.ClassReady], "ready instance"), note)
+	case c[report.ClassV1InUse] > 0:
+		return report.StepFindCallers, fmt.Sprintf("Find and update the software making IMDSv1 calls on %s, then enforce IMDSv2.%s", plural(c[report.ClassV1InUse], "instance"), note)
+	case c[report.ClassNoData] > 0:
+		return report.StepGatherEvidence, fmt.Sprintf("Gather evidence: %s without enough observed days; re-scan once they have run longer.%s", plural(c[report.ClassNoData], "instance"), note)
+	}
+	return report.StepDone, "Nothing to do: IMDSv2 is enforced (or IMDS is off) on every instance." + note
+}
+
+// LayerText names a next-launch layer for people: "the launch template".
+func LayerText(layer string) string {
+	switch layer {
+	case report.LayerLaunchTemplate:
+		return "the launch template"
+	case report.LayerLaunchConfiguration:
+		return "the launch configuration"
+	case report.LayerDeclarativePolicy:
+		return "the account default a declarative policy sets"
+	case report.LayerAccountDefault:
+		return "the account default"
+	case report.LayerAMI:
+		return "the AMI's ImdsSupport"
+	case report.LayerBuiltIn:
+		return "EC2's built-in default"
+	}
+	return "an unknown layer"
+}
+
+// fixText says where to set HttpTokens=required for a next launch that
+// allows v1 or fails, from the layer that decided its tokens.
+func fixText(n *report.NextLaunch) string {
+	switch n.HttpTokensFrom {
+	case report.LayerLaunchTemplate:
+		return "create a template version with MetadataOptions HttpTokens=required and make it the one the launcher uses ($Default, $Latest or the version it names)"
+	case report.LayerLaunchConfiguration:
+		return "move the group to a launch template with HttpTokens=required (a launch configuration cannot be modified)"
+	case report.LayerDeclarativePolicy:
+		return "the Organizations declarative policy sets the account default to optional: change it there, or set HttpTokens=required in the source itself"
+	case report.LayerAccountDefault:
+		return "set HttpTokens=required in the source, or make it the account default (ModifyInstanceMetadataDefaults)"
+	}
+	return "set HttpTokens=required in the source, or make it the account default (ModifyInstanceMetadataDefaults)"
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, word)
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
