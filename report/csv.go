@@ -15,12 +15,23 @@ var csvHeader = []string{
 	"account", "region", "instance_id", "name", "state", "http_tokens", "http_endpoint", "hop_limit",
 	"classification", "risks", "no_token_calls", "no_token_rejected", "days_with_calls", "last_call_at",
 	"instance_profile_arn", "image_id", "launch_time",
+	// Schema version 2.
+	"workload", "launch_source_kind", "launch_source", "next_launch_status",
+	"next_http_tokens", "next_http_tokens_from", "next_hop_limit", "next_hop_limit_from",
+	"next_http_endpoint", "next_http_endpoint_from",
 }
 
 // WriteCSV writes one row per instance, in the order of r.Instances, under
 // this header (RFC 4180 quoting, \n line ends):
 //
-//	account,region,instance_id,name,state,http_tokens,http_endpoint,hop_limit,classification,risks,no_token_calls,no_token_rejected,days_with_calls,last_call_at,instance_profile_arn,image_id,launch_time
+//	account,region,instance_id,name,state,http_tokens,http_endpoint,hop_limit,classification,risks,no_token_calls,no_token_rejected,days_with_calls,last_call_at,instance_profile_arn,image_id,launch_time,workload,launch_source_kind,launch_source,next_launch_status,next_http_tokens,next_http_tokens_from,next_hop_limit,next_hop_limit_from,next_http_endpoint,next_http_endpoint_from
+//
+// The columns from workload on came with schema version 2: the workload's
+// ID, where the instance came from (its launch source's kind, and its ID
+// among the report's launch sources, or its name when it has none) and
+// what its replacement would get. They are empty when the scan did not
+// read launch sources; the next_* cells are empty for a field that could
+// not be resolved.
 //
 // Values: risks are joined with ";"; numbers are written in plain decimal,
 // never with an exponent; times are RFC 3339 in UTC. A cell is empty when
@@ -68,6 +79,23 @@ func WriteCSV(w io.Writer, r *Report) error {
 		row[14] = csvText(in.InstanceProfileArn)
 		row[15] = csvText(in.ImageID)
 		row[16] = formatTime(in.LaunchTime)
+		row[17] = csvText(in.Workload)
+		for j := 18; j < len(row); j++ {
+			row[j] = ""
+		}
+		if ls := in.LaunchSource; ls != nil {
+			row[18] = csvText(ls.Kind)
+			row[19] = csvText(cmpOr(ls.SourceID, ls.Name))
+		}
+		if n := in.NextLaunch; n != nil {
+			row[20] = csvText(n.Status)
+			row[21], row[22] = csvText(n.HttpTokens), csvText(n.HttpTokensFrom)
+			if n.HttpPutResponseHopLimit != 0 {
+				row[23] = strconv.Itoa(int(n.HttpPutResponseHopLimit))
+			}
+			row[24] = csvText(n.HttpPutResponseHopLimitFrom)
+			row[25], row[26] = csvText(n.HttpEndpoint), csvText(n.HttpEndpointFrom)
+		}
 		if err := cw.Write(row); err != nil {
 			return fmt.Errorf("write csv row for %s: %w", in.InstanceID, err)
 		}
@@ -77,6 +105,13 @@ func WriteCSV(w io.Writer, r *Report) error {
 		return fmt.Errorf("write csv: %w", err)
 	}
 	return nil
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
 
 // csvText is [CSVCell]: every CSV the tool writes guards its text cells

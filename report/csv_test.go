@@ -35,7 +35,10 @@ func TestWriteCSV(t *testing.T) {
 	r := normalized(t)
 	header, rows := readCSV(t, r)
 	wantHeader := "account,region,instance_id,name,state,http_tokens,http_endpoint,hop_limit,classification,risks," +
-		"no_token_calls,no_token_rejected,days_with_calls,last_call_at,instance_profile_arn,image_id,launch_time"
+		"no_token_calls,no_token_rejected,days_with_calls,last_call_at,instance_profile_arn,image_id,launch_time," +
+		// Schema version 2 appended these: earlier columns never move.
+		"workload,launch_source_kind,launch_source,next_launch_status,next_http_tokens,next_http_tokens_from," +
+		"next_hop_limit,next_hop_limit_from,next_http_endpoint,next_http_endpoint_from"
 	if got := strings.Join(header, ","); got != wantHeader {
 		t.Fatalf("header = %s\nwant     %s", got, wantHeader)
 	}

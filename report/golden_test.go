@@ -2,6 +2,7 @@ package report_test
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 
 	"github.com/imdsfleet/imdsfleet/report"
@@ -30,6 +31,16 @@ func TestGolden(t *testing.T) {
 				t.Fatalf("Write(%s): %v", tt.format, err)
 			}
 			golden(t, tt.file, buf.Bytes())
+		})
+		// The same with launch sources and workloads (schema version 2).
+		launchFile := "launch" + strings.TrimPrefix(tt.file, "report")
+		t.Run(launchFile, func(t *testing.T) {
+			r := launchFixture(t)
+			var buf bytes.Buffer
+			if err := report.Write(&buf, tt.format, r, tt.opts); err != nil {
+				t.Fatalf("Write(%s): %v", tt.format, err)
+			}
+			golden(t, launchFile, buf.Bytes())
 		})
 	}
 }

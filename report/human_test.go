@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/imdsfleet/imdsfleet/internal/launch"
 	"github.com/imdsfleet/imdsfleet/report"
 )
 
@@ -62,6 +63,8 @@ func mdCells(line string) []string {
 // header, whatever the instance names contain (pipes, newlines, HTML).
 func TestMarkdownTablesHold(t *testing.T) {
 	md := render(t, report.FormatMarkdown, normalized(t), report.TableOptions{})
+	// The workloads and sources to fix hold as well.
+	md += "\n" + render(t, report.FormatMarkdown, launchFixture(t), report.TableOptions{})
 	want := 0
 	for i, line := range strings.Split(md, "\n") {
 		if !strings.HasPrefix(line, "|") {
@@ -314,16 +317,29 @@ func TestHostileNamesEveryFormat(t *testing.T) {
 		"本番サーバー",
 		"see http://evil.example www.evil.example me@evil.example",
 	}
-	r := &report.Report{SchemaVersion: 1, Targets: []report.Target{{Account: "1", Region: "r", Status: report.TargetOK}}}
+	r := &report.Report{SchemaVersion: report.SchemaVersion, Targets: []report.Target{{Account: "1", Region: "r", Status: report.TargetOK}}}
+	// The names are also group, launch configuration and owner names, so
+	// that the workloads and the sources to fix show them too.
+	inv := &launch.Inventory{Account: "1", Region: "r", Defaults: &launch.AccountDefaults{}}
 	for i, n := range names {
+		inv.Groups = append(inv.Groups, launch.Group{Name: n, LaunchConfigurationName: n})
+		inv.LaunchConfigs = append(inv.LaunchConfigs, launch.LaunchConfig{Name: n, ImageID: "ami-1"})
 		r.Instances = append(r.Instances, report.Instance{
-			Account: "1", Region: "r", InstanceID: "i-" + strings.Repeat("0", i+1), Name: n, Tags: map[string]string{"Name": n},
+			Account: "1", Region: "r", InstanceID: "i-" + strings.Repeat("0", i+1), Name: n,
+			Tags: map[string]string{"Name": n, launch.TagAutoScalingGroup: n, "owner": n},
 			MetadataOptions: report.MetadataOptions{HttpTokens: "optional", HttpEndpoint: "enabled", HttpPutResponseHopLimit: 1},
 			Usage:           report.Usage{Status: report.UsageComplete, NoTokenCalls: 5, DaysWithCalls: 1, Datapoints: 14},
 			Classification:  report.ClassV1InUse,
 		})
 	}
+	inv.Images = []launch.Image{{ID: "ami-1"}}
+	res := launch.Resolve(inv, r.Instances)
+	r.LaunchSources = res.Sources
+	r.Workloads = launch.Workloads(r, launch.WorkloadOptions{})
 	report.Normalize(r)
+	if len(r.Workloads) != len(names) || len(r.LaunchSources) != 2*len(names)+1 {
+		t.Fatalf("test setup: %d workloads, %d sources", len(r.Workloads), len(r.LaunchSources))
+	}
 	for _, c := range []struct {
 		format string
 		opts   report.TableOptions
@@ -351,6 +367,10 @@ func TestHostileNamesEveryFormat(t *testing.T) {
 	// CSV and JSON keep the data: checked without the 10 MB name, which
 	// costs seconds under -race and is covered by the commands' tests.
 	r.Instances = slices.DeleteFunc(r.Instances, func(in report.Instance) bool { return len(in.Name) > 1<<20 })
+	r.LaunchSources, r.Workloads = nil, nil
+	for i := range r.Instances {
+		r.Instances[i].LaunchSource, r.Instances[i].NextLaunch, r.Instances[i].Workload = nil, nil, ""
+	}
 	// CSV: guarded, otherwise exact.
 	csvOut := render(t, report.FormatCSV, r, report.TableOptions{})
 	if !strings.Contains(csvOut, `'=cmd|' /C calc'!A0`) || strings.Contains(csvOut, ",=cmd") {

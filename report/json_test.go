@@ -45,7 +45,7 @@ func TestJSONRoundTrip(t *testing.T) {
 // TestWriteJSONStreamsTheSameDocument: the streamed output is exactly the
 // document json.Encoder would write for the whole report in one go.
 func TestWriteJSONStreamsTheSameDocument(t *testing.T) {
-	for name, r := range map[string]*report.Report{"fixture": normalized(t), "empty": emptyNormalized()} {
+	for name, r := range map[string]*report.Report{"fixture": normalized(t), "empty": emptyNormalized(), "launch": launchFixture(t)} {
 		t.Run(name, func(t *testing.T) {
 			var whole bytes.Buffer
 			enc := json.NewEncoder(&whole)
@@ -320,3 +320,107 @@ func TestReadErrorsShowFileTextSafely(t *testing.T) {
 		t.Errorf("error does not show the id escaped: %.200q", msg)
 	}
 }
+
+// TestJSONRoundTripLaunch: the schema version 2 parts (account defaults,
+// launch sources, workloads, each instance's launch source and next
+// launch, launch errors) come back unchanged.
+func TestJSONRoundTripLaunch(t *testing.T) {
+	want := launchFixture(t)
+	got, err := report.Read(bytes.NewReader(writeJSON(t, want)))
+	if err != nil {
+		t.Fatalf("Read: %v", err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("round trip changed the report:\n%s", firstDiff(string(writeJSON(t, want)), string(writeJSON(t, got))))
+	}
+	if len(got.LaunchSources) == 0 || len(got.Workloads) == 0 || len(got.AccountDefaults) == 0 || got.Instances[0].NextLaunch == nil {
+		t.Fatal("the launch fixture lost its launch sources")
+	}
+}
+
+// TestReadVersion1: a report written before launch sources (schema
+// version 1, as imdsfleet wrote it) still reads, without them; version 2
+// parts in a version 1 report are refused.
+func TestReadVersion1(t *testing.T) {
+	r, err := report.ReadFile(filepath.Join("testdata", "v1-report.json"))
+	if err != nil {
+		t.Fatalf("ReadFile(v1): %v", err)
+	}
+	if r.SchemaVersion != 1 || len(r.Instances) != 9 || len(r.LaunchSources) != 0 || r.Workloads == nil || r.Instances[0].NextLaunch != nil {
+		t.Errorf("v1 report read as version %d, %d instances, %d sources, workloads %v", r.SchemaVersion, len(r.Instances), len(r.LaunchSources), r.Workloads)
+	}
+	data, err := os.ReadFile(filepath.Join("testdata", "v1-report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, edit := range map[string]func(map[string]any){
+		"risk next-launch-v1": func(d map[string]any) {
+			firstInstanceOf(d)["risks"] = []any{"next-launch-v1"}
+		},
+		"launchSources": func(d map[string]any) {
+			d["launchSources"] = []any{map[string]any{"account": "1", "region": "r", "id": "account-default", "kind": "account-default"}}
+		},
+		"nextLaunch": func(d map[string]any) {
+			firstInstanceOf(d)["nextLaunch"] = map[string]any{"status": "unresolved"}
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var d map[string]any
+			if err := json.Unmarshal(data, &d); err != nil {
+				t.Fatal(err)
+			}
+			edit(d)
+			b, _ := json.Marshal(d)
+			if _, err := report.Read(bytes.NewReader(b)); !errors.Is(err, report.ErrInvalid) {
+				t.Errorf("Read = %v, want ErrInvalid", err)
+			}
+		})
+	}
+}
+
+// TestReadLaunchInvalid: version 2 parts that no scan writes are refused,
+// each with a line naming it.
+func TestReadLaunchInvalid(t *testing.T) {
+	data := writeJSON(t, launchFixture(t))
+	for _, tt := range []struct {
+		name string
+		edit func(d map[string]any)
+		want string
+	}{
+		{"unknown source kind", func(d map[string]any) { list(d, "launchSources")[0].(map[string]any)["kind"] = "spaceship" }, `kind "spaceship"`},
+		{"unknown layer", func(d map[string]any) {
+			list(d, "launchSources")[0].(map[string]any)["nextLaunch"].(map[string]any)["httpTokensFrom"] = "vibes"
+		}, `httpTokensFrom "vibes"`},
+		{"resolved without tokens", func(d map[string]any) {
+			n := list(d, "launchSources")[0].(map[string]any)["nextLaunch"].(map[string]any)
+			n["status"], n["httpTokens"], n["httpTokensFrom"] = "resolved", "", ""
+		}, "is resolved but has no httpTokens"},
+		{"dangling source id", func(d map[string]any) {
+			for _, in := range list(d, "instances") {
+				if ls, ok := in.(map[string]any)["launchSource"].(map[string]any); ok && ls["sourceId"] != nil {
+					ls["sourceId"] = "auto-scaling-group/nowhere"
+					return
+				}
+			}
+		}, `sourceId "auto-scaling-group/nowhere", which is not among the launchSources`},
+		{"unknown step", func(d map[string]any) { list(d, "workloads")[0].(map[string]any)["step"] = "panic" }, `step "panic"`},
+		{"dangling workload", func(d map[string]any) { firstInstanceOf(d)["workload"] = "tag/x" }, `workload "tag/x", which is not among`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var d map[string]any
+			if err := json.Unmarshal(data, &d); err != nil {
+				t.Fatal(err)
+			}
+			tt.edit(d)
+			b, _ := json.Marshal(d)
+			_, err := report.Read(bytes.NewReader(b))
+			if !errors.Is(err, report.ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Read = %v, want ErrInvalid naming %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func list(d map[string]any, key string) []any { return d[key].([]any) }
+
+func firstInstanceOf(d map[string]any) map[string]any { return list(d, "instances")[0].(map[string]any) }

@@ -142,6 +142,11 @@ func validateLaunch(rep *Report, version int) []string {
 			}
 		}
 	}
+	for i := range rep.Instances {
+		if w := rep.Instances[i].Workload; w != "" && !workloads[w] {
+			add("instances[%d] (%s) has workload %s, which is not among the report's workloads", i, SanitizeCell(rep.Instances[i].InstanceID, 40), quoted(w))
+		}
+	}
 	return problems
 }
 

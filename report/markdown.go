@@ -83,6 +83,8 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	}
 	p("\n")
 
+	writeMarkdownLaunch(p, r)
+
 	for _, g := range attentionGroups(r) {
 		if len(g.Instances) == 0 {
 			continue
@@ -106,6 +108,56 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		return fmt.Errorf("write markdown: %w", err)
 	}
 	return nil
+}
+
+// writeMarkdownLaunch writes the workloads in plan order, the launch
+// sources to fix and the failed launch-source reads (schema version 2),
+// each table capped at markdownMaxRows.
+func writeMarkdownLaunch(p func(string, ...any), r *Report) {
+	if errs := launchErrors(r); len(errs) > 0 {
+		p("> [!WARNING]\n> Launch sources could not be read for %s: next launches that depend on them are unresolved.\n", plural(len(errs), "read"))
+		for _, e := range errs {
+			p("> - %s\n", md(e, mdTextWidth))
+		}
+		p("\n")
+	}
+	if ws := workloadsInPlanOrder(r); len(ws) > 0 {
+		p("## Workloads (%d)\n\n", len(ws))
+		p("In plan order: fix the launch source, enforce the ready instances, find the IMDSv1 callers, gather evidence.\n\n")
+		p("| Workload | Kind | Account | Region | Owner | Instances | v1-in-use | no-data | ready | enforced | Next launch | Step | Recommendation |\n")
+		p("|---|---|---|---|---|--:|--:|--:|--:|--:|---|---|---|\n")
+		for i, w := range ws {
+			if i == markdownMaxRows {
+				p("\n_… and %d more (see the JSON report)._\n", len(ws)-markdownMaxRows)
+				break
+			}
+			p("| %s | %s | %s | %s | %s | %d | %d | %d | %d | %d | %s | `%s` | %s |\n",
+				md(w.Name, mdCellWidth), md(w.Kind, mdCellWidth), md(w.Account, mdCellWidth), md(w.Region, mdCellWidth), md(ownerText(w), mdCellWidth),
+				w.Instances, w.ByClassification[ClassV1InUse], w.ByClassification[ClassNoData], w.ByClassification[ClassReady], w.ByClassification[ClassEnforced],
+				md(NextLaunchText(w.NextLaunch), mdTextWidth), md(w.Step, mdCellWidth), md(w.Recommendation, mdTextWidth))
+		}
+		p("\n")
+	}
+	fix := sourcesToFix(r)
+	toFix := fixSet(fix)
+	switch {
+	case len(fix) > 0:
+		p("## Sources to fix (%d)\n\n", len(fix))
+		p("Launch sources whose next instance would allow IMDSv1 (or could not launch): fix them, or every instance fixed is undone at its replacement.\n\n")
+		p("| Source | Name | Account | Region | Next launch | Groups | Instances | Fix |\n|---|---|---|---|---|---|--:|---|\n")
+		for i, s := range fix {
+			if i == markdownMaxRows {
+				p("\n_… and %d more (see the JSON report)._\n", len(fix)-markdownMaxRows)
+				break
+			}
+			p("| %s | %s | %s | %s | %s | %s | %d | %s |\n",
+				md(s.ID, mdCellWidth), md(s.Name, mdCellWidth), md(s.Account, mdCellWidth), md(s.Region, mdCellWidth),
+				md(NextLaunchText(&s.NextLaunch), mdTextWidth), md(groupsText(s.Groups, 5), mdTextWidth), len(s.Instances), md(sourceFixText(s, toFix), mdTextWidth))
+		}
+		p("\n")
+	case len(r.LaunchSources) > 0:
+		p("## Sources to fix\n\nNo launch source would launch an instance allowing IMDSv1.\n\n")
+	}
 }
 
 // Caps of the Markdown cells, in columns (see [SanitizeCell]): a step

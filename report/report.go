@@ -180,6 +180,9 @@ type Instance struct {
 	// did not read launch sources.
 	LaunchSource *InstanceLaunchSource `json:"launchSource,omitempty"`
 	NextLaunch   *NextLaunch           `json:"nextLaunch,omitempty"`
+	// Workload is the ID of the workload the instance belongs to
+	// (schema version 2; see [Workload]).
+	Workload string `json:"workload,omitempty"`
 }
 
 // MetadataOptions mirrors EC2's InstanceMetadataOptionsResponse.

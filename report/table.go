@@ -102,7 +102,11 @@ func WriteTable(w io.Writer, r *Report, opts TableOptions) error {
 	for _, f := range failed {
 		t.line(t.paint(colorRed, "error") + fmt.Sprintf(" %s/%s: %s", cell(f.Account), cell(f.Region), SanitizeCell(f.Error, textWidth)))
 	}
+	for _, e := range launchErrors(r) {
+		t.line(t.paint(colorRed, "launch sources not read") + " " + SanitizeCell(e, textWidth))
+	}
 	t.line("")
+	t.launchSections(r)
 
 	// Instances needing attention.
 	list := attentionList(r)
@@ -134,6 +138,65 @@ func WriteTable(w io.Writer, r *Report, opts TableOptions) error {
 		t.line(fmt.Sprintf("… and %d more (see the JSON/CSV report, or raise the row limit)", n))
 	}
 	return t.flush(w)
+}
+
+// launchSections writes the workloads in plan order and the launch
+// sources to fix (schema version 2), each capped at MaxRows.
+func (t *tableWriter) launchSections(r *Report) {
+	if ws := workloadsInPlanOrder(r); len(ws) > 0 {
+		t.line(fmt.Sprintf("WORKLOADS: %s, in plan order", plural(len(ws), "workload")))
+		t.begin()
+		t.row("WORKLOAD", "KIND", "REGION", "OWNER", "INSTANCES", strings.ToUpper(ClassV1InUse), strings.ToUpper(ClassNoData),
+			strings.ToUpper(ClassReady), strings.ToUpper(ClassEnforced), "NEXT LAUNCH", t.paint(colorBold, "STEP"), "RECOMMENDATION")
+		shown := 0
+		for _, w := range ws {
+			if t.opts.MaxRows > 0 && shown == t.opts.MaxRows {
+				break
+			}
+			color := colorDefault
+			switch w.Step {
+			case StepFixSource:
+				color = colorRed
+			case StepDone:
+				color = colorGreen
+			}
+			t.row(SanitizeCell(w.Name, nameWidth), cell(w.Kind), cell(w.Region), SanitizeCell(ownerText(w), nameWidth), fmt.Sprint(w.Instances),
+				fmt.Sprint(w.ByClassification[ClassV1InUse]), fmt.Sprint(w.ByClassification[ClassNoData]), fmt.Sprint(w.ByClassification[ClassReady]),
+				fmt.Sprint(w.ByClassification[ClassEnforced]), SanitizeCell(NextLaunchText(w.NextLaunch), textWidth), t.paint(color, cell(w.Step)),
+				SanitizeCell(w.Recommendation, textWidth))
+			shown++
+		}
+		t.end()
+		if n := len(ws) - shown; n > 0 {
+			t.line(fmt.Sprintf("… and %d more workloads (see the JSON report, or raise the row limit)", n))
+		}
+		t.line("")
+	}
+	fix := sourcesToFix(r)
+	toFix := fixSet(fix)
+	switch {
+	case len(fix) > 0:
+		t.line(fmt.Sprintf("SOURCES TO FIX: %s that would launch instances allowing IMDSv1 (or cannot launch)", plural(len(fix), "launch source")))
+		t.begin()
+		t.row("SOURCE", "NAME", "REGION", t.paint(colorBold, "NEXT LAUNCH"), "GROUPS", "INSTANCES", "FIX")
+		shown := 0
+		for _, s := range fix {
+			if t.opts.MaxRows > 0 && shown == t.opts.MaxRows {
+				break
+			}
+			t.row(cell(s.ID), SanitizeCell(s.Name, nameWidth), cell(s.Region), t.paint(colorRed, SanitizeCell(NextLaunchText(&s.NextLaunch), textWidth)),
+				SanitizeCell(groupsText(s.Groups, 3), textWidth), fmt.Sprint(len(s.Instances)), SanitizeCell(sourceFixText(s, toFix), textWidth))
+			shown++
+		}
+		t.end()
+		if n := len(fix) - shown; n > 0 {
+			t.line(fmt.Sprintf("… and %d more sources (see the JSON report, or raise the row limit)", n))
+		}
+		t.line("")
+	case len(r.LaunchSources) > 0:
+		t.line("No launch source would launch an instance allowing IMDSv1.")
+		t.line("")
+	}
 }
 
 // cell is a short text cell from the report, made safe and capped.

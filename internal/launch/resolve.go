@@ -353,8 +353,8 @@ func (x *index) assemble(tokens, hop, endpoint field) report.NextLaunch {
 	}
 	if d := x.inv.Defaults; d != nil && d.HttpTokensEnforced == "enabled" && n.HttpTokens == "optional" {
 		n.Status = report.NextLaunchFails
-		n.Reason = joinReasons(n.Reason, fmt.Sprintf("HttpTokensEnforced is enabled in %s, so EC2 refuses a launch with tokens optional (decided by the %s): set HttpTokens to required there",
-			x.inv.Region, tokens.from))
+		n.Reason = joinReasons(n.Reason, fmt.Sprintf("HttpTokensEnforced is enabled in %s, so EC2 refuses this launch: its tokens would be optional (from %s); set HttpTokens=required in the source",
+			x.inv.Region, report.DescribeLayer(tokens.from)))
 	}
 	return n
 }

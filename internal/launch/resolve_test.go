@@ -1,6 +1,7 @@
 package launch
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -97,7 +98,7 @@ func TestPrecedence(t *testing.T) {
 				status: report.NextLaunchFails, reason: []string{"HttpTokensEnforced is enabled in eu-west-1", "refuses"}}},
 		{"HttpTokensEnforced: an explicit optional fails too", Options{HttpTokens: "optional"}, "ami-v2", &AccountDefaults{HttpTokensEnforced: "enabled"}, all, nil,
 			want{tokens: "optional", tokensFrom: "launch-template", hop: 2, hopFrom: "ami", endpoint: "enabled", endpointFrom: "built-in",
-				status: report.NextLaunchFails, reason: []string{"launch-template"}}},
+				status: report.NextLaunchFails, reason: []string{"the launch template"}}},
 		{"HttpTokensEnforced: a required launch succeeds", Options{}, "ami-v2", &AccountDefaults{HttpTokensEnforced: "enabled"}, all, nil,
 			want{tokens: "required", tokensFrom: "ami", hop: 2, hopFrom: "ami", endpoint: "enabled", endpointFrom: "built-in"}},
 		{"deleted AMI", Options{}, "ami-gone", none, all, nil,
@@ -130,9 +131,10 @@ func TestPrecedence(t *testing.T) {
 					*f = "launch-configuration"
 				}
 			}
+			w.reason = slices.Clone(w.reason)
 			for i, r := range w.reason {
-				if r == "launch-template" {
-					w.reason[i] = "launch-configuration"
+				if r == "the launch template" {
+					w.reason[i] = "the launch configuration"
 				}
 			}
 			check(t, "configuration", sourceByID(t, Resolve(inv, nil), "launch-configuration/lc").NextLaunch, w)

@@ -24,7 +24,8 @@ type WorkloadOptions struct {
 }
 
 // Workloads groups r's instances (judged: after policy.Apply) into
-// workloads, within each (account, Region). An instance belongs to the
+// workloads, within each (account, Region), and sets each instance's
+// Workload to its workload's ID. An instance belongs to the
 // first that applies: its Auto Scaling group; else its EKS node group or
 // Karpenter (or EKS Auto Mode) node pool; else its launch template; else
 // the first --group-by tag it carries, as KEY=VALUE; else "unmanaged".
@@ -57,6 +58,7 @@ func Workloads(r *report.Report, o WorkloadOptions) []report.Workload {
 		in := &r.Instances[i]
 		kind, name := workloadOf(in.Tags, o.GroupBy)
 		id := kind + "/" + in.Account + "/" + in.Region + "/" + name
+		in.Workload = id
 		a := byID[id]
 		if a == nil {
 			a = &acc{

@@ -53,29 +53,14 @@ func PlanWorkload(w *report.Workload) (step, recommendation string) {
 	case c[report.ClassV1InUse] > 0:
 		return report.StepFindCallers, fmt.Sprintf("Find and update the software making IMDSv1 calls on %s, then enforce IMDSv2.%s", plural(c[report.ClassV1InUse], "instance"), note)
 	case c[report.ClassNoData] > 0:
-		return report.StepGatherEvidence, fmt.Sprintf("Gather evidence: %s without enough observed days; re-scan once they have run longer.%s", plural(c[report.ClassNoData], "instance"), note)
+		return report.StepGatherEvidence, fmt.Sprintf("Gather evidence: %s without enough observed days; re-scan later.%s", plural(c[report.ClassNoData], "instance"), note)
 	}
 	return report.StepDone, "Nothing to do: IMDSv2 is enforced (or IMDS is off) on every instance." + note
 }
 
-// LayerText names a next-launch layer for people: "the launch template".
-func LayerText(layer string) string {
-	switch layer {
-	case report.LayerLaunchTemplate:
-		return "the launch template"
-	case report.LayerLaunchConfiguration:
-		return "the launch configuration"
-	case report.LayerDeclarativePolicy:
-		return "the account default a declarative policy sets"
-	case report.LayerAccountDefault:
-		return "the account default"
-	case report.LayerAMI:
-		return "the AMI's ImdsSupport"
-	case report.LayerBuiltIn:
-		return "EC2's built-in default"
-	}
-	return "an unknown layer"
-}
+// LayerText names a next-launch layer for people: "the launch template"
+// (see [report.DescribeLayer]).
+func LayerText(layer string) string { return report.DescribeLayer(layer) }
 
 // fixText says where to set HttpTokens=required for a next launch that
 // allows v1 or fails, from the layer that decided its tokens.
