@@ -326,7 +326,7 @@ func TestHostileNamesEveryFormat(t *testing.T) {
 		inv.LaunchConfigs = append(inv.LaunchConfigs, launch.LaunchConfig{Name: n, ImageID: "ami-1"})
 		r.Instances = append(r.Instances, report.Instance{
 			Account: "1", Region: "r", InstanceID: "i-" + strings.Repeat("0", i+1), Name: n,
-			Tags: map[string]string{"Name": n, launch.TagAutoScalingGroup: n, "owner": n},
+			Tags:            map[string]string{"Name": n, launch.TagAutoScalingGroup: n, "owner": n},
 			MetadataOptions: report.MetadataOptions{HttpTokens: "optional", HttpEndpoint: "enabled", HttpPutResponseHopLimit: 1},
 			Usage:           report.Usage{Status: report.UsageComplete, NoTokenCalls: 5, DaysWithCalls: 1, Datapoints: 14},
 			Classification:  report.ClassV1InUse,

@@ -423,4 +423,6 @@ func TestReadLaunchInvalid(t *testing.T) {
 
 func list(d map[string]any, key string) []any { return d[key].([]any) }
 
-func firstInstanceOf(d map[string]any) map[string]any { return list(d, "instances")[0].(map[string]any) }
+func firstInstanceOf(d map[string]any) map[string]any {
+	return list(d, "instances")[0].(map[string]any)
+}
