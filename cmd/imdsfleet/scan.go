@@ -69,8 +69,12 @@ Each instance is classified, first rule that matches:
   ready       tokens optional, no v1 calls, data on >= --min-observed-days days
               (never fewer than 1, and at most the lookback's days)
   no-data     tokens optional and not enough evidence (or the metric unreadable)
-and gets risks (container-hop-limit, role-exposed, v1-rejected) and a
-recommendation.
+and gets risks (container-hop-limit, role-exposed, v1-rejected,
+next-launch-v1) and a recommendation. Instances are grouped into workloads
+(Auto Scaling group, EKS node group or Karpenter node pool, launch
+template, else the first --group-by tag, else unmanaged), each with its
+owner (--owner-tag), launch source, next launch and next step; see
+docs/next-launch.md for how the next launch is worked out.
 
 The report goes to stdout (--format) and to every --output file, whose format
 follows its extension (.json, .csv, .md, .html, .txt). Files are replaced

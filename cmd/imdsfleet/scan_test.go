@@ -541,7 +541,7 @@ func TestScanCommandHelp(t *testing.T) {
 		t.Fatalf("exit %d", res.code)
 	}
 	for _, want := range []string{"Examples:", "--regions", "--assume-role", "--accounts", "--role-name", "--external-id", "--concurrency",
-		"--lookback", "--min-observed-days", "--filter-tag", "--container-tag", "--output", "--format", "--fail-on", "--profile",
+		"--lookback", "--min-observed-days", "--filter-tag", "--container-tag", "--group-by", "--owner-tag", "--output", "--format", "--fail-on", "--profile",
 		"--region", "--endpoint-url", "--cloudwatch-protocol", "Exit codes"} {
 		if !strings.Contains(res.out, want) {
 			t.Errorf("scan --help lacks %q", want)

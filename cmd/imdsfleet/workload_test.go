@@ -1,0 +1,76 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/imdsfleet/imdsfleet/internal/sim/fleet"
+	"github.com/imdsfleet/imdsfleet/report"
+	"github.com/imdsfleet/imdsfleet/scanner/scantest"
+)
+
+// TestScanWorkloads: the report groups the instances the simulated AWS
+// serves into workloads: Auto Scaling groups from EC2's own tag, then
+// --group-by tags, then unmanaged; owners from --owner-tag; the options
+// are recorded in the report.
+func TestScanWorkloads(t *testing.T) {
+	e := scantest.New(dayStable(t))
+	insts := e.Instances(scanAcctA, "us-east-1", 12)
+	for i := range insts {
+		switch {
+		case i < 4:
+			// EC2's own tag (a Fleet value given to the simulated AWS
+			// directly does not turn AutoScalingGroup into it).
+			insts[i].Tags["aws:autoscaling:groupName"] = "web-asg"
+		case i < 8:
+			insts[i].Tags["app"] = "billing"
+		}
+	}
+	scanStart(t, &fleet.Fleet{Accounts: []fleet.Account{{ID: scanAcctA, Regions: []fleet.Region{{Name: "us-east-1", Instances: insts}}}}})
+	res := scanCLI(t, false, "scan", "--regions", "us-east-1", "--format", "json", "--container-tag", scantest.ContainerTag,
+		"--group-by", "app", "--group-by", "service", "--owner-tag", "team")
+	if res.code != exitOK && res.code != exitIncomplete {
+		t.Fatalf("exit %d\n%s", res.code, res.err)
+	}
+	r := readReport(t, []byte(res.out))
+	if so := r.ScanOptions; strings.Join(so.GroupBy, ",") != "app,service" || strings.Join(so.OwnerTags, ",") != "team" {
+		t.Errorf("scanOptions = %+v", so)
+	}
+	counts := map[string]int{}
+	for _, w := range r.Workloads {
+		counts[w.Kind+" "+w.Name] = w.Instances
+		if w.Step == "" || w.Recommendation == "" || w.Owner == "" || w.OwnerTag != "team" {
+			t.Errorf("workload %s: step %q, recommendation %q, owner %s=%s", w.ID, w.Step, w.Recommendation, w.OwnerTag, w.Owner)
+		}
+	}
+	// Terminated and shutting-down profiles are not reported: count what is.
+	want := map[string]int{}
+	for i, in := range insts {
+		if !e.Want[in.ID].Reported {
+			continue
+		}
+		switch {
+		case e.Want[in.ID].Tags["karpenter.sh/nodepool"] != "" && i >= 4:
+			want[report.WorkloadKarpenter+" "+e.Want[in.ID].Tags["karpenter.sh/nodepool"]]++
+		case i < 4:
+			want[report.WorkloadAutoScalingGroup+" web-asg"]++
+		case i < 8:
+			want[report.WorkloadTag+" app=billing"]++
+		default:
+			want[report.WorkloadUnmanaged+" unmanaged"]++
+		}
+	}
+	if len(counts) != len(want) {
+		t.Errorf("workloads %v, want %v", counts, want)
+	}
+	for k, n := range want {
+		if counts[k] != n {
+			t.Errorf("workload %s has %d instances, want %d (all: %v)", k, counts[k], n, counts)
+		}
+	}
+	for _, in := range r.Instances {
+		if in.Workload == "" {
+			t.Errorf("%s has no workload", in.InstanceID)
+		}
+	}
+}
