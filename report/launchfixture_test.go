@@ -1,6 +1,7 @@
 package report_test
 
 import (
+	"bytes"
 	"testing"
 
 	"github.com/imdsfleet/imdsfleet/internal/launch"
@@ -105,4 +106,16 @@ func launchFixture(t *testing.T) *report.Report {
 	r.Workloads = launch.Workloads(r, wo)
 	report.Normalize(r)
 	return r
+}
+
+// TestLaunchFixtureTrusted: remediate's trust check accepts a report with
+// launch sources as the scan writes it, read back from JSON.
+func TestLaunchFixtureTrusted(t *testing.T) {
+	r, err := report.Read(bytes.NewReader(writeJSON(t, launchFixture(t))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := policy.Check(r); err != nil {
+		t.Fatalf("policy.Check: %v", err)
+	}
 }

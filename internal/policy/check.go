@@ -35,6 +35,11 @@ func Check(r *report.Report) ([]Verdict, error) {
 	if err != nil {
 		return nil, err
 	}
+	sources := make(map[[3]string]*report.NextLaunch, len(r.LaunchSources))
+	for i := range r.LaunchSources {
+		s := &r.LaunchSources[i]
+		sources[[3]string{s.Account, s.Region, s.ID}] = &s.NextLaunch
+	}
 	scanned := make(map[[2]string]string, len(r.Targets))
 	for _, t := range r.Targets {
 		scanned[[2]string{t.Account, t.Region}] = t.Status
@@ -45,6 +50,9 @@ func Check(r *report.Report) ([]Verdict, error) {
 	for i := range r.Instances {
 		in := &r.Instances[i]
 		p := targetProblem(in, scanned)
+		if p == "" {
+			p = nextLaunchProblem(in, sources)
+		}
 		if p == "" {
 			p = usageProblem(in, windowDays)
 		}
@@ -109,6 +117,24 @@ func targetProblem(in *report.Instance, scanned map[[2]string]string) string {
 		return fmt.Sprintf("%s: its account and Region %s are not among the report's targets, so no scan read it", idOf(in), where)
 	case status != report.TargetOK:
 		return fmt.Sprintf("%s: the report's scan of %s failed, so none of its instances were read", idOf(in), where)
+	}
+	return ""
+}
+
+// nextLaunchProblem reports an instance whose nextLaunch is not its
+// launch source's: the scan copies the source's next launch to each of
+// its instances, so a difference is an edit (one that could hide the risk
+// next-launch-v1).
+func nextLaunchProblem(in *report.Instance, sources map[[3]string]*report.NextLaunch) string {
+	if in.LaunchSource == nil || in.LaunchSource.SourceID == "" {
+		return ""
+	}
+	src := sources[[3]string{in.Account, in.Region, in.LaunchSource.SourceID}]
+	switch {
+	case src == nil:
+		return fmt.Sprintf("%s: its launch source %s is not among the report's launch sources", idOf(in), plain(in.LaunchSource.SourceID))
+	case in.NextLaunch == nil || *in.NextLaunch != *src:
+		return fmt.Sprintf("%s: its nextLaunch differs from that of its launch source %s", idOf(in), plain(in.LaunchSource.SourceID))
 	}
 	return ""
 }

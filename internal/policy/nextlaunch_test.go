@@ -61,6 +61,8 @@ func TestCheckNextLaunch(t *testing.T) {
 	}
 	r := &report.Report{
 		SchemaVersion: report.SchemaVersion,
+		LaunchSources: []report.LaunchSource{{Account: "1", Region: "r", ID: "auto-scaling-group/web", Kind: report.SourceAutoScalingGroup,
+			Name: "web", NextLaunch: *in.NextLaunch}},
 		Window:        report.Window{Start: start, End: start.Add(14 * day)},
 		ScanOptions:   rules.ScanOptions(),
 		Targets:       []report.Target{{Account: "1", Region: "r", Status: report.TargetOK}},
@@ -73,5 +75,14 @@ func TestCheckNextLaunch(t *testing.T) {
 	_, err := Check(r)
 	if err == nil || !strings.Contains(err.Error(), "next launch resolved with httpTokens optional") {
 		t.Fatalf("Check of a report hiding next-launch-v1: %v", err)
+	}
+	// Hiding it by editing the instance's nextLaunch (and risks) is found
+	// too: the instance's next launch is its source's.
+	edited := *in.NextLaunch
+	edited.HttpTokens = "required"
+	r.Instances[0].NextLaunch = &edited
+	_, err = Check(r)
+	if err == nil || !strings.Contains(err.Error(), "its nextLaunch differs from that of its launch source auto-scaling-group/web") {
+		t.Fatalf("Check of a report with an edited nextLaunch: %v", err)
 	}
 }
