@@ -63,10 +63,10 @@ func TestCheckNextLaunch(t *testing.T) {
 		SchemaVersion: report.SchemaVersion,
 		LaunchSources: []report.LaunchSource{{Account: "1", Region: "r", ID: "auto-scaling-group/web", Kind: report.SourceAutoScalingGroup,
 			Name: "web", NextLaunch: *in.NextLaunch}},
-		Window:        report.Window{Start: start, End: start.Add(14 * day)},
-		ScanOptions:   rules.ScanOptions(),
-		Targets:       []report.Target{{Account: "1", Region: "r", Status: report.TargetOK}},
-		Instances:     []report.Instance{in},
+		Window:      report.Window{Start: start, End: start.Add(14 * day)},
+		ScanOptions: rules.ScanOptions(),
+		Targets:     []report.Target{{Account: "1", Region: "r", Status: report.TargetOK}},
+		Instances:   []report.Instance{in},
 	}
 	if _, err := Check(r); err != nil {
 		t.Fatalf("Check refused a consistent report: %v", err)
