@@ -128,7 +128,8 @@ func TestScanCommandFleet(t *testing.T) {
 		t.Error("report.json differs from the JSON on stdout")
 	}
 	rows := readCSV(t, csvPath)
-	wantHeader := "account,region,instance_id,name,state,http_tokens,http_endpoint,hop_limit,classification,risks,no_token_calls,no_token_rejected,days_with_calls,last_call_at,instance_profile_arn,image_id,launch_time"
+	wantHeader := "account,region,instance_id,name,state,http_tokens,http_endpoint,hop_limit,classification,risks,no_token_calls,no_token_rejected,days_with_calls,last_call_at,instance_profile_arn,image_id,launch_time," +
+		"workload,launch_source_kind,launch_source,next_launch_status,next_http_tokens,next_http_tokens_from,next_hop_limit,next_hop_limit_from,next_http_endpoint,next_http_endpoint_from"
 	if strings.Join(rows[0], ",") != wantHeader {
 		t.Errorf("CSV header %v", rows[0])
 	}
