@@ -264,6 +264,8 @@ func buildHTMLView(r *Report) *htmlView {
 		switch row.Status {
 		case TargetError:
 			hr.StatusCSS = "error"
+		case TargetSkipped:
+			hr.StatusCSS = ""
 		case "":
 			hr.Status, hr.StatusCSS = "not a target", ""
 		}

@@ -418,8 +418,8 @@ func validate(rep *Report, version int) []string {
 		if t.Region == "" {
 			add("%s has no region", where)
 		}
-		if t.Status != TargetOK && t.Status != TargetError {
-			add("%s has status %s (expected %q or %q)", where, quoted(t.Status), TargetOK, TargetError)
+		if t.Status != TargetOK && t.Status != TargetError && t.Status != TargetSkipped {
+			add("%s has status %s (expected %q, %q or %q)", where, quoted(t.Status), TargetOK, TargetError, TargetSkipped)
 		}
 	}
 	if s := rep.Shard; s != nil && (s.Count < 1 || s.Index < 1 || s.Index > s.Count) {

@@ -58,6 +58,8 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		switch {
 		case row.Status == TargetError:
 			status = "❌ error"
+		case row.Status == TargetSkipped:
+			status = "⏭ skipped"
 		case !isTarget:
 			status = "— (not a target)"
 		}

@@ -64,6 +64,9 @@ const (
 const (
 	TargetOK    = "ok"
 	TargetError = "error"
+	// TargetSkipped is a Region not enabled for the account: nothing was
+	// scanned there and nothing is missing (Error says why it was skipped).
+	TargetSkipped = "skipped"
 )
 
 // Report is one scan of one or more (account, Region) targets.
@@ -84,8 +87,12 @@ type Report struct {
 	// MergedFrom lists the reports `imdsfleet report merge` joined into
 	// this one (see [Merge]); empty for a report a scan wrote.
 	MergedFrom []MergeSource `json:"mergedFrom,omitempty"`
-	Targets    []Target      `json:"targets"`
-	Summary    Summary       `json:"summary"`
+	// SkippedAccounts are accounts the scan found (--org, --ou) or was
+	// given but did not scan: not ACTIVE in the organization, or excluded
+	// with --exclude-accounts. Sorted by account id.
+	SkippedAccounts []SkippedAccount `json:"skippedAccounts,omitempty"`
+	Targets         []Target         `json:"targets"`
+	Summary         Summary          `json:"summary"`
 	// AccountDefaults, LaunchSources and Workloads (schema version 2) are
 	// sorted by account, Region and ID; see [LaunchSource] and [Workload].
 	// A scan that did not read launch sources (or a version 1 report)
@@ -102,6 +109,18 @@ type Report struct {
 type Shard struct {
 	Index int `json:"index"`
 	Count int `json:"count"`
+}
+
+// SkippedAccount is an account that was not scanned, and why.
+type SkippedAccount struct {
+	Account string `json:"account"`
+	// Name is the account's name in the organization ("" when not known).
+	Name string `json:"name"`
+	// State is the account's Organizations state (ACTIVE, SUSPENDED,
+	// PENDING_CLOSURE, CLOSED, PENDING_ACTIVATION; "" when not known).
+	State string `json:"state"`
+	// Reason says why it was skipped, in words.
+	Reason string `json:"reason"`
 }
 
 // Tool names the program that wrote the report.
@@ -140,8 +159,9 @@ type ScanOptions struct {
 type Target struct {
 	Account string `json:"account"`
 	Region  string `json:"region"`
-	Status  string `json:"status"` // TargetOK or TargetError
-	Error   string `json:"error"`
+	Status  string `json:"status"` // TargetOK, TargetError or TargetSkipped
+	// Error says why the target failed, or why it was skipped.
+	Error string `json:"error"`
 	// Instances counts the instances reported for this target.
 	Instances int `json:"instances"`
 	// Terminated counts terminated and shutting-down instances seen but not reported.

@@ -89,6 +89,8 @@ func WriteTable(w io.Writer, r *Report, opts TableOptions) error {
 		switch row.Status {
 		case TargetError:
 			color = colorRed
+		case TargetSkipped:
+			color = colorDefault
 		case "":
 			status, color = "-", colorDefault
 		}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/imdsfleet/imdsfleet/internal/awsconfig"
@@ -14,6 +15,7 @@ import (
 // (smithy.APIError codes such as AuthFailure, UnauthorizedOperation).
 type EC2API interface {
 	ec2.DescribeInstancesAPIClient
+	DescribeAvailabilityZones(ctx context.Context, in *ec2.DescribeAvailabilityZonesInput, optFns ...func(*ec2.Options)) (*ec2.DescribeAvailabilityZonesOutput, error)
 	DescribeRegions(ctx context.Context, in *ec2.DescribeRegionsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeRegionsOutput, error)
 }
 
@@ -27,53 +29,61 @@ type STSAPI interface {
 	GetCallerIdentity(ctx context.Context, in *sts.GetCallerIdentityInput, optFns ...func(*sts.Options)) (*sts.GetCallerIdentityOutput, error)
 }
 
+// OrganizationsAPI is the part of Organizations account discovery calls
+// (--org, --ou).
+type OrganizationsAPI interface {
+	organizations.ListAccountsAPIClient
+	organizations.ListAccountsForParentAPIClient
+	organizations.ListChildrenAPIClient
+}
+
 var (
-	_ EC2API        = (*ec2.Client)(nil)
-	_ CloudWatchAPI = (*cloudwatch.Client)(nil)
-	_ STSAPI        = (*sts.Client)(nil)
+	_ EC2API           = (*ec2.Client)(nil)
+	_ CloudWatchAPI    = (*cloudwatch.Client)(nil)
+	_ STSAPI           = (*sts.Client)(nil)
+	_ OrganizationsAPI = (*organizations.Client)(nil)
 )
 
 // Role is how the scanner reaches an account other than the caller's.
 // The zero Role means the caller's own credentials.
-type Role struct {
-	ARN        string
-	ExternalID string
-}
+type Role = awsconfig.Role
 
-// Clients hands out clients per (role, Region). Implementations must be
-// safe for concurrent use; they make no AWS call until a client is used.
+// Target is one (account, Region) and the role that reaches it.
+type Target = awsconfig.Target
+
+// Clients hands out clients per target. Implementations must be safe for
+// concurrent use; they make no AWS call until a client is used.
 type Clients interface {
 	// STS returns an STS client in the home Region using role's credentials.
 	STS(role Role) STSAPI
-	// EC2 returns an EC2 client for region.
-	EC2(role Role, region string) EC2API
-	// CloudWatch returns a CloudWatch client for region.
-	CloudWatch(role Role, region string) CloudWatchAPI
+	// EC2 returns an EC2 client for t (Region "" is the home Region).
+	EC2(t Target) EC2API
+	// CloudWatch returns a CloudWatch client for t.
+	CloudWatch(t Target) CloudWatchAPI
+	// Organizations returns an Organizations client with the caller's
+	// credentials.
+	Organizations() OrganizationsAPI
 }
 
-// AWSClients adapts an awsconfig.Pool (shared credentials per role, one
-// adaptive retryer per Region) to [Clients].
+// AWSClients adapts the shared client factory ([awsconfig.Clients]) to
+// [Clients].
 type AWSClients struct {
-	Pool *awsconfig.Pool
-	// CloudWatchProtocol is awsconfig.ProtocolCBOR (default), ProtocolJSON or ProtocolQuery.
-	CloudWatchProtocol string
+	*awsconfig.Clients
 }
 
 var _ Clients = AWSClients{}
 
-func poolRole(r Role) awsconfig.Role { return awsconfig.Role{ARN: r.ARN, ExternalID: r.ExternalID} }
+// NewAWSClients wraps the shared factory.
+func NewAWSClients(c *awsconfig.Clients) AWSClients { return AWSClients{c} }
 
 // STS implements [Clients].
-func (c AWSClients) STS(role Role) STSAPI {
-	return awsconfig.STS(c.Pool.Config(poolRole(role), ""))
-}
+func (c AWSClients) STS(role Role) STSAPI { return c.Clients.STS(role) }
 
 // EC2 implements [Clients].
-func (c AWSClients) EC2(role Role, region string) EC2API {
-	return awsconfig.EC2(c.Pool.Config(poolRole(role), region), region)
-}
+func (c AWSClients) EC2(t Target) EC2API { return c.Clients.EC2(t) }
 
 // CloudWatch implements [Clients].
-func (c AWSClients) CloudWatch(role Role, region string) CloudWatchAPI {
-	return awsconfig.CloudWatch(c.Pool.Config(poolRole(role), region), region, c.CloudWatchProtocol)
-}
+func (c AWSClients) CloudWatch(t Target) CloudWatchAPI { return c.Clients.CloudWatch(t) }
+
+// Organizations implements [Clients].
+func (c AWSClients) Organizations() OrganizationsAPI { return c.Clients.Organizations() }

@@ -51,7 +51,7 @@ func startWith(t *testing.T, f *fleet.Fleet, e *scantest.Expect, opts sim.Option
 		srv:     srv,
 		url:     url,
 		expect:  e,
-		clients: scanner.AWSClients{Pool: awsconfig.NewPool(cfg, ""), CloudWatchProtocol: awsconfig.ProtocolCBOR},
+		clients: scanner.NewAWSClients(awsconfig.NewClients(cfg, "", awsconfig.ProtocolCBOR)),
 	}
 }
 
@@ -252,7 +252,7 @@ func TestScanThrottlingStorm(t *testing.T) {
 	env := startWith(t, f, e, sim.Options{Seed: 1, Wall: wall.Now})
 	cfg := simtest.Config(env.url, fleet.DefaultAccessKeyID(acctA), "us-east-1")
 	cfg.Retryer = func() aws.Retryer { return awsconfig.NewRetryer(20, 50*time.Millisecond) }
-	env.clients = scanner.AWSClients{Pool: awsconfig.NewPool(cfg, "")}
+	env.clients = scanner.NewAWSClients(awsconfig.NewClients(cfg, "", ""))
 	for _, region := range []string{"us-east-1", "eu-west-1"} {
 		if err := scantest.Drain(context.Background(), cfg, region); err != nil {
 			t.Fatal(err)
@@ -310,8 +310,10 @@ func TestScanAssumeRole(t *testing.T) {
 		t.Errorf("targets %+v: want the caller's ok and the refused account failed", r.Targets)
 	}
 
+	// With --regions too: each account's Regions are read (to skip the
+	// ones it has not enabled), so the refused role fails the account once.
 	r = env.scan(t, scanner.Options{Regions: []string{"us-east-1"}, Roles: []scanner.Role{{ARN: "arn:aws:iam::" + acctB + ":role/Intruder"}}})
-	bad := target(t, r, acctB, "us-east-1")
+	bad := target(t, r, acctB, scanner.RegionsAll)
 	if bad.Status != report.TargetError || !strings.Contains(bad.Error, "assume") {
 		t.Errorf("target with a refused role = %+v, want an error about assuming the role", bad)
 	}
@@ -360,7 +362,8 @@ func TestScanLongLookback(t *testing.T) {
 }
 
 // TestScanRegionsChecked: a listed Region AWS does not know stops the scan
-// before any target; one the account has not opted in to fails alone.
+// before any target; one the account has not opted in to is skipped with
+// the reason (nothing is missing there, so the scan is not incomplete).
 func TestScanRegionsChecked(t *testing.T) {
 	e := scantest.New(clock)
 	f := &fleet.Fleet{Accounts: []fleet.Account{{ID: acctA, Regions: []fleet.Region{
@@ -379,8 +382,11 @@ func TestScanRegionsChecked(t *testing.T) {
 
 	r := env.scan(t, scanner.Options{Regions: []string{"us-east-1", "me-south-1"}})
 	off := target(t, r, acctA, "me-south-1")
-	if off.Status != report.TargetError || !strings.Contains(off.Error, "not enabled") {
-		t.Errorf("me-south-1 = %+v, want a target error saying it is not enabled", off)
+	if off.Status != report.TargetSkipped || !strings.Contains(off.Error, "not enabled") {
+		t.Errorf("me-south-1 = %+v, want a skipped target saying it is not enabled", off)
+	}
+	if scanner.Incomplete(r) {
+		t.Error("a skipped Region made the scan incomplete")
 	}
 	if n := env.srv.Stats().Calls["DescribeInstances"]["me-south-1"]; n != 0 {
 		t.Errorf("the not-enabled Region was called %d times", n)
@@ -431,7 +437,7 @@ func TestScanReportPassesRemediateCheck(t *testing.T) {
 		}
 		f := &fleet.Fleet{Clock: &now, Accounts: []fleet.Account{{ID: acctA, Regions: []fleet.Region{{Name: "us-east-1", Instances: ins}}}}}
 		srv, url := simtest.Start(t, f, sim.Options{Seed: 1})
-		clients := scanner.AWSClients{Pool: awsconfig.NewPool(simtest.Config(url, fleet.DefaultAccessKeyID(acctA), "us-east-1"), ""), CloudWatchProtocol: awsconfig.ProtocolCBOR}
+		clients := scanner.NewAWSClients(awsconfig.NewClients(simtest.Config(url, fleet.DefaultAccessKeyID(acctA), "us-east-1"), "", awsconfig.ProtocolCBOR))
 		for _, lookback := range []time.Duration{scanner.Day, scanner.Day + time.Second, 36 * time.Hour, 14 * scanner.Day, scanner.MaxLookback - time.Second, scanner.MaxLookback} {
 			for _, minDays := range []int{1, 7, 1000} {
 				r, err := scanner.Scan(context.Background(), clients, scanner.Options{Regions: []string{"us-east-1"}, Lookback: lookback, MinObservedDays: minDays, Now: srv.Now})

@@ -35,6 +35,12 @@ func (f *pipeEC2) DescribeRegions(context.Context, *ec2.DescribeRegionsInput, ..
 	return &ec2.DescribeRegionsOutput{Regions: []ec2types.Region{{RegionName: aws.String("us-east-1"), OptInStatus: aws.String("opt-in-not-required")}}}, nil
 }
 
+// DescribeAvailabilityZones lists no zone: the Region is listed in one
+// sequence of pages, which is what this test is about.
+func (f *pipeEC2) DescribeAvailabilityZones(context.Context, *ec2.DescribeAvailabilityZonesInput, ...func(*ec2.Options)) (*ec2.DescribeAvailabilityZonesOutput, error) {
+	return &ec2.DescribeAvailabilityZonesOutput{}, nil
+}
+
 func (f *pipeEC2) DescribeInstances(ctx context.Context, in *ec2.DescribeInstancesInput, _ ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error) {
 	page := 0
 	if in.NextToken != nil {
@@ -104,7 +110,7 @@ func (f *pipeCW) GetMetricData(ctx context.Context, in *cloudwatch.GetMetricData
 type pipeSTS struct{}
 
 func (pipeSTS) GetCallerIdentity(context.Context, *sts.GetCallerIdentityInput, ...func(*sts.Options)) (*sts.GetCallerIdentityOutput, error) {
-	return &sts.GetCallerIdentityOutput{Account: aws.String("111111111111")}, nil
+	return &sts.GetCallerIdentityOutput{Account: aws.String("111111111111"), Arn: aws.String("arn:aws:iam::111111111111:user/pipe")}, nil
 }
 
 type pipeClients struct {
@@ -112,9 +118,10 @@ type pipeClients struct {
 	cw  *pipeCW
 }
 
-func (c pipeClients) STS(Role) STSAPI                       { return pipeSTS{} }
-func (c pipeClients) EC2(Role, string) EC2API               { return c.ec2 }
-func (c pipeClients) CloudWatch(Role, string) CloudWatchAPI { return c.cw }
+func (c pipeClients) STS(Role) STSAPI                 { return pipeSTS{} }
+func (c pipeClients) EC2(Target) EC2API               { return c.ec2 }
+func (c pipeClients) CloudWatch(Target) CloudWatchAPI { return c.cw }
+func (c pipeClients) Organizations() OrganizationsAPI { return nil }
 
 func TestPipelineStreamsAndBounds(t *testing.T) {
 	ran := make(chan struct{})

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,7 +27,6 @@ import (
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
-	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/imdsfleet/imdsfleet/internal/awsconfig"
@@ -58,6 +58,22 @@ type Options struct {
 	// Roles reach accounts besides the caller's. A role whose account is
 	// already scanned (the caller's, or an earlier role's) is skipped.
 	Roles []Role
+	// Accounts are account ids scanned besides the caller's, each through
+	// RoleName (with ExternalID), in the caller's partition.
+	Accounts []string
+	// RoleName is the role assumed in Accounts and in the accounts Org
+	// finds (other than the caller's, which uses the caller's credentials).
+	RoleName   string
+	ExternalID string
+	// Org, if set, takes the accounts from AWS Organizations instead: every
+	// account of the organization, or of Org.OUs. Only ACTIVE accounts are
+	// scanned; the others are listed in the report as skipped.
+	Org *OrgOptions
+	// ExcludeAccounts are never scanned (listed in the report as skipped).
+	ExcludeAccounts []string
+	// Shard, if set (Count > 0), keeps only the accounts of that shard
+	// (see [ShardOf]); the report records it.
+	Shard report.Shard
 	// Concurrency bounds the targets scanned at once (default DefaultConcurrency).
 	Concurrency int
 	// MetricsInFlight bounds the GetMetricData calls in flight per Region (default 4).
@@ -120,34 +136,26 @@ func Scan(ctx context.Context, c Clients, o Options) (*report.Report, error) {
 
 	// The first call also proves the endpoint and credentials work (an
 	// unreachable endpoint fails in seconds: the retryer gives connection
-	// failures only a few quick attempts).
-	id, err := c.STS(Role{}).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	// failures only a few quick attempts). Its ARN gives the partition
+	// every role ARN is built in.
+	caller, err := awsconfig.Identify(ctx, c.STS(Role{}))
 	o.Progress.call()
 	if err != nil {
 		return nil, fmt.Errorf("identify the caller (sts:GetCallerIdentity): %w", err)
 	}
-	accounts := []account{{id: aws.ToString(id.Account)}}
-	seen := map[string]bool{accounts[0].id: true}
-	for _, r := range o.Roles {
-		acct, err := AccountOfRoleARN(r.ARN)
-		if err != nil {
-			return nil, err
-		}
-		if seen[acct] {
-			o.Logger.Info("account already scanned; skipping its role", "account", acct, "role", r.ARN)
-			continue
-		}
-		seen[acct] = true
-		accounts = append(accounts, account{id: acct, role: r})
+	accounts, skipped, err := s.selectAccounts(ctx, caller)
+	if err != nil {
+		return nil, err
 	}
+	s.skipped = skipped
 
 	if o.Regions != nil {
-		if err := s.checkRegions(ctx, accounts[0].id); err != nil {
+		if err := s.checkRegions(ctx, caller.Account); err != nil {
 			return nil, err
 		}
 	}
 
-	targets, failed := s.discover(ctx, accounts)
+	targets, failed := s.discover(ctx, accounts, caller.Account)
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("scan interrupted: %w", err)
 	}
@@ -202,6 +210,9 @@ type target struct {
 	region string
 }
 
+// awsTarget is t as the client factory addresses it.
+func (t target) awsTarget() Target { return Target{Account: t.id, Region: t.region, Role: t.role} }
+
 type targetResult struct {
 	instances  []report.Instance
 	terminated int
@@ -215,9 +226,11 @@ type scan struct {
 	rules      policy.Rules // the classification rules, recorded in the report
 	filters    []ec2types.Filter
 	generated  time.Time
-	// notEnabled holds the listed Regions the caller's account has not
-	// opted in to, with their opt-in status.
-	notEnabled map[string]string
+	// callerRegions holds the opt-in status of every Region DescribeRegions
+	// listed for the caller's account, when --regions was checked.
+	callerRegions map[string]string
+	// skipped are the accounts found or given but not scanned.
+	skipped []report.SkippedAccount
 }
 
 // UnknownRegionError reports --regions names that AWS does not list.
@@ -240,12 +253,10 @@ func quoteAll(ss []string) []string {
 
 // checkRegions checks an explicit Region list against what DescribeRegions
 // lists for the caller's account (one call): a name AWS does not know is an
-// [UnknownRegionError]; a Region the account has not opted in to becomes a
-// failed target without calls. If the list cannot be read, the names are
-// used as given.
+// [UnknownRegionError]. If the list cannot be read, the names are used as
+// given.
 func (s *scan) checkRegions(ctx context.Context, caller string) error {
-	out, err := s.c.EC2(Role{}, "").DescribeRegions(ctx, &ec2.DescribeRegionsInput{AllRegions: aws.Bool(true)})
-	s.o.Progress.call()
+	status, err := s.regionStatus(ctx, account{id: caller})
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("scan interrupted: %w", ctx.Err())
@@ -253,28 +264,17 @@ func (s *scan) checkRegions(ctx context.Context, caller string) error {
 		s.o.Logger.Warn("cannot check --regions against DescribeRegions; using them as given", "err", awsconfig.Explain(err))
 		return nil
 	}
-	status := map[string]string{}
-	var known []string
-	for _, r := range out.Regions {
-		name := aws.ToString(r.RegionName)
-		status[name] = aws.ToString(r.OptInStatus)
-		known = append(known, name)
-	}
-	slices.Sort(known)
+	known := slices.Sorted(maps.Keys(status))
 	var unknown []string
-	s.notEnabled = map[string]string{}
 	for _, name := range s.o.Regions {
-		st, ok := status[name]
-		switch {
-		case !ok:
+		if _, ok := status[name]; !ok {
 			unknown = append(unknown, name)
-		case !enabledStatus(st):
-			s.notEnabled[name] = st
 		}
 	}
 	if len(unknown) > 0 {
 		return &UnknownRegionError{Names: unknown, Known: known}
 	}
+	s.callerRegions = status
 	return nil
 }
 
@@ -284,26 +284,42 @@ func enabledStatus(s string) bool {
 	return s == "" || s == "opt-in-not-required" || s == "opted-in"
 }
 
-// discover turns accounts into targets. An account whose Regions cannot be
-// listed becomes a failed target (Region [RegionsAll]).
-func (s *scan) discover(ctx context.Context, accounts []account) ([]target, []report.Target) {
-	regions := make([][]string, len(accounts))
-	errs := make([]error, len(accounts))
-	if s.o.Regions != nil {
-		for i := range accounts {
-			regions[i] = s.o.Regions
-		}
-	} else {
-		g := new(errgroup.Group)
-		g.SetLimit(s.o.Concurrency)
-		for i, a := range accounts {
-			g.Go(func() error {
-				regions[i], errs[i] = s.enabledRegions(ctx, a)
-				return nil
-			})
-		}
-		_ = g.Wait()
+// regionStatus lists every Region of a's account with its opt-in status
+// (one DescribeRegions call; with a role, the call that assumes it).
+func (s *scan) regionStatus(ctx context.Context, a account) (map[string]string, error) {
+	out, err := s.c.EC2(Target{Account: a.id, Role: a.role}).DescribeRegions(ctx, &ec2.DescribeRegionsInput{AllRegions: aws.Bool(true)})
+	s.o.Progress.call()
+	if err != nil {
+		return nil, fmt.Errorf("describe Regions: %w", err)
 	}
+	status := make(map[string]string, len(out.Regions))
+	for _, r := range out.Regions {
+		status[aws.ToString(r.RegionName)] = aws.ToString(r.OptInStatus)
+	}
+	return status, nil
+}
+
+// discover turns accounts into targets: every Region enabled for the
+// account (or each --regions name), read with one DescribeRegions call per
+// account. An account whose Regions cannot be listed (its role cannot be
+// assumed, say) becomes one failed target (Region [RegionsAll]); a listed
+// Region the account has not enabled becomes a skipped target.
+func (s *scan) discover(ctx context.Context, accounts []account, caller string) ([]target, []report.Target) {
+	statuses := make([]map[string]string, len(accounts))
+	errs := make([]error, len(accounts))
+	g := new(errgroup.Group)
+	g.SetLimit(s.o.Concurrency)
+	for i, a := range accounts {
+		if a.id == caller && a.role == (Role{}) && s.callerRegions != nil {
+			statuses[i] = s.callerRegions // read already by checkRegions
+			continue
+		}
+		g.Go(func() error {
+			statuses[i], errs[i] = s.regionStatus(ctx, a)
+			return nil
+		})
+	}
+	_ = g.Wait()
 	var targets []target
 	var failed []report.Target
 	for i, a := range accounts {
@@ -315,11 +331,22 @@ func (s *scan) discover(ctx context.Context, accounts []account) ([]target, []re
 			})
 			continue
 		}
-		for _, r := range regions[i] {
-			if st, off := s.notEnabled[r]; off && a.role == (Role{}) {
+		names := s.o.Regions
+		if names == nil {
+			for name, st := range statuses[i] {
+				if enabledStatus(st) {
+					names = append(names, name)
+				} else {
+					s.o.Logger.Debug("skipping Region not enabled", "account", a.id, "region", name, "optInStatus", st)
+				}
+			}
+			slices.Sort(names)
+		}
+		for _, r := range names {
+			if st, ok := statuses[i][r]; ok && !enabledStatus(st) {
 				failed = append(failed, report.Target{
-					Account: a.id, Region: r, Status: report.TargetError,
-					Error: fmt.Sprintf("the Region is not enabled for this account (opt-in status %s): enable it in the account settings or leave it out of --regions", st),
+					Account: a.id, Region: r, Status: report.TargetSkipped,
+					Error: fmt.Sprintf("the Region is not enabled for this account (opt-in status %s): nothing to scan there; enable it in the account settings to scan it", st),
 				})
 				continue
 			}
@@ -329,23 +356,84 @@ func (s *scan) discover(ctx context.Context, accounts []account) ([]target, []re
 	return targets, failed
 }
 
-// enabledRegions lists the Regions enabled for a's account, sorted.
-func (s *scan) enabledRegions(ctx context.Context, a account) ([]string, error) {
-	out, err := s.c.EC2(a.role, "").DescribeRegions(ctx, &ec2.DescribeRegionsInput{AllRegions: aws.Bool(true)})
-	s.o.Progress.call()
-	if err != nil {
-		return nil, fmt.Errorf("describe Regions: %w", err)
+// selectAccounts decides which accounts to scan and how to reach each:
+// the organization's (or the OUs') accounts with Options.Org, otherwise the
+// caller's plus Accounts and Roles. --exclude-accounts and the
+// not-ACTIVE ones are returned as skipped; accounts of other shards are
+// left out entirely (their shard's report lists them).
+func (s *scan) selectAccounts(ctx context.Context, caller awsconfig.Caller) ([]account, []report.SkippedAccount, error) {
+	type candidate struct {
+		account
+		name, state string
 	}
-	var names []string
-	for _, r := range out.Regions {
-		if enabledStatus(aws.ToString(r.OptInStatus)) {
-			names = append(names, aws.ToString(r.RegionName))
-		} else {
-			s.o.Logger.Debug("skipping Region not enabled", "account", a.id, "region", aws.ToString(r.RegionName), "optInStatus", aws.ToString(r.OptInStatus))
+	var cands []candidate
+	seen := map[string]bool{}
+	add := func(c candidate) {
+		if seen[c.id] {
+			s.o.Logger.Info("account given twice; scanning it once", "account", c.id)
+			return
+		}
+		seen[c.id] = true
+		cands = append(cands, c)
+	}
+	if s.o.Org != nil {
+		found, err := DiscoverAccounts(ctx, s.c.Organizations(), s.o.Org.OUs, s.o.Progress.call)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, nil, fmt.Errorf("scan interrupted: %w", ctx.Err())
+			}
+			return nil, nil, err
+		}
+		for _, a := range found {
+			role, err := caller.RoleFor(a.ID, s.o.RoleName, s.o.ExternalID)
+			if err != nil {
+				return nil, nil, err
+			}
+			add(candidate{account: account{id: a.ID, role: role}, name: a.Name, state: a.State})
+		}
+	} else {
+		add(candidate{account: account{id: caller.Account}})
+		for _, id := range s.o.Accounts {
+			role, err := caller.RoleFor(id, s.o.RoleName, s.o.ExternalID)
+			if err != nil {
+				return nil, nil, err
+			}
+			add(candidate{account: account{id: id, role: role}})
+		}
+		for _, r := range s.o.Roles {
+			acct, _, err := awsconfig.ParseRoleARN(r.ARN)
+			if err != nil {
+				return nil, nil, err
+			}
+			if acct == caller.Account {
+				s.o.Logger.Info("the role is in the caller's account; scanning it with the caller's credentials", "role", r.ARN)
+				continue
+			}
+			add(candidate{account: account{id: acct, role: r}})
 		}
 	}
-	slices.Sort(names)
-	return names, nil
+	excluded := map[string]bool{}
+	for _, id := range s.o.ExcludeAccounts {
+		excluded[id] = true
+	}
+	var keep []account
+	var skipped []report.SkippedAccount
+	for _, c := range cands {
+		if !inShard(s.o.Shard, c.id) {
+			continue
+		}
+		switch {
+		case excluded[c.id]:
+			skipped = append(skipped, report.SkippedAccount{Account: c.id, Name: c.name, State: c.state, Reason: "excluded by --exclude-accounts"})
+		case c.state != "" && c.state != AccountStateActive:
+			skipped = append(skipped, report.SkippedAccount{Account: c.id, Name: c.name, State: c.state,
+				Reason: fmt.Sprintf("the account is %s in the organization, not ACTIVE: nothing can be scanned there", c.state)})
+		default:
+			keep = append(keep, c.account)
+		}
+	}
+	slices.SortFunc(skipped, func(a, b report.SkippedAccount) int { return strings.Compare(a.Account, b.Account) })
+	return keep, skipped, nil
 }
 
 // ec2Filters turns tag filters into DescribeInstances filters. Terminated
@@ -375,8 +463,8 @@ type batch struct {
 // batches of metric queries to MetricsInFlight workers as they fill.
 func (s *scan) scanTarget(ctx context.Context, t target) targetResult {
 	log := s.o.Logger.With("account", t.id, "region", t.region)
-	ec2c := s.c.EC2(t.role, t.region)
-	cwc := s.c.CloudWatch(t.role, t.region)
+	ec2c := s.c.EC2(t.awsTarget())
+	cwc := s.c.CloudWatch(t.awsTarget())
 
 	g, gctx := errgroup.WithContext(ctx)
 	batches := make(chan *batch, s.o.MetricsInFlight)
@@ -626,6 +714,11 @@ func (s *scan) assemble(targets []target, results []targetResult, failed []repor
 		ScanOptions:   s.rules.ScanOptions(),
 		Targets:       append([]report.Target{}, failed...),
 	}
+	if s.o.Shard.Count > 0 {
+		sh := s.o.Shard
+		r.Shard = &sh
+	}
+	r.SkippedAccounts = s.skipped
 	total := 0
 	for i := range results {
 		total += len(results[i].instances)

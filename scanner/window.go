@@ -176,28 +176,3 @@ func ParseTagFilters(flags []string) ([]TagFilter, error) {
 	}
 	return out, nil
 }
-
-var roleARNPattern = regexp.MustCompile(`^arn:aws[a-zA-Z-]*:iam::([0-9]{12}):role/[\w+=,.@/-]+$`)
-
-// AccountOfRoleARN returns the account id of an IAM role ARN, or an error
-// naming the expected form.
-func AccountOfRoleARN(arn string) (string, error) {
-	m := roleARNPattern.FindStringSubmatch(arn)
-	if m == nil {
-		return "", fmt.Errorf("role ARN %q: want arn:aws:iam::123456789012:role/NAME", arn)
-	}
-	return m[1], nil
-}
-
-var accountPattern = regexp.MustCompile(`^[0-9]{12}$`)
-
-// RoleARN builds the ARN of role name in account (partition aws).
-func RoleARN(account, name string) (string, error) {
-	if !accountPattern.MatchString(account) {
-		return "", fmt.Errorf("account %q: want a 12-digit AWS account id", account)
-	}
-	if name == "" || strings.ContainsAny(name, " :") {
-		return "", fmt.Errorf("role name %q: want an IAM role name such as OrganizationAccountAccessRole", name)
-	}
-	return "arn:aws:iam::" + account + ":role/" + name, nil
-}

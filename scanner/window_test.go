@@ -117,27 +117,3 @@ func TestParseTagFilters(t *testing.T) {
 		}
 	}
 }
-
-func TestRoleARN(t *testing.T) {
-	arn, err := RoleARN("111122223333", "Audit")
-	if err != nil || arn != "arn:aws:iam::111122223333:role/Audit" {
-		t.Errorf("RoleARN = %q, %v", arn, err)
-	}
-	if acct, err := AccountOfRoleARN(arn); err != nil || acct != "111122223333" {
-		t.Errorf("AccountOfRoleARN = %q, %v", acct, err)
-	}
-	if acct, err := AccountOfRoleARN("arn:aws-us-gov:iam::444455556666:role/path/x"); err != nil || acct != "444455556666" {
-		t.Errorf("gov = %q, %v", acct, err)
-	}
-	for _, bad := range []string{"111122223333", "arn:aws:iam::1234:role/x", "arn:aws:iam::111122223333:user/x"} {
-		if _, err := AccountOfRoleARN(bad); err == nil {
-			t.Errorf("AccountOfRoleARN(%q) accepted", bad)
-		}
-	}
-	if _, err := RoleARN("12345", "x"); err == nil {
-		t.Error("short account accepted")
-	}
-	if _, err := RoleARN("111122223333", ""); err == nil {
-		t.Error("empty role name accepted")
-	}
-}

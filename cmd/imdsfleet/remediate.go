@@ -17,7 +17,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -107,7 +106,7 @@ func (f *changeFlags) validate(s *streams) error {
 		return err
 	}
 	if f.roleName != "" {
-		if _, err := scanner.RoleARN("000000000000", f.roleName); err != nil {
+		if err := awsconfig.CheckRoleName(f.roleName); err != nil {
 			return usageError("--role-name: %v", err)
 		}
 	}
@@ -210,25 +209,22 @@ func (f *changeFlags) clients(ctx context.Context) (remediate.Clients, error) {
 		}
 		return nil, withCode(exitError, errors.New(awsconfig.Explain(err)))
 	}
-	id, err := awsconfig.STS(cfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	// The caller's ARN gives the partition of every role ARN (aws,
+	// aws-us-gov, aws-cn).
+	factory := awsconfig.NewClients(cfg, "imdsfleet-remediate", "")
+	caller, err := awsconfig.Identify(ctx, factory.STS(awsconfig.Role{}))
 	if err != nil {
 		return nil, withCode(exitError, fmt.Errorf("identify the caller: %s", awsconfig.ExplainFor(cfg, err)))
 	}
-	caller := aws.ToString(id.Account)
-	partition := "aws"
-	if parts := strings.SplitN(aws.ToString(id.Arn), ":", 3); len(parts) == 3 && parts[1] != "" {
-		partition = parts[1]
-	}
-	pool := awsconfig.NewPool(cfg, "imdsfleet-remediate")
 	var mu sync.Mutex
 	cache := map[[2]string]remediate.EC2API{}
 	return remediate.ClientsFunc(func(account, region string) (remediate.EC2API, error) {
-		var role awsconfig.Role
-		if account != caller {
-			if f.roleName == "" {
-				return nil, fmt.Errorf("account %s is not the caller's (%s); pass --role-name to assume a role there: %w", account, caller, remediate.ErrNoAccess)
-			}
-			role = awsconfig.Role{ARN: fmt.Sprintf("arn:%s:iam::%s:role/%s", partition, account, f.roleName), ExternalID: f.externalID}
+		role, err := caller.RoleFor(account, f.roleName, f.externalID)
+		if errors.Is(err, awsconfig.ErrNoRole) {
+			return nil, fmt.Errorf("account %s is not the caller's (%s); pass --role-name to assume a role there: %w", account, caller.Account, remediate.ErrNoAccess)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%v: %w", err, remediate.ErrNoAccess)
 		}
 		mu.Lock()
 		defer mu.Unlock()
@@ -236,7 +232,7 @@ func (f *changeFlags) clients(ctx context.Context) (remediate.Clients, error) {
 		if c, ok := cache[k]; ok {
 			return c, nil
 		}
-		c := awsconfig.EC2(pool.Config(role, region), region)
+		c := factory.EC2(awsconfig.Target{Account: account, Region: region, Role: role})
 		cache[k] = c
 		return c, nil
 	}), nil

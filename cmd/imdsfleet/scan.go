@@ -32,6 +32,10 @@ type scanOptions struct {
 	accounts        []string
 	roleName        string
 	externalID      string
+	org             bool
+	ous             []string
+	excludeAccounts []string
+	shard           string
 	concurrency     int
 	lookback        string
 	minObservedDays int
@@ -117,7 +121,11 @@ both apply, 3.`,
 	f.StringVar(&o.regions, "regions", "all", `Regions to scan: "all" (every Region enabled for each account) or a comma list, checked against DescribeRegions`)
 	f.StringArrayVar(&o.assumeRoles, "assume-role", nil, "also scan the account of this role ARN, assuming it (repeatable)")
 	f.StringSliceVar(&o.accounts, "accounts", nil, "also scan these account ids (comma list), assuming --role-name in each")
-	f.StringVar(&o.roleName, "role-name", "", "role to assume in each --accounts account")
+	f.BoolVar(&o.org, "org", false, "scan every ACTIVE account of the caller's AWS Organization (from the management account or a delegated administrator), assuming --role-name in each")
+	f.StringArrayVar(&o.ous, "ou", nil, "scan the ACTIVE accounts under this organizational unit, recursively, assuming --role-name in each (repeatable)")
+	f.StringSliceVar(&o.excludeAccounts, "exclude-accounts", nil, "never scan these account ids (comma list; listed in the report as skipped)")
+	f.StringVar(&o.shard, "shard", "", "scan only shard I of N of the accounts (I/N, e.g. 2/4; by a hash of the account id, so N jobs cover every account once)")
+	f.StringVar(&o.roleName, "role-name", "", "role to assume in each account other than the caller's (--accounts, --org, --ou), in the caller's partition")
 	f.StringVar(&o.externalID, "external-id", "", "external id for the assumed roles")
 	f.IntVar(&o.concurrency, "concurrency", scanner.DefaultConcurrency, "(account, Region) targets scanned at once")
 	f.StringVar(&o.lookback, "lookback", "14d", "CloudWatch usage window, e.g. 14d, 336h (at least 1d; at most 455d, CloudWatch's retention)")
@@ -169,27 +177,8 @@ func (o *scanOptions) parse() (*scanPlan, error) {
 	if err := checkEndpointURL("--endpoint-url", o.endpointURL); err != nil {
 		return nil, err
 	}
-	for _, arn := range o.assumeRoles {
-		if _, err := scanner.AccountOfRoleARN(arn); err != nil {
-			return nil, usageError("--assume-role: %v", err)
-		}
-		p.opts.Roles = append(p.opts.Roles, scanner.Role{ARN: arn, ExternalID: o.externalID})
-	}
-	switch {
-	case len(o.accounts) > 0 && o.roleName == "":
-		return nil, usageError("--accounts needs --role-name: the role to assume in each account (e.g. OrganizationAccountAccessRole)")
-	case len(o.accounts) == 0 && o.roleName != "":
-		return nil, usageError("--role-name needs --accounts: the account ids to assume it in")
-	}
-	for _, a := range o.accounts {
-		arn, err := scanner.RoleARN(strings.TrimSpace(a), o.roleName)
-		if err != nil {
-			return nil, usageError("--accounts/--role-name: %v", err)
-		}
-		p.opts.Roles = append(p.opts.Roles, scanner.Role{ARN: arn, ExternalID: o.externalID})
-	}
-	if o.externalID != "" && len(p.opts.Roles) == 0 {
-		return nil, usageError("--external-id applies to assumed roles: add --assume-role or --accounts/--role-name")
+	if err := o.parseAccounts(p); err != nil {
+		return nil, err
 	}
 	if o.concurrency < 1 || o.concurrency > 1000 {
 		return nil, usageError("--concurrency %d: want 1..1000 targets at once", o.concurrency)
@@ -255,6 +244,70 @@ func (o *scanOptions) parse() (*scanPlan, error) {
 	return p, nil
 }
 
+// parseAccounts checks the flags that choose accounts: --assume-role,
+// --accounts, --org, --ou, --role-name, --external-id, --exclude-accounts
+// and --shard. Role ARNs for --accounts and --org are built after the
+// caller's partition is known, by the scanner.
+func (o *scanOptions) parseAccounts(p *scanPlan) error {
+	for _, arn := range o.assumeRoles {
+		if _, _, err := awsconfig.ParseRoleARN(arn); err != nil {
+			return usageError("--assume-role: %v", err)
+		}
+		p.opts.Roles = append(p.opts.Roles, scanner.Role{ARN: arn, ExternalID: o.externalID})
+	}
+	orgMode := o.org || len(o.ous) > 0
+	switch {
+	case o.org && len(o.ous) > 0:
+		return usageError("--org and --ou both choose the accounts: use --org for the whole organization, or --ou for some of its units")
+	case orgMode && (len(o.accounts) > 0 || len(o.assumeRoles) > 0):
+		return usageError("--org/--ou find the accounts themselves: leave out --accounts and --assume-role (use --exclude-accounts to leave some out)")
+	case orgMode && o.roleName == "":
+		return usageError("--org/--ou need --role-name: the role to assume in each member account (e.g. OrganizationAccountAccessRole, or the audit role your StackSet deploys)")
+	case len(o.accounts) > 0 && o.roleName == "":
+		return usageError("--accounts needs --role-name: the role to assume in each account (e.g. OrganizationAccountAccessRole)")
+	case !orgMode && len(o.accounts) == 0 && o.roleName != "":
+		return usageError("--role-name needs --accounts, --org or --ou: the accounts to assume it in")
+	}
+	if o.roleName != "" {
+		if err := awsconfig.CheckRoleName(o.roleName); err != nil {
+			return usageError("--role-name: %v", err)
+		}
+	}
+	for _, a := range o.accounts {
+		a = strings.TrimSpace(a)
+		if !awsconfig.ValidAccountID(a) {
+			return usageError("--accounts: account %q: want 12-digit AWS account ids, comma-separated", a)
+		}
+		p.opts.Accounts = append(p.opts.Accounts, a)
+	}
+	p.opts.RoleName, p.opts.ExternalID = o.roleName, o.externalID
+	if o.externalID != "" && len(p.opts.Roles) == 0 && o.roleName == "" {
+		return usageError("--external-id applies to assumed roles: add --assume-role, --accounts/--role-name or --org/--ou with --role-name")
+	}
+	if orgMode {
+		p.opts.Org = &scanner.OrgOptions{}
+		for _, ou := range o.ous {
+			ou = strings.TrimSpace(ou)
+			if err := scanner.CheckOU(ou); err != nil {
+				return usageError("%v", err)
+			}
+			p.opts.Org.OUs = append(p.opts.Org.OUs, ou)
+		}
+	}
+	for _, a := range o.excludeAccounts {
+		a = strings.TrimSpace(a)
+		if !awsconfig.ValidAccountID(a) {
+			return usageError("--exclude-accounts: account %q: want 12-digit AWS account ids, comma-separated", a)
+		}
+		p.opts.ExcludeAccounts = append(p.opts.ExcludeAccounts, a)
+	}
+	var err error
+	if p.opts.Shard, err = scanner.ParseShard(o.shard); err != nil {
+		return usageError("%v", err)
+	}
+	return nil
+}
+
 func runScan(ctx context.Context, g *globals, o *scanOptions) error {
 	plan, err := o.parse()
 	if err != nil {
@@ -295,7 +348,7 @@ func runScan(ctx context.Context, g *globals, o *scanOptions) error {
 	prog := &scanner.Progress{}
 	plan.opts.Progress = prog
 	plan.opts.Tool = report.Tool{Name: "imdsfleet", Version: toolVersion()}
-	clients := scanner.AWSClients{Pool: awsconfig.NewPool(cfg, "imdsfleet-scan"), CloudWatchProtocol: o.cwProtocol}
+	clients := scanner.NewAWSClients(awsconfig.NewClients(cfg, "imdsfleet-scan", o.cwProtocol))
 
 	log, stop := startProgress(g, prog)
 	plan.opts.Logger = log
@@ -308,6 +361,13 @@ func runScan(ctx context.Context, g *globals, o *scanOptions) error {
 		var unknown *scanner.UnknownRegionError
 		if errors.As(err, &unknown) {
 			return usageError("--regions: %v", err)
+		}
+		var orgErr *scanner.OrgError
+		if errors.As(err, &orgErr) {
+			if orgErr.IsUsage() {
+				return usageError("%v", orgErr)
+			}
+			return withCode(exitError, fmt.Errorf("scan: %v", orgErr))
 		}
 		return withCode(exitError, fmt.Errorf("scan: %s", awsconfig.ExplainFor(cfg, err)))
 	}
