@@ -99,6 +99,9 @@ type Server struct {
 
 	services services     // the registries of every service, by route
 	mws      []middleware // the chain every call goes through
+
+	partition string    // every ARN's partition (fleet.Partition)
+	org       *orgState // nil: no organization
 }
 
 // assumedKey is a temporary access key issued by AssumeRole.
@@ -112,6 +115,9 @@ type assumedKey struct {
 type accountState struct {
 	id    string
 	roles []string
+	// Organization membership (see fleet.Account).
+	name, state, parent string
+	denyAssumeRole      bool
 
 	mu      sync.Mutex // guards regions (Regions unknown to the fleet are added lazily)
 	regions map[string]*regionState
@@ -167,7 +173,8 @@ func New(f *fleet.Fleet, opts Options) (*Server, error) {
 		s.wall = time.Now
 	}
 	s.stats.init()
-	s.services = newServices(s.ec2Service(), s.stsService(), s.cloudWatchService())
+	s.partition = f.PartitionName()
+	s.services = newServices(s.ec2Service(), s.stsService(), s.cloudWatchService(), s.organizationsService())
 	s.mws = s.chain()
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -183,7 +190,8 @@ func New(f *fleet.Fleet, opts Options) (*Server, error) {
 	}
 	for ai := range f.Accounts {
 		a := &f.Accounts[ai]
-		as := &accountState{id: a.ID, roles: a.Roles, regions: map[string]*regionState{}}
+		as := &accountState{id: a.ID, roles: a.Roles, regions: map[string]*regionState{},
+			name: a.Name, state: a.AccountState(), parent: a.Parent, denyAssumeRole: a.DenyAssumeRole}
 		for _, k := range a.AccessKeys() {
 			s.byKey[k] = as
 		}
@@ -211,6 +219,7 @@ func New(f *fleet.Fleet, opts Options) (*Server, error) {
 		s.accounts = append(s.accounts, as)
 		s.byID[a.ID] = as
 	}
+	s.org = newOrgState(f)
 	return s, nil
 }
 

@@ -7,13 +7,14 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/imdsfleet/imdsfleet/internal/sim/fleet"
 	"github.com/imdsfleet/imdsfleet/internal/sim/wire"
 )
 
 const stsNamespace = "https://sts.amazonaws.com/doc/2011-06-15/"
 
-// roleArnRe matches arn:aws:iam::<account>:role/<optional path/><name>.
-var roleArnRe = regexp.MustCompile(`^arn:aws[a-z-]*:iam::([0-9]{12}):role/(?:[\w+=,.@/-]*/)?([\w+=,.@-]{1,64})$`)
+// roleArnRe matches arn:<partition>:iam::<account>:role/<optional path/><name>.
+var roleArnRe = regexp.MustCompile(`^arn:(aws[a-z-]*):iam::([0-9]{12}):role/(?:[\w+=,.@/-]*/)?([\w+=,.@-]{1,64})$`)
 
 // stsService is STS (awsQuery protocol). It is global: its calls count
 // under Region "", are never throttled, ignore the deny switches, and take
@@ -36,9 +37,9 @@ func (s *Server) stsService() *service {
 func callerArn(c *call) string {
 	assumed := c.assumed
 	if assumed != nil {
-		return "arn:aws:sts::" + c.account.id + ":assumed-role/" + assumed.role + "/" + assumed.session
+		return "arn:" + c.s.partition + ":sts::" + c.account.id + ":assumed-role/" + assumed.role + "/" + assumed.session
 	}
-	return "arn:aws:iam::" + c.account.id + ":user/imdsfleet-sim"
+	return "arn:" + c.s.partition + ":iam::" + c.account.id + ":user/imdsfleet-sim"
 }
 
 func (s *Server) getCallerIdentity(c *call) string {
@@ -91,18 +92,23 @@ func (s *Server) assumeRole(c *call) string {
 		return c.fail(http.StatusForbidden, "AccessDenied",
 			fmt.Sprintf("User: %s is not authorized to perform: sts:AssumeRole on resource: %s", callerArn(c), arn))
 	}
-	target, ok := s.byID[m[1]]
+	partition, acct, role := m[1], m[2], m[3]
+	if partition != s.partition {
+		// A role in another partition cannot be reached from this one.
+		return denied()
+	}
+	target, ok := s.byID[acct]
 	if !ok {
 		return denied()
 	}
-	if len(target.roles) > 0 && !contains(target.roles, m[2]) {
+	if target.denyAssumeRole || target.state != fleet.AccountActive || len(target.roles) > 0 && !contains(target.roles, role) {
 		return denied()
 	}
 	key := "ASIA" + s.randString(16, upperAlnum)
 	secret := s.randString(40, secretChars)
 	token := "IQoJb3JpZ2luX2VjE" + s.randString(120, secretChars)
 	s.mu.Lock()
-	s.assumed[key] = assumedKey{account: target, roleArn: arn, role: m[2], session: session}
+	s.assumed[key] = assumedKey{account: target, roleArn: arn, role: role, session: session}
 	s.mu.Unlock()
 	// Expiration is on the wall clock: the SDK's credential cache compares
 	// it with the wall clock even when the fleet's clock is fixed.
@@ -118,7 +124,7 @@ func (s *Server) assumeRole(c *call) string {
 	x.Close("Credentials")
 	x.Open("AssumedRoleUser")
 	x.Elem("AssumedRoleId", "AROASIM"+target.id+":"+session)
-	x.Elem("Arn", "arn:aws:sts::"+target.id+":assumed-role/"+m[2]+"/"+session)
+	x.Elem("Arn", "arn:"+s.partition+":sts::"+target.id+":assumed-role/"+role+"/"+session)
 	x.Close("AssumedRoleUser")
 	x.Close("AssumeRoleResult")
 	c.endXML(x, "AssumeRoleResponse")

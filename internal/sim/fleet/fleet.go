@@ -22,6 +22,14 @@ type Fleet struct {
 	// Accounts are the AWS accounts; the first one is the caller's unless
 	// an access key or an assumed role picks another.
 	Accounts []Account `json:"accounts"`
+	// Partition is the AWS partition of every account: "aws" (default),
+	// "aws-us-gov" or "aws-cn". It shows in the ARNs STS answers, and
+	// AssumeRole refuses a role ARN of another partition.
+	Partition string `json:"partition,omitempty"`
+	// Organization, if set, makes the accounts one AWS Organization (see
+	// org.go); without it Organizations answers every account
+	// AWSOrganizationsNotInUseException.
+	Organization *Organization `json:"organization,omitempty"`
 }
 
 // Account is one AWS account.
@@ -34,6 +42,17 @@ type Account struct {
 	// (arn:aws:iam::<ID>:role/<name>). Empty means any role name.
 	Roles   []string `json:"roles,omitempty"`
 	Regions []Region `json:"regions"`
+	// Organization membership (used when the fleet has an Organization):
+	// the account's name, its State (ACTIVE when empty; SUSPENDED,
+	// PENDING_CLOSURE, CLOSED or PENDING_ACTIVATION) and its parent OU id
+	// ("" for the root).
+	Name   string `json:"name,omitempty"`
+	State  string `json:"state,omitempty"`
+	Parent string `json:"parent,omitempty"`
+	// DenyAssumeRole makes AssumeRole into this account answer
+	// AccessDenied whatever the role (a role missing or not trusting the
+	// caller).
+	DenyAssumeRole bool `json:"denyAssumeRole,omitempty"`
 }
 
 // Region is one Region of one account.

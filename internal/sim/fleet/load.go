@@ -188,6 +188,7 @@ func (f *Fleet) Validate() error {
 		p.add("accounts: at least one account is required")
 	}
 	validateKnobs(&p, "knobs", &f.Knobs)
+	f.validateOrg(&p)
 	seenAcct := map[string]bool{}
 	seenKey := map[string]string{}
 	for ai := range f.Accounts {

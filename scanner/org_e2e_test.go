@@ -1,0 +1,312 @@
+package scanner_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/imdsfleet/imdsfleet/internal/awsconfig"
+	"github.com/imdsfleet/imdsfleet/internal/sim"
+	"github.com/imdsfleet/imdsfleet/internal/sim/fleet"
+	"github.com/imdsfleet/imdsfleet/internal/sim/simtest"
+	"github.com/imdsfleet/imdsfleet/report"
+	"github.com/imdsfleet/imdsfleet/scanner"
+	"github.com/imdsfleet/imdsfleet/scanner/scantest"
+)
+
+// orgFixture is an organization of 47 accounts: the management account
+// (acctA, the caller), 45 members spread over the root and three OUs (one
+// nested), 5 of them not ACTIVE (one PENDING_ACTIVATION, whose retired
+// Status says ACTIVE), one whose role cannot be assumed, and every second
+// List page empty with a NextToken.
+type orgFixture struct {
+	f        *fleet.Fleet
+	e        *scantest.Expect
+	active   []string // ACTIVE accounts, sorted (the denied one included)
+	inactive map[string]string
+	denied   string
+	underOU1 []string // ACTIVE accounts under ou1 and its child ou2
+}
+
+const (
+	ou1 = "ou-sim0-00000001" // Prod
+	ou2 = "ou-sim0-00000002" // Prod/EU, under ou1
+	ou3 = "ou-sim0-00000003" // Dev
+)
+
+func newOrgFixture() *orgFixture {
+	e := scantest.New(clock)
+	x := &orgFixture{e: e, inactive: map[string]string{}}
+	f := &fleet.Fleet{Organization: &fleet.Organization{
+		OUs: []fleet.OU{
+			{ID: ou1, Name: "Prod"}, {ID: ou2, Name: "Prod-EU", Parent: ou1}, {ID: ou3, Name: "Dev"},
+		},
+		EmptyPageEvery: 1,
+	}}
+	f.Accounts = append(f.Accounts, fleet.Account{ID: acctA, Name: "management",
+		Regions: []fleet.Region{{Name: "us-east-1", Instances: e.Instances(acctA, "us-east-1", 3)}}})
+	x.active = append(x.active, acctA)
+	states := map[int]string{3: fleet.AccountSuspended, 11: fleet.AccountClosed, 17: fleet.AccountPendingActivation,
+		29: fleet.AccountPendingClosure, 40: fleet.AccountSuspended}
+	for i := range 45 {
+		id := fmt.Sprintf("3000000000%02d", i)
+		parent := []string{"", ou1, ou2, ou3}[i%4]
+		a := fleet.Account{ID: id, Name: "member " + id, Parent: parent, State: states[i], Roles: []string{"Audit"}}
+		if st := states[i]; st != "" {
+			x.inactive[id] = st
+		} else {
+			a.Regions = []fleet.Region{{Name: "us-east-1", Instances: e.Instances(id, "us-east-1", 2)}}
+			x.active = append(x.active, id)
+			if parent == ou1 || parent == ou2 {
+				x.underOU1 = append(x.underOU1, id)
+			}
+		}
+		if i == 22 {
+			a.DenyAssumeRole = true
+			x.denied = id
+		}
+		f.Accounts = append(f.Accounts, a)
+	}
+	slices.Sort(x.active)
+	x.f = f
+	return x
+}
+
+func scannedAccounts(r *report.Report) []string {
+	set := map[string]bool{}
+	for _, t := range r.Targets {
+		set[t.Account] = true
+	}
+	return slices.Sorted(maps.Keys(set))
+}
+
+// TestOrgScanFindsActiveAccounts: --org lists the organization through
+// pages of 20 with empty pages between them, scans exactly the ACTIVE
+// accounts (State, not the retired Status: the PENDING_ACTIVATION account
+// says Status ACTIVE), lists the others as skipped with their state,
+// reaches the caller's own account with its own credentials, and a role
+// that cannot be assumed fails its account alone.
+func TestOrgScanFindsActiveAccounts(t *testing.T) {
+	x := newOrgFixture()
+	env := start(t, x.f, x.e)
+	r := env.scan(t, scanner.Options{Org: &scanner.OrgOptions{}, RoleName: "Audit"})
+
+	if got := scannedAccounts(r); !slices.Equal(got, x.active) {
+		t.Errorf("scanned accounts %v,\nwant the %d ACTIVE ones %v", got, len(x.active), x.active)
+	}
+	var skipped []string
+	for _, s := range r.SkippedAccounts {
+		skipped = append(skipped, s.Account)
+		if x.inactive[s.Account] != s.State || !strings.Contains(s.Reason, s.State) || s.Name == "" {
+			t.Errorf("skipped %+v, want state %s named in the reason, and the account's name", s, x.inactive[s.Account])
+		}
+	}
+	if want := slices.Sorted(maps.Keys(x.inactive)); !slices.Equal(skipped, want) {
+		t.Errorf("skipped accounts %v, want %v", skipped, want)
+	}
+	stats := env.srv.Stats()
+	// 47 accounts in pages of 20: 3 pages, each followed by an empty page
+	// carrying a NextToken (the last one too), then the final empty page.
+	if got := sumCalls(stats.Calls["ListAccounts"]); got != 3+3+1 {
+		t.Errorf("ListAccounts calls = %d, want 7 (3 pages of accounts, 3 empty pages with a NextToken, the last empty page)", got)
+	}
+	// One AssumeRole per ACTIVE member; none for the caller's account.
+	if got, want := sumCalls(stats.Calls["AssumeRole"]), len(x.active)-1; got != want {
+		t.Errorf("AssumeRole calls = %d, want %d", got, want)
+	}
+	for _, tg := range r.Targets {
+		switch {
+		case tg.Account == x.denied:
+			if tg.Status != report.TargetError || !strings.Contains(tg.Error, "assume") {
+				t.Errorf("denied account's target %+v, want an error about assuming the role", tg)
+			}
+		case tg.Status != report.TargetOK:
+			t.Errorf("target %+v failed", tg)
+		}
+	}
+	if !scanner.Incomplete(r) {
+		t.Error("a failed account did not make the scan incomplete")
+	}
+	x.e.Require(t, r, func(a, _ string) bool { return a != x.denied && x.inactive[a] == "" }, nil)
+}
+
+// TestOrgScanOU: --ou finds the accounts under an OU and its children,
+// through empty pages of ListAccountsForParent and ListChildren.
+func TestOrgScanOU(t *testing.T) {
+	x := newOrgFixture()
+	env := start(t, x.f, x.e)
+	r := env.scan(t, scanner.Options{Org: &scanner.OrgOptions{OUs: []string{ou1}}, RoleName: "Audit"})
+	want := slices.Clone(x.underOU1)
+	slices.Sort(want)
+	if got := scannedAccounts(r); !slices.Equal(got, want) {
+		t.Errorf("--ou %s scanned %v, want %v", ou1, got, want)
+	}
+	for _, s := range r.SkippedAccounts {
+		if x.inactive[s.Account] == "" {
+			t.Errorf("skipped %+v is ACTIVE", s)
+		}
+	}
+	if n := sumCalls(env.srv.Stats().Calls["ListAccounts"]); n != 0 {
+		t.Errorf("--ou called ListAccounts %d times", n)
+	}
+
+	// The same OU given twice, and its child with it: each account once.
+	r = env.scan(t, scanner.Options{Org: &scanner.OrgOptions{OUs: []string{ou1, ou2, ou1}}, RoleName: "Audit"})
+	if got := scannedAccounts(r); !slices.Equal(got, want) {
+		t.Errorf("--ou %s --ou %s scanned %v, want %v", ou1, ou2, got, want)
+	}
+
+	// An OU the organization does not have is named.
+	_, err := scanner.Scan(context.Background(), env.clients, scanner.Options{Now: env.srv.Now,
+		Org: &scanner.OrgOptions{OUs: []string{"ou-sim0-99999999"}}, RoleName: "Audit"})
+	var oe *scanner.OrgError
+	if !errors.As(err, &oe) || !oe.IsUsage() || !strings.Contains(err.Error(), "ou-sim0-99999999") {
+		t.Errorf("unknown OU: %v, want a usage OrgError naming it", err)
+	}
+}
+
+// TestOrgScanShards: --shard 1/4 … 4/4 together scan every account of
+// the unsharded scan exactly once, instance for instance, and list every
+// skipped account once; each report records its shard.
+func TestOrgScanShards(t *testing.T) {
+	x := newOrgFixture()
+	env := start(t, x.f, x.e)
+	all := env.scan(t, scanner.Options{Org: &scanner.OrgOptions{}, RoleName: "Audit"})
+	seenTarget := map[string]int{}
+	seenInstance := map[string]int{}
+	seenSkipped := map[string]int{}
+	for i := 1; i <= 4; i++ {
+		r := env.scan(t, scanner.Options{Org: &scanner.OrgOptions{}, RoleName: "Audit", Shard: report.Shard{Index: i, Count: 4}})
+		if r.Shard == nil || *r.Shard != (report.Shard{Index: i, Count: 4}) {
+			t.Errorf("shard %d/4 report records %+v", i, r.Shard)
+		}
+		for _, tg := range r.Targets {
+			seenTarget[tg.Account+"/"+tg.Region]++
+		}
+		for _, in := range r.Instances {
+			seenInstance[in.Account+"/"+in.Region+"/"+in.InstanceID]++
+		}
+		for _, s := range r.SkippedAccounts {
+			seenSkipped[s.Account]++
+		}
+	}
+	for _, tg := range all.Targets {
+		if n := seenTarget[tg.Account+"/"+tg.Region]; n != 1 {
+			t.Errorf("target %s/%s is in %d shards", tg.Account, tg.Region, n)
+		}
+	}
+	if len(seenTarget) != len(all.Targets) {
+		t.Errorf("shards hold %d targets, the whole scan %d", len(seenTarget), len(all.Targets))
+	}
+	for _, in := range all.Instances {
+		if n := seenInstance[in.Account+"/"+in.Region+"/"+in.InstanceID]; n != 1 {
+			t.Errorf("instance %s is in %d shards", in.InstanceID, n)
+		}
+	}
+	if len(seenInstance) != len(all.Instances) {
+		t.Errorf("shards hold %d instances, the whole scan %d", len(seenInstance), len(all.Instances))
+	}
+	for id := range x.inactive {
+		if seenSkipped[id] != 1 {
+			t.Errorf("skipped account %s is listed by %d shards", id, seenSkipped[id])
+		}
+	}
+}
+
+// TestOrgScanExclude: --exclude-accounts leaves accounts out, listed as
+// skipped with the reason, the caller's own account too.
+func TestOrgScanExclude(t *testing.T) {
+	x := newOrgFixture()
+	env := start(t, x.f, x.e)
+	excl := []string{acctA, x.active[5]}
+	r := env.scan(t, scanner.Options{Org: &scanner.OrgOptions{}, RoleName: "Audit", ExcludeAccounts: excl})
+	got := scannedAccounts(r)
+	for _, id := range excl {
+		if slices.Contains(got, id) {
+			t.Errorf("excluded account %s was scanned", id)
+		}
+		i := slices.IndexFunc(r.SkippedAccounts, func(s report.SkippedAccount) bool { return s.Account == id })
+		if i < 0 || !strings.Contains(r.SkippedAccounts[i].Reason, "--exclude-accounts") {
+			t.Errorf("excluded account %s not listed as skipped by --exclude-accounts: %+v", id, r.SkippedAccounts)
+		}
+	}
+	if len(got) != len(x.active)-2 {
+		t.Errorf("scanned %d accounts, want %d", len(got), len(x.active)-2)
+	}
+}
+
+// TestOrgScanRefused: ListAccounts from a member account that is not a
+// delegated administrator, or from an account outside any organization,
+// stops the scan with the reason and the fix; a delegated administrator
+// may list.
+func TestOrgScanRefused(t *testing.T) {
+	x := newOrgFixture()
+	member := x.active[3]
+	x.f.Organization.DelegatedAdministrators = []string{x.active[4]}
+	c := clock
+	x.f.Clock = &c
+	_, url := simtest.Start(t, x.f, sim.Options{Seed: 1})
+	scanAs := func(acct string) (*report.Report, error) {
+		cl := scanner.NewAWSClients(awsconfig.NewClients(simtest.Config(url, fleet.DefaultAccessKeyID(acct), "us-east-1"), "", ""))
+		return scanner.Scan(context.Background(), cl, scanner.Options{Now: func() time.Time { return clock }, Org: &scanner.OrgOptions{}, RoleName: "Audit"})
+	}
+	_, err := scanAs(member)
+	var oe *scanner.OrgError
+	if !errors.As(err, &oe) || oe.IsUsage() || !strings.Contains(err.Error(), "AccessDeniedException") || !strings.Contains(err.Error(), "delegated administrator") {
+		t.Errorf("member account: %v, want AccessDeniedException naming the management account or a delegated administrator", err)
+	}
+	r, err := scanAs(x.active[4])
+	if err != nil {
+		t.Fatalf("delegated administrator: %v", err)
+	}
+	if got := scannedAccounts(r); len(got) != len(x.active) {
+		t.Errorf("delegated administrator scanned %d accounts, want %d", len(got), len(x.active))
+	}
+
+	e := scantest.New(clock)
+	noOrg := &fleet.Fleet{Clock: &c, Accounts: []fleet.Account{{ID: acctA, Regions: []fleet.Region{{Name: "us-east-1", Instances: e.Instances(acctA, "us-east-1", 1)}}}}}
+	_, url = simtest.Start(t, noOrg, sim.Options{Seed: 1})
+	cl := scanner.NewAWSClients(awsconfig.NewClients(simtest.Config(url, fleet.DefaultAccessKeyID(acctA), "us-east-1"), "", ""))
+	_, err = scanner.Scan(context.Background(), cl, scanner.Options{Now: func() time.Time { return clock }, Org: &scanner.OrgOptions{}, RoleName: "Audit"})
+	if !errors.As(err, &oe) || !strings.Contains(err.Error(), "not in an organization") {
+		t.Errorf("no organization: %v, want AWSOrganizationsNotInUseException explained", err)
+	}
+}
+
+// TestScanGovCloudPartition: a caller in AWS GovCloud (US) reaches other
+// accounts through arn:aws-us-gov: roles (the simulated STS refuses a role
+// ARN of another partition, as AWS cannot assume across partitions).
+func TestScanGovCloudPartition(t *testing.T) {
+	e := scantest.New(clock)
+	c := clock
+	f := &fleet.Fleet{Clock: &c, Partition: fleet.PartitionGov, Accounts: []fleet.Account{
+		{ID: acctA, Regions: []fleet.Region{{Name: "us-gov-west-1", Instances: e.Instances(acctA, "us-gov-west-1", 4)}}},
+		{ID: acctB, Roles: []string{"Audit"}, Regions: []fleet.Region{{Name: "us-gov-east-1", Instances: e.Instances(acctB, "us-gov-east-1", 5)}}},
+	}}
+	srv, url := simtest.Start(t, f, sim.Options{Seed: 1})
+	cl := scanner.NewAWSClients(awsconfig.NewClients(simtest.Config(url, fleet.DefaultAccessKeyID(acctA), "us-gov-west-1"), "", ""))
+	r, err := scanner.Scan(context.Background(), cl, scanner.Options{Now: srv.Now, Accounts: []string{acctB}, RoleName: "Audit"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if scanner.Incomplete(r) {
+		t.Fatalf("targets failed (a role ARN outside aws-us-gov is refused): %+v", r.Targets)
+	}
+	if got := scannedAccounts(r); !slices.Equal(got, []string{acctA, acctB}) {
+		t.Errorf("scanned %v", got)
+	}
+	e.Require(t, r, func(string, string) bool { return true }, nil)
+	// An explicit role ARN in the wrong partition fails its account alone.
+	r, err = scanner.Scan(context.Background(), cl, scanner.Options{Now: srv.Now, Roles: []scanner.Role{{ARN: "arn:aws:iam::" + acctB + ":role/Audit"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tg := target(t, r, acctB, scanner.RegionsAll); tg.Status != report.TargetError {
+		t.Errorf("arn:aws: role from GovCloud: %+v, want a failed target", tg)
+	}
+}
