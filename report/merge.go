@@ -115,6 +115,7 @@ func Merge(inputs []MergeInput, opts MergeOptions) (*Report, error) {
 		}
 		out.MergedFrom = append(out.MergedFrom, sourcesOf(r)...)
 		out.Targets = append(out.Targets, r.Targets...)
+		out.SkippedAccounts = append(out.SkippedAccounts, r.SkippedAccounts...)
 		out.AccountDefaults = append(out.AccountDefaults, r.AccountDefaults...)
 		out.LaunchSources = append(out.LaunchSources, r.LaunchSources...)
 		out.Workloads = append(out.Workloads, r.Workloads...)
@@ -133,6 +134,13 @@ func Merge(inputs []MergeInput, opts MergeOptions) (*Report, error) {
 		}
 	}
 	out.Targets = slices.Clone(out.Targets)
+	// Each shard lists its own skipped accounts; shards of one scan never
+	// share one, but the same account skipped alike by two inputs is
+	// listed once.
+	slices.SortFunc(out.SkippedAccounts, func(a, b SkippedAccount) int {
+		return cmp.Or(strings.Compare(a.Account, b.Account), strings.Compare(a.Reason, b.Reason), strings.Compare(a.State, b.State), strings.Compare(a.Name, b.Name))
+	})
+	out.SkippedAccounts = slices.Compact(out.SkippedAccounts)
 	slices.SortFunc(out.MergedFrom, compareSources)
 	Normalize(out)
 	return out, nil

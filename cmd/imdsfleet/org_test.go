@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -159,5 +160,33 @@ func TestGovCloudScanRemediateRollback(t *testing.T) {
 	}
 	if changed(scanAcctB) != 2*before {
 		t.Errorf("rollback restored %d of account B's %d changes", changed(scanAcctB)-before, before)
+	}
+}
+
+// TestScanShardsMergeEqualsUnsharded: scan --org --shard 1/4 … 4/4, then
+// report merge, equals one unsharded scan instance for instance (times
+// aside), targets and skipped accounts included.
+func TestScanShardsMergeEqualsUnsharded(t *testing.T) {
+	e := scantest.New(dayStable(t))
+	f, _, _ := orgTestFleet(e)
+	scanStart(t, f)
+	url := os.Getenv("AWS_ENDPOINT_URL")
+	dir := t.TempDir()
+	p := func(name string) string { return filepath.Join(dir, name) }
+	scanTo(t, url, scanAcctA, p("all.json"), "--org", "--role-name", "Audit")
+	args := []string{"report", "merge", "-o", p("merged.json")}
+	for i := 1; i <= 4; i++ {
+		name := p(fmt.Sprintf("shard-%d.json", i))
+		scanTo(t, url, scanAcctA, name, "--org", "--role-name", "Audit", "--shard", fmt.Sprintf("%d/4", i))
+		args = append(args, name)
+	}
+	res := scanCLI(t, false, args...)
+	if res.code != exitOK {
+		t.Fatalf("merge: exit %d\n%s", res.code, res.err)
+	}
+	all, merged := readReportPath(t, p("all.json")), readReportPath(t, p("merged.json"))
+	sameInstances(t, merged, all)
+	if !reflect.DeepEqual(merged.SkippedAccounts, all.SkippedAccounts) || len(all.SkippedAccounts) == 0 {
+		t.Errorf("skipped accounts %+v, want %+v", merged.SkippedAccounts, all.SkippedAccounts)
 	}
 }
