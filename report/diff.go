@@ -129,12 +129,19 @@ type DiffReport struct {
 // DiffGroup is the progress of a set of instances: the totals, one
 // account, one (account, Region) or one workload.
 type DiffGroup struct {
-	Account  string `json:"account,omitempty"`
-	Region   string `json:"region,omitempty"`
+	Account string `json:"account,omitempty"`
+	Region  string `json:"region,omitempty"`
+	// Workload, Kind and Name are the workload's ID, kind and name (see
+	// [Workload]); set for workloads only.
 	Workload string `json:"workload,omitempty"`
+	Kind     string `json:"kind,omitempty"`
+	Name     string `json:"name,omitempty"`
 	// Status is the target's status in each report ("ok", "error", or
 	// "not-scanned"); set for Regions only.
 	Status *StringPair `json:"status,omitempty"`
+	// NextLaunchTokens is the httpTokens of the workload's next launch in
+	// each report ("" when unknown or absent); set for workloads only.
+	NextLaunchTokens *StringPair `json:"nextLaunchTokens,omitempty"`
 	// Instances, Enforced and V1InUse count the group's instances, those
 	// classified enforced and those classified v1-in-use, in each report.
 	Instances IntPair `json:"instances"`
@@ -220,7 +227,9 @@ type DiffInstance struct {
 	Region     string `json:"region"`
 	InstanceID string `json:"instanceId"`
 	// Name is the new report's name (the old one's for a gone instance).
-	Name     string `json:"name"`
+	Name string `json:"name"`
+	// Workload is the instance's workload ID in the new report (the old
+	// one's for a gone instance); "" in a schema-1 report.
 	Workload string `json:"workload,omitempty"`
 	// Changes are the instance's change kinds, in [ChangeKinds] order.
 	Changes []string `json:"changes"`
@@ -246,8 +255,11 @@ const TargetNotScanned = "not-scanned"
 // account, Region and id. An instance in one report only is new or gone
 // when both reports scanned its account and Region successfully, and
 // unscanned otherwise: a target that failed or was not scanned says
-// nothing about its instances. Reports of different schema versions are
-// compared on what both hold; NotCompared names the rest.
+// nothing about its instances. When both reports have workloads (schema
+// 2), each workload gets its figures too: an instance counts in its
+// workload of each report, and its changes in its new one. Reports of
+// different schema versions are compared on what both hold; NotCompared
+// names the rest.
 func Compare(old, new *Report) *Diff {
 	d := &Diff{
 		DiffVersion: DiffVersion,
@@ -282,6 +294,68 @@ func Compare(old, new *Report) *Diff {
 		group(k.account, k.region)
 	}
 
+	// Workloads, when both reports have them: an instance counts in its
+	// workload of each report (in both when it moved), and its changes in
+	// the new one (the old one when it is gone).
+	compareWorkloads := hasWorkloads(old) && hasWorkloads(new)
+	oldWorkloads, newWorkloads := workloadsByID(old), workloadsByID(new)
+	workloads := map[string]*DiffGroup{}
+	workload := func(id string) *DiffGroup {
+		if id == "" || !compareWorkloads {
+			return nil
+		}
+		g := workloads[id]
+		if g == nil {
+			g = &DiffGroup{Workload: id, NextLaunchTokens: &StringPair{}}
+			for _, w := range []*Workload{oldWorkloads[id], newWorkloads[id]} {
+				if w != nil {
+					g.Account, g.Region, g.Kind, g.Name = w.Account, w.Region, w.Kind, w.Name
+				}
+			}
+			if w := oldWorkloads[id]; w != nil && w.NextLaunch != nil {
+				g.NextLaunchTokens.Old = w.NextLaunch.HttpTokens
+			}
+			if w := newWorkloads[id]; w != nil && w.NextLaunch != nil {
+				g.NextLaunchTokens.New = w.NextLaunch.HttpTokens
+			}
+			workloads[id] = g
+		}
+		return g
+	}
+	compare := func(o, n *Instance, comparable bool) {
+		changes := d.add(o, n, comparable, nextLaunch)
+		var at *Instance // where the instance is now (or was last)
+		if at = n; at == nil {
+			at = o
+		}
+		rg := group(at.Account, at.Region)
+		rg.count(o, n)
+		rg.tally(changes)
+		var wo, wn *DiffGroup
+		if o != nil {
+			wo = workload(o.Workload)
+		}
+		if n != nil {
+			wn = workload(n.Workload)
+		}
+		switch {
+		case wo != nil && wo == wn:
+			wo.count(o, n)
+		default:
+			if wo != nil {
+				wo.count(o, nil)
+			}
+			if wn != nil {
+				wn.count(nil, n)
+			}
+		}
+		if wn != nil {
+			wn.tally(changes)
+		} else if wo != nil {
+			wo.tally(changes)
+		}
+	}
+
 	oldBy := make(map[[3]string]*Instance, len(old.Instances))
 	for i := range old.Instances {
 		in := &old.Instances[i]
@@ -295,15 +369,30 @@ func Compare(old, new *Report) *Diff {
 		if o != nil {
 			matched[key] = true
 		}
-		d.add(group(n.Account, n.Region), o, n, oldStatus[targetKey{n.Account, n.Region}] == TargetOK, nextLaunch)
+		compare(o, n, oldStatus[targetKey{n.Account, n.Region}] == TargetOK)
 	}
 	for i := range old.Instances {
 		o := &old.Instances[i]
 		if matched[[3]string{o.Account, o.Region, o.InstanceID}] {
 			continue
 		}
-		d.add(group(o.Account, o.Region), o, nil, newStatus[targetKey{o.Account, o.Region}] == TargetOK, nextLaunch)
+		compare(o, nil, newStatus[targetKey{o.Account, o.Region}] == TargetOK)
 	}
+	// A workload of no instance (a report edited by hand) still shows.
+	if compareWorkloads {
+		for id := range oldWorkloads {
+			workload(id)
+		}
+		for id := range newWorkloads {
+			workload(id)
+		}
+	}
+	for _, g := range workloads {
+		d.Workloads = append(d.Workloads, *g)
+	}
+	slices.SortFunc(d.Workloads, func(a, b DiffGroup) int {
+		return cmp.Or(cmp.Compare(a.Account, b.Account), cmp.Compare(a.Region, b.Region), cmp.Compare(a.Workload, b.Workload))
+	})
 
 	accounts := map[string]*DiffGroup{}
 	for _, g := range regions {
@@ -329,12 +418,12 @@ func Compare(old, new *Report) *Diff {
 	return d
 }
 
-// add compares one instance (o or n nil when absent) and counts it in g.
-// comparable says whether the other report scanned its target, so that
-// absence there means new or gone rather than unknown; nextLaunch whether
-// both reports record next launches.
-func (d *Diff) add(g *DiffGroup, o, n *Instance, comparable, nextLaunch bool) {
-	g.count(o, n)
+// add compares one instance (o or n nil when absent), records it in
+// d.Instances when it changed, and returns its changes. comparable says
+// whether the other report scanned its target, so that absence there means
+// new or gone rather than unknown; nextLaunch whether both reports record
+// next launches.
+func (d *Diff) add(o, n *Instance, comparable, nextLaunch bool) []string {
 	var changes []string
 	switch {
 	case o == nil && !comparable, n == nil && !comparable:
@@ -350,24 +439,29 @@ func (d *Diff) add(g *DiffGroup, o, n *Instance, comparable, nextLaunch bool) {
 		changes = instanceChanges(o, n, nextLaunch)
 	}
 	if len(changes) == 0 {
-		return
+		return nil
 	}
 	slices.SortFunc(changes, func(a, b string) int {
 		return cmp.Compare(slices.Index(ChangeKinds, a), slices.Index(ChangeKinds, b))
 	})
-	for _, k := range changes {
-		*g.Changes.field(k)++
-	}
 	di := DiffInstance{Changes: changes, V1Calls: NullableFloatPair{Old: readCalls(o), New: readCalls(n)}}
 	if o != nil {
-		di.Account, di.Region, di.InstanceID, di.Name = o.Account, o.Region, o.InstanceID, o.Name
+		di.Account, di.Region, di.InstanceID, di.Name, di.Workload = o.Account, o.Region, o.InstanceID, o.Name, o.Workload
 		di.Classification.Old, di.HttpTokens.Old = o.Classification, o.MetadataOptions.HttpTokens
 	}
 	if n != nil {
-		di.Account, di.Region, di.InstanceID, di.Name = n.Account, n.Region, n.InstanceID, n.Name
+		di.Account, di.Region, di.InstanceID, di.Name, di.Workload = n.Account, n.Region, n.InstanceID, n.Name, n.Workload
 		di.Classification.New, di.HttpTokens.New = n.Classification, n.MetadataOptions.HttpTokens
 	}
 	d.Instances = append(d.Instances, di)
+	return changes
+}
+
+// tally counts one instance's changes in g.
+func (g *DiffGroup) tally(changes []string) {
+	for _, k := range changes {
+		*g.Changes.field(k)++
+	}
 }
 
 // instanceChanges compares an instance present in both reports;
@@ -490,9 +584,17 @@ func hasNextLaunch(r *Report) bool {
 	return r.SchemaVersion >= 2 && r.ScanOptions != nil && r.ScanOptions.LaunchSources
 }
 
-// hasWorkloads reports whether r records workloads (schema version 2 or
-// later; a report of no instance has none to record).
+// hasWorkloads reports whether r records workloads: schema version 2 or
+// later, where every instance names its workload.
 func hasWorkloads(r *Report) bool { return r.SchemaVersion >= 2 }
+
+func workloadsByID(r *Report) map[string]*Workload {
+	m := make(map[string]*Workload, len(r.Workloads))
+	for i := range r.Workloads {
+		m[r.Workloads[i].ID] = &r.Workloads[i]
+	}
+	return m
+}
 
 // notCompared says, one sentence each, what the two reports' data does
 // not allow to compare.
@@ -517,11 +619,6 @@ func notCompared(old, new *Report) []string {
 	lacks("workloads", "there is no progress per workload", hasWorkloads, func(r *Report) string {
 		return fmt.Sprintf("schema version %d", r.SchemaVersion)
 	})
-	if hasWorkloads(old) && hasWorkloads(new) {
-		// Instances do not name their workload yet (the schema's
-		// per-instance workload is on its way): no per-workload changes.
-		out = append(out, "workloads: both reports record them, but this imdsfleet does not compare them yet, so there is no progress per workload")
-	}
 	return out
 }
 

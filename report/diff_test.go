@@ -96,6 +96,48 @@ func diffPair() (old, new *report.Report) {
 	// regressed both ways.
 	new.Instances[13].NextLaunch = next("optional")
 	new.Instances[1].NextLaunch = next("optional")
+	// Workloads: the web group (i-01…i-04, and the new i-10) now launches
+	// with tokens optional; i-06 moved to a launch template of its own;
+	// everything else in us-east-1 is unmanaged.
+	const web, lt, un, eu, w2 = "auto-scaling-group/111111111111/us-east-1/web", "launch-template/111111111111/us-east-1/lt-0abc",
+		"unmanaged/111111111111/us-east-1/unmanaged", "unmanaged/111111111111/eu-west-1/unmanaged", "unmanaged/222222222222/us-west-2/unmanaged"
+	place := func(r *report.Report, moved bool) {
+		for i := range r.Instances {
+			in := &r.Instances[i]
+			switch {
+			case in.Region == euw1:
+				in.Workload = eu
+			case in.Account == b:
+				in.Workload = w2
+			case in.InstanceID == "i-06up" && moved:
+				in.Workload = lt
+			case in.InstanceID <= "i-04~" || in.InstanceID == "i-10new":
+				in.Workload = web
+			default:
+				in.Workload = un
+			}
+		}
+	}
+	place(old, false)
+	place(new, true)
+	wl := func(id, kind, name, account, region, tokens string) report.Workload {
+		w := report.Workload{ID: id, Kind: kind, Name: name, Account: account, Region: region, Step: report.StepDone}
+		if tokens != "" {
+			w.NextLaunch = next(tokens)
+		}
+		return w
+	}
+	old.Workloads = []report.Workload{
+		wl(web, report.WorkloadAutoScalingGroup, "web", a, use1, "required"),
+		wl(un, report.WorkloadUnmanaged, "unmanaged", a, use1, ""),
+		wl(eu, report.WorkloadUnmanaged, "unmanaged", a, euw1, ""),
+	}
+	new.Workloads = []report.Workload{
+		wl(web, report.WorkloadAutoScalingGroup, "web", a, use1, "optional"),
+		wl(lt, report.WorkloadLaunchTemplate, "lt-0abc", a, use1, "required"),
+		wl(un, report.WorkloadUnmanaged, "unmanaged", a, use1, ""),
+		wl(w2, report.WorkloadUnmanaged, "unmanaged", b, usw2, ""),
+	}
 	// Hostile names: a terminal escape, a forged line, Markdown, HTML, a link.
 	new.Instances[9].Name = "\x1b[2J\x1b[31mEVIL\nforged | row ![x](http://evil.example) <b>@admin</b>"
 	new.Instances[10].Name = "\u202egnp.exe"
@@ -227,12 +269,63 @@ func TestCompareSchemaVersions(t *testing.T) {
 	old, new = diffPair()
 	new.ScanOptions = &report.ScanOptions{MinObservedDays: 7}
 	d = report.Compare(old, new)
-	if d.Totals.Changes.NextLaunchRegression != 0 || len(d.NotCompared) != 2 || !strings.Contains(d.NotCompared[0], "--no-launch-sources") {
+	if d.Totals.Changes.NextLaunchRegression != 0 || len(d.NotCompared) != 1 || !strings.Contains(d.NotCompared[0], "--no-launch-sources") {
 		t.Errorf("new scan without launch sources: next-launch regressions %d, notCompared %q", d.Totals.Changes.NextLaunchRegression, d.NotCompared)
 	}
 	old, new = diffPair()
-	if d := report.Compare(old, new); len(d.NotCompared) != 1 || !strings.HasPrefix(d.NotCompared[0], "workloads:") {
-		t.Errorf("two schema-2 reports with launch sources: notCompared %q, want only workloads", d.NotCompared)
+	if d := report.Compare(old, new); len(d.NotCompared) != 0 {
+		t.Errorf("two schema-2 reports with launch sources: notCompared %q, want none", d.NotCompared)
+	}
+}
+
+// TestCompareWorkloads: per workload, an instance counts in its workload
+// of each report (in both when it moved) and its changes in its new one;
+// a workload's next launch is shown old → new.
+func TestCompareWorkloads(t *testing.T) {
+	old, new := diffPair()
+	d := report.Compare(old, new)
+	byID := map[string]report.DiffGroup{}
+	var ids []string
+	for _, g := range d.Workloads {
+		byID[g.Workload] = g
+		ids = append(ids, g.Workload)
+	}
+	if want := []string{
+		"unmanaged/111111111111/eu-west-1/unmanaged",
+		"auto-scaling-group/111111111111/us-east-1/web",
+		"launch-template/111111111111/us-east-1/lt-0abc",
+		"unmanaged/111111111111/us-east-1/unmanaged",
+		"unmanaged/222222222222/us-west-2/unmanaged",
+	}; !reflect.DeepEqual(ids, want) {
+		t.Fatalf("workloads %v\nwant %v", ids, want)
+	}
+	web := byID["auto-scaling-group/111111111111/us-east-1/web"]
+	if web.Kind != report.WorkloadAutoScalingGroup || web.Name != "web" || web.Account != "111111111111" || web.Region != "us-east-1" {
+		t.Errorf("web: %+v", web)
+	}
+	if want := (report.DiffCounts{Regression: 2, NextLaunchRegression: 1, NewV1: 2, Enforced: 1, New: 1, V1CallsUp: 2}); web.Changes != want {
+		t.Errorf("web changes %+v\nwant        %+v", web.Changes, want)
+	}
+	if web.Instances != (report.IntPair{Old: 4, New: 5}) || *web.NextLaunchTokens != (report.StringPair{Old: "required", New: "optional"}) {
+		t.Errorf("web instances %+v, next launch %+v", web.Instances, *web.NextLaunchTokens)
+	}
+	lt := byID["launch-template/111111111111/us-east-1/lt-0abc"]
+	un := byID["unmanaged/111111111111/us-east-1/unmanaged"]
+	if lt.Instances != (report.IntPair{Old: 0, New: 1}) || lt.Changes != (report.DiffCounts{V1CallsUp: 1}) {
+		t.Errorf("moved instance: launch template %+v %+v", lt.Instances, lt.Changes)
+	}
+	if un.Instances != (report.IntPair{Old: 9, New: 8}) {
+		t.Errorf("unmanaged instances %+v, want 9 → 8 (i-06 moved, i-09 gone, i-11 new)", un.Instances)
+	}
+	for _, in := range d.Instances {
+		if in.InstanceID == "i-06up" && in.Workload != lt.Workload {
+			t.Errorf("i-06up workload %q, want its new one", in.Workload)
+		}
+	}
+	// A schema-1 side: no workloads compared.
+	old.SchemaVersion = 1
+	if d := report.Compare(old, new); len(d.Workloads) != 0 {
+		t.Errorf("schema 1 against 2: %d workloads, want none", len(d.Workloads))
 	}
 }
 

@@ -86,6 +86,38 @@ func kindRank(k string) int {
 	return len(ChangeKinds)
 }
 
+// changedWorkloads is the workloads the human formats list: those with a
+// change other than v1 calls alone or unscanned instances, the most
+// regressions first, then the most new v1 users, then by account, Region
+// and ID.
+func changedWorkloads(d *Diff) []*DiffGroup {
+	var list []*DiffGroup
+	for i := range d.Workloads {
+		c := d.Workloads[i].Changes
+		if c.Regression+c.NextLaunchRegression+c.NewV1+c.Enforced+c.New+c.Gone+c.Reclassified > 0 ||
+			d.Workloads[i].NextLaunchTokens != nil && d.Workloads[i].NextLaunchTokens.Old != d.Workloads[i].NextLaunchTokens.New {
+			list = append(list, &d.Workloads[i])
+		}
+	}
+	slices.SortStableFunc(list, func(a, b *DiffGroup) int {
+		return cmp.Or(
+			cmp.Compare(b.Changes.Regression+b.Changes.NextLaunchRegression, a.Changes.Regression+a.Changes.NextLaunchRegression),
+			cmp.Compare(b.Changes.NewV1, a.Changes.NewV1))
+	})
+	return list
+}
+
+// workloadText names a workload for people: "KIND NAME".
+func workloadText(g *DiffGroup) string {
+	switch g.Kind {
+	case "":
+		return g.Workload
+	case WorkloadUnmanaged:
+		return g.Kind
+	}
+	return g.Kind + " " + g.Name
+}
+
 // pairText is "old → new", or just the value when it did not change.
 func pairText(o, n int) string {
 	if o == n {
@@ -150,8 +182,8 @@ func diffReportText(r DiffReport) string {
 }
 
 // WriteDiffTable writes the terminal view of d: the two reports, the
-// changes by kind, one line per account and Region, then the changed
-// instances (regressions first; mere call-count changes are only summed).
+// changes by kind, one line per account and Region, the workloads that
+// changed (regressions first), then the changed instances (regressions first; mere call-count changes are only summed).
 // Every text from the reports goes through [SanitizeCell].
 func WriteDiffTable(w io.Writer, d *Diff, opts TableOptions) error {
 	t := &tableWriter{opts: opts}
@@ -193,6 +225,27 @@ func WriteDiffTable(w io.Writer, d *Diff, opts TableOptions) error {
 	}
 	t.end()
 	t.line("")
+
+	if wl := changedWorkloads(d); len(wl) > 0 {
+		t.line(fmt.Sprintf("WORKLOADS THAT CHANGED: %d of %d", len(wl), len(d.Workloads)))
+		t.begin()
+		t.row("WORKLOAD", "ACCOUNT", "REGION", "INSTANCES", "ENFORCED", "V1-IN-USE", "NEXT LAUNCH TOKENS",
+			"+ENFORCED", "+V1", "REGRESSED", "NEXT-LAUNCH REGRESSED", "NEW", "GONE", "")
+		for i, g := range wl {
+			if i == diffRows {
+				break
+			}
+			t.row(SanitizeCell(workloadText(g), nameWidth), cell(g.Account), cell(g.Region), pairText(g.Instances.Old, g.Instances.New),
+				pairText(g.Enforced.Old, g.Enforced.New), pairText(g.V1InUse.Old, g.V1InUse.New), cell(strPairText(*g.NextLaunchTokens)),
+				fmt.Sprint(g.Changes.Enforced), fmt.Sprint(g.Changes.NewV1), fmt.Sprint(g.Changes.Regression),
+				fmt.Sprint(g.Changes.NextLaunchRegression), fmt.Sprint(g.Changes.New), fmt.Sprint(g.Changes.Gone), "")
+		}
+		t.end()
+		if n := len(wl) - diffRows; n > 0 {
+			t.line(fmt.Sprintf("… and %d more (see --format json)", n))
+		}
+		t.line("")
+	}
 
 	list, callsOnly, unscanned := listedChanges(d)
 	if len(list) == 0 {
@@ -281,6 +334,24 @@ func WriteDiffMarkdown(w io.Writer, d *Diff) error {
 			g.Changes.New, g.Changes.Gone)
 	}
 	p("\n")
+
+	if wl := changedWorkloads(d); len(wl) > 0 {
+		p("## Workloads that changed (%d of %d)\n\n", len(wl), len(d.Workloads))
+		p("| Workload | Account | Region | Instances | Enforced | v1-in-use | Next launch tokens | +enforced | +v1 | Regressed | Next launch regressed | New | Gone |\n")
+		p("|---|---|---|--:|--:|--:|---|--:|--:|--:|--:|--:|--:|\n")
+		for i, g := range wl {
+			if i == diffRows {
+				p("\n_… and %d more (see the JSON diff)._\n", len(wl)-diffRows)
+				break
+			}
+			p("| %s | %s | %s | %s | %s | %s | %s | %d | %d | %d | %d | %d | %d |\n",
+				md(workloadText(g), mdCellWidth), md(g.Account, mdCellWidth), md(g.Region, mdCellWidth),
+				pairText(g.Instances.Old, g.Instances.New), pairText(g.Enforced.Old, g.Enforced.New), pairText(g.V1InUse.Old, g.V1InUse.New),
+				md(strPairText(*g.NextLaunchTokens), mdCellWidth), g.Changes.Enforced, g.Changes.NewV1, g.Changes.Regression,
+				g.Changes.NextLaunchRegression, g.Changes.New, g.Changes.Gone)
+		}
+		p("\n")
+	}
 
 	list, callsOnly, unscanned := listedChanges(d)
 	p("## Changed instances (%d)\n\n", len(list))

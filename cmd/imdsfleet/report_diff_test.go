@@ -177,12 +177,13 @@ func TestReportDiffAfterChange(t *testing.T) {
 // human formats.
 func TestReportDiffCraftedScans(t *testing.T) {
 	day0 := dayStable(t).UTC().Truncate(24 * time.Hour)
+	asgWeb := map[string]string{"aws:autoscaling:groupName": "web"}
 	hostile := "\x1b]8;;http://evil.example\x1b\\click\x1b]8;;\x1b\\\n| forged | row |\u202e"
 	old := diffFleet(day0, map[string][]diffInst{
 		"us-east-1": {
-			{id: diffID(1), tokens: "optional", name: "enforced-since"},
-			{id: diffID(2), tokens: "required", name: "regressed"},
-			{id: diffID(3), tokens: "optional", name: "starts-v1"},
+			{id: diffID(1), tokens: "optional", name: "enforced-since", tags: asgWeb},
+			{id: diffID(2), tokens: "required", name: "regressed", tags: asgWeb},
+			{id: diffID(3), tokens: "optional", name: "starts-v1", tags: asgWeb},
 			{id: diffID(4), tokens: "optional", v1: 10, name: "more-v1"},
 			{id: diffID(5), tokens: "optional", v1: 10, name: "less-v1"},
 			{id: diffID(6), tokens: "optional", v1: 10, name: "stops-v1"},
@@ -192,9 +193,9 @@ func TestReportDiffCraftedScans(t *testing.T) {
 	})
 	new := diffFleet(day0, map[string][]diffInst{
 		"us-east-1": {
-			{id: diffID(1), tokens: "required", name: "enforced-since"},
-			{id: diffID(2), tokens: "optional", name: "regressed"},
-			{id: diffID(3), tokens: "optional", v1: 2, name: "starts-v1"},
+			{id: diffID(1), tokens: "required", name: "enforced-since", tags: asgWeb},
+			{id: diffID(2), tokens: "optional", name: "regressed", tags: asgWeb},
+			{id: diffID(3), tokens: "optional", v1: 2, name: "starts-v1", tags: asgWeb},
 			{id: diffID(4), tokens: "optional", v1: 20, name: "more-v1"},
 			{id: diffID(5), tokens: "optional", v1: 5, name: "less-v1"},
 			{id: diffID(6), tokens: "optional", name: "stops-v1"},
@@ -235,8 +236,30 @@ func TestReportDiffCraftedScans(t *testing.T) {
 			t.Errorf("no %s change found: the crafted scans must cover every kind", k)
 		}
 	}
-	if len(d.NotCompared) == 0 {
-		t.Error("notCompared does not say that workloads and next launch were not compared")
+	// Per workload: the Auto Scaling group holds instances 1-3 in both
+	// scans; the rest are unmanaged.
+	var web, unmanaged *report.DiffGroup
+	for i := range d.Workloads {
+		switch d.Workloads[i].Workload {
+		case "auto-scaling-group/" + scanAcctA + "/us-east-1/web":
+			web = &d.Workloads[i]
+		case "unmanaged/" + scanAcctA + "/us-east-1/unmanaged":
+			unmanaged = &d.Workloads[i]
+		}
+	}
+	if web == nil || unmanaged == nil {
+		t.Fatalf("workloads %+v: want the web group and the unmanaged instances", d.Workloads)
+	}
+	if want := (report.DiffCounts{Enforced: 1, Regression: 1, NewV1: 1, V1CallsUp: 1}); web.Changes != want || web.Instances != (report.IntPair{Old: 3, New: 3}) {
+		t.Errorf("web workload: instances %+v changes %+v, want 3 → 3 and %+v", web.Instances, web.Changes, want)
+	}
+	if unmanaged.Changes.New != 2 || unmanaged.Changes.Gone != 1 || unmanaged.Instances != (report.IntPair{Old: 5, New: 6}) {
+		t.Errorf("unmanaged: instances %+v changes %+v", unmanaged.Instances, unmanaged.Changes)
+	}
+	// The scans did not read launch sources: the diff says next launches
+	// were not compared.
+	if len(d.NotCompared) == 0 || !strings.Contains(strings.Join(d.NotCompared, " "), "next launches") {
+		t.Errorf("notCompared %q does not say that next launches were not compared", d.NotCompared)
 	}
 	// 4 days of 10/h before, 20/h now.
 	for _, in := range d.Instances {
