@@ -134,6 +134,7 @@ type htmlView struct {
 	WorkloadsMore       int
 	WorkloadChart       svgChart
 	NoWorkloads         string
+	HasWorkloads        bool
 	Sources, Unresolved []htmlLaunchSource
 	NoSources           string
 }
@@ -157,6 +158,7 @@ type htmlRow struct {
 	Calls, Rejected, Days, Observed, LastCall     string
 	CallsV, RejectedV, DaysV, ObservedV, HopV     float64
 	Recommendation                                string
+	Workload                                      string
 }
 
 type htmlRegion struct {
@@ -217,6 +219,13 @@ func buildHTMLView(r *Report) *htmlView {
 		}
 		return nil
 	}
+	// The wave tables name each instance's workload, so that the filter
+	// finds a workload's instances in every wave.
+	workloadNames := make(map[string]string, len(r.Workloads))
+	for _, w := range r.Workloads {
+		workloadNames[w.ID] = w.Name
+	}
+	v.HasWorkloads = len(r.Workloads) > 0
 	byWave := map[*htmlWave][]*Instance{}
 	for i := range r.Instances {
 		in := &r.Instances[i]
@@ -236,13 +245,17 @@ func buildHTMLView(r *Report) *htmlView {
 				wv.More = len(list) - htmlMaxRows
 				break
 			}
-			wv.Rows = append(wv.Rows, htmlRowOf(in))
+			row := htmlRowOf(in)
+			row.Workload = htmlText(workloadNames[in.Workload], htmlCellWidth)
+			wv.Rows = append(wv.Rows, row)
 		}
 	}
 
 	v.Callers = callersChart(r)
 	v.RegionChart = regionChart(r)
-	v.LaunchErrors = htmlLaunchErrors(r)
+	for _, e := range launchErrors(r) {
+		v.LaunchErrors = append(v.LaunchErrors, htmlText(e, htmlTextWidth))
+	}
 	v.Workloads, v.WorkloadsMore = htmlWorkloads(r)
 	v.WorkloadChart = workloadChart(r)
 	switch {

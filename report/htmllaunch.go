@@ -113,25 +113,11 @@ func stepCSS(step string) string {
 	return ""
 }
 
-// planOrder orders workloads as a to-do list: by plan step, then the most
-// v1-in-use instances, then the largest; equal ones keep report order.
-func planOrder(ws []*Workload) {
-	slices.SortStableFunc(ws, func(a, b *Workload) int {
-		return cmp.Or(cmp.Compare(stepIndex(a.Step), stepIndex(b.Step)),
-			cmp.Compare(b.ByClassification[ClassV1InUse], a.ByClassification[ClassV1InUse]),
-			cmp.Compare(b.Instances, a.Instances))
-	})
-}
-
 // launchRead reports whether the report's scan read launch sources.
 func launchRead(r *Report) bool { return r.ScanOptions != nil && r.ScanOptions.LaunchSources }
 
 func htmlWorkloads(r *Report) (rows []htmlWorkload, more int) {
-	ws := make([]*Workload, len(r.Workloads))
-	for i := range r.Workloads {
-		ws[i] = &r.Workloads[i]
-	}
-	planOrder(ws)
+	ws := workloadsInPlanOrder(r)
 	read := launchRead(r)
 	for i, w := range ws {
 		if i == htmlMaxRows {
@@ -140,7 +126,7 @@ func htmlWorkloads(r *Report) (rows []htmlWorkload, more int) {
 		row := htmlWorkload{
 			Name: htmlText(w.Name, htmlCellWidth), Kind: htmlText(w.Kind, htmlCellWidth),
 			Account: htmlText(w.Account, htmlCellWidth), Region: htmlText(w.Region, htmlCellWidth),
-			Owner: htmlText(w.Owner, htmlCellWidth), Instances: w.Instances,
+			Owner: htmlText(htmlOwner(w), htmlCellWidth), Instances: w.Instances,
 			Next: nextLaunchView(w.NextLaunch, read),
 			Step: htmlText(w.Step, htmlCellWidth), StepCSS: stepCSS(w.Step), StepV: stepIndex(w.Step),
 			Recommendation: htmlText(w.Recommendation, htmlTextWidth),
@@ -191,36 +177,31 @@ type htmlLaunchSource struct {
 	Fix                         string
 }
 
-// htmlSources lists the launch sources to fix (their next launch allows
-// IMDSv1 or fails), those that fail first, then the most used; and apart,
-// the sources whose next launch could not be worked out.
+// htmlSources lists the launch sources to fix in the order the other
+// formats give them (see [sourcesToFix]); and apart, those whose next
+// launch could not be worked out, the most used first.
 func htmlSources(r *Report) (fix, unresolved []htmlLaunchSource) {
-	var toFix, unknown []*LaunchSource
+	toFix := sourcesToFix(r)
+	set := fixSet(toFix)
+	for _, s := range toFix {
+		fix = append(fix, htmlSourceOf(s, sourceFixText(s, set)))
+	}
+	var unknown []*LaunchSource
 	for i := range r.LaunchSources {
-		s := &r.LaunchSources[i]
-		switch {
-		case s.ToFix():
-			toFix = append(toFix, s)
-		case s.NextLaunch.Status == NextLaunchUnresolved:
+		if s := &r.LaunchSources[i]; !s.ToFix() && s.NextLaunch.Status == NextLaunchUnresolved {
 			unknown = append(unknown, s)
 		}
 	}
-	order := func(a, b *LaunchSource) int {
-		return cmp.Or(cmp.Compare(nextLaunchView(&a.NextLaunch, true).V, nextLaunchView(&b.NextLaunch, true).V),
-			cmp.Compare(len(b.Instances), len(a.Instances)), cmp.Compare(len(b.Groups), len(a.Groups)))
-	}
-	slices.SortStableFunc(toFix, order)
-	slices.SortStableFunc(unknown, order)
-	for _, s := range toFix {
-		fix = append(fix, htmlSourceOf(r, s))
-	}
+	slices.SortStableFunc(unknown, func(a, b *LaunchSource) int {
+		return cmp.Or(cmp.Compare(len(b.Instances), len(a.Instances)), cmp.Compare(len(b.Groups), len(a.Groups)))
+	})
 	for _, s := range unknown {
-		unresolved = append(unresolved, htmlSourceOf(r, s))
+		unresolved = append(unresolved, htmlSourceOf(s, "Check it by hand: what it would launch could not be worked out."))
 	}
 	return fix, unresolved
 }
 
-func htmlSourceOf(r *Report, s *LaunchSource) htmlLaunchSource {
+func htmlSourceOf(s *LaunchSource, fix string) htmlLaunchSource {
 	name := s.Name
 	switch s.Kind {
 	case SourceLaunchTemplate:
@@ -244,63 +225,14 @@ func htmlSourceOf(r *Report, s *LaunchSource) htmlLaunchSource {
 		Account: htmlText(s.Account, htmlCellWidth), Region: htmlText(s.Region, htmlCellWidth),
 		Next: nextLaunchView(&s.NextLaunch, true), Groups: htmlText(groups, htmlTextWidth),
 		GroupsN: len(s.Groups), InstancesN: len(s.Instances),
-		Fix: htmlText(htmlSourceFix(r, s), htmlTextWidth),
+		Fix: htmlText(fix, htmlTextWidth),
 	}
 }
 
-// htmlSourceFix says where the change goes for a source to fix, from its
-// kind and the layer that decided its tokens setting; for a source whose
-// next launch is unknown, what to check.
-func htmlSourceFix(r *Report, s *LaunchSource) string {
-	if !s.ToFix() {
-		return "Check it by hand: its next launch could not be worked out."
+// htmlOwner is the workload's owner as "team=web", or "".
+func htmlOwner(w *Workload) string {
+	if w.Owner == "" {
+		return ""
 	}
-	managed := false
-	for _, d := range r.AccountDefaults {
-		if d.Account == s.Account && d.Region == s.Region && d.ManagedBy == LayerDeclarativePolicy {
-			managed = true
-		}
-	}
-	var fix string
-	switch s.Kind {
-	case SourceLaunchTemplate:
-		fix = "Create a version with HttpTokens=required and make it the one its launchers use."
-	case SourceLaunchConfiguration:
-		fix = "A launch configuration cannot be modified: move its groups to a launch template with HttpTokens=required."
-	case SourceAutoScalingGroup:
-		fix = "Point the group at a launch template version with HttpTokens=required."
-	case SourceAccountDefault:
-		fix = "Set the Region's account default to HttpTokens=required (ModifyInstanceMetadataDefaults)."
-		if managed {
-			fix = "Set by an Organizations declarative policy: its owner must require IMDSv2 there."
-		}
-	default:
-		fix = "Require IMDSv2 (HttpTokens=required) in the source."
-	}
-	switch s.NextLaunch.HttpTokensFrom {
-	case LayerAccountDefault, LayerBuiltIn, LayerAMI:
-		if s.Kind != SourceAccountDefault {
-			fix += " It leaves the setting to the account defaults: requiring IMDSv2 there fixes every such source of the Region."
-		}
-	case LayerDeclarativePolicy:
-		if s.Kind != SourceAccountDefault {
-			fix += " Its tokens setting comes from a declarative policy's account default: set HttpTokens=required in the source, or have the policy changed."
-		}
-	}
-	if s.NextLaunch.Fails() {
-		fix = "Launches fail now (IMDSv2 is enforced in the Region and this source asks for tokens optional). " + fix
-	}
-	return fix
-}
-
-// htmlLaunchErrors lists the failed launch-source reads of every target, as
-// "ACCOUNT / REGION: READ (needs PERMISSION): ERROR".
-func htmlLaunchErrors(r *Report) []string {
-	var out []string
-	for _, t := range r.Targets {
-		for _, e := range t.LaunchErrors {
-			out = append(out, htmlText(fmt.Sprintf("%s / %s: %s (needs %s): %s", t.Account, t.Region, e.Read, e.Permission, e.Error), htmlTextWidth))
-		}
-	}
-	return out
+	return w.OwnerTag + "=" + w.Owner
 }

@@ -83,6 +83,15 @@ func htmlLaunchFixture(t *testing.T) *report.Report {
 			Instances: 2, ByClassification: counts(0, 1, 1, 0, 0), Owner: "\u202eevil\x1b[31m", OwnerTag: "owner",
 			Step: report.StepEnforceReady, Recommendation: "Enforce IMDSv2 on the 1 ready instance: no IMDSv1 calls over enough observed days."},
 	}
+	workloadOf := map[string]string{
+		"i-0b00000000000formula": r.Workloads[2].ID, "i-0c00000000000ready": r.Workloads[2].ID,
+		"i-0e00000000000stopped": r.Workloads[1].ID, "i-0a00000000000v1eks": r.Workloads[3].ID,
+		"i-0d00000000000ready2": r.Workloads[4].ID, "i-0f00000000000uerr": r.Workloads[4].ID,
+		"i-1000000000000enf": r.Workloads[0].ID, "i-1100000000000dis": r.Workloads[0].ID, "i-1200000000000html": r.Workloads[0].ID,
+	}
+	for i := range r.Instances {
+		r.Instances[i].Workload = workloadOf[r.Instances[i].InstanceID]
+	}
 	for i := range r.Targets {
 		if r.Targets[i].Region == "us-west-2" {
 			r.Targets[i].LaunchErrors = []report.LaunchReadError{{Read: "DescribeAutoScalingGroups", Permission: "autoscaling:DescribeAutoScalingGroups",
@@ -150,7 +159,7 @@ func TestHTMLWorkloads(t *testing.T) {
 		if strings.Join(got, "\n") != strings.Join(want, "\n") {
 			t.Errorf("workload rows:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
-		if rows[0][3] != "pay,ments" || rows[2][3] != `\u202eevil\x1b[31m` {
+		if rows[0][3] != "team=pay,ments" || rows[2][3] != `owner=\u202eevil\x1b[31m` {
 			t.Errorf("owners %q, %q: want them shown, sanitized", rows[0][3], rows[2][3])
 		}
 		if !strings.Contains(rows[0][10], "tokens optional (launch-template) · hop 1 (built-in)") {
@@ -167,8 +176,8 @@ func TestHTMLWorkloads(t *testing.T) {
 		}
 		want := []string{
 			"batch (lt-0batch) version 2, $Default and $Latest launch-template | 222222222222 us-west-2 | launch | " + " | 0",
-			"web-<b>tmpl</b> (lt-0web) version 3, $Default launch-template | 111111111111 us-east-1 | allows | web-asg | 2",
 			"web-asg auto-scaling-group | 111111111111 us-east-1 | allows | " + " | 2",
+			"web-<b>tmpl</b> (lt-0web) version 3, $Default launch-template | 111111111111 us-east-1 | allows | web-asg | 2",
 			"legacy-lc launch-configuration | 111111111111 us-east-1 | allows | legacy-asg | 1",
 			"account defaults account-default | 111111111111 us-east-1 | allows | " + " | 0",
 			"account defaults account-default | 222222222222 us-west-2 | allows | " + " | 0",
@@ -180,9 +189,11 @@ func TestHTMLWorkloads(t *testing.T) {
 			t.Error("no count of the sources to fix")
 		}
 		for _, want := range []string{
-			"Set by an Organizations declarative policy: its owner must require IMDSv2 there.",
-			"A launch configuration cannot be modified",
-			"Launches fail now",
+			// The same words as the table and Markdown.
+			"A declarative policy sets these defaults: change it in AWS Organizations.",
+			"launch configurations cannot be modified",
+			"Cannot launch now: HttpTokensEnforced is enabled in us-west-2",
+			"Fix launch-template/lt-0web/3, or point the group at a template version with HttpTokens=required.",
 		} {
 			if !strings.Contains(html.UnescapeString(fix), want) {
 				t.Errorf("sources to fix lack %q", want)
@@ -198,9 +209,20 @@ func TestHTMLWorkloads(t *testing.T) {
 		}
 	})
 
+	t.Run("waves name the workloads", func(t *testing.T) {
+		rows := rowsOf(section(t, page, "wave-3"))
+		if len(rows) != 1 || rows[0][0] != "i-0b00000000000formula" || rows[0][2] != "web-asg" {
+			t.Errorf("wave 3 rows %q: want i-0b00000000000formula in workload web-asg", rows)
+		}
+		rows = rowsOf(section(t, page, "wave-1"))
+		if len(rows) != 2 || rows[1][2] != "app=<script>alert(1)</script>" {
+			t.Errorf("wave 1 rows %q: want the hostile workload name as text", rows)
+		}
+	})
+
 	t.Run("launch read errors", func(t *testing.T) {
 		if !strings.Contains(page, "1 launch-source read(s) failed") ||
-			!strings.Contains(page, "222222222222 / us-west-2: DescribeAutoScalingGroups (needs autoscaling:DescribeAutoScalingGroups): api error AccessDenied") {
+			!strings.Contains(page, "222222222222/us-west-2: DescribeAutoScalingGroups (needs autoscaling:DescribeAutoScalingGroups): api error AccessDenied") {
 			t.Error("the failed launch-source read is not shown")
 		}
 	})

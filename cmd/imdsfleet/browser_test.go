@@ -29,6 +29,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -200,10 +201,39 @@ document.getElementById("r").addEventListener("load", function () {
         return Array.prototype.filter.call(q("table.filterable tbody tr"), function (r) { return !r.hidden; })
           .map(function (r) { return r.cells[0].textContent; });
       };
-      out.filterJapanese = shown("本番");
+      out.filterJapanese = shown("本番サ");
+      out.filterWorkload = shown("本番-asg");
       out.filterScript = shown("<script>");
       out.filterNothing = shown("no-such-instance");
       out.filterCleared = shown("");
+
+      // The workloads: first on the page, sorted by clicking, filtered by
+      // their own box.
+      var wt = d.getElementById("workload-table");
+      out.workloadsFirst = !!(d.getElementById("workloads").compareDocumentPosition(d.getElementById("waves")) & Node.DOCUMENT_POSITION_FOLLOWING);
+      var wnames = function () {
+        return Array.prototype.filter.call(wt.tBodies[0].rows, function (r) { return !r.hidden; })
+          .map(function (r) { return r.cells[0].firstChild.textContent; });
+      };
+      var wcol = function (i) { return Array.prototype.map.call(wt.tBodies[0].rows, function (r) { return r.cells[i].textContent; }); };
+      out.workloads = wnames();
+      var wth = wt.tHead.rows[0].cells[4]; // Instances
+      wth.click(); out.wAsc = wcol(4); out.wAscDir = wth.getAttribute("data-dir");
+      wth.click(); out.wDesc = wcol(4);
+      // From the keyboard: Enter on a header sorts, and says so to a screen reader.
+      var kth = wt.tHead.rows[0].cells[0];
+      kth.dispatchEvent(new KeyboardEvent("keydown", { key: "Enter", bubbles: true }));
+      out.wKeySort = kth.getAttribute("aria-sort") + " " + kth.tabIndex + " " + wth.hasAttribute("aria-sort");
+      var wf = d.getElementById("workload-filter");
+      var wshown = function (text) { wf.value = text; wf.dispatchEvent(new Event("input")); return wnames(); };
+      out.wFilterJapanese = wshown("本番");
+      out.wFilterOwner = wshown("payments");
+      out.wFilterNothing = wshown("no-such-workload");
+      out.wFilterCleared = wshown("");
+      // The instance filter leaves the workloads alone.
+      shown("no-such-instance");
+      out.wAfterInstanceFilter = wnames();
+      shown("");
       out.titleAfter = d.title;
     } catch (e) {
       out.error = String(e);
@@ -234,9 +264,17 @@ type browserResult struct {
 	IDs, Names, Asc, Desc  []string
 	AscDir, DescDir, Error string
 	FilterJapanese         []string
+	FilterWorkload         []string
 	FilterScript           []string
 	FilterNothing          []string
 	FilterCleared          []string
+
+	WorkloadsFirst                 bool
+	Workloads, WAsc, WDesc         []string
+	WAscDir, WKeySort              string
+	WFilterJapanese, WFilterOwner  []string
+	WFilterNothing, WFilterCleared []string
+	WAfterInstanceFilter           []string
 }
 
 // TestHTMLReportInBrowser: the scan's HTML report, with hostile names, in
@@ -250,15 +288,22 @@ func TestHTMLReportInBrowser(t *testing.T) {
 	// Every hostile instance calls IMDSv1, each at its own rate, so that
 	// their names are drawn in the top callers chart too; a second Region
 	// holds one ready and one enforced instance.
+	// They belong to three Auto Scaling groups (by the tag the group puts
+	// on its instances), one with a hostile name, owned by two teams.
+	groups := []string{"web-asg", "本番-asg", `<img src=x onerror="document.title='PWNED'">`}
 	var insts []fleet.Instance
 	ids := map[string]string{} // id → exact name
 	byKey := map[string]string{}
 	for n, bn := range browserNames {
 		id := remID("browser", n+1)
 		ids[id], byKey[bn.key] = bn.name, id
+		tags := map[string]string{"Name": bn.name, "aws:autoscaling:groupName": groups[n%len(groups)], "team": "payments"}
+		if n%len(groups) == 2 {
+			tags["team"] = `<b>ops</b>`
+		}
 		insts = append(insts, fleet.Instance{ID: id, State: "running", LaunchTime: fleet.Rel(-40 * 24 * time.Hour),
 			InstanceProfileArn: "arn:aws:iam::" + remAcct + ":instance-profile/web",
-			Tags:               map[string]string{"Name": bn.name}, MetadataOptions: optional(1),
+			Tags:               tags, MetadataOptions: optional(1),
 			Usage: []fleet.UsageSegment{{Metric: fleet.MetricNoToken, From: fleet.Rel(-30 * 24 * time.Hour), To: fleet.Rel(0), PerHour: float64(n + 1)}}})
 	}
 	required := optional(2)
@@ -418,6 +463,78 @@ func TestHTMLReportInBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("workloads", func(t *testing.T) {
+		if !got.WorkloadsFirst {
+			t.Error("the workloads do not come before the waves")
+		}
+		// Every workload of the report, in the table.
+		var names []string
+		for _, w := range rep.Workloads {
+			names = append(names, w.Name)
+		}
+		shown := slices.Sorted(slices.Values(got.Workloads))
+		if slices.Sort(names); !slices.Equal(shown, names) {
+			t.Errorf("workload table shows %q, want %q", shown, names)
+		}
+		if !slices.Contains(got.Workloads, groups[2]) {
+			t.Errorf("the hostile group name is not shown as text: %q", got.Workloads)
+		}
+		// Sorted by a number column, both ways.
+		nums := func(col []string) []int {
+			var out []int
+			for _, c := range col {
+				n, _ := strconv.Atoi(c)
+				out = append(out, n)
+			}
+			return out
+		}
+		if asc := nums(got.WAsc); got.WAscDir != "asc" || !slices.IsSorted(asc) || len(asc) != len(names) {
+			t.Errorf("Instances ascending: dir %q, %v", got.WAscDir, got.WAsc)
+		}
+		if got.WKeySort != "ascending 0 false" {
+			t.Errorf("Enter on the Workload header: aria-sort, tabIndex, other header sorted = %q, want \"ascending 0 false\"", got.WKeySort)
+		}
+		desc := nums(got.WDesc)
+		slices.Reverse(desc)
+		if !slices.IsSorted(desc) {
+			t.Errorf("Instances descending: %v", got.WDesc)
+		}
+		// Filtered by name and by owner; the instance filter leaves them be.
+		if w := []string{"本番-asg"}; !slices.Equal(got.WFilterJapanese, w) {
+			t.Errorf("workload filter 本番 shows %q, want %q", got.WFilterJapanese, w)
+		}
+		if w := []string{"web-asg", "本番-asg"}; !slices.Equal(slices.Sorted(slices.Values(got.WFilterOwner)), w) {
+			t.Errorf("workload filter payments shows %q, want %q", got.WFilterOwner, w)
+		}
+		if len(got.WFilterNothing) != 0 || len(got.WFilterCleared) != len(names) || len(got.WAfterInstanceFilter) != len(names) {
+			t.Errorf("workload filter: nothing %q, cleared %q, after the instance filter %q", got.WFilterNothing, got.WFilterCleared, got.WAfterInstanceFilter)
+		}
+		// The chart: a bar per workload with its counts.
+		chart, ok := got.Charts["chart-workload"]
+		if !ok || chart.Width == 0 || len(chart.Bars) != len(rep.Workloads) {
+			t.Fatalf("workload chart: %+v, want %d bars", chart, len(rep.Workloads))
+		}
+		want := map[string]string{}
+		for _, w := range rep.Workloads {
+			m := map[string]int{}
+			for k, n := range w.ByClassification {
+				if n > 0 {
+					m[k] = n
+				}
+			}
+			want[fmt.Sprint(w.Instances, m)] = w.Name
+		}
+		for _, b := range chart.Bars {
+			total := 0
+			for _, n := range b.Segs {
+				total += n
+			}
+			if _, ok := want[fmt.Sprint(total, b.Segs)]; !ok || b.Drawn != len(b.Segs) {
+				t.Errorf("workload bar %q: %v (drawn %d), matches no workload of the report %v", b.Label, b.Segs, b.Drawn, want)
+			}
+		}
+	})
+
 	t.Run("sort and filter work", func(t *testing.T) {
 		want := slices.Clone(got.IDs)
 		sort.Strings(want)
@@ -429,7 +546,18 @@ func TestHTMLReportInBrowser(t *testing.T) {
 			t.Errorf("second click on Instance: dir %q, order %v; want desc, %v", got.DescDir, got.Desc, want)
 		}
 		if w := []string{byKey["japanese"]}; !slices.Equal(got.FilterJapanese, w) {
-			t.Errorf("filter 本番 shows %v, want %v", got.FilterJapanese, w)
+			t.Errorf("filter 本番サ shows %v, want %v", got.FilterJapanese, w)
+		}
+		// The wave tables name each instance's workload: filtering on it
+		// shows that workload's instances.
+		var inGroup []string
+		for _, in := range rep.Instances {
+			if in.Tags["aws:autoscaling:groupName"] == "本番-asg" {
+				inGroup = append(inGroup, in.InstanceID)
+			}
+		}
+		if shown := slices.Sorted(slices.Values(got.FilterWorkload)); len(inGroup) == 0 || !slices.Equal(shown, inGroup) {
+			t.Errorf("filter 本番-asg shows %v, want the group's instances %v", shown, inGroup)
 		}
 		if w := []string{byKey["script"]}; !slices.Equal(got.FilterScript, w) {
 			t.Errorf("filter <script> shows %v, want %v", got.FilterScript, w)
