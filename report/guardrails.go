@@ -190,6 +190,20 @@ func commonGaps(s guardrails.Scope) []string {
 	return out
 }
 
+// saysNothingMore: a guardrail that is unknown only for the gaps every
+// guardrail of its scope shares needs no line of its own.
+func saysNothingMore(rd guardrails.Readiness, common []string) bool {
+	if rd.Status != guardrails.Unknown || rd.Exempt > 0 {
+		return false
+	}
+	for _, u := range rd.Unknown {
+		if !slices.Contains(common, u) {
+			return false
+		}
+	}
+	return true
+}
+
 // policyPath is where a guardrail's document is, for the attach commands.
 func policyPath(outDir, file string) string {
 	if outDir == "" {
@@ -302,6 +316,9 @@ func WriteGuardrailsTable(w io.Writer, a *guardrails.Assessment, outDir string) 
 				}
 				written = true
 			}
+			if saysNothingMore(rd, common) {
+				continue
+			}
 			g := a.Guardrails[i]
 			line := fmt.Sprintf("  %s: %s", g.ID, rd.Status)
 			if txt := byKindText(rd); txt != "" {
@@ -408,6 +425,9 @@ func WriteGuardrailsMarkdown(w io.Writer, a *guardrails.Assessment, outDir strin
 					p("- unknown for every guardrail: %s\n", md(u, mdTextWidth))
 				}
 				written = true
+			}
+			if saysNothingMore(rd, common) {
+				continue
 			}
 			p("- `%s`: **%s**", a.Guardrails[i].ID, rd.Status)
 			if txt := byKindText(rd); txt != "" {

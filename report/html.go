@@ -58,6 +58,7 @@ func WriteHTML(w io.Writer, r *Report) error {
 	}
 	v := buildHTMLView(r)
 	v.CSP = csp
+	v.Guardrails = htmlGuardrailsOf(r)
 	bw := bufio.NewWriterSize(w, 64<<10)
 	if err := tmpl.Execute(bw, v); err != nil {
 		return fmt.Errorf("write html: %w", err)
@@ -80,6 +81,9 @@ func htmlTemplate() (*template.Template, template.HTMLAttr, error) {
 		"barH":   func() int { return chartBarH },
 	}).Parse(htmlSource)
 	if err != nil {
+		return nil, "", fmt.Errorf("parse html template: %w", err)
+	}
+	if tmpl, err = tmpl.Parse(htmlGuardrailsSource); err != nil {
 		return nil, "", fmt.Errorf("parse html template: %w", err)
 	}
 	// The hashes must be of the text exactly as html/template writes it
@@ -127,6 +131,7 @@ type htmlView struct {
 	Regions                 []htmlRegion
 	MaxRows                 int
 	Callers, RegionChart    svgChart
+	Guardrails              *htmlGuardrails // html_guardrails.go
 
 	// The launch-source parts (schema version 2).
 	LaunchErrors        []string

@@ -86,7 +86,7 @@ func All(p Params) []Guardrail {
 		Title:  "SCP: deny turning IMDSv1 back on",
 		Denies: "ec2:ModifyInstanceMetadataOptions calls that set HttpTokens to anything but \"required\" (calls that leave HttpTokens out, such as a hop-limit change, are not affected)",
 		Breaks: []string{
-			"`imdsfleet rollback` and any other way back to HttpTokens=optional after an enforcement broke something: attach it after the rollout has baked",
+			"imdsfleet rollback and any other way back to HttpTokens=optional after an enforcement broke something: attach it after the rollout has baked",
 			"instances enforced while IMDSv1 calls are still being rejected (risk v1-rejected) cannot be put back",
 		},
 		BlockedBy: []BlockerKind{KindInstanceV1Rejected},
@@ -109,7 +109,7 @@ func All(p Params) []Guardrail {
 		g4.Breaks = []string{
 			"launch templates, launch configurations and groups whose next launch allows IMDSv1: their launches fail",
 			"workloads still using IMDSv1 cannot be replaced as they run today",
-			"`imdsfleet rollback` and any other way back to HttpTokens=optional",
+			"imdsfleet rollback and any other way back to HttpTokens=optional",
 		}
 	} else {
 		g4.Denies = "nothing is denied: launches that leave HttpTokens unset get \"required\" (the account-default layer); account administrators can no longer change the defaults"
