@@ -28,14 +28,24 @@ func GuardrailEvidence(r *Report) guardrails.Evidence {
 	ev.HasAccountDefaults = ev.HasLaunchSources
 	for _, t := range r.Targets {
 		status := guardrails.TargetOK
-		if t.Status == TargetError {
+		switch t.Status {
+		case TargetError:
 			status = guardrails.TargetFailed
+		case TargetSkipped:
+			status = guardrails.TargetSkipped
 		}
 		gt := guardrails.Target{Account: t.Account, Region: t.Region, Status: status, Error: t.Error}
 		for _, e := range t.LaunchErrors {
 			gt.LaunchErrors = append(gt.LaunchErrors, fmt.Sprintf("%s (needs %s): %s", e.Read, e.Permission, e.Error))
 		}
 		ev.Targets = append(ev.Targets, gt)
+	}
+	for _, sa := range r.SkippedAccounts {
+		reason := sa.Reason
+		if sa.State != "" {
+			reason += " (state " + sa.State + ")"
+		}
+		ev.SkippedAccounts = append(ev.SkippedAccounts, guardrails.SkippedAccount{Account: sa.Account, Reason: reason})
 	}
 	for i := range r.Instances {
 		in := &r.Instances[i]

@@ -98,6 +98,7 @@ type EvidenceView struct {
 	Targets         int  `json:"targets"`
 	FailedTargets   int  `json:"failedTargets"`
 	SkippedTargets  int  `json:"skippedTargets"`
+	SkippedAccounts int  `json:"skippedAccounts"`
 	LaunchSources   bool `json:"launchSources"`
 	AccountDefaults bool `json:"accountDefaults"`
 	OUs             bool `json:"organizationalUnits"`
@@ -182,7 +183,7 @@ func Assess(ev Evidence, p Params, now time.Time) (*Assessment, error) {
 			WindowDays: windowDays(ev.WindowStart, ev.WindowEnd), AgeDays: int(max(now.Sub(ev.WindowEnd), 0) / (24 * time.Hour))},
 		Parameters: p.view(),
 		Evidence: EvidenceView{Instances: len(ev.Instances), Targets: len(ev.Targets), LaunchSources: ev.HasLaunchSources,
-			AccountDefaults: ev.HasAccountDefaults, OUs: ev.HasOUs},
+			AccountDefaults: ev.HasAccountDefaults, OUs: ev.HasOUs, SkippedAccounts: len(ev.SkippedAccounts)},
 		Guardrails: guardrails,
 		Documents:  docs,
 	}
@@ -250,6 +251,12 @@ func Assess(ev Evidence, p Params, now time.Time) (*Assessment, error) {
 	for _, c := range cells {
 		byAccount[c.account] = append(byAccount[c.account], c)
 	}
+	skipped := map[string]string{}
+	for _, sa := range ev.SkippedAccounts {
+		if len(byAccount[sa.Account]) == 0 {
+			skipped[sa.Account] = fmt.Sprintf("account %s was not scanned: %s", sa.Account, oneLine(sa.Reason))
+		}
+	}
 
 	// OUs first, then accounts, then Regions.
 	if ev.HasOUs {
@@ -259,7 +266,11 @@ func Assess(ev Evidence, p Params, now time.Time) (*Assessment, error) {
 			var gaps []string
 			for _, acct := range accounts {
 				if len(byAccount[acct]) == 0 {
-					gaps = append(gaps, fmt.Sprintf("account %s (in this OU) is not in the report", acct))
+					gap := skipped[acct]
+					if gap == "" {
+						gap = fmt.Sprintf("account %s (in this OU) is not in the report", acct)
+					}
+					gaps = append(gaps, gap)
 					continue
 				}
 				cs = append(cs, byAccount[acct]...)
@@ -269,14 +280,22 @@ func Assess(ev Evidence, p Params, now time.Time) (*Assessment, error) {
 			a.Scopes = append(a.Scopes, p.scope(s, guardrails, cs, global, gaps, true))
 		}
 	}
-	accounts := make([]string, 0, len(byAccount))
+	accounts := make([]string, 0, len(byAccount)+len(skipped))
 	for acct := range byAccount {
+		accounts = append(accounts, acct)
+	}
+	for acct := range skipped {
 		accounts = append(accounts, acct)
 	}
 	slices.Sort(accounts)
 	for _, acct := range accounts {
 		s := Scope{Kind: ScopeAccount, ID: acct, Account: acct, Accounts: []string{acct}}
-		a.Scopes = append(a.Scopes, p.scope(s, guardrails, byAccount[acct], global, missingRegions(acct, byAccount[acct], allRegions), true))
+		gaps := missingRegions(acct, byAccount[acct], allRegions)
+		if gap, ok := skipped[acct]; ok {
+			// Nothing of it was read: unknown, whatever its state.
+			gaps = []string{gap}
+		}
+		a.Scopes = append(a.Scopes, p.scope(s, guardrails, byAccount[acct], global, gaps, true))
 	}
 	keys := make([]key, 0, len(cells))
 	for k := range cells {
@@ -339,7 +358,7 @@ func (p Params) scope(s Scope, guardrails []Guardrail, cs []*cell, global map[ID
 			rd.Unknown = append(rd.Unknown, fmt.Sprintf("%d instances allow IMDSv1 and came from a launcher whose next launch is not known (%s%s)", n, strings.Join(shown, ", "), more))
 		}
 		rd.Unknown = slices.Concat(global[g.ID], rd.Unknown, gaps)
-		if len(cs) == 0 {
+		if len(cs) == 0 && len(gaps) == 0 {
 			rd.Unknown = append(rd.Unknown, "no target of the report is in this scope")
 		}
 		rd.Unknown = dedupe(rd.Unknown)

@@ -303,3 +303,34 @@ func TestAssessCapsNamedBlockers(t *testing.T) {
 		t.Errorf("Region: %d blockers, %d named", region.Blockers, len(region.Items))
 	}
 }
+
+// TestAssessSkipped: an account the scan skipped (suspended, excluded) is
+// its own unknown scope and makes its OU unknown with the reason; a Region
+// skipped as not enabled is no gap.
+func TestAssessSkipped(t *testing.T) {
+	ev := crafted()
+	ev.SkippedAccounts = []guardrails.SkippedAccount{{Account: "666666666666", Reason: "excluded with --exclude-accounts"}}
+	ev.OUs[3].Accounts = append(ev.OUs[3].Accounts, "666666666666")
+	for i := range ev.Targets {
+		if ev.Targets[i].Account == acctV1 && ev.Targets[i].Region == "eu-west-1" {
+			ev.Targets[i].Status, ev.Targets[i].Error = guardrails.TargetSkipped, "Region not enabled for the account"
+		}
+	}
+	a, err := guardrails.Assess(ev, guardrails.DefaultParams(), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := statuses(t, a, guardrails.ScopeAccount, "666666666666"); got != "unknown unknown unknown unknown" {
+		t.Errorf("skipped account: %s", got)
+	}
+	rd := readiness(t, a, guardrails.ScopeOU, "ou-done", guardrails.DenyV1Reenable)
+	if rd.Status != guardrails.Unknown || len(rd.Unknown) != 1 || !strings.Contains(rd.Unknown[0], "666666666666 was not scanned: excluded") {
+		t.Errorf("ou-done: %s %q", rd.Status, rd.Unknown)
+	}
+	if got := statuses(t, a, guardrails.ScopeRegion, acctV1+"/eu-west-1"); got != "safe safe safe safe" {
+		t.Errorf("skipped Region: %s", got)
+	}
+	if a.Evidence.SkippedAccounts != 1 || a.Evidence.SkippedTargets != 1 {
+		t.Errorf("evidence: %+v", a.Evidence)
+	}
+}

@@ -24,6 +24,10 @@ type Evidence struct {
 	HasAccountDefaults bool
 	AccountDefaults    []AccountDefault
 
+	// SkippedAccounts are accounts the scan found or was given but did not
+	// scan (not ACTIVE, or excluded): they cannot be judged.
+	SkippedAccounts []SkippedAccount
+
 	// HasOUs says whether the report knows the organizational units;
 	// OUs lists each unit with the accounts directly in it.
 	HasOUs bool
@@ -119,6 +123,11 @@ type AccountDefault struct {
 	HttpTokens      string // optional, required, or "" for no preference
 	TokensEnforced  bool   // HttpTokensEnforced=enabled
 	ManagedBy       string // account or declarative-policy
+}
+
+// SkippedAccount is an account that was not scanned, and why.
+type SkippedAccount struct {
+	Account, Reason string
 }
 
 // OU is one organizational unit: its id, name, parent and the accounts
