@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/imdsfleet/imdsfleet/internal/sim"
 	"github.com/imdsfleet/imdsfleet/internal/sim/fleet"
+	"github.com/imdsfleet/imdsfleet/internal/simclock"
 )
 
 // simOptions are the sim command's flags.
@@ -38,6 +40,9 @@ type simOptions struct {
 	unauthorized     []string
 	cloudWatchDenied []string
 	denyModify       []string
+	// hiddenCallers are ID[=AFTER]: instances given a hidden IMDSv1 caller
+	// that starts AFTER once IMDSv2 is enforced on them.
+	hiddenCallers []string
 }
 
 // defaultSynthetic is the fleet size served when neither --fleet nor
@@ -106,13 +111,14 @@ Counters: GET /_sim/stats.`,
 	fl.DurationVar(&o.latencyPerKiB, "latency-per-kib", 0, "latency added per KiB of answer (e.g. 1ms)")
 	fl.DurationVar(&o.jitter, "jitter", 0, "uniform random latency in [0, D) added to every answer")
 	fl.BoolVar(&o.throttle, "throttle", false, "enforce AWS's API token buckets (RequestLimitExceeded / Throttling)")
-	fl.Float64Var(&o.timeScale, "time-scale", 1, "multiply the token buckets' refill rate (10: a 5/s bucket refills at 50/s)")
+	fl.Float64Var(&o.timeScale, "time-scale", 1, "run the simulated clock N times as fast: token buckets refill N× as fast, and metrics (a bake) advance N× (prints IMDSFLEET_SIM_CLOCK for apply --sim-clock)")
 	fl.DurationVar(&o.applyDelay, "apply-delay", 2*time.Second, "how long a ModifyInstanceMetadataOptions change stays pending")
 	fl.StringArrayVar(&o.faults, "fault", nil, "inject errors into an API in every Region: API:RATE[:CODE[:STATUS]], API:RATE:reset or API:RATE:reset-after-apply, e.g. GetMetricData:0.1:InternalError:500 (repeatable)")
 	fl.StringArrayVar(&o.authFailure, "auth-failure", nil, "every EC2 call in this Region answers AuthFailure (repeatable)")
 	fl.StringArrayVar(&o.unauthorized, "unauthorized", nil, "every EC2 call in this Region answers UnauthorizedOperation (repeatable)")
 	fl.StringArrayVar(&o.cloudWatchDenied, "cloudwatch-denied", nil, "every CloudWatch call in this Region answers AccessDenied (repeatable)")
 	fl.StringArrayVar(&o.denyModify, "deny-modify", nil, "ModifyInstanceMetadataOptions in this Region answers UnauthorizedOperation (repeatable)")
+	fl.StringArrayVar(&o.hiddenCallers, "hidden-caller", nil, "give instance ID a hidden IMDSv1 caller (60 calls an hour) that starts AFTER (default 10m) once IMDSv2 is enforced on it: ID[=AFTER] (repeatable)")
 	return cmd
 }
 
@@ -192,6 +198,20 @@ func (o *simOptions) fleet(cmd *cobra.Command) (*fleet.Fleet, error) {
 		d := fleet.Duration(o.applyDelay)
 		k.ApplyDelay = &d
 	}
+	for _, spec := range o.hiddenCallers {
+		id, after, hasAfter := strings.Cut(spec, "=")
+		d := 10 * time.Minute
+		if hasAfter {
+			v, err := time.ParseDuration(after)
+			if err != nil || v < 0 {
+				return nil, usageError("--hidden-caller %q: want ID[=AFTER] with AFTER a duration such as 10m", spec)
+			}
+			d = v
+		}
+		if !setHiddenCaller(f, id, &fleet.HiddenCaller{Starts: fleet.HiddenAfterEnforcement, After: fleet.Duration(d), PerHour: 60}) {
+			return nil, usageError("--hidden-caller %q: no instance %s in the fleet", spec, id)
+		}
+	}
 	for _, spec := range o.faults {
 		fault, err := parseFault(spec)
 		if err != nil {
@@ -253,6 +273,22 @@ func parseFault(spec string) (fleet.Fault, error) {
 	return f, nil
 }
 
+// setHiddenCaller gives instance id a hidden caller and reports whether
+// the fleet has it.
+func setHiddenCaller(f *fleet.Fleet, id string, h *fleet.HiddenCaller) bool {
+	for ai := range f.Accounts {
+		for ri := range f.Accounts[ai].Regions {
+			for ii := range f.Accounts[ai].Regions[ri].Instances {
+				if in := &f.Accounts[ai].Regions[ri].Instances[ii]; in.ID == id {
+					in.HiddenCaller = h
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
 // setRegionKnob applies set to the knobs of every account's Region called
 // name and reports whether there was one.
 func setRegionKnob(f *fleet.Fleet, name string, set func(*fleet.Knobs)) bool {
@@ -275,7 +311,19 @@ func setRegionKnob(f *fleet.Fleet, name string, set func(*fleet.Knobs)) bool {
 
 // runSim serves f until ctx is cancelled.
 func runSim(ctx context.Context, g *globals, o *simOptions, f *fleet.Fleet) error {
-	srv, err := sim.New(f, sim.Options{Seed: o.seed, Logger: g.log})
+	opts := sim.Options{Seed: o.seed, Logger: g.log}
+	var clock *simclock.Clock
+	if o.timeScale != 1 {
+		// The whole simulated clock runs fast, metrics included, so that
+		// a bake of hours passes in seconds (apply --sim-clock follows it).
+		base := time.Now()
+		if f.Clock != nil {
+			base = *f.Clock
+		}
+		clock = simclock.New(base, o.timeScale)
+		opts.Now = clock.Now
+	}
+	srv, err := sim.New(f, opts)
 	if err != nil {
 		return usageError("%w", err)
 	}
@@ -308,8 +356,12 @@ func runSim(ctx context.Context, g *globals, o *simOptions, f *fleet.Fleet) erro
 	}
 	// AWS_DEFAULT_REGION too: the AWS CLI v1 (botocore) reads only that
 	// one, the Go SDK either. One write, so a reader never sees half.
-	_, err = fmt.Fprintf(g.streams.Out, "AWS_ENDPOINT_URL=http://%s\nAWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=sim\nAWS_REGION=%s\nAWS_DEFAULT_REGION=%s\n",
+	env := fmt.Sprintf("AWS_ENDPOINT_URL=http://%s\nAWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=sim\nAWS_REGION=%s\nAWS_DEFAULT_REGION=%s\n",
 		ln.Addr().String(), key, region, region)
+	if clock != nil {
+		env += "IMDSFLEET_SIM_CLOCK=" + clock.String() + "\n"
+	}
+	_, err = io.WriteString(g.streams.Out, env)
 	if err != nil {
 		_ = hs.Close()
 		return fmt.Errorf("write the environment to stdout: %w", err)

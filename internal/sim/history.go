@@ -33,6 +33,15 @@ func (rec *instRec) recordChange(old, now fleet.MetadataOptions, at time.Time) {
 // So enforcing an instance whose software still uses v1 shows rejected
 // calls from then on, as on AWS, and a rollback turns them back.
 func withChanges(in *fleet.Instance, changes []optChange, now time.Time) *fleet.Instance {
+	// A hidden caller's calls are v1 attempts like the others.
+	var firstRequired time.Time
+	for _, c := range changes {
+		if c.tokens == "required" {
+			firstRequired = c.at
+			break
+		}
+	}
+	in = in.WithHidden(firstRequired, now)
 	if len(changes) == 0 {
 		return in
 	}

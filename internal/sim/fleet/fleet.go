@@ -107,6 +107,11 @@ type Instance struct {
 	// while the instance runs; outside every Usage segment a running
 	// instance publishes 0.
 	Usage []UsageSegment `json:"usage,omitempty"`
+	// HiddenCaller is v1 software the scan cannot see (see [HiddenCaller]).
+	HiddenCaller *HiddenCaller `json:"hiddenCaller,omitempty"`
+	// StatusCheckFailed lists the intervals in which the instance's status
+	// check fails (StatusCheckFailed_Instance is 1; 0 otherwise while it runs).
+	StatusCheckFailed []Interval `json:"statusCheckFailed,omitempty"`
 }
 
 // MetadataOptions are an instance's IMDS settings, as EC2 names them.

@@ -278,6 +278,16 @@ func validateInstance(p *problems, rwhere string, ii int, in *Instance, seen map
 			p.add("%s: running[%d]: to (%s) is before from (%s)", where, i, iv.To, iv.From)
 		}
 	}
+	if in.HiddenCaller != nil {
+		if err := in.HiddenCaller.validate(where); err != nil {
+			p.add("%v", err)
+		}
+	}
+	for i, iv := range in.StatusCheckFailed {
+		if before(iv.To, iv.From) {
+			p.add("%s: statusCheckFailed[%d]: to (%s) is before from (%s)", where, i, iv.To, iv.From)
+		}
+	}
 	for i, u := range in.Usage {
 		if u.Metric != MetricNoToken && u.Metric != MetricNoTokenRejected {
 			p.add("%s: usage[%d]: metric %q: want %s or %s", where, i, u.Metric, MetricNoToken, MetricNoTokenRejected)

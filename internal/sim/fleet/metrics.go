@@ -104,7 +104,7 @@ type rateEvent struct {
 // of full slots at one rate is summed in O(1) since the dithered values
 // telescope.
 func (in *Instance) AppendBuckets(dst []Bucket, metric string, now, start, end time.Time, period time.Duration) []Bucket {
-	if period <= 0 || (metric != MetricNoToken && metric != MetricNoTokenRejected) {
+	if period <= 0 || (metric != MetricNoToken && metric != MetricNoTokenRejected && metric != MetricStatusCheckFailed) {
 		return dst
 	}
 	start = AlignStart(now, start)
@@ -220,6 +220,15 @@ func (in *Instance) runningSpans(dst []span, now time.Time, lo, hi int64) []span
 
 // rateEvents returns the sorted rate changes of metric's usage segments.
 func (in *Instance) rateEvents(dst []rateEvent, metric string, now time.Time) []rateEvent {
+	if metric == MetricStatusCheckFailed {
+		// A failed check is 1 per slot: a rate of one per slot.
+		for _, iv := range in.StatusCheckFailed {
+			a, b := iv.From.At(now).UnixNano(), iv.To.At(now).UnixNano()
+			if a < b {
+				dst = append(dst, rateEvent{t: a, delta: slotsPerHour}, rateEvent{t: b, delta: -slotsPerHour})
+			}
+		}
+	}
 	for _, u := range in.Usage {
 		if u.Metric != metric || u.PerHour == 0 {
 			continue
