@@ -5,7 +5,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all build test test-short lint tidy-check demo bench bench-quick clean
+.PHONY: all build test test-short lint tidy-check demo demo-rollout bench bench-quick clean
 
 all: build
 
@@ -56,6 +56,34 @@ demo: build
 	echo; mkdir -p demo-out/guardrails; \
 	$(BIN) guardrails --report demo-out/report.json --out-dir demo-out/guardrails; \
 	echo "guardrail policies: demo-out/guardrails/"
+
+# A canary rollout on the demo fleet, with the simulated clock 720 times as
+# fast (a 1h bake takes 5 s): scan, write the plan, apply it in three waves
+# (canary per Region, 25%, 100%). app-staging-03 (i-0de000000000000d9, in
+# wave 2) hides an IMDSv1 caller that starts 10 minutes after enforcement, so
+# wave 2's bake sees MetadataNoTokenRejected, the rollout stops and wave 2 is
+# rolled back: apply exits 6, which the demo expects. Then status.
+demo-rollout: build
+	@mkdir -p demo-out/rollout
+	@rm -f demo-out/rollout/*
+	@set -e; \
+	$(BIN) sim --fleet testdata/fleets/demo.json --addr 127.0.0.1:0 --time-scale 720 \
+		--hidden-caller i-0de000000000000d9=10m >demo-out/rollout/sim.env 2>demo-out/rollout/sim.log & sim=$$!; \
+	trap 'kill $$sim 2>/dev/null; wait $$sim 2>/dev/null' EXIT; \
+	for i in $$(seq 1 100); do grep -q '^IMDSFLEET_SIM_CLOCK=' demo-out/rollout/sim.env 2>/dev/null && break; sleep 0.1; done; \
+	grep -q '^IMDSFLEET_SIM_CLOCK=' demo-out/rollout/sim.env || { echo "imdsfleet sim did not start:"; cat demo-out/rollout/sim.log; exit 1; }; \
+	set -a; . ./demo-out/rollout/sim.env; set +a; \
+	export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true; \
+	echo "simulated AWS at $$AWS_ENDPOINT_URL, clock x720 (fleet testdata/fleets/demo.json, hidden caller on i-0de000000000000d9)"; \
+	rc=0; $(BIN) scan --regions all --output demo-out/rollout/scan.json -q >/dev/null || rc=$$?; \
+	test $$rc -eq 0 -o $$rc -eq 4; \
+	$(BIN) remediate --report demo-out/rollout/scan.json --plan-out demo-out/rollout/plan.json -q >/dev/null; \
+	echo "plan: demo-out/rollout/plan.json"; \
+	rc=0; $(BIN) apply demo-out/rollout/plan.json --waves 1,25%,100% --bake 1h --rate 20 --sim-clock "$$IMDSFLEET_SIM_CLOCK" \
+		--journal demo-out/rollout/rollout.jsonl --live --yes --output demo-out/rollout/results.json || rc=$$?; \
+	echo; echo "apply exit code $$rc (6 = stopped by breakage, as the hidden caller should make it)"; \
+	echo; $(BIN) status --journal demo-out/rollout/rollout.jsonl; \
+	test $$rc -eq 6
 
 # Performance figures (README "Performance"): scan calls against the minimum,
 # wall time against the lower bound, peak memory, the peers' per-instance

@@ -78,6 +78,21 @@ const (
 	KindIntent = "intent" // written before the call
 	KindResult = "result" // written after the call
 	KindVerify = "verify" // written when the change is seen applied (or not)
+
+	// Rollout lines (apply with waves): they carry no instance of their
+	// own; see [RolloutState].
+	KindWave  = "wave"  // a wave starts: its number and instances
+	KindBake  = "bake"  // the wave's changes are verified; its bake runs until BakeUntil
+	KindBaked = "baked" // the bake ended: outcome passed or breakage (with Breaking)
+	KindStop  = "stop"  // the rollout stopped on breakage: outcome rolled-back or stopped
+)
+
+// Outcomes of rollout lines.
+const (
+	OutcomePassed     = "passed"      // baked: no breakage seen
+	OutcomeBreakage   = "breakage"    // baked: Breaking lists what broke
+	OutcomeRolledBack = "rolled-back" // stop: the wave was rolled back
+	OutcomeStopped    = "stopped"     // stop: the wave was left as it is (--on-breakage stop), or its rollback failed
 )
 
 // Journal operations.
@@ -123,6 +138,19 @@ type Record struct {
 	// it came before this line, the ones after it later. It orders the two
 	// journals without trusting clocks (see [laterThan]).
 	RemediateSeq int64 `json:"remediateSeq,omitempty"`
+	// Plan is the ID of the plan a rollout line belongs to ([Plan.ID]).
+	Plan string `json:"plan,omitempty"`
+	// Wave numbers a rollout line's wave from 1; Waves is how many there are.
+	Wave  int `json:"wave,omitempty"`
+	Waves int `json:"waves,omitempty"`
+	// Stage is the wave's --wave-by stage.
+	Stage string `json:"stage,omitempty"`
+	// Instances are a wave line's instances, as "account/Region/id".
+	Instances []string `json:"instances,omitempty"`
+	// BakeUntil is when a bake line's bake ends (it started at Time).
+	BakeUntil *time.Time `json:"bakeUntil,omitempty"`
+	// Breaking lists, on a baked line, the instances that broke.
+	Breaking []Breakage `json:"breaking,omitempty"`
 	// CRC is the line's checksum (version 2); it must stay the last field.
 	CRC string `json:"crc,omitempty"`
 }
@@ -144,6 +172,8 @@ func (r *Record) validate() error {
 	}
 	switch r.Kind {
 	case KindIntent, KindResult, KindVerify:
+	case KindWave, KindBake, KindBaked, KindStop:
+		return r.validateRollout()
 	default:
 		return fmt.Errorf("unknown kind %q", r.Kind)
 	}
@@ -160,6 +190,24 @@ func (r *Record) validate() error {
 	}
 	if r.Kind == KindResult && r.Outcome == "" {
 		return errors.New("result without outcome")
+	}
+	return nil
+}
+
+func (r *Record) validateRollout() error {
+	if r.Op != OpRemediate {
+		return fmt.Errorf("%s line of op %q", r.Kind, r.Op)
+	}
+	if r.Wave < 1 {
+		return fmt.Errorf("%s line without a wave number", r.Kind)
+	}
+	switch {
+	case r.Kind == KindWave && len(r.Instances) == 0:
+		return errors.New("wave line without instances")
+	case r.Kind == KindBake && r.BakeUntil == nil:
+		return errors.New("bake line without bakeUntil")
+	case (r.Kind == KindBaked || r.Kind == KindStop) && r.Outcome == "":
+		return fmt.Errorf("%s line without outcome", r.Kind)
 	}
 	return nil
 }
@@ -243,6 +291,8 @@ type JournalState struct {
 	Ops map[string]int
 	// LastSeq is the highest seq read (0 for none).
 	LastSeq int64
+	// Rollout is what the rollout lines say (apply with waves).
+	Rollout RolloutState
 }
 
 // Get returns the entry for k, or nil.
@@ -261,6 +311,11 @@ func (s *JournalState) add(r Record) {
 	s.Records++
 	s.Ops[r.Op]++
 	s.LastSeq = max(s.LastSeq, r.Seq)
+	switch r.Kind {
+	case KindWave, KindBake, KindBaked, KindStop:
+		s.Rollout.add(r)
+		return
+	}
 	k := r.key()
 	e := s.Entries[k]
 	if e == nil {
@@ -869,6 +924,13 @@ func syncDir(dir string) error {
 
 // Path returns the journal's file name.
 func (j *Journal) Path() string { return j.path }
+
+// LastSeq returns the seq of the last line written (or read).
+func (j *Journal) LastSeq() int64 {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.seq
+}
 
 // Append writes r as one line (stamping V, Seq, Time, Run and CRC) with a
 // single write, then fsyncs the file.

@@ -9,6 +9,8 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/imdsfleet/imdsfleet/report"
 )
@@ -196,4 +198,99 @@ func sumValues(m map[string]int) int {
 		n += v
 	}
 	return n
+}
+
+// WriteWavesTable writes a rollout's waves: their sizes, stages and first
+// instances.
+func WriteWavesTable(w io.Writer, p *Plan, waves []Wave) error {
+	if len(waves) == 0 {
+		return nil
+	}
+	var t textTable
+	t.line("")
+	t.line(fmt.Sprintf("WAVES: %d", len(waves)))
+	t.row("WAVE", "STAGE", "KIND", "INSTANCES", "FIRST")
+	for _, wv := range waves {
+		kind := "wave"
+		if wv.Canary {
+			kind = "canary"
+		}
+		first := ""
+		for n, i := range wv.Items {
+			if n == 3 {
+				first += fmt.Sprintf(" … (+%d)", len(wv.Items)-3)
+				break
+			}
+			if n > 0 {
+				first += " "
+			}
+			first += p.Changes[i].InstanceID
+		}
+		t.row(strconv.Itoa(wv.N), cell(dash(wv.Stage)), kind, strconv.Itoa(len(wv.Items)), text(first))
+	}
+	t.end()
+	if err := t.flush(w); err != nil {
+		return fmt.Errorf("write waves: %w", err)
+	}
+	return nil
+}
+
+// WriteRolloutTable writes what a rollout did: each wave's status and
+// bake, the instances that broke with their rejected calls, and the
+// rollback. Nothing for nil (a run without waves).
+func WriteRolloutTable(w io.Writer, r *RolloutReport) error {
+	if r == nil {
+		return nil
+	}
+	var t textTable
+	t.line("")
+	t.line(fmt.Sprintf("ROLLOUT (plan %s): %s", r.Plan, strings.ToUpper(r.State)))
+	t.row("WAVE", "STAGE", "INSTANCES", "STATUS", "BAKE")
+	for _, wv := range r.Waves {
+		bake := "-"
+		if wv.BakeStart != nil && wv.BakeUntil != nil {
+			bake = wv.BakeStart.UTC().Format(time.RFC3339) + " → " + wv.BakeUntil.UTC().Format(time.RFC3339)
+		}
+		t.row(strconv.Itoa(wv.N), cell(dash(wv.Stage)), strconv.Itoa(wv.Instances), wv.Status, bake)
+	}
+	t.end()
+	if len(r.Breaking) > 0 {
+		writeBreaking(&t, r.StoppedAt, r.Breaking)
+		switch {
+		case r.RolledBack:
+			t.line(fmt.Sprintf("Wave %d was rolled back (journaled in the rollback journal).", r.StoppedAt))
+		case r.Rollback != nil:
+			t.line(fmt.Sprintf("Wave %d was NOT fully rolled back: %d restored, %d failed, %d denied.", r.StoppedAt, r.Rollback.Summary.Changed, r.Rollback.Summary.Failed, r.Rollback.Summary.Denied))
+		default:
+			t.line(fmt.Sprintf("Wave %d was left as it is.", r.StoppedAt))
+		}
+	}
+	if err := t.flush(w); err != nil {
+		return fmt.Errorf("write rollout: %w", err)
+	}
+	if r.Rollback != nil && len(r.Rollback.Results) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "ROLLBACK OF WAVE", r.StoppedAt)
+		return WriteResultsTable(w, r.Rollback)
+	}
+	return nil
+}
+
+// BreakageAdvice is what the breakage output tells owners: what their
+// software saw, and how to find it.
+const BreakageAdvice = "An IMDSv1 caller on these instances got HTTP 401 once IMDSv2 was required (in a container at hop limit 1, the token PUT times out and SDKs fall back to v1 after a delay). Find the calling process (AWS's IMDS packet analyzer), update it to an SDK that uses IMDSv2, then scan and plan again: see docs/troubleshooting.md."
+
+func writeBreaking(t *textTable, wave int, bs []Breakage) {
+	t.line("")
+	t.line(fmt.Sprintf("BREAKAGE in wave %d: %d instance(s)", wave, len(bs)))
+	t.row("ACCOUNT", "REGION", "INSTANCE", "NAME", "REJECTED V1 CALLS", "FAILED CHECKS", "SEEN")
+	for _, b := range bs {
+		seen := "-"
+		if b.FirstAt != nil {
+			seen = b.FirstAt.Format(time.RFC3339) + " → " + b.LastAt.Format(time.RFC3339)
+		}
+		t.row(cell(b.Account), cell(b.Region), cell(b.InstanceID), cell(dash(b.Name)), strconv.FormatFloat(b.RejectedCalls, 'f', -1, 64), strconv.Itoa(b.StatusCheckFailed), seen)
+	}
+	t.end()
+	t.line(BreakageAdvice)
 }

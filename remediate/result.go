@@ -55,6 +55,8 @@ type Outcome struct {
 	Interrupted bool     `json:"interrupted"`
 	Summary     Summary  `json:"summary"`
 	Results     []Result `json:"results"`
+	// Rollout says what happened wave by wave (apply with waves).
+	Rollout *RolloutReport `json:"rollout,omitempty"`
 }
 
 // OK reports whether every task succeeded (or would, in a dry run): no

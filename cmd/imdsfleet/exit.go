@@ -13,6 +13,7 @@ const (
 	exitFailOn     = 3 // scan: --fail-on matched
 	exitIncomplete = 4 // scan: a target failed; the report is still written
 	exitFailed     = 5 // remediate/rollback: some planned changes failed
+	exitBreakage   = 6 // apply: a bake saw breakage and stopped the rollout
 )
 
 // exitErr carries an exit code through cobra's RunE. A nil Err with a

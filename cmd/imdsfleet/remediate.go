@@ -199,9 +199,74 @@ func loadConfigError(err error) error {
 	return withCode(exitError, errors.New(awsconfig.Explain(err)))
 }
 
-// clients builds the per-(account, Region) EC2 clients: the caller's
-// credentials for the caller's account, --role-name for the others.
-func (f *changeFlags) clients(ctx context.Context) (remediate.Clients, error) {
+// fleetClients hands out EC2 and CloudWatch clients per (account,
+// Region) from the one client factory: the caller's credentials for the
+// caller's account, --role-name (in the caller's partition) for the others.
+type fleetClients struct {
+	caller  awsconfig.Caller
+	f       *changeFlags
+	factory *awsconfig.Clients
+
+	mu  sync.Mutex
+	ec2 map[[2]string]remediate.EC2API
+	cw  map[[2]string]remediate.MetricsAPI
+}
+
+var (
+	_ remediate.Clients        = (*fleetClients)(nil)
+	_ remediate.MetricsClients = (*fleetClients)(nil)
+)
+
+// account is the caller's account.
+func (c *fleetClients) account() string { return c.caller.Account }
+
+func (c *fleetClients) target(account, region string) (awsconfig.Target, error) {
+	role, err := c.caller.RoleFor(account, c.f.roleName, c.f.externalID)
+	if errors.Is(err, awsconfig.ErrNoRole) {
+		return awsconfig.Target{}, fmt.Errorf("account %s is not the caller's (%s); pass --role-name to assume a role there: %w", account, c.caller.Account, remediate.ErrNoAccess)
+	}
+	if err != nil {
+		return awsconfig.Target{}, fmt.Errorf("%v: %w", err, remediate.ErrNoAccess)
+	}
+	return awsconfig.Target{Account: account, Region: region, Role: role}, nil
+}
+
+// EC2 implements remediate.Clients.
+func (c *fleetClients) EC2(account, region string) (remediate.EC2API, error) {
+	t, err := c.target(account, region)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := [2]string{account, region}
+	if cl, ok := c.ec2[k]; ok {
+		return cl, nil
+	}
+	cl := c.factory.EC2(t)
+	c.ec2[k] = cl
+	return cl, nil
+}
+
+// CloudWatch implements remediate.MetricsClients.
+func (c *fleetClients) CloudWatch(account, region string) (remediate.MetricsAPI, error) {
+	t, err := c.target(account, region)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := [2]string{account, region}
+	if cl, ok := c.cw[k]; ok {
+		return cl, nil
+	}
+	cl := c.factory.CloudWatch(t)
+	c.cw[k] = cl
+	return cl, nil
+}
+
+// clients identifies the caller and returns the clients for its fleet.
+func (f *changeFlags) clients(ctx context.Context) (*fleetClients, error) {
 	cfg := f.cfg
 	if err := awsconfig.CheckCredentials(ctx, cfg); err != nil {
 		if ctx.Err() != nil {
@@ -216,26 +281,8 @@ func (f *changeFlags) clients(ctx context.Context) (remediate.Clients, error) {
 	if err != nil {
 		return nil, withCode(exitError, fmt.Errorf("identify the caller: %s", awsconfig.ExplainFor(cfg, err)))
 	}
-	var mu sync.Mutex
-	cache := map[[2]string]remediate.EC2API{}
-	return remediate.ClientsFunc(func(account, region string) (remediate.EC2API, error) {
-		role, err := caller.RoleFor(account, f.roleName, f.externalID)
-		if errors.Is(err, awsconfig.ErrNoRole) {
-			return nil, fmt.Errorf("account %s is not the caller's (%s); pass --role-name to assume a role there: %w", account, caller.Account, remediate.ErrNoAccess)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%v: %w", err, remediate.ErrNoAccess)
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		k := [2]string{account, region}
-		if c, ok := cache[k]; ok {
-			return c, nil
-		}
-		c := factory.EC2(awsconfig.Target{Account: account, Region: region, Role: role})
-		cache[k] = c
-		return c, nil
-	}), nil
+	return &fleetClients{caller: caller, f: f, factory: factory,
+		ec2: map[[2]string]remediate.EC2API{}, cw: map[[2]string]remediate.MetricsAPI{}}, nil
 }
 
 // confirm shows what a live run will change and asks for the word yes.
@@ -541,7 +588,7 @@ func runRemediate(cmd *cobra.Command, g *globals, f *remediateFlags) error {
 	if err := checkDistinctOutputs(outs, append([]namedPath{{"--report", f.report}}, journalFiles("--journal", journal)...)); err != nil {
 		return err
 	}
-	plan, err := remediate.BuildPlan(rep, opts, time.Now())
+	plan, err := remediate.BuildPlan(rep, opts, g.clock.Now())
 	if errors.Is(err, policy.ErrUntrusted) {
 		return usageError("%s: %v", f.report, err)
 	}
@@ -552,6 +599,10 @@ func runRemediate(cmd *cobra.Command, g *globals, f *remediateFlags) error {
 		return withCode(exitError, err)
 	}
 	if f.planOut != "" {
+		plan.Describe(f.report, data, rep.GeneratedAt, planFlags(cmd))
+		if err := plan.Seal(); err != nil {
+			return withCode(exitError, err)
+		}
 		if err := report.WriteOutputContext(ctx, f.planOut, func(w io.Writer) error { return remediate.WritePlanJSON(w, plan) }); err != nil {
 			return withCode(exitError, fmt.Errorf("write plan: %w", err))
 		}
@@ -571,7 +622,7 @@ func runRemediate(cmd *cobra.Command, g *globals, f *remediateFlags) error {
 			}
 		}
 	}
-	closeJournal, err := useJournal(s, journal, f.live, remediate.OpRemediate, "imdsfleet remediate --report "+f.report, 0, &ro)
+	closeJournal, err := useJournal(s, journal, f.live, remediate.OpRemediate, "imdsfleet remediate --report "+f.report, 0, time.Now, &ro)
 	if err != nil {
 		return err
 	}
@@ -588,6 +639,27 @@ func runRemediate(cmd *cobra.Command, g *globals, f *remediateFlags) error {
 		fmt.Fprintf(s.Err, "%d change(s) of the journal were rolled back since (%s): they are planned again\n", n, report.Sanitize(rbPath))
 	}
 	return f.execute(ctx, cmd, g, tasks, ro, remediate.SkippedResults(plan.Skipped), "journal", journal)
+}
+
+// planShapingFlags are the remediate flags that decide what a plan holds.
+var planShapingFlags = []string{"include", "force", "no-hop-limit-fix", "container-hop-limit", "exclude-tag", "instance-ids", "regions", "max-changes"}
+
+// planFlags lists the plan-shaping flags that were set, as --name=value.
+func planFlags(cmd *cobra.Command) []string {
+	out := []string{}
+	cmd.Flags().Visit(func(fl *pflag.Flag) {
+		if !slices.Contains(planShapingFlags, fl.Name) {
+			return
+		}
+		if sv, ok := fl.Value.(pflag.SliceValue); ok {
+			for _, v := range sv.GetSlice() {
+				out = append(out, "--"+fl.Name+"="+v)
+			}
+			return
+		}
+		out = append(out, "--"+fl.Name+"="+fl.Value.String())
+	})
+	return out
 }
 
 // readReportFile reads and checks the report at path, and returns its bytes
@@ -673,7 +745,7 @@ func (f *changeFlags) execute(ctx context.Context, cmd *cobra.Command, g *global
 // remSeq, for a rollback journal, is the last seq of the remediate journal
 // it undoes, stamped on every line so that the two journals are ordered
 // without trusting clocks.
-func useJournal(s *streams, path string, live bool, op, command string, remSeq int64, ro *remediate.RunOptions) (func(), error) {
+func useJournal(s *streams, path string, live bool, op, command string, remSeq int64, now func() time.Time, ro *remediate.RunOptions) (func(), error) {
 	var (
 		prior *remediate.JournalState
 		warns []remediate.Warning
@@ -682,7 +754,7 @@ func useJournal(s *streams, path string, live bool, op, command string, remSeq i
 	)
 	if live {
 		j, prior, warns, err = remediate.OpenJournal(path, remediate.JournalOptions{
-			RunID: newRunID(), Holder: remediate.ThisProcess(command, time.Now()), Op: op, RemediateSeq: remSeq})
+			RunID: newRunID(), Holder: remediate.ThisProcess(command, time.Now()), Op: op, RemediateSeq: remSeq, Now: now})
 	} else {
 		prior, warns, err = remediate.ReadJournal(path)
 		if err == nil && prior.Records == 0 && len(warns) > 0 && !(len(warns) == 1 && warns[0].Torn) {

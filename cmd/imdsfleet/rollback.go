@@ -150,7 +150,7 @@ func runRollback(cmd *cobra.Command, g *globals, f *rollbackFlags) error {
 			}
 		}
 	}
-	closeJournal, err := useJournal(s, rj, f.live, remediate.OpRollback, "imdsfleet rollback --journal "+f.journal, st.LastSeq, &ro)
+	closeJournal, err := useJournal(s, rj, f.live, remediate.OpRollback, "imdsfleet rollback --journal "+f.journal, st.LastSeq, time.Now, &ro)
 	if err != nil {
 		return err
 	}

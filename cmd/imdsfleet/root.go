@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/imdsfleet/imdsfleet/remediate"
 	"github.com/imdsfleet/imdsfleet/report"
 )
 
@@ -33,6 +34,8 @@ type globals struct {
 	quiet     bool
 	verbose   bool
 	log       *slog.Logger
+	// clock is the time plans are stamped with and bakes wait on.
+	clock remediate.Clock
 }
 
 // run executes the CLI with args and returns the process exit code.
@@ -42,7 +45,13 @@ type globals struct {
 const maxErrorWidth = 2000
 
 func run(ctx context.Context, args []string, s *streams) int {
-	g := &globals{streams: s, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	return runClock(ctx, args, s, remediate.WallClock{})
+}
+
+// runClock is run on a given clock: tests pass a simulated one, so that
+// a bake of an hour takes no time and no test waits on the wall clock.
+func runClock(ctx context.Context, args []string, s *streams, clock remediate.Clock) int {
+	g := &globals{streams: s, log: slog.New(slog.NewTextHandler(io.Discard, nil)), clock: clock}
 	root := newRootCmd(g)
 	root.SetArgs(args)
 	root.SetIn(s.In)
@@ -80,6 +89,8 @@ Region and account, and moves them to IMDSv2 (HttpTokens=required) safely.
   rollback    undo a remediation from its journal
   guardrails  write the organization policies that keep IMDSv1 away, and where each is safe
   report      merge, render and diff reports (no AWS call)
+  apply       carry out a plan file, in waves with bakes (dry run by default)
+  status      show where a rollout stands, from its journal
   sim         serve a simulated AWS (EC2, CloudWatch, STS) for demos and tests`,
 		Example: `  imdsfleet scan --regions all --output report.json --output report.md
   imdsfleet remediate --report report.json                 # dry run
@@ -115,6 +126,8 @@ Region and account, and moves them to IMDSv2 (HttpTokens=required) safely.
 		newRollbackCmd(g),
 		newGuardrailsCmd(g),
 		newReportCmd(g),
+		newApplyCmd(g),
+		newStatusCmd(g),
 		newSimCmd(g),
 		newVersionCmd(g),
 	)

@@ -151,7 +151,7 @@ func TestRecommend(t *testing.T) {
 		{"disabled", report.Instance{Classification: report.ClassDisabled}, false, []string{"Leave it", "never disable", "role's credentials"}},
 		{"enforced", report.Instance{Classification: report.ClassEnforced, MetadataOptions: mo("required", "enabled", 2)}, false, []string{"Nothing to do"}},
 		{"enforced container hop 1", report.Instance{Classification: report.ClassEnforced, MetadataOptions: mo("required", "enabled", 1)}, true, []string{"hardened posture"}},
-		{"enforced rejected", report.Instance{Classification: report.ClassEnforced, Risks: []string{report.RiskV1Rejected}, Usage: report.Usage{NoTokenRejected: 12}}, false, []string{"12 IMDSv1 calls were rejected"}},
+		{"enforced rejected", report.Instance{Classification: report.ClassEnforced, Risks: []string{report.RiskV1Rejected}, Usage: report.Usage{NoTokenRejected: 12}}, false, []string{"12 IMDSv1 calls got HTTP 401"}},
 		{"v1 container hop", report.Instance{Classification: report.ClassV1InUse, Risks: []string{report.RiskContainerHopLimit}, Usage: report.Usage{NoTokenCalls: 40}}, true, []string{"Raise the hop limit to 2 first", "re-measure"}},
 		{"v1 plain", report.Instance{Classification: report.ClassV1InUse, Usage: report.Usage{NoTokenCalls: 40, DaysWithCalls: 3}}, false, []string{"40 calls on 3 days", "then enforce"}},
 		{"v1 role exposed", report.Instance{Classification: report.ClassV1InUse, Risks: []string{report.RiskRoleExposed}, Usage: report.Usage{NoTokenCalls: 1, DaysWithCalls: 1}}, false, []string{"role credentials are readable"}},

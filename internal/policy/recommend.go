@@ -40,7 +40,7 @@ func recommendInstance(in *report.Instance, containerHost bool, r Rules) string 
 	case Enforced:
 		switch {
 		case in.HasRisk(report.RiskV1Rejected):
-			return fmt.Sprintf("Something is failing now: %s IMDSv1 calls were rejected; find the caller and move it to IMDSv2 (an SDK update), do not relax the setting.", num(u.NoTokenRejected))
+			return fmt.Sprintf("Something is failing now: %s IMDSv1 calls got HTTP 401 because tokens are required; find the calling process (AWS's IMDS packet analyzer names it) and move it to an SDK version that supports IMDSv2; roll back only if it is critical (docs/troubleshooting.md).", num(u.NoTokenRejected))
 		case containerHost && hop1:
 			return "Nothing to do: IMDSv2 is enforced with hop limit 1, the hardened posture that keeps pods away from the node's credentials."
 		default:

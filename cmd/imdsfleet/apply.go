@@ -1,0 +1,341 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/imdsfleet/imdsfleet/internal/simclock"
+	"github.com/imdsfleet/imdsfleet/remediate"
+	"github.com/imdsfleet/imdsfleet/report"
+)
+
+type applyFlags struct {
+	changeFlags
+	journal     string
+	maxPlanAge  time.Duration
+	waves       string
+	waveBy      string
+	bake        time.Duration
+	maxRejected float64
+	onBreakage  string
+	untilWave   int
+	simClock    string
+
+	sizes []remediate.WaveSize
+	by    *remediate.WaveBy
+}
+
+// defaultMaxPlanAge is --max-plan-age's default: a week-old plan is about
+// a fleet that has moved on.
+const defaultMaxPlanAge = 7 * 24 * time.Hour
+
+func newApplyCmd(g *globals) *cobra.Command {
+	f := &applyFlags{}
+	cmd := &cobra.Command{
+		Use:   "apply PLAN [--dry-run | --live --yes] [--waves 1,10%,50%,100%] [--wave-by tag:K=V,…]",
+		Short: "Carry out a plan file exactly, in waves with a bake after each (dry run by default)",
+		Long: `apply carries out the changes of a plan file written by
+'imdsfleet remediate --report scan.json --plan-out plan.json', and nothing
+else: it never re-plans from a report. Each instance is re-read before its
+change; one whose options changed since the scan, or that is gone, is
+skipped with the reason (the drift check of remediate). A plan older than
+--max-plan-age, for an account the credentials are not in (without
+--role-name), edited or damaged is refused (exit 2).
+
+Waves: --waves takes cumulative counts or percentages of the changes, e.g.
+1,10%,50%,100%. A first count is the canary: that many instances of every
+workload (of every Auto Scaling group, aws:autoscaling:groupName, when the
+report has no workloads; else of every Region). --wave-by
+tag:env=dev,env=staging,env=prod makes stages by one tag's value (instances
+with none of them last); with --waves each stage is split the same way.
+
+After each wave its changes are verified, then the wave bakes for --bake:
+every 5 minutes CloudWatch's MetadataNoTokenRejected and
+StatusCheckFailed_Instance are read for the wave's instances. An instance
+with more rejected IMDSv1 calls than --max-rejected, or a failed status
+check, stops the rollout; --on-breakage rollback (the default) rolls that
+wave back at once, journaled, and --on-breakage stop leaves it as it is.
+Later waves are never touched.
+
+The journal (--journal; default <plan dir>/<plan name>.apply-<plan id>.jsonl)
+records every change, every wave and every bake's start and end: run the
+same command again to resume where it stopped, in the same wave or bake,
+without changing anything twice. --until-wave N stops after wave N's bake,
+so a scheduled job can advance one wave per run ('imdsfleet status' says
+where it stands). Undo everything with 'imdsfleet rollback --journal J'.
+
+Exit codes: 0 done (or paused by --until-wave, or would be done in a dry
+run), 6 stopped by breakage (rolled back or not: see the output), 5 some
+changes denied or failed, 2 bad usage (plan refused, journal of another
+plan, journal locked), 1 could not run or interrupted.`,
+		Example: `  # What would change, wave by wave? (nothing changes)
+  imdsfleet apply plan.json --waves 1,10%,50%,100%
+
+  # The rollout: canary, bake 1h, then 10%, 50%, everything
+  imdsfleet apply plan.json --waves 1,10%,50%,100% --live --yes
+
+  # Environment by environment, canary first in each
+  imdsfleet apply plan.json --wave-by tag:env=dev,env=staging,env=prod --waves 1,100% --live --yes
+
+  # One wave per scheduled run
+  imdsfleet apply plan.json --waves 1,10%,50%,100% --until-wave 2 --live --yes --journal rollout.jsonl`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageError("apply takes one plan file (from 'imdsfleet remediate --report scan.json --plan-out plan.json'), got %d arguments", len(args))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runApply(cmd, g, f, args[0])
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&f.journal, "journal", "", "journal file (JSON Lines); an existing one is resumed (default <plan dir>/<plan name>.apply-<plan id>.jsonl)")
+	fs.DurationVar(&f.maxPlanAge, "max-plan-age", defaultMaxPlanAge, "refuse a plan older than this")
+	fs.StringVar(&f.waves, "waves", "", "cumulative wave sizes, counts or percentages, the last 100% (e.g. 1,10%,50%,100%; a first count is the canary per workload)")
+	fs.StringVar(&f.waveBy, "wave-by", "", "stages by one tag's values, in order: tag:KEY=V1,KEY=V2,… (the rest last)")
+	fs.DurationVar(&f.bake, "bake", time.Hour, "how long each wave bakes before the next")
+	fs.Float64Var(&f.maxRejected, "max-rejected", 0, "rejected IMDSv1 calls an instance may show in a bake before the rollout stops")
+	fs.StringVar(&f.onBreakage, "on-breakage", remediate.OnBreakageRollback, "on breakage: rollback (the broken wave, at once) or stop")
+	fs.IntVar(&f.untilWave, "until-wave", 0, "stop after this wave's bake (0: run every wave)")
+	fs.StringVar(&f.simClock, "sim-clock", "", "run on the simulated AWS's fast clock (the IMDSFLEET_SIM_CLOCK that 'imdsfleet sim --time-scale' prints); demos only")
+	_ = fs.MarkHidden("sim-clock")
+	f.changeFlags.register(fs)
+	return cmd
+}
+
+func (f *applyFlags) validate(s *streams) error {
+	if err := f.changeFlags.validate(s); err != nil {
+		return err
+	}
+	if err := checkPositive("--max-plan-age", f.maxPlanAge); err != nil {
+		return err
+	}
+	if err := checkPositive("--bake", f.bake); err != nil {
+		return err
+	}
+	if f.bake%remediate.BakePeriod != 0 {
+		return usageError("--bake %s: want a multiple of 5m (CloudWatch basic monitoring's period)", f.bake)
+	}
+	if !(f.maxRejected >= 0) { // NaN too
+		return usageError("--max-rejected %v: want 0 or more calls", f.maxRejected)
+	}
+	switch f.onBreakage {
+	case remediate.OnBreakageRollback, remediate.OnBreakageStop:
+	default:
+		return usageError("--on-breakage %q: want rollback or stop", f.onBreakage)
+	}
+	if f.untilWave < 0 {
+		return usageError("--until-wave %d: want a wave number (1 or more), or 0 for every wave", f.untilWave)
+	}
+	if f.waves != "" {
+		sizes, err := remediate.ParseWaves(f.waves)
+		if err != nil {
+			return usageError("%v", err)
+		}
+		f.sizes = sizes
+	}
+	if f.waveBy != "" {
+		by, err := remediate.ParseWaveBy(f.waveBy)
+		if err != nil {
+			return usageError("%v", err)
+		}
+		f.by = by
+	}
+	return nil
+}
+
+// defaultApplyJournal is the journal of a plan at path: beside it, named
+// after it and its ID, so that the same command resumes it and another
+// plan written to the same file gets a journal of its own.
+func defaultApplyJournal(path string, p *remediate.Plan) string {
+	base := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+	return filepath.Join(filepath.Dir(path), fmt.Sprintf("%s.apply-%s.jsonl", base, p.ID()))
+}
+
+func runApply(cmd *cobra.Command, g *globals, f *applyFlags, planPath string) error {
+	ctx := cmd.Context()
+	s := g.streams
+	if err := f.validate(s); err != nil {
+		return err
+	}
+	if f.simClock != "" {
+		c, err := simclock.Parse(f.simClock)
+		if err != nil {
+			return usageError("--sim-clock %v", err)
+		}
+		g.clock = c
+	}
+	if err := f.changeFlags.loadConfig(ctx, g); err != nil {
+		return err
+	}
+	plan, err := remediate.ReadPlanFile(planPath)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	now := g.clock.Now()
+	if age := now.Sub(plan.GeneratedAt); age > f.maxPlanAge {
+		return usageError("plan %s was made %s ago (%s), more than --max-plan-age %s: the fleet has moved on since; scan again and make a new plan (or raise --max-plan-age)",
+			planPath, age.Round(time.Minute), plan.GeneratedAt.Format(time.RFC3339), f.maxPlanAge)
+	}
+	journal := f.journal
+	if journal == "" {
+		journal = defaultApplyJournal(planPath, plan)
+	} else if err := checkDir("--journal", journal); err != nil {
+		return err
+	}
+	if err := checkJournalFiles("--journal", journal, remediate.RollbackJournalPath(journal)); err != nil {
+		return err
+	}
+	if err := checkDistinctOutputs(f.outputPaths(), append([]namedPath{{"the plan", planPath}}, journalFiles("--journal", journal)...)); err != nil {
+		return err
+	}
+	waves := remediate.AssignWaves(plan, f.sizes, f.by)
+	if f.untilWave > len(waves) {
+		return usageError("--until-wave %d: the rollout has %d wave(s)", f.untilWave, len(waves))
+	}
+	if err := writeApplyPlan(s.Out, planPath, plan, waves); err != nil {
+		return withCode(exitError, err)
+	}
+	skipped := remediate.SkippedResults(plan.Skipped)
+	if len(plan.Changes) == 0 {
+		out := &remediate.Outcome{Live: f.live, Summary: remediate.Summary{Skipped: map[string]int{}}}
+		out.AddSkipped(skipped)
+		fmt.Fprintln(s.Out, "\nNothing to change.")
+		return finish(cmd, g, &f.changeFlags, out, nil, "journal", "")
+	}
+	clients, err := f.clients(ctx)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(plan.Accounts, clients.account()) && f.roleName == "" {
+		return usageError("plan %s is for account(s) %s, but these credentials are account %s: use credentials of the plan's account (or --role-name to act through a role)",
+			planPath, strings.Join(plan.Accounts, ","), clients.account())
+	}
+	ro := f.runOptions(g)
+	if !f.live {
+		// A dry run sends every change with DryRun=true, wave after wave
+		// without bakes: it says what each wave would do, and whether it is
+		// allowed.
+		closeJournal, err := useJournal(s, journal, false, remediate.OpRemediate, "", 0, g.clock.Now, &ro)
+		if err != nil {
+			return err
+		}
+		defer closeJournal()
+		if err := remediate.CheckRollout(&ro.Prior.Rollout, plan, waves); err != nil {
+			return usageError("journal %s: %v", journal, err)
+		}
+		out, runErr := remediate.Execute(ctx, clients, remediate.TasksFromPlan(plan), ro)
+		if out == nil {
+			return withCode(exitError, runErr)
+		}
+		out.AddSkipped(skipped)
+		return finish(cmd, g, &f.changeFlags, out, runErr, "journal", journal)
+	}
+	if !f.yes {
+		if err := confirm(ctx, s, fmt.Sprintf("change %d instance(s) in %d wave(s)", len(plan.Changes), len(waves)), plan.CountsByTarget()); err != nil {
+			return err
+		}
+	}
+	closeJournal, err := useJournal(s, journal, true, remediate.OpRemediate, "imdsfleet apply "+planPath, 0, g.clock.Now, &ro)
+	if err != nil {
+		return err
+	}
+	defer closeJournal()
+	if err := remediate.CheckRollout(&ro.Prior.Rollout, plan, waves); err != nil {
+		return usageError("journal %s: %v", journal, err)
+	}
+	rbPath := remediate.RollbackJournalPath(journal)
+	rb, warns, err := remediate.ReadJournal(rbPath)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	printWarnings(s, warns)
+	if n := ro.Prior.ForgetRolledBack(rb); n > 0 && ro.Prior.Rollout.Stopped() == nil {
+		fmt.Fprintf(s.Err, "%d change(s) of the journal were rolled back since (%s): they are planned again\n", n, report.Sanitize(rbPath))
+	}
+	out, runErr := remediate.Rollout(ctx, remediate.RolloutOptions{
+		Plan: plan, Waves: waves, Bake: f.bake, MaxRejected: f.maxRejected, OnBreakage: f.onBreakage, UntilWave: f.untilWave,
+		Run: ro, JournalPath: journal, Clients: clients, Metrics: clients, Clock: g.clock, Logger: g.log,
+		OpenRollback: func(remSeq int64) (remediate.RunOptions, func(), error) {
+			rro := f.runOptions(g)
+			closeRB, err := useJournal(s, rbPath, true, remediate.OpRollback, "imdsfleet apply "+planPath+" (rollback of a broken wave)", remSeq, g.clock.Now, &rro)
+			if err != nil {
+				return rro, nil, err
+			}
+			return rro, closeRB, nil
+		},
+	})
+	if out == nil {
+		return withCode(exitError, runErr)
+	}
+	out.AddSkipped(skipped)
+	return finishRollout(cmd, g, f, out, runErr, journal)
+}
+
+// writeApplyPlan shows what the plan file holds and its waves.
+func writeApplyPlan(w io.Writer, path string, p *remediate.Plan, waves []remediate.Wave) error {
+	src := "?"
+	if p.Source != nil {
+		src = fmt.Sprintf("%s (scanned %s)", report.SanitizeCell(p.Source.Path, 120), p.Source.GeneratedAt.Format(time.RFC3339))
+	}
+	_, err := fmt.Fprintf(w, "PLAN %s (id %s, made %s from %s): %d change(s), %d skipped\n", report.SanitizeCell(path, 120), p.ID(),
+		p.GeneratedAt.Format(time.RFC3339), src, len(p.Changes), len(p.Skipped))
+	if err != nil {
+		return err
+	}
+	return remediate.WriteWavesTable(w, p, waves)
+}
+
+// finishRollout prints the results and the rollout, writes the outputs
+// and maps the outcome to an exit code: 6 when breakage stopped it.
+func finishRollout(cmd *cobra.Command, g *globals, f *applyFlags, out *remediate.Outcome, runErr error, journal string) error {
+	s := g.streams
+	if err := remediate.WriteResultsTable(s.Out, out); err != nil {
+		return withCode(exitError, err)
+	}
+	if err := remediate.WriteRolloutTable(s.Out, out.Rollout); err != nil {
+		return withCode(exitError, err)
+	}
+	if err := writeOutputs(cmd.Context(), f.outputs, out); err != nil {
+		return err
+	}
+	fmt.Fprintf(s.Err, "journal: %s (imdsfleet status --journal %s)\n", report.Sanitize(journal), shellQuote(journal))
+	r := out.Rollout
+	switch {
+	case runErr != nil:
+		fmt.Fprintf(s.Err, "after fixing the journal problem, resume with:\n  %s\n", resumeCommand(cmd, "journal", journal))
+		return withCode(exitError, fmt.Errorf("stopped: %w", runErr))
+	case r.State == remediate.RolloutStopped:
+		what := "left as it is (--on-breakage stop)"
+		switch {
+		case r.RolledBack:
+			what = "rolled back"
+		case f.onBreakage == remediate.OnBreakageRollback:
+			what = "NOT fully rolled back (see the rollback results; finish with 'imdsfleet rollback --journal " + shellQuote(journal) + " --live --yes')"
+		}
+		return withCode(exitBreakage, fmt.Errorf("rollout stopped at wave %d: %d instance(s) broke after IMDSv2 was enforced (rejected IMDSv1 calls or failed status checks); wave %d %s; later waves untouched; find the callers (docs/troubleshooting.md), then scan and plan again",
+			r.StoppedAt, len(r.Breaking), r.StoppedAt, what))
+	case out.Interrupted:
+		if r.BakeError != "" {
+			fmt.Fprintf(s.Err, "the bake could not read CloudWatch: %s\n", report.SanitizeCell(r.BakeError, 300))
+		}
+		fmt.Fprintf(s.Err, "interrupted: resume (in the same wave or bake, nothing is changed twice) with:\n  %s\n", resumeCommand(cmd, "journal", journal))
+		return withCode(exitError, errors.New("interrupted"))
+	case r.State == remediate.RolloutFailed:
+		return withCode(exitFailed, fmt.Errorf("wave %d: %d change(s) denied, %d failed; later waves not started", r.StoppedAt, out.Summary.Denied, out.Summary.Failed))
+	case r.State == remediate.RolloutPaused:
+		fmt.Fprintf(s.Err, "paused after wave %d (--until-wave %d): run again with --until-wave %d to go on\n", f.untilWave, f.untilWave, f.untilWave+1)
+	}
+	if !out.OK() {
+		return withCode(exitFailed, fmt.Errorf("%d change(s) denied, %d failed", out.Summary.Denied, out.Summary.Failed))
+	}
+	return nil
+}

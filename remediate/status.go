@@ -1,0 +1,176 @@
+package remediate
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Rollout status states, as `imdsfleet status` shows them.
+const (
+	StatusNotStarted = "not-started" // the journal holds no rollout line
+	StatusApplying   = "applying"    // a wave started; its bake has not
+	StatusBaking     = "baking"      // a wave is baking until BakingUntil
+	StatusBakeOver   = "bake-over"   // the bake time is over: run apply again to read it and go on
+	StatusPaused     = "paused"      // a wave passed and the next has not started
+	StatusCompleted  = "completed"   // every wave passed
+	StatusStopped    = "stopped"     // a wave broke
+)
+
+// RolloutStatus is where a rollout stands according to its journal.
+type RolloutStatus struct {
+	Journal string `json:"journal"`
+	Plan    string `json:"plan,omitempty"`
+	State   string `json:"state"`
+	// Waves is the rollout's number of waves, WavesPassed those baked
+	// without breakage.
+	Waves       int `json:"waves"`
+	WavesPassed int `json:"wavesPassed"`
+	// Wave is the wave in progress, or the one that stopped the rollout.
+	Wave int `json:"wave,omitempty"`
+	// NextWave is the wave the next apply run starts (0: none).
+	NextWave    int        `json:"nextWave,omitempty"`
+	BakingUntil *time.Time `json:"bakingUntil,omitempty"`
+	Breaking    []Breakage `json:"breaking,omitempty"`
+	// StoppedHow is OutcomeRolledBack or OutcomeStopped for a stopped rollout.
+	StoppedHow string         `json:"stoppedHow,omitempty"`
+	Changes    map[State]int  `json:"changes"`
+	WaveList   []WaveStatus   `json:"waveList"`
+	Journals   map[string]int `json:"journalLines"`
+}
+
+// WaveStatus is one wave in a [RolloutStatus].
+type WaveStatus struct {
+	WaveState
+	// Changes counts the wave's instances by the state of their change.
+	Changes map[State]int `json:"changes"`
+}
+
+// StatusOf reads where a rollout stands from its journal's state and its
+// rollback journal's (nil if none), at now.
+func StatusOf(path string, st, rb *JournalState, now time.Time) *RolloutStatus {
+	st.ForgetRolledBack(rb)
+	r := &st.Rollout
+	out := &RolloutStatus{Journal: path, Plan: r.Plan, Waves: r.Waves, Changes: map[State]int{}, WaveList: []WaveStatus{},
+		Journals: map[string]int{OpRemediate: st.Records}}
+	if rb != nil {
+		out.Journals[OpRollback] = rb.Records
+	}
+	for _, k := range st.Order {
+		if k.Op == OpRemediate {
+			out.Changes[st.Entries[k].StateOf()]++
+		}
+	}
+	if len(r.Wave) == 0 {
+		out.State = StatusNotStarted
+		return out
+	}
+	for _, w := range r.Wave {
+		ws := WaveStatus{WaveState: *w, Changes: map[State]int{}}
+		for _, ref := range w.Instances {
+			parts := strings.SplitN(ref, "/", 3)
+			if len(parts) != 3 {
+				continue
+			}
+			ws.Changes[st.Get(Key{OpRemediate, parts[0], parts[1], parts[2]}).StateOf()]++
+		}
+		out.WaveList = append(out.WaveList, ws)
+		if w.Outcome == OutcomePassed {
+			out.WavesPassed++
+		}
+	}
+	last := r.Wave[len(r.Wave)-1]
+	out.Wave = last.N
+	switch {
+	case r.Stopped() != nil:
+		w := r.Stopped()
+		out.State, out.Wave, out.Breaking, out.StoppedHow = StatusStopped, w.N, w.Breaking, w.Stop
+	case last.Outcome == OutcomePassed && last.N >= r.Waves:
+		out.State = StatusCompleted
+	case last.Outcome == OutcomePassed:
+		out.State, out.NextWave = StatusPaused, last.N+1
+	case last.BakeUntil != nil:
+		out.State, out.BakingUntil, out.NextWave = StatusBaking, last.BakeUntil, last.N+1
+		if !now.Before(*last.BakeUntil) {
+			out.State = StatusBakeOver
+		}
+		if out.NextWave > r.Waves {
+			out.NextWave = 0
+		}
+	default:
+		out.State, out.NextWave = StatusApplying, last.N
+	}
+	return out
+}
+
+// WriteStatusJSON writes s as indented JSON.
+func WriteStatusJSON(w io.Writer, s *RolloutStatus) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(s); err != nil {
+		return fmt.Errorf("write status: %w", err)
+	}
+	return nil
+}
+
+// WriteStatusTable writes s for a terminal.
+func WriteStatusTable(w io.Writer, s *RolloutStatus) error {
+	var t textTable
+	head := fmt.Sprintf("ROLLOUT %s: %s", text(s.Journal), strings.ToUpper(s.State))
+	if s.Plan != "" {
+		head += fmt.Sprintf(" (plan %s, %d of %d wave(s) passed)", cell(s.Plan), s.WavesPassed, s.Waves)
+	}
+	t.line(head)
+	switch s.State {
+	case StatusBaking:
+		t.line(fmt.Sprintf("wave %d is baking until %s", s.Wave, s.BakingUntil.UTC().Format(time.RFC3339)))
+	case StatusBakeOver:
+		t.line(fmt.Sprintf("wave %d's bake ended at %s: run apply again to read it and go on", s.Wave, s.BakingUntil.UTC().Format(time.RFC3339)))
+	case StatusPaused:
+		t.line(fmt.Sprintf("next: wave %d (apply --until-wave %d)", s.NextWave, s.NextWave))
+	case StatusApplying:
+		t.line(fmt.Sprintf("wave %d is being applied (or its run was stopped): run apply again to resume it", s.Wave))
+	case StatusStopped:
+		t.line(fmt.Sprintf("stopped at wave %d by breakage (%s)", s.Wave, dash(s.StoppedHow)))
+	}
+	if len(s.WaveList) > 0 {
+		t.row("WAVE", "STAGE", "INSTANCES", "STARTED", "BAKE UNTIL", "OUTCOME", "CHANGES")
+		for _, w := range s.WaveList {
+			until := "-"
+			if w.BakeUntil != nil {
+				until = w.BakeUntil.UTC().Format(time.RFC3339)
+			}
+			t.row(strconv.Itoa(w.N), cell(dash(w.Stage)), strconv.Itoa(len(w.Instances)), w.Started.UTC().Format(time.RFC3339), until,
+				cell(dash(strings.TrimSpace(w.Outcome+" "+w.Stop))), countsText(w.Changes))
+		}
+		t.end()
+	}
+	t.line("changes: " + countsText(s.Changes))
+	if len(s.Breaking) > 0 {
+		writeBreaking(&t, s.Wave, s.Breaking)
+	}
+	if err := t.flush(w); err != nil {
+		return fmt.Errorf("write status: %w", err)
+	}
+	return nil
+}
+
+func countsText(m map[State]int) string {
+	if len(m) == 0 {
+		return "-"
+	}
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		name := string(k)
+		if name == "" {
+			name = "not-journaled"
+		}
+		parts = append(parts, fmt.Sprintf("%s %d", name, m[k]))
+	}
+	return strings.Join(parts, ", ")
+}
