@@ -304,6 +304,7 @@ func planOne(in *report.Instance, v policy.Verdict, o PlanOptions) Item {
 		Classification: string(v.Class), Scanned: in.MetadataOptions,
 		ContainerHost: slices.Contains(v.Risks, policy.ContainerHopLimit),
 		Tags:          in.Tags,
+		Workload:      workloadOf(in),
 	}
 	skip := func(reason, format string, args ...any) Item {
 		it.Reason, it.Detail = reason, fmt.Sprintf(format, args...)
@@ -365,6 +366,30 @@ func planOne(in *report.Instance, v policy.Verdict, o PlanOptions) Item {
 	default:
 		return skip(SkipUnknownClass, "classification %q is not one imdsfleet acts on", v.Class)
 	}
+}
+
+// workloadOf names the workload the report's launch source puts the
+// instance in, as the report's workload IDs do (KIND/ACCOUNT/REGION/NAME):
+// its Auto Scaling group, EKS node group, Karpenter node pool or launch
+// template, in that order; "" when the report read no launch source for it
+// (a rollout then canaries per Auto Scaling group tag, else per Region).
+func workloadOf(in *report.Instance) string {
+	ls := in.LaunchSource
+	if ls == nil {
+		return ""
+	}
+	id := func(kind, name string) string { return kind + "/" + in.Account + "/" + in.Region + "/" + name }
+	switch {
+	case ls.AutoScalingGroup != "":
+		return id(report.WorkloadAutoScalingGroup, ls.AutoScalingGroup)
+	case ls.EKSNodegroup != "":
+		return id(report.WorkloadEKSNodegroup, ls.EKSNodegroup)
+	case ls.KarpenterPool != "":
+		return id(report.WorkloadKarpenter, ls.KarpenterPool)
+	case ls.TemplateID != "":
+		return id(report.WorkloadLaunchTemplate, ls.TemplateID)
+	}
+	return ""
 }
 
 // CountsByTarget counts the plan's changes per "account/Region".

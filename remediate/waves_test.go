@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/imdsfleet/imdsfleet/report"
 )
 
 func TestParseWaves(t *testing.T) {
@@ -86,5 +88,26 @@ func TestAssignWaves(t *testing.T) {
 	}
 	if got := AssignWaves(&Plan{}, sizes, nil); len(got) != 0 {
 		t.Errorf("no changes: %d waves", len(got))
+	}
+}
+
+func TestWorkloadOfLaunchSource(t *testing.T) {
+	in := func(ls *report.InstanceLaunchSource) *report.Instance {
+		return &report.Instance{Account: "1", Region: "r", LaunchSource: ls}
+	}
+	for _, tc := range []struct {
+		ls   *report.InstanceLaunchSource
+		want string
+	}{
+		{nil, ""},
+		{&report.InstanceLaunchSource{AutoScalingGroup: "web", TemplateID: "lt-1"}, report.WorkloadAutoScalingGroup + "/1/r/web"},
+		{&report.InstanceLaunchSource{EKSNodegroup: "ng"}, report.WorkloadEKSNodegroup + "/1/r/ng"},
+		{&report.InstanceLaunchSource{KarpenterPool: "default"}, report.WorkloadKarpenter + "/1/r/default"},
+		{&report.InstanceLaunchSource{TemplateID: "lt-1"}, report.WorkloadLaunchTemplate + "/1/r/lt-1"},
+		{&report.InstanceLaunchSource{Kind: "manual"}, ""},
+	} {
+		if got := workloadOf(in(tc.ls)); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.ls, got, tc.want)
+		}
 	}
 }
