@@ -84,8 +84,23 @@ func applyID(n int) string { return remID("us-east-1", n) }
 // the scan report and the plan (remediate --plan-out) at the clock's time.
 func applyStart(t *testing.T, hidden ...int) *applySetup {
 	t.Helper()
+	return applyStartWith(t, hidden, nil)
+}
+
+// applyStartWith is applyStart where the instances of failing fail their
+// status check from 20 minutes after the clock's start on.
+func applyStartWith(t *testing.T, hidden, failing []int) *applySetup {
+	t.Helper()
 	insts := applyFleet()
 	f := remFleet(insts, fleet.Knobs{})
+	start := time.Now().UTC().Truncate(time.Second)
+	for _, n := range failing {
+		for i := range f.Accounts[0].Regions[0].Instances {
+			if in := &f.Accounts[0].Regions[0].Instances[i]; in.ID == applyID(n) {
+				in.StatusCheckFailed = []fleet.Interval{{From: fleet.Abs(start.Add(20 * time.Minute)), To: fleet.Abs(start.Add(48 * time.Hour))}}
+			}
+		}
+	}
 	for _, n := range hidden {
 		for i := range f.Accounts[0].Regions[0].Instances {
 			in := &f.Accounts[0].Regions[0].Instances[i]
@@ -95,7 +110,7 @@ func applyStart(t *testing.T, hidden ...int) *applySetup {
 		}
 	}
 	f.Accounts = append(f.Accounts, fleet.Account{ID: remOther, AccessKeyIDs: []string{otherKey}, Regions: []fleet.Region{{Name: "us-east-1"}}})
-	clock := &testClock{Clock: simtest.NewClock(time.Now().UTC().Truncate(time.Second))}
+	clock := &testClock{Clock: simtest.NewClock(start)}
 	gate := simtest.NewGate()
 	srv, url := simtest.StartWith(t, f, sim.Options{Seed: 1, Now: clock.Now}, gate.Wrap)
 	remEnv(t, url)
@@ -440,5 +455,31 @@ func TestApplyRefusals(t *testing.T) {
 	}
 	if n := len(liveCalls(s.srv)); n != 0 {
 		t.Errorf("%d instances changed after refusals", n)
+	}
+}
+
+func TestApplyStatusCheckFailureWithOnBreakageStop(t *testing.T) {
+	// Instance 4 (a canary) fails its status check 20 minutes in: wave 1
+	// breaks, and with --on-breakage stop it is left enforced.
+	s := applyStartWith(t, nil, []int{4})
+	r := s.apply(t, context.Background(), "--on-breakage", "stop")
+	if r.code != exitBreakage || !strings.Contains(r.stderr, "left as it is") {
+		t.Fatalf("exit %d, want %d saying the wave was left as it is", r.code, exitBreakage)
+	}
+	for n, want := range map[int]string{1: "required", 4: "required", 2: "optional", 3: "optional"} {
+		if got := s.tokens(t, n); got != want {
+			t.Errorf("instance %d: HttpTokens %s, want %s", n, got, want)
+		}
+	}
+	w := s.journalState(t).Rollout.Stopped()
+	if w == nil || w.N != 1 || w.Stop != remediate.OutcomeStopped || len(w.Breaking) != 1 ||
+		w.Breaking[0].InstanceID != applyID(4) || w.Breaking[0].StatusCheckFailed == 0 || w.Breaking[0].RejectedCalls != 0 {
+		t.Fatalf("journal: %+v", w)
+	}
+	if _, err := os.Stat(remediate.RollbackJournalPath(s.journal)); !os.IsNotExist(err) {
+		t.Errorf("a rollback journal was written with --on-breakage stop: %v", err)
+	}
+	if status := s.status(t); status.State != remediate.StatusStopped || status.StoppedHow != remediate.OutcomeStopped {
+		t.Errorf("status %+v", status)
 	}
 }
