@@ -203,6 +203,8 @@ func TestSimCommandUsageErrors(t *testing.T) {
 		{"fault status", []string{"sim", "--fault", "GetMetricData:0.5:Boom:200"}, "status \"200\""},
 		{"reset after apply with a status", []string{"sim", "--fault", "ModifyInstanceMetadataOptions:0.5:reset-after-apply:500"}, "a reset takes no status"},
 		{"unknown Region", []string{"sim", "--synthetic", "5", "--regions", "1", "--auth-failure", "eu-west-1"}, "--auth-failure \"eu-west-1\": no account"},
+		{"hidden caller of no instance", []string{"sim", "--synthetic", "5", "--hidden-caller", "i-0123456789abcdef0"}, "no instance i-0123456789abcdef0"},
+		{"hidden caller delay", []string{"sim", "--synthetic", "5", "--hidden-caller", "i-0123456789abcdef0=soon"}, "want ID[=AFTER]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
