@@ -71,7 +71,8 @@ const mergeShown = 3
 // [ErrMerge]): no input; different schema versions, lookbacks or
 // scanOptions; shards of different counts, a shard given twice, a missing
 // shard (unless AllowMissingShards); a target (account and Region) or an
-// instance in two inputs.
+// instance in two inputs; an account one input skipped and another scanned
+// (or skipped for another reason).
 func Merge(inputs []MergeInput, opts MergeOptions) (*Report, error) {
 	if len(inputs) == 0 {
 		return nil, fmt.Errorf("%w: no reports to merge", ErrMerge)
@@ -414,6 +415,23 @@ func checkDisjoint(inputs []MergeInput) error {
 				note(min(w, j), max(w, j), "account "+SanitizeCell(acct, 40)+" (one of them as a whole: its Region list could not be read)")
 				break
 			}
+		}
+	}
+	// An account one input skipped (not ACTIVE, or excluded) and another
+	// scanned, or two inputs skipped for different reasons: the inputs
+	// disagree on it, and the merged report could say only one thing.
+	skipped := map[string]int{}
+	for i, in := range inputs {
+		for _, sa := range in.Report.SkippedAccounts {
+			if l := accountInputs[sa.Account]; len(l) > 0 && l[0] != i {
+				note(min(i, l[0]), max(i, l[0]), "account "+SanitizeCell(sa.Account, 40)+" (one skipped it: "+SanitizeCell(sa.Reason, 80)+")")
+				continue
+			}
+			if j, ok := skipped[sa.Account]; ok && j != i && !slices.Contains(inputs[j].Report.SkippedAccounts, sa) {
+				note(j, i, "account "+SanitizeCell(sa.Account, 40)+" (skipped by both, for different reasons)")
+				continue
+			}
+			skipped[sa.Account] = i
 		}
 	}
 	if len(overlaps) == 0 {

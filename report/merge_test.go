@@ -230,6 +230,21 @@ func TestMergeRefusals(t *testing.T) {
 			p[1].Instances = append(p[1].Instances, p[0].Instances[0])
 			return p
 		}, report.MergeOptions{}, []string{"instance i-0a00000000000v1eks (111111111111/us-east-1) is in both a.json and b.json"}, false},
+		{"account skipped in one, scanned in the other", func(p []*report.Report) []*report.Report {
+			p[1].SkippedAccounts = []report.SkippedAccount{{Account: "111111111111", State: "ACTIVE", Reason: "excluded by --exclude-accounts"}}
+			return p
+		}, report.MergeOptions{}, []string{"a.json and b.json both scanned account 111111111111 (one skipped it: excluded by --exclude-accounts)"}, false},
+		{"account skipped for different reasons", func(p []*report.Report) []*report.Report {
+			p[0].SkippedAccounts = []report.SkippedAccount{{Account: "333333333333", State: "SUSPENDED", Reason: "SUSPENDED in the organization"}}
+			p[1].SkippedAccounts = []report.SkippedAccount{{Account: "333333333333", State: "CLOSED", Reason: "CLOSED in the organization"}}
+			return p
+		}, report.MergeOptions{}, []string{"account 333333333333 (skipped by both, for different reasons)"}, false},
+		{"account skipped alike by both", func(p []*report.Report) []*report.Report {
+			for _, r := range p {
+				r.SkippedAccounts = []report.SkippedAccount{{Account: "333333333333", State: "SUSPENDED", Reason: "SUSPENDED in the organization"}}
+			}
+			return p
+		}, report.MergeOptions{}, nil, true},
 		{"shards of different counts", func(p []*report.Report) []*report.Report {
 			p[0].Shard, p[1].Shard = &report.Shard{Index: 1, Count: 2}, &report.Shard{Index: 2, Count: 3}
 			return p

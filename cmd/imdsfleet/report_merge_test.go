@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -262,5 +263,76 @@ func TestReportRender(t *testing.T) {
 		if res := scanCLI(t, false, args...); res.code != exitUsage {
 			t.Errorf("%v: exit %d, want 2\n%s", args, res.code, res.err)
 		}
+	}
+}
+
+// TestReportMergeShards: the four shards of an --org scan merge into a
+// report remediate's trust check accepts with the unsharded scan's
+// verdicts, recording the shards in order; three of them are refused
+// naming the missing one (unless --allow-missing-shards), and a shard
+// given twice (a copy) is refused naming both files.
+func TestReportMergeShards(t *testing.T) {
+	e := scantest.New(dayStable(t))
+	f, _, _ := orgTestFleet(e)
+	scanStart(t, f)
+	url := os.Getenv("AWS_ENDPOINT_URL")
+	dir := t.TempDir()
+	p := func(name string) string { return filepath.Join(dir, name) }
+	scanTo(t, url, scanAcctA, p("all.json"), "--org", "--role-name", "Audit")
+	var shards []string
+	for i := 1; i <= 4; i++ {
+		name := p(fmt.Sprintf("shard-%d.json", i))
+		scanTo(t, url, scanAcctA, name, "--org", "--role-name", "Audit", "--shard", fmt.Sprintf("%d/4", i))
+		shards = append(shards, name)
+	}
+
+	// In reverse order: the result does not depend on it.
+	res := scanCLI(t, false, "report", "merge", "-o", p("merged.json"), shards[3], shards[2], shards[1], shards[0])
+	if res.code != exitOK {
+		t.Fatalf("merge: exit %d\n%s", res.code, res.err)
+	}
+	all, merged := readReportPath(t, p("all.json")), readReportPath(t, p("merged.json"))
+	sameInstances(t, merged, all)
+	if merged.Shard != nil {
+		t.Errorf("merged report has shard %v", merged.Shard)
+	}
+	var got []string
+	for _, s := range merged.MergedFrom {
+		if s.Shard != nil {
+			got = append(got, s.Shard.String())
+		}
+	}
+	if strings.Join(got, " ") != "1/4 2/4 3/4 4/4" {
+		t.Errorf("mergedFrom shards %v", got)
+	}
+	wantV, err := policy.Check(all)
+	if err != nil {
+		t.Fatalf("the unsharded scan is not trusted: %v", err)
+	}
+	if gotV, err := policy.Check(merged); err != nil || !reflect.DeepEqual(gotV, wantV) {
+		t.Errorf("trust check of the merged shards: %v (verdicts equal: %v)", err, reflect.DeepEqual(gotV, wantV))
+	}
+
+	res = scanCLI(t, false, "report", "merge", "-o", p("partial.json"), shards[0], shards[1], shards[3])
+	if res.code != exitUsage || !strings.Contains(res.err, "shard 3/4 of the sharded scan is missing") {
+		t.Errorf("three of four shards: exit %d, %q", res.code, res.err)
+	}
+	if _, err := os.Stat(p("partial.json")); err == nil {
+		t.Error("a refused merge wrote its output")
+	}
+	res = scanCLI(t, false, "report", "merge", "--allow-missing-shards", "-o", p("partial.json"), shards[0], shards[1], shards[3])
+	if res.code != exitOK {
+		t.Errorf("--allow-missing-shards: exit %d\n%s", res.code, res.err)
+	}
+	data, err := os.ReadFile(shards[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p("copy.json"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res = scanCLI(t, false, "report", "merge", "-o", p("dup.json"), shards[0], shards[1], p("copy.json"), shards[2], shards[3])
+	if res.code != exitUsage || !strings.Contains(res.err, shards[1]+" and "+p("copy.json")+" both hold shard 2/4") {
+		t.Errorf("a shard twice: exit %d, %q", res.code, res.err)
 	}
 }
