@@ -234,6 +234,9 @@ document.getElementById("r").addEventListener("load", function () {
       shown("no-such-instance");
       out.wAfterInstanceFilter = wnames();
       shown("");
+      out.sources = Array.prototype.map.call(q("#sources-fix tbody tr"), function (r) {
+        return r.cells[0].firstChild.textContent + " | " + r.cells[0].querySelector(".sub").textContent;
+      });
       out.titleAfter = d.title;
     } catch (e) {
       out.error = String(e);
@@ -275,6 +278,7 @@ type browserResult struct {
 	WFilterJapanese, WFilterOwner  []string
 	WFilterNothing, WFilterCleared []string
 	WAfterInstanceFilter           []string
+	Sources                        []string
 }
 
 // TestHTMLReportInBrowser: the scan's HTML report, with hostile names, in
@@ -288,22 +292,45 @@ func TestHTMLReportInBrowser(t *testing.T) {
 	// Every hostile instance calls IMDSv1, each at its own rate, so that
 	// their names are drawn in the top callers chart too; a second Region
 	// holds one ready and one enforced instance.
-	// They belong to three Auto Scaling groups (by the tag the group puts
-	// on its instances), one with a hostile name, owned by two teams.
+	// They belong to three Auto Scaling groups, owned by two teams: web-asg
+	// launches from a template version that allows IMDSv1 ($Default),
+	// 本番-asg from one that requires v2 ($Latest), and a group with a
+	// hostile name from a launch configuration that allows v1. So the
+	// sources to fix are web-asg, the template's version 1, the group with
+	// the hostile name and its launch configuration (and the account
+	// defaults, which set nothing).
 	groups := []string{"web-asg", "本番-asg", `<img src=x onerror="document.title='PWNED'">`}
-	var insts []fleet.Instance
+	const ami, lt = "ami-0123456789abcdef0", "lt-0123456789abcdef0"
+	launchOpts := func(tokens string) *fleet.LaunchMetadataOptions {
+		return &fleet.LaunchMetadataOptions{HttpTokens: tokens}
+	}
+	east := fleet.Region{Name: "us-east-1",
+		Images: []fleet.Image{{ID: ami, Name: "base", CreationDate: fleet.Rel(-90 * 24 * time.Hour)}},
+		LaunchTemplates: []fleet.LaunchTemplate{{ID: lt, Name: "web-template", DefaultVersion: 1, CreateTime: fleet.Rel(-60 * 24 * time.Hour),
+			Versions: []fleet.LaunchTemplateVersion{
+				{Number: 1, ImageID: ami, MetadataOptions: launchOpts("optional"), CreateTime: fleet.Rel(-60 * 24 * time.Hour)},
+				{Number: 2, ImageID: ami, MetadataOptions: launchOpts("required"), CreateTime: fleet.Rel(-50 * 24 * time.Hour)},
+			}}},
+		LaunchConfigurations: []fleet.LaunchConfiguration{{Name: "legacy-lc", ImageID: ami, MetadataOptions: launchOpts("optional"),
+			CreatedTime: fleet.Rel(-400 * 24 * time.Hour)}},
+		AutoScalingGroups: []fleet.AutoScalingGroup{
+			{Name: groups[0], LaunchTemplate: &fleet.LaunchTemplateRef{ID: lt, Version: fleet.VersionDefault}, CreatedTime: fleet.Rel(-60 * 24 * time.Hour)},
+			{Name: groups[1], LaunchTemplate: &fleet.LaunchTemplateRef{ID: lt, Version: fleet.VersionLatest}, CreatedTime: fleet.Rel(-60 * 24 * time.Hour)},
+			{Name: groups[2], LaunchConfigurationName: "legacy-lc", CreatedTime: fleet.Rel(-400 * 24 * time.Hour)},
+		},
+	}
 	ids := map[string]string{} // id → exact name
 	byKey := map[string]string{}
 	for n, bn := range browserNames {
 		id := remID("browser", n+1)
 		ids[id], byKey[bn.key] = bn.name, id
-		tags := map[string]string{"Name": bn.name, "aws:autoscaling:groupName": groups[n%len(groups)], "team": "payments"}
+		tags := map[string]string{"Name": bn.name, "team": "payments"}
 		if n%len(groups) == 2 {
 			tags["team"] = `<b>ops</b>`
 		}
-		insts = append(insts, fleet.Instance{ID: id, State: "running", LaunchTime: fleet.Rel(-40 * 24 * time.Hour),
-			InstanceProfileArn: "arn:aws:iam::" + remAcct + ":instance-profile/web",
-			Tags:               tags, MetadataOptions: optional(1),
+		east.Instances = append(east.Instances, fleet.Instance{ID: id, State: "running", LaunchTime: fleet.Rel(-40 * 24 * time.Hour),
+			InstanceProfileArn: "arn:aws:iam::" + remAcct + ":instance-profile/web", ImageID: ami,
+			AutoScalingGroup: groups[n%len(groups)], Tags: tags, MetadataOptions: optional(1),
 			Usage: []fleet.UsageSegment{{Metric: fleet.MetricNoToken, From: fleet.Rel(-30 * 24 * time.Hour), To: fleet.Rel(0), PerHour: float64(n + 1)}}})
 	}
 	required := optional(2)
@@ -313,7 +340,8 @@ func TestHTMLReportInBrowser(t *testing.T) {
 		{ID: remID("west", 2), State: "running", LaunchTime: fleet.Rel(-40 * 24 * time.Hour), Tags: map[string]string{"Name": "done"}, MetadataOptions: required},
 	}
 	f := &fleet.Fleet{Accounts: []fleet.Account{{ID: remAcct, AccessKeyIDs: []string{remKey},
-		Regions: []fleet.Region{{Name: "us-east-1", Instances: insts}, {Name: "us-west-2", Instances: west}}}}}
+		Regions: []fleet.Region{east, {Name: "us-west-2", Instances: west}}}}}
+	f.ApplyDefaults() // the groups' and templates' auto tags on their instances
 	_, url := simtest.Start(t, f, sim.Options{Seed: 7})
 	remEnv(t, url)
 	dir := t.TempDir()
