@@ -78,6 +78,12 @@ type Options struct {
 	Concurrency int
 	// MetricsInFlight bounds the GetMetricData calls in flight per Region (default 4).
 	MetricsInFlight int
+	// PartsInFlight bounds the parts of one large Region listed at once
+	// (default DefaultPartsInFlight).
+	PartsInFlight int
+	// NoPartition lists every Region page after page, never by
+	// Availability Zone (for measuring the sequential bound).
+	NoPartition bool
 	// Lookback is the usage window (default 14 days, at most 455).
 	Lookback time.Duration
 	// MinObservedDays is the evidence "ready" needs (default 7), capped at
@@ -184,6 +190,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MetricsInFlight <= 0 {
 		o.MetricsInFlight = DefaultMetricsInFlight
+	}
+	if o.PartsInFlight <= 0 {
+		o.PartsInFlight = DefaultPartsInFlight
 	}
 	if o.Lookback <= 0 {
 		o.Lookback = DefaultLookback
@@ -484,45 +493,43 @@ func (s *scan) scanTarget(ctx context.Context, t target) targetResult {
 				return gctx.Err()
 			}
 		}
-		p := ec2.NewDescribeInstancesPaginator(ec2c, &ec2.DescribeInstancesInput{
-			MaxResults: aws.Int32(PageSize),
-			Filters:    s.filters,
-		})
 		cur := &batch{}
-		for p.HasMorePages() {
-			page, err := p.NextPage(gctx)
-			s.o.Progress.call()
-			if err != nil {
-				return fmt.Errorf("describe instances: %w", err)
-			}
+		// Pages may arrive from several parts of the Region at once (see
+		// listInstances): one at a time through here.
+		var pageMu sync.Mutex
+		err := s.listInstances(gctx, ec2c, t.region, log, func(page []ec2types.Instance) error {
+			pageMu.Lock()
+			defer pageMu.Unlock()
 			n := 0
-			for _, res := range page.Reservations {
-				for _, in := range res.Instances {
-					n++
-					if st := in.State; st != nil && (st.Name == ec2types.InstanceStateNameTerminated || st.Name == ec2types.InstanceStateNameShuttingDown) {
-						terminated++
-						continue
+			for _, in := range page {
+				n++
+				if st := in.State; st != nil && (st.Name == ec2types.InstanceStateNameTerminated || st.Name == ec2types.InstanceStateNameShuttingDown) {
+					terminated++
+					continue
+				}
+				ri := convertInstance(t, in)
+				if policy.EndpointEnabled(ri.MetadataOptions) {
+					metric := MetricNoToken
+					if policy.TokensRequired(ri.MetadataOptions) {
+						metric = MetricNoTokenRejected
 					}
-					ri := convertInstance(t, in)
-					if policy.EndpointEnabled(ri.MetadataOptions) {
-						metric := MetricNoToken
-						if policy.TokensRequired(ri.MetadataOptions) {
-							metric = MetricNoTokenRejected
-						}
-						cur.queries = append(cur.queries, query{idx: len(instances), instanceID: ri.InstanceID, metric: metric})
-					} else {
-						ri.Usage.Status = report.UsageNone
+					cur.queries = append(cur.queries, query{idx: len(instances), instanceID: ri.InstanceID, metric: metric})
+				} else {
+					ri.Usage.Status = report.UsageNone
+				}
+				instances = append(instances, ri)
+				if len(cur.queries) == MaxQueriesPerCall {
+					if err := send(cur); err != nil {
+						return err
 					}
-					instances = append(instances, ri)
-					if len(cur.queries) == MaxQueriesPerCall {
-						if err := send(cur); err != nil {
-							return err
-						}
-						cur = &batch{}
-					}
+					cur = &batch{}
 				}
 			}
 			s.o.Progress.addInstances(n)
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 		if len(cur.queries) > 0 {
 			return send(cur)

@@ -8,6 +8,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -43,6 +44,8 @@ type simOptions struct {
 	// hiddenCallers are ID[=AFTER]: instances given a hidden IMDSv1 caller
 	// that starts AFTER once IMDSv2 is enforced on them.
 	hiddenCallers []string
+	// denyAssumeRole are accounts AssumeRole refuses whatever the role.
+	denyAssumeRole []string
 }
 
 // defaultSynthetic is the fleet size served when neither --fleet nor
@@ -77,6 +80,12 @@ way, in every account:
 --cloudwatch-denied (AccessDenied), --deny-modify
 (ModifyInstanceMetadataOptions UnauthorizedOperation, DryRun or not).
 
+Organizations: --synthetic N --accounts A (A > 1) makes the accounts one
+organization (the first is the management account, whose keys sim prints;
+the others sit in OUs, most small and a few large, every 50th SUSPENDED and
+every 97th CLOSED), for imdsfleet scan --org / --ou. --deny-assume-role
+ACCOUNTS makes AssumeRole into those accounts answer AccessDenied.
+
 Once listening, sim prints the environment a client needs on stdout, one
 KEY=value per line (AWS_ENDPOINT_URL first), and serves until interrupted.
 Counters: GET /_sim/stats.`,
@@ -85,7 +94,8 @@ Counters: GET /_sim/stats.`,
   set -a; . ./sim.env; set +a; imdsfleet scan          # once sim.env has 5 lines
   imdsfleet sim --synthetic 100000 --latency 150ms --latency-per-kib 1ms --throttle
   imdsfleet sim --fault GetMetricData:0.2:InternalError:500 --fault DescribeInstances:0.05:reset \
-      --auth-failure eu-west-1 --cloudwatch-denied ap-northeast-1`,
+      --auth-failure eu-west-1 --cloudwatch-denied ap-northeast-1
+  imdsfleet sim --synthetic 200000 --accounts 1000 --regions 17 --deny-assume-role 124567900123`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				return usageError("sim takes no arguments, got %q (a fleet file goes with --fleet)", args[0])
@@ -119,6 +129,7 @@ Counters: GET /_sim/stats.`,
 	fl.StringArrayVar(&o.cloudWatchDenied, "cloudwatch-denied", nil, "every CloudWatch call in this Region answers AccessDenied (repeatable)")
 	fl.StringArrayVar(&o.denyModify, "deny-modify", nil, "ModifyInstanceMetadataOptions in this Region answers UnauthorizedOperation (repeatable)")
 	fl.StringArrayVar(&o.hiddenCallers, "hidden-caller", nil, "give instance ID a hidden IMDSv1 caller (60 calls an hour) that starts AFTER (default 10m) once IMDSv2 is enforced on it: ID[=AFTER] (repeatable)")
+	fl.StringSliceVar(&o.denyAssumeRole, "deny-assume-role", nil, "AssumeRole into these account ids answers AccessDenied (comma list; a missing or untrusting role)")
 	return cmd
 }
 
@@ -218,6 +229,13 @@ func (o *simOptions) fleet(cmd *cobra.Command) (*fleet.Fleet, error) {
 			return nil, usageError("--fault %q: %v", spec, err)
 		}
 		k.Faults = append(k.Faults, fault)
+	}
+	for _, id := range o.denyAssumeRole {
+		i := slices.IndexFunc(f.Accounts, func(a fleet.Account) bool { return a.ID == strings.TrimSpace(id) })
+		if i < 0 {
+			return nil, usageError("--deny-assume-role %q: the fleet has no such account (synthetic accounts are %s, %s, …)", id, fleet.SyntheticAccountID(0), fleet.SyntheticAccountID(1))
+		}
+		f.Accounts[i].DenyAssumeRole = true
 	}
 	for _, rf := range []struct {
 		flag    string

@@ -91,12 +91,11 @@ func Synthetic(o SyntheticOptions) *Fleet {
 	for i := 0; i < o.Regions; i++ {
 		wsum += 1 / float64(i+1)
 	}
-	left := o.Instances
+	sizes := syntheticAccountSizes(o.Instances, o.Accounts)
 	for a := 0; a < o.Accounts; a++ {
 		acct := &f.Accounts[a]
 		acct.ID = SyntheticAccountID(a)
-		perAccount := left / (o.Accounts - a)
-		left -= perAccount
+		perAccount := sizes[a]
 		acct.Regions = make([]Region, o.Regions)
 		regionLeft := perAccount
 		for r := 0; r < o.Regions; r++ {
@@ -114,6 +113,9 @@ func Synthetic(o SyntheticOptions) *Fleet {
 			}
 			launchSources(reg, kinds, acct.ID, r, o.Seed)
 		}
+	}
+	if o.Accounts > 1 {
+		syntheticOrganization(f)
 	}
 	return f
 }
