@@ -54,7 +54,7 @@ and named) or unknown (a failed target, a missing Region, a short or old
 window, no launch sources in the report). Nothing is changed and no AWS call
 is made: the output shows the aws organizations commands that attach them.`,
 		Example: `  imdsfleet guardrails --report scan.json
-  imdsfleet guardrails --report scan.json --out-dir policies/ --break-glass-role arn:aws:iam::*:role/BreakGlass
+  imdsfleet guardrails --report scan.json --out-dir policies/ --break-glass-role 'arn:aws:iam::*:role/BreakGlass'
   imdsfleet guardrails --report scan.json --format markdown >> "$GITHUB_STEP_SUMMARY"
   imdsfleet guardrails --report scan.json --format json | jq '.scopes[] | select(.kind=="account")'`,
 		Args: cobra.NoArgs,

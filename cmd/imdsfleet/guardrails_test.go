@@ -90,7 +90,7 @@ func guardrailsReport(t *testing.T, launch bool) string {
 			IsLatest: true, NextLaunch: optional, Groups: []string{}, Instances: []string{}})
 	}
 	last := end.Add(-24 * time.Hour).Truncate(24 * time.Hour)
-	hostile := "legacy\x1b[31m\u202e<script>alert(1)</script>"
+	hostile := "legacy\x1b[31m\u202e<script>alert(1)</script> http://evil.example"
 	r.Instances = append(r.Instances, report.Instance{
 		Account: grAcctV1, Region: "us-east-1", InstanceID: "i-0legacy", Name: hostile, State: "running",
 		LaunchTime: end.Add(-90 * 24 * time.Hour), ImageID: "ami-2", InstanceProfileArn: "arn:aws:iam::" + grAcctV1 + ":instance-profile/legacy",
@@ -133,6 +133,10 @@ func TestGuardrailsCommandCrafted(t *testing.T) {
 	var a guardrails.Assessment
 	if err := json.Unmarshal([]byte(res.out), &a); err != nil {
 		t.Fatalf("JSON output: %v\n%s", err, res.out)
+	}
+	// Stable: a second run on the same report writes the same bytes.
+	if again := guardrailsCLI(t, "--report", path, "--format", "json"); again.out != res.out {
+		t.Error("two runs on one report wrote different JSON")
 	}
 	got := map[string]string{}
 	for _, s := range a.Scopes {
@@ -187,6 +191,24 @@ func TestGuardrailsCommandCrafted(t *testing.T) {
 			if strings.Contains(res.out, bad) {
 				t.Errorf("%s output shows fleet text unsanitized (%q)", format, bad)
 			}
+		}
+		if format != "markdown" {
+			continue
+		}
+		// A real GitHub-flavoured renderer, when there is one: no markup
+		// and no link from fleet text.
+		if bin, err := exec.LookPath("cmark-gfm"); err == nil {
+			cmd := exec.Command(bin, "-e", "table", "-e", "autolink")
+			cmd.Stdin = strings.NewReader(res.out)
+			html, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("cmark-gfm: %v", err)
+			}
+			if bytes.Contains(html, []byte("<a ")) || bytes.Contains(html, []byte("<script")) || !bytes.Contains(html, []byte("<table>")) {
+				t.Errorf("cmark-gfm rendered fleet text as markup, or no table:\n%s", html)
+			}
+		} else {
+			t.Log("cmark-gfm not on PATH: the rendering check is skipped (apt-get install cmark-gfm)")
 		}
 	}
 }
