@@ -3,6 +3,7 @@ package report_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"strings"
@@ -47,6 +48,7 @@ func diffPair() (old, new *report.Report) {
 		Targets: []report.Target{
 			{Account: a, Region: use1, Status: report.TargetOK},
 			{Account: a, Region: euw1, Status: report.TargetOK},
+			{Account: a, Region: "ap-south-1", Status: report.TargetOK},
 		},
 		Instances: []report.Instance{
 			inst(a, use1, "i-01enforced", report.ClassReady, "optional", calls(0)),
@@ -73,6 +75,7 @@ func diffPair() (old, new *report.Report) {
 			{Account: a, Region: use1, Status: report.TargetOK},
 			{Account: a, Region: euw1, Status: report.TargetError, Error: "AuthFailure"},
 			{Account: b, Region: usw2, Status: report.TargetOK},
+			{Account: a, Region: "ap-south-1", Status: report.TargetOK},
 		},
 		Instances: []report.Instance{
 			inst(a, use1, "i-01enforced", report.ClassEnforced, "required", calls(0)),
@@ -217,10 +220,10 @@ func TestCompareKinds(t *testing.T) {
 	for _, g := range d.Regions {
 		regions = append(regions, g.Account+"/"+g.Region+":"+g.Status.Old+">"+g.Status.New)
 	}
-	if w := "111111111111/eu-west-1:ok>error 111111111111/us-east-1:ok>ok 222222222222/us-west-2:not-scanned>ok"; strings.Join(regions, " ") != w {
+	if w := "111111111111/ap-south-1:ok>ok 111111111111/eu-west-1:ok>error 111111111111/us-east-1:ok>ok 222222222222/us-west-2:not-scanned>ok"; strings.Join(regions, " ") != w {
 		t.Errorf("regions %v, want %s", regions, w)
 	}
-	use1 := d.Regions[1]
+	use1 := d.Regions[2]
 	if use1.Instances != (report.IntPair{Old: 13, New: 14}) || use1.Enforced != (report.IntPair{Old: 5, New: 4}) ||
 		use1.V1InUse != (report.IntPair{Old: 4, New: 5}) || use1.V1Calls != (report.FloatPair{Old: 720, New: 737}) {
 		t.Errorf("us-east-1 figures: instances %+v enforced %+v v1InUse %+v v1Calls %+v", use1.Instances, use1.Enforced, use1.V1InUse, use1.V1Calls)
@@ -407,5 +410,42 @@ func TestCompareEmptyAndSame(t *testing.T) {
 	}
 	if strings.Contains(buf.String(), "null") {
 		t.Errorf("empty diff JSON has a null:\n%s", buf.String())
+	}
+}
+
+// TestDiffMarkdownBounded: an organization's diff (3,000 changed Regions,
+// 6,000 changed instances, 10,000 workloads) stays far under the 1 MiB a
+// GitHub step summary takes: every list is capped and says what it left
+// out.
+func TestDiffMarkdownBounded(t *testing.T) {
+	mk := func(tokens, class string) *report.Report {
+		r := &report.Report{SchemaVersion: 2}
+		for i := range 3000 {
+			acct := fmt.Sprintf("%012d", i)
+			r.Targets = append(r.Targets, report.Target{Account: acct, Region: "us-east-1", Status: report.TargetOK})
+			for j := range 2 {
+				w := fmt.Sprintf("unmanaged/%s/us-east-1/w%d", acct, j)
+				r.Instances = append(r.Instances, report.Instance{Account: acct, Region: "us-east-1", InstanceID: fmt.Sprintf("i-%017d", j),
+					Name: strings.Repeat("n", 300), Classification: class, Workload: w,
+					MetadataOptions: report.MetadataOptions{HttpTokens: tokens, HttpEndpoint: "enabled"}})
+				r.Workloads = append(r.Workloads, report.Workload{Account: acct, Region: "us-east-1", ID: w, Kind: report.WorkloadTag, Name: "w"})
+			}
+		}
+		return r
+	}
+	d := report.Compare(mk("optional", report.ClassReady), mk("required", report.ClassEnforced))
+	var buf bytes.Buffer
+	if err := report.WriteDiffMarkdown(&buf, d); err != nil {
+		t.Fatal(err)
+	}
+	if buf.Len() > 100<<10 {
+		t.Errorf("Markdown diff is %d bytes", buf.Len())
+	}
+	if !strings.Contains(buf.String(), "… 2950 more with changes") {
+		t.Error("the Regions table does not say how many it left out")
+	}
+	// The workloads and the instances: 6,000 each, 50 shown.
+	if n := strings.Count(buf.String(), "_… and 5950 more (see the JSON diff)._"); n != 2 {
+		t.Errorf("%d lists say they left 5950 out, want 2 (workloads, instances)", n)
 	}
 }

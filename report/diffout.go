@@ -86,6 +86,47 @@ func kindRank(k string) int {
 	return len(ChangeKinds)
 }
 
+// changedRegions is the Regions the human formats list: those with a
+// change of any kind (v1 calls included) or whose status changed, the
+// most regressions first, then the most new v1 users, then by account and
+// Region; quiet counts the others. An organization has thousands of
+// Regions, most of them without any instance.
+func changedRegions(d *Diff) (list []*DiffGroup, quiet int) {
+	for i := range d.Regions {
+		g := &d.Regions[i]
+		changed := g.Status != nil && g.Status.Old != g.Status.New
+		for _, k := range ChangeKinds {
+			changed = changed || g.Changes.Count(k) > 0
+		}
+		if changed {
+			list = append(list, g)
+		} else {
+			quiet++
+		}
+	}
+	slices.SortStableFunc(list, func(a, b *DiffGroup) int {
+		return cmp.Or(
+			cmp.Compare(b.Changes.Regression+b.Changes.NextLaunchRegression, a.Changes.Regression+a.Changes.NextLaunchRegression),
+			cmp.Compare(b.Changes.NewV1, a.Changes.NewV1))
+	})
+	return list, quiet
+}
+
+// regionsNotShown says which Regions a list leaves out, or "".
+func regionsNotShown(more, quiet int) string {
+	var parts []string
+	if more > 0 {
+		parts = append(parts, fmt.Sprintf("%d more with changes", more))
+	}
+	if quiet > 0 {
+		parts = append(parts, fmt.Sprintf("%s without any change not shown", plural(quiet, "Region")))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "… " + strings.Join(parts, "; ")
+}
+
 // changedWorkloads is the workloads the human formats list: those with a
 // change other than v1 calls alone or unscanned instances, the most
 // regressions first, then the most new v1 users, then by account, Region
@@ -214,16 +255,25 @@ func WriteDiffTable(w io.Writer, d *Diff, opts TableOptions) error {
 	t.begin()
 	t.row("ACCOUNT", "REGION", t.paint(colorBold, "STATUS"), "INSTANCES", "ENFORCED", "V1-IN-USE", "V1 CALLS",
 		"+ENFORCED", "+V1", "REGRESSED", "NEXT-LAUNCH REGRESSED", "NEW", "GONE", "")
-	rows := append([]DiffGroup{}, d.Regions...)
+	rows, quiet := changedRegions(d)
+	limit := diffRows
+	if opts.MaxRows > 0 {
+		limit = opts.MaxRows
+	}
+	more := max(len(rows)-limit, 0)
+	rows = rows[:len(rows)-more]
 	total := d.Totals
 	total.Account, total.Region = "total", ""
-	for _, g := range append(rows, total) {
+	for _, g := range append(rows, &total) {
 		t.row(cell(g.Account), cell(g.Region), cell(statusPairText(g.Status)), pairText(g.Instances.Old, g.Instances.New),
 			pairText(g.Enforced.Old, g.Enforced.New), pairText(g.V1InUse.Old, g.V1InUse.New), callsPairText(g.V1Calls),
 			fmt.Sprint(g.Changes.Enforced), fmt.Sprint(g.Changes.NewV1),
 			fmt.Sprint(g.Changes.Regression), fmt.Sprint(g.Changes.NextLaunchRegression), fmt.Sprint(g.Changes.New), fmt.Sprint(g.Changes.Gone), "")
 	}
 	t.end()
+	if s := regionsNotShown(more, quiet); s != "" {
+		t.line(s + " (see --format json)")
+	}
 	t.line("")
 
 	if wl := changedWorkloads(d); len(wl) > 0 {
@@ -255,10 +305,6 @@ func WriteDiffTable(w io.Writer, d *Diff, opts TableOptions) error {
 	t.line(fmt.Sprintf("CHANGED: %s%s", plural(len(list), "instance"), parenthesized(notListedText(callsOnly, unscanned))))
 	t.begin()
 	t.row("INSTANCE", "NAME", "ACCOUNT", "REGION", t.paint(colorBold, "CHANGES"), "CLASSIFICATION", "TOKENS", "V1 CALLS")
-	limit := diffRows
-	if opts.MaxRows > 0 {
-		limit = opts.MaxRows
-	}
 	shown := 0
 	for _, in := range list {
 		if shown == limit {
@@ -324,14 +370,20 @@ func WriteDiffMarkdown(w io.Writer, d *Diff) error {
 		p("| `%s` | %d | %s |\n", k, tot.Count(k), md(DescribeChange(k), 0))
 	}
 	p("\n## By account and Region\n\n")
+	p("Regions with a change, regressions first.\n\n")
 	p("| Account | Region | Status | Instances | Enforced | v1-in-use | v1 calls | +enforced | +v1 | Regressed | Next launch regressed | New | Gone |\n")
 	p("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
-	for _, g := range d.Regions {
+	rows, quiet := changedRegions(d)
+	more := max(len(rows)-diffRows, 0)
+	for _, g := range rows[:len(rows)-more] {
 		p("| %s | %s | %s | %s | %s | %s | %s | %d | %d | %d | %d | %d | %d |\n",
 			md(g.Account, mdCellWidth), md(g.Region, mdCellWidth), md(statusPairText(g.Status), mdCellWidth),
 			pairText(g.Instances.Old, g.Instances.New), pairText(g.Enforced.Old, g.Enforced.New), pairText(g.V1InUse.Old, g.V1InUse.New),
 			callsPairText(g.V1Calls), g.Changes.Enforced, g.Changes.NewV1, g.Changes.Regression, g.Changes.NextLaunchRegression,
 			g.Changes.New, g.Changes.Gone)
+	}
+	if s := regionsNotShown(more, quiet); s != "" {
+		p("\n_%s (see the JSON diff)._\n", s)
 	}
 	p("\n")
 
