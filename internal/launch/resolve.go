@@ -69,6 +69,13 @@ func Resolve(inv *Inventory, instances []report.Instance) Result {
 		return p
 	}
 	for _, v := range inv.Templates {
+		// The same version may be listed twice (as $Default or $Latest,
+		// and again by number): one source, with every flag it was given.
+		if s := sources[templateID(v.TemplateID, v.Version)]; s != nil {
+			s.IsDefault = s.IsDefault || v.Default
+			s.IsLatest = s.IsLatest || v.Latest
+			continue
+		}
 		add(report.LaunchSource{
 			ID: templateID(v.TemplateID, v.Version), Kind: report.SourceLaunchTemplate, Name: v.TemplateName,
 			TemplateID: v.TemplateID, Version: v.Version, IsDefault: v.Default, IsLatest: v.Latest, ImageID: v.ImageID,

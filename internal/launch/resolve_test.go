@@ -155,6 +155,8 @@ func fleetInventory() *Inventory {
 			{TemplateID: "lt-web", TemplateName: "web", Version: 2, Default: true, MetadataOptions: Options{}, ImageID: "ami-v2"},
 			{TemplateID: "lt-web", TemplateName: "web", Version: 3, Latest: true, MetadataOptions: req, ImageID: "ami-plain"},
 			{TemplateID: "lt-gpu", TemplateName: "gpu", Version: 7, Default: true, Latest: true, MetadataOptions: opt, ImageID: "ami-plain"},
+			// Listed again by number (a group names it): still $Default.
+			{TemplateID: "lt-web", TemplateName: "web", Version: 2, MetadataOptions: Options{}, ImageID: "ami-v2"},
 		},
 		LaunchConfigs: []LaunchConfig{{Name: "legacy-lc", ImageID: "ami-plain"}},
 		Images:        []Image{{ID: "ami-plain"}, {ID: "ami-v2", ImdsSupport: "v2.0"}},
