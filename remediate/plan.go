@@ -368,12 +368,16 @@ func planOne(in *report.Instance, v policy.Verdict, o PlanOptions) Item {
 	}
 }
 
-// workloadOf names the workload the report's launch source puts the
-// instance in, as the report's workload IDs do (KIND/ACCOUNT/REGION/NAME):
-// its Auto Scaling group, EKS node group, Karpenter node pool or launch
-// template, in that order; "" when the report read no launch source for it
-// (a rollout then canaries per Auto Scaling group tag, else per Region).
+// workloadOf is the workload the report puts the instance in (its
+// workload ID, KIND/ACCOUNT/REGION/NAME). A report that names none but
+// read the instance's launch source gets the same ID from it: its Auto
+// Scaling group, EKS node group, Karpenter node pool or launch template, in
+// that order. "" otherwise (a rollout then canaries per Auto Scaling group
+// tag, else per Region).
 func workloadOf(in *report.Instance) string {
+	if in.Workload != "" {
+		return in.Workload
+	}
 	ls := in.LaunchSource
 	if ls == nil {
 		return ""

@@ -110,4 +110,10 @@ func TestWorkloadOfLaunchSource(t *testing.T) {
 			t.Errorf("%+v: %q, want %q", tc.ls, got, tc.want)
 		}
 	}
+	// The report's own workload ID comes first.
+	named := in(&report.InstanceLaunchSource{AutoScalingGroup: "web"})
+	named.Workload = "tag/1/r/team=payments"
+	if got := workloadOf(named); got != named.Workload {
+		t.Errorf("report workload: %q", got)
+	}
 }
