@@ -51,8 +51,8 @@ skipped with the reason (the drift check of remediate). A plan older than
 
 Waves: --waves takes cumulative counts or percentages of the changes, e.g.
 1,10%,50%,100%. A first count is the canary: that many instances of every
-workload (of every Auto Scaling group, aws:autoscaling:groupName, when the
-report has no workloads; else of every Region). --wave-by
+workload the report names (when it names none: of every Auto Scaling group,
+aws:autoscaling:groupName, else of every Region). --wave-by
 tag:env=dev,env=staging,env=prod makes stages by one tag's value (instances
 with none of them last); with --waves each stage is split the same way.
 
@@ -258,7 +258,10 @@ func runApply(cmd *cobra.Command, g *globals, f *applyFlags, planPath string) er
 		return usageError("%v", err)
 	}
 	printWarnings(s, warns)
-	if n := ro.Prior.ForgetRolledBack(rb); n > 0 && ro.Prior.Rollout.Stopped() == nil {
+	// A rollout's waves stay as its journal says (a wave that passed is
+	// not applied again, even if rolled back by hand since): only a journal
+	// without rollout lines plans rolled-back changes again.
+	if n := ro.Prior.ForgetRolledBack(rb); n > 0 && len(ro.Prior.Rollout.Wave) == 0 {
 		fmt.Fprintf(s.Err, "%d change(s) of the journal were rolled back since (%s): they are planned again\n", n, report.Sanitize(rbPath))
 	}
 	out, runErr := remediate.Rollout(ctx, remediate.RolloutOptions{
