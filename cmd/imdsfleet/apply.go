@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/imdsfleet/imdsfleet/internal/awsconfig"
 	"github.com/imdsfleet/imdsfleet/internal/simclock"
 	"github.com/imdsfleet/imdsfleet/remediate"
 	"github.com/imdsfleet/imdsfleet/report"
@@ -27,6 +28,7 @@ type applyFlags struct {
 	onBreakage  string
 	untilWave   int
 	simClock    string
+	cwProtocol  string
 
 	sizes []remediate.WaveSize
 	by    *remediate.WaveBy
@@ -107,6 +109,7 @@ plan, journal locked), 1 could not run or interrupted.`,
 	fs.IntVar(&f.untilWave, "until-wave", 0, "stop after this wave's bake (0: run every wave)")
 	fs.StringVar(&f.simClock, "sim-clock", "", "run on the simulated AWS's fast clock (the IMDSFLEET_SIM_CLOCK that 'imdsfleet sim --time-scale' prints); demos only")
 	_ = fs.MarkHidden("sim-clock")
+	fs.StringVar(&f.cwProtocol, "cloudwatch-protocol", awsconfig.ProtocolCBOR, "CloudWatch wire protocol of the bake: cbor (AWS's SDK default), json or query (emulators without CBOR, such as moto)")
 	f.changeFlags.register(fs)
 	return cmd
 }
@@ -131,6 +134,9 @@ func (f *applyFlags) validate(s *streams) error {
 	case remediate.OnBreakageRollback, remediate.OnBreakageStop:
 	default:
 		return usageError("--on-breakage %q: want rollback or stop", f.onBreakage)
+	}
+	if err := (awsconfig.Options{CloudWatchProtocol: f.cwProtocol}).Validate(); err != nil {
+		return usageError("%v", err)
 	}
 	if f.untilWave < 0 {
 		return usageError("--until-wave %d: want a wave number (1 or more), or 0 for every wave", f.untilWave)
@@ -215,6 +221,7 @@ func runApply(cmd *cobra.Command, g *globals, f *applyFlags, planPath string) er
 	if err != nil {
 		return err
 	}
+	clients.factory.CloudWatchProtocol = f.cwProtocol
 	if !slices.Contains(plan.Accounts, clients.account()) && f.roleName == "" {
 		return usageError("plan %s is for account(s) %s, but these credentials are account %s: use credentials of the plan's account (or --role-name to act through a role)",
 			planPath, strings.Join(plan.Accounts, ","), clients.account())
