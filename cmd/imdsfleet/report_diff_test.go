@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -315,5 +316,71 @@ func TestReportDiffUsage(t *testing.T) {
 	}
 	if res := scanCLI(t, false, "report", "diff", p("a.json"), p("b.json")); res.code != exitOK || !strings.Contains(res.out, "No instance changed") {
 		t.Errorf("empty reports: exit %d\n%s%s", res.code, res.out, res.err)
+	}
+}
+
+// TestReportDiffHostileNames: names holding terminal escapes, a forged
+// line, a right-to-left override, 64 KiB, Japanese, emoji and bare links,
+// scanned from the simulated AWS, reach the diff's table and Markdown
+// inert (the same checks as the scan's outputs); a GitHub-flavoured
+// renderer makes no link of them. Every instance regressed, so every name
+// is listed.
+func TestReportDiffHostileNames(t *testing.T) {
+	day0 := dayStable(t).UTC().Truncate(24 * time.Hour)
+	names := hostileNames()
+	// 64 KiB is as long as any cell cap; the 10 MB of the scan's hostile
+	// test would only slow this one down (the scan's test covers it).
+	names["huge"] = strings.Repeat("A", 64<<10)
+	var before, after []diffInst
+	n := 0
+	for _, key := range []string{"ansi", "forged", "rlo", "formula", "huge", "japanese", "emoji", "links", "plain"} {
+		n++
+		before = append(before, diffInst{id: diffID(n), tokens: "required", name: names[key]})
+		after = append(after, diffInst{id: diffID(n), tokens: "optional", name: names[key]})
+	}
+	dir := t.TempDir()
+	p := func(name string) string { return filepath.Join(dir, name) }
+	_, oldURL := simtest.Start(t, diffFleet(day0, map[string][]diffInst{"us-east-1": before}), sim.Options{Seed: 7})
+	scanTo(t, oldURL, scanAcctA, p("old.json"), "--regions", "us-east-1")
+	_, newURL := simtest.Start(t, diffFleet(day0, map[string][]diffInst{"us-east-1": after}), sim.Options{Seed: 7})
+	scanTo(t, newURL, scanAcctA, p("new.json"), "--regions", "us-east-1")
+
+	// XML 1.0 cannot carry ESC: the scan delivers U+FFFD in its place.
+	const scanANSI = "\uFFFD[31mRED"
+	const humanMax = 64 << 10
+	table := scanCLI(t, false, "report", "diff", p("old.json"), p("new.json"))
+	if table.code != exitOK || !strings.Contains(table.out, "CHANGED: 9 instances") {
+		t.Fatalf("table: exit %d\n%s%s", table.code, table.out, table.err)
+	}
+	checkHuman(t, "diff table", table.out, humanMax, scanANSI, nil)
+	md := scanCLI(t, false, "report", "diff", "--format", "markdown", p("old.json"), p("new.json"))
+	if md.code != exitOK {
+		t.Fatalf("markdown: exit %d\n%s", md.code, md.err)
+	}
+	checkHuman(t, "diff markdown", md.out, humanMax, scanANSI, strings.NewReplacer(`\`, `\\`, "[", `\[`).Replace)
+	for _, want := range []string{`http\://evil.example`, `www\.evil.example`, "me`@`evil.example"} {
+		if !strings.Contains(md.out, want) {
+			t.Errorf("the Markdown diff lacks %q: a link would be made", want)
+		}
+	}
+	if bin, err := exec.LookPath("cmark-gfm"); err == nil {
+		cmd := exec.Command(bin, "-e", "table", "-e", "autolink")
+		cmd.Stdin = strings.NewReader(md.out)
+		html, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("cmark-gfm: %v", err)
+		}
+		if bytes.Contains(html, []byte("<a ")) || bytes.Contains(html, []byte("<script")) {
+			t.Errorf("cmark-gfm made a link or markup of a name:\n%s", html)
+		}
+	} else {
+		t.Log("cmark-gfm not on PATH: the rendering check is skipped (apt-get install cmark-gfm)")
+	}
+	// The JSON keeps the exact names.
+	d := runDiff(t, exitOK, p("old.json"), p("new.json"))
+	for _, in := range d.Instances {
+		if in.InstanceID == diffID(7) && in.Name != names["emoji"] {
+			t.Errorf("JSON name %q, want %q", in.Name, names["emoji"])
+		}
 	}
 }
