@@ -33,8 +33,11 @@ type RolloutStatus struct {
 	WavesPassed int `json:"wavesPassed"`
 	// Wave is the wave in progress, or the one that stopped the rollout.
 	Wave int `json:"wave,omitempty"`
-	// NextWave is the wave the next apply run starts (0: none).
-	NextWave    int        `json:"nextWave,omitempty"`
+	// NextWave is the wave the next apply run works on: the wave being
+	// applied or baked, else the one after the last that passed (0: none
+	// left, or stopped). A scheduled job passes it as --until-wave to
+	// advance one wave per run.
+	NextWave    int        `json:"nextWave"`
 	BakingUntil *time.Time `json:"bakingUntil,omitempty"`
 	Breaking    []Breakage `json:"breaking,omitempty"`
 	// StoppedHow is OutcomeRolledBack or OutcomeStopped for a stopped rollout.
@@ -67,7 +70,7 @@ func StatusOf(path string, st, rb *JournalState, now time.Time) *RolloutStatus {
 		}
 	}
 	if len(r.Wave) == 0 {
-		out.State = StatusNotStarted
+		out.State, out.NextWave = StatusNotStarted, 1
 		return out
 	}
 	for _, w := range r.Wave {
@@ -95,12 +98,9 @@ func StatusOf(path string, st, rb *JournalState, now time.Time) *RolloutStatus {
 	case last.Outcome == OutcomePassed:
 		out.State, out.NextWave = StatusPaused, last.N+1
 	case last.BakeUntil != nil:
-		out.State, out.BakingUntil, out.NextWave = StatusBaking, last.BakeUntil, last.N+1
+		out.State, out.BakingUntil, out.NextWave = StatusBaking, last.BakeUntil, last.N
 		if !now.Before(*last.BakeUntil) {
 			out.State = StatusBakeOver
-		}
-		if out.NextWave > r.Waves {
-			out.NextWave = 0
 		}
 	default:
 		out.State, out.NextWave = StatusApplying, last.N
@@ -131,8 +131,10 @@ func WriteStatusTable(w io.Writer, s *RolloutStatus) error {
 		t.line(fmt.Sprintf("wave %d is baking until %s", s.Wave, s.BakingUntil.UTC().Format(time.RFC3339)))
 	case StatusBakeOver:
 		t.line(fmt.Sprintf("wave %d's bake ended at %s: run apply again to read it and go on", s.Wave, s.BakingUntil.UTC().Format(time.RFC3339)))
-	case StatusPaused:
-		t.line(fmt.Sprintf("next: wave %d (apply --until-wave %d)", s.NextWave, s.NextWave))
+	case StatusPaused, StatusNotStarted:
+		if s.NextWave > 0 {
+			t.line(fmt.Sprintf("next: wave %d (apply --until-wave %d)", s.NextWave, s.NextWave))
+		}
 	case StatusApplying:
 		t.line(fmt.Sprintf("wave %d is being applied (or its run was stopped): run apply again to resume it", s.Wave))
 	case StatusStopped:

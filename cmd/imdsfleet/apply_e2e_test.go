@@ -256,7 +256,7 @@ func TestApplyWavesStopAndRollBackOnHiddenCaller(t *testing.T) {
 	// The status says the same.
 	status := s.status(t)
 	if status.State != remediate.StatusStopped || status.Wave != 2 || status.StoppedHow != remediate.OutcomeRolledBack ||
-		len(status.Breaking) != 1 || status.Breaking[0].InstanceID != applyID(2) || status.WavesPassed != 1 {
+		len(status.Breaking) != 1 || status.Breaking[0].InstanceID != applyID(2) || status.WavesPassed != 1 || status.NextWave != 0 {
 		t.Errorf("status %+v", status)
 	}
 	if status.WaveList[1].Changes[remediate.StateRolledBack] != 1 || status.WaveList[0].Changes[remediate.StateVerified] != 2 {
@@ -295,7 +295,7 @@ func TestApplyWavesAllPass(t *testing.T) {
 			t.Errorf("wave %d: %+v", w.N, w)
 		}
 	}
-	if status := s.status(t); status.State != remediate.StatusCompleted || status.WavesPassed != 3 || status.Changes[remediate.StateVerified] != 6 {
+	if status := s.status(t); status.State != remediate.StatusCompleted || status.WavesPassed != 3 || status.Changes[remediate.StateVerified] != 6 || status.NextWave != 0 {
 		t.Errorf("status %+v", status)
 	}
 }
@@ -312,7 +312,7 @@ func TestApplyResumesInTheSameBake(t *testing.T) {
 	if r := s.apply(t, ctx); r.code != exitError || !strings.Contains(r.stderr, "resume") {
 		t.Fatalf("interrupted run: exit %d, want 1 with the resume command", r.code)
 	}
-	if status := s.status(t); status.State != remediate.StatusBaking || status.Wave != 1 {
+	if status := s.status(t); status.State != remediate.StatusBaking || status.Wave != 1 || status.NextWave != 1 {
 		t.Fatalf("status after the stop: %+v", status)
 	}
 	s.clock.onSleep = nil

@@ -24,7 +24,8 @@ rolled-back). It only reads the files: it takes no lock and makes no AWS
 call, so it can run while apply runs.
 
 --format json prints the same as one JSON object; "nextWave" is the wave
-the next apply run starts, for a scheduled job's --until-wave.`,
+the next apply run works on (being applied or baked, else the next; 0 when
+completed or stopped): a scheduled job's --until-wave.`,
 		Example: `  imdsfleet status --journal plan.apply-3f2a9c1b7d4e.jsonl
   imdsfleet status --journal rollout.jsonl --format json | jq .nextWave`,
 		Args: cobra.NoArgs,
