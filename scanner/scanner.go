@@ -38,8 +38,16 @@ import (
 
 // Defaults for [Options] fields left zero.
 const (
-	DefaultConcurrency     = 20 // targets at once: every Region AWS enables by default (17) in one wave
-	DefaultMetricsInFlight = 4  // GetMetricData calls in flight per Region
+	// DefaultConcurrency is the (account, Region) targets scanned at once:
+	// every default Region (17) of three to four accounts in one wave. AWS
+	// limits requests per account and per Region, so targets of different
+	// accounts never draw on the same bucket, and each target keeps to at
+	// most DefaultPartsInFlight listing parts and DefaultMetricsInFlight
+	// GetMetricData calls: what bounds an organization scan is the
+	// scanning machine, and 64 targets keep well under a few hundred
+	// requests in flight.
+	DefaultConcurrency     = 64
+	DefaultMetricsInFlight = 4 // GetMetricData calls in flight per Region
 )
 
 // CloudWatch metric names and namespace the scanner reads.
