@@ -22,9 +22,11 @@ var SyntheticRegions = []string{
 }
 
 // SyntheticAccountID is the id of a synthetic fleet's i-th account
-// (123456789012 for the first).
+// (123456789012 for the first). Ids wrap modulo 10^12 to stay 12 digits
+// (from the 790th account on); 1111111111 is coprime with 10^12, so the
+// first 10^12 ids are all distinct.
 func SyntheticAccountID(i int) string {
-	return fmt.Sprintf("%012d", 123456789012+int64(i)*1111111111)
+	return fmt.Sprintf("%012d", (123456789012+int64(i)*1111111111)%1_000_000_000_000)
 }
 
 // Synthetic kinds and their share of the fleet, in percent.

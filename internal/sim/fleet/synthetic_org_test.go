@@ -58,3 +58,21 @@ func TestSyntheticOrganization(t *testing.T) {
 		t.Error("a one-account fleet is an organization")
 	}
 }
+
+// TestSyntheticAccountIDs: the 1,000 accounts sim --accounts allows have
+// distinct 12-digit ids (they used to overflow to 13 digits from the
+// 790th on, and the fleet was refused).
+func TestSyntheticAccountIDs(t *testing.T) {
+	seen := map[string]bool{}
+	for i := range 1000 {
+		id := SyntheticAccountID(i)
+		if len(id) != 12 || seen[id] {
+			t.Fatalf("account %d: id %q (length %d, seen before %v)", i, id, len(id), seen[id])
+		}
+		seen[id] = true
+	}
+	f := Synthetic(SyntheticOptions{Instances: 2000, Regions: 1, Accounts: 1000, Seed: 1})
+	if err := f.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
