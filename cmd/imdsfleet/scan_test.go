@@ -493,7 +493,7 @@ func TestScanCommandErrors(t *testing.T) {
 		{"min observed days 0", nil, []string{"--min-observed-days", "0"}, exitUsage, "--min-observed-days 0: want at least 1"},
 		{"min observed days negative", nil, []string{"--min-observed-days", "-2"}, exitUsage, "--min-observed-days -2: want at least 1"},
 		{"unknown Region in list", nil, []string{"--regions", "us-east-1,mars-north-1"}, exitUsage, `unknown Region "mars-north-1"`},
-		{"Region AWS does not list", nil, []string{"--regions", "us-east-1,eu-west-3"}, exitUsage, `--regions: unknown Region "eu-west-3": AWS lists us-east-1`},
+		{"Region AWS does not list", nil, []string{"--regions", "us-east-1,eu-west-9"}, exitUsage, `--regions: unknown Region "eu-west-9": AWS lists af-south-1,`},
 		{"unknown home Region", nil, []string{"--region", "useast1"}, exitUsage, `unknown Region "useast1"`},
 		{"unknown Region from env", map[string]string{"AWS_REGION": "moon-1"}, nil, exitUsage, `unknown AWS Region "moon-1"`},
 		{"bad output extension", nil, []string{"--output", "r.xlsx"}, exitUsage, `unknown extension ".xlsx"`},

@@ -58,7 +58,9 @@ func newSimCmd(g *globals) *cobra.Command {
 		Use:   "sim",
 		Short: "Serve a simulated AWS (EC2, CloudWatch, STS) for demos and tests",
 		Long: `sim serves a simulated AWS on one HTTP endpoint: EC2 (DescribeRegions,
-DescribeInstances, ModifyInstanceMetadataOptions, GetInstanceMetadataDefaults),
+DescribeAvailabilityZones, DescribeInstances, DescribeTags,
+DescribeInstanceStatus, ModifyInstanceMetadataOptions,
+GetInstanceMetadataDefaults),
 CloudWatch (GetMetricData, GetMetricStatistics over RPC v2 CBOR and JSON) and
 STS (GetCallerIdentity, AssumeRole), speaking the real wire protocols, so the
 AWS SDKs and the AWS CLI work against it unchanged.

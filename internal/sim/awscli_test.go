@@ -109,22 +109,38 @@ func TestEC2AndSTSWithAWSCLI(t *testing.T) {
 	})
 
 	t.Run("describe-regions", func(t *testing.T) {
-		out, err := aws("ec2", "describe-regions", "--all-regions")
-		if err != nil {
-			t.Fatalf("aws ec2 describe-regions: %v\n%s", err, out)
+		regions := func(args ...string) map[string]string {
+			t.Helper()
+			out, err := aws(append([]string{"ec2", "describe-regions"}, args...)...)
+			if err != nil {
+				t.Fatalf("aws ec2 describe-regions %v: %v\n%s", args, err, out)
+			}
+			var got struct {
+				Regions []struct{ RegionName, Endpoint, OptInStatus string }
+			}
+			if err := json.Unmarshal(out, &got); err != nil {
+				t.Fatalf("parse: %v\n%s", err, out)
+			}
+			m := map[string]string{}
+			for _, r := range got.Regions {
+				m[r.RegionName] = r.OptInStatus
+				if r.Endpoint != "ec2."+r.RegionName+".amazonaws.com" {
+					t.Errorf("%s: endpoint %q", r.RegionName, r.Endpoint)
+				}
+			}
+			return m
 		}
-		var got struct {
-			Regions []struct{ RegionName, Endpoint, OptInStatus string }
+		// The fleet lists us-east-1, eu-west-1 and ap-east-1 (not opted
+		// in); every other commercial Region is reported, not enabled.
+		m := regions("--all-regions")
+		if len(m) != 34 || m["us-east-1"] != "opt-in-not-required" || m["ap-east-1"] != "not-opted-in" || m["us-east-2"] != "not-opted-in" {
+			t.Errorf("--all-regions = %v", m)
 		}
-		if err := json.Unmarshal(out, &got); err != nil {
-			t.Fatalf("parse: %v\n%s", err, out)
+		if m := regions(); len(m) != 2 || m["eu-west-1"] != "opt-in-not-required" {
+			t.Errorf("enabled Regions = %v", m)
 		}
-		m := map[string]string{}
-		for _, r := range got.Regions {
-			m[r.RegionName] = r.OptInStatus
-		}
-		if len(m) != 3 || m["us-east-1"] != "opt-in-not-required" || m["ap-east-1"] != "not-opted-in" {
-			t.Errorf("regions = %v", m)
+		if m := regions("--all-regions", "--filters", "Name=opt-in-status,Values=not-opted-in", "Name=region-name,Values=ap-*"); len(m) != 14 || m["ap-east-1"] != "not-opted-in" {
+			t.Errorf("filtered = %v, want the 14 ap-* Regions, none enabled", m)
 		}
 	})
 

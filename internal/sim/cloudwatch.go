@@ -39,7 +39,7 @@ func (s *Server) cloudWatchService() *service {
 // cloudWatchDeny answers CloudWatch calls in a Region not enabled for the
 // account and in a Region whose knobs deny CloudWatch.
 func cloudWatchDeny(_ *Server, c *call) string {
-	if c.region.optIn == "not-opted-in" {
+	if !c.region.callsAllowed {
 		return c.fail(http.StatusForbidden, "InvalidClientTokenId", "The security token included in the request is invalid.")
 	}
 	if c.knobs.CloudWatchDenied {

@@ -34,6 +34,9 @@ func (s *Server) ec2Service() *service {
 			"DescribeRegions": {handle: (*Server).describeRegions},
 			"DescribeInstances": {handle: (*Server).describeInstances,
 				bucket: func(c *call) (string, bucketSpec) { return ec2Bucket(c.api, pagedOrFiltered(c.form())) }},
+			"DescribeAvailabilityZones":     {handle: (*Server).describeAvailabilityZones},
+			"DescribeTags":                  {handle: (*Server).describeTags},
+			"DescribeInstanceStatus":        {handle: (*Server).describeInstanceStatus},
 			"GetInstanceMetadataDefaults":   {handle: (*Server).getMetadataDefaults},
 			"ModifyInstanceMetadataOptions": {handle: (*Server).modifyOptions, settled: (*Server).recordModifyCall},
 		},
@@ -43,7 +46,7 @@ func (s *Server) ec2Service() *service {
 // ec2Deny answers EC2 calls in a Region not enabled for the account and in
 // a Region whose knobs deny EC2 (or ModifyInstanceMetadataOptions).
 func ec2Deny(_ *Server, c *call) string {
-	if c.region.optIn == "not-opted-in" {
+	if !c.region.callsAllowed {
 		return c.fail(http.StatusUnauthorized, "AuthFailure",
 			"AWS was not able to validate the provided access credentials (Region "+c.region.name+" is not enabled for this account)")
 	}
@@ -97,9 +100,13 @@ func pagedOrFiltered(form url.Values) bool {
 	return false
 }
 
+// describeRegions answers as AWS does: every Region of the account's
+// partition (and any other Region the fleet lists) with its opt-in status;
+// without AllRegions only the enabled ones, unless RegionName.N names
+// Regions, which are listed whatever their status.
 func (s *Server) describeRegions(c *call) string {
 	form := c.form()
-	all := formBool(form, "AllRegions")
+	all := c.formBool("AllRegions")
 	names := indexed(form, "RegionName")
 	filters, code, msg := parseFilters(form)
 	if code != "" {
@@ -112,27 +119,28 @@ func (s *Server) describeRegions(c *call) string {
 			return c.fail(http.StatusBadRequest, "InvalidParameterValue", fmt.Sprintf("The filter '%s' is invalid", f.name))
 		}
 	}
-	if formBool(form, "DryRun") {
+	if c.dryRun() {
 		return c.dryRunOK()
 	}
 	x := c.startXML("DescribeRegionsResponse")
 	x.Open("regionInfo")
-	for _, rs := range c.account.order {
-		if !all && rs.optIn == "not-opted-in" && len(names) == 0 {
+	for _, name := range accountRegions(c.account.fleet) {
+		optIn := c.account.fleet.RegionStatus(c.account.enabledRegions, name)
+		if len(names) > 0 && !contains(names, name) {
 			continue
 		}
-		if len(names) > 0 && !contains(names, rs.name) {
+		if !all && optIn == "not-opted-in" && len(names) == 0 {
 			continue
 		}
-		endpoint := "ec2." + rs.name + ".amazonaws.com"
+		endpoint := regionEndpoint(name)
 		ok := true
 		for _, f := range filters {
 			var v string
 			switch f.name {
 			case "region-name":
-				v = rs.name
+				v = name
 			case "opt-in-status":
-				v = rs.optIn
+				v = optIn
 			case "endpoint":
 				v = endpoint
 			}
@@ -144,14 +152,44 @@ func (s *Server) describeRegions(c *call) string {
 			continue
 		}
 		x.Open("item")
-		x.Elem("regionName", rs.name)
+		x.Elem("regionName", name)
 		x.Elem("regionEndpoint", endpoint)
-		x.Elem("optInStatus", rs.optIn)
+		x.Elem("optInStatus", optIn)
 		x.Close("item")
 	}
 	x.Close("regionInfo")
 	c.endXML(x, "DescribeRegionsResponse")
 	return "ok"
+}
+
+// accountRegions lists the Regions DescribeRegions knows for an account:
+// its partition's (the partition of the first Region it lists; "aws" when
+// it lists none), then any other Region the fleet lists, sorted.
+func accountRegions(a *fleet.Account) []string {
+	partition := "aws"
+	if len(a.Regions) > 0 {
+		partition = fleet.PartitionOf(a.Regions[0].Name)
+	}
+	var names []string
+	for _, r := range fleet.PartitionRegions(partition) {
+		names = append(names, r.Name)
+	}
+	var extra []string
+	for _, r := range a.Regions {
+		if !contains(names, r.Name) {
+			extra = append(extra, r.Name)
+		}
+	}
+	sort.Strings(extra)
+	return append(names, extra...)
+}
+
+// regionEndpoint is EC2's endpoint host in a Region.
+func regionEndpoint(name string) string {
+	if fleet.PartitionOf(name) == "aws-cn" {
+		return "ec2." + name + ".amazonaws.com.cn"
+	}
+	return "ec2." + name + ".amazonaws.com"
 }
 
 func contains(list []string, v string) bool {
@@ -247,6 +285,7 @@ func parseFilters(form url.Values) ([]filter, string, string) {
 
 // instanceFilters are the DescribeInstances filters the server evaluates.
 var instanceFilters = map[string]bool{
+	"availability-zone":              true,
 	"instance-state-name":            true,
 	"instance-state-code":            true,
 	"instance-id":                    true,
@@ -265,6 +304,8 @@ var instanceFilters = map[string]bool{
 func (f *filter) match(rec *instRec, o *fleet.MetadataOptions) bool {
 	in := rec.in
 	switch f.name {
+	case "availability-zone":
+		return matchAny(f.values, rec.az)
 	case "instance-state-name":
 		return matchAny(f.values, in.State)
 	case "instance-state-code":
@@ -485,7 +526,7 @@ func (s *Server) describeInstances(c *call) string {
 		x.Raw("<groupSet/>")
 		x.Open("instancesSet")
 		for _, k := range group {
-			writeInstance(x, &page[k], rs.name, now)
+			writeInstance(x, &page[k], now)
 		}
 		x.Close("instancesSet")
 		x.Close("item")
@@ -527,7 +568,7 @@ func reservationID(in *fleet.Instance) string {
 
 const awsTime = "2006-01-02T15:04:05.000Z"
 
-func writeInstance(x wire.XML, it *pageItem, region string, now time.Time) {
+func writeInstance(x wire.XML, it *pageItem, now time.Time) {
 	in := it.rec.in
 	x.Open("item")
 	x.Elem("instanceId", in.ID)
@@ -546,7 +587,7 @@ func writeInstance(x wire.XML, it *pageItem, region string, now time.Time) {
 	x.Elem("instanceType", instanceType(in))
 	x.Elem("launchTime", in.LaunchTime.At(now).UTC().Format(awsTime))
 	x.Open("placement")
-	x.Elem("availabilityZone", region+"a")
+	x.Elem("availabilityZone", it.rec.az)
 	x.Elem("tenancy", "default")
 	x.Close("placement")
 	if in.Platform != "" {

@@ -118,6 +118,10 @@ type accountState struct {
 	// Organization membership (see fleet.Account).
 	name, state, parent string
 	denyAssumeRole      bool
+	// fleet is the account as the fleet describes it (read only); with
+	// enabledRegions it decides each Region's opt-in status.
+	fleet          *fleet.Account
+	enabledRegions string
 
 	mu      sync.Mutex // guards regions (Regions unknown to the fleet are added lazily)
 	regions map[string]*regionState
@@ -128,9 +132,13 @@ type accountState struct {
 // resized after New; the mutable fields of its records and the knobs and
 // buckets are guarded by mu.
 type regionState struct {
-	name     string
-	optIn    string
-	defaults *fleet.MetadataDefaults
+	name  string
+	optIn string // as DescribeRegions reports it
+	// callsAllowed is false when EC2 and CloudWatch calls into the Region
+	// answer as in a disabled Region (fleet.Account.CallsAllowed).
+	callsAllowed bool
+	zones        []string // Availability Zone names, in order (zone ids follow it)
+	defaults     *fleet.MetadataDefaults
 
 	insts []instRec
 
@@ -144,6 +152,7 @@ type regionState struct {
 // description plus the current metadata options.
 type instRec struct {
 	in           *fleet.Instance
+	az           string   // Availability Zone
 	tagKeys      []string // sorted
 	opts         fleet.MetadataOptions
 	pendingUntil time.Time // on Server.wall; zero: applied
@@ -190,19 +199,21 @@ func New(f *fleet.Fleet, opts Options) (*Server, error) {
 	}
 	for ai := range f.Accounts {
 		a := &f.Accounts[ai]
-		as := &accountState{id: a.ID, roles: a.Roles, regions: map[string]*regionState{},
+		as := &accountState{id: a.ID, roles: a.Roles, fleet: a, enabledRegions: f.EnabledRegions, regions: map[string]*regionState{},
 			name: a.Name, state: a.AccountState(), parent: a.Parent, denyAssumeRole: a.DenyAssumeRole}
 		for _, k := range a.AccessKeys() {
 			s.byKey[k] = as
 		}
 		for ri := range a.Regions {
 			r := &a.Regions[ri]
-			rs := newRegionState(r.Name, r.OptInStatus, f.Knobs, r.Knobs)
+			rs := newRegionState(r.Name, a.RegionStatus(f.EnabledRegions, r.Name), f.Knobs, r.Knobs)
+			rs.callsAllowed = a.CallsAllowed(f.EnabledRegions, r.Name)
 			rs.defaults = r.Defaults
+			rs.zones = r.Zones()
 			rs.insts = make([]instRec, len(r.Instances))
 			for ii := range r.Instances {
 				in := &r.Instances[ii]
-				rec := instRec{in: in, opts: in.MetadataOptions.WithDefaults()}
+				rec := instRec{in: in, az: r.ZoneOf(in), opts: in.MetadataOptions.WithDefaults()}
 				if len(in.Tags) > 0 {
 					rec.tagKeys = make([]string, 0, len(in.Tags))
 					for k := range in.Tags {
@@ -230,6 +241,7 @@ func newRegionState(name, optIn string, base fleet.Knobs, override *fleet.Knobs)
 	return &regionState{
 		name:     name,
 		optIn:    optIn,
+		zones:    (&fleet.Region{Name: name}).Zones(),
 		override: override,
 		knobs:    base.Merge(override),
 		buckets:  map[string]*bucket{},
@@ -237,13 +249,15 @@ func newRegionState(name, optIn string, base fleet.Knobs, override *fleet.Knobs)
 }
 
 // region returns the account's Region, adding an empty one for a name the
-// fleet does not list (a valid Region without instances).
+// fleet does not list: a Region without instances, whose calls are
+// answered or refused as fleet.Account.CallsAllowed says.
 func (s *Server) region(a *accountState, name string) *regionState {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	rs, ok := a.regions[name]
 	if !ok {
-		rs = newRegionState(name, "", s.fleetKnobs, nil)
+		rs = newRegionState(name, a.fleet.RegionStatus(a.enabledRegions, name), s.fleetKnobs, nil)
+		rs.callsAllowed = a.fleet.CallsAllowed(a.enabledRegions, name)
 		a.regions[name] = rs
 	}
 	return rs

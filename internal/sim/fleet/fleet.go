@@ -19,6 +19,10 @@ type Fleet struct {
 	Clock *time.Time `json:"clock,omitempty"`
 	// Knobs are the realism settings every account and Region starts from.
 	Knobs Knobs `json:"knobs"`
+	// EnabledRegions says which Regions each account may use:
+	// EnabledListed ("listed", the default when empty) or EnabledAWS
+	// ("aws"); see [Account.RegionStatus].
+	EnabledRegions string `json:"enabledRegions,omitempty"`
 	// Accounts are the AWS accounts; the first one is the caller's unless
 	// an access key or an assumed role picks another.
 	Accounts []Account `json:"accounts"`
@@ -59,9 +63,13 @@ type Account struct {
 type Region struct {
 	Name string `json:"name"`
 	// OptInStatus as DescribeRegions reports it: "opt-in-not-required"
-	// (default when empty), "opted-in" or "not-opted-in". A not-opted-in
+	// (the default for a Region that needs no opt-in), "opted-in" (the
+	// default for an opt-in Region) or "not-opted-in". A not-opted-in
 	// Region is listed only with AllRegions=true and holds no instances.
 	OptInStatus string `json:"optInStatus,omitempty"`
+	// AvailabilityZones are the Region's zone names (nil: the Region's name
+	// with a, b and c).
+	AvailabilityZones []string `json:"availabilityZones,omitempty"`
 	// Knobs override the fleet's knobs field by field for this Region.
 	Knobs *Knobs `json:"knobs,omitempty"`
 	// Defaults are the account-level IMDS defaults GetInstanceMetadataDefaults
@@ -81,13 +89,16 @@ type Instance struct {
 	ID string `json:"id"`
 	// State is an EC2 instance state name: pending, running, shutting-down,
 	// terminated, stopping, stopped.
-	State              string            `json:"state"`
-	LaunchTime         RelTime           `json:"launchTime"`
-	ImageID            string            `json:"imageId,omitempty"`
-	InstanceType       string            `json:"instanceType,omitempty"`
-	Platform           string            `json:"platform,omitempty"` // "windows" or empty
-	InstanceProfileArn string            `json:"instanceProfileArn,omitempty"`
-	Tags               map[string]string `json:"tags,omitempty"`
+	State              string  `json:"state"`
+	LaunchTime         RelTime `json:"launchTime"`
+	ImageID            string  `json:"imageId,omitempty"`
+	InstanceType       string  `json:"instanceType,omitempty"`
+	Platform           string  `json:"platform,omitempty"` // "windows" or empty
+	InstanceProfileArn string  `json:"instanceProfileArn,omitempty"`
+	// AvailabilityZone is one of the Region's zones (empty: one chosen
+	// from the id, see [Region.ZoneOf]).
+	AvailabilityZone string            `json:"availabilityZone,omitempty"`
+	Tags             map[string]string `json:"tags,omitempty"`
 	// AutoScalingGroup and LaunchTemplate say what launched the instance;
 	// Load turns them into the tags EC2 puts on such an instance
 	// (aws:autoscaling:groupName, aws:ec2launchtemplate:id and :version).

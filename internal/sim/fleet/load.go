@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -189,6 +190,11 @@ func (f *Fleet) Validate() error {
 	}
 	validateKnobs(&p, "knobs", &f.Knobs)
 	f.validateOrg(&p)
+	switch f.EnabledRegions {
+	case "", EnabledListed, EnabledAWS:
+	default:
+		p.add("enabledRegions %q: want %q (only the Regions each account lists) or %q (every Region that needs no opt-in, as on AWS)", f.EnabledRegions, EnabledListed, EnabledAWS)
+	}
 	seenAcct := map[string]bool{}
 	seenKey := map[string]string{}
 	for ai := range f.Accounts {
@@ -226,14 +232,42 @@ func (f *Fleet) Validate() error {
 				p.add("%s: Region listed twice", rwhere)
 			}
 			seenRegion[r.Name] = true
+			optIn := OptInRegion(r.Name)
 			switch r.OptInStatus {
-			case "", "opt-in-not-required", "opted-in":
+			case "":
+			case "opt-in-not-required":
+				if optIn {
+					p.add("%s: optInStatus opt-in-not-required: %s is an opt-in Region (want opted-in or not-opted-in)", rwhere, r.Name)
+				}
+			case "opted-in":
+				if !optIn && KnownRegion(r.Name) {
+					p.add("%s: optInStatus opted-in: %s needs no opt-in (want opt-in-not-required, or leave it out)", rwhere, r.Name)
+				}
 			case "not-opted-in":
+				if f.EnabledRegions == EnabledAWS && !optIn && KnownRegion(r.Name) {
+					p.add("%s: optInStatus not-opted-in: with enabledRegions \"aws\" a Region that needs no opt-in is always enabled", rwhere)
+				}
 				if len(r.Instances) > 0 {
 					p.add("%s: optInStatus not-opted-in: a Region that is not opted in holds no instances", rwhere)
 				}
 			default:
 				p.add("%s: optInStatus %q: want opt-in-not-required, opted-in or not-opted-in", rwhere, r.OptInStatus)
+			}
+			zones := map[string]bool{}
+			for _, z := range r.AvailabilityZones {
+				if !strings.HasPrefix(z, r.Name) || len(z) != len(r.Name)+1 || z[len(r.Name)] < 'a' || z[len(r.Name)] > 'z' {
+					p.add("%s: availabilityZones: %q is not a zone of %s (want e.g. %q)", rwhere, z, r.Name, r.Name+"a")
+				}
+				if zones[z] {
+					p.add("%s: availabilityZones: %s listed twice", rwhere, z)
+				}
+				zones[z] = true
+			}
+			for ii := range r.Instances {
+				in := &r.Instances[ii]
+				if z := in.AvailabilityZone; z != "" && !slices.Contains(r.Zones(), z) {
+					p.add("%s, instance %s: availabilityZone %q: want one of %s", rwhere, in.ID, z, strings.Join(r.Zones(), ", "))
+				}
 			}
 			if r.Knobs != nil {
 				validateKnobs(&p, rwhere+": knobs", r.Knobs)

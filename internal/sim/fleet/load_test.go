@@ -55,6 +55,15 @@ func TestLoadErrors(t *testing.T) {
 			[]string{`knobs: faults[0]: resetAfterApply answers nothing`}},
 		{"region knobs", `{"accounts":[{` + acct + `,"regions":[{"name":"us-east-1","knobs":{"latency":{"fixed":"-1s","perKiB":"0s","jitter":"0s"}}}]}]}`,
 			[]string{`account 123456789012, Region us-east-1: knobs: latency`}},
+		{"enabled regions", `{"enabledRegions":"some","accounts":[{` + acct + `,"regions":[]}]}`, []string{`enabledRegions "some"`}},
+		{"opt-in status of an opt-in Region", `{"accounts":[{` + acct + `,"regions":[{"name":"af-south-1","optInStatus":"opt-in-not-required"}]}]}`,
+			[]string{`af-south-1 is an opt-in Region`}},
+		{"opted in to a default Region", `{"accounts":[{` + acct + `,"regions":[{"name":"us-east-2","optInStatus":"opted-in"}]}]}`,
+			[]string{`us-east-2 needs no opt-in`}},
+		{"default Region disabled on AWS", `{"enabledRegions":"aws","accounts":[{` + acct + `,"regions":[{"name":"us-east-2","optInStatus":"not-opted-in"}]}]}`,
+			[]string{`a Region that needs no opt-in is always enabled`}},
+		{"zones", `{"accounts":[{` + acct + `,"regions":[{"name":"us-east-1","availabilityZones":["us-east-1a","eu-west-1b"],"instances":[{"id":"i-0123456789abcdef0","state":"running","availabilityZone":"us-east-1c"}]}]}]}`,
+			[]string{`"eu-west-1b" is not a zone of us-east-1`, `availabilityZone "us-east-1c": want one of us-east-1a, eu-west-1b`}},
 		{"syntax", "{\n\"accounts\": [,]}", []string{"line 2"}},
 	}
 	for _, tt := range tests {
