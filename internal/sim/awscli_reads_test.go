@@ -93,7 +93,7 @@ func TestReadCallsWithAWSCLI(t *testing.T) {
 				t.Errorf("status as the CLI read it: %+v", st)
 			}
 		}
-		if states["running/ok/ok"] != 16 || states["stopped/not-applicable/not-applicable"] != 7 || len(states) != 2 {
+		if states["running/ok/ok"] != 15 || states["running/impaired/ok"] != 1 || states["stopped/not-applicable/not-applicable"] != 7 || len(states) != 3 {
 			t.Errorf("statuses = %v", states)
 		}
 	})

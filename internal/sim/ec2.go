@@ -124,7 +124,7 @@ func (s *Server) describeRegions(c *call) string {
 	}
 	x := c.startXML("DescribeRegionsResponse")
 	x.Open("regionInfo")
-	for _, name := range accountRegions(c.account.fleet) {
+	for _, name := range accountRegions(s.partition, c.account.fleet) {
 		optIn := c.account.fleet.RegionStatus(c.account.enabledRegions, name)
 		if len(names) > 0 && !contains(names, name) {
 			continue
@@ -163,13 +163,8 @@ func (s *Server) describeRegions(c *call) string {
 }
 
 // accountRegions lists the Regions DescribeRegions knows for an account:
-// its partition's (the partition of the first Region it lists; "aws" when
-// it lists none), then any other Region the fleet lists, sorted.
-func accountRegions(a *fleet.Account) []string {
-	partition := "aws"
-	if len(a.Regions) > 0 {
-		partition = fleet.PartitionOf(a.Regions[0].Name)
-	}
+// the fleet's partition's, then any other Region the account lists, sorted.
+func accountRegions(partition string, a *fleet.Account) []string {
 	var names []string
 	for _, r := range fleet.PartitionRegions(partition) {
 		names = append(names, r.Name)

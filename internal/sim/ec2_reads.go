@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/imdsfleet/imdsfleet/internal/sim/fleet"
 	"github.com/imdsfleet/imdsfleet/internal/sim/wire"
@@ -209,21 +210,40 @@ func matchTag(filters []filter, rec *instRec, t tagItem) bool {
 
 // statusItem is one instance of a DescribeInstanceStatus answer.
 type statusItem struct {
-	rec    *instRec
-	zoneID string
-	status string // ok, initializing, not-applicable
+	rec            *instRec
+	zoneID         string
+	system, status string // ok, impaired, initializing, not-applicable
 }
 
-// instanceStatus is the status checks' verdict for a state: running
-// instances pass, pending ones are initializing, the others have none.
-func instanceStatus(state string) string {
-	switch state {
+// instanceStatus is the status checks' verdict for an instance at now:
+// running instances pass unless one of the fleet's statusCheckFailed
+// intervals covers now (impaired; an interval without an end lasts),
+// pending ones are initializing, the others have none. The system check
+// follows the state alone.
+func instanceStatus(in *fleet.Instance, now time.Time) (system, instance string) {
+	switch in.State {
 	case "running":
-		return "ok"
+		for _, iv := range in.StatusCheckFailed {
+			if !iv.From.At(now).After(now) && !iv.To.At(now).Before(now) {
+				return "ok", "impaired"
+			}
+		}
+		return "ok", "ok"
 	case "pending":
-		return "initializing"
+		return "initializing", "initializing"
 	}
-	return "not-applicable"
+	return "not-applicable", "not-applicable"
+}
+
+// reachability is a status summary's reachability detail.
+func reachability(status string) string {
+	switch status {
+	case "ok":
+		return "passed"
+	case "impaired":
+		return "failed"
+	}
+	return status
 }
 
 // describeInstanceStatus answers the status checks of the Region's
@@ -261,16 +281,13 @@ func (s *Server) describeInstanceStatus(c *call) string {
 		}
 		return ""
 	}
+	now := s.now()
 	keep := func(rec *instRec) (statusItem, bool) {
 		if !all && rec.in.State != "running" {
 			return statusItem{}, false
 		}
-		st := instanceStatus(rec.in.State)
+		sys, st := instanceStatus(rec.in, now)
 		code, _ := fleet.StateCode(rec.in.State)
-		reach := "passed"
-		if st != "ok" {
-			reach = st
-		}
 		for _, f := range filters {
 			var v string
 			switch f.name {
@@ -282,16 +299,20 @@ func (s *Server) describeInstanceStatus(c *call) string {
 				v = strconv.Itoa(int(code))
 			case "instance-state-name":
 				v = rec.in.State
-			case "instance-status.status", "system-status.status":
+			case "instance-status.status":
 				v = st
-			case "instance-status.reachability", "system-status.reachability":
-				v = reach
+			case "system-status.status":
+				v = sys
+			case "instance-status.reachability":
+				v = reachability(st)
+			case "system-status.reachability":
+				v = reachability(sys)
 			}
 			if !matchAny(f.values, v) {
 				return statusItem{}, false
 			}
 		}
-		return statusItem{rec: rec, zoneID: zoneID(rec.az), status: st}, true
+		return statusItem{rec: rec, zoneID: zoneID(rec.az), system: sys, status: st}, true
 	}
 	var page []statusItem
 	next := ""
@@ -341,7 +362,7 @@ func (s *Server) describeInstanceStatus(c *call) string {
 		x.ElemInt("code", int64(code))
 		x.Elem("name", in.State)
 		x.Close("instanceState")
-		writeStatusSummary(x, "systemStatus", it.status)
+		writeStatusSummary(x, "systemStatus", it.system)
 		writeStatusSummary(x, "instanceStatus", it.status)
 		x.Close("item")
 	}
@@ -360,13 +381,9 @@ func writeStatusSummary(x wire.XML, tag, status string) {
 	x.Elem("status", status)
 	x.Open("details")
 	if status != "not-applicable" {
-		reach := "passed"
-		if status == "initializing" {
-			reach = "initializing"
-		}
 		x.Open("item")
 		x.Elem("name", "reachability")
-		x.Elem("status", reach)
+		x.Elem("status", reachability(status))
 		x.Close("item")
 	}
 	x.Close("details")

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -33,6 +34,9 @@ func readsFleet() *fleet.Fleet {
 		}
 	}
 	use1.Instances[0].AvailabilityZone = "us-east-1c"
+	// i-…04 fails its status check since an hour ago; i-…05 failed once.
+	use1.Instances[3].StatusCheckFailed = []fleet.Interval{{From: fleet.Rel(-time.Hour)}}
+	use1.Instances[4].StatusCheckFailed = []fleet.Interval{{From: fleet.Rel(-3 * time.Hour), To: fleet.Rel(-2 * time.Hour)}}
 	euw1 := &f.Accounts[0].Regions[1]
 	euw1.AvailabilityZones = []string{"eu-west-1a", "eu-west-1b"}
 	return f
@@ -241,9 +245,20 @@ func TestDescribeInstanceStatus(t *testing.T) {
 	if len(all) != 23 || all[id(3)].InstanceStatus.Status != types.SummaryStatusNotApplicable || all[id(3)].InstanceState.Name != types.InstanceStateNameStopped {
 		t.Errorf("IncludeAllInstances: %d instances, %s = %+v", len(all), id(3), all[id(3)])
 	}
-	byID := list(&ec2.DescribeInstanceStatusInput{InstanceIds: []string{id(3), id(4)}})
-	if len(byID) != 1 || byID[id(4)].InstanceId == nil {
-		t.Errorf("by id without IncludeAllInstances = %v, want only the running %s", byID, id(4))
+	byID := list(&ec2.DescribeInstanceStatusInput{InstanceIds: []string{id(3), id(4), id(5)}})
+	if len(byID) != 2 || byID[id(4)].InstanceId == nil {
+		t.Errorf("by id without IncludeAllInstances = %v, want only the running %s and %s", byID, id(4), id(5))
+	}
+	if st := byID[id(4)]; st.InstanceStatus.Status != types.SummaryStatusImpaired || st.InstanceStatus.Details[0].Status != types.StatusTypeFailed ||
+		st.SystemStatus.Status != types.SummaryStatusOk {
+		t.Errorf("%s fails its status check now: %+v", id(4), st)
+	}
+	if st := byID[id(5)]; st.InstanceStatus.Status != types.SummaryStatusOk {
+		t.Errorf("%s failed only earlier: %+v", id(5), st.InstanceStatus)
+	}
+	impaired := list(&ec2.DescribeInstanceStatusInput{Filters: []types.Filter{{Name: aws.String("instance-status.status"), Values: []string{"impaired"}}}})
+	if len(impaired) != 1 {
+		t.Errorf("impaired filter: %d instances, want 1", len(impaired))
 	}
 	stopped := list(&ec2.DescribeInstanceStatusInput{IncludeAllInstances: aws.Bool(true),
 		Filters: []types.Filter{{Name: aws.String("instance-state-name"), Values: []string{"stopped"}}}})

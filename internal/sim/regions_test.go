@@ -105,6 +105,7 @@ func TestDescribeRegionsLikeAWS(t *testing.T) {
 	})
 	t.Run("govcloud", func(t *testing.T) {
 		f := testFleet(0)
+		f.Partition = fleet.PartitionGov
 		f.Accounts[0].Regions = []fleet.Region{{Name: "us-gov-west-1"}}
 		_, url := simtest.Start(t, f, sim.Options{})
 		got := regionsOf(t, ec2Client(t, url, keyA, "us-gov-west-1"), &ec2.DescribeRegionsInput{AllRegions: aws.Bool(true)})
