@@ -6,8 +6,6 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"github.com/aws/aws-sdk-go-v2/aws/arn"
 )
 
 // Params are the choices a team makes about its guardrails: who may break
@@ -110,21 +108,24 @@ func (p Params) Validate() error {
 	return nil
 }
 
-// checkPrincipalARN accepts an IAM role or user ARN, wildcards allowed
-// (ArnNotLike matches them), such as arn:aws:iam::*:role/BreakGlass.
+// checkPrincipalARN accepts an IAM role or user ARN of the partition,
+// wildcards allowed (ArnNotLike matches them), such as
+// arn:aws:iam::*:role/BreakGlass. It splits the ARN itself rather than
+// with the SDK's aws/arn: package report imports this package, and report
+// does not depend on the SDK.
 func checkPrincipalARN(s, partition string) error {
-	a, err := arn.Parse(s)
-	if err != nil {
-		return fmt.Errorf("break-glass role %q: not an ARN (%v): want arn:aws:iam::ACCOUNT:role/NAME", s, err)
+	parts := strings.SplitN(s, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" {
+		return fmt.Errorf("break-glass role %q: not an ARN: want arn:%s:iam::ACCOUNT:role/NAME", s, partition)
 	}
-	if a.Service != "iam" && a.Service != "sts" {
-		return fmt.Errorf("break-glass role %q: service %q: want an IAM principal ARN (arn:aws:iam::ACCOUNT:role/NAME)", s, a.Service)
+	if parts[2] != "iam" && parts[2] != "sts" {
+		return fmt.Errorf("break-glass role %q: service %q: want an IAM principal ARN (arn:%s:iam::ACCOUNT:role/NAME)", s, parts[2], partition)
 	}
-	if a.Partition != partition {
-		return fmt.Errorf("break-glass role %q: partition %q, but the policies are written for %q: fix the ARN or --partition", s, a.Partition, partition)
+	if parts[1] != partition {
+		return fmt.Errorf("break-glass role %q: partition %q, but the policies are written for %q: fix the ARN or --partition", s, parts[1], partition)
 	}
-	if a.Resource == "" || a.AccountID == "" {
-		return fmt.Errorf("break-glass role %q: no account or resource: want arn:aws:iam::ACCOUNT:role/NAME", s)
+	if parts[4] == "" || parts[5] == "" {
+		return fmt.Errorf("break-glass role %q: no account or resource: want arn:%s:iam::ACCOUNT:role/NAME", s, partition)
 	}
 	return nil
 }
