@@ -275,8 +275,8 @@ func evidenceLine(a *guardrails.Assessment) string {
 // first few blockers named, and the commands that attach the policies
 // (found under outDir when --out-dir wrote them). Text from the fleet goes
 // through [SanitizeCell].
-func WriteGuardrailsTable(w io.Writer, a *guardrails.Assessment, outDir string) error {
-	t := &tableWriter{}
+func WriteGuardrailsTable(w io.Writer, a *guardrails.Assessment, outDir string, opts TableOptions) error {
+	t := &tableWriter{opts: opts}
 	t.line(fmt.Sprintf("IMDS guardrails · report generated %s · window %s", shortTime(a.Report.GeneratedAt), windowText(Window{a.Report.WindowStart, a.Report.WindowEnd})))
 	t.line(evidenceLine(a))
 	t.line("")
@@ -296,15 +296,15 @@ func WriteGuardrailsTable(w io.Writer, a *guardrails.Assessment, outDir string) 
 	}
 	t.row(append(head, "INSTANCES", "")...)
 	for _, s := range a.Scopes {
-		if s.Kind == guardrails.ScopeRegion && len(a.Scopes) > 0 {
+		if s.Kind == guardrails.ScopeRegion {
 			// Regions are listed under their account below.
 			continue
 		}
-		t.row(readinessRow(s)...)
+		t.row(t.readinessRow(s)...)
 		if s.Kind == guardrails.ScopeAccount {
 			for _, r := range a.Scopes {
 				if r.Kind == guardrails.ScopeRegion && r.Account == s.Account {
-					t.row(readinessRow(r)...)
+					t.row(t.readinessRow(r)...)
 				}
 			}
 		}
@@ -367,14 +367,21 @@ func WriteGuardrailsTable(w io.Writer, a *guardrails.Assessment, outDir string) 
 	return t.flush(w)
 }
 
-func readinessRow(s guardrails.Scope) []string {
+func (t *tableWriter) readinessRow(s guardrails.Scope) []string {
 	label := scopeLabel(s)
 	if s.Kind == guardrails.ScopeRegion {
 		label = "  " + s.Region
 	}
 	cells := []string{cell(label)}
 	for _, rd := range s.Readiness {
-		cells = append(cells, statusText(rd))
+		color := colorYellow
+		switch rd.Status {
+		case guardrails.Safe:
+			color = colorGreen
+		case guardrails.Blocked:
+			color = colorRed
+		}
+		cells = append(cells, t.paint(color, statusText(rd)))
 	}
 	return append(cells, fmt.Sprint(s.Instances), "")
 }

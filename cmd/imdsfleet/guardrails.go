@@ -200,5 +200,5 @@ func runGuardrails(ctx context.Context, g *globals, o *guardrailsOptions) error 
 	case "markdown":
 		return report.WriteGuardrailsMarkdown(g.streams.Out, a, o.outDir)
 	}
-	return report.WriteGuardrailsTable(g.streams.Out, a, o.outDir)
+	return report.WriteGuardrailsTable(g.streams.Out, a, o.outDir, tableOptions(g.streams))
 }
