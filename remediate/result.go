@@ -7,10 +7,10 @@ import (
 // Result statuses.
 const (
 	StatusChanged     Status = "changed"      // live: the change was made (and verified unless Message says otherwise)
-	StatusWouldChange        = "would-change" // dry run: AWS answered DryRunOperation
-	StatusDenied             = "denied"       // UnauthorizedOperation
-	StatusSkipped            = "skipped"      // not attempted; Reason says why
-	StatusFailed             = "failed"       // the call failed, or the change was never seen applied
+	StatusWouldChange Status = "would-change" // dry run: AWS answered DryRunOperation
+	StatusDenied      Status = "denied"       // UnauthorizedOperation
+	StatusSkipped     Status = "skipped"      // not attempted; Reason says why
+	StatusFailed      Status = "failed"       // the call failed, or the change was never seen applied
 )
 
 // ReasonNotApplied is the Reason of a failed result whose call succeeded
