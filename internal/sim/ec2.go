@@ -34,11 +34,14 @@ func (s *Server) ec2Service() *service {
 			"DescribeRegions": {handle: (*Server).describeRegions},
 			"DescribeInstances": {handle: (*Server).describeInstances,
 				bucket: func(c *call) (string, bucketSpec) { return ec2Bucket(c.api, pagedOrFiltered(c.form())) }},
-			"DescribeAvailabilityZones":     {handle: (*Server).describeAvailabilityZones},
-			"DescribeTags":                  {handle: (*Server).describeTags},
-			"DescribeInstanceStatus":        {handle: (*Server).describeInstanceStatus},
-			"GetInstanceMetadataDefaults":   {handle: (*Server).getMetadataDefaults},
-			"ModifyInstanceMetadataOptions": {handle: (*Server).modifyOptions, settled: (*Server).recordModifyCall},
+			"DescribeAvailabilityZones":      {handle: (*Server).describeAvailabilityZones},
+			"DescribeTags":                   {handle: (*Server).describeTags},
+			"DescribeInstanceStatus":         {handle: (*Server).describeInstanceStatus},
+			"GetInstanceMetadataDefaults":    {handle: (*Server).getMetadataDefaults},
+			"DescribeLaunchTemplateVersions": {handle: (*Server).describeLaunchTemplateVersions},
+			"DescribeLaunchTemplates":        {handle: (*Server).describeLaunchTemplates},
+			"DescribeImages":                 {handle: (*Server).describeImages},
+			"ModifyInstanceMetadataOptions":  {handle: (*Server).modifyOptions, settled: (*Server).recordModifyCall},
 		},
 	}
 }
@@ -57,7 +60,7 @@ func ec2Deny(_ *Server, c *call) string {
 		return c.fail(http.StatusForbidden, "UnauthorizedOperation",
 			"You are not authorized to perform this operation. User: arn:aws:iam::"+accountID(c.account)+":user/imdsfleet-sim is not authorized to perform: ec2:"+c.api)
 	}
-	return ""
+	return launchDenied(c)
 }
 
 // recordModifyCall records a ModifyInstanceMetadataOptions call with its
@@ -783,6 +786,7 @@ func (s *Server) getMetadataDefaults(c *call) string {
 		opt("instanceMetadataTags", d.InstanceMetadataTags)
 		opt("httpTokensEnforced", d.HttpTokensEnforced)
 		opt("managedBy", d.ManagedBy)
+		opt("managedExceptionMessage", d.ManagedExceptionMessage)
 	}
 	x.Close("accountLevel")
 	c.endXML(x, "GetInstanceMetadataDefaultsResponse")

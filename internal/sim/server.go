@@ -139,6 +139,7 @@ type regionState struct {
 	callsAllowed bool
 	zones        []string // Availability Zone names, in order (zone ids follow it)
 	defaults     *fleet.MetadataDefaults
+	launch       *launchState // immutable after New
 
 	insts []instRec
 
@@ -165,6 +166,10 @@ func New(f *fleet.Fleet, opts Options) (*Server, error) {
 	if f == nil {
 		f = &fleet.Fleet{}
 	}
+	// A fleet built in Go gets what Load gives a file: numbered template
+	// versions and the auto tags of the instances that name their group or
+	// template (idempotent).
+	f.ApplyDefaults()
 	if err := f.Validate(); err != nil {
 		return nil, err
 	}
@@ -183,7 +188,7 @@ func New(f *fleet.Fleet, opts Options) (*Server, error) {
 	}
 	s.stats.init()
 	s.partition = f.PartitionName()
-	s.services = newServices(s.ec2Service(), s.stsService(), s.cloudWatchService(), s.organizationsService())
+	s.services = newServices(s.ec2Service(), s.stsService(), s.cloudWatchService(), s.organizationsService(), s.autoScalingService())
 	s.mws = s.chain()
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -210,6 +215,7 @@ func New(f *fleet.Fleet, opts Options) (*Server, error) {
 			rs.callsAllowed = a.CallsAllowed(f.EnabledRegions, r.Name)
 			rs.defaults = r.Defaults
 			rs.zones = r.Zones()
+			rs.launch = newLaunchState(r)
 			rs.insts = make([]instRec, len(r.Instances))
 			for ii := range r.Instances {
 				in := &r.Instances[ii]
@@ -239,6 +245,7 @@ func newRegionState(name, optIn string, base fleet.Knobs, override *fleet.Knobs)
 		optIn = "opt-in-not-required"
 	}
 	return &regionState{
+		launch:   newLaunchState(&fleet.Region{}),
 		name:     name,
 		optIn:    optIn,
 		zones:    (&fleet.Region{Name: name}).Zones(),

@@ -195,6 +195,14 @@ type Knobs struct {
 	// DenyModify makes ModifyInstanceMetadataOptions answer
 	// UnauthorizedOperation (HTTP 403), DryRun or not.
 	DenyModify bool `json:"denyModify,omitempty"`
+	// AutoScalingDenied makes every Auto Scaling call in the Region answer
+	// AccessDenied (HTTP 403).
+	AutoScalingDenied bool `json:"autoScalingDenied,omitempty"`
+	// DenyAPIs lists operations the caller is not allowed (an operation
+	// name such as "DescribeImages", or "ec2:*" / "autoscaling:*"): they
+	// answer their service's access-denied error, UnauthorizedOperation
+	// for EC2 and AccessDenied for Auto Scaling (HTTP 403).
+	DenyAPIs []string `json:"denyApis,omitempty"`
 }
 
 // Latency is fixed + perKiB × (answer size in KiB) + uniform jitter in [0, jitter).

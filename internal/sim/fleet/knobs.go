@@ -2,7 +2,8 @@ package fleet
 
 // Merge returns k overridden field by field by o (nil o: k unchanged).
 // Pointer fields of o override when non-nil, TimeScale when non-zero,
-// Faults when non-nil (an empty list clears the inherited faults), and the
+// Faults and DenyAPIs when non-nil (an empty list clears the inherited
+// ones), and the
 // boolean switches when true.
 func (k Knobs) Merge(o *Knobs) Knobs {
 	if o == nil {
@@ -27,5 +28,9 @@ func (k Knobs) Merge(o *Knobs) Knobs {
 	k.UnauthorizedOperation = k.UnauthorizedOperation || o.UnauthorizedOperation
 	k.CloudWatchDenied = k.CloudWatchDenied || o.CloudWatchDenied
 	k.DenyModify = k.DenyModify || o.DenyModify
+	k.AutoScalingDenied = k.AutoScalingDenied || o.AutoScalingDenied
+	if o.DenyAPIs != nil {
+		k.DenyAPIs = o.DenyAPIs
+	}
 	return k
 }

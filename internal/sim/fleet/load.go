@@ -410,6 +410,11 @@ func validateKnobs(p *problems, where string, k *Knobs) {
 	if k.ApplyDelay != nil && *k.ApplyDelay < 0 {
 		p.add("%s: applyDelay %s: must not be negative", where, k.ApplyDelay.D())
 	}
+	for i, api := range k.DenyAPIs {
+		if api == "" || strings.ContainsAny(api, " ,") {
+			p.add("%s: denyApis[%d]: %q: want an operation name such as \"DescribeImages\", or \"ec2:*\" or \"autoscaling:*\"", where, i, api)
+		}
+	}
 	for i, fl := range k.Faults {
 		if fl.API == "" {
 			p.add("%s: faults[%d]: api is required (an operation name such as \"DescribeInstances\", or \"*\")", where, i)
