@@ -16,6 +16,7 @@ import (
 type EC2API interface {
 	ec2.DescribeInstancesAPIClient
 	DescribeAvailabilityZones(ctx context.Context, in *ec2.DescribeAvailabilityZonesInput, optFns ...func(*ec2.Options)) (*ec2.DescribeAvailabilityZonesOutput, error)
+	LaunchEC2API
 	DescribeRegions(ctx context.Context, in *ec2.DescribeRegionsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeRegionsOutput, error)
 }
 
@@ -63,6 +64,8 @@ type Clients interface {
 	// Organizations returns an Organizations client with the caller's
 	// credentials.
 	Organizations() OrganizationsAPI
+	// AutoScaling returns an Auto Scaling client for t.
+	AutoScaling(t Target) AutoScalingAPI
 }
 
 // AWSClients adapts the shared client factory ([awsconfig.Clients]) to
@@ -87,3 +90,6 @@ func (c AWSClients) CloudWatch(t Target) CloudWatchAPI { return c.Clients.CloudW
 
 // Organizations implements [Clients].
 func (c AWSClients) Organizations() OrganizationsAPI { return c.Clients.Organizations() }
+
+// AutoScaling implements [Clients].
+func (c AWSClients) AutoScaling(t Target) AutoScalingAPI { return c.Clients.AutoScaling(t) }

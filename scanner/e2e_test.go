@@ -125,6 +125,15 @@ func TestScanFleet(t *testing.T) {
 			t.Errorf("%s: %d GetMetricData calls, want %d (%d queries)", region, got, wantMetrics, queried)
 		}
 		totalCalls += wantDescribe + wantMetrics
+		// The launch sources: one call each for the account defaults, the
+		// templates' $Latest/$Default, the groups and the configurations
+		// (none of them has a second page, and no instance names an AMI).
+		for _, api := range []string{"GetInstanceMetadataDefaults", "DescribeLaunchTemplateVersions", "DescribeAutoScalingGroups", "DescribeLaunchConfigurations"} {
+			if got := stats.Calls[api][region]; got != 1 {
+				t.Errorf("%s: %d %s calls, want 1", region, got, api)
+			}
+		}
+		totalCalls += 4
 	}
 	if got := stats.Calls["DescribeRegions"]["us-east-1"]; got != 1 {
 		t.Errorf("DescribeRegions calls = %d, want 1", got)
@@ -262,7 +271,10 @@ func TestScanThrottlingStorm(t *testing.T) {
 	}
 	env.srv.ResetStats()
 	wall.SetStep(15 * time.Millisecond)
-	r := env.scan(t, scanner.Options{Regions: []string{"us-east-1", "eu-west-1"}})
+	// Without the launch-source reads: each of their calls would read the
+	// simulated wall clock before the first DescribeInstances call, refill
+	// its bucket and calm the storm.
+	r := env.scan(t, scanner.Options{Regions: []string{"us-east-1", "eu-west-1"}, NoLaunchSources: true})
 	if scanner.Incomplete(r) {
 		t.Fatalf("targets failed under throttling: %+v", r.Targets)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -70,6 +71,29 @@ func (f *pipeEC2) DescribeInstances(ctx context.Context, in *ec2.DescribeInstanc
 	return out, nil
 }
 
+// The launch-source reads answer that the Region has none.
+func (f *pipeEC2) DescribeLaunchTemplateVersions(context.Context, *ec2.DescribeLaunchTemplateVersionsInput, ...func(*ec2.Options)) (*ec2.DescribeLaunchTemplateVersionsOutput, error) {
+	return &ec2.DescribeLaunchTemplateVersionsOutput{}, nil
+}
+
+func (f *pipeEC2) DescribeImages(context.Context, *ec2.DescribeImagesInput, ...func(*ec2.Options)) (*ec2.DescribeImagesOutput, error) {
+	return &ec2.DescribeImagesOutput{}, nil
+}
+
+func (f *pipeEC2) GetInstanceMetadataDefaults(context.Context, *ec2.GetInstanceMetadataDefaultsInput, ...func(*ec2.Options)) (*ec2.GetInstanceMetadataDefaultsOutput, error) {
+	return &ec2.GetInstanceMetadataDefaultsOutput{AccountLevel: &ec2types.InstanceMetadataDefaultsResponse{}}, nil
+}
+
+type pipeAutoScaling struct{}
+
+func (pipeAutoScaling) DescribeAutoScalingGroups(context.Context, *autoscaling.DescribeAutoScalingGroupsInput, ...func(*autoscaling.Options)) (*autoscaling.DescribeAutoScalingGroupsOutput, error) {
+	return &autoscaling.DescribeAutoScalingGroupsOutput{}, nil
+}
+
+func (pipeAutoScaling) DescribeLaunchConfigurations(context.Context, *autoscaling.DescribeLaunchConfigurationsInput, ...func(*autoscaling.Options)) (*autoscaling.DescribeLaunchConfigurationsOutput, error) {
+	return &autoscaling.DescribeLaunchConfigurationsOutput{}, nil
+}
+
 type pipeCW struct {
 	once              sync.Once
 	metricsRan        chan struct{}
@@ -118,10 +142,11 @@ type pipeClients struct {
 	cw  *pipeCW
 }
 
-func (c pipeClients) STS(Role) STSAPI                 { return pipeSTS{} }
-func (c pipeClients) EC2(Target) EC2API               { return c.ec2 }
-func (c pipeClients) CloudWatch(Target) CloudWatchAPI { return c.cw }
-func (c pipeClients) Organizations() OrganizationsAPI { return nil }
+func (c pipeClients) STS(Role) STSAPI                   { return pipeSTS{} }
+func (c pipeClients) EC2(Target) EC2API                 { return c.ec2 }
+func (c pipeClients) CloudWatch(Target) CloudWatchAPI   { return c.cw }
+func (c pipeClients) Organizations() OrganizationsAPI   { return nil }
+func (c pipeClients) AutoScaling(Target) AutoScalingAPI { return pipeAutoScaling{} }
 
 func TestPipelineStreamsAndBounds(t *testing.T) {
 	ran := make(chan struct{})

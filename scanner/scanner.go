@@ -115,6 +115,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Tool names the program in the report.
 	Tool report.Tool
+	// NoLaunchSources skips the launch-source reads (account defaults,
+	// launch templates, Auto Scaling groups, launch configurations, AMIs):
+	// instances then carry no launch source or next launch.
+	NoLaunchSources bool
 }
 
 // RegionsAll is the Target.Region of an account whose Region list could not
@@ -234,6 +238,7 @@ type targetResult struct {
 	instances  []report.Instance
 	terminated int
 	err        error
+	launch     launch.Result // zero when launch sources were not read
 }
 
 type scan struct {
@@ -485,6 +490,19 @@ func (s *scan) scanTarget(ctx context.Context, t target) targetResult {
 
 	g, gctx := errgroup.WithContext(ctx)
 	batches := make(chan *batch, s.o.MetricsInFlight)
+	// The launch sources are read alongside: their listings start now,
+	// and the reads that need the instances' tags and AMIs start once the
+	// instances are listed (sent on listed).
+	listed := make(chan []report.Instance, 1)
+	var inv *launch.Inventory
+	if !s.o.NoLaunchSources {
+		g.Go(func() error {
+			// An error here is the target's own (its listing failed, or ctx
+			// ended), which the producer reports.
+			inv, _ = collectLaunch(gctx, t, s.c, s.o.Progress, listed)
+			return nil
+		})
+	}
 	var (
 		instances  []report.Instance // written by the producer only, read after Wait
 		terminated int
@@ -539,6 +557,7 @@ func (s *scan) scanTarget(ctx context.Context, t target) targetResult {
 		if err != nil {
 			return err
 		}
+		listed <- instances // never appended to again: the launch collectors only read it
 		if len(cur.queries) > 0 {
 			return send(cur)
 		}
@@ -564,11 +583,18 @@ func (s *scan) scanTarget(ctx context.Context, t target) targetResult {
 			instances[q.idx].Usage = b.usage[i]
 		}
 	}
+	var res launch.Result
+	if inv != nil {
+		res = launch.Resolve(inv, instances) // before policy.Apply: the risk next-launch-v1 reads NextLaunch
+		for _, f := range inv.Failures {
+			log.Warn("launch-source read failed", "read", f.Read, "permission", f.Permission, "err", f.Err)
+		}
+	}
 	for i := range instances {
 		policy.Apply(&instances[i], s.rules)
 	}
 	log.Debug("target scanned", "instances", len(instances), "terminated", terminated, "metricCalls", len(done))
-	return targetResult{instances: instances, terminated: terminated}
+	return targetResult{instances: instances, terminated: terminated, launch: res}
 }
 
 // fetch runs one GetMetricData batch (following NextToken) and returns one
@@ -734,6 +760,7 @@ func (s *scan) assemble(targets []target, results []targetResult, failed []repor
 		r.Shard = &sh
 	}
 	r.SkippedAccounts = s.skipped
+	r.ScanOptions.LaunchSources = !s.o.NoLaunchSources
 	total := 0
 	for i := range results {
 		total += len(results[i].instances)
@@ -749,7 +776,12 @@ func (s *scan) assemble(targets []target, results []targetResult, failed []repor
 		} else {
 			rt.Instances = len(res.instances)
 			rt.Terminated = res.terminated
+			rt.LaunchErrors = res.launch.Errors
 			r.Instances = append(r.Instances, res.instances...)
+			if d := res.launch.Defaults; d != nil {
+				r.AccountDefaults = append(r.AccountDefaults, *d)
+			}
+			r.LaunchSources = append(r.LaunchSources, res.launch.Sources...)
 		}
 		r.Targets = append(r.Targets, rt)
 	}
@@ -763,7 +795,10 @@ func (s *scan) assemble(targets []target, results []targetResult, failed []repor
 	return r
 }
 
-// Incomplete reports whether any target of r failed.
+// Incomplete reports whether any target of r failed, or any of its
+// launch-source reads did.
 func Incomplete(r *report.Report) bool {
-	return slices.ContainsFunc(r.Targets, func(t report.Target) bool { return t.Status == report.TargetError })
+	return slices.ContainsFunc(r.Targets, func(t report.Target) bool {
+		return t.Status == report.TargetError || len(t.LaunchErrors) > 0
+	})
 }

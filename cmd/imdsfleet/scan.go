@@ -51,6 +51,7 @@ type scanOptions struct {
 	endpointURL     string
 	cwProtocol      string
 	maxBackoff      time.Duration
+	noLaunchSources bool
 }
 
 func newScanCmd(g *globals) *cobra.Command {
@@ -89,11 +90,17 @@ Credentials and Region come from the standard AWS chain (environment,
 --profile / AWS_PROFILE, SSO, instance role); --endpoint-url or
 AWS_ENDPOINT_URL points every client at another endpoint (the simulated AWS,
 moto). The caller needs sts:GetCallerIdentity, ec2:DescribeRegions,
-ec2:DescribeInstances and cloudwatch:GetMetricData.
+ec2:DescribeInstances and cloudwatch:GetMetricData, and for the launch
+sources (what each instance's replacement would get; skip them with
+--no-launch-sources) ec2:GetInstanceMetadataDefaults,
+ec2:DescribeLaunchTemplateVersions, ec2:DescribeImages,
+autoscaling:DescribeAutoScalingGroups and
+autoscaling:DescribeLaunchConfigurations.
 
 Exit codes: 0 success; 1 the scan could not run; 2 bad usage; 3 --fail-on
-matched; 4 the scan is incomplete (a target failed, or an instance's usage
-could not be read from CloudWatch; the report still lists it). When 3 and 4
+matched; 4 the scan is incomplete (a target failed, an instance's usage
+could not be read from CloudWatch, or a launch-source read was denied or
+failed; the report still lists it). When 3 and 4
 both apply, 3.`,
 		Example: `  # every enabled Region of the caller's account, table on the terminal
   imdsfleet scan
@@ -140,6 +147,7 @@ both apply, 3.`,
 	f.StringVar(&o.profile, "profile", "", "AWS profile (default: AWS_PROFILE or the default profile)")
 	f.StringVar(&o.region, "region", "", "home Region for STS and DescribeRegions (default: AWS_REGION, the profile's, or us-east-1)")
 	f.StringVar(&o.endpointURL, "endpoint-url", "", "send every AWS call to this URL (default: AWS_ENDPOINT_URL or AWS)")
+	f.BoolVar(&o.noLaunchSources, "no-launch-sources", false, "do not read the launch sources (account defaults, launch templates, Auto Scaling groups, launch configurations, AMIs): no next launch, no sources to fix")
 	f.StringVar(&o.cwProtocol, "cloudwatch-protocol", awsconfig.ProtocolCBOR, "CloudWatch wire protocol: cbor (AWS's SDK default), json or query (emulators without CBOR, such as moto)")
 
 	// Retry tuning for unusual throttling (and fast tests); hidden like
@@ -192,6 +200,7 @@ func (o *scanOptions) parse() (*scanPlan, error) {
 		return nil, usageError("--min-observed-days %d: want at least 1 (the days with data an instance needs to be ready)", o.minObservedDays)
 	}
 	p.opts.MinObservedDays = o.minObservedDays
+	p.opts.NoLaunchSources = o.noLaunchSources
 	if p.opts.TagFilters, err = scanner.ParseTagFilters(o.filterTags); err != nil {
 		return nil, usageError("%v", err)
 	}
@@ -398,10 +407,34 @@ func runScan(ctx context.Context, g *globals, o *scanOptions) error {
 	if unread > 0 {
 		why = append(why, fmt.Sprintf("the IMDSv1 usage of %d instances could not be read from CloudWatch (usage status error)", unread))
 	}
+	if targets, perms := unreadLaunchSources(r); len(targets) > 0 {
+		why = append(why, fmt.Sprintf("the launch sources of %s could not all be read (grant %s, or pass --no-launch-sources)",
+			strings.Join(targets, ", "), strings.Join(perms, ", ")))
+	}
 	if len(why) > 0 {
 		return withCode(exitIncomplete, fmt.Errorf("scan incomplete: %s; the report lists them", strings.Join(why, "; ")))
 	}
 	return nil
+}
+
+// unreadLaunchSources names the targets with a failed launch-source read
+// (account/Region) and the permissions those reads need.
+func unreadLaunchSources(r *report.Report) (targets, perms []string) {
+	seen := map[string]bool{}
+	for _, t := range r.Targets {
+		if len(t.LaunchErrors) == 0 {
+			continue
+		}
+		targets = append(targets, t.Account+"/"+t.Region)
+		for _, e := range t.LaunchErrors {
+			if !seen[e.Permission] {
+				seen[e.Permission] = true
+				perms = append(perms, e.Permission)
+			}
+		}
+	}
+	slices.Sort(perms)
+	return targets, perms
 }
 
 // unreadUsage counts the instances whose usage status is error.

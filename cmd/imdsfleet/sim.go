@@ -36,11 +36,12 @@ type simOptions struct {
 	applyDelay    time.Duration
 	// Fault injection: --fault specs for every Region, and Regions (by
 	// name, in every account) that always fail one way.
-	faults           []string
-	authFailure      []string
-	unauthorized     []string
-	cloudWatchDenied []string
-	denyModify       []string
+	faults            []string
+	authFailure       []string
+	unauthorized      []string
+	cloudWatchDenied  []string
+	denyModify        []string
+	autoScalingDenied []string
 	// hiddenCallers are ID[=AFTER]: instances given a hidden IMDSv1 caller
 	// that starts AFTER once IMDSv2 is enforced on them.
 	hiddenCallers []string
@@ -56,13 +57,15 @@ func newSimCmd(g *globals) *cobra.Command {
 	o := &simOptions{}
 	cmd := &cobra.Command{
 		Use:   "sim",
-		Short: "Serve a simulated AWS (EC2, CloudWatch, STS) for demos and tests",
+		Short: "Serve a simulated AWS (EC2, Auto Scaling, CloudWatch, STS) for demos and tests",
 		Long: `sim serves a simulated AWS on one HTTP endpoint: EC2 (DescribeRegions,
 DescribeAvailabilityZones, DescribeInstances, DescribeTags,
 DescribeInstanceStatus, ModifyInstanceMetadataOptions,
-GetInstanceMetadataDefaults),
-CloudWatch (GetMetricData, GetMetricStatistics over RPC v2 CBOR and JSON) and
-STS (GetCallerIdentity, AssumeRole), speaking the real wire protocols, so the
+GetInstanceMetadataDefaults, DescribeLaunchTemplates,
+DescribeLaunchTemplateVersions, DescribeImages), Auto Scaling
+(DescribeAutoScalingGroups, DescribeLaunchConfigurations), CloudWatch
+(GetMetricData, GetMetricStatistics over RPC v2 CBOR and JSON) and STS
+(GetCallerIdentity, AssumeRole), speaking the real wire protocols, so the
 AWS SDKs and the AWS CLI work against it unchanged.
 
 The fleet comes from --fleet (the JSON format of docs/fleet-format.md) or is
@@ -79,8 +82,9 @@ Fault injection from flags (the fleet file can also set them per Region):
 answer; every Region; API "*" for all), and Regions that always fail one
 way, in every account:
 --auth-failure, --unauthorized (EC2 UnauthorizedOperation),
---cloudwatch-denied (AccessDenied), --deny-modify
-(ModifyInstanceMetadataOptions UnauthorizedOperation, DryRun or not).
+--cloudwatch-denied (AccessDenied), --autoscaling-denied (AccessDenied),
+--deny-modify (ModifyInstanceMetadataOptions UnauthorizedOperation, DryRun or
+not).
 
 Organizations: --synthetic N --accounts A (A > 1) makes the accounts one
 organization (the first is the management account, whose keys sim prints;
@@ -129,6 +133,7 @@ Counters: GET /_sim/stats.`,
 	fl.StringArrayVar(&o.authFailure, "auth-failure", nil, "every EC2 call in this Region answers AuthFailure (repeatable)")
 	fl.StringArrayVar(&o.unauthorized, "unauthorized", nil, "every EC2 call in this Region answers UnauthorizedOperation (repeatable)")
 	fl.StringArrayVar(&o.cloudWatchDenied, "cloudwatch-denied", nil, "every CloudWatch call in this Region answers AccessDenied (repeatable)")
+	fl.StringArrayVar(&o.autoScalingDenied, "autoscaling-denied", nil, "every Auto Scaling call in this Region answers AccessDenied (repeatable)")
 	fl.StringArrayVar(&o.denyModify, "deny-modify", nil, "ModifyInstanceMetadataOptions in this Region answers UnauthorizedOperation (repeatable)")
 	fl.StringArrayVar(&o.hiddenCallers, "hidden-caller", nil, "give instance ID a hidden IMDSv1 caller (60 calls an hour) that starts AFTER (default 10m) once IMDSv2 is enforced on it: ID[=AFTER] (repeatable)")
 	fl.StringSliceVar(&o.denyAssumeRole, "deny-assume-role", nil, "AssumeRole into these account ids answers AccessDenied (comma list; a missing or untrusting role)")
@@ -247,6 +252,7 @@ func (o *simOptions) fleet(cmd *cobra.Command) (*fleet.Fleet, error) {
 		{"--auth-failure", o.authFailure, func(k *fleet.Knobs) { k.AuthFailure = true }},
 		{"--unauthorized", o.unauthorized, func(k *fleet.Knobs) { k.UnauthorizedOperation = true }},
 		{"--cloudwatch-denied", o.cloudWatchDenied, func(k *fleet.Knobs) { k.CloudWatchDenied = true }},
+		{"--autoscaling-denied", o.autoScalingDenied, func(k *fleet.Knobs) { k.AutoScalingDenied = true }},
 		{"--deny-modify", o.denyModify, func(k *fleet.Knobs) { k.DenyModify = true }},
 	} {
 		for _, name := range rf.regions {

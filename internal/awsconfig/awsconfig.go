@@ -25,6 +25,7 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	cwschemas "github.com/aws/aws-sdk-go-v2/service/cloudwatch/schemas"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -256,6 +257,15 @@ func Load(ctx context.Context, o Options) (aws.Config, error) {
 // EC2 returns an EC2 client for region.
 func EC2(cfg aws.Config, region string) *ec2.Client {
 	return ec2.NewFromConfig(cfg, func(o *ec2.Options) {
+		if region != "" {
+			o.Region = region
+		}
+	})
+}
+
+// AutoScaling returns an Auto Scaling client for region.
+func AutoScaling(cfg aws.Config, region string) *autoscaling.Client {
+	return autoscaling.NewFromConfig(cfg, func(o *autoscaling.Options) {
 		if region != "" {
 			o.Region = region
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
@@ -194,6 +195,11 @@ func (c *Clients) EC2(t Target) *ec2.Client {
 // CloudWatch returns a CloudWatch client for t.
 func (c *Clients) CloudWatch(t Target) *cloudwatch.Client {
 	return CloudWatch(c.Pool.Config(t.Role, t.Region), t.Region, c.CloudWatchProtocol)
+}
+
+// AutoScaling returns an Auto Scaling client for t.
+func (c *Clients) AutoScaling(t Target) *autoscaling.Client {
+	return AutoScaling(c.Pool.Config(t.Role, t.Region), t.Region)
 }
 
 // Organizations returns an Organizations client with the caller's
