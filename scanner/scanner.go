@@ -1,6 +1,8 @@
 // Package scanner finds every EC2 instance of a set of (account, Region)
 // targets, reads its IMDS metadata options and its IMDSv1 usage from
-// CloudWatch, and classifies it into a [report.Report].
+// CloudWatch, reads the launch sources its replacement would come from
+// (collectors.go lists the collectors; internal/launch resolves them), and
+// classifies it into a [report.Report].
 //
 // All targets run in one bounded errgroup; a target that fails becomes an
 // error record in the report and the others go on. Within a Region,

@@ -224,12 +224,20 @@ func benchScanOnce(b *testing.B, sim *simProc, want int) {
 	gotDI := sum(stats["calls"]["DescribeInstances"]) - sum(stats["throttled"]["DescribeInstances"])
 	gotGMD := sum(stats["calls"]["GetMetricData"]) - sum(stats["throttled"]["GetMetricData"])
 	gotDR := sum(stats["calls"]["DescribeRegions"])
+	minLaunch := minLaunchCalls(rep)
+	gotLaunch := map[string]int{}
+	launchOK := true
+	for api, least := range minLaunch {
+		gotLaunch[api] = sum(stats["calls"][api]) - sum(stats["throttled"][api])
+		launchOK = launchOK && gotLaunch[api] == least
+	}
 
 	bound := lowerBound(b, sim, slowest)
 
 	b.ReportMetric(float64(len(rep.Instances)+sumTerminated(rep)), "instances")
 	b.ReportMetric(float64(gotDI)/float64(minDI), "DescribeInstances/min")
 	b.ReportMetric(float64(gotGMD)/float64(minGMD), "GetMetricData/min")
+	b.ReportMetric(float64(sumInts(gotLaunch))/float64(sumInts(minLaunch)), "launch-calls/min")
 	b.ReportMetric(wall.Seconds(), "wall-s")
 	b.ReportMetric(bound.Seconds(), "bound-s")
 	b.ReportMetric(wall.Seconds()/bound.Seconds(), "wall/bound")
@@ -238,9 +246,98 @@ func benchScanOnce(b *testing.B, sim *simProc, want int) {
 	}
 	b.Logf("calls: DescribeRegions %d (min 1), DescribeInstances %d (min %d), GetMetricData %d (min %d); throttled %d; wall %s, lower bound %s (Region %s, %d instances)",
 		gotDR, gotDI, minDI, gotGMD, minGMD, sumAll(stats["throttled"]), wall.Round(time.Millisecond), bound.Round(time.Millisecond), slowest, slowestN)
+	b.Logf("launch-source calls (min): %s", launchCallsLine(gotLaunch, minLaunch))
 	if got := len(rep.Instances) + sumTerminated(rep); got < want*9/10 {
 		b.Fatalf("report has %d instances, fleet %d", got, want)
 	}
+	if !launchOK {
+		b.Errorf("launch-source calls above the minimum: %s", launchCallsLine(gotLaunch, minLaunch))
+	}
+}
+
+// minLaunchCalls is the fewest launch-source calls AWS allows for the
+// report's fleet, per API, summed over its targets: per Region one
+// GetInstanceMetadataDefaults; the $Latest/$Default versions of every
+// template at 200 a page (at least one page); one call per template for
+// the older versions groups and instances name; the groups and the launch
+// configurations at 100 a page (at least one page each); the distinct AMIs
+// of the versions, configurations and instances at 200 ids a call.
+func minLaunchCalls(r *report.Report) map[string]int {
+	type region struct {
+		listed, groups, configs int
+		numbered                map[string]int
+		amis                    map[string]bool
+	}
+	regions := map[string]*region{}
+	get := func(account, name string) *region {
+		k := account + "/" + name
+		if regions[k] == nil {
+			regions[k] = &region{numbered: map[string]int{}, amis: map[string]bool{}}
+		}
+		return regions[k]
+	}
+	for _, t := range r.Targets {
+		if t.Status == report.TargetOK {
+			get(t.Account, t.Region)
+		}
+	}
+	for _, s := range r.LaunchSources {
+		g := get(s.Account, s.Region)
+		switch s.Kind {
+		case report.SourceLaunchTemplate:
+			if s.IsDefault || s.IsLatest {
+				g.listed++
+			} else {
+				g.numbered[s.TemplateID]++
+			}
+		case report.SourceAutoScalingGroup:
+			g.groups++
+		case report.SourceLaunchConfiguration:
+			g.configs++
+		}
+		if strings.HasPrefix(s.ImageID, "ami-") {
+			g.amis[s.ImageID] = true
+		}
+	}
+	for _, in := range r.Instances {
+		if strings.HasPrefix(in.ImageID, "ami-") {
+			get(in.Account, in.Region).amis[in.ImageID] = true
+		}
+	}
+	pages := func(n, per int) int { return max(1, (n+per-1)/per) }
+	least := map[string]int{}
+	for _, g := range regions {
+		least["GetInstanceMetadataDefaults"]++
+		least["DescribeLaunchTemplateVersions"] += pages(g.listed, 200)
+		for _, n := range g.numbered {
+			least["DescribeLaunchTemplateVersions"] += pages(n, 200)
+		}
+		least["DescribeAutoScalingGroups"] += pages(g.groups, 100)
+		least["DescribeLaunchConfigurations"] += pages(g.configs, 100)
+		least["DescribeImages"] += (len(g.amis) + 199) / 200
+	}
+	return least
+}
+
+func sumInts(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+func launchCallsLine(got, least map[string]int) string {
+	apis := make([]string, 0, len(least))
+	for api := range least {
+		apis = append(apis, api)
+	}
+	sort.Strings(apis)
+	var parts []string
+	for _, api := range apis {
+		parts = append(parts, fmt.Sprintf("%s %d (%d)", api, got[api], least[api]))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func sumTerminated(r *report.Report) int {
