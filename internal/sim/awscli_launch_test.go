@@ -28,7 +28,9 @@ func TestLaunchSourcesWithAWSCLI(t *testing.T) {
 	env := append(simtest.Env(url, keyA, "us-east-1"), "AWS_MAX_ATTEMPTS=1", "AWS_PAGER=")
 	aws := func(args ...string) ([]byte, error) {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		// A limit, not a timing assertion: it keeps a hung aws from hanging
+		// the suite, and leaves a loaded machine's slow Python starts room.
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, "aws", append([]string{"--endpoint-url", url, "--output", "json"}, args...)...)
 		cmd.Env = append(cmd.Environ(), env...)
@@ -84,7 +86,6 @@ func TestLaunchSourcesWithAWSCLI(t *testing.T) {
 		if n := s.Stats().Calls["DescribeLaunchTemplateVersions"]["us-east-1"] - before; n != 2 {
 			t.Errorf("the CLI made %d calls, want 2 pages", n)
 		}
-		fails(t, "InvalidParameterValue", "ec2", "describe-launch-template-versions", "--versions", "$Latest", "--max-items", "5", "--page-size", "201")
 		fails(t, "InvalidLaunchTemplateId.VersionNotFound", "ec2", "describe-launch-template-versions", "--launch-template-id", ltID(1), "--versions", "3")
 	})
 
