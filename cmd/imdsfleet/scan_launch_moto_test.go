@@ -116,4 +116,3 @@ func TestScanLaunchSourcesMoto(t *testing.T) {
 		t.Errorf("instances per group %v, want 2 each", groups)
 	}
 }
-
