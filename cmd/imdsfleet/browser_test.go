@@ -563,6 +563,37 @@ func TestHTMLReportInBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("sources to fix", func(t *testing.T) {
+		// Every source the report says to fix, by kind, and only those:
+		// the group web-asg and its template's version 1, the group with
+		// the hostile name and its launch configuration, the account
+		// defaults of both Regions (they set nothing).
+		if rep.ScanOptions == nil || !rep.ScanOptions.LaunchSources {
+			t.Skip("this build's scan does not read launch sources yet: no sources to fix to check")
+		}
+		var want []string
+		for _, s := range rep.LaunchSources {
+			if s.ToFix() {
+				want = append(want, s.Kind)
+			}
+		}
+		slices.Sort(want)
+		var kinds []string
+		hostile := false
+		for _, row := range got.Sources {
+			name, kind, _ := strings.Cut(row, " | ")
+			kinds = append(kinds, kind)
+			hostile = hostile || name == groups[2]
+		}
+		slices.Sort(kinds)
+		if w := []string{"account-default", "account-default", "auto-scaling-group", "auto-scaling-group", "launch-configuration", "launch-template"}; !slices.Equal(want, w) || !slices.Equal(kinds, w) {
+			t.Errorf("sources to fix shown %q, in the report %q, want %q", got.Sources, want, w)
+		}
+		if !hostile {
+			t.Errorf("the group with the hostile name is not among the sources to fix as text: %q", got.Sources)
+		}
+	})
+
 	t.Run("sort and filter work", func(t *testing.T) {
 		want := slices.Clone(got.IDs)
 		sort.Strings(want)
