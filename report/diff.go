@@ -254,8 +254,9 @@ const TargetNotScanned = "not-scanned"
 // Compare computes the progress from old to new. Instances are matched by
 // account, Region and id. An instance in one report only is new or gone
 // when both reports scanned its account and Region successfully, and
-// unscanned otherwise: a target that failed or was not scanned says
-// nothing about its instances. When both reports have workloads (schema
+// unscanned otherwise: a target that failed or was not scanned, or a
+// --filter-tag of the other scan that the instance's tags do not match,
+// says nothing about its instances. When both reports have workloads (schema
 // 2), each workload gets its figures too: an instance counts in its
 // workload of each report, and its changes in its new one. Reports of
 // different schema versions are compared on what both hold; NotCompared
@@ -369,14 +370,14 @@ func Compare(old, new *Report) *Diff {
 		if o != nil {
 			matched[key] = true
 		}
-		compare(o, n, oldStatus[targetKey{n.Account, n.Region}] == TargetOK)
+		compare(o, n, oldStatus[targetKey{n.Account, n.Region}] == TargetOK && Listed(old, n.Tags))
 	}
 	for i := range old.Instances {
 		o := &old.Instances[i]
 		if matched[[3]string{o.Account, o.Region, o.InstanceID}] {
 			continue
 		}
-		compare(o, nil, newStatus[targetKey{o.Account, o.Region}] == TargetOK)
+		compare(o, nil, newStatus[targetKey{o.Account, o.Region}] == TargetOK && Listed(new, o.Tags))
 	}
 	// A workload of no instance (a report edited by hand) still shows.
 	if compareWorkloads {
@@ -619,6 +620,10 @@ func notCompared(old, new *Report) []string {
 	lacks("workloads", "there is no progress per workload", hasWorkloads, func(r *Report) string {
 		return fmt.Sprintf("schema version %d", r.SchemaVersion)
 	})
+	if !sameFilterTags(old, new) {
+		out = append(out, fmt.Sprintf("instances outside the other scan's --filter-tag: the reports were listed with different filters (old: %s; new: %s), so an instance one of them could not list counts as unscanned, not new or gone",
+			filterTagsText(old), filterTagsText(new)))
+	}
 	return out
 }
 

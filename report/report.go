@@ -153,6 +153,11 @@ type ScanOptions struct {
 	// keys the workloads were drawn with, in flag order.
 	GroupBy   []string `json:"groupBy,omitempty"`
 	OwnerTags []string `json:"ownerTags,omitempty"`
+	// FilterTags are the --filter-tag filters the scan listed instances
+	// with (sorted by key, values sorted): an instance they do not match
+	// was never listed, so its absence says nothing. Empty: every
+	// instance was listed.
+	FilterTags []TagFilter `json:"filterTags,omitempty"`
 }
 
 // Target is one (account, Region) pair that was scanned.

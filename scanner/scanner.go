@@ -792,6 +792,10 @@ func (s *scan) assemble(targets []target, results []targetResult, failed []repor
 		wo.OwnerTags = launch.DefaultOwnerTags
 	}
 	r.ScanOptions.GroupBy, r.ScanOptions.OwnerTags = wo.GroupBy, wo.OwnerTags
+	for _, f := range s.o.TagFilters {
+		r.ScanOptions.FilterTags = append(r.ScanOptions.FilterTags, report.TagFilter{Key: f.Key, Values: slices.Clone(f.Values)})
+	}
+	report.SortTagFilters(r.ScanOptions.FilterTags)
 	r.Workloads = launch.Workloads(r, wo)
 	report.Normalize(r)
 	return r

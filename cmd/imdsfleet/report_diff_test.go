@@ -384,3 +384,51 @@ func TestReportDiffHostileNames(t *testing.T) {
 		}
 	}
 }
+
+// TestReportDiffFilterTag: a scan narrowed with --filter-tag, diffed
+// against an unfiltered scan of the same unchanged fleet, reports no
+// instance gone or new: those its filter left out are unscanned, and the
+// diff says why. Merging shards listed with different --filter-tag is
+// refused, naming the difference.
+func TestReportDiffFilterTag(t *testing.T) {
+	day0 := dayStable(t).UTC().Truncate(24 * time.Hour)
+	f := diffFleet(day0, map[string][]diffInst{
+		"us-east-1": {
+			{id: diffID(1), tokens: "optional", name: "prod-a", tags: map[string]string{"env": "prod"}},
+			{id: diffID(2), tokens: "required", name: "dev-b", tags: map[string]string{"env": "dev"}},
+			{id: diffID(3), tokens: "optional", name: "untagged"},
+		},
+	})
+	_, url := simtest.Start(t, f, sim.Options{Seed: 7})
+	scanEnv(t, url, scanAcctA)
+	dir := t.TempDir()
+	p := func(name string) string { return filepath.Join(dir, name) }
+	scanTo(t, url, scanAcctA, p("all.json"), "--regions", "us-east-1")
+	scanTo(t, url, scanAcctA, p("prod.json"), "--regions", "us-east-1", "--filter-tag", "env=prod")
+
+	for _, pair := range [][2]string{{"all.json", "prod.json"}, {"prod.json", "all.json"}} {
+		d := runDiff(t, exitOK, p(pair[0]), p(pair[1]))
+		want := map[string][]string{diffID(2): {report.ChangeUnscanned}, diffID(3): {report.ChangeUnscanned}}
+		if got := changesByID(d); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s → %s: changes %v, want %v", pair[0], pair[1], got, want)
+		}
+		if d.Totals.Changes.New != 0 || d.Totals.Changes.Gone != 0 {
+			t.Errorf("%s → %s: %d new, %d gone; want none", pair[0], pair[1], d.Totals.Changes.New, d.Totals.Changes.Gone)
+		}
+		if !slices.ContainsFunc(d.NotCompared, func(s string) bool { return strings.Contains(s, "--filter-tag env=prod") }) {
+			t.Errorf("%s → %s: notCompared %q does not name the filter", pair[0], pair[1], d.NotCompared)
+		}
+	}
+	// The same filter on both sides: nothing unscanned, nothing noted.
+	scanTo(t, url, scanAcctA, p("prod2.json"), "--regions", "us-east-1", "--filter-tag", "env=prod")
+	if d := runDiff(t, exitOK, p("prod.json"), p("prod2.json")); len(d.Instances) != 0 || slices.ContainsFunc(d.NotCompared, func(s string) bool { return strings.Contains(s, "filter-tag") }) {
+		t.Errorf("same filter: instances %+v, notCompared %q", d.Instances, d.NotCompared)
+	}
+
+	scanTo(t, url, scanAcctA, p("s1.json"), "--regions", "us-east-1", "--shard", "1/2", "--filter-tag", "env=prod")
+	scanTo(t, url, scanAcctA, p("s2.json"), "--regions", "us-east-1", "--shard", "2/2")
+	res := scanCLI(t, false, "report", "merge", "-o", p("m.json"), p("s1.json"), p("s2.json"))
+	if res.code != exitUsage || !strings.Contains(res.err, "scanOptions.filterTags") {
+		t.Errorf("merge of shards with different --filter-tag: exit %d, stderr %q", res.code, res.err)
+	}
+}

@@ -229,8 +229,9 @@ instance (matched by account, Region and id) and shows the migration progress
 per account and Region: instances newly enforced, newly v1-in-use,
 regressions (enforced back to tokens optional), new and gone instances, and
 IMDSv1 calls up or down. An instance in one report only counts as new or gone
-when both reports scanned its account and Region; otherwise it is
-"unscanned" (not compared). Reports of different schema versions are
+when both reports scanned its account and Region (and the other scan's
+--filter-tag, if any, matches its tags); otherwise it is "unscanned" (not
+compared). Reports of different schema versions are
 compared on what both record; the output says what was not compared.
 
 --format table (default), markdown (for a pull request or
