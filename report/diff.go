@@ -77,7 +77,7 @@ func DescribeChange(kind string) string {
 	case ChangeReclassified:
 		return "Classification changed otherwise (e.g. v1-in-use to ready)."
 	case ChangeUnscanned:
-		return "In one report only: the other did not scan its account and Region (or that target failed); not compared."
+		return "In one report only: the other did not scan its account and Region, that target failed, or its --filter-tag left the instance out; not compared."
 	}
 	return ""
 }
