@@ -459,26 +459,44 @@ func (x *index) resolveGroup(g Group) ([]string, report.NextLaunch) {
 	default:
 		return nil, unresolved("the group names no launch template, mixed instances policy or launch configuration")
 	}
-	var uses []string
+	var uses, paths []string // paths: every launch path, resolved or not, once each
 	var nexts []report.NextLaunch
 	for _, ref := range refs {
 		v, id, why := x.version(ref)
 		if v == nil {
-			nexts = append(nexts, unresolved(why))
+			if p := refLabel(ref); !slices.Contains(paths, p) {
+				paths = append(paths, p)
+				nexts = append(nexts, unresolved(why))
+			}
 			continue
 		}
 		if slices.Contains(uses, id) {
 			continue
 		}
 		uses = append(uses, id)
+		paths = append(paths, id)
 		nexts = append(nexts, x.resolve(v.MetadataOptions, report.LayerLaunchTemplate, v.ImageID))
 	}
-	return uses, worst(nexts, uses)
+	return uses, worst(nexts, paths)
+}
+
+// refLabel names a template reference that could not be resolved, as the
+// group gives it: "launch template lt-… version 4".
+func refLabel(ref TemplateRef) string {
+	name := ref.ID
+	if name == "" {
+		name = ref.Name
+	}
+	version := ref.Version
+	if version == "" {
+		version = "$Default"
+	}
+	return fmt.Sprintf("launch template %s version %s", name, version)
 }
 
 // worst picks the next launch that matters most among a group's launch
 // paths (see resolveGroup), noting when they differ.
-func worst(nexts []report.NextLaunch, uses []string) report.NextLaunch {
+func worst(nexts []report.NextLaunch, paths []string) report.NextLaunch {
 	if len(nexts) == 1 {
 		return nexts[0]
 	}
@@ -494,7 +512,7 @@ func worst(nexts []report.NextLaunch, uses []string) report.NextLaunch {
 	}
 	n := nexts[pick]
 	if differ {
-		n.Reason = joinReasons(n.Reason, fmt.Sprintf("the group launches from %d template versions (%s) that differ; this is the one that matters most", len(nexts), strings.Join(uses, ", ")))
+		n.Reason = joinReasons(n.Reason, fmt.Sprintf("the group launches from %d template versions (%s) that differ; this is the one that matters most", len(nexts), strings.Join(paths, ", ")))
 	}
 	return n
 }

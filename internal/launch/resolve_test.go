@@ -224,7 +224,9 @@ func TestGroups(t *testing.T) {
 		{"mixed-override", []string{"launch-template/lt-web/3", "launch-template/lt-gpu/7"},
 			want{tokens: "optional", tokensFrom: "launch-template", hop: 1, hopFrom: "built-in", endpoint: "enabled", endpointFrom: "built-in",
 				reason: []string{"launches from 2 template versions", "launch-template/lt-gpu/7"}}},
-		{"mixed-missing", []string{"launch-template/lt-web/3"}, unresolvedBecause("launch template lt-gpu has no version 4")},
+		// The reason names both paths, the one that cannot be resolved too.
+		{"mixed-missing", []string{"launch-template/lt-web/3"}, unresolvedBecause("launch template lt-gpu has no version 4",
+			"launches from 2 template versions (launch-template/lt-web/3, launch template lt-gpu version 4) that differ")},
 		// Every override names its own template: the policy's is not used.
 		{"mixed-all-own", []string{"launch-template/lt-web/3"}, required2LT},
 	}
