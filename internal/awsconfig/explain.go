@@ -161,7 +161,7 @@ func explainCall(err error, op *smithy.OperationError, assuming bool) string {
 		case deniedCodes[code] && assuming:
 			return fmt.Sprintf("cannot assume the role (%s from %s): the role's trust policy must allow the caller, and the caller needs sts:AssumeRole on it (check --external-id too)", code, name)
 		case deniedCodes[code]:
-			return fmt.Sprintf("access denied (%s from %s): grant %s to the scanning identity (imdsfleet scan needs sts:GetCallerIdentity, ec2:DescribeRegions, ec2:DescribeInstances, cloudwatch:GetMetricData)", code, name, name)
+			return fmt.Sprintf("access denied (%s from %s): grant %s to the identity imdsfleet runs as (the README's least-privilege IAM policies list every permission each command needs)", code, name, name)
 		case throttleCodes[code]:
 			return fmt.Sprintf("throttled by AWS beyond the retry budget (%s from %s): lower --concurrency and retry", code, name)
 		default:

@@ -52,6 +52,11 @@ func TestExplain(t *testing.T) {
 			[]string{"access denied (UnauthorizedOperation from ec2:DescribeInstances)", "grant ec2:DescribeInstances"}},
 		{"access denied CloudWatch", opErr("CloudWatch", "GetMetricData", apiErr("AccessDenied", "")),
 			[]string{"grant cloudwatch:GetMetricData"}},
+		// A launch-source read: the permission is named, and the hint does
+		// not list a partial set of scan's permissions (it once listed four,
+		// none of them the one denied).
+		{"access denied Auto Scaling", opErr("Auto Scaling", "DescribeAutoScalingGroups", apiErr("AccessDenied", "")),
+			[]string{"access denied (AccessDenied from autoscaling:DescribeAutoScalingGroups): grant autoscaling:DescribeAutoScalingGroups to the identity imdsfleet runs as", "least-privilege IAM policies"}},
 		{"assume role denied", assumeFailed,
 			[]string{"cannot assume the role (AccessDenied from sts:AssumeRole)", "trust policy", "--external-id"}},
 		{"throttled out", opErr("CloudWatch", "GetMetricData", &retry.MaxAttemptsError{Attempt: 10, Err: apiErr("Throttling", "Rate exceeded")}),
