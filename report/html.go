@@ -124,7 +124,7 @@ type htmlView struct {
 	Targets                 int
 	Failed                  []Target
 	Cards                   []htmlCard
-	Risks                   []htmlCard
+	Risks                   []htmlRisk
 	Waves                   []*htmlWave
 	Classifications         []string
 	RiskNames               []string
@@ -148,6 +148,10 @@ type htmlCard struct {
 	Key, Meaning, CSS string
 	Count             int
 }
+
+// htmlRisk is one risk and its count ("not read" for next-launch-v1 when
+// the launch sources were not read).
+type htmlRisk struct{ Key, Meaning, Count string }
 
 type htmlWave struct {
 	ID, Label, Title, Action, CSS string
@@ -189,7 +193,7 @@ func buildHTMLView(r *Report) *htmlView {
 		v.Cards = append(v.Cards, htmlCard{Key: c, Meaning: DescribeClassification(c), CSS: cssName(c), Count: sum.ByClassification[c]})
 	}
 	for _, k := range Risks {
-		v.Risks = append(v.Risks, htmlCard{Key: k, Meaning: DescribeRisk(k), Count: sum.ByRisk[k]})
+		v.Risks = append(v.Risks, htmlRisk{Key: k, Meaning: DescribeRisk(k), Count: riskCount(r, sum, k)})
 	}
 
 	enforce := &htmlWave{ID: "wave-1", Label: "Wave 1", Title: "Enforce now", CSS: "ready", Open: true,

@@ -116,6 +116,17 @@ func stepCSS(step string) string {
 // launchRead reports whether the report's scan read launch sources.
 func launchRead(r *Report) bool { return r.ScanOptions != nil && r.ScanOptions.LaunchSources }
 
+// riskCount is a risk's count as the human formats print it. next-launch-v1
+// is "not read" when the scan did not read the launch sources
+// (--no-launch-sources, or a report from before they were read): 0 would
+// say that no source launches v1, which nobody checked.
+func riskCount(r *Report, sum Summary, k string) string {
+	if k == RiskNextLaunchV1 && !launchRead(r) {
+		return "not read"
+	}
+	return fmt.Sprint(sum.ByRisk[k])
+}
+
 func htmlWorkloads(r *Report) (rows []htmlWorkload, more int) {
 	ws := workloadsInPlanOrder(r)
 	read := launchRead(r)

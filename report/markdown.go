@@ -81,7 +81,7 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	p("## By risk\n\n")
 	p("| Risk | Instances | Meaning |\n|---|--:|---|\n")
 	for _, k := range Risks {
-		p("| `%s` | %d | %s |\n", k, sum.ByRisk[k], md(DescribeRisk(k), 0))
+		p("| `%s` | %s | %s |\n", k, riskCount(r, sum, k), md(DescribeRisk(k), 0))
 	}
 	p("\n")
 

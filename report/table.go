@@ -72,7 +72,7 @@ func WriteTable(w io.Writer, r *Report, opts TableOptions) error {
 		if sum.ByRisk[k] > 0 {
 			color = colorYellow
 		}
-		t.row(t.paint(color, k), fmt.Sprint(sum.ByRisk[k]), DescribeRisk(k))
+		t.row(t.paint(color, k), riskCount(r, sum, k), DescribeRisk(k))
 	}
 	t.end()
 	t.line("")
