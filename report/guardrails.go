@@ -47,6 +47,12 @@ func GuardrailEvidence(r *Report) guardrails.Evidence {
 		}
 		ev.SkippedAccounts = append(ev.SkippedAccounts, guardrails.SkippedAccount{Account: sa.Account, Reason: reason})
 	}
+	if r.Organization != nil {
+		ev.HasOUs = true
+		for _, u := range r.Organization.Units {
+			ev.OUs = append(ev.OUs, guardrails.OU{ID: u.ID, Name: u.Name, Parent: u.ParentID, Accounts: slices.Clone(u.Accounts)})
+		}
+	}
 	for i := range r.Instances {
 		in := &r.Instances[i]
 		optional := in.Classification == ClassV1InUse || in.Classification == ClassNoData || in.Classification == ClassReady

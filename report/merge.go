@@ -90,7 +90,24 @@ func Merge(inputs []MergeInput, opts MergeOptions) (*Report, error) {
 		return nil, err
 	}
 
+	org, err := mergeOrganizations(inputs)
+	if err != nil {
+		return nil, err
+	}
+	partition := ""
+	for _, in := range inputs {
+		switch p := in.Report.Partition; {
+		case p == "":
+		case partition == "":
+			partition = p
+		case p != partition:
+			return nil, fmt.Errorf("%w: %s was scanned in partition %s and another input in %s: merge the reports of one partition only", ErrMerge, in.Name, p, partition)
+		}
+	}
+
 	out := &Report{
+		Partition:     partition,
+		Organization:  org,
 		SchemaVersion: first.Report.SchemaVersion,
 		Tool:          opts.Tool,
 		ScanOptions:   cloneScanOptions(first.Report.ScanOptions),
@@ -501,4 +518,66 @@ func cloneMap(m map[string]string) map[string]string {
 		c[k] = v
 	}
 	return c
+}
+
+// mergeOrganizations joins the organization trees of the inputs: each
+// unit once, with the union of the accounts the inputs list in it (shards
+// of one scan walked the same tree). A unit whose name or parent differs
+// between inputs, or an account listed in two units, is refused: the
+// inputs saw different organizations, or one moved between the scans.
+// nil when no input has a tree.
+func mergeOrganizations(inputs []MergeInput) (*Organization, error) {
+	type seen struct {
+		unit OrgUnit
+		from string
+	}
+	units := map[string]*seen{}
+	accountIn := map[string]seen{}
+	found := false
+	for _, in := range inputs {
+		o := in.Report.Organization
+		if o == nil {
+			continue
+		}
+		found = true
+		for _, u := range o.Units {
+			cur, ok := units[u.ID]
+			if !ok {
+				cur = &seen{unit: OrgUnit{ID: u.ID, Name: u.Name, ParentID: u.ParentID, Accounts: []string{}}, from: in.Name}
+				units[u.ID] = cur
+			}
+			switch {
+			case cur.unit.ParentID == "" && u.ParentID != "":
+				// A unit given with --ou in one scan and walked to from
+				// its parent in another: the parent is known.
+				cur.unit.ParentID = u.ParentID
+			case u.ParentID != "" && u.ParentID != cur.unit.ParentID:
+				return nil, fmt.Errorf("%w: organizational unit %s has parent %s in %s and %s in %s: re-scan the shards of one organization at one time",
+					ErrMerge, SanitizeCell(u.ID, 60), SanitizeCell(cur.unit.ParentID, 60), cur.from, SanitizeCell(u.ParentID, 60), in.Name)
+			}
+			if u.Name != cur.unit.Name {
+				return nil, fmt.Errorf("%w: organizational unit %s is named %q in %s and %q in %s: re-scan the shards of one organization at one time",
+					ErrMerge, SanitizeCell(u.ID, 60), SanitizeCell(cur.unit.Name, 60), cur.from, SanitizeCell(u.Name, 60), in.Name)
+			}
+			for _, a := range u.Accounts {
+				if prev, ok := accountIn[a]; ok && prev.unit.ID != u.ID {
+					return nil, fmt.Errorf("%w: account %s is in organizational unit %s in %s and in %s in %s: re-scan the shards of one organization at one time",
+						ErrMerge, SanitizeCell(a, 60), SanitizeCell(prev.unit.ID, 60), prev.from, SanitizeCell(u.ID, 60), in.Name)
+				}
+				accountIn[a] = seen{unit: OrgUnit{ID: u.ID}, from: in.Name}
+				cur.unit.Accounts = append(cur.unit.Accounts, a)
+			}
+		}
+	}
+	if !found {
+		return nil, nil
+	}
+	out := &Organization{Units: make([]OrgUnit, 0, len(units))}
+	for _, u := range units {
+		slices.Sort(u.unit.Accounts)
+		u.unit.Accounts = slices.Compact(u.unit.Accounts)
+		out.Units = append(out.Units, u.unit)
+	}
+	slices.SortFunc(out.Units, func(a, b OrgUnit) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
 }

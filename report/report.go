@@ -91,8 +91,14 @@ type Report struct {
 	// given but did not scan: not ACTIVE in the organization, or excluded
 	// with --exclude-accounts. Sorted by account id.
 	SkippedAccounts []SkippedAccount `json:"skippedAccounts,omitempty"`
-	Targets         []Target         `json:"targets"`
-	Summary         Summary          `json:"summary"`
+	// Partition is the caller's ARN partition (aws, aws-us-gov, aws-cn);
+	// "" in reports written before imdsfleet recorded it.
+	Partition string `json:"partition,omitempty"`
+	// Organization is the organization's structure as scan --org or --ou
+	// walked it; nil for other scans and older reports.
+	Organization *Organization `json:"organization,omitempty"`
+	Targets      []Target      `json:"targets"`
+	Summary      Summary       `json:"summary"`
 	// AccountDefaults, LaunchSources and Workloads (schema version 2) are
 	// sorted by account, Region and ID; see [LaunchSource] and [Workload].
 	// A scan that did not read launch sources (or a version 1 report)
@@ -102,6 +108,26 @@ type Report struct {
 	Workloads       []Workload        `json:"workloads"`
 	// Instances must stay the last field: WriteJSON streams it.
 	Instances []Instance `json:"instances"`
+}
+
+// Organization is the part of an AWS Organization a scan walked: with
+// --org every root and organizational unit, with --ou each given unit and
+// every unit below it.
+type Organization struct {
+	// Units are the roots and OUs, sorted by id.
+	Units []OrgUnit `json:"units"`
+}
+
+// OrgUnit is a root or an organizational unit and the accounts directly
+// in it (every state, scanned or not), as ListAccountsForParent lists
+// them. A unit covers its accounts and those of every unit below it.
+type OrgUnit struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// ParentID is the id of the root or OU it sits in: "" for a root and
+	// for a unit given with --ou (whose parent the scan did not read).
+	ParentID string   `json:"parentId,omitempty"`
+	Accounts []string `json:"accounts"`
 }
 
 // Shard is one of Count disjoint parts of the accounts (1 <= Index <=

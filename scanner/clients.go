@@ -33,9 +33,10 @@ type STSAPI interface {
 // OrganizationsAPI is the part of Organizations account discovery calls
 // (--org, --ou).
 type OrganizationsAPI interface {
-	organizations.ListAccountsAPIClient
+	organizations.ListRootsAPIClient
 	organizations.ListAccountsForParentAPIClient
-	organizations.ListChildrenAPIClient
+	organizations.ListOrganizationalUnitsForParentAPIClient
+	DescribeOrganizationalUnit(ctx context.Context, in *organizations.DescribeOrganizationalUnitInput, optFns ...func(*organizations.Options)) (*organizations.DescribeOrganizationalUnitOutput, error)
 }
 
 var (

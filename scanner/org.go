@@ -78,8 +78,8 @@ func (e *OrgError) Error() string {
 	case "AWSOrganizationsNotInUseException":
 		return fmt.Sprintf("the caller's account is not in an organization (%s from %s): run from the management account of an organization, or use --accounts", code, e.Op)
 	case "AccessDeniedException":
-		return fmt.Sprintf("the caller may not list the organization's accounts (%s from %s): run from the management account or a delegated administrator for AWS Organizations, with organizations:ListAccounts, ListAccountsForParent and ListChildren allowed", code, e.Op)
-	case "ParentNotFoundException", "TargetNotFoundException":
+		return fmt.Sprintf("the caller may not list the organization's accounts (%s from %s): run from the management account or a delegated administrator for AWS Organizations, with organizations:ListRoots, ListOrganizationalUnitsForParent, ListAccountsForParent and DescribeOrganizationalUnit allowed", code, e.Op)
+	case "ParentNotFoundException", "TargetNotFoundException", "OrganizationalUnitNotFoundException":
 		return fmt.Sprintf("--ou %s: the organization has no such organizational unit (%s from %s): check the id with `aws organizations list-organizational-units-for-parent`", e.BadParent, code, e.Op)
 	}
 	return fmt.Sprintf("list the organization's accounts (%s): %s", e.Op, awsconfig.Explain(e.Err))
@@ -91,81 +91,121 @@ func (e *OrgError) Unwrap() error { return e.Err }
 func (e *OrgError) IsUsage() bool {
 	var ae smithy.APIError
 	return e.BadParent != "" && errors.As(e.Err, &ae) &&
-		(ae.ErrorCode() == "ParentNotFoundException" || ae.ErrorCode() == "TargetNotFoundException")
+		(ae.ErrorCode() == "ParentNotFoundException" || ae.ErrorCode() == "TargetNotFoundException" ||
+			ae.ErrorCode() == "OrganizationalUnitNotFoundException")
 }
 
-// DiscoverAccounts lists the organization's accounts (ous empty) or the
-// accounts under ous, recursively, sorted by id and each once. Pages are
-// read with the SDK's paginators, which follow NextToken through empty
-// pages until it is absent. call is invoked once per API call made.
-func DiscoverAccounts(ctx context.Context, c OrganizationsAPI, ous []string, call func()) ([]OrgAccount, error) {
+// DiscoverAccounts walks the organization from its roots (ous empty) or
+// from each of ous, breadth first, and returns the accounts found, sorted
+// by id and each once, with the units walked. Per unit it makes one
+// ListOrganizationalUnitsForParent and one ListAccountsForParent call
+// (more for units of over 20 children); with ous empty one ListRoots
+// call finds the roots, and each --ou costs one DescribeOrganizationalUnit
+// (ListRoots for a root id) for its name. The walk replaces ListAccounts,
+// which lists every account but not where it sits. Pages are read with
+// the SDK's paginators, which follow NextToken through empty pages until
+// it is absent. call is invoked once per API call made.
+func DiscoverAccounts(ctx context.Context, c OrganizationsAPI, ous []string, call func()) ([]OrgAccount, *report.Organization, error) {
 	if call == nil {
 		call = func() {}
 	}
-	byID := map[string]OrgAccount{}
-	add := func(as []orgtypes.Account) {
-		for _, a := range as {
-			id := aws.ToString(a.Id)
-			byID[id] = OrgAccount{ID: id, Name: aws.ToString(a.Name), State: string(a.State)}
-		}
-	}
-	if len(ous) == 0 {
-		p := organizations.NewListAccountsPaginator(c, &organizations.ListAccountsInput{MaxResults: aws.Int32(orgPageSize)})
+	type unit struct{ id, name, parent, given string }
+	var queue []unit
+	var roots []orgtypes.Root
+	if len(ous) == 0 || slices.ContainsFunc(ous, rootPattern.MatchString) {
+		p := organizations.NewListRootsPaginator(c, &organizations.ListRootsInput{MaxResults: aws.Int32(orgPageSize)})
 		for p.HasMorePages() {
 			page, err := p.NextPage(ctx)
 			call()
 			if err != nil {
-				return nil, &OrgError{Op: "organizations:ListAccounts", Err: err}
+				return nil, nil, &OrgError{Op: "organizations:ListRoots", Err: err}
 			}
-			add(page.Accounts)
+			roots = append(roots, page.Roots...)
 		}
-	} else {
-		// Walk the tree breadth first from each --ou; an OU given twice,
-		// or under another given OU, is read once.
-		seen := map[string]bool{}
-		queue := []struct{ id, given string }{}
-		for _, ou := range ous {
-			queue = append(queue, struct{ id, given string }{ou, ou})
+	}
+	if len(ous) == 0 {
+		for _, r := range roots {
+			queue = append(queue, unit{id: aws.ToString(r.Id), name: aws.ToString(r.Name)})
 		}
-		for len(queue) > 0 {
-			cur := queue[0]
-			queue = queue[1:]
-			if seen[cur.id] {
-				continue
+	}
+	for _, ou := range ous {
+		u := unit{id: ou, given: ou}
+		if rootPattern.MatchString(ou) {
+			i := slices.IndexFunc(roots, func(r orgtypes.Root) bool { return aws.ToString(r.Id) == ou })
+			if i < 0 {
+				return nil, nil, &OrgError{Op: "organizations:ListRoots", BadParent: ou,
+					Err: &smithy.GenericAPIError{Code: "ParentNotFoundException", Message: "no root " + ou}}
 			}
-			seen[cur.id] = true
-			pa := organizations.NewListAccountsForParentPaginator(c, &organizations.ListAccountsForParentInput{
-				ParentId: aws.String(cur.id), MaxResults: aws.Int32(orgPageSize),
-			})
-			for pa.HasMorePages() {
-				page, err := pa.NextPage(ctx)
-				call()
-				if err != nil {
-					return nil, &OrgError{Op: "organizations:ListAccountsForParent", Err: err, BadParent: cur.given}
-				}
-				add(page.Accounts)
+			u.name = aws.ToString(roots[i].Name)
+		} else {
+			out, err := c.DescribeOrganizationalUnit(ctx, &organizations.DescribeOrganizationalUnitInput{OrganizationalUnitId: aws.String(ou)})
+			call()
+			if err != nil {
+				return nil, nil, &OrgError{Op: "organizations:DescribeOrganizationalUnit", Err: err, BadParent: ou}
 			}
-			pc := organizations.NewListChildrenPaginator(c, &organizations.ListChildrenInput{
-				ParentId: aws.String(cur.id), ChildType: orgtypes.ChildTypeOrganizationalUnit, MaxResults: aws.Int32(orgPageSize),
-			})
-			for pc.HasMorePages() {
-				page, err := pc.NextPage(ctx)
-				call()
-				if err != nil {
-					return nil, &OrgError{Op: "organizations:ListChildren", Err: err, BadParent: cur.given}
-				}
-				for _, ch := range page.Children {
-					queue = append(queue, struct{ id, given string }{aws.ToString(ch.Id), cur.given})
-				}
+			if out.OrganizationalUnit != nil {
+				u.name = aws.ToString(out.OrganizationalUnit.Name)
 			}
 		}
+		queue = append(queue, u)
+	}
+	byID := map[string]OrgAccount{}
+	// An OU given twice, or under another given OU, is read once: as
+	// found under its parent when that was walked first.
+	units := map[string]*report.OrgUnit{}
+	for len(queue) > 0 {
+		cur := queue[0]
+		queue = queue[1:]
+		if u, ok := units[cur.id]; ok {
+			if u.ParentID == "" {
+				u.ParentID = cur.parent
+			}
+			continue
+		}
+		u := &report.OrgUnit{ID: cur.id, Name: cur.name, ParentID: cur.parent, Accounts: []string{}}
+		units[cur.id] = u
+		pa := organizations.NewListAccountsForParentPaginator(c, &organizations.ListAccountsForParentInput{
+			ParentId: aws.String(cur.id), MaxResults: aws.Int32(orgPageSize),
+		})
+		for pa.HasMorePages() {
+			page, err := pa.NextPage(ctx)
+			call()
+			if err != nil {
+				return nil, nil, &OrgError{Op: "organizations:ListAccountsForParent", Err: err, BadParent: cur.given}
+			}
+			for _, a := range page.Accounts {
+				id := aws.ToString(a.Id)
+				byID[id] = OrgAccount{ID: id, Name: aws.ToString(a.Name), State: string(a.State)}
+				u.Accounts = append(u.Accounts, id)
+			}
+		}
+		pc := organizations.NewListOrganizationalUnitsForParentPaginator(c, &organizations.ListOrganizationalUnitsForParentInput{
+			ParentId: aws.String(cur.id), MaxResults: aws.Int32(orgPageSize),
+		})
+		for pc.HasMorePages() {
+			page, err := pc.NextPage(ctx)
+			call()
+			if err != nil {
+				return nil, nil, &OrgError{Op: "organizations:ListOrganizationalUnitsForParent", Err: err, BadParent: cur.given}
+			}
+			for _, ch := range page.OrganizationalUnits {
+				queue = append(queue, unit{id: aws.ToString(ch.Id), name: aws.ToString(ch.Name), parent: cur.id, given: cur.given})
+			}
+		}
+		slices.Sort(u.Accounts)
+		u.Accounts = slices.Compact(u.Accounts)
 	}
 	out := make([]OrgAccount, 0, len(byID))
 	for _, a := range byID {
 		out = append(out, a)
 	}
 	slices.SortFunc(out, func(a, b OrgAccount) int { return strings.Compare(a.ID, b.ID) })
-	return out, nil
+	org := &report.Organization{Units: make([]report.OrgUnit, 0, len(units))}
+	for _, u := range units {
+		org.Units = append(org.Units, *u)
+	}
+	slices.SortFunc(org.Units, func(a, b report.OrgUnit) int { return strings.Compare(a.ID, b.ID) })
+	return out, org, nil
 }
 
 // ParseShard reads --shard I/N (1 <= I <= N <= 10000). The empty string is

@@ -110,10 +110,19 @@ func TestOrgScanFindsActiveAccounts(t *testing.T) {
 		t.Errorf("skipped accounts %v, want %v", skipped, want)
 	}
 	stats := env.srv.Stats()
-	// 47 accounts in pages of 20: 3 pages, each followed by an empty page
-	// carrying a NextToken (the last one too), then the final empty page.
-	if got := sumCalls(stats.Calls["ListAccounts"]); got != 3+3+1 {
-		t.Errorf("ListAccounts calls = %d, want 7 (3 pages of accounts, 3 empty pages with a NextToken, the last empty page)", got)
+	// The walk from the root replaces ListAccounts: one ListRoots, and per
+	// unit (the root and three OUs, each under 20 accounts) a page of
+	// accounts, an empty page carrying a NextToken, and the final empty
+	// page; the OU lists of the root and of Prod likewise, those of
+	// Prod-EU and Dev one empty page without a token.
+	for api, want := range map[string]int{"ListAccounts": 0, "ListRoots": 1, "ListAccountsForParent": 4 * 3, "ListOrganizationalUnitsForParent": 2*3 + 2} {
+		if got := sumCalls(stats.Calls[api]); got != want {
+			t.Errorf("%s calls = %d, want %d", api, got, want)
+		}
+	}
+	checkOrgTree(t, x, r, []string{x.f.Organization.Root(), ou1, ou2, ou3}, map[string]string{ou1: x.f.Organization.Root(), ou2: ou1, ou3: x.f.Organization.Root()})
+	if r.Partition != "aws" {
+		t.Errorf("report partition %q, want aws (the caller's)", r.Partition)
 	}
 	// One AssumeRole per ACTIVE member; none for the caller's account.
 	if got, want := sumCalls(stats.Calls["AssumeRole"]), len(x.active)-1; got != want {
@@ -154,6 +163,8 @@ func TestOrgScanOU(t *testing.T) {
 	if n := sumCalls(env.srv.Stats().Calls["ListAccounts"]); n != 0 {
 		t.Errorf("--ou called ListAccounts %d times", n)
 	}
+	// The given OU's parent is not read; its child's is.
+	checkOrgTree(t, x, r, []string{ou1, ou2}, map[string]string{ou2: ou1})
 
 	// The same OU given twice, and its child with it: each account once.
 	r = env.scan(t, scanner.Options{Org: &scanner.OrgOptions{OUs: []string{ou1, ou2, ou1}}, RoleName: "Audit"})
@@ -308,5 +319,40 @@ func TestScanGovCloudPartition(t *testing.T) {
 	}
 	if tg := target(t, r, acctB, scanner.RegionsAll); tg.Status != report.TargetError {
 		t.Errorf("arn:aws: role from GovCloud: %+v, want a failed target", tg)
+	}
+}
+
+// checkOrgTree checks the organization r records: exactly the units ids,
+// each with its name and parent from the fleet (parents as given: "" for
+// a root and for a unit given with --ou) and every account the fleet puts
+// directly in it, whatever its state.
+func checkOrgTree(t *testing.T, x *orgFixture, r *report.Report, ids []string, parents map[string]string) {
+	t.Helper()
+	if r.Organization == nil {
+		t.Fatal("the report records no organization")
+	}
+	root := x.f.Organization.Root()
+	names := map[string]string{root: "Root"}
+	for _, ou := range x.f.Organization.OUs {
+		names[ou.ID] = ou.Name
+	}
+	direct := map[string][]string{}
+	for _, a := range x.f.Accounts {
+		p := a.Parent
+		if p == "" {
+			p = root
+		}
+		direct[p] = append(direct[p], a.ID)
+	}
+	var got []string
+	for _, u := range r.Organization.Units {
+		got = append(got, u.ID)
+		want := slices.Sorted(slices.Values(direct[u.ID]))
+		if u.Name != names[u.ID] || u.ParentID != parents[u.ID] || !slices.Equal(u.Accounts, want) {
+			t.Errorf("unit %+v,\nwant name %q, parent %q, accounts %v", u, names[u.ID], parents[u.ID], want)
+		}
+	}
+	if slices.Sort(ids); !slices.Equal(got, ids) {
+		t.Errorf("units %v, want %v", got, ids)
 	}
 }

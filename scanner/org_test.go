@@ -96,10 +96,15 @@ func page[T any](items []T, token *string, max *int32) ([]T, *string) {
 	return items[i:end], aws.String("e" + strconv.Itoa(end))
 }
 
-func (f *fakeOrg) ListAccounts(_ context.Context, in *organizations.ListAccountsInput, _ ...func(*organizations.Options)) (*organizations.ListAccountsOutput, error) {
+func (f *fakeOrg) ListRoots(_ context.Context, in *organizations.ListRootsInput, _ ...func(*organizations.Options)) (*organizations.ListRootsOutput, error) {
 	f.calls++
-	a, next := page(f.accounts[""], in.NextToken, in.MaxResults)
-	return &organizations.ListAccountsOutput{Accounts: a, NextToken: next}, nil
+	return &organizations.ListRootsOutput{Roots: []orgtypes.Root{{Id: aws.String("r-root"), Name: aws.String("Root")}}}, nil
+}
+
+func (f *fakeOrg) DescribeOrganizationalUnit(_ context.Context, in *organizations.DescribeOrganizationalUnitInput, _ ...func(*organizations.Options)) (*organizations.DescribeOrganizationalUnitOutput, error) {
+	f.calls++
+	id := aws.ToString(in.OrganizationalUnitId)
+	return &organizations.DescribeOrganizationalUnitOutput{OrganizationalUnit: &orgtypes.OrganizationalUnit{Id: aws.String(id), Name: aws.String("name of " + id)}}, nil
 }
 
 func (f *fakeOrg) ListAccountsForParent(_ context.Context, in *organizations.ListAccountsForParentInput, _ ...func(*organizations.Options)) (*organizations.ListAccountsForParentOutput, error) {
@@ -108,23 +113,21 @@ func (f *fakeOrg) ListAccountsForParent(_ context.Context, in *organizations.Lis
 	return &organizations.ListAccountsForParentOutput{Accounts: a, NextToken: next}, nil
 }
 
-func (f *fakeOrg) ListChildren(_ context.Context, in *organizations.ListChildrenInput, _ ...func(*organizations.Options)) (*organizations.ListChildrenOutput, error) {
+func (f *fakeOrg) ListOrganizationalUnitsForParent(_ context.Context, in *organizations.ListOrganizationalUnitsForParentInput, _ ...func(*organizations.Options)) (*organizations.ListOrganizationalUnitsForParentOutput, error) {
 	f.calls++
-	if in.ChildType != orgtypes.ChildTypeOrganizationalUnit {
-		panic("ChildType " + in.ChildType)
-	}
 	ids, next := page(f.children[aws.ToString(in.ParentId)], in.NextToken, in.MaxResults)
-	var ch []orgtypes.Child
+	var ous []orgtypes.OrganizationalUnit
 	for _, id := range ids {
-		ch = append(ch, orgtypes.Child{Id: aws.String(id), Type: orgtypes.ChildTypeOrganizationalUnit})
+		ous = append(ous, orgtypes.OrganizationalUnit{Id: aws.String(id), Name: aws.String("name of " + id)})
 	}
-	return &organizations.ListChildrenOutput{Children: ch, NextToken: next}, nil
+	return &organizations.ListOrganizationalUnitsForParentOutput{OrganizationalUnits: ous, NextToken: next}, nil
 }
 
 // TestDiscoverAccountsPaging is the paging logic alone; the end-to-end
 // tests run it against the simulated Organizations over HTTP.
 func TestDiscoverAccountsPaging(t *testing.T) {
 	f := &fakeOrg{accounts: map[string][]orgtypes.Account{}, children: map[string][]string{
+		"r-root":           {"ou-root-00000001", "ou-other-0000005"},
 		"ou-root-00000001": {"ou-root-00000002", "ou-root-00000003"},
 		"ou-root-00000002": {"ou-root-00000004"},
 	}}
@@ -133,11 +136,10 @@ func TestDiscoverAccountsPaging(t *testing.T) {
 		id := fmt.Sprintf("%012d", 200000000000+i)
 		all = append(all, id)
 		a := orgtypes.Account{Id: aws.String(id), Name: aws.String("acct" + strconv.Itoa(i)), State: orgtypes.AccountStateActive}
-		f.accounts[""] = append(f.accounts[""], a)
 		parent := []string{"ou-root-00000001", "ou-root-00000002", "ou-root-00000003", "ou-root-00000004", "ou-other-0000005"}[i%5]
 		f.accounts[parent] = append(f.accounts[parent], a)
 	}
-	got, err := DiscoverAccounts(context.Background(), f, nil, nil)
+	got, org, err := DiscoverAccounts(context.Background(), f, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,13 +148,23 @@ func TestDiscoverAccountsPaging(t *testing.T) {
 		ids = append(ids, a.ID)
 	}
 	if !slices.Equal(ids, all) {
-		t.Errorf("ListAccounts found %d accounts, want all 45", len(ids))
+		t.Errorf("the walk from the root found %d accounts, want all 45", len(ids))
 	}
-	got, err = DiscoverAccounts(context.Background(), f, []string{"ou-root-00000001", "ou-root-00000002"}, nil)
+	if n := len(org.Units); n != 6 { // the root and five OUs
+		t.Errorf("the walk recorded %d units, want 6: %+v", n, org.Units)
+	}
+	got, org, err = DiscoverAccounts(context.Background(), f, []string{"ou-root-00000001", "ou-root-00000002"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != 36 { // every account but the ones under ou-other
 		t.Errorf("--ou found %d accounts, want 36", len(got))
+	}
+	// ou-root-00000002 was given, and found under ou-root-00000001: its
+	// parent is known.
+	for _, u := range org.Units {
+		if u.ID == "ou-root-00000002" && u.ParentID != "ou-root-00000001" {
+			t.Errorf("ou-root-00000002's parent = %q, want ou-root-00000001", u.ParentID)
+		}
 	}
 }

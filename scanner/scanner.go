@@ -163,6 +163,7 @@ func Scan(ctx context.Context, c Clients, o Options) (*report.Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("identify the caller (sts:GetCallerIdentity): %w", err)
 	}
+	s.partition = caller.Partition()
 	accounts, skipped, err := s.selectAccounts(ctx, caller)
 	if err != nil {
 		return nil, err
@@ -255,6 +256,10 @@ type scan struct {
 	callerRegions map[string]string
 	// skipped are the accounts found or given but not scanned.
 	skipped []report.SkippedAccount
+	// org is the organization walked with --org or --ou (nil otherwise),
+	// partition the caller's.
+	org       *report.Organization
+	partition string
 }
 
 // UnknownRegionError reports --regions names that AWS does not list.
@@ -401,7 +406,8 @@ func (s *scan) selectAccounts(ctx context.Context, caller awsconfig.Caller) ([]a
 		cands = append(cands, c)
 	}
 	if s.o.Org != nil {
-		found, err := DiscoverAccounts(ctx, s.c.Organizations(), s.o.Org.OUs, s.o.Progress.call)
+		found, org, err := DiscoverAccounts(ctx, s.c.Organizations(), s.o.Org.OUs, s.o.Progress.call)
+		s.org = org
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, nil, fmt.Errorf("scan interrupted: %w", ctx.Err())
@@ -763,6 +769,8 @@ func (s *scan) assemble(targets []target, results []targetResult, failed []repor
 	}
 	r.SkippedAccounts = s.skipped
 	r.ScanOptions.LaunchSources = !s.o.NoLaunchSources
+	r.Partition = s.partition
+	r.Organization = s.org
 	total := 0
 	for i := range results {
 		total += len(results[i].instances)

@@ -28,10 +28,13 @@ type guardrailsOptions struct {
 	noEnforced bool
 	message    string
 	partition  string
-	minWindow  int
-	maxAge     string
-	expect     []string
-	now        func() time.Time
+	// partitionSet: --partition was given; otherwise the report's
+	// partition (the scanning caller's) is used when it records one.
+	partitionSet bool
+	minWindow    int
+	maxAge       string
+	expect       []string
+	now          func() time.Time
 }
 
 func newGuardrailsCmd(g *globals) *cobra.Command {
@@ -59,6 +62,7 @@ is made: the output shows the aws organizations commands that attach them.`,
   imdsfleet guardrails --report scan.json --format json | jq '.scopes[] | select(.kind=="account")'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o.partitionSet = cmd.Flags().Changed("partition")
 			return runGuardrails(cmd.Context(), g, o)
 		},
 	}
@@ -72,7 +76,7 @@ is made: the output shows the aws organizations commands that attach them.`,
 	f.IntVar(&o.declHop, "declarative-hop-limit", def.DeclarativeHopLimit, "the declarative policy's hop limit (1..64, or -1 for no preference)")
 	f.BoolVar(&o.noEnforced, "no-tokens-enforced", false, "leave http_tokens_enforced out of the declarative policy (defaults only, nothing denied)")
 	f.StringVar(&o.message, "exception-message", "", "the declarative policy's exception_message: what a denied caller is told")
-	f.StringVar(&o.partition, "partition", def.Partition, "ARN partition of the organization: aws, aws-us-gov or aws-cn")
+	f.StringVar(&o.partition, "partition", def.Partition, "ARN partition of the organization: aws, aws-us-gov or aws-cn (default: the report's, the scanning caller's)")
 	f.IntVar(&o.minWindow, "min-window-days", def.MinWindowDays, "usage window (days) the evidence needs for a guardrail to be safe")
 	f.StringVar(&o.maxAge, "max-age", "7d", "how old the scan may be for a guardrail to be safe (e.g. 7d, 36h)")
 	f.StringSliceVar(&o.expect, "expect-regions", nil, "Regions every account must have been scanned in (comma list); a missing one makes it unknown")
@@ -180,6 +184,9 @@ func runGuardrails(ctx context.Context, g *globals, o *guardrailsOptions) error 
 	rep, _, err := readReportFile(ctx, o.report)
 	if err != nil {
 		return err
+	}
+	if !o.partitionSet && rep.Partition != "" {
+		p.Partition = rep.Partition
 	}
 	a, err := guardrails.Assess(report.GuardrailEvidence(rep), p, o.now())
 	if err != nil {

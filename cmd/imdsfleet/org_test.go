@@ -79,8 +79,8 @@ func TestScanCommandOrg(t *testing.T) {
 		t.Errorf("scanned %v, want the 8 ACTIVE members with the management account", accounts)
 	}
 	e.Require(t, r, func(a, _ string) bool { return a != denied && a != suspended }, nil)
-	if n := srv.Stats().Calls["ListAccounts"][""]; n == 0 {
-		t.Errorf("no ListAccounts call counted: %v", srv.Stats().Calls)
+	if c := srv.Stats().Calls; c["ListRoots"][""] != 1 || c["ListAccountsForParent"][""] == 0 || c["ListAccounts"][""] != 0 {
+		t.Errorf("--org did not walk the organization from its root: %v", c)
 	}
 
 	var union []string

@@ -41,11 +41,13 @@ func (s *Server) organizationsService() *service {
 		unsigned:      wire.Error{Status: http.StatusBadRequest, Code: "MissingAuthenticationTokenException", Message: "Request is missing Authentication Token"},
 		wrongProtocol: "The simulated Organizations speaks awsJson1_1 (what the SDKs send), not this protocol.",
 		ops: map[string]operation{
-			"ListAccounts":          {handle: (*Server).orgListAccounts},
-			"ListAccountsForParent": {handle: (*Server).orgListAccountsForParent},
-			"ListChildren":          {handle: (*Server).orgListChildren},
-			"ListRoots":             {handle: (*Server).orgListRoots},
-			"DescribeOrganization":  {handle: (*Server).orgDescribeOrganization},
+			"ListAccounts":                     {handle: (*Server).orgListAccounts},
+			"ListAccountsForParent":            {handle: (*Server).orgListAccountsForParent},
+			"ListChildren":                     {handle: (*Server).orgListChildren},
+			"ListRoots":                        {handle: (*Server).orgListRoots},
+			"ListOrganizationalUnitsForParent": {handle: (*Server).orgListOUsForParent},
+			"DescribeOrganizationalUnit":       {handle: (*Server).orgDescribeOU},
+			"DescribeOrganization":             {handle: (*Server).orgDescribeOrganization},
 		},
 	}
 }
@@ -362,4 +364,71 @@ func (s *Server) orgDescribeOrganization(c *call) string {
 		MasterAccountArn: fmt.Sprintf("arn:%s:organizations::%s:account/%s/%s", s.partition, s.org.mgmt, s.org.id, s.org.mgmt),
 		MasterAccountID:  s.org.mgmt, MasterAccountEmail: "aws+" + s.org.mgmt + "@example.com", AvailablePolicyTypes: []any{},
 	}})
+}
+
+// orgOUJSON is an OrganizationalUnit as Organizations answers it.
+type orgOUJSON struct {
+	ID   string `json:"Id"`
+	Arn  string `json:"Arn"`
+	Name string `json:"Name"`
+}
+
+func (s *Server) orgOU(ou fleet.OU) orgOUJSON {
+	return orgOUJSON{ID: ou.ID, Name: ou.Name,
+		Arn: fmt.Sprintf("arn:%s:organizations::%s:ou/%s/%s", s.partition, s.org.mgmt, s.org.id, ou.ID)}
+}
+
+// orgListOUsForParent answers ListOrganizationalUnitsForParent: the OUs
+// directly under ParentId, with their names, paged like every List call.
+func (s *Server) orgListOUsForParent(c *call) string {
+	if out := s.orgAccess(c, true); out != "" {
+		return out
+	}
+	p, fail := s.orgParent(c)
+	if fail != "" {
+		return fail
+	}
+	var ous []orgOUJSON
+	for _, ou := range s.org.ous {
+		if s.org.ouParent[ou.ID] == p {
+			ous = append(ous, s.orgOU(ou))
+		}
+	}
+	off, size, empty, fail := s.orgPage(c)
+	if fail != "" {
+		return fail
+	}
+	lo, hi, next := s.orgPageOf(off, size, len(ous), empty)
+	out := struct {
+		OrganizationalUnits []orgOUJSON `json:"OrganizationalUnits"`
+		NextToken           *string     `json:"NextToken,omitempty"`
+	}{OrganizationalUnits: append([]orgOUJSON{}, ous[lo:hi]...)}
+	if next != "" {
+		out.NextToken = &next
+	}
+	return s.orgWrite(c, out)
+}
+
+var orgOURe = regexp.MustCompile(`^ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}$`)
+
+// orgDescribeOU answers DescribeOrganizationalUnit. Like the List calls,
+// only the management account or a delegated administrator may call it.
+func (s *Server) orgDescribeOU(c *call) string {
+	if out := s.orgAccess(c, true); out != "" {
+		return out
+	}
+	id, _ := c.doc["OrganizationalUnitId"].(string)
+	if id == "" {
+		return c.fail(http.StatusBadRequest, "ValidationException", "1 validation error detected: Value null at 'organizationalUnitId' failed to satisfy constraint: Member must not be null")
+	}
+	if !orgOURe.MatchString(id) {
+		return orgInputError(c, "INVALID_PATTERN", fmt.Sprintf("You provided a value that does not match the required pattern: OrganizationalUnitId %q.", id))
+	}
+	i := slices.IndexFunc(s.org.ous, func(ou fleet.OU) bool { return ou.ID == id })
+	if i < 0 {
+		return c.fail(http.StatusBadRequest, "OrganizationalUnitNotFoundException", "We can't find an organizational unit (OU) with the OrganizationalUnitId that you specified.")
+	}
+	return s.orgWrite(c, struct {
+		OrganizationalUnit orgOUJSON `json:"OrganizationalUnit"`
+	}{s.orgOU(s.org.ous[i])})
 }

@@ -1,0 +1,204 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/imdsfleet/imdsfleet/internal/guardrails"
+	"github.com/imdsfleet/imdsfleet/internal/sim/fleet"
+	"github.com/imdsfleet/imdsfleet/report"
+	"github.com/imdsfleet/imdsfleet/scanner/scantest"
+)
+
+// The organization of the OU view's tests: the management account at the
+// root with enforced instances; Prod (two accounts) holding one v1-in-use
+// instance in Prod/EU below it; Dev (two accounts) with every instance
+// enforced.
+const (
+	otProd   = "ou-sim0-0000000a"
+	otProdEU = "ou-sim0-0000000b"
+	otDev    = "ou-sim0-0000000c"
+	otProdA  = "510000000001" // Prod, enforced
+	otEUA    = "510000000002" // Prod/EU, one v1-in-use instance
+	otDevA   = "510000000003" // Dev, enforced
+	otDevB   = "510000000004" // Dev, enforced
+)
+
+// profileInstances builds n instances of the scantest profile named name.
+func profileInstances(t *testing.T, e *scantest.Expect, account, name string, n int) []fleet.Instance {
+	t.Helper()
+	i := slices.IndexFunc(scantest.Profiles(), func(p scantest.Profile) bool { return p.Name == name })
+	if i < 0 {
+		t.Fatalf("no scantest profile %q", name)
+	}
+	var out []fleet.Instance
+	for k := range n {
+		in := scantest.Profiles()[i].Build(e.Day0)
+		in.ID = fmt.Sprintf("i-%s%05x", account, k)
+		if name == "v1" {
+			// A role on it: the credentials guardrail would break it.
+			in.InstanceProfileArn = scantest.InstanceProfileArn
+		}
+		out = append(out, in)
+	}
+	return out
+}
+
+func ouTreeFleet(t *testing.T, e *scantest.Expect) *fleet.Fleet {
+	f := &fleet.Fleet{Organization: &fleet.Organization{
+		OUs: []fleet.OU{
+			{ID: otProd, Name: "Prod"}, {ID: otProdEU, Name: "Prod-EU", Parent: otProd}, {ID: otDev, Name: "Dev"},
+		},
+		EmptyPageEvery: 2,
+	}}
+	acct := func(id, parent, profile string) fleet.Account {
+		return fleet.Account{ID: id, Name: "member-" + id, Parent: parent, Roles: []string{"Audit"},
+			Regions: []fleet.Region{{Name: "us-east-1", Instances: profileInstances(t, e, id, profile, 2)}}}
+	}
+	f.Accounts = []fleet.Account{
+		{ID: scanAcctA, Regions: []fleet.Region{{Name: "us-east-1", Instances: profileInstances(t, e, scanAcctA, "enforced", 2)}}},
+		acct(otProdA, otProd, "enforced"), acct(otEUA, otProdEU, "v1"),
+		acct(otDevA, otDev, "enforced"), acct(otDevB, otDev, "enforced"),
+	}
+	return f
+}
+
+// TestScanOrgTreeGuardrailsPerOU: scan --org against the simulated
+// Organizations in two shards records the organization's tree (roots,
+// nested OUs, their names, parents and accounts) and the caller's
+// partition in each report; report merge keeps the tree; guardrails on the
+// merged report gives one verdict per OU, recursive (Prod is blocked by
+// the v1-in-use instance in Prod/EU below it, Dev is safe), and the same
+// per-OU view in Markdown and HTML.
+func TestScanOrgTreeGuardrailsPerOU(t *testing.T) {
+	e := scantest.New(dayStable(t))
+	f := ouTreeFleet(t, e)
+	scanStart(t, f)
+	dir := t.TempDir()
+	root := f.Organization.Root()
+	wantUnits := []report.OrgUnit{
+		{ID: root, Name: "Root", Accounts: []string{scanAcctA}},
+		{ID: otProd, Name: "Prod", ParentID: root, Accounts: []string{otProdA}},
+		{ID: otProdEU, Name: "Prod-EU", ParentID: otProd, Accounts: []string{otEUA}},
+		{ID: otDev, Name: "Dev", ParentID: root, Accounts: []string{otDevA, otDevB}},
+	}
+	slices.SortFunc(wantUnits, func(a, b report.OrgUnit) int { return strings.Compare(a.ID, b.ID) })
+	var shards []string
+	for i := 1; i <= 2; i++ {
+		out := filepath.Join(dir, fmt.Sprintf("shard%d.json", i))
+		res := scanCLI(t, false, "scan", "--org", "--role-name", "Audit", "--shard", fmt.Sprintf("%d/2", i), "--output", out, "--format", "json")
+		if res.code != exitOK {
+			t.Fatalf("--shard %d/2: exit %d: %s", i, res.code, res.err)
+		}
+		r := readReportPath(t, out)
+		// Each shard walks the whole tree: a shard's guardrails see the
+		// accounts of other shards as missing, never as absent.
+		if r.Organization == nil || !unitsEqual(r.Organization.Units, wantUnits) {
+			t.Errorf("--shard %d/2 organization %+v,\nwant units %+v", i, r.Organization, wantUnits)
+		}
+		if r.Partition != "aws" {
+			t.Errorf("--shard %d/2 partition %q, want aws", i, r.Partition)
+		}
+		shards = append(shards, out)
+	}
+	merged := filepath.Join(dir, "merged.json")
+	if res := scanCLI(t, false, "report", "merge", "-o", merged, shards[0], shards[1]); res.code != exitOK {
+		t.Fatalf("report merge: exit %d: %s", res.code, res.err)
+	}
+	m := readReportPath(t, merged)
+	if m.Organization == nil || !unitsEqual(m.Organization.Units, wantUnits) || m.Partition != "aws" {
+		t.Fatalf("merged organization %+v partition %q,\nwant units %+v", m.Organization, m.Partition, wantUnits)
+	}
+
+	res := guardrailsCLI(t, "--report", merged, "--format", "json", "--min-window-days", "1")
+	if res.code != exitOK {
+		t.Fatalf("guardrails: exit %d: %s", res.code, res.err)
+	}
+	var a guardrails.Assessment
+	if err := json.Unmarshal([]byte(res.out), &a); err != nil {
+		t.Fatalf("guardrails JSON: %v\n%s", err, res.out)
+	}
+	status := map[string]map[guardrails.ID]guardrails.Status{}
+	for _, s := range a.Scopes {
+		if s.Kind != guardrails.ScopeOU {
+			continue
+		}
+		status[s.ID] = map[guardrails.ID]guardrails.Status{}
+		for _, rd := range s.Readiness {
+			status[s.ID][rd.Guardrail] = rd.Status
+		}
+	}
+	const creds = guardrails.ID("deny-imdsv1-role-credentials")
+	for ou, want := range map[string]guardrails.Status{
+		otProdEU: guardrails.Blocked, // the v1-in-use instance with a role
+		otProd:   guardrails.Blocked, // covers Prod-EU below it
+		root:     guardrails.Blocked, // covers everything
+		otDev:    guardrails.Safe,    // every instance enforced
+	} {
+		if got := status[ou][creds]; got != want {
+			t.Errorf("OU %s: %s is %q, want %q (all: %v)", ou, creds, got, want, status[ou])
+		}
+	}
+	// Dev: nothing there would be denied. The launch guardrails rest on
+	// launch sources too; a scan that did not read them leaves those
+	// unknown, never safe.
+	launchRead := m.ScanOptions != nil && m.ScanOptions.LaunchSources
+	for g, want := range map[guardrails.ID]guardrails.Status{
+		"deny-imdsv1-reenable": guardrails.Safe, creds: guardrails.Safe,
+		"require-imdsv2-at-launch": guardrails.Unknown, "declarative-imds-defaults": guardrails.Unknown,
+	} {
+		if launchRead && want == guardrails.Unknown {
+			want = guardrails.Safe
+		}
+		if got := status[otDev][g]; got != want {
+			t.Errorf("enforced OU Dev: %s is %q, want %q", g, got, want)
+		}
+	}
+	for _, format := range []string{"markdown", "table"} {
+		res := guardrailsCLI(t, "--report", merged, "--format", format, "--min-window-days", "1")
+		if res.code != exitOK || !strings.Contains(res.out, otProdEU) || !strings.Contains(res.out, "Prod-EU") {
+			t.Errorf("guardrails --format %s: exit %d, no OU Prod-EU in:\n%s%s", format, res.code, res.out, res.err)
+		}
+	}
+}
+
+// TestReportMergeRefusesOtherTree: two reports that place one OU under
+// different parents do not merge; the error names the OU.
+func TestReportMergeRefusesOtherTree(t *testing.T) {
+	e := scantest.New(dayStable(t))
+	f := ouTreeFleet(t, e)
+	scanStart(t, f)
+	dir := t.TempDir()
+	a := filepath.Join(dir, "a.json")
+	if res := scanCLI(t, false, "scan", "--org", "--role-name", "Audit", "--shard", "1/2", "--output", a, "--format", "json"); res.code != exitOK {
+		t.Fatalf("scan: exit %d: %s", res.code, res.err)
+	}
+	r := readReportPath(t, a)
+	r.Shard = &report.Shard{Index: 2, Count: 2}
+	r.Targets, r.Instances, r.SkippedAccounts, r.Workloads, r.LaunchSources, r.AccountDefaults = nil, nil, nil, nil, nil, nil
+	for i := range r.Organization.Units {
+		if r.Organization.Units[i].ID == otProdEU {
+			r.Organization.Units[i].ParentID = otDev
+		}
+	}
+	report.Normalize(r)
+	b := filepath.Join(dir, "b.json")
+	if err := report.WriteOutput(b, func(w io.Writer) error { return report.WriteJSON(w, r) }); err != nil {
+		t.Fatal(err)
+	}
+	res := scanCLI(t, false, "report", "merge", "-o", filepath.Join(dir, "m.json"), a, b)
+	if res.code == exitOK || !strings.Contains(res.err, otProdEU) || !strings.Contains(res.err, "parent") {
+		t.Errorf("merge of two trees: exit %d, want a refusal naming %s's parent: %s", res.code, otProdEU, res.err)
+	}
+}
+
+func unitsEqual(a, b []report.OrgUnit) bool {
+	return slices.EqualFunc(a, b, func(x, y report.OrgUnit) bool {
+		return x.ID == y.ID && x.Name == y.Name && x.ParentID == y.ParentID && slices.Equal(x.Accounts, y.Accounts)
+	})
+}
