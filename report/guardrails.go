@@ -26,6 +26,15 @@ func GuardrailEvidence(r *Report) guardrails.Evidence {
 	// without --no-launch-sources): their absence is not "none".
 	ev.HasLaunchSources = r.ScanOptions != nil && r.ScanOptions.LaunchSources
 	ev.HasAccountDefaults = ev.HasLaunchSources
+	if r.ScanOptions != nil && len(r.ScanOptions.FilterTags) > 0 {
+		// An instance the filters did not match was never listed: its
+		// absence is not "nothing would be denied".
+		var fs []string
+		for _, f := range r.ScanOptions.FilterTags {
+			fs = append(fs, f.Key+"="+strings.Join(f.Values, ","))
+		}
+		ev.Partial = append(ev.Partial, fmt.Sprintf("the scan listed only the instances matching --filter-tag %s: the others were never read; scan without --filter-tag", strings.Join(fs, " --filter-tag ")))
+	}
 	for _, t := range r.Targets {
 		status := guardrails.TargetOK
 		switch t.Status {

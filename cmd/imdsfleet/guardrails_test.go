@@ -384,3 +384,36 @@ func splitCommand(t *testing.T, line string) []string {
 	}
 	return words
 }
+
+// TestGuardrailsCommandFilteredScan: a scan run with --filter-tag listed
+// only the matching instances, so an instance it did not list (one still
+// using IMDSv1) says nothing about its absence: no scope may be safe.
+func TestGuardrailsCommandFilteredScan(t *testing.T) {
+	path := guardrailsReport(t, true)
+	r, err := report.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.ScanOptions.FilterTags = []report.TagFilter{{Key: "team", Values: []string{"payments"}}}
+	if err := report.WriteOutput(path, func(w io.Writer) error { return report.WriteJSON(w, r) }); err != nil {
+		t.Fatal(err)
+	}
+	res := guardrailsCLI(t, "--report", path, "--format", "json")
+	if res.code != 0 {
+		t.Fatalf("exit %d: %s", res.code, res.err)
+	}
+	var a guardrails.Assessment
+	if err := json.Unmarshal([]byte(res.out), &a); err != nil {
+		t.Fatalf("JSON output: %v", err)
+	}
+	for _, s := range a.Scopes {
+		for _, rd := range s.Readiness {
+			if rd.Status == guardrails.Safe {
+				t.Errorf("%s %s: safe on a --filter-tag scan", s.ID, rd.Guardrail)
+			}
+		}
+	}
+	if table := guardrailsCLI(t, "--report", path); !strings.Contains(table.out, "--filter-tag") {
+		t.Errorf("the table does not say why:\n%s", table.out)
+	}
+}

@@ -490,6 +490,11 @@ func (p Params) defaultBlockers(c *cell, d *AccountDefault) {
 func (p Params) globalGaps(ev Evidence, now time.Time, info ReportInfo) map[ID][]string {
 	gaps := map[ID][]string{}
 	all := []ID{RequireV2AtLaunch, DenyV1Reenable, DenyV1Credentials, DeclarativeDefaults}
+	for _, why := range ev.Partial {
+		for _, g := range all {
+			gaps[g] = append(gaps[g], oneLine(why))
+		}
+	}
 	if info.WindowDays < p.MinWindowDays {
 		for _, g := range all {
 			gaps[g] = append(gaps[g], fmt.Sprintf("the usage window is %d days, shorter than the %d the evidence needs (a weekly or monthly IMDSv1 caller could be missed): re-scan with a longer --lookback", info.WindowDays, p.MinWindowDays))

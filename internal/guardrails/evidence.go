@@ -28,6 +28,11 @@ type Evidence struct {
 	// scan (not ACTIVE, or excluded): they cannot be judged.
 	SkippedAccounts []SkippedAccount
 
+	// Partial names what makes the report a partial view of its
+	// targets (a scan that listed only the instances matching
+	// --filter-tag): each is a gap of every guardrail in every scope.
+	Partial []string
+
 	// HasOUs says whether the report knows the organizational units;
 	// OUs lists each unit with the accounts directly in it.
 	HasOUs bool
