@@ -51,6 +51,9 @@ func Workloads(r *report.Report, o WorkloadOptions) []report.Workload {
 		w      *report.Workload
 		owners map[[2]string]int // (tag, value) → instances
 		nexts  []report.NextLaunch
+		// viaConfig: one of its sources is, or launches through, a
+		// launch configuration (which cannot be modified).
+		viaConfig bool
 	}
 	byID := map[string]*acc{}
 	var order []string
@@ -84,6 +87,8 @@ func Workloads(r *report.Report, o WorkloadOptions) []report.Workload {
 		if ls := in.LaunchSource; ls != nil && ls.SourceID != "" && !slices.Contains(w.SourceIDs, ls.SourceID) {
 			w.SourceIDs = append(w.SourceIDs, ls.SourceID)
 			if s := sources[[3]string{in.Account, in.Region, ls.SourceID}]; s != nil {
+				a.viaConfig = a.viaConfig || s.Kind == report.SourceLaunchConfiguration ||
+					slices.ContainsFunc(s.Uses, func(u string) bool { return strings.HasPrefix(u, report.SourceLaunchConfiguration+"/") })
 				a.nexts = append(a.nexts, s.NextLaunch)
 				continue
 			}
@@ -108,7 +113,7 @@ func Workloads(r *report.Report, o WorkloadOptions) []report.Workload {
 			w.NextLaunch = &n
 		}
 		w.OwnerTag, w.Owner = topOwner(a.owners)
-		w.Step, w.Recommendation = policy.PlanWorkload(w)
+		w.Step, w.Recommendation = policy.PlanWorkload(w, a.viaConfig)
 		out = append(out, *w)
 	}
 	slices.SortFunc(out, func(a, b report.Workload) int {

@@ -83,10 +83,16 @@ func TestWorkloads(t *testing.T) {
 			t.Errorf("%s: step %s (%s), want %s", id, got[id].Step, got[id].Recommendation, step)
 		}
 	}
-	for _, want := range []string{"Fix its launch source auto-scaling-group/legacy first", "from EC2's built-in default", "1 instance still makes IMDSv1 calls"} {
+	// The group launches through a launch configuration that sets no
+	// metadata options: it cannot be edited, so the fix is a template.
+	for _, want := range []string{"Fix its launch source auto-scaling-group/legacy first", "from EC2's built-in default", "1 instance still makes IMDSv1 calls",
+		"move the group to a launch template with HttpTokens=required (a launch configuration cannot be modified)"} {
 		if !strings.Contains(legacy.Recommendation, want) {
 			t.Errorf("legacy recommendation %q lacks %q", legacy.Recommendation, want)
 		}
+	}
+	if strings.Contains(legacy.Recommendation, "in the source") {
+		t.Errorf("legacy recommendation %q asks to edit a launch configuration", legacy.Recommendation)
 	}
 	if k := got[wantIDs[3]]; k.NextLaunch == nil || k.NextLaunch.Status != report.NextLaunchUnresolved || !strings.Contains(k.Recommendation, "could not be worked out") {
 		t.Errorf("karpenter workload: %+v", k)

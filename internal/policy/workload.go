@@ -20,7 +20,11 @@ import (
 //     calls;
 //  4. gather-evidence: too few observed days to decide;
 //  5. done.
-func PlanWorkload(w *report.Workload) (step, recommendation string) {
+//
+// viaLaunchConfig says that one of its sources is, or launches through, a
+// launch configuration: "set HttpTokens=required in the source" cannot be
+// done there.
+func PlanWorkload(w *report.Workload, viaLaunchConfig bool) (step, recommendation string) {
 	c := w.ByClassification
 	n := w.NextLaunch
 	src := "its launch source"
@@ -31,9 +35,9 @@ func PlanWorkload(w *report.Workload) (step, recommendation string) {
 	}
 	switch {
 	case n.Fails():
-		return report.StepFixSource, fmt.Sprintf("Fix %s first: it cannot launch instances (HttpTokensEnforced refuses its tokens-optional launch); %s.", src, fixText(n))
+		return report.StepFixSource, fmt.Sprintf("Fix %s first: it cannot launch instances (HttpTokensEnforced refuses its tokens-optional launch); %s.", src, fixText(n, viaLaunchConfig))
 	case n.AllowsV1():
-		s := fmt.Sprintf("Fix %s first: it would launch replacements with IMDSv1 allowed (httpTokens optional, from %s); %s.", src, LayerText(n.HttpTokensFrom), fixText(n))
+		s := fmt.Sprintf("Fix %s first: it would launch replacements with IMDSv1 allowed (httpTokens optional, from %s); %s.", src, LayerText(n.HttpTokensFrom), fixText(n, viaLaunchConfig))
 		switch v1 := c[report.ClassV1InUse]; v1 {
 		case 0:
 		case 1:
@@ -64,7 +68,15 @@ func LayerText(layer string) string { return report.DescribeLayer(layer) }
 
 // fixText says where to set HttpTokens=required for a next launch that
 // allows v1 or fails, from the layer that decided its tokens.
-func fixText(n *report.NextLaunch) string {
+func fixText(n *report.NextLaunch, viaLaunchConfig bool) string {
+	switch {
+	case !viaLaunchConfig:
+	case n.HttpTokensFrom == report.LayerDeclarativePolicy:
+		return "the Organizations declarative policy sets the account default to optional: change it there, or move the group to a launch template with HttpTokens=required (a launch configuration cannot be modified)"
+	case n.HttpTokensFrom != report.LayerLaunchTemplate && n.HttpTokensFrom != report.LayerLaunchConfiguration:
+		// Set nowhere in the configuration, which cannot be changed.
+		return "move the group to a launch template with HttpTokens=required (a launch configuration cannot be modified), or make it the account default (ModifyInstanceMetadataDefaults)"
+	}
 	switch n.HttpTokensFrom {
 	case report.LayerLaunchTemplate:
 		return "create a template version with MetadataOptions HttpTokens=required and make it the one the launcher uses ($Default, $Latest or the version it names)"
