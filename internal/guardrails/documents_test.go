@@ -239,3 +239,39 @@ func TestParamsValidate(t *testing.T) {
 		t.Fatalf("defaults: %v", err)
 	}
 }
+
+// TestParamsRefuseHostileExceptions: break-glass roles and exempt tags that
+// would make an exception silently wrong (never matching, a policy
+// variable, every role exempt) are refused with one line.
+func TestParamsRefuseHostileExceptions(t *testing.T) {
+	for _, c := range []struct {
+		role, tagKey, tagValue, want string
+	}{
+		{role: "arn:aws:iam::*:role/*", want: "wildcards only"},
+		{role: "arn:aws:iam::*:user/**", want: "wildcards only"},
+		{role: "arn:aws:iam::*:*", want: "role/NAME"},
+		{role: `arn:aws:iam::*:role/a"b`, want: "cannot be in an IAM name"},
+		{role: "arn:aws:iam::123456789012:role/x\ny", want: "cannot be in an IAM name"},
+		{role: "arn:aws:iam::123456789012:role/${aws:username}", want: "policy variable"},
+		{role: "arn:aws:iam::1:role/x", want: "12 digits"},
+		{role: "arn:aws:sts::123456789012:assumed-role/ops/me", want: "assumed-role"},
+		{role: "arn:aws:iam:us-east-1:123456789012:role/x", want: "no Region"},
+		{tagKey: "k", tagValue: "${aws:username}", want: "variable"},
+		{tagKey: "k\nx", tagValue: "1", want: "control character"},
+	} {
+		p := guardrails.DefaultParams()
+		if c.role != "" {
+			p.BreakGlassRoles = []string{c.role}
+		}
+		p.ExemptTagKey, p.ExemptTagValue = c.tagKey, c.tagValue
+		_, err := guardrails.Documents(p)
+		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%q %q=%q: %v, want one line with %q", c.role, c.tagKey, c.tagValue, err, c.want)
+		}
+	}
+	p := guardrails.DefaultParams()
+	p.BreakGlassRoles = []string{"arn:aws:iam::*:role/BreakGlass*", "arn:aws:iam::123456789012:role/ops/break-glass", "arn:aws:iam::1234567890??:user/admin@x"}
+	if _, err := guardrails.Documents(p); err != nil {
+		t.Errorf("valid break-glass roles refused: %v", err)
+	}
+}

@@ -3,8 +3,10 @@ package guardrails
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -92,6 +94,14 @@ func (p Params) Validate() error {
 		if strings.ContainsAny(p.ExemptTagKey+p.ExemptTagValue, "*?") {
 			return errors.New("exempt tag: * and ? would be read literally by the exact-match operators the SCPs use; name the exact tag")
 		}
+		if strings.Contains(p.ExemptTagKey+p.ExemptTagValue, "$") {
+			return errors.New("exempt tag: IAM reads ${...} in a policy as a variable; choose a tag without $")
+		}
+		for _, r := range p.ExemptTagKey + p.ExemptTagValue {
+			if unicode.IsControl(r) {
+				return errors.New("exempt tag: a control character (a newline, a tab): give the tag on one line")
+			}
+		}
 	}
 	if p.MaxHopLimit < 0 || p.MaxHopLimit > 64 {
 		return fmt.Errorf("hop limit ceiling %d: want 1 to 64 (0 for none)", p.MaxHopLimit)
@@ -112,20 +122,60 @@ func (p Params) Validate() error {
 // wildcards allowed (ArnNotLike matches them), such as
 // arn:aws:iam::*:role/BreakGlass. It splits the ARN itself rather than
 // with the SDK's aws/arn: package report imports this package, and report
-// does not depend on the SDK.
+// does not depend on the SDK. It refuses what would make the exception
+// silently wrong: a value aws:PrincipalArn never has (an sts
+// assumed-role ARN, characters IAM names cannot hold, an account that is
+// not 12 digits), a ${...} that IAM would read as a policy variable, and
+// a name of wildcards only, which would exempt every role.
 func checkPrincipalARN(s, partition string) error {
+	q := strconv.Quote(s)
+	if len(q) > 80 {
+		q = strconv.Quote(s[:min(len(s), 60)]) + "…"
+	}
+	want := "want arn:" + partition + ":iam::ACCOUNT:role/NAME"
 	parts := strings.SplitN(s, ":", 6)
 	if len(parts) != 6 || parts[0] != "arn" {
-		return fmt.Errorf("break-glass role %q: not an ARN: want arn:%s:iam::ACCOUNT:role/NAME", s, partition)
+		return fmt.Errorf("break-glass role %s: not an ARN: %s", q, want)
 	}
-	if parts[2] != "iam" && parts[2] != "sts" {
-		return fmt.Errorf("break-glass role %q: service %q: want an IAM principal ARN (arn:%s:iam::ACCOUNT:role/NAME)", s, parts[2], partition)
+	if parts[2] == "sts" {
+		return fmt.Errorf("break-glass role %s: aws:PrincipalArn of a role session is the role's ARN, never an sts assumed-role ARN: %s", q, want)
+	}
+	if parts[2] != "iam" {
+		return fmt.Errorf("break-glass role %s: service %s: want an IAM principal ARN (arn:%s:iam::ACCOUNT:role/NAME)", q, strconv.Quote(parts[2]), partition)
 	}
 	if parts[1] != partition {
-		return fmt.Errorf("break-glass role %q: partition %q, but the policies are written for %q: fix the ARN or --partition", s, parts[1], partition)
+		return fmt.Errorf("break-glass role %s: partition %s, but the policies are written for %q: fix the ARN or --partition", q, strconv.Quote(parts[1]), partition)
 	}
-	if parts[4] == "" || parts[5] == "" {
-		return fmt.Errorf("break-glass role %q: no account or resource: want arn:%s:iam::ACCOUNT:role/NAME", s, partition)
+	if parts[3] != "" {
+		return fmt.Errorf("break-glass role %s: IAM ARNs have no Region: %s", q, want)
+	}
+	acct := parts[4]
+	okAcct := acct != "" && len(acct) <= 12
+	wild := false
+	for _, r := range acct {
+		okAcct = okAcct && (r >= '0' && r <= '9' || r == '*' || r == '?')
+		wild = wild || r == '*' || r == '?'
+	}
+	if !okAcct || (!wild && len(acct) != 12) {
+		return fmt.Errorf("break-glass role %s: account %s: want 12 digits (or * for any account): %s", q, strconv.Quote(acct), want)
+	}
+	res := parts[5]
+	typ, name, ok := strings.Cut(res, "/")
+	if !ok || (typ != "role" && typ != "user") {
+		return fmt.Errorf("break-glass role %s: resource %s: want role/NAME or user/NAME (%s)", q, strconv.Quote(res), want)
+	}
+	if strings.Contains(name, "${") {
+		return fmt.Errorf("break-glass role %s: ${...} is an IAM policy variable, not part of a name: name the role", q)
+	}
+	literal := false
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("+=,.@_-/*?", r)) {
+			return fmt.Errorf("break-glass role %s: %s cannot be in an IAM name or path (letters, digits and +=,.@_-/ only, * and ? as wildcards): %s", q, strconv.QuoteRune(r), want)
+		}
+		literal = literal || (r != '*' && r != '?' && r != '/')
+	}
+	if !literal {
+		return fmt.Errorf("break-glass role %s: a name of wildcards only would exempt every %s, and the SCP would deny nothing: name the break-glass role (a prefix such as %s/BreakGlass* is fine)", q, typ, typ)
 	}
 	return nil
 }
