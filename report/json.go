@@ -465,7 +465,7 @@ func validate(rep *Report, version int) []string {
 				UsageComplete, UsagePartial, UsageNone, UsageError)
 		}
 		if version < 2 && (in.LaunchSource != nil || in.NextLaunch != nil) {
-			add("%s has launchSource or nextLaunch, which schema version %d does not have (re-run the scan)", where, version)
+			add("%s has launchSource or nextLaunch, which schema version %d does not have", where, version)
 		}
 		if in.LaunchSource != nil && !isInstanceSourceKind(in.LaunchSource.Kind) {
 			add("%s has launchSource.kind %s (expected one of %s)", where, quoted(in.LaunchSource.Kind), strings.Join(instanceSourceKinds, ", "))

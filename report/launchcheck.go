@@ -81,7 +81,7 @@ func validateLaunch(rep *Report, version int) []string {
 	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	if version < 2 {
 		if len(rep.AccountDefaults)+len(rep.LaunchSources)+len(rep.Workloads) > 0 {
-			add("accountDefaults, launchSources or workloads are set, which schema version %d does not have (re-run the scan)", version)
+			add("accountDefaults, launchSources or workloads are set, which schema version %d does not have", version)
 		}
 		return problems
 	}

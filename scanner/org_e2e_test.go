@@ -317,8 +317,8 @@ func TestScanGovCloudPartition(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tg := target(t, r, acctB, scanner.RegionsAll); tg.Status != report.TargetError {
-		t.Errorf("arn:aws: role from GovCloud: %+v, want a failed target", tg)
+	if tg := target(t, r, acctB, scanner.RegionsAll); tg.Status != report.TargetError || !strings.Contains(tg.Error, "partition aws but the caller") {
+		t.Errorf("arn:aws: role from GovCloud: %+v, want a failed target naming the partitions", tg)
 	}
 }
 

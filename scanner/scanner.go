@@ -227,6 +227,10 @@ func (o Options) withDefaults() Options {
 type account struct {
 	id   string
 	role Role
+	// unreachable says why the account cannot be reached at all, known
+	// before any call to it (a role in another partition): it is a
+	// failed target without one.
+	unreachable error
 }
 
 type target struct {
@@ -339,6 +343,10 @@ func (s *scan) discover(ctx context.Context, accounts []account, caller string) 
 	g := new(errgroup.Group)
 	g.SetLimit(s.o.Concurrency)
 	for i, a := range accounts {
+		if a.unreachable != nil {
+			errs[i] = a.unreachable
+			continue
+		}
 		if a.id == caller && a.role == (Role{}) && s.callerRegions != nil {
 			statuses[i] = s.callerRegions // read already by checkRegions
 			continue
@@ -431,15 +439,19 @@ func (s *scan) selectAccounts(ctx context.Context, caller awsconfig.Caller) ([]a
 			add(candidate{account: account{id: id, role: role}})
 		}
 		for _, r := range s.o.Roles {
-			acct, _, err := awsconfig.ParseRoleARN(r.ARN)
+			acct, partition, err := awsconfig.ParseRoleARN(r.ARN)
 			if err != nil {
 				return nil, nil, err
+			}
+			var unreachable error
+			if partition != caller.Partition() {
+				unreachable = &PartitionError{Role: r.ARN, RolePartition: partition, Caller: caller.ARN.String(), CallerPartition: caller.Partition()}
 			}
 			if acct == caller.Account {
 				s.o.Logger.Info("the role is in the caller's account; scanning it with the caller's credentials", "role", r.ARN)
 				continue
 			}
-			add(candidate{account: account{id: acct, role: r}})
+			add(candidate{account: account{id: acct, role: r, unreachable: unreachable}})
 		}
 	}
 	excluded := map[string]bool{}
@@ -815,4 +827,18 @@ func Incomplete(r *report.Report) bool {
 	return slices.ContainsFunc(r.Targets, func(t report.Target) bool {
 		return t.Status == report.TargetError || len(t.LaunchErrors) > 0
 	})
+}
+
+// PartitionError is an --assume-role ARN in another partition than the
+// caller's: STS never lets credentials of one partition (aws, aws-us-gov,
+// aws-cn) assume a role of another, so its account is a failed target
+// with this reason, and no AssumeRole is attempted.
+type PartitionError struct {
+	Role, RolePartition     string
+	Caller, CallerPartition string // the caller's ARN and its partition
+}
+
+func (e *PartitionError) Error() string {
+	return fmt.Sprintf("--assume-role %s is in partition %s but the caller (%s) is in %s: a role can only be assumed from its own partition; use credentials of %s, or the role's ARN in %s",
+		e.Role, e.RolePartition, e.Caller, e.CallerPartition, e.RolePartition, e.CallerPartition)
 }

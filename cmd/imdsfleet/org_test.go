@@ -163,6 +163,50 @@ func TestGovCloudScanRemediateRollback(t *testing.T) {
 	}
 }
 
+// TestScanAssumeRoleOtherPartition: a GovCloud caller given an
+// --assume-role ARN of the aws partition (a copy-paste from a commercial
+// account) gets that account failed with a reason naming both
+// partitions, not one blaming the role's trust policy; the rest is
+// scanned (exit 4).
+func TestScanAssumeRoleOtherPartition(t *testing.T) {
+	e := scantest.New(dayStable(t))
+	const region = "us-gov-west-1"
+	f := &fleet.Fleet{Partition: fleet.PartitionGov, Accounts: []fleet.Account{
+		{ID: scanAcctA, Regions: []fleet.Region{{Name: region, Instances: e.Instances(scanAcctA, region, 2)}}},
+		{ID: scanAcctB, Roles: []string{"Audit"}, Regions: []fleet.Region{{Name: region, Instances: e.Instances(scanAcctB, region, 2)}}},
+	}}
+	_, url := simtest.Start(t, f, sim.Options{Seed: 7})
+	for _, kv := range simtest.Env(url, fleet.DefaultAccessKeyID(scanAcctA), region) {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	t.Setenv("AWS_PROFILE", "")
+	out := filepath.Join(t.TempDir(), "scan.json")
+	res := scanCLI(t, false, "scan", "--assume-role", "arn:aws:iam::"+scanAcctB+":role/Audit", "--output", out)
+	if res.code != exitIncomplete {
+		t.Fatalf("scan: exit %d, stderr %q; want exit 4", res.code, res.err)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := readReport(t, data)
+	var failed []report.Target
+	for _, tg := range r.Targets {
+		if tg.Status == report.TargetError {
+			failed = append(failed, tg)
+		}
+	}
+	if len(failed) != 1 || failed[0].Account != scanAcctB || !strings.Contains(failed[0].Error, "is in partition aws but the caller") ||
+		!strings.Contains(failed[0].Error, "is in aws-us-gov") || strings.Contains(failed[0].Error, "trust policy") {
+		t.Errorf("failed targets %+v: want account B alone, naming both partitions", failed)
+	}
+	res = scanCLI(t, false, "scan", "--assume-role", "arn:aws-us-gov:iam::"+scanAcctB+":role/Audit", "--output", out)
+	if res.code != exitOK {
+		t.Fatalf("scan with the role in the caller's partition: exit %d: %s", res.code, res.err)
+	}
+}
+
 // TestScanShardsMergeEqualsUnsharded: scan --org --shard 1/4 … 4/4, then
 // report merge, equals one unsharded scan instance for instance (times
 // aside), targets and skipped accounts included.
