@@ -219,7 +219,7 @@ func compatible(a, b MergeInput) error {
 			ErrMerge, a.Name, al, windowText(sourceWindow(a.Report)), b.Name, bl, windowText(sourceWindow(b.Report)))
 	}
 	if d := scanOptionsDiff(a, b); d != "" {
-		return fmt.Errorf("%w: %s and %s were classified with different options: %s; merge scans run with the same --min-observed-days, --container-tag, --filter-tag, --group-by and --owner-tag (and the same imdsfleet release)",
+		return fmt.Errorf("%w: %s and %s were classified with different options: %s; merge scans run with the same --min-observed-days, --container-tag, --filter-tag, --group-by, --owner-tag and --no-launch-sources (and the same imdsfleet release)",
 			ErrMerge, a.Name, b.Name, d)
 	}
 	return nil

@@ -203,6 +203,14 @@ func TestMergeRefusals(t *testing.T) {
 			p[1].ScanOptions = &o
 			return p
 		}, report.MergeOptions{}, []string{"scanOptions.minObservedDays is 7 in a.json and 3 in b.json", "--min-observed-days"}, false},
+		// One scan read the launch sources, the other ran with
+		// --no-launch-sources: the message names that flag.
+		{"launch sources read in one only", func(p []*report.Report) []*report.Report {
+			o := *p[1].ScanOptions
+			o.LaunchSources = !o.LaunchSources
+			p[1].ScanOptions = &o
+			return p
+		}, report.MergeOptions{}, []string{"scanOptions.launchSources", "--no-launch-sources"}, false},
 		{"container tag", func(p []*report.Report) []*report.Report {
 			o := *p[0].ScanOptions
 			o.ContainerTags = append([]string{"role=\x1b[31mci"}, o.ContainerTags...)
