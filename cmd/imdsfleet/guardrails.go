@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -170,6 +173,15 @@ func runGuardrails(ctx context.Context, g *globals, o *guardrailsOptions) error 
 	// missing directory) costs nothing, as for every other output.
 	var files []namedPath
 	if o.outDir != "" {
+		if st, err := os.Stat(o.outDir); err != nil || !st.IsDir() {
+			what := "does not exist"
+			if err == nil {
+				what = "is not a directory"
+			} else if !errors.Is(err, fs.ErrNotExist) {
+				what = "cannot be read (" + err.Error() + ")"
+			}
+			return usageError("--out-dir %q %s: give an existing directory (mkdir -p it first)", o.outDir, what)
+		}
 		for _, gr := range guardrails.All(p) {
 			path := filepath.Join(o.outDir, gr.File)
 			if err := report.CheckOutput(path); err != nil {

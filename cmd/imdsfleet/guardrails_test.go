@@ -260,6 +260,7 @@ func TestGuardrailsCommandUsage(t *testing.T) {
 		{"regions", []string{"--report", path, "--expect-regions", "us-east-1,"}, "--expect-regions"},
 		{"a directory in place of a policy file", []string{"--report", path, "--out-dir", dir}, "scp-deny-imdsv1-reenable.json"},
 		{"missing out dir", []string{"--report", path, "--out-dir", filepath.Join(dir, "nope")}, "does not exist"},
+		{"a file as out dir", []string{"--report", path, "--out-dir", path}, "is not a directory"},
 		{"missing report", []string{"--report", filepath.Join(dir, "none.json")}, "does not exist"},
 		{"argument", []string{"--report", path, "extra"}, "extra"},
 	}
