@@ -458,6 +458,13 @@ func (s *scan) selectAccounts(ctx context.Context, caller awsconfig.Caller) ([]a
 	for _, id := range s.o.ExcludeAccounts {
 		excluded[id] = true
 	}
+	// An id that matches no account found is most likely a typo: the
+	// account meant stays scanned, so say so.
+	for _, id := range s.o.ExcludeAccounts {
+		if !seen[id] {
+			s.o.Logger.Warn("--exclude-accounts: no account found has this id; nothing was excluded for it (check the id)", "account", id)
+		}
+	}
 	var keep []account
 	var skipped []report.SkippedAccount
 	for _, c := range cands {

@@ -201,9 +201,14 @@ func TestScanAssumeRoleOtherPartition(t *testing.T) {
 		!strings.Contains(failed[0].Error, "is in aws-us-gov") || strings.Contains(failed[0].Error, "trust policy") {
 		t.Errorf("failed targets %+v: want account B alone, naming both partitions", failed)
 	}
-	res = scanCLI(t, false, "scan", "--assume-role", "arn:aws-us-gov:iam::"+scanAcctB+":role/Audit", "--output", out)
+	// An --exclude-accounts id that matches no account (a typo) is named
+	// on stderr: the account meant is still scanned.
+	res = scanCLI(t, false, "scan", "--assume-role", "arn:aws-us-gov:iam::"+scanAcctB+":role/Audit", "--exclude-accounts", "999999999999", "--output", out)
 	if res.code != exitOK {
 		t.Fatalf("scan with the role in the caller's partition: exit %d: %s", res.code, res.err)
+	}
+	if !strings.Contains(res.err, "no account found has this id") || !strings.Contains(res.err, "999999999999") {
+		t.Errorf("stderr %q does not name the --exclude-accounts id that matched nothing", res.err)
 	}
 }
 
