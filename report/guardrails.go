@@ -72,7 +72,10 @@ func GuardrailEvidence(r *Report) guardrails.Evidence {
 			NoData:          in.Classification == ClassNoData,
 			V1Calls:         in.Usage.NoTokenCalls,
 			V1Rejected:      in.HasRisk(RiskV1Rejected),
-			InstanceProfile: in.InstanceProfileArn != "",
+			// The role-exposed risk says a role is attached too: a report
+			// that lost instanceProfileArn (edited, trimmed) must not make
+			// the credentials guardrail read "no role".
+			InstanceProfile: in.InstanceProfileArn != "" || in.HasRisk(RiskRoleExposed),
 			Tags:            in.Tags,
 		}
 		if ev.HasLaunchSources && optional && (in.NextLaunch == nil || in.NextLaunch.HttpTokens == "") {

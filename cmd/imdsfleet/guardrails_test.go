@@ -418,3 +418,35 @@ func TestGuardrailsCommandFilteredScan(t *testing.T) {
 		t.Errorf("the table does not say why:\n%s", table.out)
 	}
 }
+
+// TestGuardrailsCommandRoleFromRisk: a v1-in-use instance whose report lost
+// its instanceProfileArn but still carries the role-exposed risk has a
+// role: the credentials guardrail stays blocked, never safe.
+func TestGuardrailsCommandRoleFromRisk(t *testing.T) {
+	path := guardrailsReport(t, true)
+	r, err := report.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range r.Instances {
+		r.Instances[i].InstanceProfileArn = ""
+	}
+	if err := report.WriteOutput(path, func(w io.Writer) error { return report.WriteJSON(w, r) }); err != nil {
+		t.Fatal(err)
+	}
+	res := guardrailsCLI(t, "--report", path, "--format", "json")
+	var a guardrails.Assessment
+	if err := json.Unmarshal([]byte(res.out), &a); err != nil {
+		t.Fatalf("exit %d %s: %v", res.code, res.err, err)
+	}
+	for _, s := range a.Scopes {
+		if s.ID != grAcctV1 {
+			continue
+		}
+		for _, rd := range s.Readiness {
+			if rd.Guardrail == guardrails.DenyV1Credentials && rd.Status != guardrails.Blocked {
+				t.Errorf("%s: %s, want blocked (the instance is role-exposed)", rd.Guardrail, rd.Status)
+			}
+		}
+	}
+}
