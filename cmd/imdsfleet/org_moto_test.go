@@ -82,7 +82,7 @@ func TestScanOrgMoto(t *testing.T) {
 
 	scanned := func(args ...string) (map[string]int, []string) {
 		t.Helper()
-		res := scanCLI(t, false, append([]string{"scan", "--regions", region, "--role-name", role, "--cloudwatch-protocol", "json", "--format", "json"}, args...)...)
+		res := scanCLI(t, false, append([]string{"scan", "--regions", region, "--role-name", role, "--cloudwatch-protocol", "json", "--no-launch-sources", "--format", "json"}, args...)...)
 		if res.code != exitOK {
 			t.Fatalf("scan %v: exit %d\nstderr: %s", args, res.code, res.err)
 		}
