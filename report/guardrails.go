@@ -67,11 +67,11 @@ func GuardrailEvidence(r *Report) guardrails.Evidence {
 		optional := in.Classification == ClassV1InUse || in.Classification == ClassNoData || in.Classification == ClassReady
 		gi := guardrails.Instance{
 			Account: in.Account, Region: in.Region, ID: in.InstanceID, Name: in.Name,
-			TokensOptional:  optional,
-			V1InUse:         in.Classification == ClassV1InUse,
-			NoData:          in.Classification == ClassNoData,
-			V1Calls:         in.Usage.NoTokenCalls,
-			V1Rejected:      in.HasRisk(RiskV1Rejected),
+			TokensOptional: optional,
+			V1InUse:        in.Classification == ClassV1InUse,
+			NoData:         in.Classification == ClassNoData,
+			V1Calls:        in.Usage.NoTokenCalls,
+			V1Rejected:     in.HasRisk(RiskV1Rejected),
 			// The role-exposed risk says a role is attached too: a report
 			// that lost instanceProfileArn (edited, trimmed) must not make
 			// the credentials guardrail read "no role".
