@@ -81,18 +81,9 @@ func (s *Server) describeAutoScalingGroups(c *call) string {
 	x := c.startXML("DescribeAutoScalingGroupsResponse")
 	x.Open("DescribeAutoScalingGroupsResult")
 	x.Open("AutoScalingGroups")
-	n, last, next := 0, "", ""
-	for _, g := range ls.groups {
-		if len(names) > 0 && !contains(names, g.Name) || after != "" && g.Name <= after {
-			continue
-		}
-		if n == limit {
-			next = encodeToken(last)
-			break
-		}
+	page, next := pageByName(ls.groups, func(g *fleet.AutoScalingGroup) string { return g.Name }, names, after, limit)
+	for _, g := range page {
 		writeGroup(x, c, g, ls.groupInstances[g.Name], acct, now)
-		n++
-		last = g.Name
 	}
 	x.Close("AutoScalingGroups")
 	if next != "" {
@@ -275,15 +266,8 @@ func (s *Server) describeLaunchConfigurations(c *call) string {
 	x := c.startXML("DescribeLaunchConfigurationsResponse")
 	x.Open("DescribeLaunchConfigurationsResult")
 	x.Open("LaunchConfigurations")
-	n, last, next := 0, "", ""
-	for _, lc := range ls.configs {
-		if len(names) > 0 && !contains(names, lc.Name) || after != "" && lc.Name <= after {
-			continue
-		}
-		if n == limit {
-			next = encodeToken(last)
-			break
-		}
+	page, next := pageByName(ls.configs, func(lc *fleet.LaunchConfiguration) string { return lc.Name }, names, after, limit)
+	for _, lc := range page {
 		x.Open("member")
 		x.Elem("LaunchConfigurationName", lc.Name)
 		x.Elem("LaunchConfigurationARN", fmt.Sprintf("arn:aws:autoscaling:%s:%s:launchConfiguration:%s:launchConfigurationName/%s", c.region.name, acct, groupUUID("lc/"+lc.Name), lc.Name))
@@ -319,8 +303,6 @@ func (s *Server) describeLaunchConfigurations(c *call) string {
 			x.Close("MetadataOptions")
 		}
 		x.Close("member")
-		n++
-		last = lc.Name
 	}
 	x.Close("LaunchConfigurations")
 	if next != "" {
@@ -329,4 +311,21 @@ func (s *Server) describeLaunchConfigurations(c *call) string {
 	x.Close("DescribeLaunchConfigurationsResult")
 	c.endXML(x, "DescribeLaunchConfigurationsResponse")
 	return "ok"
+}
+
+// pageByName is Auto Scaling's paging over a list sorted by name: the items
+// named in names (all when none), after the previous page's last name, at
+// most limit of them, and the NextToken when more remain.
+func pageByName[T any](items []T, name func(T) string, names []string, after string, limit int) (page []T, next string) {
+	for _, it := range items {
+		n := name(it)
+		if len(names) > 0 && !contains(names, n) || after != "" && n <= after {
+			continue
+		}
+		if len(page) == limit {
+			return page, encodeToken(name(page[len(page)-1]))
+		}
+		page = append(page, it)
+	}
+	return page, ""
 }
