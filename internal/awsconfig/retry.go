@@ -141,5 +141,12 @@ func isNoAnswer(err error) bool {
 	// Not net.Error: the SDK's read timeout (awshttp.ResponseTimeoutError)
 	// has Timeout but not Temporary.
 	var te interface{ Timeout() bool }
-	return errors.As(err, &te) && te.Timeout()
+	if errors.As(err, &te) && te.Timeout() {
+		return true
+	}
+	// The SDK's read timeout closes the connection under a read that is
+	// still waiting; that read can lose the race and return "use of closed
+	// network connection" instead of the timeout. Only this side closes a
+	// connection that way, so it is the same stalled answer.
+	return errors.Is(err, net.ErrClosed)
 }

@@ -253,3 +253,24 @@ func TestAnswerStoppedHalfWayFailsFast(t *testing.T) {
 		t.Errorf("Explain = %q", got)
 	}
 }
+
+// TestClosedUnderTimedOutReadIsNoAnswer: the SDK's body read timeout closes
+// the connection under the waiting read, which then sometimes returns "use
+// of closed network connection" instead of the timeout (seen on a loaded
+// machine: that attempt then fell to the patient retryer and the call took
+// one attempt more). Both are the same stalled answer.
+func TestClosedUnderTimedOutReadIsNoAnswer(t *testing.T) {
+	closed := fmt.Errorf("deserialization failed, failed to decode response body, %w",
+		&net.OpError{Op: "read", Net: "tcp", Err: net.ErrClosed})
+	if !isNoAnswer(closed) {
+		t.Errorf("isNoAnswer(%v) = false, want true", closed)
+	}
+	r := NewRetryer(30, 20*time.Second)
+	if _, err := r.RetryDelay(DialAttempts, closed); err == nil {
+		t.Errorf("attempt %d of a closed read: retried, want the call ended", DialAttempts)
+	}
+	reset := &net.OpError{Op: "read", Net: "tcp", Err: errors.New("connection reset by peer")}
+	if isNoAnswer(reset) {
+		t.Errorf("isNoAnswer(%v) = true, want false (the server broke it)", reset)
+	}
+}
