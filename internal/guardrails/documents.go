@@ -36,6 +36,11 @@ const (
 	declarativeRoot         = "ec2_attributes"
 	declarativeIMDS         = "instance_metadata_defaults"
 	declarativeNoPreference = "no_preference"
+	// declarativeHopNoPreference is the hop limit's "no preference": AWS
+	// documents http_put_response_hop_limit as an integer from -1 to 64,
+	// -1 meaning no preference (docs/guardrails.md, source [3]); the
+	// string no_preference is for the other fields only.
+	declarativeHopNoPreference = "-1"
 )
 
 // Document is one guardrail's policy, ready for
@@ -180,10 +185,10 @@ type assign struct {
 }
 
 // declarative builds the EC2 declarative policy: tokens required, the hop
-// limit of p, endpoint and tags left to each launch (no_preference), and
-// http_tokens_enforced when p asks for it.
+// limit of p (-1: no preference), endpoint and tags left to each launch
+// (no_preference), and http_tokens_enforced when p asks for it.
 func (p Params) declarative() map[string]any {
-	hop := declarativeNoPreference
+	hop := declarativeHopNoPreference
 	if p.DeclarativeHopLimit > 0 {
 		hop = strconv.Itoa(p.DeclarativeHopLimit)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -138,7 +139,7 @@ func checkDeclarative(t *testing.T, p guardrails.Params, d guardrails.Document) 
 	if _, ok := imds["http_tokens_enforced"]; ok != p.TokensEnforced {
 		t.Errorf("%s: http_tokens_enforced present %v, want %v", d.File, ok, p.TokensEnforced)
 	}
-	wantHop := "no_preference"
+	wantHop := "-1" // AWS's spelling of "no preference" for the hop limit
 	if p.DeclarativeHopLimit > 0 {
 		wantHop = fmt.Sprint(p.DeclarativeHopLimit)
 	}
@@ -273,5 +274,78 @@ func TestParamsRefuseHostileExceptions(t *testing.T) {
 	p.BreakGlassRoles = []string{"arn:aws:iam::*:role/BreakGlass*", "arn:aws:iam::123456789012:role/ops/break-glass", "arn:aws:iam::1234567890??:user/admin@x"}
 	if _, err := guardrails.Documents(p); err != nil {
 		t.Errorf("valid break-glass roles refused: %v", err)
+	}
+}
+
+// TestDeclarativeUsesOnlyDocumentedValues checks every field and value of
+// the generated declarative policies against the "Declarative policy
+// fields" table of docs/guardrails.md, which lists what AWS's declarative
+// policy syntax page documents for instance_metadata_defaults: a hop
+// limit is an integer from -1 (no preference) to 64 written as a string,
+// the other fields take the listed words (no_preference among them).
+func TestDeclarativeUsesOnlyDocumentedValues(t *testing.T) {
+	data, err := os.ReadFile("../../docs/guardrails.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(data), "\n## Declarative policy fields\n")
+	if !ok {
+		t.Fatal(`docs/guardrails.md has no "Declarative policy fields" section`)
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	row := regexp.MustCompile("(?m)^\\| `([a-z_]+)` \\| ([^|]+) \\|")
+	word := regexp.MustCompile("`([^`]+)`")
+	allowed := map[string][]string{}
+	for _, m := range row.FindAllStringSubmatch(section, -1) {
+		for _, w := range word.FindAllStringSubmatch(m[2], -1) {
+			allowed[m[1]] = append(allowed[m[1]], w[1])
+		}
+	}
+	if len(allowed) == 0 {
+		t.Fatal("docs/guardrails.md: the Declarative policy fields table is empty")
+	}
+	for name, p := range paramSets() {
+		docs, err := guardrails.Documents(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range docs {
+			if d.Type != guardrails.TypeDeclarative {
+				continue
+			}
+			var top map[string]map[string]json.RawMessage
+			if err := json.Unmarshal(d.Content, &top); err != nil {
+				t.Fatal(err)
+			}
+			var imds map[string]map[string]string
+			if err := json.Unmarshal(top["ec2_attributes"]["instance_metadata_defaults"], &imds); err != nil {
+				t.Fatalf("%s: instance_metadata_defaults: %v", name, err)
+			}
+			for field, op := range imds {
+				if len(op) != 1 || op["@@assign"] == "" {
+					t.Errorf("%s: %s is %v, want one @@assign", name, field, op)
+					continue
+				}
+				v := op["@@assign"]
+				vals, ok := allowed[field]
+				switch {
+				case !ok:
+					t.Errorf("%s: field %s is not in docs/guardrails.md", name, field)
+				case strings.Join(vals, " ") == "-1 64":
+					i, err := strconv.Atoi(v)
+					if err != nil || strconv.Itoa(i) != v || i < -1 || i > 64 || i == 0 {
+						t.Errorf("%s: %s is %q, want an integer from -1 (no preference) to 64", name, field, v)
+					}
+				default:
+					found := false
+					for _, a := range vals {
+						found = found || a == v
+					}
+					if !found {
+						t.Errorf("%s: %s is %q, want one of %v (docs/guardrails.md)", name, field, v, vals)
+					}
+				}
+			}
+		}
 	}
 }
