@@ -76,6 +76,8 @@ func (s *Server) describeAutoScalingGroups(c *call) string {
 	}
 	names := members(c, "AutoScalingGroupNames")
 	ls := c.region.launch
+	ls.mu.RLock()
+	defer ls.mu.RUnlock()
 	now := s.now()
 	acct := accountID(c.account)
 	x := c.startXML("DescribeAutoScalingGroupsResponse")

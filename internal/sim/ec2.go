@@ -42,6 +42,9 @@ func (s *Server) ec2Service() *service {
 			"DescribeLaunchTemplates":        {handle: (*Server).describeLaunchTemplates},
 			"DescribeImages":                 {handle: (*Server).describeImages},
 			"ModifyInstanceMetadataOptions":  {handle: (*Server).modifyOptions, settled: (*Server).recordModifyCall},
+			"CreateLaunchTemplateVersion":    {handle: (*Server).createLaunchTemplateVersion, settled: (*Server).recordSourceCall},
+			"ModifyLaunchTemplate":           {handle: (*Server).modifyLaunchTemplate, settled: (*Server).recordSourceCall},
+			"ModifyInstanceMetadataDefaults": {handle: (*Server).modifyMetadataDefaults, settled: (*Server).recordSourceCall},
 		},
 	}
 }
@@ -777,9 +780,17 @@ func (s *Server) getMetadataDefaults(c *call) string {
 	if formBool(form, "DryRun") {
 		return c.dryRunOK()
 	}
+	rs := c.region
+	rs.mu.Lock()
+	var d *fleet.MetadataDefaults
+	if rs.defaults != nil {
+		cp := *rs.defaults
+		d = &cp
+	}
+	rs.mu.Unlock()
 	x := c.startXML("GetInstanceMetadataDefaultsResponse")
 	x.Open("accountLevel")
-	if d := c.region.defaults; d != nil {
+	if d != nil {
 		opt := func(tag, v string) {
 			if v != "" {
 				x.Elem(tag, v)

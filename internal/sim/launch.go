@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/imdsfleet/imdsfleet/internal/sim/fleet"
@@ -14,9 +15,12 @@ import (
 
 // launchState is one Region's launch sources (templates, AMIs, Auto
 // Scaling groups and launch configurations) as the server serves them.
-// It is built in New and never changed, so handlers read it without a
-// lock.
+// It is built in New from copies of the fleet's templates and groups, which
+// the write operations (launch_writes.go) change under mu; handlers that
+// read templates or groups hold mu for reading.
 type launchState struct {
+	mu sync.RWMutex
+
 	images map[string]*fleet.Image
 	// implicitImages: the Region lists no AMIs, so every AMI its instances,
 	// templates and configurations name is served as available without
@@ -33,7 +37,12 @@ type launchState struct {
 	configByName map[string]*fleet.LaunchConfiguration
 
 	groups         []*fleet.AutoScalingGroup // sorted by name
+	groupByName    map[string]*fleet.AutoScalingGroup
 	groupInstances map[string][]*fleet.Instance
+
+	// idem remembers the client tokens of the write operations
+	// (launch_writes.go), per operation.
+	idem map[string]idemEntry
 }
 
 func newLaunchState(r *fleet.Region) *launchState {
@@ -45,13 +54,15 @@ func newLaunchState(r *fleet.Region) *launchState {
 		templateByID:   map[string]*fleet.LaunchTemplate{},
 		templateByName: map[string]*fleet.LaunchTemplate{},
 		configByName:   map[string]*fleet.LaunchConfiguration{},
+		groupByName:    map[string]*fleet.AutoScalingGroup{},
 		groupInstances: map[string][]*fleet.Instance{},
+		idem:           map[string]idemEntry{},
 	}
 	for i := range r.Images {
 		ls.images[r.Images[i].ID] = &r.Images[i]
 	}
 	for i := range r.LaunchTemplates {
-		lt := &r.LaunchTemplates[i]
+		lt := cloneTemplate(&r.LaunchTemplates[i])
 		ls.templates = append(ls.templates, lt)
 		ls.templateByID[lt.ID] = lt
 		ls.templateByName[lt.Name] = lt
@@ -68,7 +79,9 @@ func newLaunchState(r *fleet.Region) *launchState {
 	}
 	sort.Slice(ls.configs, func(i, j int) bool { return ls.configs[i].Name < ls.configs[j].Name })
 	for i := range r.AutoScalingGroups {
-		ls.groups = append(ls.groups, &r.AutoScalingGroups[i])
+		g := r.AutoScalingGroups[i] // a copy: UpdateAutoScalingGroup replaces its pointers, never writes through them
+		ls.groups = append(ls.groups, &g)
+		ls.groupByName[g.Name] = &g
 	}
 	sort.Slice(ls.groups, func(i, j int) bool { return ls.groups[i].Name < ls.groups[j].Name })
 	for i := range r.Instances {
@@ -222,6 +235,8 @@ func (s *Server) describeLaunchTemplateVersions(c *call) string {
 		return c.dryRunOK()
 	}
 	ls := c.region.launch
+	ls.mu.RLock()
+	defer ls.mu.RUnlock()
 	var items []ltVersion
 	if id == "" && name == "" {
 		if len(versions) == 0 || minV != "" || maxV != "" || !allAliases(versions) {
@@ -237,16 +252,9 @@ func (s *Server) describeLaunchTemplateVersions(c *call) string {
 			}
 		}
 	} else {
-		var lt *fleet.LaunchTemplate
-		if id != "" {
-			if !strings.HasPrefix(id, "lt-") {
-				return bad("InvalidLaunchTemplateId.Malformed", fmt.Sprintf("The specified ID for the launch template (%s) is not valid. Launch template IDs start with 'lt-'.", id))
-			}
-			if lt = ls.templateByID[id]; lt == nil {
-				return bad("InvalidLaunchTemplateId.NotFound", fmt.Sprintf("The specified launch template, with template ID %s, does not exist.", id))
-			}
-		} else if lt = ls.templateByName[name]; lt == nil {
-			return bad("InvalidLaunchTemplateName.NotFoundException", fmt.Sprintf("The specified launch template, with template name %s, does not exist.", name))
+		lt, out := findTemplate(c, ls, id, name)
+		if out != "" {
+			return out
 		}
 		if len(versions) > 0 {
 			var seen []int64
@@ -296,7 +304,7 @@ func (s *Server) describeLaunchTemplateVersions(c *call) string {
 			next = encodeToken(last)
 			break
 		}
-		writeLaunchTemplateVersion(x, c, it, now)
+		writeLaunchTemplateVersion(x, "item", c, it, now)
 		n++
 		last = it.key()
 	}
@@ -358,8 +366,8 @@ func matchVersion(filters []filter, it ltVersion) bool {
 	return true
 }
 
-func writeLaunchTemplateVersion(x wire.XML, c *call, it ltVersion, now time.Time) {
-	x.Open("item")
+func writeLaunchTemplateVersion(x wire.XML, tag string, c *call, it ltVersion, now time.Time) {
+	x.Open(tag)
 	x.Elem("launchTemplateId", it.lt.ID)
 	x.Elem("launchTemplateName", it.lt.Name)
 	x.ElemInt("versionNumber", it.v.Number)
@@ -394,7 +402,7 @@ func writeLaunchTemplateVersion(x wire.XML, c *call, it ltVersion, now time.Time
 		x.Close("metadataOptions")
 	}
 	x.Close("launchTemplateData")
-	x.Close("item")
+	x.Close(tag)
 }
 
 // describeLaunchTemplates answers by ids, by names, or every template,
@@ -424,6 +432,8 @@ func (s *Server) describeLaunchTemplates(c *call) string {
 		return c.dryRunOK()
 	}
 	ls := c.region.launch
+	ls.mu.RLock()
+	defer ls.mu.RUnlock()
 	for _, id := range ids {
 		if ls.templateByID[id] == nil {
 			return bad("InvalidLaunchTemplateId.NotFound", fmt.Sprintf("At least one of the launch templates specified in the request does not exist: %s", id))

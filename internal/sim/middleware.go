@@ -50,6 +50,9 @@ type call struct {
 	doc map[string]any
 	w   *bufWriter
 	rid string
+	// replayed: the handler answered an earlier call's result for a
+	// client token it had seen (no change made).
+	replayed bool
 }
 
 // form returns a Query request's parameters.

@@ -86,9 +86,10 @@ type Server struct {
 	byID     map[string]*accountState
 	byKey    map[string]*accountState // static access keys; immutable after New
 
-	mu      sync.Mutex // guards assumed and modify
-	assumed map[string]assumedKey
-	modify  []ModifyCall
+	mu          sync.Mutex // guards assumed, modify and sourceCalls
+	assumed     map[string]assumedKey
+	modify      []ModifyCall
+	sourceCalls []SourceCall
 
 	rngMu sync.Mutex
 	rng   *rand.Rand
@@ -129,8 +130,9 @@ type accountState struct {
 }
 
 // regionState is one account's Region. insts is sorted by id and never
-// resized after New; the mutable fields of its records and the knobs and
-// buckets are guarded by mu.
+// resized after New; the mutable fields of its records, the account
+// defaults (ModifyInstanceMetadataDefaults changes them) and the knobs and
+// buckets are guarded by mu; launch has its own lock.
 type regionState struct {
 	name  string
 	optIn string // as DescribeRegions reports it
@@ -213,7 +215,10 @@ func New(f *fleet.Fleet, opts Options) (*Server, error) {
 			r := &a.Regions[ri]
 			rs := newRegionState(r.Name, a.RegionStatus(f.EnabledRegions, r.Name), f.Knobs, r.Knobs)
 			rs.callsAllowed = a.CallsAllowed(f.EnabledRegions, r.Name)
-			rs.defaults = r.Defaults
+			if r.Defaults != nil {
+				d := *r.Defaults // a copy: ModifyInstanceMetadataDefaults changes it
+				rs.defaults = &d
+			}
 			rs.zones = r.Zones()
 			rs.launch = newLaunchState(r)
 			rs.insts = make([]instRec, len(r.Instances))
