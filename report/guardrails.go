@@ -56,6 +56,35 @@ func GuardrailEvidence(r *Report) guardrails.Evidence {
 		}
 		ev.SkippedAccounts = append(ev.SkippedAccounts, guardrails.SkippedAccount{Account: sa.Account, Reason: reason})
 	}
+	if sel := selectionOf(r); sel != nil {
+		ev.HasSelection = true
+		if len(sel.Regions) > 0 {
+			ev.RegionsLimit = "--regions " + strings.Join(sel.Regions, ",")
+		}
+		ev.RegionsNotScanned = map[string][]string{}
+		for _, ar := range sel.RegionsNotScanned {
+			ev.RegionsNotScanned[ar.Account] = append(ev.RegionsNotScanned[ar.Account], ar.Regions...)
+		}
+		if len(sel.Shards) > 0 && r.Organization != nil {
+			// The organization's tree lists every account; those of
+			// shards this report does not hold were left to other jobs.
+			covered := map[int]bool{}
+			var names []string
+			for _, sh := range sel.Shards {
+				covered[sh.Index] = true
+				names = append(names, sh.String())
+			}
+			count := sel.Shards[0].Count
+			ev.NotSelected = map[string]string{}
+			for _, u := range r.Organization.Units {
+				for _, a := range u.Accounts {
+					if i := ShardOf(a, count); !covered[i] {
+						ev.NotSelected[a] = fmt.Sprintf("it is in shard %d/%d, which this report (shard %s) does not hold: merge every shard's report first", i, count, strings.Join(names, ", "))
+					}
+				}
+			}
+		}
+	}
 	if r.Organization != nil {
 		ev.HasOUs = true
 		for _, u := range r.Organization.Units {

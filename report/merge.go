@@ -152,6 +152,9 @@ func Merge(inputs []MergeInput, opts MergeOptions) (*Report, error) {
 		}
 	}
 	out.Targets = slices.Clone(out.Targets)
+	if out.ScanOptions != nil {
+		out.ScanOptions.Selection = mergeSelections(inputs, out.Targets)
+	}
 	// Each shard lists its own skipped accounts; shards of one scan never
 	// share one, but the same account skipped alike by two inputs is
 	// listed once.
@@ -222,7 +225,144 @@ func compatible(a, b MergeInput) error {
 		return fmt.Errorf("%w: %s and %s were classified with different options: %s; merge scans run with the same --min-observed-days, --container-tag, --filter-tag, --group-by, --owner-tag and --no-launch-sources (and the same imdsfleet release)",
 			ErrMerge, a.Name, b.Name, d)
 	}
+	if d := selectionDiff(a, b); d != "" {
+		return fmt.Errorf("%w: %s and %s were scanned with different selections: %s", ErrMerge, a.Name, b.Name, d)
+	}
 	return nil
+}
+
+// selectionOf is r's recorded selection, or nil.
+func selectionOf(r *Report) *Selection {
+	if r.ScanOptions == nil {
+		return nil
+	}
+	return r.ScanOptions.Selection
+}
+
+// selectionDiff describes why a and b's selections cannot be merged, or
+// returns "". Shards of one sharded scan share every choice but the
+// shard. Unsharded scans may differ in --regions and in the accounts
+// named (scans of disjoint Regions or accounts, joined into one), but not
+// in how the accounts were chosen (--org, --ou, --exclude-accounts): the
+// merged report could not say which accounts it was meant to cover.
+func selectionDiff(a, b MergeInput) string {
+	sa, sb := selectionOf(a.Report), selectionOf(b.Report)
+	switch {
+	case sa == nil && sb == nil:
+		return ""
+	case sa == nil || sb == nil:
+		without, with := a.Name, b.Name
+		if sb == nil {
+			without, with = b.Name, a.Name
+		}
+		return fmt.Sprintf("%s records no scanOptions.selection (an older imdsfleet wrote it) and %s does: re-scan with one imdsfleet release", without, with)
+	}
+	list := func(l []string) string {
+		if len(l) == 0 {
+			return "none"
+		}
+		return SanitizeCell(strings.Join(l, ","), 120)
+	}
+	if sa.Org != sb.Org {
+		return fmt.Sprintf("--org is %v in %s and %v in %s; merge scans that chose their accounts alike", sa.Org, a.Name, sb.Org, b.Name)
+	}
+	if !slices.Equal(sa.OUs, sb.OUs) {
+		return fmt.Sprintf("--ou is %s in %s and %s in %s; merge scans of the same --ou", list(sa.OUs), a.Name, list(sb.OUs), b.Name)
+	}
+	if !slices.Equal(sa.ExcludeAccounts, sb.ExcludeAccounts) {
+		return fmt.Sprintf("--exclude-accounts is %s in %s and %s in %s; merge scans of the same --exclude-accounts", list(sa.ExcludeAccounts), a.Name, list(sb.ExcludeAccounts), b.Name)
+	}
+	if len(sa.Shards) == 0 && len(sb.Shards) == 0 {
+		return ""
+	}
+	if len(sa.Shards) == 0 || len(sb.Shards) == 0 {
+		sharded, whole := a.Name, b.Name
+		if len(sb.Shards) > 0 {
+			sharded, whole = b.Name, a.Name
+		}
+		return fmt.Sprintf("%s is (part of) a sharded scan and %s covers every account; merge the shards of one --shard I/N", sharded, whole)
+	}
+	if !slices.Equal(sa.Regions, sb.Regions) {
+		return fmt.Sprintf("--regions is %s in %s and %s in %s, so they are not shards of one scan; merge the shards of one scan", regionsText(sa.Regions), a.Name, regionsText(sb.Regions), b.Name)
+	}
+	if !slices.Equal(sa.Accounts, sb.Accounts) {
+		return fmt.Sprintf("--accounts is %s in %s and %s in %s, so they are not shards of one scan; merge the shards of one scan", list(sa.Accounts), a.Name, list(sb.Accounts), b.Name)
+	}
+	return ""
+}
+
+func regionsText(rs []string) string {
+	if len(rs) == 0 {
+		return "all (every enabled Region)"
+	}
+	return SanitizeCell(strings.Join(rs, ","), 120)
+}
+
+// mergeSelections is the merged report's selection: the inputs' common
+// choices, the union of their Regions (empty when one covered every
+// Region) and accounts, the shards covered (none when all N are), and
+// per account the enabled Regions no input scanned. nil when no input
+// records one.
+func mergeSelections(inputs []MergeInput, targets []Target) *Selection {
+	first := selectionOf(inputs[0].Report)
+	if first == nil {
+		return nil
+	}
+	out := &Selection{Org: first.Org, OUs: slices.Clone(first.OUs), ExcludeAccounts: slices.Clone(first.ExcludeAccounts)}
+	allLimited, allSharded := true, true
+	notScanned := map[string][]string{}
+	shards := map[Shard]bool{}
+	for _, in := range inputs {
+		sel := selectionOf(in.Report)
+		allLimited = allLimited && len(sel.Regions) > 0
+		out.Regions = append(out.Regions, sel.Regions...)
+		out.Accounts = append(out.Accounts, sel.Accounts...)
+		allSharded = allSharded && len(sel.Shards) > 0
+		for _, sh := range sel.Shards {
+			shards[sh] = true
+		}
+		for _, ar := range sel.RegionsNotScanned {
+			notScanned[ar.Account] = append(notScanned[ar.Account], ar.Regions...)
+		}
+	}
+	if allLimited {
+		slices.Sort(out.Regions)
+		out.Regions = slices.Compact(out.Regions)
+	} else {
+		out.Regions = nil
+	}
+	slices.Sort(out.Accounts)
+	out.Accounts = slices.Compact(out.Accounts)
+	if allSharded {
+		count := 0
+		for sh := range shards {
+			out.Shards = append(out.Shards, sh)
+			count = sh.Count
+		}
+		slices.SortFunc(out.Shards, func(a, b Shard) int { return cmp.Or(cmp.Compare(a.Count, b.Count), cmp.Compare(a.Index, b.Index)) })
+		if len(out.Shards) == count {
+			out.Shards = nil // every shard: every account
+		}
+	}
+	// A Region one input left out but another scanned is covered.
+	scanned := map[[2]string]bool{}
+	for _, t := range targets {
+		scanned[[2]string{t.Account, t.Region}] = true
+	}
+	for acct, regions := range notScanned {
+		slices.Sort(regions)
+		var left []string
+		for _, r := range slices.Compact(regions) {
+			if !scanned[[2]string{acct, r}] {
+				left = append(left, r)
+			}
+		}
+		if len(left) > 0 {
+			out.RegionsNotScanned = append(out.RegionsNotScanned, AccountRegions{Account: acct, Regions: left})
+		}
+	}
+	slices.SortFunc(out.RegionsNotScanned, func(a, b AccountRegions) int { return cmp.Compare(a.Account, b.Account) })
+	return out
 }
 
 // LookbackDays is the lookback, in whole days, of the scan that wrote r:
@@ -280,7 +420,7 @@ func scanOptionsDiff(a, b MergeInput) string {
 	}
 	slices.Sort(keys)
 	for _, k := range slices.Compact(keys) {
-		if k == "minObservedDays" || k == "containerTags" {
+		if k == "minObservedDays" || k == "containerTags" || k == "selection" {
 			continue
 		}
 		if !bytes.Equal(am[k], bm[k]) {
@@ -506,6 +646,7 @@ func cloneScanOptions(o *ScanOptions) *ScanOptions {
 	for i := range c.FilterTags {
 		c.FilterTags[i].Values = slices.Clone(c.FilterTags[i].Values)
 	}
+	c.Selection = nil // filled by mergeSelections
 	return &c
 }
 

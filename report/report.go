@@ -184,6 +184,43 @@ type ScanOptions struct {
 	// was never listed, so its absence says nothing. Empty: every
 	// instance was listed.
 	FilterTags []TagFilter `json:"filterTags,omitempty"`
+	// Selection is what the scan was asked to cover (Regions and
+	// accounts), so that a reader can tell a Region or an account that
+	// was never asked for from one that has nothing in it. Nil in reports
+	// written before imdsfleet recorded it.
+	Selection *Selection `json:"selection,omitempty"`
+}
+
+// Selection records the targets a scan was asked for: --regions, and the
+// accounts (--org, --ou, --accounts and --assume-role, --exclude-accounts,
+// --shard). See [Merge] for how merged reports combine them.
+type Selection struct {
+	// Regions are the --regions names, sorted; empty: every Region
+	// enabled for each account.
+	Regions []string `json:"regions,omitempty"`
+	// RegionsNotScanned lists, per account scanned, the Regions enabled
+	// for it (DescribeRegions) that the scan did not cover because
+	// --regions left them out. Sorted by account; empty when every
+	// enabled Region was scanned.
+	RegionsNotScanned []AccountRegions `json:"regionsNotScanned,omitempty"`
+	// Org is true for scan --org; OUs are the --ou ids, sorted.
+	Org bool     `json:"org,omitempty"`
+	OUs []string `json:"ous,omitempty"`
+	// Accounts are the accounts named on the command line besides the
+	// caller's (--accounts, and the accounts of --assume-role ARNs), sorted.
+	Accounts []string `json:"accounts,omitempty"`
+	// ExcludeAccounts are the --exclude-accounts ids, sorted.
+	ExcludeAccounts []string `json:"excludeAccounts,omitempty"`
+	// Shards are the parts of the accounts covered: the one of scan
+	// --shard I/N, or the shards a merged report joined when some of the
+	// N are missing (merge --allow-missing-shards). Empty: every account.
+	Shards []Shard `json:"shards,omitempty"`
+}
+
+// AccountRegions is a set of Regions of one account.
+type AccountRegions struct {
+	Account string   `json:"account"`
+	Regions []string `json:"regions"`
 }
 
 // Target is one (account, Region) pair that was scanned.

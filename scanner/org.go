@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"regexp"
 	"slices"
 	"strconv"
@@ -223,18 +222,10 @@ func ParseShard(s string) (report.Shard, error) {
 	return report.Shard{Index: i, Count: n}, nil
 }
 
-// ShardOf returns the shard (1..count) account belongs to: the FNV-1a
-// 32-bit hash of its id modulo count, plus one. It depends on the id
-// alone, so an account stays in its shard when others are added or
-// removed, and N jobs with --shard 1/N … N/N cover every account once.
-func ShardOf(account string, count int) int {
-	if count <= 1 {
-		return 1
-	}
-	h := fnv.New32a()
-	h.Write([]byte(account))
-	return int(h.Sum32()%uint32(count)) + 1
-}
+// ShardOf returns the shard (1..count) account belongs to; see
+// [report.ShardOf], which holds the rule so that report readers can tell
+// which shard an account was left to.
+func ShardOf(account string, count int) int { return report.ShardOf(account, count) }
 
 // inShard reports whether account belongs to s (the zero Shard holds
 // every account).

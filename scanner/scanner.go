@@ -264,6 +264,9 @@ type scan struct {
 	// partition the caller's.
 	org       *report.Organization
 	partition string
+	// notScanned are, per account, the enabled Regions --regions left
+	// out (filled by discover).
+	notScanned []report.AccountRegions
 }
 
 // UnknownRegionError reports --regions names that AWS does not list.
@@ -369,6 +372,20 @@ func (s *scan) discover(ctx context.Context, accounts []account, caller string) 
 			continue
 		}
 		names := s.o.Regions
+		if names != nil {
+			// The enabled Regions --regions left out: recorded, so that
+			// nothing reads their absence as "no instances there".
+			var left []string
+			for name, st := range statuses[i] {
+				if enabledStatus(st) && !slices.Contains(names, name) {
+					left = append(left, name)
+				}
+			}
+			if len(left) > 0 {
+				slices.Sort(left)
+				s.notScanned = append(s.notScanned, report.AccountRegions{Account: a.id, Regions: left})
+			}
+		}
 		if names == nil {
 			for name, st := range statuses[i] {
 				if enabledStatus(st) {
@@ -483,6 +500,42 @@ func (s *scan) selectAccounts(ctx context.Context, caller awsconfig.Caller) ([]a
 	}
 	slices.SortFunc(skipped, func(a, b report.SkippedAccount) int { return strings.Compare(a.Account, b.Account) })
 	return keep, skipped, nil
+}
+
+// selection records what the scan was asked to cover.
+func (s *scan) selection() *report.Selection {
+	sel := &report.Selection{
+		Regions:           sortedCopy(s.o.Regions),
+		ExcludeAccounts:   sortedCopy(s.o.ExcludeAccounts),
+		RegionsNotScanned: slices.Clone(s.notScanned),
+	}
+	slices.SortFunc(sel.RegionsNotScanned, func(a, b report.AccountRegions) int { return strings.Compare(a.Account, b.Account) })
+	if s.o.Org != nil {
+		sel.Org = len(s.o.Org.OUs) == 0
+		sel.OUs = sortedCopy(s.o.Org.OUs)
+	}
+	var accounts []string
+	accounts = append(accounts, s.o.Accounts...)
+	for _, r := range s.o.Roles {
+		if acct, _, err := awsconfig.ParseRoleARN(r.ARN); err == nil {
+			accounts = append(accounts, acct)
+		}
+	}
+	sel.Accounts = sortedCopy(accounts)
+	if s.o.Shard.Count > 0 {
+		sel.Shards = []report.Shard{s.o.Shard}
+	}
+	return sel
+}
+
+// sortedCopy is ss sorted without repeats (nil for none).
+func sortedCopy(ss []string) []string {
+	if len(ss) == 0 {
+		return nil
+	}
+	out := slices.Clone(ss)
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // ec2Filters turns tag filters into DescribeInstances filters. Terminated
@@ -823,6 +876,7 @@ func (s *scan) assemble(targets []target, results []targetResult, failed []repor
 		r.ScanOptions.FilterTags = append(r.ScanOptions.FilterTags, report.TagFilter{Key: f.Key, Values: slices.Clone(f.Values)})
 	}
 	report.SortTagFilters(r.ScanOptions.FilterTags)
+	r.ScanOptions.Selection = s.selection()
 	r.Workloads = launch.Workloads(r, wo)
 	report.Normalize(r)
 	return r

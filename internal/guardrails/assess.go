@@ -241,8 +241,12 @@ func Assess(ev Evidence, p Params, now time.Time) (*Assessment, error) {
 	// Regions every account should have: those scanned anywhere, and the
 	// expected ones.
 	allRegions := map[string]bool{}
-	for k := range cells {
-		allRegions[k.region] = true
+	if !ev.HasSelection {
+		// No record of what was asked for: a Region scanned in one
+		// account and missing in another may be one never asked for.
+		for k := range cells {
+			allRegions[k.region] = true
+		}
 	}
 	for _, r := range p.ExpectRegions {
 		allRegions[r] = true
@@ -257,6 +261,20 @@ func Assess(ev Evidence, p Params, now time.Time) (*Assessment, error) {
 			skipped[sa.Account] = fmt.Sprintf("account %s was not scanned: %s", sa.Account, oneLine(sa.Reason))
 		}
 	}
+	// regionGaps are an account's gaps from its Regions: those the scan
+	// was not asked for, and (without a recorded selection, or with
+	// --expect-regions) those scanned elsewhere but not there.
+	regionGaps := func(acct string) []string {
+		gaps := missingRegions(acct, byAccount[acct], allRegions)
+		if left := ev.RegionsNotScanned[acct]; len(left) > 0 {
+			limit := ""
+			if ev.RegionsLimit != "" {
+				limit = " (the scan was limited with " + oneLine(ev.RegionsLimit) + ")"
+			}
+			gaps = append(gaps, fmt.Sprintf("Regions not scanned in account %s: %s%s; they are enabled for the account and were never read: scan them too (or every Region)", acct, strings.Join(left, ", "), limit))
+		}
+		return gaps
+	}
 
 	// OUs first, then accounts, then Regions.
 	if ev.HasOUs {
@@ -267,6 +285,9 @@ func Assess(ev Evidence, p Params, now time.Time) (*Assessment, error) {
 			for _, acct := range accounts {
 				if len(byAccount[acct]) == 0 {
 					gap := skipped[acct]
+					if gap == "" && ev.NotSelected[acct] != "" {
+						gap = fmt.Sprintf("account %s (in this OU) was not scanned: %s", acct, oneLine(ev.NotSelected[acct]))
+					}
 					if gap == "" {
 						gap = fmt.Sprintf("account %s (in this OU) is not in the report", acct)
 					}
@@ -274,7 +295,7 @@ func Assess(ev Evidence, p Params, now time.Time) (*Assessment, error) {
 					continue
 				}
 				cs = append(cs, byAccount[acct]...)
-				gaps = append(gaps, missingRegions(acct, byAccount[acct], allRegions)...)
+				gaps = append(gaps, regionGaps(acct)...)
 			}
 			s := Scope{Kind: ScopeOU, ID: ou.ID, Name: ou.Name, Accounts: accounts}
 			a.Scopes = append(a.Scopes, p.scope(s, guardrails, cs, global, gaps, true))
@@ -290,7 +311,7 @@ func Assess(ev Evidence, p Params, now time.Time) (*Assessment, error) {
 	slices.Sort(accounts)
 	for _, acct := range accounts {
 		s := Scope{Kind: ScopeAccount, ID: acct, Account: acct, Accounts: []string{acct}}
-		gaps := missingRegions(acct, byAccount[acct], allRegions)
+		gaps := regionGaps(acct)
 		if gap, ok := skipped[acct]; ok {
 			// Nothing of it was read: unknown, whatever its state.
 			gaps = []string{gap}

@@ -33,6 +33,18 @@ type Evidence struct {
 	// --filter-tag): each is a gap of every guardrail in every scope.
 	Partial []string
 
+	// HasSelection says whether the report records what the scan was
+	// asked to cover. Then RegionsNotScanned lists, per account, the
+	// enabled Regions it was not scanned in (RegionsLimit says how the
+	// scan was limited, e.g. "--regions us-east-1"), and NotSelected says
+	// why an account the organization lists is not in the report (another
+	// shard's). Without it, a Region scanned in some account but missing
+	// in another is taken as a gap.
+	HasSelection      bool
+	RegionsNotScanned map[string][]string
+	RegionsLimit      string
+	NotSelected       map[string]string
+
 	// HasOUs says whether the report knows the organizational units;
 	// OUs lists each unit with the accounts directly in it.
 	HasOUs bool
