@@ -29,6 +29,10 @@ func (s *Server) autoScalingService() *service {
 		ops: map[string]operation{
 			"DescribeAutoScalingGroups":    {handle: (*Server).describeAutoScalingGroups},
 			"DescribeLaunchConfigurations": {handle: (*Server).describeLaunchConfigurations},
+			// AWS publishes no Auto Scaling request limits; a mutating call
+			// gets EC2's bucket for mutating calls (docs/aws-facts.md#launch-source-writes).
+			"UpdateAutoScalingGroup": {handle: (*Server).updateAutoScalingGroup, settled: (*Server).recordSourceCall,
+				bucket: func(c *call) (string, bucketSpec) { return "autoscaling:" + c.api, specMutating }},
 		},
 	}
 }
