@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/csv"
+	"io"
 	"math"
 	"slices"
 	"strings"
@@ -62,6 +64,35 @@ func checkRegion(flag, s string) error {
 
 // maxTagKey is the longest tag key EC2 accepts.
 const maxTagKey = 128
+
+// splitKeyList splits the values of a repeatable comma-list flag of tag
+// keys (--group-by app,team --group-by env) into the keys, in order. Each
+// value is read as one CSV record, as pflag's comma lists are, so a key
+// that holds a comma is written in double quotes; blanks around a key are
+// dropped; an empty value or item stays an empty key for checkTagKeys to
+// refuse.
+func splitKeyList(flag string, values []string) ([]string, error) {
+	var keys []string
+	for _, v := range values {
+		if v == "" {
+			keys = append(keys, "")
+			continue
+		}
+		r := csv.NewReader(strings.NewReader(v))
+		rec, err := r.Read()
+		if err != nil {
+			return nil, usageError("%s %.60q: not a comma list of tag keys (%v): write a key holding a comma or a quote in double quotes, as in CSV", flag, v, err)
+		}
+		if _, err := r.Read(); err != io.EOF {
+			return nil, usageError("%s %.60q: a line break in a tag key list: give one line of comma-separated keys", flag, v)
+		}
+		for _, k := range rec {
+			// "app, team" means app and team, not " team".
+			keys = append(keys, strings.TrimSpace(k))
+		}
+	}
+	return keys, nil
+}
 
 // checkTagKeys checks a list of tag keys (--group-by, --owner-tag): each
 // non-empty, at most 128 characters, a key rather than KEY=VALUE, and

@@ -139,7 +139,7 @@ both apply, 3.`,
 	f.IntVar(&o.minObservedDays, "min-observed-days", policy.DefaultMinObservedDays, `days with data an instance needs to be "ready" (at least 1; capped at the lookback's days)`)
 	f.StringArrayVar(&o.filterTags, "filter-tag", nil, "scan only instances with tag KEY=VALUE (repeatable; the same key twice matches either value)")
 	f.StringArrayVar(&o.containerTags, "container-tag", nil, "tag KEY or KEY=VALUE marking container hosts, besides the EKS/ECS/Karpenter ones (repeatable; KEY may end in *)")
-	f.StringArrayVar(&o.groupBy, "group-by", nil, "tag KEY whose value groups instances that no Auto Scaling group, EKS node group, Karpenter node pool or launch template groups into workloads (repeatable: the first KEY an instance carries)")
+	f.StringArrayVar(&o.groupBy, "group-by", nil, "tag KEYs whose value groups instances that no Auto Scaling group, EKS node group, Karpenter node pool or launch template groups into workloads (comma list, repeatable: each instance is grouped by the first KEY, in the order given, that it carries)")
 	f.StringSliceVar(&o.ownerTags, "owner-tag", launch.DefaultOwnerTags, "tag KEYs naming a workload's owner, the first an instance carries (comma list, repeatable)")
 	f.StringArrayVarP(&o.outputs, "output", "o", nil, "write the report to FILE too, format from the extension: .json .csv .md .html .txt (repeatable)")
 	f.StringVar(&o.format, "format", report.FormatTable, "stdout format: table, json, csv or markdown")
@@ -211,7 +211,11 @@ func (o *scanOptions) parse() (*scanPlan, error) {
 		}
 		p.opts.ContainerTags = append(p.opts.ContainerTags, m)
 	}
-	if err := checkTagKeys("--group-by", o.groupBy); err != nil {
+	groupBy, err := splitKeyList("--group-by", o.groupBy)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkTagKeys("--group-by", groupBy); err != nil {
 		return nil, err
 	}
 	if err := checkTagKeys("--owner-tag", o.ownerTags); err != nil {
@@ -220,7 +224,7 @@ func (o *scanOptions) parse() (*scanPlan, error) {
 	if len(o.ownerTags) == 0 {
 		return nil, usageError("--owner-tag is empty: name at least one tag key (the default is %s)", strings.Join(launch.DefaultOwnerTags, ","))
 	}
-	p.opts.GroupBy, p.opts.OwnerTags = o.groupBy, o.ownerTags
+	p.opts.GroupBy, p.opts.OwnerTags = groupBy, o.ownerTags
 	switch o.format {
 	case report.FormatTable, report.FormatJSON, report.FormatCSV, report.FormatMarkdown:
 	default:

@@ -74,3 +74,47 @@ func TestScanWorkloads(t *testing.T) {
 		}
 	}
 }
+
+// TestScanGroupByCommaList: --group-by app,team is two keys, tried in the
+// order given (it once was one key "app,team" that no instance carries,
+// which grouped nothing and said nothing); a quoted key keeps its comma.
+func TestScanGroupByCommaList(t *testing.T) {
+	e := scantest.New(dayStable(t))
+	insts := e.Instances(scanAcctA, "us-east-1", 9)
+	for i := range insts {
+		delete(insts[i].Tags, "karpenter.sh/nodepool")
+		delete(insts[i].Tags, "team")
+		switch i % 3 {
+		case 0:
+			insts[i].Tags["app"] = "billing"
+			insts[i].Tags["team"] = "payments" // app comes first
+		case 1:
+			insts[i].Tags["team"] = "payments"
+		case 2:
+			insts[i].Tags["cost,center"] = "42"
+		}
+	}
+	scanStart(t, &fleet.Fleet{Accounts: []fleet.Account{{ID: scanAcctA, Regions: []fleet.Region{{Name: "us-east-1", Instances: insts}}}}})
+	res := scanCLI(t, false, "scan", "--regions", "us-east-1", "--format", "json", "--container-tag", scantest.ContainerTag,
+		"--group-by", "app, team", "--group-by", `"cost,center"`)
+	if res.code != exitOK && res.code != exitIncomplete {
+		t.Fatalf("exit %d\n%s", res.code, res.err)
+	}
+	r := readReport(t, []byte(res.out))
+	if got := strings.Join(r.ScanOptions.GroupBy, "|"); got != "app|team|cost,center" {
+		t.Errorf("scanOptions.groupBy = %q, want app|team|cost,center", got)
+	}
+	got := map[string]string{}
+	for _, in := range r.Instances {
+		got[in.InstanceID] = in.Workload
+	}
+	for i, in := range insts {
+		if !e.Want[in.ID].Reported {
+			continue
+		}
+		want := []string{"app=billing", "team=payments", "cost,center=42"}[i%3]
+		if w := got[in.ID]; w != report.WorkloadTag+"/"+scanAcctA+"/us-east-1/"+want {
+			t.Errorf("%s (tags %v) is in workload %q, want the tag workload %s", in.ID, in.Tags, w, want)
+		}
+	}
+}
