@@ -50,68 +50,106 @@ func (e *readError) Unwrap() []error {
 // WriteJSON writes r as indented JSON with a trailing newline. It writes r
 // as given (call [Normalize] first for sorted instances and a fresh
 // summary) except that nil slices and maps are written as [] and {}. The
-// instances are encoded one at a time, so a large fleet does not need the
-// whole document in memory. HTML characters are not escaped: the file is
-// JSON, not a web page.
+// long lists (targets, account defaults, launch sources, workloads,
+// instances) are encoded one element at a time straight to w, so writing
+// a large fleet's report needs no copy of the document in memory (an
+// organization's report is hundreds of MB). The bytes are those of one
+// indented encoding of the whole report. HTML characters are not escaped:
+// the file is JSON, not a web page.
 func WriteJSON(w io.Writer, r *Report) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	head := *r
+	head.Targets = []Target{}
+	head.AccountDefaults = []AccountDefaults{}
+	head.LaunchSources = []LaunchSource{}
+	head.Workloads = []Workload{}
 	head.Instances = []Instance{}
-	if head.Targets == nil {
-		head.Targets = []Target{}
-	}
 	if head.Summary.ByClassification == nil {
 		head.Summary.ByClassification = map[string]int{}
 	}
 	if head.Summary.ByRisk == nil {
 		head.Summary.ByRisk = map[string]int{}
 	}
-	fillLaunchEmpty(&head)
 	b, err := encodeIndented(head)
 	if err != nil {
 		return fmt.Errorf("encode report: %w", err)
 	}
-	// Instances is the last field of Report: stream it in place of the
-	// empty list the head was encoded with.
-	const tail = "\"instances\": []\n}"
-	if !bytes.HasSuffix(b, []byte(tail)) {
-		return fmt.Errorf("encode report: unexpected layout (instances must be the last field of Report)")
-	}
-	if len(r.Instances) == 0 {
-		bw.Write(b)
-		bw.WriteString("\n")
-		return flushJSON(bw)
-	}
-	bw.Write(b[:len(b)-len("[]\n}")])
-	bw.WriteString("[\n")
-	// One encoder for every instance: its buffers are reused.
-	var ibuf bytes.Buffer
-	enc := json.NewEncoder(&ibuf)
+	// One encoder for every element: its buffers are reused. Elements sit
+	// at depth 2: their lines are indented by four spaces.
+	var ebuf bytes.Buffer
+	enc := json.NewEncoder(&ebuf)
 	enc.SetEscapeHTML(false)
 	enc.SetIndent("    ", "  ")
-	for i := range r.Instances {
-		in := r.Instances[i]
-		if in.Tags == nil {
-			in.Tags = map[string]string{}
-		}
-		if in.Risks == nil {
-			in.Risks = []string{}
-		}
-		ibuf.Reset()
-		if err := enc.Encode(in); err != nil {
-			return fmt.Errorf("encode instance %s: %w", in.InstanceID, err)
-		}
-		bw.WriteString("    ")
-		bw.Write(bytes.TrimSuffix(ibuf.Bytes(), []byte("\n")))
-		if i < len(r.Instances)-1 {
-			bw.WriteString(",")
-		}
-		// bufio keeps the first write error: stop at it, not at the end.
-		if _, err := bw.WriteString("\n"); err != nil {
-			return fmt.Errorf("write report: %w", err)
-		}
+	lists := []struct {
+		key string
+		n   int
+		el  func(i int) (any, string) // the element and what to call it in an error
+	}{
+		{"targets", len(r.Targets), func(i int) (any, string) {
+			return r.Targets[i], "target " + r.Targets[i].Account + "/" + r.Targets[i].Region
+		}},
+		{"accountDefaults", len(r.AccountDefaults), func(i int) (any, string) {
+			return r.AccountDefaults[i], "account defaults"
+		}},
+		{"launchSources", len(r.LaunchSources), func(i int) (any, string) {
+			s := r.LaunchSources[i]
+			fillSourceEmpty(&s)
+			return s, "launch source " + s.ID
+		}},
+		{"workloads", len(r.Workloads), func(i int) (any, string) {
+			wl := r.Workloads[i]
+			fillWorkloadEmpty(&wl)
+			return wl, "workload " + wl.ID
+		}},
+		{"instances", len(r.Instances), func(i int) (any, string) {
+			in := r.Instances[i]
+			if in.Tags == nil {
+				in.Tags = map[string]string{}
+			}
+			if in.Risks == nil {
+				in.Risks = []string{}
+			}
+			return in, "instance " + in.InstanceID
+		}},
 	}
-	bw.WriteString("  ]\n}\n")
+	// Each list was encoded empty in the head, as a top-level line
+	// `  "key": []` (a key nested deeper is indented further, and no
+	// string holds a raw newline): write the head up to each, then the
+	// list in its place.
+	rest := b
+	for _, l := range lists {
+		marker := []byte("\n  \"" + l.key + "\": []")
+		at := bytes.Index(rest, marker)
+		if at < 0 {
+			return fmt.Errorf("encode report: unexpected layout (no top-level %q list)", l.key)
+		}
+		bw.Write(rest[:at+len(marker)-len("[]")])
+		rest = rest[at+len(marker):]
+		if l.n == 0 {
+			bw.WriteString("[]")
+			continue
+		}
+		bw.WriteString("[\n")
+		for i := range l.n {
+			v, what := l.el(i)
+			ebuf.Reset()
+			if err := enc.Encode(v); err != nil {
+				return fmt.Errorf("encode %s: %w", what, err)
+			}
+			bw.WriteString("    ")
+			bw.Write(bytes.TrimSuffix(ebuf.Bytes(), []byte("\n")))
+			if i < l.n-1 {
+				bw.WriteString(",")
+			}
+			// bufio keeps the first write error: stop at it, not at the end.
+			if _, err := bw.WriteString("\n"); err != nil {
+				return fmt.Errorf("write report: %w", err)
+			}
+		}
+		bw.WriteString("  ]")
+	}
+	bw.Write(rest)
+	bw.WriteString("\n")
 	return flushJSON(bw)
 }
 

@@ -99,6 +99,24 @@ func TestWriteJSONNoNulls(t *testing.T) {
 	}
 }
 
+// TestWriteJSONNoNullsInLaunchLists: a launch source or workload whose
+// lists and maps are nil is written with [] and {}, as Normalize would
+// leave it, without changing the caller's report.
+func TestWriteJSONNoNullsInLaunchLists(t *testing.T) {
+	r := &report.Report{SchemaVersion: report.SchemaVersion,
+		LaunchSources: []report.LaunchSource{{ID: "lt-1"}},
+		Workloads:     []report.Workload{{ID: "w-1"}}}
+	out := string(writeJSON(t, r))
+	for _, want := range []string{`"groups": []`, `"instances": []`, `"sourceIds": []`, `"byClassification": {}`, `"byRisk": {}`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %s:\n%s", want, out)
+		}
+	}
+	if r.LaunchSources[0].Groups != nil || r.Workloads[0].SourceIDs != nil {
+		t.Errorf("WriteJSON modified the report it was given")
+	}
+}
+
 // TestReadErrors: each bad input gets an error that says what is wrong and
 // what to do, and that a caller can test with errors.Is.
 func TestReadErrors(t *testing.T) {

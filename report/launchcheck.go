@@ -167,13 +167,7 @@ func fillLaunchEmpty(r *Report) {
 	if slices.ContainsFunc(r.LaunchSources, func(s LaunchSource) bool { return s.Groups == nil || s.Instances == nil }) {
 		r.LaunchSources = slices.Clone(r.LaunchSources)
 		for i := range r.LaunchSources {
-			s := &r.LaunchSources[i]
-			if s.Groups == nil {
-				s.Groups = []string{}
-			}
-			if s.Instances == nil {
-				s.Instances = []string{}
-			}
+			fillSourceEmpty(&r.LaunchSources[i])
 		}
 	}
 	if slices.ContainsFunc(r.Workloads, func(w Workload) bool {
@@ -181,17 +175,31 @@ func fillLaunchEmpty(r *Report) {
 	}) {
 		r.Workloads = slices.Clone(r.Workloads)
 		for i := range r.Workloads {
-			w := &r.Workloads[i]
-			if w.ByClassification == nil {
-				w.ByClassification = map[string]int{}
-			}
-			if w.ByRisk == nil {
-				w.ByRisk = map[string]int{}
-			}
-			if w.SourceIDs == nil {
-				w.SourceIDs = []string{}
-			}
+			fillWorkloadEmpty(&r.Workloads[i])
 		}
+	}
+}
+
+// fillSourceEmpty gives s empty lists for nil ones.
+func fillSourceEmpty(s *LaunchSource) {
+	if s.Groups == nil {
+		s.Groups = []string{}
+	}
+	if s.Instances == nil {
+		s.Instances = []string{}
+	}
+}
+
+// fillWorkloadEmpty gives w empty maps and lists for nil ones.
+func fillWorkloadEmpty(w *Workload) {
+	if w.ByClassification == nil {
+		w.ByClassification = map[string]int{}
+	}
+	if w.ByRisk == nil {
+		w.ByRisk = map[string]int{}
+	}
+	if w.SourceIDs == nil {
+		w.SourceIDs = []string{}
 	}
 }
 
