@@ -105,7 +105,7 @@ func stepCSS(step string) string {
 		return ClassV1InUse
 	case StepEnforceReady:
 		return ClassReady
-	case StepGatherEvidence:
+	case StepGatherEvidence, StepCheckSource:
 		return ClassNoData
 	case StepDone:
 		return ClassEnforced

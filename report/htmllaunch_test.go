@@ -154,7 +154,7 @@ func TestHTMLWorkloads(t *testing.T) {
 			"legacy-asg auto-scaling-group|1|0|allows|1 · fix-source",
 			`app=<script>alert(1)</script> tag|2|0|unknown|2 · enforce-ready`,
 			"prod/ng-1 eks-nodegroup|1|1|v2|3 · find-v1-callers",
-			"unmanaged unmanaged|3|0|unknown|5 · done",
+			"unmanaged unmanaged|3|0|unknown|6 · done",
 		}
 		if strings.Join(got, "\n") != strings.Join(want, "\n") {
 			t.Errorf("workload rows:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

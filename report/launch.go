@@ -191,12 +191,16 @@ const (
 	StepFindCallers = "find-v1-callers"
 	// StepGatherEvidence: too few observed days to decide.
 	StepGatherEvidence = "gather-evidence"
+	// StepCheckSource: every instance is done, but the next launch of
+	// the workload's source could not be worked out: a replacement may
+	// still allow IMDSv1, so the source needs a look by hand.
+	StepCheckSource = "check-source"
 	// StepDone: nothing to do.
 	StepDone = "done"
 )
 
 // PlanSteps lists every plan step in plan order.
-var PlanSteps = []string{StepFixSource, StepEnforceReady, StepFindCallers, StepGatherEvidence, StepDone}
+var PlanSteps = []string{StepFixSource, StepEnforceReady, StepFindCallers, StepGatherEvidence, StepCheckSource, StepDone}
 
 // Workload is a group of instances that are managed together, within one
 // (account, Region): see the Workload* kinds for how instances are

@@ -10,23 +10,38 @@ import (
 // Recommend returns one sentence a planner can act on, from the instance's
 // classification, risks and usage (as [Apply] sets them), followed by a
 // second when its launch source would launch its replacement with IMDSv1
-// allowed (risk next-launch-v1). It is deterministic: no times.
+// allowed (risk next-launch-v1) or cannot launch it at all
+// (HttpTokensEnforced refuses its tokens-optional launch). It is
+// deterministic: no times.
 func Recommend(in *report.Instance, containerHost bool, r Rules) string {
 	s := recommendInstance(in, containerHost, r)
-	if in.HasRisk(report.RiskNextLaunchV1) {
-		s += " " + nextLaunchAdvice(in)
+	adv := launchAdvice(in)
+	if adv == "" {
+		return s
 	}
-	return s
+	// "Nothing to do" is not true when the source needs fixing.
+	if rest, ok := strings.CutPrefix(s, "Nothing to do: "); ok {
+		s = strings.ToUpper(rest[:1]) + rest[1:]
+	}
+	return s + " " + adv
 }
 
-// nextLaunchAdvice says which source to fix for an instance whose
-// replacement would allow IMDSv1.
-func nextLaunchAdvice(in *report.Instance) string {
+// launchAdvice says which source to fix for an instance whose replacement
+// would allow IMDSv1 or would fail to launch; "" when neither.
+func launchAdvice(in *report.Instance) string {
 	src := "its launch source"
 	if ls := in.LaunchSource; ls != nil && ls.SourceID != "" {
 		src = "its launch source " + ls.SourceID
 	}
-	return fmt.Sprintf("Fix %s too: it would launch the replacement with IMDSv1 allowed (httpTokens optional, from %s).", src, LayerText(in.NextLaunch.HttpTokensFrom))
+	n := in.NextLaunch
+	switch {
+	case n.Fails():
+		return fmt.Sprintf("Fix %s too: its next launch will fail, because HttpTokensEnforced is enabled in %s and the source leaves httpTokens optional (from %s); set HttpTokens=required in it, or no replacement can launch.",
+			src, in.Region, LayerText(n.HttpTokensFrom))
+	case in.HasRisk(report.RiskNextLaunchV1):
+		return fmt.Sprintf("Fix %s too: it would launch the replacement with IMDSv1 allowed (httpTokens optional, from %s).", src, LayerText(n.HttpTokensFrom))
+	}
+	return ""
 }
 
 func recommendInstance(in *report.Instance, containerHost bool, r Rules) string {

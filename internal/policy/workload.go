@@ -19,7 +19,10 @@ import (
 //  3. find-v1-callers: find and update the software still making v1
 //     calls;
 //  4. gather-evidence: too few observed days to decide;
-//  5. done.
+//  5. check-source: the instances need nothing, but the source's next
+//     launch could not be worked out, so a replacement may still allow
+//     IMDSv1: look at the source by hand;
+//  6. done.
 //
 // viaLaunchConfig says that one of its sources is, or launches through, a
 // launch configuration: "set HttpTokens=required in the source" cannot be
@@ -59,7 +62,13 @@ func PlanWorkload(w *report.Workload, viaLaunchConfig bool) (step, recommendatio
 	case c[report.ClassNoData] > 0:
 		return report.StepGatherEvidence, fmt.Sprintf("Gather evidence: %s without enough observed days; re-scan later.%s", plural(c[report.ClassNoData], "instance"), note)
 	}
-	return report.StepDone, "Nothing to do: IMDSv2 is enforced (or IMDS is off) on every instance." + note
+	if n != nil && n.Status == report.NextLaunchUnresolved {
+		return report.StepCheckSource, "Check its launch source by hand: IMDSv2 is enforced (or IMDS is off) on every instance, but the next launch could not be worked out (" + n.Reason + "), so a replacement may still allow IMDSv1."
+	}
+	if n == nil {
+		return report.StepDone, "Nothing to do on its instances: IMDSv2 is enforced (or IMDS is off) on every one (launch sources not read: their replacements are not checked)."
+	}
+	return report.StepDone, "Nothing to do: IMDSv2 is enforced (or IMDS is off) on every instance, and its next launch keeps IMDSv1 off."
 }
 
 // LayerText names a next-launch layer for people: "the launch template"
