@@ -1,7 +1,8 @@
 // Package sim is the simulated AWS that tests, benchmarks, the demo and
 // `imdsfleet sim` run against. It speaks the real wire protocols over HTTP:
 // EC2 Query (DescribeRegions, DescribeInstances,
-// ModifyInstanceMetadataOptions, GetInstanceMetadataDefaults), STS awsQuery
+// ModifyInstanceMetadataOptions, GetInstanceMetadataDefaults, the launch
+// source reads and writes), Auto Scaling awsQuery, STS awsQuery
 // (GetCallerIdentity, AssumeRole) and CloudWatch over Smithy RPC v2 CBOR and
 // awsJson 1.0 (GetMetricData, GetMetricStatistics, handlers in package
 // cwsim). Requests are attributed to an account by their SigV4 access key
