@@ -59,7 +59,9 @@ demo: build
 
 # A canary rollout on the demo fleet, with the simulated clock 720 times as
 # fast (a 1h bake takes 5 s): scan, write the plan, apply it in three waves
-# (canary per Region, 25%, 100%). app-staging-03 (i-0de000000000000d9, in
+# (a canary per workload, 25%, 100%). The plan leaves out the Auto Scaling
+# group "staging", scaled to zero: its stopped instances publish no metric, so
+# a bake could not watch them and would hold the rollout (exit 7). app-staging-03 (i-0de000000000000d9, in
 # wave 2) hides an IMDSv1 caller that starts 10 minutes after enforcement, so
 # wave 2's bake sees MetadataNoTokenRejected, the rollout stops and wave 2 is
 # rolled back: apply exits 6, which the demo expects. Then status.
@@ -77,7 +79,7 @@ demo-rollout: build
 	echo "simulated AWS at $$AWS_ENDPOINT_URL, clock x720 (fleet testdata/fleets/demo.json, hidden caller on i-0de000000000000d9)"; \
 	rc=0; $(BIN) scan --regions all --output demo-out/rollout/scan.json -q >/dev/null || rc=$$?; \
 	test $$rc -eq 0 -o $$rc -eq 4; \
-	$(BIN) remediate --report demo-out/rollout/scan.json --plan-out demo-out/rollout/plan.json -q >/dev/null; \
+	$(BIN) remediate --report demo-out/rollout/scan.json --exclude-tag aws:autoscaling:groupName=staging --plan-out demo-out/rollout/plan.json -q >/dev/null; \
 	echo "plan: demo-out/rollout/plan.json"; \
 	rc=0; $(BIN) apply demo-out/rollout/plan.json --waves 1,25%,100% --bake 1h --rate 20 --sim-clock "$$IMDSFLEET_SIM_CLOCK" \
 		--journal demo-out/rollout/rollout.jsonl --live --yes --output demo-out/rollout/results.json || rc=$$?; \

@@ -60,18 +60,43 @@ type Breakage struct {
 	LastAt  *time.Time `json:"lastAt,omitempty"`
 }
 
+// NoBakeData is an instance a bake had to watch (its change stands) but
+// for which CloudWatch returned no datapoint at all, of either signal,
+// since the bake started: a stopped instance, or one whose metrics are not
+// published. Nothing seen is not the same as nothing wrong, so such an
+// instance holds the rollout instead of passing it.
+type NoBakeData struct {
+	Account    string `json:"account"`
+	Region     string `json:"region"`
+	InstanceID string `json:"instanceId"`
+	Name       string `json:"name,omitempty"`
+}
+
 // signal is what a bake read about one instance.
 type signal struct {
 	rejected    float64
 	checkFailed int
 	first, last time.Time
+	// seen counts the datapoints (of either metric, zeros included) whose
+	// period ends after the evidence start.
+	seen int
+}
+
+// bakeRead is what one read of a wave's signals found.
+type bakeRead struct {
+	broken []Breakage
+	// noData lists the watched instances without any datapoint since the
+	// evidence start.
+	noData []NoBakeData
 }
 
 // readSignals reads both metrics of the instances of keys between from and
-// to, batched per (account, Region), and returns the instances that broke:
-// rejected calls above maxRejected, or a failed status check. A call that
-// fails is an error: a bake that cannot see cannot pass.
-func readSignals(ctx context.Context, mc MetricsClients, keys []Key, names map[Key]string, from, to time.Time, maxRejected float64) ([]Breakage, error) {
+// to, batched per (account, Region), and returns the instances that broke
+// (rejected calls above maxRejected, or a failed status check) and those of
+// watched that showed no datapoint at all in a period ending after
+// evidenceFrom. A call that fails is an error: a bake that cannot see
+// cannot pass.
+func readSignals(ctx context.Context, mc MetricsClients, keys []Key, names map[Key]string, watched map[Key]bool, from, evidenceFrom, to time.Time, maxRejected float64) (*bakeRead, error) {
 	groups := map[[2]string][]Key{}
 	var order [][2]string
 	for _, k := range keys {
@@ -82,7 +107,7 @@ func readSignals(ctx context.Context, mc MetricsClients, keys []Key, names map[K
 		groups[g] = append(groups[g], k)
 	}
 	start := from.Truncate(BakePeriod)
-	var out []Breakage
+	out := &bakeRead{}
 	for _, g := range order {
 		cw, err := mc.CloudWatch(g[0], g[1])
 		if err != nil {
@@ -91,12 +116,15 @@ func readSignals(ctx context.Context, mc MetricsClients, keys []Key, names map[K
 		ks := groups[g]
 		for b := 0; b < len(ks); b += bakeBatch {
 			batch := ks[b:min(b+bakeBatch, len(ks))]
-			sig, err := readBatch(ctx, cw, batch, start, to)
+			sig, err := readBatch(ctx, cw, batch, start, evidenceFrom, to)
 			if err != nil {
 				return nil, fmt.Errorf("read bake metrics in %s/%s: %w", g[0], g[1], err)
 			}
 			for i, k := range batch {
 				s := sig[i]
+				if s.seen == 0 && watched[k] {
+					out.noData = append(out.noData, NoBakeData{Account: k.Account, Region: k.Region, InstanceID: k.InstanceID, Name: names[k]})
+				}
 				if s.rejected <= maxRejected && s.checkFailed == 0 {
 					continue
 				}
@@ -106,27 +134,36 @@ func readSignals(ctx context.Context, mc MetricsClients, keys []Key, names map[K
 					f, l := s.first.UTC(), s.last.UTC()
 					br.FirstAt, br.LastAt = &f, &l
 				}
-				out = append(out, br)
+				out.broken = append(out.broken, br)
 			}
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if a.Account != b.Account {
-			return a.Account < b.Account
-		}
-		if a.Region != b.Region {
-			return a.Region < b.Region
-		}
-		return a.InstanceID < b.InstanceID
+	sort.Slice(out.broken, func(i, j int) bool {
+		a, b := out.broken[i], out.broken[j]
+		return lessRef(a.Account, a.Region, a.InstanceID, b.Account, b.Region, b.InstanceID)
+	})
+	sort.Slice(out.noData, func(i, j int) bool {
+		a, b := out.noData[i], out.noData[j]
+		return lessRef(a.Account, a.Region, a.InstanceID, b.Account, b.Region, b.InstanceID)
 	})
 	return out, nil
 }
 
+func lessRef(a1, r1, i1, a2, r2, i2 string) bool {
+	if a1 != a2 {
+		return a1 < a2
+	}
+	if r1 != r2 {
+		return r1 < r2
+	}
+	return i1 < i2
+}
+
 // readBatch reads one GetMetricData call's worth (following NextToken):
 // query r<i> is instance i's rejected calls (Sum), s<i> its status check
-// (Maximum).
-func readBatch(ctx context.Context, cw MetricsAPI, keys []Key, start, end time.Time) ([]signal, error) {
+// (Maximum). A datapoint stamped t covers [t, t+BakePeriod): it is evidence
+// when that period ends after evidenceFrom.
+func readBatch(ctx context.Context, cw MetricsAPI, keys []Key, start, evidenceFrom, end time.Time) ([]signal, error) {
 	qs := make([]cwtypes.MetricDataQuery, 0, 2*len(keys))
 	q := func(id, metric, stat, instance string) cwtypes.MetricDataQuery {
 		return cwtypes.MetricDataQuery{
@@ -174,6 +211,9 @@ func readBatch(ctx context.Context, cw MetricsAPI, keys []Key, start, end time.T
 					break
 				}
 				v := r.Values[j]
+				if ts.Add(BakePeriod).After(evidenceFrom) {
+					s.seen++
+				}
 				if v <= 0 {
 					continue
 				}

@@ -83,7 +83,7 @@ const (
 	// own; see [RolloutState].
 	KindWave  = "wave"  // a wave starts: its number and instances
 	KindBake  = "bake"  // the wave's changes are verified; its bake runs until BakeUntil
-	KindBaked = "baked" // the bake ended: outcome passed or breakage (with Breaking)
+	KindBaked = "baked" // the bake ended: outcome passed, breakage (with Breaking) or no-data (with NoData)
 	KindStop  = "stop"  // the rollout stopped on breakage: outcome rolled-back or stopped
 )
 
@@ -91,6 +91,7 @@ const (
 const (
 	OutcomePassed     = "passed"      // baked: no breakage seen
 	OutcomeBreakage   = "breakage"    // baked: Breaking lists what broke
+	OutcomeNoData     = "no-data"     // baked: NoData lists instances the bake saw no datapoint of; the rollout is held
 	OutcomeRolledBack = "rolled-back" // stop: the wave was rolled back
 	OutcomeStopped    = "stopped"     // stop: the wave was left as it is (--on-breakage stop), or its rollback failed
 )
@@ -151,6 +152,9 @@ type Record struct {
 	BakeUntil *time.Time `json:"bakeUntil,omitempty"`
 	// Breaking lists, on a baked line, the instances that broke.
 	Breaking []Breakage `json:"breaking,omitempty"`
+	// NoData lists, on a baked line of outcome no-data, the instances
+	// whose change stands but that published no datapoint in the bake.
+	NoData []NoBakeData `json:"noData,omitempty"`
 	// CRC is the line's checksum (version 2); it must stay the last field.
 	CRC string `json:"crc,omitempty"`
 }
@@ -208,6 +212,8 @@ func (r *Record) validateRollout() error {
 		return errors.New("bake line without bakeUntil")
 	case (r.Kind == KindBaked || r.Kind == KindStop) && r.Outcome == "":
 		return fmt.Errorf("%s line without outcome", r.Kind)
+	case r.Kind == KindBaked && r.Outcome == OutcomeNoData && len(r.NoData) == 0:
+		return errors.New("baked line of outcome no-data without its instances")
 	}
 	return nil
 }

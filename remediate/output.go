@@ -265,6 +265,9 @@ func WriteRolloutTable(w io.Writer, r *RolloutReport) error {
 			t.line(fmt.Sprintf("Wave %d was left as it is.", r.StoppedAt))
 		}
 	}
+	if len(r.NoData) > 0 {
+		writeNoData(&t, r.StoppedAt, r.NoData)
+	}
 	if err := t.flush(w); err != nil {
 		return fmt.Errorf("write rollout: %w", err)
 	}
@@ -279,6 +282,20 @@ func WriteRolloutTable(w io.Writer, r *RolloutReport) error {
 // BreakageAdvice is what the breakage output tells owners: what their
 // software saw, and how to find it.
 const BreakageAdvice = "An IMDSv1 caller on these instances got HTTP 401 once IMDSv2 was required (in a container at hop limit 1, the token PUT times out and SDKs fall back to v1 after a delay). Find the calling process (AWS's IMDS packet analyzer), update it to an SDK that uses IMDSv2, then scan and plan again: see docs/troubleshooting.md."
+
+// NoDataAdvice is what the output says about instances a bake could not see.
+const NoDataAdvice = "CloudWatch returned no MetadataNoTokenRejected or StatusCheckFailed_Instance datapoint for these instances since their bake started (stopped, or not publishing metrics): an absent signal is not a clean one, so the rollout is held, nothing is rolled back and later waves are not started. Start them (or wait until their metrics appear) and run the same apply again: it re-reads the bake; or leave them out of a new plan."
+
+func writeNoData(t *textTable, wave int, ns []NoBakeData) {
+	t.line("")
+	t.line(fmt.Sprintf("NO BAKE DATA in wave %d: %d instance(s)", wave, len(ns)))
+	t.row("ACCOUNT", "REGION", "INSTANCE", "NAME")
+	for _, n := range ns {
+		t.row(cell(n.Account), cell(n.Region), cell(n.InstanceID), cell(dash(n.Name)))
+	}
+	t.end()
+	t.line(NoDataAdvice)
+}
 
 func writeBreaking(t *textTable, wave int, bs []Breakage) {
 	t.line("")

@@ -233,6 +233,10 @@ type Item struct {
 	// Workload is the workload the report puts the instance in, if any:
 	// the first wave of a rollout canaries one instance of each.
 	Workload string `json:"workload,omitempty"`
+	// State is the instance state the scan saw (running, stopped, …): a
+	// rollout's canaries are running instances where a workload has one,
+	// since a stopped instance publishes no metric a bake could read.
+	State string `json:"state,omitempty"`
 }
 
 // Plan is the outcome of [BuildPlan], and, with its provenance filled in
@@ -305,6 +309,7 @@ func planOne(in *report.Instance, v policy.Verdict, o PlanOptions) Item {
 		ContainerHost: slices.Contains(v.Risks, policy.ContainerHopLimit),
 		Tags:          in.Tags,
 		Workload:      workloadOf(in),
+		State:         in.State,
 	}
 	skip := func(reason, format string, args ...any) Item {
 		it.Reason, it.Detail = reason, fmt.Sprintf(format, args...)

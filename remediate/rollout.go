@@ -48,6 +48,7 @@ const (
 const (
 	SkipLaterWave      = "later-wave"      // after --until-wave
 	SkipRolloutStopped = "rollout-stopped" // a wave before it broke, or failed
+	SkipRolloutHeld    = "rollout-held"    // a wave before it is held: its bake saw no data for some instances
 )
 
 // WaveState is what a journal says about one wave.
@@ -58,9 +59,11 @@ type WaveState struct {
 	Started   time.Time  `json:"started"`
 	BakeStart *time.Time `json:"bakeStart,omitempty"`
 	BakeUntil *time.Time `json:"bakeUntil,omitempty"`
-	// Outcome is OutcomePassed or OutcomeBreakage once the bake ended.
-	Outcome  string     `json:"outcome,omitempty"`
-	Breaking []Breakage `json:"breaking,omitempty"`
+	// Outcome is OutcomePassed, OutcomeBreakage or OutcomeNoData once the
+	// bake ended (the last baked line: a held wave passes on a later run).
+	Outcome  string       `json:"outcome,omitempty"`
+	Breaking []Breakage   `json:"breaking,omitempty"`
+	NoData   []NoBakeData `json:"noData,omitempty"`
 	// Stop is OutcomeRolledBack or OutcomeStopped when the rollout stopped here.
 	Stop string `json:"stop,omitempty"`
 }
@@ -94,7 +97,7 @@ func (rs *RolloutState) add(r Record) {
 		t := r.Time
 		w.BakeStart, w.BakeUntil = &t, r.BakeUntil
 	case KindBaked:
-		w.Outcome, w.Breaking = r.Outcome, r.Breaking
+		w.Outcome, w.Breaking, w.NoData = r.Outcome, r.Breaking, r.NoData
 	case KindStop:
 		w.Stop = r.Outcome
 	}
@@ -152,11 +155,15 @@ type RolloutReport struct {
 	Plan  string        `json:"plan"`
 	Waves []*WaveReport `json:"waves"`
 	// State is completed, paused (--until-wave), stopped (breakage),
-	// failed (a wave's change failed or was denied) or interrupted.
+	// held (a bake saw no data for some instances), failed (a wave's
+	// change failed or was denied) or interrupted.
 	State string `json:"state"`
-	// StoppedAt is the wave that broke or failed.
+	// StoppedAt is the wave that broke, failed or is held.
 	StoppedAt int        `json:"stoppedAtWave,omitempty"`
 	Breaking  []Breakage `json:"breaking,omitempty"`
+	// NoData lists the instances of a held wave that published no
+	// datapoint during its bake.
+	NoData []NoBakeData `json:"noData,omitempty"`
 	// RolledBack is true when the broken wave was rolled back.
 	RolledBack bool     `json:"rolledBack,omitempty"`
 	Rollback   *Outcome `json:"rollback,omitempty"`
@@ -170,7 +177,7 @@ type WaveReport struct {
 	Stage     string     `json:"stage,omitempty"`
 	Canary    bool       `json:"canary,omitempty"`
 	Instances int        `json:"instances"`
-	Status    string     `json:"status"` // done-earlier, baked, breakage, failed, not-started, interrupted
+	Status    string     `json:"status"` // done-earlier, baked, breakage, no-data, failed, not-started, interrupted
 	BakeStart *time.Time `json:"bakeStart,omitempty"`
 	BakeUntil *time.Time `json:"bakeUntil,omitempty"`
 }
@@ -180,6 +187,7 @@ const (
 	RolloutCompleted   = "completed"
 	RolloutPaused      = "paused"
 	RolloutStopped     = "stopped"
+	RolloutHeld        = "held"
 	RolloutFailed      = "failed"
 	RolloutInterrupted = "interrupted"
 )
@@ -367,7 +375,15 @@ func Rollout(ctx context.Context, o RolloutOptions) (*Outcome, error) {
 			}
 		}
 		wr.BakeStart, wr.BakeUntil = &bakeStart, &until
-		broken, err := o.bake(ctx, p, w, started, until)
+		// The bake must see every instance whose change stands: one that
+		// publishes nothing cannot be said to be fine.
+		watched := map[Key]bool{}
+		for _, r := range res.Results {
+			if r.State.Done() {
+				watched[Key{OpRemediate, r.Account, r.Region, r.InstanceID}] = true
+			}
+		}
+		read, err := o.bake(ctx, p, w, watched, started, bakeStart, until)
 		if ctx.Err() != nil {
 			wr.Status, rep.State, out.Interrupted = "interrupted", RolloutInterrupted, true
 			skipRest(wi+1, SkipInterrupted, "wave %d not started: the run was stopped during a bake")
@@ -376,6 +392,16 @@ func Rollout(ctx context.Context, o RolloutOptions) (*Outcome, error) {
 		if err != nil {
 			wr.Status, rep.State, rep.BakeError, out.Interrupted = "interrupted", RolloutInterrupted, err.Error(), true
 			skipRest(wi+1, SkipInterrupted, "wave %d not started: the bake before it could not read its metrics")
+			return finish(nil)
+		}
+		broken := read.broken
+		if len(broken) == 0 && len(read.noData) > 0 {
+			wr.Status, rep.State, rep.StoppedAt, rep.NoData = "no-data", RolloutHeld, w.N, read.noData
+			log.Warn("no bake data: holding the rollout", "instances", len(read.noData))
+			if err := journal(Record{Kind: KindBaked, Wave: w.N, Outcome: OutcomeNoData, NoData: read.noData}); err != nil {
+				return finish(err)
+			}
+			skipRest(wi+1, SkipRolloutHeld, "wave %d not started: the bake before it saw no data for some instances")
 			return finish(nil)
 		}
 		if len(broken) == 0 {
@@ -418,8 +444,10 @@ func Rollout(ctx context.Context, o RolloutOptions) (*Outcome, error) {
 
 // bake waits until until, reading the wave's signals every [BakePeriod]
 // (and once at the end), and returns the instances that broke as soon as
-// any does.
-func (o *RolloutOptions) bake(ctx context.Context, p *Plan, w Wave, from, until time.Time) ([]Breakage, error) {
+// any does. The watched instances without any datapoint since bakeStart
+// are judged at the end only (CloudWatch publishes a period after it
+// ends): the last read's noData.
+func (o *RolloutOptions) bake(ctx context.Context, p *Plan, w Wave, watched map[Key]bool, from, bakeStart, until time.Time) (*bakeRead, error) {
 	keys := make([]Key, len(w.Items))
 	names := map[Key]string{}
 	for n, i := range w.Items {
@@ -435,12 +463,16 @@ func (o *RolloutOptions) bake(ctx context.Context, p *Plan, w Wave, from, until 
 			}
 			now = o.Clock.Now()
 		}
-		broken, err := readSignals(ctx, o.Metrics, keys, names, from, now, o.MaxRejected)
+		read, err := readSignals(ctx, o.Metrics, keys, names, watched, from, bakeStart, now, o.MaxRejected)
 		if err != nil {
 			return nil, err
 		}
-		if len(broken) > 0 || !now.Before(until) {
-			return broken, nil
+		if len(read.broken) > 0 {
+			read.noData = nil
+			return read, nil
+		}
+		if !now.Before(until) {
+			return read, nil
 		}
 	}
 }

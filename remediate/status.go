@@ -20,6 +20,7 @@ const (
 	StatusPaused     = "paused"      // a wave passed and the next has not started
 	StatusCompleted  = "completed"   // every wave passed
 	StatusStopped    = "stopped"     // a wave broke
+	StatusHeld       = "held"        // a wave's bake saw no data for some instances: run apply again once they publish
 )
 
 // RolloutStatus is where a rollout stands according to its journal.
@@ -40,6 +41,8 @@ type RolloutStatus struct {
 	NextWave    int        `json:"nextWave"`
 	BakingUntil *time.Time `json:"bakingUntil,omitempty"`
 	Breaking    []Breakage `json:"breaking,omitempty"`
+	// NoData lists the instances a held wave's bake saw no datapoint of.
+	NoData []NoBakeData `json:"noData,omitempty"`
 	// StoppedHow is OutcomeRolledBack or OutcomeStopped for a stopped rollout.
 	StoppedHow string         `json:"stoppedHow,omitempty"`
 	Changes    map[State]int  `json:"changes"`
@@ -97,6 +100,8 @@ func StatusOf(path string, st, rb *JournalState, now time.Time) *RolloutStatus {
 		out.State = StatusCompleted
 	case last.Outcome == OutcomePassed:
 		out.State, out.NextWave = StatusPaused, last.N+1
+	case last.Outcome == OutcomeNoData:
+		out.State, out.NextWave, out.NoData, out.BakingUntil = StatusHeld, last.N, last.NoData, last.BakeUntil
 	case last.BakeUntil != nil:
 		out.State, out.BakingUntil, out.NextWave = StatusBaking, last.BakeUntil, last.N
 		if !now.Before(*last.BakeUntil) {
@@ -139,6 +144,8 @@ func WriteStatusTable(w io.Writer, s *RolloutStatus) error {
 		t.line(fmt.Sprintf("wave %d is being applied (or its run was stopped): run apply again to resume it", s.Wave))
 	case StatusStopped:
 		t.line(fmt.Sprintf("stopped at wave %d by breakage (%s)", s.Wave, dash(s.StoppedHow)))
+	case StatusHeld:
+		t.line(fmt.Sprintf("held at wave %d: its bake read no CloudWatch data for %d instance(s); run apply again once they publish metrics (apply --until-wave %d)", s.Wave, len(s.NoData), s.Wave))
 	}
 	if len(s.WaveList) > 0 {
 		t.row("WAVE", "STAGE", "INSTANCES", "STARTED", "BAKE UNTIL", "OUTCOME", "CHANGES")
@@ -155,6 +162,9 @@ func WriteStatusTable(w io.Writer, s *RolloutStatus) error {
 	t.line("changes: " + countsText(s.Changes))
 	if len(s.Breaking) > 0 {
 		writeBreaking(&t, s.Wave, s.Breaking)
+	}
+	if len(s.NoData) > 0 {
+		writeNoData(&t, s.Wave, s.NoData)
 	}
 	if err := t.flush(w); err != nil {
 		return fmt.Errorf("write status: %w", err)

@@ -3,6 +3,7 @@ package remediate
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -131,6 +132,16 @@ func (it *Item) CanaryKey() string {
 	return "region:" + it.Account + "/" + it.Region
 }
 
+// observable reports whether the instance was running (or in a state
+// that publishes metrics) when scanned; an unknown state counts as running.
+func (it *Item) observable() bool {
+	switch it.State {
+	case "stopped", "stopping", "shutting-down", "terminated":
+		return false
+	}
+	return true
+}
+
 // AssignWaves splits the plan's changes into waves, deterministically (so
 // a resumed rollout finds the same waves): stages by --wave-by (in its
 // order, then the rest), each split by sizes (cumulative over the stage's
@@ -182,18 +193,24 @@ func AssignWaves(p *Plan, sizes []WaveSize, by *WaveBy) []Wave {
 		done := 0
 		steps := sizes
 		if sizes[0].Count > 0 {
-			// The canary: the first instances of every group.
+			// The canary: the first instances of every group, running ones
+			// first (a stopped instance publishes nothing a bake could
+			// read), in the plan's order.
 			per := map[string]int{}
 			var w Wave
 			w.Stage, w.Canary = names[si], true
-			for j, i := range stage {
-				k := p.Changes[i].CanaryKey()
-				if per[k] < sizes[0].Count {
-					per[k]++
-					taken[j] = true
-					w.Items = append(w.Items, i)
+			for _, running := range []bool{true, false} {
+				for j, i := range stage {
+					it := &p.Changes[i]
+					k := it.CanaryKey()
+					if !taken[j] && it.observable() == running && per[k] < sizes[0].Count {
+						per[k]++
+						taken[j] = true
+						w.Items = append(w.Items, i)
+					}
 				}
 			}
+			slices.Sort(w.Items)
 			done = len(w.Items)
 			add(w)
 			steps = sizes[1:]

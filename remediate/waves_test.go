@@ -117,3 +117,21 @@ func TestWorkloadOfLaunchSource(t *testing.T) {
 		t.Errorf("report workload: %q", got)
 	}
 }
+
+func TestAssignWavesCanaryPrefersRunning(t *testing.T) {
+	// Group a: 0 stopped, 1 running; group b: 2 stopped only. The canary
+	// of a is 1 (a stopped canary publishes nothing a bake could read);
+	// b has no running instance, so its stopped one is its canary.
+	p := &Plan{}
+	for i, st := range []string{"stopped", "running", "stopped", "running"} {
+		asg := "a"
+		if i == 2 {
+			asg = "b"
+		}
+		p.Changes = append(p.Changes, Item{Account: "1", Region: "us-east-1", InstanceID: fmt.Sprintf("i-%d", i), State: st, Tags: map[string]string{ASGTag: asg}})
+	}
+	ws := AssignWaves(p, []WaveSize{{Count: 1}, {Percent: 100}}, nil)
+	if len(ws) != 2 || fmt.Sprint(ws[0].Items) != "[1 2]" || fmt.Sprint(ws[1].Items) != "[0 3]" {
+		t.Fatalf("waves %+v, want canary [1 2] then [0 3]", ws)
+	}
+}

@@ -73,8 +73,14 @@ without changing anything twice. --until-wave N stops after wave N's bake,
 so a scheduled job can advance one wave per run ('imdsfleet status' says
 where it stands). Undo everything with 'imdsfleet rollback --journal J'.
 
+An instance whose change stands but for which CloudWatch returned no
+datapoint at all during the bake (stopped, or not publishing metrics) is
+not counted as clean: the rollout is held (exit 7), nothing is rolled back,
+and the same command re-reads the bake once the data is there.
+
 Exit codes: 0 done (or paused by --until-wave, or would be done in a dry
-run), 6 stopped by breakage (rolled back or not: see the output), 5 some
+run), 6 stopped by breakage (rolled back or not: see the output), 7 held:
+a bake saw no data for some instances (rerun when they publish), 5 some
 changes denied or failed, 2 bad usage (plan refused, journal of another
 plan, journal locked), 1 could not run or interrupted.`,
 		Example: `  # What would change, wave by wave? (nothing changes)
@@ -333,6 +339,9 @@ func finishRollout(cmd *cobra.Command, g *globals, f *applyFlags, out *remediate
 		}
 		return withCode(exitBreakage, fmt.Errorf("rollout stopped at wave %d: %d instance(s) broke after IMDSv2 was enforced (rejected IMDSv1 calls or failed status checks); wave %d %s; later waves untouched; find the callers (docs/troubleshooting.md), then scan and plan again",
 			r.StoppedAt, len(r.Breaking), r.StoppedAt, what))
+	case r.State == remediate.RolloutHeld:
+		return withCode(exitNoBakeData, fmt.Errorf("rollout held at wave %d: its bake read no CloudWatch datapoint for %d instance(s) whose change stands (stopped, or not publishing metrics), so it cannot say they are fine; nothing rolled back, later waves not started; start them or wait for their metrics, then run the same command again (it re-reads the bake)",
+			r.StoppedAt, len(r.NoData)))
 	case out.Interrupted:
 		if r.BakeError != "" {
 			fmt.Fprintf(s.Err, "the bake could not read CloudWatch: %s\n", report.SanitizeCell(r.BakeError, 300))

@@ -91,9 +91,19 @@ func applyStart(t *testing.T, hidden ...int) *applySetup {
 // status check from 20 minutes after the clock's start on.
 func applyStartWith(t *testing.T, hidden, failing []int) *applySetup {
 	t.Helper()
+	return applyStartFleet(t, hidden, failing, nil)
+}
+
+// applyStartFleet is applyStartWith where edit (if set) changes the fleet
+// before the server starts; start is the clock's start.
+func applyStartFleet(t *testing.T, hidden, failing []int, edit func(f *fleet.Fleet, start time.Time)) *applySetup {
+	t.Helper()
 	insts := applyFleet()
 	f := remFleet(insts, fleet.Knobs{})
 	start := time.Now().UTC().Truncate(time.Second)
+	if edit != nil {
+		edit(f, start)
+	}
 	for _, n := range failing {
 		for i := range f.Accounts[0].Regions[0].Instances {
 			if in := &f.Accounts[0].Regions[0].Instances[i]; in.ID == applyID(n) {
@@ -480,6 +490,79 @@ func TestApplyStatusCheckFailureWithOnBreakageStop(t *testing.T) {
 		t.Errorf("a rollback journal was written with --on-breakage stop: %v", err)
 	}
 	if status := s.status(t); status.State != remediate.StatusStopped || status.StoppedHow != remediate.OutcomeStopped {
+		t.Errorf("status %+v", status)
+	}
+}
+
+func TestApplyHoldsOnABakeWithoutData(t *testing.T) {
+	// Instance 4 (a canary) publishes no metrics from before the rollout
+	// until 3 hours in (it is stopped): wave 1's bake sees nothing of it.
+	// Nothing seen is not clean: the rollout is held (exit 7), nothing is
+	// rolled back, later waves are not started; once it publishes, the
+	// same command re-reads the bake and goes on.
+	s := applyStartFleet(t, nil, nil, func(f *fleet.Fleet, start time.Time) {
+		for i := range f.Accounts[0].Regions[0].Instances {
+			if in := &f.Accounts[0].Regions[0].Instances[i]; in.ID == applyID(4) {
+				in.Running = []fleet.Interval{
+					{From: fleet.Abs(start.Add(-30 * 24 * time.Hour)), To: fleet.Abs(start.Add(-time.Hour))},
+					{From: fleet.Abs(start.Add(3 * time.Hour)), To: fleet.Abs(start.Add(48 * time.Hour))},
+				}
+			}
+		}
+	})
+	r := s.apply(t, context.Background())
+	if r.code != exitNoBakeData {
+		t.Fatalf("exit %d, want %d (held: no bake data)", r.code, exitNoBakeData)
+	}
+	for _, want := range []string{"NO BAKE DATA in wave 1: 1 instance(s)", applyID(4), "rollout held at wave 1"} {
+		if !strings.Contains(r.stdout+r.stderr, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if strings.Contains(r.stdout+r.stderr, "BREAKAGE") {
+		t.Errorf("no data reported as breakage")
+	}
+	// Wave 1 stays enforced (nothing says it broke), the rest untouched.
+	for n, want := range map[int]string{1: "required", 4: "required", 2: "optional", 3: "optional", 5: "optional", 6: "optional"} {
+		if got := s.tokens(t, n); got != want {
+			t.Errorf("instance %d: HttpTokens %s, want %s", n, got, want)
+		}
+	}
+	st := s.journalState(t)
+	w := st.Rollout.Get(1)
+	if w == nil || w.Outcome != remediate.OutcomeNoData || len(w.NoData) != 1 || w.NoData[0].InstanceID != applyID(4) || w.Stop != "" {
+		t.Fatalf("journal: wave 1 %+v, want held on no data for instance 4", w)
+	}
+	if st.Rollout.Get(2) != nil || st.Rollout.Stopped() != nil {
+		t.Errorf("journal: wave 2 started or the rollout stopped")
+	}
+	if _, err := os.Stat(remediate.RollbackJournalPath(s.journal)); !os.IsNotExist(err) {
+		t.Errorf("a rollback journal was written: %v", err)
+	}
+	status := s.status(t)
+	if status.State != remediate.StatusHeld || status.Wave != 1 || status.NextWave != 1 || len(status.NoData) != 1 || status.NoData[0].InstanceID != applyID(4) {
+		t.Errorf("status %+v", status)
+	}
+	// Held again while it still publishes nothing, without a call.
+	before := len(s.srv.ModifyCalls())
+	if r := s.apply(t, context.Background()); r.code != exitNoBakeData {
+		t.Errorf("rerun without data: exit %d, want %d", r.code, exitNoBakeData)
+	}
+	if after := len(s.srv.ModifyCalls()); after != before {
+		t.Errorf("rerun made %d calls", after-before)
+	}
+	// It starts and publishes: the rerun reads the bake again, passes it
+	// and goes on, each instance changed once.
+	s.clock.Advance(4 * time.Hour)
+	if r := s.apply(t, context.Background()); r.code != exitOK {
+		t.Fatalf("rerun with data: exit %d, want 0", r.code)
+	}
+	for n := 1; n <= 6; n++ {
+		if got := s.calls()[n]; len(got) != 1 || got[0] != "required" {
+			t.Errorf("instance %d: calls %v, want one", n, got)
+		}
+	}
+	if status := s.status(t); status.State != remediate.StatusCompleted || status.WavesPassed != 3 {
 		t.Errorf("status %+v", status)
 	}
 }

@@ -94,12 +94,17 @@ func TestApplyMotoBreakageRollsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The second instance's caller shows up 20 minutes into wave 2 (wave 1
-	// bakes the first hour).
+	// bakes the first hour). moto publishes nothing for its instances, and
+	// a bake that sees no datapoint of an instance holds the rollout: the
+	// first instance gets a clean one (0 rejected calls) in wave 1's bake.
 	cwc := awsconfig.CloudWatch(cfg, region, awsconfig.ProtocolJSON)
-	if _, err := cwc.PutMetricData(ctx, &cloudwatch.PutMetricDataInput{Namespace: aws.String("AWS/EC2"), MetricData: []cwtypes.MetricDatum{{
-		MetricName: aws.String("MetadataNoTokenRejected"), Dimensions: []cwtypes.Dimension{{Name: aws.String("InstanceId"), Value: aws.String(second)}},
-		Timestamp: aws.Time(now.Add(time.Hour + 20*time.Minute)), Value: aws.Float64(7), Unit: cwtypes.StandardUnitCount,
-	}}}, func(o *cloudwatch.Options) { o.DisableRequestCompression = true }); err != nil {
+	datum := func(instance string, at time.Duration, v float64) cwtypes.MetricDatum {
+		return cwtypes.MetricDatum{MetricName: aws.String("MetadataNoTokenRejected"), Dimensions: []cwtypes.Dimension{{Name: aws.String("InstanceId"), Value: aws.String(instance)}},
+			Timestamp: aws.Time(now.Add(at)), Value: aws.Float64(v), Unit: cwtypes.StandardUnitCount}
+	}
+	if _, err := cwc.PutMetricData(ctx, &cloudwatch.PutMetricDataInput{Namespace: aws.String("AWS/EC2"), MetricData: []cwtypes.MetricDatum{
+		datum(first, 30*time.Minute, 0), datum(second, time.Hour+20*time.Minute, 7),
+	}}, func(o *cloudwatch.Options) { o.DisableRequestCompression = true }); err != nil {
 		t.Fatalf("moto PutMetricData: %v", err)
 	}
 	if code := cli("apply", plan, "--waves", "1,100%", "--journal", journal, "--cloudwatch-protocol", "json", "--live", "--yes"); code != exitBreakage {

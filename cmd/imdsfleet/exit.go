@@ -14,6 +14,7 @@ const (
 	exitIncomplete = 4 // scan: a target failed; the report is still written
 	exitFailed     = 5 // remediate/rollback: some planned changes failed
 	exitBreakage   = 6 // apply: a bake saw breakage and stopped the rollout
+	exitNoBakeData = 7 // apply: a bake saw no data for some instances and holds the rollout
 )
 
 // exitErr carries an exit code through cobra's RunE. A nil Err with a
