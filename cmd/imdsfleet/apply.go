@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/imdsfleet/imdsfleet/internal/awsconfig"
-	"github.com/imdsfleet/imdsfleet/internal/simclock"
 	"github.com/imdsfleet/imdsfleet/remediate"
 	"github.com/imdsfleet/imdsfleet/report"
 )
@@ -113,7 +112,7 @@ plan, journal locked), 1 could not run or interrupted.`,
 	fs.Float64Var(&f.maxRejected, "max-rejected", 0, "rejected IMDSv1 calls an instance may show in a bake before the rollout stops")
 	fs.StringVar(&f.onBreakage, "on-breakage", remediate.OnBreakageRollback, "on breakage: rollback (the broken wave, at once) or stop")
 	fs.IntVar(&f.untilWave, "until-wave", 0, "stop after this wave's bake (0: run every wave)")
-	fs.StringVar(&f.simClock, "sim-clock", "", "run on the simulated AWS's fast clock (the IMDSFLEET_SIM_CLOCK that 'imdsfleet sim --time-scale' prints); demos only")
+	fs.StringVar(&f.simClock, "sim-clock", "", "run on the simulated AWS's fast clock (the IMDSFLEET_SIM_CLOCK that 'imdsfleet sim --time-scale' prints, also read from the environment); demos only")
 	_ = fs.MarkHidden("sim-clock")
 	fs.StringVar(&f.cwProtocol, "cloudwatch-protocol", awsconfig.ProtocolCBOR, "CloudWatch wire protocol of the bake: cbor (AWS's SDK default), json or query (emulators without CBOR, such as moto)")
 	f.changeFlags.register(fs)
@@ -178,15 +177,16 @@ func runApply(cmd *cobra.Command, g *globals, f *applyFlags, planPath string) er
 	if err := f.validate(s); err != nil {
 		return err
 	}
-	if f.simClock != "" {
-		c, err := simclock.Parse(f.simClock)
-		if err != nil {
-			return usageError("--sim-clock %v", err)
-		}
-		g.clock = c
+	clockFrom, err := g.useSimClock(f.simClock)
+	if err != nil {
+		return err
 	}
 	if err := f.changeFlags.loadConfig(ctx, g); err != nil {
 		return err
+	}
+	if clockFrom != "" && f.endpointURL == "" && g.env("AWS_ENDPOINT_URL") == "" && g.env("AWS_ENDPOINT_URL_EC2") == "" {
+		// A fast clock against AWS itself would cut every bake short.
+		return usageError("%s is set, but no --endpoint-url or AWS_ENDPOINT_URL points at the simulated AWS that printed it: bakes would run on a fast clock against AWS; unset %s", clockFrom, clockFrom)
 	}
 	plan, err := remediate.ReadPlanFile(planPath)
 	if err != nil {

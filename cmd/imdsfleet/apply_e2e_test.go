@@ -23,6 +23,7 @@ import (
 	"github.com/imdsfleet/imdsfleet/internal/sim"
 	"github.com/imdsfleet/imdsfleet/internal/sim/fleet"
 	"github.com/imdsfleet/imdsfleet/internal/sim/simtest"
+	"github.com/imdsfleet/imdsfleet/internal/simclock"
 	"github.com/imdsfleet/imdsfleet/remediate"
 	"github.com/imdsfleet/imdsfleet/report"
 )
@@ -564,5 +565,70 @@ func TestApplyHoldsOnABakeWithoutData(t *testing.T) {
 	}
 	if status := s.status(t); status.State != remediate.StatusCompleted || status.WavesPassed != 3 {
 		t.Errorf("status %+v", status)
+	}
+}
+
+func TestApplySimClockFromEnvironment(t *testing.T) {
+	// IMDSFLEET_SIM_CLOCK, as 'imdsfleet sim --time-scale' prints it and a
+	// shell that sources its output exports it, puts remediate, apply and
+	// status on the simulated AWS's clock, as --sim-clock does for apply.
+	// Here that clock reads 30 days after the test clock.
+	s := applyStart(t)
+	ahead := simclock.New(s.clock.Now().Add(30*24*time.Hour), 1).String()
+	dry := []string{"apply", s.plan, "--journal", s.journal, "--waves", "1,50%,100%"}
+
+	t.Setenv(envSimClock, ahead)
+	r := s.cli(t, context.Background(), dry...)
+	if r.code != exitUsage || !strings.Contains(r.stderr, "more than --max-plan-age") || !strings.Contains(r.stderr, "clock: the simulated AWS's (IMDSFLEET_SIM_CLOCK)") {
+		t.Errorf("apply with the plan 30 days old on the sim clock: exit %d, want 2 naming the plan's age and the clock", r.code)
+	}
+	// The flag wins over the environment.
+	if r := s.cli(t, context.Background(), append(dry, "--sim-clock", simclock.New(s.clock.Now(), 1).String())...); r.code != exitOK || !strings.Contains(r.stderr, "(--sim-clock)") {
+		t.Errorf("apply --sim-clock: exit %d, want 0 on the flag's clock", r.code)
+	}
+	// remediate stamps the plan on the same clock: apply finds it fresh.
+	plan2 := filepath.Join(s.dir, "plan2.json")
+	if r := s.cli(t, context.Background(), "remediate", "--report", s.report, "--plan-out", plan2); r.code != exitOK {
+		t.Fatalf("remediate --plan-out: exit %d", r.code)
+	}
+	p, err := remediate.ReadPlanFile(plan2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.GeneratedAt.Before(s.clock.Now().Add(30 * 24 * time.Hour)) {
+		t.Errorf("plan stamped %s, not on the sim clock (30 days after %s)", p.GeneratedAt, s.clock.Now())
+	}
+	if r := s.cli(t, context.Background(), "apply", plan2, "--journal", filepath.Join(s.dir, "j2.jsonl")); r.code != exitOK {
+		t.Errorf("apply of the plan remediate stamped on the sim clock: exit %d, want 0", r.code)
+	}
+	// status: a bake that the test clock says is running is over on the
+	// sim clock.
+	t.Setenv(envSimClock, "")
+	ctx, cancel := context.WithCancel(context.Background())
+	s.clock.onSleep = func(int) { cancel() }
+	if r := s.apply(t, ctx); r.code != exitError {
+		t.Fatalf("interrupted run: exit %d", r.code)
+	}
+	s.clock.onSleep = nil
+	if st := s.status(t); st.State != remediate.StatusBaking {
+		t.Fatalf("status on the test clock: %s, want baking", st.State)
+	}
+	t.Setenv(envSimClock, ahead)
+	if st := s.status(t); st.State != remediate.StatusBakeOver {
+		t.Errorf("status on the sim clock: %s, want bake-over", st.State)
+	}
+	// A bad value, or a sim clock without the sim's endpoint, is refused
+	// before any AWS call.
+	t.Setenv(envSimClock, "scale=fast")
+	if r := s.cli(t, context.Background(), dry...); r.code != exitUsage || !strings.Contains(r.stderr, "IMDSFLEET_SIM_CLOCK") {
+		t.Errorf("bad IMDSFLEET_SIM_CLOCK: exit %d, want 2 naming it", r.code)
+	}
+	t.Setenv(envSimClock, simclock.New(s.clock.Now(), 1).String())
+	t.Setenv("AWS_ENDPOINT_URL", "")
+	if r := s.cli(t, context.Background(), dry...); r.code != exitUsage || !strings.Contains(r.stderr, "no --endpoint-url or AWS_ENDPOINT_URL") {
+		t.Errorf("sim clock against AWS: exit %d, want 2", r.code)
+	}
+	if n := len(liveCalls(s.srv)); n != 2 {
+		t.Errorf("%d instances changed, want the 2 canaries of the interrupted run", n)
 	}
 }

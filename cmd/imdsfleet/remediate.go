@@ -513,6 +513,9 @@ func runRemediate(cmd *cobra.Command, g *globals, f *remediateFlags) error {
 	if err := f.changeFlags.validate(s); err != nil {
 		return err
 	}
+	if _, err := g.useSimClock(""); err != nil {
+		return err
+	}
 	if err := f.changeFlags.loadConfig(ctx, g); err != nil {
 		return err
 	}

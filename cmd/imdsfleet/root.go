@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"runtime/debug"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/imdsfleet/imdsfleet/internal/simclock"
 	"github.com/imdsfleet/imdsfleet/remediate"
 	"github.com/imdsfleet/imdsfleet/report"
 )
@@ -36,6 +39,43 @@ type globals struct {
 	log       *slog.Logger
 	// clock is the time plans are stamped with and bakes wait on.
 	clock remediate.Clock
+	// getenv reads the environment (nil: os.Getenv).
+	getenv func(string) string
+}
+
+// envSimClock is the variable `imdsfleet sim --time-scale N` prints with
+// the simulated AWS's fast clock, beside AWS_ENDPOINT_URL.
+const envSimClock = "IMDSFLEET_SIM_CLOCK"
+
+func (g *globals) env(k string) string {
+	if g.getenv != nil {
+		return g.getenv(k)
+	}
+	return os.Getenv(k)
+}
+
+// useSimClock puts a command that reads the time (remediate's plan stamp;
+// apply's plan age, bakes and journal lines; status's "baking until") on
+// the simulated AWS's fast clock when the --sim-clock flag (if the command
+// has it) or IMDSFLEET_SIM_CLOCK gives one, the flag first: a shell that
+// sourced the sim's output (set -a; . sim.env) runs every command on the
+// clock the sim's metrics follow. It returns where the clock came from ("":
+// none, the clock is unchanged).
+func (g *globals) useSimClock(flag string) (string, error) {
+	src, v := "--sim-clock", flag
+	if v == "" {
+		src, v = envSimClock, g.env(envSimClock)
+	}
+	if v == "" {
+		return "", nil
+	}
+	c, err := simclock.Parse(v)
+	if err != nil {
+		return "", usageError("%s %v (unset it unless the AWS endpoint is 'imdsfleet sim --time-scale', which prints it)", src, err)
+	}
+	g.clock = c
+	fmt.Fprintf(g.streams.Err, "clock: the simulated AWS's (%s), %s times as fast as the wall clock\n", src, strconv.FormatFloat(c.Scale, 'f', -1, 64))
+	return src, nil
 }
 
 // run executes the CLI with args and returns the process exit code.

@@ -45,6 +45,9 @@ func runStatus(g *globals, f *statusFlags) error {
 	if f.format != "table" && f.format != "json" {
 		return usageError("--format %q: want table or json", f.format)
 	}
+	if _, err := g.useSimClock(""); err != nil {
+		return err
+	}
 	exists, err := remediate.CheckJournalFile(f.journal)
 	if err != nil {
 		return usageError("--journal: %v", err)

@@ -1,8 +1,9 @@
 // Package simclock is the fast clock of the demo: `imdsfleet sim
 // --time-scale N` runs the simulated AWS's clock N times as fast as the
-// wall clock and prints it as IMDSFLEET_SIM_CLOCK, and `imdsfleet apply
-// --sim-clock "$IMDSFLEET_SIM_CLOCK"` runs its bakes on the same clock, so
-// a bake of hours takes seconds and both sides agree on what time it is.
+// wall clock and prints it as IMDSFLEET_SIM_CLOCK; remediate, apply and
+// status read that variable from the environment (apply's --sim-clock flag
+// first) and run on the same clock, so a bake of hours takes seconds and
+// both sides agree on what time it is.
 // Tests never use it: they inject a simulated clock that moves only when
 // told.
 package simclock
