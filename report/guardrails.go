@@ -88,7 +88,7 @@ func GuardrailEvidence(r *Report) guardrails.Evidence {
 	if r.Organization != nil {
 		ev.HasOUs = true
 		for _, u := range r.Organization.Units {
-			ev.OUs = append(ev.OUs, guardrails.OU{ID: u.ID, Name: u.Name, Parent: u.ParentID, Accounts: slices.Clone(u.Accounts)})
+			ev.OUs = append(ev.OUs, guardrails.OU{ID: u.ID, Name: u.Name, Parent: u.ParentID, Accounts: slices.Clone(u.Accounts), Skipped: u.Skipped})
 		}
 	}
 	for i := range r.Instances {

@@ -685,6 +685,7 @@ func mergeOrganizations(inputs []MergeInput) (*Organization, error) {
 			cur, ok := units[u.ID]
 			if !ok {
 				cur = &seen{unit: OrgUnit{ID: u.ID, Name: u.Name, ParentID: u.ParentID, Accounts: []string{}}, from: in.Name}
+				// Skipped is joined below, from every input.
 				units[u.ID] = cur
 			}
 			switch {
@@ -695,6 +696,13 @@ func mergeOrganizations(inputs []MergeInput) (*Organization, error) {
 			case u.ParentID != "" && u.ParentID != cur.unit.ParentID:
 				return nil, fmt.Errorf("%w: organizational unit %s has parent %s in %s and %s in %s: re-scan the shards of one organization at one time",
 					ErrMerge, SanitizeCell(u.ID, 60), SanitizeCell(cur.unit.ParentID, 60), cur.from, SanitizeCell(u.ParentID, 60), in.Name)
+			}
+			if u.Skipped != "" && !strings.Contains(cur.unit.Skipped, u.Skipped) {
+				// Not fully read in one input: not complete in the merge.
+				if cur.unit.Skipped != "" {
+					cur.unit.Skipped += "; "
+				}
+				cur.unit.Skipped += u.Skipped
 			}
 			if u.Name != cur.unit.Name {
 				return nil, fmt.Errorf("%w: organizational unit %s is named %q in %s and %q in %s: re-scan the shards of one organization at one time",

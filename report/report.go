@@ -128,6 +128,12 @@ type OrgUnit struct {
 	// for a unit given with --ou (whose parent the scan did not read).
 	ParentID string   `json:"parentId,omitempty"`
 	Accounts []string `json:"accounts"`
+	// Skipped, when set, says why the unit was not (fully) read: it was
+	// deleted while the organization was walked (ParentNotFoundException),
+	// or an account was listed both here and in another unit (it moved
+	// during the walk). Its accounts and the units below it may be
+	// missing, so nothing about it is complete.
+	Skipped string `json:"skipped,omitempty"`
 }
 
 // Shard is one of Count disjoint parts of the accounts (1 <= Index <=

@@ -149,9 +149,18 @@ func DiscoverAccounts(ctx context.Context, c OrganizationsAPI, ous []string, cal
 		queue = append(queue, u)
 	}
 	byID := map[string]OrgAccount{}
+	// inUnit is the unit each account was first listed in.
+	inUnit := map[string]string{}
 	// An OU given twice, or under another given OU, is read once: as
 	// found under its parent when that was walked first.
 	units := map[string]*report.OrgUnit{}
+	// skip records that u could not be read (deleted while the walk went
+	// on): the walk goes on without its branch, and the report says so.
+	skip := func(u *report.OrgUnit, op string, err error) {
+		var ae smithy.APIError
+		errors.As(err, &ae)
+		u.Skipped = joinReason(u.Skipped, fmt.Sprintf("%s answered %s for it: it was deleted or moved while the organization was read, so its accounts and the units below it were not all read; re-scan", op, ae.ErrorCode()))
+	}
 	for len(queue) > 0 {
 		cur := queue[0]
 		queue = queue[1:]
@@ -166,17 +175,37 @@ func DiscoverAccounts(ctx context.Context, c OrganizationsAPI, ous []string, cal
 		pa := organizations.NewListAccountsForParentPaginator(c, &organizations.ListAccountsForParentInput{
 			ParentId: aws.String(cur.id), MaxResults: aws.Int32(orgPageSize),
 		})
+		gone := false
 		for pa.HasMorePages() {
 			page, err := pa.NextPage(ctx)
 			call()
 			if err != nil {
+				if unitGone(err) {
+					skip(u, "organizations:ListAccountsForParent", err)
+					gone = true
+					break
+				}
 				return nil, nil, &OrgError{Op: "organizations:ListAccountsForParent", Err: err, BadParent: cur.given}
 			}
 			for _, a := range page.Accounts {
 				id := aws.ToString(a.Id)
+				if first, ok := inUnit[id]; ok && first != cur.id {
+					// Listed in two units: it moved between the two
+					// listings. Kept in the first; both say so.
+					why := fmt.Sprintf("account %s was listed both in %s and in %s: it moved while the organization was read, so where it sits now is not known; re-scan", id, first, cur.id)
+					units[first].Skipped = joinReason(units[first].Skipped, why)
+					u.Skipped = joinReason(u.Skipped, why)
+					continue
+				}
+				inUnit[id] = cur.id
 				byID[id] = OrgAccount{ID: id, Name: aws.ToString(a.Name), State: string(a.State)}
 				u.Accounts = append(u.Accounts, id)
 			}
+		}
+		if gone {
+			slices.Sort(u.Accounts)
+			u.Accounts = slices.Compact(u.Accounts)
+			continue
 		}
 		pc := organizations.NewListOrganizationalUnitsForParentPaginator(c, &organizations.ListOrganizationalUnitsForParentInput{
 			ParentId: aws.String(cur.id), MaxResults: aws.Int32(orgPageSize),
@@ -185,6 +214,10 @@ func DiscoverAccounts(ctx context.Context, c OrganizationsAPI, ous []string, cal
 			page, err := pc.NextPage(ctx)
 			call()
 			if err != nil {
+				if unitGone(err) {
+					skip(u, "organizations:ListOrganizationalUnitsForParent", err)
+					break
+				}
 				return nil, nil, &OrgError{Op: "organizations:ListOrganizationalUnitsForParent", Err: err, BadParent: cur.given}
 			}
 			for _, ch := range page.OrganizationalUnits {
@@ -205,6 +238,27 @@ func DiscoverAccounts(ctx context.Context, c OrganizationsAPI, ous []string, cal
 	}
 	slices.SortFunc(org.Units, func(a, b report.OrgUnit) int { return strings.Compare(a.ID, b.ID) })
 	return out, org, nil
+}
+
+// unitGone reports whether err is Organizations saying that the root or
+// OU named in the call no longer exists: ParentNotFoundException for a
+// ParentId (ListAccountsForParent, ListOrganizationalUnitsForParent,
+// ListChildren) and ChildNotFoundException for a ChildId (ListParents),
+// the error names of the Organizations API Reference.
+func unitGone(err error) bool {
+	var ae smithy.APIError
+	return errors.As(err, &ae) && (ae.ErrorCode() == "ParentNotFoundException" || ae.ErrorCode() == "ChildNotFoundException")
+}
+
+// joinReason adds why to the reasons in have ("" for none), once.
+func joinReason(have, why string) string {
+	switch {
+	case have == "":
+		return why
+	case strings.Contains(have, why):
+		return have
+	}
+	return have + "; " + why
 }
 
 // ParseShard reads --shard I/N (1 <= I <= N <= 10000). The empty string is

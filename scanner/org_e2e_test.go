@@ -356,3 +356,73 @@ func checkOrgTree(t *testing.T, x *orgFixture, r *report.Report, ids []string, p
 		t.Errorf("units %v, want %v", got, ids)
 	}
 }
+
+// TestOrgScanUnitDeletedDuringWalk: an OU deleted after its parent listed
+// it (Organizations then answers ParentNotFoundException for it) is a
+// skipped branch with the reason, not an abort: the scan goes on, the
+// other units' accounts are scanned, and the unit is in the report's tree
+// with why it was not read. An account listed in two units (moved while
+// the walk read them) is scanned once, kept in the first, and both units
+// say so. Both through --org and through --ou above the deleted unit.
+func TestOrgScanUnitDeletedDuringWalk(t *testing.T) {
+	x := newOrgFixture()
+	for i := range x.f.Organization.OUs {
+		if x.f.Organization.OUs[i].ID == ou2 {
+			x.f.Organization.OUs[i].DeletedDuringWalk = true
+		}
+	}
+	// An ACTIVE account of Dev, being moved to the root.
+	var moved string
+	for i := range x.f.Accounts {
+		a := &x.f.Accounts[i]
+		if a.Parent == ou3 && a.State == "" && !a.DenyAssumeRole {
+			a.MovingTo = x.f.Organization.Root()
+			moved = a.ID
+			break
+		}
+	}
+	env := start(t, x.f, x.e)
+	var lostToOU2 []string
+	for _, a := range x.f.Accounts {
+		if a.Parent == ou2 && a.State == "" {
+			lostToOU2 = append(lostToOU2, a.ID)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		org  scanner.OrgOptions
+	}{{"org", scanner.OrgOptions{}}, {"ou", scanner.OrgOptions{OUs: []string{ou1}}}} {
+		t.Run(tc.name, func(t *testing.T) {
+			org := tc.org
+			r := env.scan(t, scanner.Options{Org: &org, RoleName: "Audit"})
+			got := scannedAccounts(r)
+			for _, id := range lostToOU2 {
+				if slices.Contains(got, id) {
+					t.Errorf("account %s of the deleted OU was scanned", id)
+				}
+			}
+			if len(got) == 0 {
+				t.Fatal("nothing was scanned: the walk aborted")
+			}
+			units := map[string]report.OrgUnit{}
+			for _, u := range r.Organization.Units {
+				units[u.ID] = u
+			}
+			u, ok := units[ou2]
+			if !ok || !strings.Contains(u.Skipped, "ParentNotFoundException") || u.ParentID != ou1 {
+				t.Errorf("deleted OU in the report: %+v (present %v), want it under %s with a reason naming ParentNotFoundException", u, ok, ou1)
+			}
+			if tc.name != "org" {
+				return
+			}
+			if n := strings.Count(strings.Join(got, ","), moved); n != 1 {
+				t.Errorf("moved account %s scanned %d times, want once", moved, n)
+			}
+			for _, id := range []string{ou3, x.f.Organization.Root()} {
+				if !strings.Contains(units[id].Skipped, "account "+moved+" was listed both in") {
+					t.Errorf("unit %s: skipped %q, want it to name the moved account %s", id, units[id].Skipped, moved)
+				}
+			}
+		})
+	}
+}

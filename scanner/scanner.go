@@ -433,6 +433,13 @@ func (s *scan) selectAccounts(ctx context.Context, caller awsconfig.Caller) ([]a
 	if s.o.Org != nil {
 		found, org, err := DiscoverAccounts(ctx, s.c.Organizations(), s.o.Org.OUs, s.o.Progress.call)
 		s.org = org
+		if org != nil {
+			for _, u := range org.Units {
+				if u.Skipped != "" {
+					s.o.Logger.Warn("organizational unit not fully read", "ou", u.ID, "reason", u.Skipped)
+				}
+			}
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, nil, fmt.Errorf("scan interrupted: %w", ctx.Err())

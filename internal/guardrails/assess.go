@@ -297,6 +297,11 @@ func Assess(ev Evidence, p Params, now time.Time) (*Assessment, error) {
 				cs = append(cs, byAccount[acct]...)
 				gaps = append(gaps, regionGaps(acct)...)
 			}
+			for _, u := range ouUnits(ev.OUs, ou.ID) {
+				if u.Skipped != "" {
+					gaps = append(gaps, fmt.Sprintf("OU %s was not fully read when the scan walked the organization: %s", u.ID, oneLine(u.Skipped)))
+				}
+			}
 			s := Scope{Kind: ScopeOU, ID: ou.ID, Name: ou.Name, Accounts: accounts}
 			a.Scopes = append(a.Scopes, p.scope(s, guardrails, cs, global, gaps, true))
 		}
@@ -557,6 +562,31 @@ func (p Params) evidenceOf(g Guardrail, s Scope, scanned []string, skipped int) 
 func sortedOUs(ous []OU) []OU {
 	out := slices.Clone(ous)
 	slices.SortFunc(out, func(a, b OU) int { return cmp.Compare(a.ID, b.ID) })
+	return out
+}
+
+// ouUnits lists an OU and every OU below it, in walk order.
+func ouUnits(ous []OU, id string) []OU {
+	children := map[string][]string{}
+	byID := map[string]OU{}
+	for _, o := range ous {
+		children[o.Parent] = append(children[o.Parent], o.ID)
+		byID[o.ID] = o
+	}
+	seen := map[string]bool{}
+	var out []OU
+	var walk func(string)
+	walk = func(id string) {
+		if seen[id] {
+			return // a cycle in a damaged report
+		}
+		seen[id] = true
+		out = append(out, byID[id])
+		for _, c := range children[id] {
+			walk(c)
+		}
+	}
+	walk(id)
 	return out
 }
 

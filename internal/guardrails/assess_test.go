@@ -334,3 +334,25 @@ func TestAssessSkipped(t *testing.T) {
 		t.Errorf("evidence: %+v", a.Evidence)
 	}
 }
+
+// TestAssessUnitNotFullyRead: an OU the scan could not fully read
+// (deleted or changed during the walk) is unknown with the reason, and so
+// is every unit above it; its siblings are not affected.
+func TestAssessUnitNotFullyRead(t *testing.T) {
+	ev := crafted()
+	ev.OUs = append(ev.OUs, guardrails.OU{ID: "ou-gone", Name: "gone", Parent: "ou-done",
+		Skipped: "organizations:ListAccountsForParent answered ParentNotFoundException for it"})
+	a, err := guardrails.Assess(ev, guardrails.DefaultParams(), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"ou-gone", "ou-done", "r-root"} {
+		rd := readiness(t, a, guardrails.ScopeOU, id, guardrails.DenyV1Reenable)
+		if rd.Status != guardrails.Unknown || !strings.Contains(strings.Join(rd.Unknown, "|"), "OU ou-gone was not fully read") {
+			t.Errorf("%s: %s %q, want unknown naming ou-gone", id, rd.Status, rd.Unknown)
+		}
+	}
+	if rd := readiness(t, a, guardrails.ScopeOU, "ou-lt", guardrails.DenyV1Reenable); rd.Status != guardrails.Safe {
+		t.Errorf("sibling ou-lt: %s %q, want safe", rd.Status, rd.Unknown)
+	}
+}

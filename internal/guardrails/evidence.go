@@ -153,4 +153,8 @@ type SkippedAccount struct {
 type OU struct {
 	ID, Name, Parent string
 	Accounts         []string
+	// Skipped, when set, says why the unit was not fully read (deleted
+	// or changed while the scan walked the organization): the unit and
+	// every unit above it are unknown.
+	Skipped string
 }

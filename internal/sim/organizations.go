@@ -59,6 +59,7 @@ type orgState struct {
 	emptyEvery     int
 	ous            []fleet.OU                  // sorted by id
 	ouParent       map[string]string           // OU id → parent id (the root's id for the root)
+	deleted        map[string]bool             // OUs deleted during a walk (fleet.OU.DeletedDuringWalk)
 	accounts       []*fleet.Account            // sorted by id
 	byParent       map[string][]*fleet.Account // parent id → its accounts, sorted by id
 	joined         time.Time
@@ -71,7 +72,7 @@ func newOrgState(f *fleet.Fleet) *orgState {
 	}
 	st := &orgState{
 		id: o.OrgID(), root: o.Root(), mgmt: f.Management(), admins: o.DelegatedAdministrators,
-		emptyEvery: o.EmptyPageEvery, ouParent: map[string]string{}, byParent: map[string][]*fleet.Account{},
+		emptyEvery: o.EmptyPageEvery, ouParent: map[string]string{}, byParent: map[string][]*fleet.Account{}, deleted: map[string]bool{},
 		joined: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC),
 	}
 	st.ous = slices.Clone(o.OUs)
@@ -82,6 +83,9 @@ func newOrgState(f *fleet.Fleet) *orgState {
 			p = st.root
 		}
 		st.ouParent[ou.ID] = p
+		if ou.DeletedDuringWalk {
+			st.deleted[ou.ID] = true
+		}
 	}
 	for i := range f.Accounts {
 		a := &f.Accounts[i]
@@ -91,6 +95,9 @@ func newOrgState(f *fleet.Fleet) *orgState {
 			p = st.root
 		}
 		st.byParent[p] = append(st.byParent[p], a)
+		if a.MovingTo != "" && a.MovingTo != p {
+			st.byParent[a.MovingTo] = append(st.byParent[a.MovingTo], a)
+		}
 	}
 	byID := func(a, b *fleet.Account) int { return strings.Compare(a.ID, b.ID) }
 	slices.SortFunc(st.accounts, byID)
@@ -266,7 +273,7 @@ func (s *Server) orgParent(c *call) (string, string) {
 	if !orgParentRe.MatchString(p) {
 		return "", orgInputError(c, "INVALID_PATTERN", fmt.Sprintf("You provided a value that does not match the required pattern: ParentId %q.", p))
 	}
-	if _, ok := s.org.ouParent[p]; !ok && p != s.org.root {
+	if _, ok := s.org.ouParent[p]; (!ok && p != s.org.root) || s.org.deleted[p] {
 		return "", c.fail(http.StatusBadRequest, "ParentNotFoundException", "We can't find a root or OU with the ParentId that you specified.")
 	}
 	return p, ""
@@ -425,7 +432,7 @@ func (s *Server) orgDescribeOU(c *call) string {
 		return orgInputError(c, "INVALID_PATTERN", fmt.Sprintf("You provided a value that does not match the required pattern: OrganizationalUnitId %q.", id))
 	}
 	i := slices.IndexFunc(s.org.ous, func(ou fleet.OU) bool { return ou.ID == id })
-	if i < 0 {
+	if i < 0 || s.org.deleted[id] {
 		return c.fail(http.StatusBadRequest, "OrganizationalUnitNotFoundException", "We can't find an organizational unit (OU) with the OrganizationalUnitId that you specified.")
 	}
 	return s.orgWrite(c, struct {

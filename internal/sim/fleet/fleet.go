@@ -53,6 +53,11 @@ type Account struct {
 	Name   string `json:"name,omitempty"`
 	State  string `json:"state,omitempty"`
 	Parent string `json:"parent,omitempty"`
+	// MovingTo is a fault knob: an OU id (or the root's) the account is
+	// being moved to while the organization is read, so that
+	// ListAccountsForParent lists it under both Parent and MovingTo, as a
+	// walk that reads the two units either side of the move sees it.
+	MovingTo string `json:"movingTo,omitempty"`
 	// DenyAssumeRole makes AssumeRole into this account answer
 	// AccessDenied whatever the role (a role missing or not trusting the
 	// caller).

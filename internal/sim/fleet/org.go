@@ -31,6 +31,14 @@ type OU struct {
 	Name string `json:"name"`
 	// Parent is the id of the OU it sits in ("" for the root).
 	Parent string `json:"parent,omitempty"`
+	// DeletedDuringWalk is a fault knob: the OU is deleted right after
+	// its parent lists it. ListOrganizationalUnitsForParent of its parent
+	// still names it, but every call that names it (ListAccountsForParent,
+	// ListOrganizationalUnitsForParent and ListChildren with it as
+	// ParentId) answers ParentNotFoundException, and
+	// DescribeOrganizationalUnit OrganizationalUnitNotFoundException, as
+	// AWS answers for an id it no longer has.
+	DeletedDuringWalk bool `json:"deletedDuringWalk,omitempty"`
 }
 
 // Account states as Organizations reports them in Account.State.
@@ -167,6 +175,9 @@ func (f *Fleet) validateOrg(p *problems) {
 		}
 		if a.Parent != "" && !ous[a.Parent] && a.Parent != o.Root() {
 			p.add("account %s: parent %s is not an OU of the organization", a.ID, a.Parent)
+		}
+		if a.MovingTo != "" && !ous[a.MovingTo] && a.MovingTo != o.Root() {
+			p.add("account %s: movingTo %s is not an OU of the organization", a.ID, a.MovingTo)
 		}
 	}
 }
