@@ -185,6 +185,7 @@ type htmlLaunchSource struct {
 	Next                        htmlNext
 	Groups                      string
 	GroupsN, InstancesN         int
+	InstancesText               string // InstancesN, or "unknown" when its users are not all known
 	Fix                         string
 }
 
@@ -231,11 +232,18 @@ func htmlSourceOf(s *LaunchSource, fix string) htmlLaunchSource {
 		name = "account defaults"
 	}
 	groups := strings.Join(s.Groups, ", ")
+	switch {
+	case s.UsersUnknown == "":
+	case groups == "":
+		groups = "unknown"
+	default:
+		groups += " (more unknown)"
+	}
 	return htmlLaunchSource{
 		Name: htmlText(name, htmlCellWidth), Kind: htmlText(s.Kind, htmlCellWidth),
 		Account: htmlText(s.Account, htmlCellWidth), Region: htmlText(s.Region, htmlCellWidth),
 		Next: nextLaunchView(&s.NextLaunch, true), Groups: htmlText(groups, htmlTextWidth),
-		GroupsN: len(s.Groups), InstancesN: len(s.Instances),
+		GroupsN: len(s.Groups), InstancesN: len(s.Instances), InstancesText: instancesText(s),
 		Fix: htmlText(fix, htmlTextWidth),
 	}
 }

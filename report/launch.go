@@ -135,6 +135,11 @@ type LaunchSource struct {
 	// Instances are the live instances that came from this source
 	// (directly, or through a group that uses it), by ID, sorted.
 	Instances []string `json:"instances"`
+	// UsersUnknown, when set, says why Groups and Instances may be
+	// incomplete: a read they depend on failed (Auto Scaling groups
+	// denied, say), so they list only the users that are known, and "0"
+	// would be a guess. Empty: the lists are complete.
+	UsersUnknown string `json:"usersUnknown,omitempty"`
 }
 
 // ToFix reports whether the source is one to fix: its next launch would

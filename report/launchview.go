@@ -155,13 +155,41 @@ func sourceFixText(s *LaunchSource, toFix map[string]bool) string {
 		}
 	}
 	if n.Fails() {
-		return "Cannot launch now: " + n.Reason + ". " + fix
+		fix = "Cannot launch now: " + n.Reason + ". " + fix
+	}
+	if s.UsersUnknown != "" {
+		fix += " Its users are not all known: " + s.UsersUnknown + "."
 	}
 	return fix
 }
 
-// groupsText is "web, api (+3 more)" or "-".
-func groupsText(groups []string, show int) string {
+// groupsText is "web, api (+3 more)" or "-"; with users unknown,
+// "unknown" or "web, api (more unknown)".
+func groupsText(s *LaunchSource, show int) string {
+	t := listText(s.Groups, show)
+	switch {
+	case s.UsersUnknown == "":
+		return t
+	case len(s.Groups) == 0:
+		return "unknown"
+	}
+	return t + " (more unknown)"
+}
+
+// instancesText is the number of instances using a source: "3", or
+// "unknown" / "3 or more" when its users are not all known.
+func instancesText(s *LaunchSource) string {
+	switch {
+	case s.UsersUnknown == "":
+		return fmt.Sprint(len(s.Instances))
+	case len(s.Instances) == 0:
+		return "unknown"
+	}
+	return fmt.Sprintf("%d or more", len(s.Instances))
+}
+
+// listText is "web, api (+3 more)" or "-".
+func listText(groups []string, show int) string {
 	if len(groups) == 0 {
 		return "-"
 	}

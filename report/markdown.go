@@ -152,9 +152,9 @@ func writeMarkdownLaunch(p func(string, ...any), r *Report) {
 				p("\n_… and %d more (see the JSON report)._\n", len(fix)-markdownMaxRows)
 				break
 			}
-			p("| %s | %s | %s | %s | %s | %s | %d | %s |\n",
+			p("| %s | %s | %s | %s | %s | %s | %s | %s |\n",
 				md(s.ID, mdCellWidth), md(s.Name, mdCellWidth), md(s.Account, mdCellWidth), md(s.Region, mdCellWidth),
-				md(NextLaunchText(&s.NextLaunch), mdTextWidth), md(groupsText(s.Groups, 5), mdTextWidth), len(s.Instances), md(sourceFixText(s, toFix), mdTextWidth))
+				md(NextLaunchText(&s.NextLaunch), mdTextWidth), md(groupsText(s, 5), mdTextWidth), instancesText(s), md(sourceFixText(s, toFix), mdTextWidth))
 		}
 		p("\n")
 	case len(r.LaunchSources) > 0:

@@ -187,7 +187,7 @@ func (t *tableWriter) launchSections(r *Report) {
 				break
 			}
 			t.row(cell(s.ID), SanitizeCell(s.Name, nameWidth), cell(s.Region), t.paint(colorRed, SanitizeCell(NextLaunchText(&s.NextLaunch), textWidth)),
-				SanitizeCell(groupsText(s.Groups, 3), textWidth), fmt.Sprint(len(s.Instances)), SanitizeCell(sourceFixText(s, toFix), textWidth))
+				SanitizeCell(groupsText(s, 3), textWidth), instancesText(s), SanitizeCell(sourceFixText(s, toFix), textWidth))
 			shown++
 		}
 		t.end()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -70,4 +71,67 @@ func TestScanCommandLaunchSourcesDenied(t *testing.T) {
 	if r.ScanOptions == nil || r.ScanOptions.LaunchSources || len(r.LaunchSources) != 0 {
 		t.Errorf("--no-launch-sources: scanOptions %+v, %d launch sources", r.ScanOptions, len(r.LaunchSources))
 	}
+}
+
+// TestScanDeniedGroupsLeaveUsersUnknown: with autoscaling:Describe*
+// denied, the template that the (unread) group launches from must not be
+// shown as used by 0 groups and 0 instances: its users are unknown, in
+// the JSON (usersUnknown, naming the permission) and in every human
+// format's sources to fix. The Region whose reads succeeded still counts.
+func TestScanDeniedGroupsLeaveUsersUnknown(t *testing.T) {
+	scanStart(t, launchDeniedFleet())
+	dir := t.TempDir()
+	res := scanCLI(t, false, "scan", "--format", "table", "--regions", "us-east-1,eu-west-1",
+		"-o", dir+"/r.json", "-o", dir+"/r.md", "-o", dir+"/r.html")
+	if res.code != exitIncomplete {
+		t.Fatalf("exit %d, want %d\nstderr:\n%s", res.code, exitIncomplete, res.err)
+	}
+	r := readReport(t, readFile(t, dir+"/r.json"))
+	src := "launch-template/lt-0aaaaaaaaaaaaaaa1/1"
+	for _, s := range r.LaunchSources {
+		switch {
+		case s.Region == "us-east-1" && (s.ID == src || s.ID == "account-default"):
+			if !strings.Contains(s.UsersUnknown, "autoscaling:DescribeAutoScalingGroups") {
+				t.Errorf("us-east-1 %s: usersUnknown %q, want the denied read named (groups %v, instances %v)", s.ID, s.UsersUnknown, s.Groups, s.Instances)
+			}
+		case s.Region == "eu-west-1" && s.UsersUnknown != "":
+			t.Errorf("eu-west-1 %s: usersUnknown %q, but every read succeeded", s.ID, s.UsersUnknown)
+		case s.Region == "eu-west-1" && s.ID == src && (len(s.Groups) != 1 || len(s.Instances) != 1):
+			t.Errorf("eu-west-1 %s: groups %v, instances %v, want web and its instance", s.ID, s.Groups, s.Instances)
+		}
+	}
+	// The human formats: the us-east-1 row says unknown, never 0.
+	rowOf := func(format, text string) string {
+		for _, line := range strings.Split(text, "\n") {
+			if strings.Contains(line, src) && strings.Contains(line, "us-east-1") {
+				return line
+			}
+		}
+		t.Errorf("%s: no sources-to-fix row for %s in us-east-1:\n%s", format, src, text)
+		return ""
+	}
+	if row := rowOf("table", res.out); !strings.Contains(row, "unknown") || strings.Contains(row, "  0  ") {
+		t.Errorf("table row %q: want its groups and instances unknown, not 0", row)
+	}
+	if row := rowOf("markdown", string(readFile(t, dir+"/r.md"))); !strings.Contains(row, "| unknown | unknown |") {
+		t.Errorf("markdown row %q: want | unknown | unknown |", row)
+	}
+	var htmlRow string
+	for _, row := range strings.Split(string(readFile(t, dir+"/r.html")), "<tr>") {
+		if strings.Contains(row, "(lt-0aaaaaaaaaaaaaaa1) version 1") && strings.Contains(row, ">us-east-1<") {
+			htmlRow = row
+		}
+	}
+	if !strings.Contains(htmlRow, `data-v="0">unknown</td>`) || !strings.Contains(htmlRow, "autoscaling:DescribeAutoScalingGroups") {
+		t.Errorf("html row %q: want the instance count unknown and the denied permission named", htmlRow)
+	}
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -128,6 +128,7 @@ func Resolve(inv *Inventory, instances []report.Instance) Result {
 		}
 	}
 
+	markUsersUnknown(x, sources)
 	for _, s := range sources {
 		slices.Sort(s.Groups)
 		s.Groups = slices.Compact(s.Groups)
@@ -143,6 +144,36 @@ func Resolve(inv *Inventory, instances []report.Instance) Result {
 	}
 	slices.SortFunc(res.Sources, func(a, b report.LaunchSource) int { return cmp.Compare(a.ID, b.ID) })
 	return res
+}
+
+// markUsersUnknown sets UsersUnknown on the sources whose groups and
+// instances cannot all be known because a read failed: without the Auto
+// Scaling groups, no template version or configuration knows the groups
+// that launch from it (nor their instances); the account defaults' users
+// are the groups and instances whose template or configuration leaves
+// tokens unset, which needs the groups, the template versions and the
+// configurations. A denied read makes these facts unknown, never zero.
+func markUsersUnknown(x *index, sources map[string]*report.LaunchSource) {
+	groups, groupsFailed := x.notRead("Auto Scaling groups", ReadGroups)
+	for _, s := range sources {
+		switch s.Kind {
+		case report.SourceLaunchTemplate, report.SourceLaunchConfiguration:
+			if groupsFailed {
+				s.UsersUnknown = groups + ": the groups that launch from it, and their instances, are not known"
+			}
+		case report.SourceAccountDefault:
+			why, failed := groups, groupsFailed
+			if !failed {
+				why, failed = x.notRead("launch templates", ReadTemplateVersions, ReadTemplates)
+			}
+			if !failed {
+				why, failed = x.notRead("launch configurations", ReadLaunchConfigs)
+			}
+			if failed {
+				s.UsersUnknown = why + ": which groups and instances take their settings from the account defaults is not known"
+			}
+		}
+	}
 }
 
 // defersToDefaults reports whether a resolved next launch took its tokens
