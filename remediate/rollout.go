@@ -275,6 +275,35 @@ func Rollout(ctx context.Context, o RolloutOptions) (*Outcome, error) {
 		out.Summary.Planned = max(planned, out.Summary.Planned)
 		return out, err
 	}
+	journal := func(r Record) error {
+		r.Op, r.Plan, r.Waves = OpRemediate, p.ID(), len(o.Waves)
+		if err := o.Run.Journal.Append(r); err != nil {
+			return fmt.Errorf("stopped: %w", err)
+		}
+		return nil
+	}
+	if w := st.Stopped(); w != nil && w.Stop == "" && w.N <= len(o.Waves) {
+		// The run that saw the breakage ended before its stop line: killed
+		// during the wave's rollback, or before it. Finish what it started
+		// (the rollback journal says which instances are restored already:
+		// each is restored once), then record the stop.
+		stop := OutcomeStopped
+		if o.OnBreakage == OnBreakageRollback {
+			o.Logger.Warn("finishing the rollback of a broken wave", "wave", w.N)
+			rb, err := o.rollbackWave(ctx, p, o.Waves[w.N-1])
+			rep.Rollback = rb
+			if err != nil {
+				rep.BakeError = "rollback: " + err.Error()
+			}
+			if err == nil && rb != nil && rb.OK() {
+				stop = OutcomeRolledBack
+			}
+		}
+		if err := journal(Record{Kind: KindStop, Wave: w.N, Outcome: stop}); err != nil {
+			return finish(err)
+		}
+		w.Stop = stop
+	}
 	if w := st.Stopped(); w != nil {
 		// A stopped rollout stays stopped: report it from the journal and
 		// change nothing. Going on needs a new scan and plan.
@@ -303,13 +332,6 @@ func Rollout(ctx context.Context, o RolloutOptions) (*Outcome, error) {
 			}
 		}
 		return finish(nil)
-	}
-	journal := func(r Record) error {
-		r.Op, r.Plan, r.Waves = OpRemediate, p.ID(), len(o.Waves)
-		if err := o.Run.Journal.Append(r); err != nil {
-			return fmt.Errorf("stopped: %w", err)
-		}
-		return nil
 	}
 	for wi, w := range o.Waves {
 		ws := st.Get(w.N)

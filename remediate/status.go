@@ -143,7 +143,11 @@ func WriteStatusTable(w io.Writer, s *RolloutStatus) error {
 	case StatusApplying:
 		t.line(fmt.Sprintf("wave %d is being applied (or its run was stopped): run apply again to resume it", s.Wave))
 	case StatusStopped:
-		t.line(fmt.Sprintf("stopped at wave %d by breakage (%s)", s.Wave, dash(s.StoppedHow)))
+		if s.StoppedHow == "" {
+			t.line(fmt.Sprintf("stopped at wave %d by breakage; its run ended before it finished (a rollback cut short?): run the same apply again to finish it", s.Wave))
+		} else {
+			t.line(fmt.Sprintf("stopped at wave %d by breakage (%s)", s.Wave, s.StoppedHow))
+		}
 	case StatusHeld:
 		t.line(fmt.Sprintf("held at wave %d: its bake read no CloudWatch data for %d instance(s); run apply again once they publish metrics (apply --until-wave %d)", s.Wave, len(s.NoData), s.Wave))
 	}

@@ -16,6 +16,7 @@ import (
 type Gate struct {
 	mu      sync.Mutex
 	live    int           // live modify calls let through
+	held    int           // calls being held now
 	limit   int           // let this many through, then act (0: no limit)
 	hold    bool          // hold later calls until the client gives up or Release
 	then    func()        // called once, when the limit-th call has been answered
@@ -51,6 +52,15 @@ func (g *Gate) HoldAfter(n int) {
 // Reached is closed once the limit's call has been answered.
 func (g *Gate) Reached() <-chan struct{} { return g.reached }
 
+// Held returns how many calls are being held now. After the client is
+// killed, a test waits for 0 before Release: every held call was then
+// dropped, none carried out late.
+func (g *Gate) Held() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.held
+}
+
 // Release lets held and later calls through.
 func (g *Gate) Release() {
 	g.mu.Lock()
@@ -72,13 +82,18 @@ func (g *Gate) Wrap(next http.Handler) http.Handler {
 		g.mu.Lock()
 		over := g.limit > 0 && g.live >= g.limit
 		if over && g.hold {
+			g.held++
 			g.mu.Unlock()
 			select {
 			case <-g.open:
 			case <-r.Context().Done():
+				g.mu.Lock()
+				g.held--
+				g.mu.Unlock()
 				return // the client is gone: the call never reached AWS
 			}
 			g.mu.Lock()
+			g.held--
 		}
 		g.live++
 		last := g.limit > 0 && g.live == g.limit
