@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -620,6 +621,22 @@ func notCompared(old, new *Report) []string {
 	lacks("workloads", "there is no progress per workload", hasWorkloads, func(r *Report) string {
 		return fmt.Sprintf("schema version %d", r.SchemaVersion)
 	})
+	for _, side := range []struct {
+		name     string
+		r, other *Report
+	}{{"old", old, new}, {"new", new, old}} {
+		var names []string
+		for _, sa := range side.r.SkippedAccounts {
+			if len(names) == 3 {
+				names = append(names, fmt.Sprintf("and %d more", len(side.r.SkippedAccounts)-3))
+				break
+			}
+			names = append(names, skippedAccountText(sa, 40, 120))
+		}
+		if len(names) > 0 {
+			out = append(out, fmt.Sprintf("accounts the %s scan skipped (%s): nothing of them was read, so their instances count as unscanned, not new or gone", side.name, strings.Join(names, "; ")))
+		}
+	}
 	if !sameFilterTags(old, new) {
 		out = append(out, fmt.Sprintf("instances outside the other scan's --filter-tag: the reports were listed with different filters (old: %s; new: %s), so an instance one of them could not list counts as unscanned, not new or gone",
 			filterTagsText(old), filterTagsText(new)))

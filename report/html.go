@@ -133,6 +133,10 @@ type htmlView struct {
 	Callers, RegionChart    svgChart
 	Guardrails              *htmlGuardrails // html_guardrails.go
 
+	// Skipped are the accounts not scanned and SkippedUnits the OUs not
+	// fully read, one sanitized line each.
+	Skipped, SkippedUnits []string
+
 	// The launch-source parts (schema version 2).
 	LaunchErrors        []string
 	Workloads           []htmlWorkload
@@ -265,6 +269,10 @@ func buildHTMLView(r *Report) *htmlView {
 	for _, e := range launchErrors(r) {
 		v.LaunchErrors = append(v.LaunchErrors, htmlText(e, htmlTextWidth))
 	}
+	for _, sa := range r.SkippedAccounts {
+		v.Skipped = append(v.Skipped, skippedAccountText(sa, htmlCellWidth, htmlTextWidth))
+	}
+	v.SkippedUnits = skippedUnits(r, htmlCellWidth, htmlTextWidth)
 	v.Workloads, v.WorkloadsMore = htmlWorkloads(r)
 	v.WorkloadChart = workloadChart(r)
 	switch {

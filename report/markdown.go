@@ -70,6 +70,25 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		p("\n_… and %d more targets without errors (see the JSON report)._\n", hidden)
 	}
 	p("\n")
+	if n := len(r.SkippedAccounts); n > 0 {
+		p("## Accounts not scanned (%d)\n\n", n)
+		p("| Account | Name | State | Reason |\n|---|---|---|---|\n")
+		for i, sa := range r.SkippedAccounts {
+			if i == skippedShown {
+				p("\n_… and %d more (see the JSON report)._\n", n-skippedShown)
+				break
+			}
+			p("| %s | %s | %s | %s |\n", md(sa.Account, mdCellWidth), md(sa.Name, mdCellWidth), md(sa.State, mdCellWidth), md(sa.Reason, mdTextWidth))
+		}
+		p("\n")
+	}
+	if units := skippedUnits(r, mdCellWidth, mdTextWidth); len(units) > 0 {
+		p("> [!WARNING]\n> Organizational units not fully read (changed while the scan walked the organization):\n")
+		for _, u := range units {
+			p("> - %s\n", md(u, 0))
+		}
+		p("\n")
+	}
 
 	p("## By classification\n\n")
 	p("| Classification | Instances | Meaning |\n|---|--:|---|\n")

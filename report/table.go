@@ -107,6 +107,20 @@ func WriteTable(w io.Writer, r *Report, opts TableOptions) error {
 	for _, e := range launchErrors(r) {
 		t.line(t.paint(colorRed, "launch sources not read") + " " + SanitizeCell(e, textWidth))
 	}
+	if n := len(r.SkippedAccounts); n > 0 {
+		t.line("")
+		t.line(fmt.Sprintf("NOT SCANNED: %s", plural(n, "account")))
+		for i, sa := range r.SkippedAccounts {
+			if i == skippedShown {
+				t.line(fmt.Sprintf("… and %d more (see the JSON report)", n-skippedShown))
+				break
+			}
+			t.line("skipped " + skippedAccountText(sa, cellWidth, textWidth))
+		}
+	}
+	for _, u := range skippedUnits(r, cellWidth, textWidth) {
+		t.line(t.paint(colorYellow, "organizational unit not fully read") + " " + u)
+	}
 	t.line("")
 	t.launchSections(r)
 
