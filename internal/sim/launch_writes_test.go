@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
@@ -396,4 +398,60 @@ func TestLaunchSourceWriteKnobs(t *testing.T) {
 			t.Errorf("faults counted %d", got)
 		}
 	})
+}
+
+// TestLaunchSourceWritesConcurrent runs the writes and the scan's reads of
+// the same templates and groups at once (under -race: the lock the reads
+// and writes share), and checks that every version created got its own
+// number.
+func TestLaunchSourceWritesConcurrent(t *testing.T) {
+	s, url := simtest.Start(t, launchFleet(2, 3, 0), sim.Options{})
+	c := ec2Client(t, url, keyA, "us-east-1")
+	as := asgClient(url, keyA, "us-east-1")
+	ctx := context.Background()
+	const n = 8
+	errs := make(chan error, 4*n)
+	numbers := make(chan int64, n)
+	for i := range n {
+		go func() {
+			out, err := c.CreateLaunchTemplateVersion(ctx, &ec2.CreateLaunchTemplateVersionInput{LaunchTemplateId: aws.String(ltID(1)), SourceVersion: aws.String("2"),
+				LaunchTemplateData: &types.RequestLaunchTemplateData{MetadataOptions: &types.LaunchTemplateInstanceMetadataOptionsRequest{HttpTokens: types.LaunchTemplateHttpTokensStateRequired}}})
+			if err == nil {
+				numbers <- aws.ToInt64(out.LaunchTemplateVersion.VersionNumber)
+			}
+			errs <- err
+		}()
+		go func() {
+			_, err := c.DescribeLaunchTemplateVersions(ctx, &ec2.DescribeLaunchTemplateVersionsInput{Versions: []string{"$Latest", "$Default"}})
+			errs <- err
+		}()
+		go func() {
+			_, err := c.ModifyLaunchTemplate(ctx, &ec2.ModifyLaunchTemplateInput{LaunchTemplateId: aws.String(ltID(1)), DefaultVersion: aws.String([]string{"1", "2", "4"}[i%3])})
+			errs <- err
+		}()
+		go func() {
+			_, err := as.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{})
+			if err == nil {
+				_, err = as.UpdateAutoScalingGroup(ctx, &autoscaling.UpdateAutoScalingGroupInput{AutoScalingGroupName: aws.String("group-001"),
+					LaunchTemplate: &astypes.LaunchTemplateSpecification{LaunchTemplateId: aws.String(ltID(1)), Version: aws.String("4")}})
+			}
+			errs <- err
+		}()
+	}
+	for range 4 * n {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	close(numbers)
+	seen := map[int64]bool{}
+	for v := range numbers {
+		if seen[v] {
+			t.Errorf("version %d answered twice", v)
+		}
+		seen[v] = true
+	}
+	if nums, _, latest := templateVersions(t, s, ltID(1)); len(nums) != 3+n || latest != 4+n {
+		t.Errorf("versions %v, latest %d: want %d new ones", nums, latest, n)
+	}
 }
