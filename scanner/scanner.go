@@ -23,6 +23,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unique"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
@@ -574,6 +575,9 @@ func (s *scan) scanTarget(ctx context.Context, t target) targetResult {
 	log := s.o.Logger.With("account", t.id, "region", t.region)
 	ec2c := s.c.EC2(t.awsTarget())
 	cwc := s.c.CloudWatch(t.awsTarget())
+	if r, ok := s.c.(interface{ Release(Target) }); ok {
+		defer r.Release(t.awsTarget()) // an organization has thousands of targets
+	}
 
 	g, gctx := errgroup.WithContext(ctx)
 	batches := make(chan *batch, s.o.MetricsInFlight)
@@ -679,6 +683,8 @@ func (s *scan) scanTarget(ctx context.Context, t target) targetResult {
 	}
 	for i := range instances {
 		policy.Apply(&instances[i], s.rules)
+		// Most instances share a handful of recommendations.
+		instances[i].Recommendation = intern(instances[i].Recommendation)
 	}
 	log.Debug("target scanned", "instances", len(instances), "terminated", terminated, "metricCalls", len(done))
 	return targetResult{instances: instances, terminated: terminated, launch: res}
@@ -807,28 +813,45 @@ func (a *accumulator) usage(metric string) report.Usage {
 }
 
 // convertInstance maps an EC2 instance to the report's shape (no usage yet).
+// Every string an organization repeats (tag keys and values, AMI, state,
+// instance profile, metadata options) is interned: the scan holds every
+// instance until the report is written, and without it each instance kept
+// its own copy of "aws:autoscaling:groupName", its group's name, "optional"
+// and the rest, one allocation each, as the XML decoder made them.
 func convertInstance(t target, in ec2types.Instance) report.Instance {
 	ri := report.Instance{
 		Account:    t.id,
 		Region:     t.region,
 		InstanceID: aws.ToString(in.InstanceId),
-		ImageID:    aws.ToString(in.ImageId),
+		ImageID:    intern(aws.ToString(in.ImageId)),
 		LaunchTime: aws.ToTime(in.LaunchTime).UTC(),
 		Tags:       make(map[string]string, len(in.Tags)),
 		Risks:      []string{},
 	}
 	if in.State != nil {
-		ri.State = string(in.State.Name)
+		ri.State = intern(string(in.State.Name))
 	}
 	if in.IamInstanceProfile != nil {
-		ri.InstanceProfileArn = aws.ToString(in.IamInstanceProfile.Arn)
+		ri.InstanceProfileArn = intern(aws.ToString(in.IamInstanceProfile.Arn))
 	}
 	for _, tag := range in.Tags {
-		ri.Tags[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
+		ri.Tags[intern(aws.ToString(tag.Key))] = intern(aws.ToString(tag.Value))
 	}
 	ri.Name = ri.Tags["Name"]
-	ri.MetadataOptions = imdsopts.FromEC2(in.MetadataOptions)
+	mo := imdsopts.FromEC2(in.MetadataOptions)
+	mo.HttpTokens, mo.HttpEndpoint = intern(mo.HttpTokens), intern(mo.HttpEndpoint)
+	mo.HttpProtocolIpv6, mo.InstanceMetadataTags, mo.State = intern(mo.HttpProtocolIpv6), intern(mo.InstanceMetadataTags), intern(mo.State)
+	ri.MetadataOptions = mo
 	return ri
+}
+
+// intern returns the one shared copy of s (see [unique.Make]), so that
+// equal strings held by many instances take the memory of one.
+func intern(s string) string {
+	if s == "" {
+		return ""
+	}
+	return unique.Make(s).Value()
 }
 
 // assemble builds the report: targets and instances sorted by account,
@@ -850,11 +873,13 @@ func (s *scan) assemble(targets []target, results []targetResult, failed []repor
 	r.ScanOptions.LaunchSources = !s.o.NoLaunchSources
 	r.Partition = s.partition
 	r.Organization = s.org
-	total := 0
+	total, sources := 0, 0
 	for i := range results {
 		total += len(results[i].instances)
+		sources += len(results[i].launch.Sources)
 	}
 	r.Instances = make([]report.Instance, 0, total)
+	r.LaunchSources = make([]report.LaunchSource, 0, sources) // an organization has tens of thousands
 	for i, t := range targets {
 		res := results[i]
 		results[i].instances = nil // let each target's copy go as soon as it is merged

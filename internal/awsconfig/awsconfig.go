@@ -393,6 +393,19 @@ func (p *Pool) Config(role Role, region string) aws.Config {
 	return cfg
 }
 
+// Release forgets the retryer of (role, region): a caller that is done
+// with a target says so, so that a scan of thousands of targets does not
+// keep one retryer (and its adaptive rate limiter) per target to the end.
+// Clients made before keep theirs; a later Config starts a fresh one.
+func (p *Pool) Release(role Role, region string) {
+	if region == "" {
+		region = p.base.Region
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.retryers, poolKey{role, region})
+}
+
 // sdkLogger passes the SDK's log lines to l at debug level.
 func sdkLogger(l *slog.Logger) logging.Logger {
 	if l == nil {

@@ -202,6 +202,10 @@ func (c *Clients) AutoScaling(t Target) *autoscaling.Client {
 	return AutoScaling(c.Pool.Config(t.Role, t.Region), t.Region)
 }
 
+// Release says t's clients will not be asked for again (see
+// [Pool.Release]).
+func (c *Clients) Release(t Target) { c.Pool.Release(t.Role, t.Region) }
+
 // Organizations returns an Organizations client with the caller's
 // credentials. Organizations is global: the SDK sends it to the
 // partition's one endpoint from the home Region.

@@ -106,6 +106,13 @@ func Resolve(inv *Inventory, instances []report.Instance) Result {
 		}
 	}
 
+	// Instances with equal launch sources, or equal next launches, share
+	// one pointer: a large Region holds thousands of instances per group,
+	// and the scan keeps every instance until the report is written.
+	// Nothing writes through these pointers (the report is read-only once
+	// resolved).
+	srcs := map[report.InstanceLaunchSource]*report.InstanceLaunchSource{}
+	nexts := map[report.NextLaunch]*report.NextLaunch{}
 	for i := range instances {
 		in := &instances[i]
 		if in.Account != inv.Account || in.Region != inv.Region {
@@ -113,8 +120,14 @@ func Resolve(inv *Inventory, instances []report.Instance) Result {
 		}
 		src := SourceOf(in.Tags)
 		next := x.instanceNext(&src, groupNext)
-		in.LaunchSource = &src
-		in.NextLaunch = &next
+		if srcs[src] == nil {
+			srcs[src] = &src
+		}
+		if nexts[next] == nil {
+			nexts[next] = &next
+		}
+		in.LaunchSource = srcs[src]
+		in.NextLaunch = nexts[next]
 		if s := sources[src.SourceID]; s != nil {
 			s.Instances = append(s.Instances, in.InstanceID)
 			for _, u := range s.Uses {

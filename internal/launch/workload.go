@@ -57,13 +57,16 @@ func Workloads(r *report.Report, o WorkloadOptions) []report.Workload {
 	}
 	byID := map[string]*acc{}
 	var order []string
+	var key []byte
 	for i := range r.Instances {
 		in := &r.Instances[i]
 		kind, name := workloadOf(in.Tags, o.GroupBy)
-		id := kind + "/" + in.Account + "/" + in.Region + "/" + name
-		in.Workload = id
-		a := byID[id]
+		// The ID is built in a reused buffer and looked up without a copy:
+		// instances of one workload share its one ID string.
+		key = append(append(append(append(append(append(append(key[:0], kind...), '/'), in.Account...), '/'), in.Region...), '/'), name...)
+		a := byID[string(key)]
 		if a == nil {
+			id := string(key)
 			a = &acc{
 				w: &report.Workload{Account: in.Account, Region: in.Region, ID: id, Kind: kind, Name: name,
 					ByClassification: map[string]int{}, ByRisk: map[string]int{}, SourceIDs: []string{}},
@@ -72,6 +75,7 @@ func Workloads(r *report.Report, o WorkloadOptions) []report.Workload {
 			byID[id] = a
 			order = append(order, id)
 		}
+		in.Workload = a.w.ID
 		w := a.w
 		w.Instances++
 		w.ByClassification[in.Classification]++
