@@ -314,3 +314,76 @@ func TestReadShardValidation(t *testing.T) {
 		t.Errorf("shard 2/4: %+v, %v", r, err)
 	}
 }
+
+// TestMergeSelections: the merged scanOptions.selection joins the
+// inputs': a Region one scan left out and another scanned is covered,
+// one never scanned stays listed; shards make the selection whole only
+// when all are given; shards of different --exclude-accounts, or a shard
+// with a scan of every account, are refused naming the difference.
+func TestMergeSelections(t *testing.T) {
+	withSel := func(p *report.Report, sel report.Selection) *report.Report {
+		o := *p.ScanOptions
+		o.Selection = &sel
+		p.ScanOptions = &o
+		return p
+	}
+	parts := func() []*report.Report {
+		return split(normalized(t),
+			[]string{"111111111111/us-east-1", "111111111111/eu-west-1"},
+			[]string{"222222222222/us-west-2", "111111111111/ap-southeast-2"})
+	}
+
+	// --regions subsets of one account: ap-southeast-2 and eu-west-1 are
+	// covered by the other input, sa-east-1 by none.
+	p := parts()
+	withSel(p[0], report.Selection{Regions: []string{"eu-west-1", "us-east-1"},
+		RegionsNotScanned: []report.AccountRegions{{Account: "111111111111", Regions: []string{"ap-southeast-2", "sa-east-1"}}}})
+	withSel(p[1], report.Selection{Regions: []string{"ap-southeast-2", "us-west-2"},
+		RegionsNotScanned: []report.AccountRegions{{Account: "111111111111", Regions: []string{"eu-west-1", "sa-east-1", "us-east-1"}}}})
+	m, err := report.Merge(inputs(p[0], p[1]), report.MergeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := m.ScanOptions.Selection
+	want := []report.AccountRegions{{Account: "111111111111", Regions: []string{"sa-east-1"}}}
+	if !reflect.DeepEqual(got.RegionsNotScanned, want) || len(got.Regions) != 4 {
+		t.Errorf("merged selection %+v: want regionsNotScanned %v and the four Regions asked for", got, want)
+	}
+
+	// Shards.
+	shard := func(i, n int, exclude ...string) report.Selection {
+		return report.Selection{Org: true, ExcludeAccounts: exclude, Shards: []report.Shard{{Index: i, Count: n}}}
+	}
+	setShard := func(r *report.Report, i, n int) *report.Report { r.Shard = &report.Shard{Index: i, Count: n}; return r }
+	p = parts()
+	m, err = report.Merge(inputs(setShard(withSel(p[0], shard(1, 3)), 1, 3), setShard(withSel(p[1], shard(3, 3)), 3, 3)), report.MergeOptions{AllowMissingShards: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := m.ScanOptions.Selection.Shards; len(s) != 2 || s[0].Index != 1 || s[1].Index != 3 {
+		t.Errorf("shards 1/3 and 3/3 merged: selection shards %v, want [1/3 3/3]", s)
+	}
+	p = parts()
+	m, err = report.Merge(inputs(setShard(withSel(p[0], shard(1, 2)), 1, 2), setShard(withSel(p[1], shard(2, 2)), 2, 2)), report.MergeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := m.ScanOptions.Selection; len(s.Shards) != 0 || !s.Org {
+		t.Errorf("every shard merged: selection %+v, want --org and no shards (every account)", s)
+	}
+	for _, tc := range []struct {
+		name string
+		a, b report.Selection
+		want string
+	}{
+		{"exclusions", shard(1, 2, "333333333333"), shard(2, 2), "--exclude-accounts is 333333333333 in a.json and none in b.json"},
+		{"shard and whole", shard(1, 2), report.Selection{Org: true}, "a.json is (part of) a sharded scan and b.json covers every account"},
+		{"org and ou", report.Selection{Org: true}, report.Selection{OUs: []string{"ou-ab12-cdef3456"}}, "--org is true in a.json and false in b.json"},
+	} {
+		p = parts()
+		_, err := report.Merge(inputs(withSel(p[0], tc.a), withSel(p[1], tc.b)), report.MergeOptions{AllowMissingShards: true})
+		if !errors.Is(err, report.ErrMerge) || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: %v, want one line saying %q", tc.name, err, tc.want)
+		}
+	}
+}
