@@ -45,7 +45,7 @@ func autoScalingDeny(_ *Server, c *call) string {
 		return c.fail(http.StatusForbidden, "InvalidClientTokenId", "The security token included in the request is invalid.")
 	}
 	if c.knobs.AutoScalingDenied {
-		user := "arn:aws:iam::" + accountID(c.account) + ":user/imdsfleet-sim"
+		user := principalArn(c)
 		return c.fail(http.StatusForbidden, "AccessDenied", "User: "+user+" is not authorized to perform: autoscaling:"+c.api+" because no identity-based policy allows the autoscaling:"+c.api+" action")
 	}
 	return launchDenied(c)
@@ -129,7 +129,7 @@ func writeGroup(x wire.XML, c *call, g *fleet.AutoScalingGroup, insts []*fleet.I
 	ls := c.region.launch
 	x.Open("member")
 	x.Elem("AutoScalingGroupName", g.Name)
-	x.Elem("AutoScalingGroupARN", fmt.Sprintf("arn:aws:autoscaling:%s:%s:autoScalingGroup:%s:autoScalingGroupName/%s", c.region.name, acct, groupUUID(g.Name), g.Name))
+	x.Elem("AutoScalingGroupARN", fmt.Sprintf("arn:%s:autoscaling:%s:%s:autoScalingGroup:%s:autoScalingGroupName/%s", c.s.partition, c.region.name, acct, groupUUID(g.Name), g.Name))
 	switch {
 	case g.LaunchConfigurationName != "":
 		x.Elem("LaunchConfigurationName", g.LaunchConfigurationName)
@@ -218,7 +218,7 @@ func writeGroup(x wire.XML, c *call, g *fleet.AutoScalingGroup, insts []*fleet.I
 	x.Elem("member", "Default")
 	x.Close("TerminationPolicies")
 	x.ElemBool("NewInstancesProtectedFromScaleIn", false)
-	x.Elem("ServiceLinkedRoleARN", "arn:aws:iam::"+acct+":role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling")
+	x.Elem("ServiceLinkedRoleARN", "arn:"+c.s.partition+":iam::"+acct+":role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling")
 	x.Close("member")
 }
 
@@ -276,7 +276,7 @@ func (s *Server) describeLaunchConfigurations(c *call) string {
 	for _, lc := range page {
 		x.Open("member")
 		x.Elem("LaunchConfigurationName", lc.Name)
-		x.Elem("LaunchConfigurationARN", fmt.Sprintf("arn:aws:autoscaling:%s:%s:launchConfiguration:%s:launchConfigurationName/%s", c.region.name, acct, groupUUID("lc/"+lc.Name), lc.Name))
+		x.Elem("LaunchConfigurationARN", fmt.Sprintf("arn:%s:autoscaling:%s:%s:launchConfiguration:%s:launchConfigurationName/%s", c.s.partition, c.region.name, acct, groupUUID("lc/"+lc.Name), lc.Name))
 		x.Elem("ImageId", lc.ImageID)
 		it := lc.InstanceType
 		if it == "" {

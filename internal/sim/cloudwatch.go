@@ -44,7 +44,7 @@ func cloudWatchDeny(_ *Server, c *call) string {
 	}
 	if c.knobs.CloudWatchDenied {
 		return c.fail(http.StatusForbidden, "AccessDenied",
-			"User: arn:aws:iam::"+accountID(c.account)+":user/imdsfleet-sim is not authorized to perform: cloudwatch:"+c.api)
+			"User: "+principalArn(c)+" is not authorized to perform: cloudwatch:"+c.api)
 	}
 	return ""
 }

@@ -61,7 +61,7 @@ func ec2Deny(_ *Server, c *call) string {
 	}
 	if c.knobs.UnauthorizedOperation || (c.knobs.DenyModify && c.api == "ModifyInstanceMetadataOptions") {
 		return c.fail(http.StatusForbidden, "UnauthorizedOperation",
-			"You are not authorized to perform this operation. User: arn:aws:iam::"+accountID(c.account)+":user/imdsfleet-sim is not authorized to perform: ec2:"+c.api)
+			"You are not authorized to perform this operation. User: "+principalArn(c)+" is not authorized to perform: ec2:"+c.api)
 	}
 	return launchDenied(c)
 }

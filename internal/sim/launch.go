@@ -151,7 +151,7 @@ func launchDenied(c *call) string {
 	if !contains(c.knobs.DenyAPIs, c.api) && !contains(c.knobs.DenyAPIs, c.svc.iamPrefix+":*") {
 		return ""
 	}
-	user := "arn:aws:iam::" + accountID(c.account) + ":user/imdsfleet-sim"
+	user := principalArn(c)
 	if c.svc.signingName == "ec2" {
 		return c.fail(http.StatusForbidden, "UnauthorizedOperation", "You are not authorized to perform this operation. User: "+user+" is not authorized to perform: ec2:"+c.api)
 	}
@@ -375,7 +375,7 @@ func writeLaunchTemplateVersion(x wire.XML, tag string, c *call, it ltVersion, n
 		x.Elem("versionDescription", it.v.Description)
 	}
 	x.Elem("createTime", it.v.CreateTime.At(now).UTC().Format(time.RFC3339))
-	x.Elem("createdBy", "arn:aws:iam::"+accountID(c.account)+":user/imdsfleet-sim")
+	x.Elem("createdBy", simUserArn(c))
 	x.ElemBool("defaultVersion", it.v.Number == it.lt.Default())
 	x.Open("launchTemplateData")
 	if it.v.ImageID != "" {
@@ -463,7 +463,7 @@ func (s *Server) describeLaunchTemplates(c *call) string {
 		x.Elem("launchTemplateId", lt.ID)
 		x.Elem("launchTemplateName", lt.Name)
 		x.Elem("createTime", lt.CreateTime.At(now).UTC().Format(time.RFC3339))
-		x.Elem("createdBy", "arn:aws:iam::"+accountID(c.account)+":user/imdsfleet-sim")
+		x.Elem("createdBy", simUserArn(c))
 		x.ElemInt("defaultVersionNumber", lt.Default())
 		x.ElemInt("latestVersionNumber", lt.Latest())
 		writeTagSet(x, lt.Tags)

@@ -368,7 +368,7 @@ func (s *Server) answerTemplate(c *call, lt *fleet.LaunchTemplate) string {
 	x.Elem("launchTemplateId", lt.ID)
 	x.Elem("launchTemplateName", lt.Name)
 	x.Elem("createTime", lt.CreateTime.At(s.now()).UTC().Format("2006-01-02T15:04:05.000Z"))
-	x.Elem("createdBy", "arn:aws:iam::"+accountID(c.account)+":user/imdsfleet-sim")
+	x.Elem("createdBy", simUserArn(c))
 	x.ElemInt("defaultVersionNumber", lt.Default())
 	x.ElemInt("latestVersionNumber", lt.Latest())
 	writeTagSet(x, lt.Tags)

@@ -34,6 +34,22 @@ func (s *Server) stsService() *service {
 	}
 }
 
+// principalArn is the caller as AWS names it in an access-denied message
+// ("User: <ARN> is not authorized to perform: ..."): the assumed role's
+// session, or the account's user, in the fleet's partition.
+func principalArn(c *call) string {
+	if c.account == nil {
+		return simUserArn(c)
+	}
+	return callerArn(c)
+}
+
+// simUserArn is the account's IAM user (the sim's default credentials),
+// in the fleet's partition: what EC2 records as a template's createdBy.
+func simUserArn(c *call) string {
+	return "arn:" + c.s.partition + ":iam::" + accountID(c.account) + ":user/imdsfleet-sim"
+}
+
 func callerArn(c *call) string {
 	assumed := c.assumed
 	if assumed != nil {

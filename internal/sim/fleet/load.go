@@ -278,14 +278,14 @@ func (f *Fleet) Validate() error {
 			validateLaunch(&p, rwhere, r)
 			seenInst := make(map[string]bool, len(r.Instances))
 			for ii := range r.Instances {
-				validateInstance(&p, rwhere, ii, &r.Instances[ii], seenInst)
+				validateInstance(&p, f.PartitionName(), rwhere, ii, &r.Instances[ii], seenInst)
 			}
 		}
 	}
 	return p.err()
 }
 
-func validateInstance(p *problems, rwhere string, ii int, in *Instance, seen map[string]bool) {
+func validateInstance(p *problems, partition, rwhere string, ii int, in *Instance, seen map[string]bool) {
 	where := fmt.Sprintf("%s, instance %s", rwhere, in.ID)
 	if in.ID == "" {
 		where = fmt.Sprintf("%s, instances[%d]", rwhere, ii)
@@ -303,8 +303,8 @@ func validateInstance(p *problems, rwhere string, ii int, in *Instance, seen map
 	if in.Platform != "" && in.Platform != "windows" {
 		p.add("%s: platform %q: want \"windows\" or nothing", where, in.Platform)
 	}
-	if arn := in.InstanceProfileArn; arn != "" && !strings.HasPrefix(arn, "arn:aws:iam::") {
-		p.add("%s: instanceProfileArn %q: want arn:aws:iam::<account>:instance-profile/<name>", where, arn)
+	if arn := in.InstanceProfileArn; arn != "" && !strings.HasPrefix(arn, "arn:"+partition+":iam::") {
+		p.add("%s: instanceProfileArn %q: want arn:%s:iam::<account>:instance-profile/<name> (the fleet's partition)", where, arn, partition)
 	}
 	validateOptions(p, where+": metadataOptions", in.MetadataOptions)
 	for i, iv := range in.Running {
