@@ -100,6 +100,12 @@ const (
 const (
 	OpRemediate = "remediate"
 	OpRollback  = "rollback"
+	// Launch source changes (--scope sources) journal under their own
+	// operations, so that their lines never mix with an instance's: the
+	// line's instanceId is then the step's ID ([SourceItem.ID]) and
+	// Source holds what was changed.
+	OpRemediateSource = "remediate-source"
+	OpRollbackSource  = "rollback-source"
 )
 
 // Result outcomes in journal lines.
@@ -155,6 +161,9 @@ type Record struct {
 	// NoData lists, on a baked line of outcome no-data, the instances
 	// whose change stands but that published no datapoint in the bake.
 	NoData []NoBakeData `json:"noData,omitempty"`
+	// Source is a launch source step's change and the state it replaced
+	// (ops remediate-source and rollback-source).
+	Source *SourceRecord `json:"source,omitempty"`
 	// CRC is the line's checksum (version 2); it must stay the last field.
 	CRC string `json:"crc,omitempty"`
 }
@@ -183,6 +192,11 @@ func (r *Record) validate() error {
 	}
 	switch r.Op {
 	case OpRemediate, OpRollback:
+	case OpRemediateSource, OpRollbackSource:
+		if r.InstanceID == "" || r.Region == "" || r.Source == nil {
+			return errors.New("source line without step id, region or source")
+		}
+		return nil
 	default:
 		return fmt.Errorf("unknown op %q", r.Op)
 	}
@@ -828,10 +842,10 @@ var ErrWrongOp = errors.New("journal of the other operation")
 // the operation other than op.
 func (s *JournalState) CheckOp(path, op string) error {
 	switch {
-	case op == OpRemediate && s.Ops[OpRollback] > 0:
-		return wrongOpError(fmt.Sprintf("%s is a rollback journal (%d rollback line(s)): pass the remediate journal, or a new file, as --journal", path, s.Ops[OpRollback]))
-	case op == OpRollback && s.Ops[OpRemediate] > 0:
-		return wrongOpError(fmt.Sprintf("%s is a remediate journal (%d remediate line(s)): rollback keeps its own journal; pass a new file as --rollback-journal", path, s.Ops[OpRemediate]))
+	case op == OpRemediate && s.Ops[OpRollback]+s.Ops[OpRollbackSource] > 0:
+		return wrongOpError(fmt.Sprintf("%s is a rollback journal (%d rollback line(s)): pass the remediate journal, or a new file, as --journal", path, s.Ops[OpRollback]+s.Ops[OpRollbackSource]))
+	case op == OpRollback && s.Ops[OpRemediate]+s.Ops[OpRemediateSource] > 0:
+		return wrongOpError(fmt.Sprintf("%s is a remediate journal (%d remediate line(s)): rollback keeps its own journal; pass a new file as --rollback-journal", path, s.Ops[OpRemediate]+s.Ops[OpRemediateSource]))
 	}
 	return nil
 }

@@ -48,6 +48,8 @@ func WritePlanTable(w io.Writer, p *Plan) error {
 		}
 		t.end()
 	}
+	writeWarnings(&t, p)
+	writeSourcePlan(&t, p)
 	if err := t.flush(w); err != nil {
 		return fmt.Errorf("write plan: %w", err)
 	}

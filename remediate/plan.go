@@ -146,6 +146,12 @@ type PlanOptions struct {
 	Regions []string `json:"regions,omitempty"`
 	// MaxChanges caps the planned changes (0: no cap); the rest are skipped.
 	MaxChanges int `json:"maxChanges,omitempty"`
+	// Scope is what the plan changes: ScopeInstances (the default, also
+	// when empty), ScopeSources, or both.
+	Scope []string `json:"scope,omitempty"`
+	// EnforceAccountDefaults also sets HttpTokensEnforced=enabled in the
+	// account defaults, where nothing would then fail to launch.
+	EnforceAccountDefaults bool `json:"enforceAccountDefaults,omitempty"`
 }
 
 // Validate reports option combinations that can never be right.
@@ -169,8 +175,14 @@ func (o PlanOptions) Validate() error {
 	if o.MaxChanges < 0 {
 		return fmt.Errorf("--max-changes %d: want 0 (no cap) or more", o.MaxChanges)
 	}
-	if o.Force && !slices.Contains(o.Include, IncludeV1InUse) {
-		return errors.New("--force only confirms --include v1-in-use and does nothing on its own: drop it, or add --include v1-in-use")
+	if err := checkScope(o.Scope); err != nil {
+		return err
+	}
+	if o.Force && !slices.Contains(o.Include, IncludeV1InUse) && !o.HasScope(ScopeSources) {
+		return errors.New("--force only confirms --include v1-in-use (or, with --scope sources, changes sources whose workloads are not ready) and does nothing on its own: drop it, or add --include v1-in-use")
+	}
+	if o.EnforceAccountDefaults && !o.HasScope(ScopeSources) {
+		return errors.New("--enforce-account-defaults sets the account defaults, a launch source: add --scope sources (or instances,sources)")
 	}
 	return nil
 }
@@ -237,6 +249,9 @@ type Item struct {
 	// rollout's canaries are running instances where a workload has one,
 	// since a stopped instance publishes no metric a bake could read.
 	State string `json:"state,omitempty"`
+	// Warnings (--scope with sources) say what the change does not settle,
+	// e.g. next-launch-v1: the instance's launch source is not fixed.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Plan is the outcome of [BuildPlan], and, with its provenance filled in
@@ -257,6 +272,11 @@ type Plan struct {
 	Options PlanOptions `json:"options"`
 	Changes []Item      `json:"changes"`
 	Skipped []Item      `json:"skipped"`
+	// Sources are the launch source steps (--scope sources), in the order
+	// they run; SourcesSkipped the sources left alone, with the reason
+	// and the change to make instead.
+	Sources        []SourceItem `json:"sources,omitempty"`
+	SourcesSkipped []SourceItem `json:"sourcesSkipped,omitempty"`
 	// Checksum is the hex SHA-256 of the plan's JSON without it.
 	Checksum string `json:"checksum,omitempty"`
 }
@@ -283,6 +303,17 @@ func BuildPlan(r *report.Report, o PlanOptions, now time.Time) (*Plan, error) {
 		return nil, err
 	}
 	p := &Plan{GeneratedAt: now.UTC(), ReportAt: r.GeneratedAt, Options: o, Changes: []Item{}, Skipped: []Item{}}
+	if o.HasScope(ScopeSources) {
+		if r.SchemaVersion < 2 || r.ScanOptions == nil || !r.ScanOptions.LaunchSources {
+			return nil, errors.New("--scope sources needs a report with launch sources: scan again with this release, without --no-launch-sources")
+		}
+		var fixed map[string]bool
+		p.Sources, p.SourcesSkipped, fixed = planSources(r, verdicts, o)
+		defer sourceWarnings(p, r, fixed)
+	}
+	if !o.HasScope(ScopeInstances) {
+		return p, nil
+	}
 	for i := range r.Instances {
 		in := &r.Instances[i]
 		it := planOne(in, verdicts[i], o)

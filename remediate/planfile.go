@@ -58,6 +58,9 @@ func (p *Plan) Describe(reportPath string, reportData []byte, reportAt time.Time
 	for _, it := range append(slices.Clip(p.Changes), p.Skipped...) {
 		accts[it.Account] = true
 	}
+	for _, it := range append(slices.Clip(p.Sources), p.SourcesSkipped...) {
+		accts[it.Account] = true
+	}
 	p.Accounts = []string{}
 	for a := range accts {
 		p.Accounts = append(p.Accounts, a)
@@ -172,6 +175,9 @@ func (p *Plan) check() error {
 			return fmt.Errorf("instance %s listed twice", report.SanitizeCell(it.InstanceID, 40))
 		}
 		seen[k] = true
+	}
+	if err := p.checkSources(); err != nil {
+		return err
 	}
 	for _, it := range p.Changes {
 		ok := false

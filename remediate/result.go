@@ -37,6 +37,9 @@ type Result struct {
 	Previous *report.MetadataOptions `json:"previous,omitempty"`
 	// Verified are the options DescribeInstances showed after it.
 	Verified *report.MetadataOptions `json:"verified,omitempty"`
+	// Source is a launch source step's change (InstanceID is then the
+	// step's ID): the new version, the state it replaced.
+	Source *SourceRecord `json:"source,omitempty"`
 }
 
 // Summary counts results.

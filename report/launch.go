@@ -127,8 +127,13 @@ type LaunchSource struct {
 	ImageID string `json:"imageId,omitempty"`
 	// Uses lists the sources this one launches through (a group: the
 	// template versions or the configuration it launches from), by ID.
-	Uses       []string   `json:"uses,omitempty"`
-	NextLaunch NextLaunch `json:"nextLaunch"`
+	Uses []string `json:"uses,omitempty"`
+	// TemplateRefs are the launch templates a group names, as it names
+	// them (kind auto-scaling-group): remediation needs to know whether a
+	// group follows $Default, $Latest or a version number. Reports
+	// written before imdsfleet recorded them lack it.
+	TemplateRefs []TemplateRef `json:"templateRefs,omitempty"`
+	NextLaunch   NextLaunch    `json:"nextLaunch"`
 	// Groups are the Auto Scaling groups that launch from this source,
 	// by name (template versions and configurations).
 	Groups []string `json:"groups"`
@@ -141,6 +146,30 @@ type LaunchSource struct {
 	// would be a guess. Empty: the lists are complete.
 	UsersUnknown string `json:"usersUnknown,omitempty"`
 }
+
+// How a group names a launch template ([TemplateRef.Via]).
+const (
+	ViaLaunchTemplate = "launch-template"        // the group's LaunchTemplate
+	ViaMixedPolicy    = "mixed-instances-policy" // its MixedInstancesPolicy's LaunchTemplateSpecification
+	ViaOverride       = "override"               // an override's own LaunchTemplateSpecification
+)
+
+// TemplateRef is one launch template reference of an Auto Scaling group.
+type TemplateRef struct {
+	Via          string `json:"via"`
+	TemplateID   string `json:"templateId,omitempty"`
+	TemplateName string `json:"templateName,omitempty"`
+	// Version is as the group gives it: "$Default", "$Latest", a number,
+	// or "" (which Auto Scaling reads as $Default).
+	Version string `json:"version"`
+	// SourceID is the template version it resolved to ("" when it did
+	// not resolve).
+	SourceID string `json:"sourceId,omitempty"`
+}
+
+// FollowsDefault reports whether the reference follows the template's
+// default version.
+func (t TemplateRef) FollowsDefault() bool { return t.Version == "" || t.Version == "$Default" }
 
 // ToFix reports whether the source is one to fix: its next launch would
 // allow IMDSv1, or would fail.

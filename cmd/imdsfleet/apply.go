@@ -216,8 +216,8 @@ func runApply(cmd *cobra.Command, g *globals, f *applyFlags, planPath string) er
 	if err := writeApplyPlan(s.Out, planPath, plan, waves); err != nil {
 		return withCode(exitError, err)
 	}
-	skipped := remediate.SkippedResults(plan.Skipped)
-	if len(plan.Changes) == 0 {
+	skipped := append(remediate.SkippedSourceResults(plan.SourcesSkipped), remediate.SkippedResults(plan.Skipped)...)
+	if len(plan.Changes) == 0 && len(plan.Sources) == 0 {
 		out := &remediate.Outcome{Live: f.live, Summary: remediate.Summary{Skipped: map[string]int{}}}
 		out.AddSkipped(skipped)
 		fmt.Fprintln(s.Out, "\nNothing to change.")
@@ -245,15 +245,17 @@ func runApply(cmd *cobra.Command, g *globals, f *applyFlags, planPath string) er
 		if err := remediate.CheckRollout(&ro.Prior.Rollout, plan, waves); err != nil {
 			return usageError("journal %s: %v", journal, err)
 		}
+		srcResults, _ := runPlanSources(ctx, clients, plan, ro)
 		out, runErr := remediate.Execute(ctx, clients, remediate.TasksFromPlan(plan), ro)
 		if out == nil {
 			return withCode(exitError, runErr)
 		}
+		out.AddSources(srcResults)
 		out.AddSkipped(skipped)
 		return finish(cmd, g, &f.changeFlags, out, runErr, "journal", journal)
 	}
 	if !f.yes {
-		if err := confirm(ctx, s, fmt.Sprintf("change %d instance(s) in %d wave(s)", len(plan.Changes), len(waves)), plan.CountsByTarget()); err != nil {
+		if err := confirm(ctx, s, applyConfirmWhat(plan, len(waves)), mergeCounts(plan.CountsByTarget(), plan.SourceCounts())); err != nil {
 			return err
 		}
 	}
@@ -277,6 +279,16 @@ func runApply(cmd *cobra.Command, g *globals, f *applyFlags, planPath string) er
 	if n := ro.Prior.ForgetRolledBack(rb); n > 0 && len(ro.Prior.Rollout.Wave) == 0 {
 		fmt.Fprintf(s.Err, "%d change(s) of the journal were rolled back since (%s): they are planned again\n", n, report.Sanitize(rbPath))
 	}
+	// The plan's launch source steps go first (fix the source, then the
+	// instances), before wave 1; a resumed run skips what the journal
+	// shows done.
+	srcResults, srcErr := runPlanSources(ctx, clients, plan, ro)
+	if srcErr != nil || ctx.Err() != nil || len(plan.Changes) == 0 {
+		out := &remediate.Outcome{Live: true, Summary: remediate.Summary{Skipped: map[string]int{}}, Interrupted: srcErr != nil || ctx.Err() != nil}
+		out.AddSources(srcResults)
+		out.AddSkipped(skipped)
+		return finish(cmd, g, &f.changeFlags, out, srcErr, "journal", journal)
+	}
 	out, runErr := remediate.Rollout(ctx, remediate.RolloutOptions{
 		Plan: plan, Waves: waves, Bake: f.bake, MaxRejected: f.maxRejected, OnBreakage: f.onBreakage, UntilWave: f.untilWave,
 		Run: ro, JournalPath: journal, Clients: clients, Metrics: clients, Clock: g.clock, Logger: g.log,
@@ -292,6 +304,7 @@ func runApply(cmd *cobra.Command, g *globals, f *applyFlags, planPath string) er
 	if out == nil {
 		return withCode(exitError, runErr)
 	}
+	out.AddSources(srcResults)
 	out.AddSkipped(skipped)
 	return finishRollout(cmd, g, f, out, runErr, journal)
 }

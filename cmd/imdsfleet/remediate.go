@@ -210,6 +210,7 @@ type fleetClients struct {
 	mu  sync.Mutex
 	ec2 map[[2]string]remediate.EC2API
 	cw  map[[2]string]remediate.MetricsAPI
+	asg map[[2]string]remediate.AutoScalingAPI
 }
 
 var (
@@ -282,7 +283,7 @@ func (f *changeFlags) clients(ctx context.Context) (*fleetClients, error) {
 		return nil, withCode(exitError, fmt.Errorf("identify the caller: %s", awsconfig.ExplainFor(cfg, err)))
 	}
 	return &fleetClients{caller: caller, f: f, factory: factory,
-		ec2: map[[2]string]remediate.EC2API{}, cw: map[[2]string]remediate.MetricsAPI{}}, nil
+		ec2: map[[2]string]remediate.EC2API{}, cw: map[[2]string]remediate.MetricsAPI{}, asg: map[[2]string]remediate.AutoScalingAPI{}}, nil
 }
 
 // confirm shows what a live run will change and asks for the word yes.
@@ -427,6 +428,8 @@ type remediateFlags struct {
 	maxChanges        int
 	planOut           string
 	journal           string
+	scope             []string
+	enforceDefaults   bool
 }
 
 func newRemediateCmd(g *globals) *cobra.Command {
@@ -498,6 +501,8 @@ or failed, 2 bad usage (report refused, journal locked, not a journal, not a reg
 	fs.StringSliceVar(&f.instanceIDs, "instance-ids", nil, "only these instances (comma-separated)")
 	fs.StringSliceVar(&f.regions, "regions", nil, "only these Regions (comma-separated)")
 	fs.IntVar(&f.maxChanges, "max-changes", 0, "change at most N instances (0: no cap)")
+	fs.StringSliceVar(&f.scope, "scope", []string{remediate.ScopeInstances}, "what to change: instances, sources (launch templates, Auto Scaling groups, account defaults), or instances,sources")
+	fs.BoolVar(&f.enforceDefaults, "enforce-account-defaults", false, "with --scope sources: also set HttpTokensEnforced=enabled in the account defaults where nothing would then fail to launch")
 	fs.StringVar(&f.planOut, "plan-out", "", "write the plan as JSON to FILE (a file is replaced atomically, a device or FIFO written directly)")
 	fs.StringVar(&f.journal, "journal", "", "journal file (JSON Lines); an existing one is resumed (default <report dir>/<report name>.remediate-<hash of the report>.jsonl, so the same command, or a later one from the same report, resumes it)")
 	f.changeFlags.register(fs)
@@ -533,9 +538,16 @@ func runRemediate(cmd *cobra.Command, g *globals, f *remediateFlags) error {
 	if f.containerHopLimit != 1 && f.containerHopLimit != 2 {
 		return usageError("--container-hop-limit %d: want 1 (keep) or 2", f.containerHopLimit)
 	}
+	if len(f.scope) == 0 {
+		return usageError("--scope: want instances, sources or instances,sources")
+	}
 	opts := remediate.PlanOptions{
 		Include: f.include, Force: f.force, NoHopLimitFix: f.noHopLimitFix, ContainerHopLimit: f.containerHopLimit,
 		InstanceIDs: f.instanceIDs, Regions: f.regions, MaxChanges: f.maxChanges,
+		EnforceAccountDefaults: f.enforceDefaults,
+	}
+	if !(len(f.scope) == 1 && f.scope[0] == remediate.ScopeInstances) {
+		opts.Scope = f.scope
 	}
 	// The exempt tag is a safety control: adding an exclusion must not
 	// quietly drop it. Only an explicit empty --exclude-tag does.
@@ -612,15 +624,16 @@ func runRemediate(cmd *cobra.Command, g *globals, f *remediateFlags) error {
 	}
 	tasks := remediate.TasksFromPlan(plan)
 	ro := f.runOptions(g)
-	if len(tasks) == 0 {
+	skipped := append(remediate.SkippedSourceResults(plan.SourcesSkipped), remediate.SkippedResults(plan.Skipped)...)
+	if len(tasks) == 0 && len(plan.Sources) == 0 {
 		out := &remediate.Outcome{Live: f.live, Summary: remediate.Summary{Skipped: map[string]int{}}}
-		out.AddSkipped(remediate.SkippedResults(plan.Skipped))
+		out.AddSkipped(skipped)
 		fmt.Fprintln(s.Out, "\nNothing to change.")
 		return finish(cmd, g, &f.changeFlags, out, nil, "journal", "")
 	}
 	if f.live {
 		if !f.yes {
-			if err := confirm(ctx, s, fmt.Sprintf("change %d instance(s)", len(tasks)), plan.CountsByTarget()); err != nil {
+			if err := confirm(ctx, s, confirmWhat(len(tasks), len(plan.Sources)), mergeCounts(plan.CountsByTarget(), plan.SourceCounts())); err != nil {
 				return err
 			}
 		}
@@ -638,14 +651,14 @@ func runRemediate(cmd *cobra.Command, g *globals, f *remediateFlags) error {
 		return usageError("%v", err)
 	}
 	printWarnings(s, warns)
-	if n := ro.Prior.ForgetRolledBack(rb); n > 0 {
+	if n := ro.Prior.ForgetRolledBack(rb) + ro.Prior.ForgetSourcesRolledBack(rb); n > 0 {
 		fmt.Fprintf(s.Err, "%d change(s) of the journal were rolled back since (%s): they are planned again\n", n, report.Sanitize(rbPath))
 	}
-	return f.execute(ctx, cmd, g, tasks, ro, remediate.SkippedResults(plan.Skipped), "journal", journal)
+	return f.executeAll(ctx, cmd, g, plan.Sources, tasks, ro, skipped, "journal", journal)
 }
 
 // planShapingFlags are the remediate flags that decide what a plan holds.
-var planShapingFlags = []string{"include", "force", "no-hop-limit-fix", "container-hop-limit", "exclude-tag", "instance-ids", "regions", "max-changes"}
+var planShapingFlags = []string{"include", "force", "no-hop-limit-fix", "container-hop-limit", "exclude-tag", "instance-ids", "regions", "max-changes", "scope", "enforce-account-defaults"}
 
 // planFlags lists the plan-shaping flags that were set, as --name=value.
 func planFlags(cmd *cobra.Command) []string {

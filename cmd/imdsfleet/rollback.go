@@ -114,7 +114,7 @@ func runRollback(cmd *cobra.Command, g *globals, f *rollbackFlags) error {
 		return usageError("%s is not an imdsfleet journal (%s): pass the --journal file remediate wrote", f.journal, warns[0])
 	}
 	printWarnings(s, warns)
-	if st.Records > 0 && st.Ops[remediate.OpRemediate] == 0 {
+	if st.Records > 0 && st.Ops[remediate.OpRemediate]+st.Ops[remediate.OpRemediateSource] == 0 {
 		return usageError("%s is a rollback journal: pass the remediate journal (--journal) it undoes", f.journal)
 	}
 	items := remediate.RollbackTasks(st, f.force)
@@ -135,8 +135,19 @@ func runRollback(cmd *cobra.Command, g *globals, f *rollbackFlags) error {
 		}
 		counts[k][string(remediate.ActionRollback)]++
 	}
+	sitems := remediate.SourceRollbackItems(st)
+	for _, it := range sitems {
+		k := it.Account + "/" + it.Region
+		if counts[k] == nil {
+			counts[k] = map[string]int{}
+		}
+		counts[k]["rollback-source"]++
+	}
 	fmt.Fprintf(s.Out, "ROLLBACK PLAN: %d change(s) to undo from %s\n", len(tasks), report.Sanitize(f.journal))
-	if len(tasks) == 0 {
+	if len(sitems) > 0 {
+		fmt.Fprintf(s.Out, "  and %d launch source step(s): default versions, groups and account defaults go back where imdsfleet's value is still in place; created versions stay\n", len(sitems))
+	}
+	if len(tasks) == 0 && len(sitems) == 0 {
 		out := &remediate.Outcome{Live: f.live, Summary: remediate.Summary{Skipped: map[string]int{}}}
 		out.AddSkipped(skipped)
 		fmt.Fprintln(s.Out, "Nothing to roll back.")
@@ -145,7 +156,7 @@ func runRollback(cmd *cobra.Command, g *globals, f *rollbackFlags) error {
 	ro := f.runOptions(g)
 	if f.live {
 		if !f.yes {
-			if err := confirm(ctx, s, fmt.Sprintf("roll back %d change(s)", len(tasks)), counts); err != nil {
+			if err := confirm(ctx, s, fmt.Sprintf("roll back %d change(s)", len(tasks)+len(sitems)), counts); err != nil {
 				return err
 			}
 		}
@@ -158,5 +169,6 @@ func runRollback(cmd *cobra.Command, g *globals, f *rollbackFlags) error {
 	// A restore followed by a new change of the instance (remediate run
 	// again after a rollback) must be made again.
 	ro.Prior.ForgetRedone(st)
-	return f.execute(ctx, cmd, g, tasks, ro, skipped, "rollback-journal", rj)
+	ro.Prior.ForgetSourcesRedone(st)
+	return f.rollbackAll(ctx, cmd, g, sitems, tasks, ro, skipped, "rollback-journal", rj)
 }

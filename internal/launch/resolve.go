@@ -95,7 +95,8 @@ func Resolve(inv *Inventory, instances []report.Instance) Result {
 	for _, g := range inv.Groups {
 		uses, next := x.resolveGroup(g)
 		groupNext[g.Name] = next
-		add(report.LaunchSource{ID: groupID(g.Name), Kind: report.SourceAutoScalingGroup, Name: g.Name, Uses: uses, NextLaunch: next})
+		add(report.LaunchSource{ID: groupID(g.Name), Kind: report.SourceAutoScalingGroup, Name: g.Name, Uses: uses, NextLaunch: next,
+			TemplateRefs: x.groupRefs(g)})
 		for _, u := range uses {
 			if s := sources[u]; s != nil {
 				s.Groups = append(s.Groups, g.Name)
@@ -522,6 +523,34 @@ func (x *index) resolveGroup(g Group) ([]string, report.NextLaunch) {
 		nexts = append(nexts, x.resolve(v.MetadataOptions, report.LayerLaunchTemplate, v.ImageID))
 	}
 	return uses, worst(nexts, paths)
+}
+
+// groupRefs lists the template references of a group as it names them,
+// each with the version it resolved to.
+func (x *index) groupRefs(g Group) []report.TemplateRef {
+	var out []report.TemplateRef
+	add := func(via string, ref TemplateRef) {
+		r := report.TemplateRef{Via: via, TemplateID: ref.ID, TemplateName: ref.Name, Version: ref.Version}
+		if v, id, _ := x.version(ref); v != nil {
+			r.SourceID = id
+			if r.TemplateID == "" {
+				r.TemplateID = v.TemplateID
+			}
+		}
+		out = append(out, r)
+	}
+	switch {
+	case g.MixedInstancesPolicy != nil:
+		add(report.ViaMixedPolicy, g.MixedInstancesPolicy.LaunchTemplate)
+		for _, o := range g.MixedInstancesPolicy.Overrides {
+			if o.LaunchTemplate != nil {
+				add(report.ViaOverride, *o.LaunchTemplate)
+			}
+		}
+	case g.LaunchTemplate != nil:
+		add(report.ViaLaunchTemplate, *g.LaunchTemplate)
+	}
+	return out
 }
 
 // refLabel names a template reference that could not be resolved, as the

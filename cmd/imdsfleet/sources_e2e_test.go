@@ -1,0 +1,347 @@
+package main
+
+// End-to-end tests of `imdsfleet remediate --scope sources`: a real scan
+// of the simulated AWS writes the report, remediate plans and carries out
+// the launch source changes through the real SDK over HTTP, and the tests
+// check the plan, the journal, and the simulated AWS's templates, groups
+// and account defaults.
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/imdsfleet/imdsfleet/internal/sim"
+	"github.com/imdsfleet/imdsfleet/internal/sim/fleet"
+	"github.com/imdsfleet/imdsfleet/internal/sim/simtest"
+	"github.com/imdsfleet/imdsfleet/remediate"
+)
+
+const (
+	srcTplWeb   = "lt-00000000000000a01"
+	srcTplAPI   = "lt-00000000000000a02"
+	srcTplBatch = "lt-00000000000000a03"
+	srcTplEKS   = "lt-00000000000000a04"
+	srcTplEU    = "lt-00000000000000a05"
+	srcAMI      = "ami-0000000000000000a"
+)
+
+func srcOptional() *fleet.LaunchMetadataOptions {
+	return &fleet.LaunchMetadataOptions{HttpTokens: "optional", HttpPutResponseHopLimit: 1, HttpEndpoint: "enabled"}
+}
+
+// srcInstance is a running instance launched 20 days ago: ready unless
+// v1 says it makes IMDSv1 calls.
+func srcInstance(id, group string, v1 bool, tags map[string]string) fleet.Instance {
+	in := fleet.Instance{ID: id, State: "running", ImageID: srcAMI, LaunchTime: fleet.Rel(-20 * 24 * time.Hour), AutoScalingGroup: group,
+		Tags: tags, MetadataOptions: optional(1)}
+	if v1 {
+		in.Usage = []fleet.UsageSegment{{Metric: fleet.MetricNoToken, From: fleet.Rel(-10 * 24 * time.Hour), To: fleet.Rel(0), PerHour: 5}}
+	}
+	return in
+}
+
+// srcFleet: in us-east-1, group web follows lt-web's $Default (ready),
+// group api is pinned to lt-api version 1 while the default is version 2
+// (ready), group batch follows lt-batch's $Default and one of its
+// instances is v1-in-use (the gate), an EKS managed node group's group and
+// a Karpenter node pool; the defaults there are held by the batch
+// instance. In eu-west-1 one ready group on $Default and defaults to set.
+// In ap-southeast-2 the defaults are managed by a declarative policy.
+func srcFleet() *fleet.Fleet {
+	tpl := func(id, name string, def int64, versions ...*fleet.LaunchMetadataOptions) fleet.LaunchTemplate {
+		lt := fleet.LaunchTemplate{ID: id, Name: name, DefaultVersion: def, CreateTime: fleet.Rel(-100 * 24 * time.Hour)}
+		for _, o := range versions {
+			lt.Versions = append(lt.Versions, fleet.LaunchTemplateVersion{ImageID: srcAMI, InstanceType: "t3.micro", MetadataOptions: o, CreateTime: fleet.Rel(-90 * 24 * time.Hour)})
+		}
+		return lt
+	}
+	required := &fleet.LaunchMetadataOptions{HttpTokens: "required", HttpPutResponseHopLimit: 1, HttpEndpoint: "enabled"}
+	eks := map[string]string{"eks:cluster-name": "prod", "eks:nodegroup-name": "ng-1"}
+	use1 := fleet.Region{Name: "us-east-1",
+		Defaults: &fleet.MetadataDefaults{ManagedBy: "account"},
+		LaunchTemplates: []fleet.LaunchTemplate{
+			tpl(srcTplWeb, "web", 1, srcOptional()),
+			tpl(srcTplAPI, "api", 2, srcOptional(), required),
+			tpl(srcTplBatch, "batch", 1, srcOptional()),
+			tpl(srcTplEKS, "eks-ng-1", 1, srcOptional()),
+		},
+		AutoScalingGroups: []fleet.AutoScalingGroup{
+			{Name: "web", LaunchTemplate: &fleet.LaunchTemplateRef{ID: srcTplWeb, Version: fleet.VersionDefault}},
+			{Name: "api", LaunchTemplate: &fleet.LaunchTemplateRef{ID: srcTplAPI, Version: "1"}},
+			{Name: "batch", LaunchTemplate: &fleet.LaunchTemplateRef{ID: srcTplBatch}},
+			{Name: "eks-ng-1-abc", LaunchTemplate: &fleet.LaunchTemplateRef{ID: srcTplEKS, Version: "1"}},
+		},
+		Instances: []fleet.Instance{
+			srcInstance("i-00000000000000b01", "web", false, nil),
+			srcInstance("i-00000000000000b02", "web", false, nil),
+			srcInstance("i-00000000000000b03", "api", false, nil),
+			srcInstance("i-00000000000000b04", "batch", false, nil),
+			srcInstance("i-00000000000000b05", "batch", true, nil),
+			srcInstance("i-00000000000000b06", "eks-ng-1-abc", false, eks),
+			srcInstance("i-00000000000000b07", "", false, map[string]string{"karpenter.sh/nodepool": "default", "karpenter.k8s.aws/ec2nodeclass": "default"}),
+		},
+	}
+	euw1 := fleet.Region{Name: "eu-west-1",
+		Defaults:          &fleet.MetadataDefaults{ManagedBy: "account"},
+		LaunchTemplates:   []fleet.LaunchTemplate{tpl(srcTplEU, "eu-app", 1, srcOptional())},
+		AutoScalingGroups: []fleet.AutoScalingGroup{{Name: "eu", LaunchTemplate: &fleet.LaunchTemplateRef{ID: srcTplEU}}},
+		Instances:         []fleet.Instance{srcInstance("i-00000000000000b08", "eu", false, nil)},
+	}
+	apse2 := fleet.Region{Name: "ap-southeast-2",
+		Defaults:  &fleet.MetadataDefaults{HttpTokens: "optional", ManagedBy: "declarative-policy", ManagedExceptionMessage: "ask the platform team"},
+		Instances: []fleet.Instance{srcInstance("i-00000000000000b09", "", false, nil)},
+	}
+	return &fleet.Fleet{Accounts: []fleet.Account{{ID: remAcct, Regions: []fleet.Region{use1, euw1, apse2}}}}
+}
+
+type srcSetup struct {
+	srv     *sim.Server
+	url     string
+	dir     string
+	report  string
+	journal string
+}
+
+// srcStart serves f, scans it into a report and returns the setup.
+func srcStart(t *testing.T, f *fleet.Fleet) *srcSetup {
+	t.Helper()
+	dayStable(t)
+	srv, url := simtest.Start(t, f, sim.Options{Seed: 3})
+	remEnv(t, url)
+	dir := t.TempDir()
+	s := &srcSetup{srv: srv, url: url, dir: dir, report: filepath.Join(dir, "scan.json"), journal: filepath.Join(dir, "fix.jsonl")}
+	s.scan(t, s.report)
+	return s
+}
+
+// scan writes a new report of the simulated AWS to path.
+func (s *srcSetup) scan(t *testing.T, path string) {
+	t.Helper()
+	res := scanCLI(t, false, "scan", "--regions", "us-east-1,eu-west-1,ap-southeast-2", "--output", path)
+	if res.code != exitOK {
+		t.Fatalf("scan: exit %d\n%s", res.code, res.err)
+	}
+}
+
+func readPlan(t *testing.T, path string) *remediate.Plan {
+	t.Helper()
+	p, err := remediate.ReadPlanFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func sourceIDs(items []remediate.SourceItem) []string {
+	var out []string
+	for _, it := range items {
+		out = append(out, it.Region+" "+it.ID+" "+string(it.Action)+it.Reason)
+	}
+	return out
+}
+
+// TestRemediateSourcesPlan: the plan of --scope sources from a real scan:
+// exactly the steps the rules give, in order, and every skip with its
+// reason and the change to make instead; the instance plan warns where a
+// source stays unfixed; the plan file carries it all.
+func TestRemediateSourcesPlan(t *testing.T) {
+	s := srcStart(t, srcFleet())
+	planPath := filepath.Join(s.dir, "plan.json")
+	res := remCLI(t, t.Context(), "", false, remArgs("remediate", "--report", s.report, "--scope", "instances,sources", "--plan-out", planPath)...)
+	if res.code == exitUsage {
+		t.Fatalf("exit %d", res.code)
+	}
+	p := readPlan(t, planPath)
+	want := []string{
+		"us-east-1 create-version/" + srcTplAPI + "/1 create-template-version",
+		"us-east-1 update-group/api update-group",
+		"us-east-1 create-version/" + srcTplWeb + "/1 create-template-version",
+		"us-east-1 set-default/" + srcTplWeb + " set-default-version",
+		"eu-west-1 create-version/" + srcTplEU + "/1 create-template-version",
+		"eu-west-1 set-default/" + srcTplEU + " set-default-version",
+		"eu-west-1 account-defaults set-account-defaults",
+	}
+	got := sourceIDs(p.Sources)
+	slices.Sort(want)
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("source steps:\n got %q\nwant %q", got, want)
+	}
+	skips := map[string]remediate.SourceItem{}
+	for _, it := range p.SourcesSkipped {
+		skips[it.Region+" "+it.ID] = it
+	}
+	for k, want := range map[string]struct{ reason, says string }{
+		"us-east-1 launch-template/" + srcTplBatch + "/1":                {remediate.SkipGate, "i-00000000000000b05 (v1-in-use)"},
+		"us-east-1 launch-template/" + srcTplEKS + "/1":                  {remediate.SkipEKSNodegroup, "aws eks update-nodegroup-version --cluster-name prod --nodegroup-name ng-1"},
+		"us-east-1 karpenter-nodepool/" + remAcct + "/us-east-1/default": {remediate.SkipKarpenter, "spec.metadataOptions.httpTokens: required in EC2NodeClass default"},
+		"us-east-1 account-defaults":                                     {remediate.SkipV1ReliedOn, "i-00000000000000b05 (v1-in-use)"},
+		"ap-southeast-2 account-defaults":                                {remediate.SkipDeclarativePolicy, "ask the platform team"},
+	} {
+		it, ok := skips[k]
+		msg := it.Detail + " " + strings.Join(it.Blockers, " ")
+		if !ok || it.Reason != want.reason || !strings.Contains(msg, want.says) {
+			t.Errorf("skip %s = %+v, want reason %s saying %q", k, it, want.reason, want.says)
+		}
+	}
+	for _, it := range p.Sources {
+		switch it.Action {
+		case remediate.ActionCreateVersion:
+			if it.Change != (remediate.Change{HttpTokens: "required"}) {
+				t.Errorf("%s sets %s, want HttpTokens=required only", it.ID, it.Change)
+			}
+		case remediate.ActionUpdateGroup:
+			if !it.NoDryRun || !strings.Contains(it.Detail, "no dry run") {
+				t.Errorf("%s: the plan must say UpdateAutoScalingGroup has no dry run: %+v", it.ID, it)
+			}
+		}
+	}
+	// The batch instances' source stays unfixed: the instance plan warns.
+	warned := map[string]bool{}
+	for _, list := range [][]remediate.Item{p.Changes, p.Skipped} {
+		for _, it := range list {
+			for _, w := range it.Warnings {
+				if strings.HasPrefix(w, "next-launch-v1") {
+					warned[it.InstanceID] = true
+				}
+			}
+		}
+	}
+	if !warned["i-00000000000000b04"] || warned["i-00000000000000b01"] {
+		t.Errorf("next-launch-v1 warnings on %v: want the batch instances, not web's (its source is fixed)", warned)
+	}
+	for _, w := range []string{"SOURCES: 7 step(s)", "SOURCES SKIPPED", "WARNINGS:"} {
+		if !strings.Contains(res.stdout, w) {
+			t.Errorf("table output lacks %q:\n%s", w, res.stdout)
+		}
+	}
+
+	// --force overrides the gate, and names what it overrode.
+	res = remCLI(t, t.Context(), "", false, remArgs("remediate", "--report", s.report, "--scope", "sources", "--force", "--plan-out", planPath)...)
+	p = readPlan(t, planPath)
+	var batch *remediate.SourceItem
+	for i := range p.Sources {
+		if p.Sources[i].ID == "create-version/"+srcTplBatch+"/1" {
+			batch = &p.Sources[i]
+		}
+	}
+	if batch == nil || !slices.Contains(batch.Blockers, "i-00000000000000b05 (v1-in-use)") || len(p.Changes)+len(p.Skipped) != 0 {
+		t.Errorf("--force --scope sources: batch step %+v; %d instance items (want none: sources only)", batch, len(p.Changes)+len(p.Skipped))
+	}
+}
+
+// TestRemediateScopeFlag: bad --scope values and flags that need sources
+// are one clear line, exit 2.
+func TestRemediateScopeFlag(t *testing.T) {
+	s := srcStart(t, srcFleet())
+	for _, c := range []struct {
+		args []string
+		says string
+	}{
+		{[]string{"--scope", "templates"}, `--scope "templates": want instances, sources or instances,sources`},
+		{[]string{"--scope", ""}, "--scope"},
+		{[]string{"--enforce-account-defaults"}, "--enforce-account-defaults sets the account defaults, a launch source: add --scope sources"},
+		{[]string{"--force"}, "--force only confirms --include v1-in-use"},
+	} {
+		res := remCLI(t, t.Context(), "", false, remArgs(append([]string{"remediate", "--report", s.report}, c.args...)...)...)
+		if res.code != exitUsage || !strings.Contains(res.stderr, c.says) || strings.Count(strings.TrimSpace(res.stderr), "\n") > 0 {
+			t.Errorf("%v: exit %d, stderr %q; want exit 2 and one line saying %q", c.args, res.code, res.stderr, c.says)
+		}
+	}
+}
+
+// writeJSON writes v to path (test helper).
+func writeJSON(t *testing.T, path string, v any) {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// srcState is what the simulated AWS holds for the fleet's sources.
+type srcState struct {
+	versions map[string][]int64 // template → version numbers
+	defaults map[string]int64   // template → default version
+	groups   map[string]string  // group → template version it names
+	acct     map[string]fleet.MetadataDefaults
+}
+
+func (s *srcSetup) state(t *testing.T) srcState {
+	t.Helper()
+	st := srcState{versions: map[string][]int64{}, defaults: map[string]int64{}, groups: map[string]string{}, acct: map[string]fleet.MetadataDefaults{}}
+	for _, c := range []struct{ region, id string }{{"us-east-1", srcTplWeb}, {"us-east-1", srcTplAPI}, {"us-east-1", srcTplBatch}, {"us-east-1", srcTplEKS}, {"eu-west-1", srcTplEU}} {
+		lt, ok := s.srv.LaunchTemplate(remAcct, c.region, c.id)
+		if !ok {
+			t.Fatalf("template %s missing from the sim", c.id)
+		}
+		for _, v := range lt.Versions {
+			st.versions[c.id] = append(st.versions[c.id], v.Number)
+		}
+		st.defaults[c.id] = lt.DefaultVersion
+	}
+	for _, c := range []struct{ region, name string }{{"us-east-1", "web"}, {"us-east-1", "api"}, {"us-east-1", "batch"}, {"us-east-1", "eks-ng-1-abc"}, {"eu-west-1", "eu"}} {
+		g, ok := s.srv.AutoScalingGroup(remAcct, c.region, c.name)
+		if !ok || g.LaunchTemplate == nil {
+			t.Fatalf("group %s missing from the sim", c.name)
+		}
+		st.groups[c.name] = g.LaunchTemplate.Version
+	}
+	for _, r := range []string{"us-east-1", "eu-west-1", "ap-southeast-2"} {
+		d, _ := s.srv.MetadataDefaults(remAcct, r)
+		st.acct[r] = d
+	}
+	return st
+}
+
+func (a srcState) String() string {
+	b, _ := json.Marshal(map[string]any{"versions": a.versions, "defaults": a.defaults, "groups": a.groups, "acct": a.acct})
+	return string(b)
+}
+
+// TestRemediateSourcesDryRun: a dry run sends DryRun=true on every EC2
+// source call, sends no UpdateAutoScalingGroup at all (it has no dry run),
+// and changes nothing (counted and read on the server).
+func TestRemediateSourcesDryRun(t *testing.T) {
+	s := srcStart(t, srcFleet())
+	before := s.state(t)
+	out := filepath.Join(s.dir, "results.json")
+	res := remCLI(t, t.Context(), "", false, remArgs("remediate", "--report", s.report, "--scope", "sources", "--output", out)...)
+	if res.code != exitOK {
+		t.Fatalf("dry run: exit %d\n%s", res.code, res.stdout)
+	}
+	calls := map[string]int{}
+	for _, c := range s.srv.SourceCalls() {
+		if !c.DryRun || c.Outcome != "DryRunOperation" {
+			t.Errorf("%s %s/%s sent without DryRun=true (outcome %s)", c.API, c.Account, c.Region, c.Outcome)
+		}
+		calls[c.API]++
+	}
+	if calls["CreateLaunchTemplateVersion"] != 3 || calls["ModifyLaunchTemplate"] != 2 || calls["ModifyInstanceMetadataDefaults"] != 1 || calls["UpdateAutoScalingGroup"] != 0 {
+		t.Errorf("source calls %v: want 3 CreateLaunchTemplateVersion, 2 ModifyLaunchTemplate, 1 ModifyInstanceMetadataDefaults, no UpdateAutoScalingGroup", calls)
+	}
+	if after := s.state(t); after.String() != before.String() {
+		t.Errorf("a dry run changed the sources:\nbefore %s\n after %s", before, after)
+	}
+	o := readResults(t, out)
+	r := resultsByID(o)
+	if g := r["update-group/api"]; g.Status != remediate.StatusWouldChange || !strings.Contains(g.Message, "no dry run") {
+		t.Errorf("update-group result %+v: want would-change saying it has no dry run", g)
+	}
+	if o.Summary.WouldChange != 7 {
+		t.Errorf("summary %+v: want 7 would-change", o.Summary)
+	}
+}
+
+func fmtMap(m map[string]int) string {
+	b, _ := json.Marshal(m)
+	return string(b)
+}

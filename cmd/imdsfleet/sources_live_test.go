@@ -1,0 +1,267 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+
+	"github.com/imdsfleet/imdsfleet/internal/sim"
+	"github.com/imdsfleet/imdsfleet/internal/sim/fleet"
+	"github.com/imdsfleet/imdsfleet/internal/sim/simtest"
+	"github.com/imdsfleet/imdsfleet/remediate"
+)
+
+// checkNewVersion checks that template id's version nv is version src
+// with only HttpTokens=required (and the hop limit, when hop is not 0)
+// changed.
+func checkNewVersion(t *testing.T, s *srcSetup, region, id string, src, nv int64, hop int32) {
+	t.Helper()
+	lt, _ := s.srv.LaunchTemplate(remAcct, region, id)
+	var from, to *fleet.LaunchTemplateVersion
+	for i := range lt.Versions {
+		switch lt.Versions[i].Number {
+		case src:
+			from = &lt.Versions[i]
+		case nv:
+			to = &lt.Versions[i]
+		}
+	}
+	if from == nil || to == nil || to.MetadataOptions == nil {
+		t.Fatalf("%s: versions %d and %d not both there: %+v", id, src, nv, lt.Versions)
+	}
+	want := *from.MetadataOptions
+	want.HttpTokens = "required"
+	if hop != 0 {
+		want.HttpPutResponseHopLimit = hop
+	}
+	if *to.MetadataOptions != want || to.ImageID != from.ImageID || to.InstanceType != from.InstanceType {
+		t.Errorf("%s version %d = %+v %s %s, want version %d's data with only %+v", id, nv, *to.MetadataOptions, to.ImageID, to.InstanceType, src, want)
+	}
+}
+
+// liveSourceCalls counts the accepted live calls per API.
+func liveSourceCalls(srv *sim.Server) map[string]int {
+	out := map[string]int{}
+	for _, c := range srv.SourceCalls() {
+		if !c.DryRun && c.Outcome == "ok" && !c.Replayed {
+			out[c.API]++
+		}
+	}
+	return out
+}
+
+// checkFixed checks the sources after the live run of srcFleet: one new
+// version per fixed template version, the right defaults and groups
+// moved, nothing else touched.
+func checkFixed(t *testing.T, s *srcSetup) {
+	t.Helper()
+	st := s.state(t)
+	want := srcState{
+		versions: map[string][]int64{srcTplWeb: {1, 2}, srcTplAPI: {1, 2, 3}, srcTplBatch: {1}, srcTplEKS: {1}, srcTplEU: {1, 2}},
+		defaults: map[string]int64{srcTplWeb: 2, srcTplAPI: 2, srcTplBatch: 1, srcTplEKS: 1, srcTplEU: 2},
+		groups:   map[string]string{"web": "$Default", "api": "3", "batch": "", "eks-ng-1-abc": "1", "eu": ""},
+		acct:     st.acct,
+	}
+	if st.String() != want.String() {
+		t.Errorf("sources after the live run:\n got %s\nwant %s", st, want)
+	}
+	if d := st.acct["eu-west-1"]; d.HttpTokens != "required" || d.HttpTokensEnforced == "enabled" {
+		t.Errorf("eu-west-1 defaults %+v: want HttpTokens required, not enforced", d)
+	}
+	if d := st.acct["us-east-1"]; d.HttpTokens != "" {
+		t.Errorf("us-east-1 defaults %+v: want untouched (a v1-in-use instance relies on v1)", d)
+	}
+	checkNewVersion(t, s, "us-east-1", srcTplWeb, 1, 2, 0)
+	checkNewVersion(t, s, "us-east-1", srcTplAPI, 1, 3, 0)
+	checkNewVersion(t, s, "eu-west-1", srcTplEU, 1, 2, 0)
+}
+
+// TestRemediateSourcesLive: a live run creates exactly one version per
+// fixed template version, differing from its source in HttpTokens only,
+// moves exactly the right defaults and groups and the eu-west-1 account
+// defaults, and a new scan computes the next launch required for every
+// fixed workload; the gated, EKS and Karpenter ones still allow v1.
+func TestRemediateSourcesLive(t *testing.T) {
+	s := srcStart(t, srcFleet())
+	res := remCLI(t, t.Context(), "", false, remArgs("remediate", "--report", s.report, "--scope", "sources", "--live", "--yes", "--journal", s.journal)...)
+	if res.code != exitOK {
+		t.Fatalf("live run: exit %d\n%s", res.code, res.stdout)
+	}
+	checkFixed(t, s)
+	if calls := liveSourceCalls(s.srv); calls["CreateLaunchTemplateVersion"] != 3 || calls["ModifyLaunchTemplate"] != 2 || calls["UpdateAutoScalingGroup"] != 1 || calls["ModifyInstanceMetadataDefaults"] != 1 {
+		t.Errorf("live calls %v", calls)
+	}
+	// The journal holds each step's previous state, before its call.
+	st, warns, err := remediate.ReadJournal(s.journal)
+	if err != nil || len(warns) > 0 {
+		t.Fatal(err, warns)
+	}
+	for step, check := range map[string]func(r *remediate.SourceRecord) bool{
+		"set-default/" + srcTplWeb: func(r *remediate.SourceRecord) bool { return r.Version == 1 && r.NewVersion == 2 },
+		"update-group/api":         func(r *remediate.SourceRecord) bool { return r.GroupVersion == "1" && r.NewVersion == 3 },
+		"account-defaults": func(r *remediate.SourceRecord) bool {
+			return r.PreviousDefaults != nil && r.PreviousDefaults.HttpTokens == ""
+		},
+	} {
+		region := "us-east-1"
+		if step == "account-defaults" {
+			region = "eu-west-1"
+		}
+		e := st.Get(remediate.Key{Op: remediate.OpRemediateSource, Account: remAcct, Region: region, InstanceID: step})
+		if e == nil || e.Done == nil || !e.DoneVerified || !check(e.Done.Source) {
+			t.Errorf("journal entry of %s: %+v", step, e)
+		}
+	}
+
+	// A new scan: the fixed workloads' next launch is required.
+	again := filepath.Join(s.dir, "again.json")
+	s.scan(t, again)
+	data, err := os.ReadFile(again)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := readReport(t, data)
+	for _, in := range r.Instances {
+		want := "optional"
+		switch in.InstanceID {
+		case "i-00000000000000b01", "i-00000000000000b02", "i-00000000000000b03", "i-00000000000000b08":
+			want = "required" // web, api, eu
+		case "i-00000000000000b07", "i-00000000000000b09":
+			continue // Karpenter: not resolvable; ap-southeast-2: unmanaged
+		}
+		if in.NextLaunch == nil || in.NextLaunch.HttpTokens != want {
+			t.Errorf("%s: next launch %+v, want tokens %s", in.InstanceID, in.NextLaunch, want)
+		}
+	}
+	// Run again: nothing is changed twice.
+	before := liveSourceCalls(s.srv)
+	res = remCLI(t, t.Context(), "", false, remArgs("remediate", "--report", s.report, "--scope", "sources", "--live", "--yes", "--journal", s.journal)...)
+	if after := liveSourceCalls(s.srv); res.code != exitOK || fmtMap(after) != fmtMap(before) {
+		t.Errorf("second run: exit %d, live calls %v → %v", res.code, before, after)
+	}
+}
+
+// TestRemediateSourcesKilledResumes: a run whose CreateLaunchTemplateVersion
+// took effect but whose answer never came back (the process killed, or
+// the connection lost with no retry left) leaves an unsettled intent;
+// the resumed run sends the same ClientToken, gets the same version back,
+// and never creates a second one.
+func TestRemediateSourcesKilledResumes(t *testing.T) {
+	s := srcStart(t, srcFleet())
+	s.srv.SetKnobs(remAcct, "us-east-1", fleet.Knobs{Faults: []fleet.Fault{{API: "CreateLaunchTemplateVersion", Rate: 1, ResetAfterApply: true}}})
+	res := remCLI(t, t.Context(), "", false, append(remArgs("remediate", "--report", s.report, "--scope", "sources", "--live", "--yes", "--journal", s.journal), "--max-attempts", "1")...)
+	if res.code == exitOK {
+		t.Fatalf("the run with lost answers succeeded:\n%s", res.stdout)
+	}
+	st, _, err := remediate.ReadJournal(s.journal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := st.Get(remediate.Key{Op: remediate.OpRemediateSource, Account: remAcct, Region: "us-east-1", InstanceID: "create-version/" + srcTplWeb + "/1"})
+	if e == nil || e.Unsettled == nil || e.Done != nil {
+		t.Fatalf("journal entry of the lost create: %+v, want an unsettled call", e)
+	}
+	if lt, _ := s.srv.LaunchTemplate(remAcct, "us-east-1", srcTplWeb); len(lt.Versions) != 2 {
+		t.Fatalf("the lost call did not take effect: %+v", lt.Versions)
+	}
+	s.srv.SetKnobs(remAcct, "us-east-1", fleet.Knobs{Faults: []fleet.Fault{}})
+	res = remCLI(t, t.Context(), "", false, remArgs("remediate", "--report", s.report, "--scope", "sources", "--live", "--yes", "--journal", s.journal)...)
+	if res.code != exitOK {
+		t.Fatalf("resumed run: exit %d\n%s", res.code, res.stdout)
+	}
+	checkFixed(t, s)
+	replayed := 0
+	for _, c := range s.srv.SourceCalls() {
+		if c.API == "CreateLaunchTemplateVersion" && c.Replayed {
+			replayed++
+		}
+	}
+	if replayed != 2 {
+		t.Errorf("%d replayed creates, want 2 (web and api, whose answers were lost)", replayed)
+	}
+}
+
+// TestRemediateSourcesRollback: rollback points the default versions and
+// the group back and restores the account defaults; a group changed by
+// someone since is skipped with the reason (then restored with --force);
+// the versions created stay.
+func TestRemediateSourcesRollback(t *testing.T) {
+	s := srcStart(t, srcFleet())
+	res := remCLI(t, t.Context(), "", false, remArgs("remediate", "--report", s.report, "--scope", "sources", "--live", "--yes", "--journal", s.journal)...)
+	if res.code != exitOK {
+		t.Fatalf("live run: exit %d\n%s", res.code, res.stdout)
+	}
+	// Someone moves group api to version 2 since.
+	asg := autoscaling.NewFromConfig(simtest.Config(s.url, remKey, "us-east-1"))
+	if _, err := asg.UpdateAutoScalingGroup(t.Context(), &autoscaling.UpdateAutoScalingGroupInput{AutoScalingGroupName: aws.String("api"),
+		LaunchTemplate: &astypes.LaunchTemplateSpecification{LaunchTemplateId: aws.String(srcTplAPI), Version: aws.String("2")}}); err != nil {
+		t.Fatal(err)
+	}
+	// A dry run of the rollback changes nothing.
+	before := s.state(t)
+	res = remCLI(t, t.Context(), "", false, remArgs("rollback", "--journal", s.journal)...)
+	if after := s.state(t); res.code != exitOK || after.String() != before.String() {
+		t.Fatalf("rollback dry run: exit %d; sources %s → %s\n%s", res.code, before, after, res.stdout)
+	}
+	out := filepath.Join(s.dir, "rollback.json")
+	res = remCLI(t, t.Context(), "", false, remArgs("rollback", "--journal", s.journal, "--live", "--yes", "--output", out)...)
+	if res.code != exitOK {
+		t.Fatalf("rollback: exit %d\n%s", res.code, res.stdout)
+	}
+	st := s.state(t)
+	want := srcState{
+		versions: map[string][]int64{srcTplWeb: {1, 2}, srcTplAPI: {1, 2, 3}, srcTplBatch: {1}, srcTplEKS: {1}, srcTplEU: {1, 2}},
+		defaults: map[string]int64{srcTplWeb: 1, srcTplAPI: 2, srcTplBatch: 1, srcTplEKS: 1, srcTplEU: 1},
+		groups:   map[string]string{"web": "$Default", "api": "2", "batch": "", "eks-ng-1-abc": "1", "eu": ""},
+		acct:     st.acct,
+	}
+	if st.String() != want.String() {
+		t.Errorf("sources after rollback:\n got %s\nwant %s", st, want)
+	}
+	if d := st.acct["eu-west-1"]; d.HttpTokens != "" {
+		t.Errorf("eu-west-1 defaults %+v: want HttpTokens back to no preference", d)
+	}
+	r := resultsByID(readResults(t, out))
+	if g := r["update-group/api"]; g.Status != remediate.StatusSkipped || g.Reason != remediate.SkipChangedSince || !strings.Contains(g.Message, "launches from version 2, not 3") {
+		t.Errorf("group api: %+v, want skipped as changed since", g)
+	}
+	if c := r["create-version/"+srcTplWeb+"/1"]; c.Reason != remediate.SkipVersionKept {
+		t.Errorf("created version: %+v, want kept", c)
+	}
+	// --force restores the group too; what was restored is not touched again.
+	calls := liveSourceCalls(s.srv)
+	res = remCLI(t, t.Context(), "", false, remArgs("rollback", "--journal", s.journal, "--live", "--yes", "--force")...)
+	if g, _ := s.srv.AutoScalingGroup(remAcct, "us-east-1", "api"); res.code != exitOK || g.LaunchTemplate.Version != "1" {
+		t.Errorf("rollback --force: exit %d, group api on version %s, want 1", res.code, g.LaunchTemplate.Version)
+	}
+	after := liveSourceCalls(s.srv)
+	if after["ModifyLaunchTemplate"] != calls["ModifyLaunchTemplate"] || after["ModifyInstanceMetadataDefaults"] != calls["ModifyInstanceMetadataDefaults"] {
+		t.Errorf("rollback --force repeated restores: %v → %v", calls, after)
+	}
+}
+
+// TestApplySourcesPlan: a plan file with source steps, applied, makes
+// exactly those changes (and a dry-run apply none).
+func TestApplySourcesPlan(t *testing.T) {
+	s := srcStart(t, srcFleet())
+	planPath := filepath.Join(s.dir, "plan.json")
+	res := remCLI(t, t.Context(), "", false, remArgs("remediate", "--report", s.report, "--scope", "sources", "--plan-out", planPath)...)
+	if res.code != exitOK {
+		t.Fatalf("plan: exit %d\n%s", res.code, res.stdout)
+	}
+	before := s.state(t)
+	res = remCLI(t, t.Context(), "", false, remArgs("apply", planPath)...)
+	if after := s.state(t); res.code != exitOK || after.String() != before.String() {
+		t.Fatalf("apply dry run: exit %d, sources %s → %s\n%s", res.code, before, after, res.stdout)
+	}
+	res = remCLI(t, t.Context(), "", false, remArgs("apply", planPath, "--live", "--yes", "--journal", s.journal)...)
+	if res.code != exitOK {
+		t.Fatalf("apply: exit %d\n%s", res.code, res.stdout)
+	}
+	checkFixed(t, s)
+}

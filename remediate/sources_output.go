@@ -1,0 +1,69 @@
+package remediate
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// writeWarnings lists the instance plan's warnings (next-launch-v1), if any.
+func writeWarnings(t *textTable, p *Plan) {
+	n := 0
+	for _, list := range [][]Item{p.Changes, p.Skipped} {
+		for _, it := range list {
+			n += len(it.Warnings)
+		}
+	}
+	if n == 0 {
+		return
+	}
+	t.line("")
+	t.line(fmt.Sprintf("WARNINGS: %d", n))
+	t.row("ACCOUNT", "REGION", "INSTANCE", "WARNING")
+	for _, list := range [][]Item{p.Changes, p.Skipped} {
+		for _, it := range list {
+			for _, w := range it.Warnings {
+				t.row(cell(it.Account), cell(it.Region), cell(it.InstanceID), text(w))
+			}
+		}
+	}
+	t.end()
+}
+
+// writeSourcePlan writes the launch source steps in the order they run,
+// then the sources left alone with the change to make instead.
+func writeSourcePlan(t *textTable, p *Plan) {
+	if !p.Options.HasScope(ScopeSources) {
+		return
+	}
+	t.line("")
+	t.line(fmt.Sprintf("SOURCES: %d step(s), %d skipped", len(p.Sources), len(p.SourcesSkipped)))
+	if len(p.Sources) > 0 {
+		t.row("ACCOUNT", "REGION", "STEP", "ACTION", "SETS", "INSTANCES", "DETAIL")
+		for _, it := range p.Sources {
+			sets := it.Change.String()
+			if it.Defaults != nil {
+				sets = it.Defaults.String()
+			}
+			detail := it.Detail
+			if len(it.Blockers) > 0 {
+				detail += "; --force overrides: " + strings.Join(it.Blockers, ", ")
+			}
+			t.row(cell(it.Account), cell(it.Region), cell(it.ID), string(it.Action), dash(sets), strconv.Itoa(it.Instances), text(detail))
+		}
+		t.end()
+	}
+	if len(p.SourcesSkipped) > 0 {
+		t.line("")
+		t.line("SOURCES SKIPPED")
+		t.row("ACCOUNT", "REGION", "SOURCE", "REASON", "DETAIL")
+		for _, it := range p.SourcesSkipped {
+			detail := it.Detail
+			if len(it.Blockers) > 0 {
+				detail += "; blocked by: " + strings.Join(it.Blockers, ", ")
+			}
+			t.row(cell(it.Account), cell(it.Region), cell(it.ID), it.Reason, text(detail))
+		}
+		t.end()
+	}
+}
