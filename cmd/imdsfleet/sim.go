@@ -61,9 +61,11 @@ func newSimCmd(g *globals) *cobra.Command {
 		Long: `sim serves a simulated AWS on one HTTP endpoint: EC2 (DescribeRegions,
 DescribeAvailabilityZones, DescribeInstances, DescribeTags,
 DescribeInstanceStatus, ModifyInstanceMetadataOptions,
-GetInstanceMetadataDefaults, DescribeLaunchTemplates,
-DescribeLaunchTemplateVersions, DescribeImages), Auto Scaling
-(DescribeAutoScalingGroups, DescribeLaunchConfigurations), CloudWatch
+GetInstanceMetadataDefaults, ModifyInstanceMetadataDefaults,
+DescribeLaunchTemplates, DescribeLaunchTemplateVersions,
+CreateLaunchTemplateVersion, ModifyLaunchTemplate, DescribeImages), Auto
+Scaling (DescribeAutoScalingGroups, DescribeLaunchConfigurations,
+UpdateAutoScalingGroup), CloudWatch
 (GetMetricData, GetMetricStatistics over RPC v2 CBOR and JSON) and STS
 (GetCallerIdentity, AssumeRole), speaking the real wire protocols, so the
 AWS SDKs and the AWS CLI work against it unchanged.
