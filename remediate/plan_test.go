@@ -241,7 +241,7 @@ func TestBuildPlanRefusesUntrustedReport(t *testing.T) {
 		{"empty metadataOptions", testReport(noOptions), "i-0def: metadataOptions has no httpTokens"},
 		{"ready on no observed day", testReport(noDays), "i-0nil: report says ready but its evidence (no v1 calls on 0 observed days, 7 needed) makes it no-data"},
 		{"ready one day short", testReport(fewDays), "(no v1 calls on 6 observed days, 7 needed) makes it no-data"},
-		{"ready on partial data", testReport(partial), "(httpTokens optional, usage partial) makes it no-data"},
+		{"ready on partial data", testReport(partial), "report says ready but its usage is partial (CloudWatch answered PartialData: the days it did not return could hold IMDSv1 calls), which makes it no-data, never ready"},
 		{"container risk without container tags", testReport(fakeHost), "i-0hop: report says risks container-hop-limit but its evidence (not a container host"},
 		{"container risk left out", testReport(hiddenHost), "i-0hid: report says risks none but its evidence (container host"},
 		{"unknown tokens value", testReport(inst("i-0tok", report.ClassReady, 1, func(in *report.Instance) { in.MetadataOptions.HttpTokens = "sometimes" })), `httpTokens "sometimes" is neither optional nor required`},

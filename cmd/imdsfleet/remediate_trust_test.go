@@ -249,3 +249,30 @@ func TestRemediateRefusesReportReadDifferently(t *testing.T) {
 		t.Errorf("a report with a byte-order mark: exit %d\n%s", r.code, r.stderr)
 	}
 }
+
+// TestRemediateOldPartialReportSaysWhy: a schema-1 report from an older
+// imdsfleet marks an instance ready on a partial CloudWatch read (the
+// missing days could hold v1 calls). Refusing it is right, since this
+// release classifies it no-data; the line says exactly that and what to
+// do (scan again with this release), not "re-run the scan instead of
+// editing the report", which blamed the user for an edit never made.
+func TestRemediateOldPartialReportSaysWhy(t *testing.T) {
+	res := scanCLI(t, false, "remediate", "--report", filepath.Join("..", "..", "report", "testdata", "v1-report.json"),
+		"--plan-out", filepath.Join(t.TempDir(), "plan.json"))
+	if res.code != exitUsage {
+		t.Fatalf("exit %d, want %d (refused)\n%s", res.code, exitUsage, res.err)
+	}
+	line := strings.TrimSpace(res.err)
+	if strings.Count(line, "\n") != 0 {
+		t.Errorf("refusal is not one line:\n%s", line)
+	}
+	for _, want := range []string{"i-0d00000000000ready2", "usage is partial", "PartialData", "no-data, never ready",
+		"schema version 1", "imdsfleet v0.1.0-test", "run imdsfleet scan again with this release"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("refusal does not say %q:\n%s", want, line)
+		}
+	}
+	if strings.Contains(line, "editing the report") {
+		t.Errorf("refusal blames an edit for an old report:\n%s", line)
+	}
+}

@@ -70,8 +70,21 @@ func Check(r *report.Report) ([]Verdict, error) {
 	if n := len(problems) - checkShown; n > 0 {
 		msg += fmt.Sprintf("; and %d more instances", n)
 	}
-	return nil, fmt.Errorf("%w: %d of %d instances disagree with their own evidence: %s; re-run the scan instead of editing the report",
-		ErrUntrusted, len(problems), len(r.Instances), msg)
+	return nil, fmt.Errorf("%w: %d of %d instances disagree with their own evidence: %s; %s",
+		ErrUntrusted, len(problems), len(r.Instances), msg, rescanAdvice(r))
+}
+
+// rescanAdvice says what to do about a report whose verdicts this
+// imdsfleet does not share. A report of an older schema was most likely
+// not edited but written by an older imdsfleet, whose rules differed (one
+// classified an instance "ready" on a partial CloudWatch read): the fix is
+// the same, a new scan, but the reason is not the user's editing.
+func rescanAdvice(r *report.Report) string {
+	if r.SchemaVersion < report.SchemaVersion {
+		return fmt.Sprintf("the report has schema version %d (written by imdsfleet %s, whose rules differ from this release's, or edited since): run imdsfleet scan again with this release and plan from its report",
+			r.SchemaVersion, orNone(plain(r.Tool.Version)))
+	}
+	return "re-run the scan instead of editing the report"
 }
 
 // checkOne judges one instance and returns its verdict and what is wrong
@@ -92,6 +105,9 @@ func checkOne(in *report.Instance, rules Rules) (Verdict, string) {
 	}
 	v := Judge(in, rules)
 	if Class(in.Classification) != v.Class {
+		if Class(in.Classification) == Ready && in.Usage.Status == report.UsagePartial && v.Class == NoData {
+			return Verdict{}, fmt.Sprintf("%s: report says ready but its usage is partial (CloudWatch answered PartialData: the days it did not return could hold IMDSv1 calls), which makes it no-data, never ready", idOf(in))
+		}
 		return Verdict{}, fmt.Sprintf("%s: report says %s but its evidence (%s) makes it %s", idOf(in), in.Classification, evidence(in, rules), v.Class)
 	}
 	want := make([]string, len(v.Risks))
