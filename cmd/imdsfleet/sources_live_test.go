@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
@@ -264,4 +265,116 @@ func TestApplySourcesPlan(t *testing.T) {
 		t.Fatalf("apply: exit %d\n%s", res.code, res.stdout)
 	}
 	checkFixed(t, s)
+}
+
+// TestRemediateSourcesEnforceAndHopLimit: --enforce-account-defaults sets
+// HttpTokensEnforced=enabled where nothing would then fail to launch, and
+// names what would where something would; --container-hop-limit 2 gives a
+// container workload's new version hop limit 2 (and nothing else more).
+func TestRemediateSourcesEnforceAndHopLimit(t *testing.T) {
+	const tplCtr, tplOld = "lt-00000000000000a06", "lt-00000000000000a07"
+	f := srcFleet()
+	tpl := func(id, name string) fleet.LaunchTemplate {
+		return fleet.LaunchTemplate{ID: id, Name: name, DefaultVersion: 1, CreateTime: fleet.Rel(-100 * 24 * time.Hour),
+			Versions: []fleet.LaunchTemplateVersion{{ImageID: srcAMI, InstanceType: "t3.micro", MetadataOptions: srcOptional(), CreateTime: fleet.Rel(-90 * 24 * time.Hour)}}}
+	}
+	f.Accounts[0].Regions = append(f.Accounts[0].Regions,
+		fleet.Region{Name: "us-west-2", Defaults: &fleet.MetadataDefaults{ManagedBy: "account"},
+			LaunchTemplates:   []fleet.LaunchTemplate{tpl(tplCtr, "ctr")},
+			AutoScalingGroups: []fleet.AutoScalingGroup{{Name: "ctr", LaunchTemplate: &fleet.LaunchTemplateRef{ID: tplCtr}}},
+			Instances:         []fleet.Instance{srcInstance("i-00000000000000b10", "ctr", false, map[string]string{"eks:cluster-name": "prod"})},
+		},
+		fleet.Region{Name: "ap-northeast-1", Defaults: &fleet.MetadataDefaults{HttpTokens: "required", ManagedBy: "account"},
+			LaunchTemplates:   []fleet.LaunchTemplate{tpl(tplOld, "old")},
+			AutoScalingGroups: []fleet.AutoScalingGroup{{Name: "old", LaunchTemplate: &fleet.LaunchTemplateRef{ID: tplOld}}},
+			Instances:         []fleet.Instance{srcInstance("i-00000000000000b11", "old", true, nil)},
+		})
+	dayStable(t)
+	srv, url := simtest.Start(t, f, sim.Options{Seed: 3})
+	remEnv(t, url)
+	dir := t.TempDir()
+	s := &srcSetup{srv: srv, url: url, dir: dir, report: filepath.Join(dir, "scan.json"), journal: filepath.Join(dir, "fix.jsonl")}
+	res := scanCLI(t, false, "scan", "--regions", "us-east-1,eu-west-1,ap-southeast-2,us-west-2,ap-northeast-1", "--output", s.report)
+	if res.code != exitOK {
+		t.Fatalf("scan: exit %d\n%s", res.code, res.err)
+	}
+	planPath := filepath.Join(dir, "plan.json")
+	r := remCLI(t, t.Context(), "", false, remArgs("remediate", "--report", s.report, "--scope", "sources", "--enforce-account-defaults",
+		"--container-hop-limit", "2", "--live", "--yes", "--journal", s.journal, "--plan-out", planPath)...)
+	if r.code != exitOK {
+		t.Fatalf("live run: exit %d\n%s", r.code, r.stdout)
+	}
+	for region, want := range map[string]fleet.MetadataDefaults{
+		"us-west-2":      {HttpTokens: "required", HttpTokensEnforced: "enabled", ManagedBy: "account"},
+		"eu-west-1":      {HttpTokens: "required", HttpTokensEnforced: "enabled", ManagedBy: "account"},
+		"ap-northeast-1": {HttpTokens: "required", ManagedBy: "account"},
+		"us-east-1":      {ManagedBy: "account"},
+	} {
+		if got, _ := srv.MetadataDefaults(remAcct, region); got != want {
+			t.Errorf("%s defaults %+v, want %+v", region, got, want)
+		}
+	}
+	p := readPlan(t, planPath)
+	var fail *remediate.SourceItem
+	for i := range p.SourcesSkipped {
+		if it := &p.SourcesSkipped[i]; it.Region == "ap-northeast-1" && it.Reason == remediate.SkipWouldFailLaunch {
+			fail = it
+		}
+	}
+	if fail == nil || !strings.Contains(fail.Detail, "launch-template/"+tplOld+"/1") || !strings.Contains(fail.Detail, "auto-scaling-group/old") {
+		t.Errorf("ap-northeast-1 enforcement skip %+v: want would-fail-launch naming the template version and the group", fail)
+	}
+	// The container workload's version gets hop limit 2; the others keep theirs.
+	checkNewVersion(t, s, "us-west-2", tplCtr, 1, 2, 2)
+	checkNewVersion(t, s, "eu-west-1", srcTplEU, 1, 2, 0)
+}
+
+// TestRemediateSourcesSIGKILLResumes: a run killed between a
+// CreateLaunchTemplateVersion that took effect and its result line (the
+// journal ends at the intent) is resumed without a second version.
+func TestRemediateSourcesSIGKILLResumes(t *testing.T) {
+	s := srcStart(t, srcFleet())
+	// The first run, in us-east-1 only, gets as far as web's create (its
+	// set-default is denied, so nothing after the create changes)...
+	s.srv.SetKnobs(remAcct, "us-east-1", fleet.Knobs{DenyAPIs: []string{"ModifyLaunchTemplate"}})
+	res := remCLI(t, t.Context(), "", false, remArgs("remediate", "--report", s.report, "--scope", "sources", "--regions", "us-east-1", "--live", "--yes", "--journal", s.journal)...)
+	if res.code != exitFailed {
+		t.Fatalf("first run: exit %d, want %d (set-default denied)\n%s", res.code, exitFailed, res.stdout)
+	}
+	s.srv.SetKnobs(remAcct, "us-east-1", fleet.Knobs{})
+	// ... and its journal is cut right after the intent of web's create:
+	// what a SIGKILL with that call in flight leaves (every line is
+	// written and fsynced before the next step, so the file is a prefix of
+	// the full one, and the sim holds what the calls up to there did).
+	data, err := os.ReadFile(s.journal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(data), "\n")
+	cut := -1
+	for i, l := range lines {
+		if strings.Contains(l, `"instanceId":"create-version/`+srcTplWeb+`/1"`) && strings.Contains(l, `"kind":"intent"`) {
+			cut = i + 1
+			break
+		}
+	}
+	if cut < 0 {
+		t.Fatalf("no intent of web's create in the journal:\n%s", data)
+	}
+	if err := os.WriteFile(s.journal, []byte(strings.Join(lines[:cut], "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res = remCLI(t, t.Context(), "", false, remArgs("remediate", "--report", s.report, "--scope", "sources", "--live", "--yes", "--journal", s.journal)...)
+	if res.code != exitOK {
+		t.Fatalf("resumed run: exit %d\n%s", res.code, res.stdout)
+	}
+	checkFixed(t, s)
+	st, _, err := remediate.ReadJournal(s.journal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := st.Get(remediate.Key{Op: remediate.OpRemediateSource, Account: remAcct, Region: "us-east-1", InstanceID: "create-version/" + srcTplWeb + "/1"})
+	if e == nil || e.Done == nil || e.Done.Source.NewVersion != 2 || !e.DoneVerified {
+		t.Errorf("journal of web's create after the resume: %+v", e)
+	}
 }
