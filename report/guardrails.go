@@ -367,7 +367,9 @@ func WriteGuardrailsTable(w io.Writer, a *guardrails.Assessment, outDir string, 
 				continue
 			}
 			if !written {
-				t.line(strings.ToUpper(scopeLabel(s)))
+				// The label holds the OU's name: upper-cased, then escaped (an
+				// escape's \x1b must not become \X1B), like every fleet text.
+				t.line(SanitizeCell(strings.ToUpper(scopeLabel(s)), textWidth))
 				for _, u := range common {
 					t.line("  unknown for every guardrail: " + SanitizeCell(u, textWidth))
 				}

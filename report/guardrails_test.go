@@ -1,0 +1,58 @@
+package report_test
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+	"unicode"
+
+	"github.com/imdsfleet/imdsfleet/internal/guardrails"
+	"github.com/imdsfleet/imdsfleet/report"
+)
+
+// TestGuardrailsHostileOUName: an OU name is the organization's text (any
+// member of it with organizations:UpdateOrganizationalUnit writes it), and
+// the table's per-scope headings print it. Neither the table nor the
+// Markdown may carry its escape sequences, bidi controls or line breaks.
+func TestGuardrailsHostileOUName(t *testing.T) {
+	hostile := "prod\x1b[31mRED\x1b]8;;http://evil.example\x07\nFORGED: all safe\r\u202eevil"
+	end := time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
+	r := &report.Report{
+		SchemaVersion: report.SchemaVersion, GeneratedAt: end,
+		Window:       report.Window{Start: end.Add(-14 * 24 * time.Hour), End: end},
+		ScanOptions:  &report.ScanOptions{Selection: &report.Selection{Org: true}},
+		Organization: &report.Organization{Units: []report.OrgUnit{{ID: "ou-x", Name: hostile, Accounts: []string{"111111111111"}}}},
+		Targets:      []report.Target{{Account: "111111111111", Region: "us-east-1", Status: report.TargetOK, Instances: 1}},
+		Instances: []report.Instance{{Account: "111111111111", Region: "us-east-1", InstanceID: "i-1",
+			MetadataOptions: report.MetadataOptions{HttpTokens: "optional", HttpEndpoint: "enabled", HttpPutResponseHopLimit: 1},
+			Classification:  report.ClassV1InUse, Usage: report.Usage{NoTokenCalls: 3}}},
+	}
+	a, err := guardrails.Assess(report.GuardrailEvidence(r), guardrails.DefaultParams(), end)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var table, md bytes.Buffer
+	if err := report.WriteGuardrailsTable(&table, a, "", report.TableOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := report.WriteGuardrailsMarkdown(&md, a, ""); err != nil {
+		t.Fatal(err)
+	}
+	for name, out := range map[string]string{"table": table.String(), "markdown": md.String()} {
+		if !strings.Contains(strings.ToLower(out), "prod") {
+			t.Errorf("%s does not name the OU:\n%s", name, out)
+		}
+		for _, line := range strings.Split(out, "\n") {
+			if strings.Contains(line, "FORGED") && !strings.Contains(strings.ToLower(line), "prod") {
+				t.Errorf("%s: the OU name's line break starts a line of its own: %q", name, line)
+			}
+			for _, c := range line {
+				if c == '\r' || (unicode.IsControl(c) && c != '\t') || unicode.Is(unicode.Bidi_Control, c) {
+					t.Errorf("%s: control or bidi character %U in %q", name, c, line)
+					break
+				}
+			}
+		}
+	}
+}
