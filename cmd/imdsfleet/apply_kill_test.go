@@ -13,9 +13,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,6 +44,13 @@ const killScale = 3600
 
 func killStart(t *testing.T, hidden func(n int) bool) *killSetup {
 	t.Helper()
+	return killStartWith(t, hidden, nil)
+}
+
+// killStartWith is killStart with wrap (if set) in front of the server,
+// behind the gate.
+func killStartWith(t *testing.T, hidden func(n int) bool, wrap func(http.Handler) http.Handler) *killSetup {
+	t.Helper()
 	var insts []remInst
 	for n := 1; n <= 12; n++ {
 		asg := "web"
@@ -61,7 +71,11 @@ func killStart(t *testing.T, hidden func(n int) bool) *killSetup {
 	}
 	clock := simclock.New(time.Now().UTC(), killScale)
 	gate := simtest.NewGate()
-	srv, url := simtest.StartWith(t, f, sim.Options{Seed: 1, Now: clock.Now}, gate.Wrap)
+	front := gate.Wrap
+	if wrap != nil {
+		front = func(next http.Handler) http.Handler { return gate.Wrap(wrap(next)) }
+	}
+	srv, url := simtest.StartWith(t, f, sim.Options{Seed: 1, Now: clock.Now}, front)
 	remEnv(t, url)
 	dir := t.TempDir()
 	s := &killSetup{remSetup: &remSetup{srv: srv, url: url, dir: dir, report: remReport(t, dir, insts), insts: insts, journal: dir + "/rollout.jsonl", gate: gate},
@@ -88,6 +102,18 @@ func (s *killSetup) cli(t *testing.T, args ...string) remRun {
 func (s *killSetup) killAfter(t *testing.T, n int) {
 	t.Helper()
 	s.gate.HoldAfter(n)
+	s.killAt(t, s.gate.Reached(), fmt.Sprintf("it made %d changes", n))
+	until(t, "the held calls to be dropped", func() bool { return s.gate.Held() == 0 })
+	s.gate.Release()
+	if got := s.liveCount(); got != n {
+		t.Fatalf("killed after %d live changes, want the %d the server let through", got, n)
+	}
+}
+
+// killAt runs apply as a real process and kills it with SIGKILL once
+// reached is closed.
+func (s *killSetup) killAt(t *testing.T, reached <-chan struct{}, what string) {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], s.args...)
 	cmd.Env = append(os.Environ(), "IMDSFLEET_TEST_RUN_MAIN=1", envSimClock+"="+s.clock.String())
 	cmd.Env = append(cmd.Env, simtest.Env(s.url, remKey, "us-east-1")...)
@@ -103,20 +129,49 @@ func (s *killSetup) killAfter(t *testing.T, n int) {
 		close(exited)
 	}()
 	select {
-	case <-s.gate.Reached():
+	case <-reached:
 	case <-exited:
-		t.Fatalf("the process ended before it made %d changes:\n%s", n, errb.String())
+		t.Fatalf("the process ended before %s:\n%s", what, errb.String())
 	}
 	if err := cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	<-exited
 	t.Logf("killed process's stderr:\n%s", errb.String())
-	until(t, "the held calls to be dropped", func() bool { return s.gate.Held() == 0 })
-	s.gate.Release()
-	if got := s.liveCount(); got != n {
-		t.Fatalf("killed after %d live changes, want the %d the server let through", got, n)
-	}
+}
+
+// metricsHold answers n GetMetricData calls, then holds the later ones
+// until their client is gone, or until released; reached is closed once
+// a call is held.
+type metricsHold struct {
+	mu      sync.Mutex
+	n, seen int
+	reached chan struct{}
+	open    chan struct{}
+}
+
+func (h *metricsHold) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasSuffix(r.URL.Path, "/operation/GetMetricData") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		h.mu.Lock()
+		h.seen++
+		hold := h.seen > h.n
+		if h.seen == h.n+1 {
+			close(h.reached)
+		}
+		h.mu.Unlock()
+		if hold {
+			select {
+			case <-h.open:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func (s *killSetup) liveCount() int {
@@ -288,4 +343,40 @@ func (s *killSetup) statusJSON(t *testing.T) remediate.RolloutStatus {
 		t.Fatalf("status JSON: %v", err)
 	}
 	return st
+}
+
+func TestApplyKilledDuringABakeResumesIt(t *testing.T) {
+	// Killed during wave 1's bake, while its fourth read of CloudWatch
+	// (20 minutes in) is held: the rerun resumes that bake (no new bake
+	// line, no change made again) and goes on.
+	hold := &metricsHold{n: 3, reached: make(chan struct{}), open: make(chan struct{})}
+	s := killStartWith(t, nil, hold.wrap)
+	s.killAt(t, hold.reached, "wave 1's bake read CloudWatch 4 times")
+	close(hold.open)
+	if got := s.liveCount(); got != 2 {
+		t.Fatalf("killed after %d changes, want the 2 canaries", got)
+	}
+	if lines := rolloutLines(t, s.journal); lines["bake 1"] != 1 || lines["baked 1"] != 0 || lines["wave 2"] != 0 {
+		t.Fatalf("journal after the kill %v: want wave 1 baking", lines)
+	}
+	if st := s.statusJSON(t); st.NextWave != 1 || (st.State != remediate.StatusBaking && st.State != remediate.StatusBakeOver) {
+		t.Errorf("status after the kill: %+v", st)
+	}
+	if r := s.cli(t, s.args...); r.code != exitOK || !strings.Contains(r.stderr+r.stdout, "done-earlier") {
+		t.Fatalf("rerun: exit %d, want 0 with wave 1's changes done earlier", r.code)
+	}
+	calls := s.calls()
+	for _, in := range s.insts {
+		if got := calls[in.id]; len(got) != 1 || got[0] != "required" {
+			t.Errorf("%s: accepted calls %v, want exactly one", in.id, got)
+		}
+	}
+	lines := rolloutLines(t, s.journal)
+	for w := 1; w <= 3; w++ {
+		for _, k := range []string{remediate.KindWave, remediate.KindBake, remediate.KindBaked} {
+			if got := lines[k+" "+string(rune('0'+w))]; got != 1 {
+				t.Errorf("wave %d: %d %s lines, want 1 (the killed bake resumed, not started again)", w, got, k)
+			}
+		}
+	}
 }
