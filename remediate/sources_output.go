@@ -2,9 +2,29 @@ package remediate
 
 import (
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
+
+	"github.com/imdsfleet/imdsfleet/report"
 )
+
+// detailWidth caps a source step's detail in the table: it carries the
+// whole command to run instead, which must not be cut.
+const detailWidth = 1200
+
+func detailCell(s string) string { return report.SanitizeCell(s, detailWidth) }
+
+// WriteSourcePlanTable writes a plan's launch source steps and skips (apply
+// shows them with the waves); nothing for a plan without sources.
+func WriteSourcePlanTable(w io.Writer, p *Plan) error {
+	var t textTable
+	writeSourcePlan(&t, p)
+	if err := t.flush(w); err != nil {
+		return fmt.Errorf("write plan: %w", err)
+	}
+	return nil
+}
 
 // writeWarnings lists the instance plan's warnings (next-launch-v1), if any.
 func writeWarnings(t *textTable, p *Plan) {
@@ -45,11 +65,11 @@ func writeSourcePlan(t *textTable, p *Plan) {
 			if it.Defaults != nil {
 				sets = it.Defaults.String()
 			}
-			detail := it.Detail
+			d := it.Detail
 			if len(it.Blockers) > 0 {
-				detail += "; --force overrides: " + strings.Join(it.Blockers, ", ")
+				d += "; --force overrides: " + strings.Join(it.Blockers, ", ")
 			}
-			t.row(cell(it.Account), cell(it.Region), cell(it.ID), string(it.Action), dash(sets), strconv.Itoa(it.Instances), text(detail))
+			t.row(cell(it.Account), cell(it.Region), cell(it.ID), string(it.Action), dash(sets), strconv.Itoa(it.Instances), detailCell(d))
 		}
 		t.end()
 	}
@@ -58,11 +78,11 @@ func writeSourcePlan(t *textTable, p *Plan) {
 		t.line("SOURCES SKIPPED")
 		t.row("ACCOUNT", "REGION", "SOURCE", "REASON", "DETAIL")
 		for _, it := range p.SourcesSkipped {
-			detail := it.Detail
+			d := it.Detail
 			if len(it.Blockers) > 0 {
-				detail += "; blocked by: " + strings.Join(it.Blockers, ", ")
+				d += "; blocked by: " + strings.Join(it.Blockers, ", ")
 			}
-			t.row(cell(it.Account), cell(it.Region), cell(it.ID), it.Reason, text(detail))
+			t.row(cell(it.Account), cell(it.Region), cell(it.ID), it.Reason, detailCell(d))
 		}
 		t.end()
 	}

@@ -216,6 +216,9 @@ func runApply(cmd *cobra.Command, g *globals, f *applyFlags, planPath string) er
 	if err := writeApplyPlan(s.Out, planPath, plan, waves); err != nil {
 		return withCode(exitError, err)
 	}
+	if err := remediate.WriteSourcePlanTable(s.Out, plan); err != nil {
+		return withCode(exitError, err)
+	}
 	skipped := append(remediate.SkippedSourceResults(plan.SourcesSkipped), remediate.SkippedResults(plan.Skipped)...)
 	if len(plan.Changes) == 0 && len(plan.Sources) == 0 {
 		out := &remediate.Outcome{Live: f.live, Summary: remediate.Summary{Skipped: map[string]int{}}}

@@ -260,6 +260,9 @@ func TestApplySourcesPlan(t *testing.T) {
 	if after := s.state(t); res.code != exitOK || after.String() != before.String() {
 		t.Fatalf("apply dry run: exit %d, sources %s → %s\n%s", res.code, before, after, res.stdout)
 	}
+	if !strings.Contains(res.stdout, "SOURCES: 7 step(s), 5 skipped") {
+		t.Errorf("apply does not show the plan's source steps:\n%s", res.stdout)
+	}
 	res = remCLI(t, t.Context(), "", false, remArgs("apply", planPath, "--live", "--yes", "--journal", s.journal)...)
 	if res.code != exitOK {
 		t.Fatalf("apply: exit %d\n%s", res.code, res.stdout)
