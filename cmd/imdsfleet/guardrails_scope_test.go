@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/imdsfleet/imdsfleet/internal/guardrails"
 	"github.com/imdsfleet/imdsfleet/internal/sim/fleet"
+	"github.com/imdsfleet/imdsfleet/report"
 )
 
 // These tests scan the simulated AWS with the real command, limited to
@@ -102,6 +104,20 @@ func TestGuardrailsRegionsLimitedScan(t *testing.T) {
 		t.Errorf("the scanned Region: %s, want safe (%v)", rd.Status, rd.Unknown)
 	}
 
+	// The same report as an older imdsfleet wrote it (no
+	// scanOptions.selection): nothing says the other Regions were left
+	// out, so the account must not read safe either.
+	old := readReportPath(t, p("us.json"))
+	old.ScanOptions.Selection = nil
+	writeReportPath(t, p("old.json"), old)
+	rd = readiness(t, p("old.json"), guardrails.ScopeAccount, scanAcctA, guardrails.DenyV1Reenable)
+	if rd.Status != guardrails.Unknown || !slices.ContainsFunc(rd.Unknown, func(s string) bool { return strings.Contains(s, "does not record which Regions") }) {
+		t.Errorf("account of a --regions us-east-1 report without its selection: %s %q, want unknown saying the Regions asked for are not recorded", rd.Status, rd.Unknown)
+	}
+	if res := guardrailsCLI(t, "--report", p("old.json"), "--format", "json", "--expect-regions", "us-east-1,eu-west-1,ap-southeast-2"); !strings.Contains(res.out, "Region eu-west-1 was not scanned in account "+scanAcctA) {
+		t.Errorf("--expect-regions on the older report does not name the missing Region:\n%s%s", res.out, res.err)
+	}
+
 	res := scanCLI(t, false, "report", "merge", "-o", p("all.json"), p("us.json"), p("rest.json"))
 	if res.code != exitOK {
 		t.Fatalf("merge: exit %d\n%s", res.code, res.err)
@@ -157,5 +173,12 @@ func TestGuardrailsShardedScan(t *testing.T) {
 	}
 	if rd := readiness(t, p("all.json"), guardrails.ScopeOU, root, guardrails.DenyV1Reenable); rd.Status != guardrails.Safe {
 		t.Errorf("the root after merging every shard: %s, want safe (%v)", rd.Status, rd.Unknown)
+	}
+}
+
+func writeReportPath(t *testing.T, path string, r *report.Report) {
+	t.Helper()
+	if err := report.WriteOutput(path, func(w io.Writer) error { return report.WriteJSON(w, r) }); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -46,7 +46,7 @@ func guardrailsReport(t *testing.T, launch bool) string {
 		Tool:          report.Tool{Name: "imdsfleet", Version: "test"},
 		GeneratedAt:   end,
 		Window:        report.Window{Start: end.Add(-14 * 24 * time.Hour).Truncate(24 * time.Hour), End: end},
-		ScanOptions:   &report.ScanOptions{MinObservedDays: 7, ContainerTags: []string{}, LaunchSources: launch},
+		ScanOptions:   &report.ScanOptions{MinObservedDays: 7, ContainerTags: []string{}, LaunchSources: launch, Selection: &report.Selection{}},
 	}
 	required := report.NextLaunch{Status: report.NextLaunchResolved,
 		HttpTokens: "required", HttpTokensFrom: report.LayerLaunchTemplate,

@@ -266,6 +266,13 @@ func Assess(ev Evidence, p Params, now time.Time) (*Assessment, error) {
 	// --expect-regions) those scanned elsewhere but not there.
 	regionGaps := func(acct string) []string {
 		gaps := missingRegions(acct, byAccount[acct], allRegions)
+		if !ev.HasSelection && len(p.ExpectRegions) == 0 {
+			// A report written before imdsfleet recorded its selection
+			// (or with it removed) cannot tell a Region the scan never
+			// read from one with nothing in it: a scan with --regions
+			// us-east-1 of every account would otherwise read complete.
+			gaps = append(gaps, fmt.Sprintf("the report does not record which Regions the scan was asked for (no scanOptions.selection: an older imdsfleet wrote it), so Regions of account %s that were never read cannot be told from empty ones: re-scan with this imdsfleet, or pass --expect-regions with every Region the accounts use", acct))
+		}
 		if left := ev.RegionsNotScanned[acct]; len(left) > 0 {
 			limit := ""
 			if ev.RegionsLimit != "" {

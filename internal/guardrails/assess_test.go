@@ -33,6 +33,8 @@ func crafted() guardrails.Evidence {
 	ev := guardrails.Evidence{
 		GeneratedAt: windowEnd, WindowStart: windowEnd.Add(-14 * 24 * time.Hour), WindowEnd: windowEnd,
 		HasLaunchSources: true, HasAccountDefaults: true, HasOUs: true,
+		// The scan recorded its selection: every enabled Region.
+		HasSelection: true,
 		OUs: []guardrails.OU{
 			{ID: "r-root", Name: "Root"},
 			{ID: "ou-v1", Name: "legacy", Parent: "r-root", Accounts: []string{acctV1}},
@@ -173,7 +175,15 @@ func TestAssessGaps(t *testing.T) {
 		{"old scan", func(_ *guardrails.Evidence, p *guardrails.Params) {
 			p.MaxAge = time.Hour
 		}, "unknown unknown unknown unknown", "the scan ended 3h0m0s ago"},
+		{"no selection recorded", func(ev *guardrails.Evidence, _ *guardrails.Params) {
+			// An older report, scanned (say) with --regions of two Regions:
+			// the other Regions of every account may never have been read.
+			ev.HasSelection = false
+		}, "unknown unknown unknown unknown", "the report does not record which Regions the scan was asked for"},
 		{"missing Region", func(ev *guardrails.Evidence, _ *guardrails.Params) {
+			// An older report (no selection): a Region scanned in the
+			// other accounts and not in this one.
+			ev.HasSelection = false
 			var ts []guardrails.Target
 			for _, t := range ev.Targets {
 				if t.Account != acctDone || t.Region != "eu-west-1" {
@@ -230,6 +240,12 @@ func TestAssessGaps(t *testing.T) {
 		{"hop limit ceiling", func(ev *guardrails.Evidence, p *guardrails.Params) {
 			p.MaxHopLimit = 1
 		}, "blocked safe safe safe", ""},
+		{"no selection, Regions expected and scanned", func(ev *guardrails.Evidence, p *guardrails.Params) {
+			// --expect-regions says which Regions every account has: with
+			// all of them scanned, an older report can be complete.
+			ev.HasSelection = false
+			p.ExpectRegions = []string{"eu-west-1", "us-east-1"}
+		}, "safe safe safe safe", ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

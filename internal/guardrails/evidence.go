@@ -39,7 +39,8 @@ type Evidence struct {
 	// scan was limited, e.g. "--regions us-east-1"), and NotSelected says
 	// why an account the organization lists is not in the report (another
 	// shard's). Without it, a Region scanned in some account but missing
-	// in another is taken as a gap.
+	// in another is taken as a gap, and account and OU scopes are never
+	// safe unless Params.ExpectRegions names the Regions to expect.
 	HasSelection      bool
 	RegionsNotScanned map[string][]string
 	RegionsLimit      string
