@@ -77,10 +77,15 @@ const (
 	SourceAccountDefault      = "account-default"
 	// The kinds below occur on instances only: launchers imdsfleet
 	// cannot read the settings of through the EC2 and Auto Scaling APIs.
-	SourceKarpenter   = "karpenter"     // karpenter.sh/nodepool without a launch template tag
+	SourceKarpenter   = "karpenter"     // karpenter.sh/nodepool (its EC2NodeClass decides; a template tag is evidence)
 	SourceEKSAutoMode = "eks-auto-mode" // eks:kubernetes-node-pool-name
 	SourceManual      = "manual"        // no tag of any launcher: launched by hand or by a tool that leaves none
 )
+
+// KarpenterTemplatePrefix begins the name of every launch template
+// Karpenter writes from an EC2NodeClass ("karpenter.k8s.aws/<hash>", see
+// docs/next-launch.md).
+const KarpenterTemplatePrefix = "karpenter.k8s.aws/"
 
 // AccountDefaults are the instance metadata defaults of one (account,
 // Region), as GetInstanceMetadataDefaults answers them. An empty string

@@ -135,6 +135,9 @@ func sourceFixText(s *LaunchSource, toFix map[string]bool) string {
 	switch s.Kind {
 	case SourceLaunchTemplate:
 		fix = "Create a version with MetadataOptions HttpTokens=required and point its users at it (make it $Default/$Latest)."
+		if strings.HasPrefix(s.Name, KarpenterTemplatePrefix) {
+			fix = "Karpenter wrote this template from an EC2NodeClass (its name says so) and rewrites it: set spec.metadataOptions.httpTokens: required in that EC2NodeClass instead."
+		}
 	case SourceLaunchConfiguration:
 		fix = "Move its groups to a launch template with HttpTokens=required (launch configurations cannot be modified)."
 	case SourceAutoScalingGroup:

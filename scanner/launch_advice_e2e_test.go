@@ -1,6 +1,7 @@
 package scanner_test
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 
@@ -74,5 +75,64 @@ func TestScanUnresolvedSourceIsSomethingToDo(t *testing.T) {
 		if strings.Contains(w.Recommendation, "Nothing to do") && strings.Contains(w.Recommendation, "could not be worked out") {
 			t.Errorf("workload %s contradicts itself: %q", w.ID, w.Recommendation)
 		}
+	}
+}
+
+// TestScanKarpenterTemplateIsEvidence: a Karpenter node carries the tags
+// of the launch template Karpenter wrote for it from its EC2NodeClass.
+// Its next launch is not that template's (it was taken for one, and the
+// fix said "create a template version", which Karpenter overwrites): the
+// EC2NodeClass decides, so it stays unresolved, with the template's
+// settings as evidence (here tokens optional: risk next-launch-v1), and
+// every recommendation points at the EC2NodeClass. A node whose template
+// Karpenter has since deleted says that no evidence is left.
+func TestScanKarpenterTemplateIsEvidence(t *testing.T) {
+	f := precedenceFleet()
+	use1 := &f.Accounts[0].Regions[0]
+	use1.LaunchTemplates = append(use1.LaunchTemplates, fleet.LaunchTemplate{ID: lt(8), Name: "karpenter.k8s.aws/1234567890",
+		Versions: []fleet.LaunchTemplateVersion{{ImageID: amiPlain, MetadataOptions: optional(1)}}})
+	node := running(23, amiPlain)
+	node.Tags = map[string]string{"karpenter.sh/nodepool": "general", "karpenter.k8s.aws/ec2nodeclass": "al2023", "eks:cluster-name": "prod",
+		fleet.TagLaunchTemplateID: lt(8), fleet.TagLaunchTemplateVersion: "1"}
+	use1.Instances = append(use1.Instances, node)
+	env := start(t, f, scantest.New(clock))
+	r := env.scan(t, scanner.Options{})
+
+	in := byInstance(r, iid(23))
+	if ls := in.LaunchSource; ls == nil || ls.Kind != report.SourceKarpenter || ls.SourceID != "" || ls.TemplateID != lt(8) {
+		t.Errorf("launch source %+v, want kind karpenter, no source id, template %s kept", in.LaunchSource, lt(8))
+	}
+	n := in.NextLaunch
+	if n == nil || n.Status != report.NextLaunchUnresolved || n.HttpTokens != "optional" || n.HttpTokensFrom != report.LayerLaunchTemplate {
+		t.Fatalf("next launch %+v, want unresolved with tokens optional from the template as evidence", n)
+	}
+	for _, want := range []string{"EC2NodeClass al2023", "launch-template/" + lt(8) + "/1", "evidence"} {
+		if !strings.Contains(n.Reason, want) {
+			t.Errorf("next launch reason %q lacks %q", n.Reason, want)
+		}
+	}
+	if !in.HasRisk(report.RiskNextLaunchV1) || !strings.Contains(in.Recommendation, "spec.metadataOptions.httpTokens: required in the EC2NodeClass") ||
+		strings.Contains(in.Recommendation, "Create a") {
+		t.Errorf("risks %v, recommendation %q: want next-launch-v1 and the EC2NodeClass named as the fix", in.Risks, in.Recommendation)
+	}
+	w := workloadOf(r, in)
+	if w.Kind != report.WorkloadKarpenter || w.Step != report.StepFixSource || !strings.Contains(w.Recommendation, "EC2NodeClass") ||
+		strings.Contains(w.Recommendation, "template version") {
+		t.Errorf("workload %s: step %s, recommendation %q: want fix-source naming the EC2NodeClass", w.ID, w.Step, w.Recommendation)
+	}
+	var md bytes.Buffer
+	if err := report.Write(&md, report.FormatMarkdown, r, report.TableOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(md.String(), "\n") {
+		if strings.HasPrefix(line, "| launch-template/"+lt(8)+"/1 ") && !strings.Contains(line, "in that EC2NodeClass instead") {
+			t.Errorf("sources to fix: Karpenter's template is to be fixed by hand: %s", line)
+		}
+	}
+
+	gone := byInstance(r, iid(22)) // its template, lt(9), is gone
+	if n := gone.NextLaunch; n == nil || n.Status != report.NextLaunchUnresolved || n.HttpTokens != "" ||
+		!strings.Contains(n.Reason, "EC2NodeClass") || !strings.Contains(n.Reason, "cannot be read as evidence") {
+		t.Errorf("Karpenter node with a deleted template: next launch %+v", n)
 	}
 }

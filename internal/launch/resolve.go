@@ -412,8 +412,11 @@ func (x *index) assemble(tokens, hop, endpoint field) report.NextLaunch {
 }
 
 func joinReasons(a, b string) string {
-	if a == "" {
+	switch {
+	case a == "":
 		return b
+	case b == "":
+		return a
 	}
 	return a + "; " + b
 }
@@ -611,12 +614,37 @@ func (x *index) instanceNext(src *report.InstanceLaunchSource, groupNext map[str
 		src.SourceID = id
 		return x.resolve(v.MetadataOptions, report.LayerLaunchTemplate, v.ImageID)
 	case report.SourceKarpenter:
-		return unresolved(fmt.Sprintf("launched by Karpenter (node pool %s) without a launch template tag: its EC2NodeClass %s sets the metadata options (Karpenter's default: tokens required, hop limit 1), which the EC2 API does not show",
-			src.KarpenterPool, orUnknown(src.KarpenterClass)))
+		return x.karpenterNext(src)
 	case report.SourceEKSAutoMode:
 		return unresolved(fmt.Sprintf("launched by EKS Auto Mode (node pool %s): its NodeClass decides the metadata options, which the EC2 API does not show", src.KarpenterPool))
 	}
 	return unresolved("launched without a launch template, group or fleet (by hand, or by a tool that leaves no tag): its replacement gets whatever its launch asks for; a launch that sets nothing gets the account defaults (source account-default)")
+}
+
+// karpenterNext is the next launch of a Karpenter node. Its EC2NodeClass
+// (spec.metadataOptions) decides, and the EC2 API does not show it, so
+// the next launch stays unresolved. When the node carries the template
+// tags, the launch template Karpenter wrote from the EC2NodeClass for it
+// is evidence of those options: its settings are given (so a template
+// that allows v1 still gives the risk next-launch-v1), and the reason
+// says where they come from and that the fix is the EC2NodeClass, which
+// Karpenter rewrites its templates from.
+func (x *index) karpenterNext(src *report.InstanceLaunchSource) report.NextLaunch {
+	owner := fmt.Sprintf("launched by Karpenter (node pool %s): its EC2NodeClass %s sets the metadata options (spec.metadataOptions; Karpenter's default: tokens required, hop limit 1), which the EC2 API does not show",
+		src.KarpenterPool, orUnknown(src.KarpenterClass))
+	if src.TemplateID == "" {
+		return unresolved(owner + "; it carries no launch template tag to read them from")
+	}
+	v, id, why := x.version(TemplateRef{ID: src.TemplateID, Version: src.TemplateVersion})
+	if v == nil {
+		return unresolved(owner + "; the launch template Karpenter wrote for it cannot be read as evidence: " + why + " (Karpenter replaces its templates when the EC2NodeClass changes)")
+	}
+	n := x.resolve(v.MetadataOptions, report.LayerLaunchTemplate, v.ImageID)
+	if n.Status == report.NextLaunchResolved {
+		n.Status = report.NextLaunchUnresolved
+	}
+	n.Reason = joinReasons(owner+"; these settings are those of "+id+", the launch template Karpenter wrote from it for this node: evidence of the EC2NodeClass when the node launched, to fix in the EC2NodeClass, not in the template (Karpenter rewrites it)", n.Reason)
+	return n
 }
 
 func orUnknown(s string) string {

@@ -295,7 +295,11 @@ func TestInstances(t *testing.T) {
 		{"i-lt-gone", report.SourceLaunchTemplate, "", unresolvedBecause("lt-web has no version 8")},
 		{"i-asg-gone", report.SourceAutoScalingGroup, "", unresolvedBecause("Auto Scaling group deleted-asg no longer exists")},
 		{"i-karpenter", report.SourceKarpenter, "", unresolvedBecause("Karpenter (node pool default)", "EC2NodeClass al2023")},
-		{"i-karpenter-lt", report.SourceLaunchTemplate, "launch-template/lt-gpu/7", optionalLT},
+		// Karpenter wrote lt-gpu from its EC2NodeClass: the template's
+		// settings are given as evidence, the next launch stays
+		// unresolved, and the reason says the EC2NodeClass is the fix.
+		{"i-karpenter-lt", report.SourceKarpenter, "", want{tokens: "optional", tokensFrom: "launch-template", hop: 1, hopFrom: "built-in", endpoint: "enabled", endpointFrom: "built-in",
+			status: report.NextLaunchUnresolved, reason: []string{"launched by Karpenter (node pool default)", "EC2NodeClass", "launch-template/lt-gpu/7", "evidence", "not in the template"}}},
 		{"i-auto", report.SourceEKSAutoMode, "", unresolvedBecause("EKS Auto Mode (node pool general-purpose)")},
 		{"i-manual", report.SourceManual, "", unresolvedBecause("launched without a launch template, group or fleet")},
 	}
@@ -320,7 +324,7 @@ func TestInstances(t *testing.T) {
 	// Sources list the instances that use them, through groups too.
 	for id, wantInstances := range map[string]string{
 		"auto-scaling-group/mixed-override": "i-asg",
-		"launch-template/lt-gpu/7":          "i-asg,i-karpenter-lt",
+		"launch-template/lt-gpu/7":          "i-asg", // not i-karpenter-lt: its source is the EC2NodeClass
 		"launch-template/lt-web/3":          "i-asg,i-eks",
 		"launch-template/lt-web/1":          "i-lt",
 		"launch-configuration/legacy-lc":    "i-legacy",

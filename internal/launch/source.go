@@ -21,8 +21,9 @@ const (
 // SourceOf reads where an instance came from out of its tags. The kind is
 // the first that applies: the Auto Scaling group (its next instance comes
 // from the group's current template or configuration, whatever launched
-// this one), the launch template version, EKS Auto Mode, a Karpenter node
-// pool without a template tag, else manual. The other tags (EKS node
+// this one), a Karpenter node pool (its EC2NodeClass decides; the launch
+// template Karpenter wrote from it, when tagged, is kept as evidence), the
+// launch template version, EKS Auto Mode, else manual. The other tags (EKS node
 // group and cluster, Beanstalk environment, fleet) are kept for the
 // workloads and for people. SourceID is left for [Resolve] to fill.
 func SourceOf(tags map[string]string) report.InstanceLaunchSource {
@@ -44,6 +45,11 @@ func SourceOf(tags map[string]string) report.InstanceLaunchSource {
 	switch {
 	case s.AutoScalingGroup != "":
 		s.Kind, s.Name = report.SourceAutoScalingGroup, s.AutoScalingGroup
+	case s.KarpenterPool != "" && autoPool == "":
+		// Karpenter launches through CreateFleet from launch templates it
+		// writes from the EC2NodeClass, so its nodes carry the template
+		// tags too; the template is Karpenter's output, not the source.
+		s.Kind, s.Name = report.SourceKarpenter, s.KarpenterPool
 	case s.TemplateID != "":
 		s.Kind, s.Name = report.SourceLaunchTemplate, s.TemplateID+":"+s.TemplateVersion
 	case autoPool != "":

@@ -34,6 +34,17 @@ func launchAdvice(in *report.Instance) string {
 		src = "its launch source " + ls.SourceID
 	}
 	n := in.NextLaunch
+	if ls := in.LaunchSource; ls != nil && ls.Kind == report.SourceKarpenter && (n.Fails() || n.AllowsV1()) {
+		what := "its replacement would allow IMDSv1"
+		if n.Fails() {
+			what = fmt.Sprintf("its next launch will fail (HttpTokensEnforced is enabled in %s)", in.Region)
+		}
+		class := "its EC2NodeClass"
+		if ls.KarpenterClass != "" {
+			class += " " + ls.KarpenterClass
+		}
+		return fmt.Sprintf("Fix %s too: by the launch template Karpenter wrote for this node, %s; %s.", class, what, karpenterFix)
+	}
 	switch {
 	case n.Fails():
 		return fmt.Sprintf("Fix %s too: its next launch will fail, because HttpTokensEnforced is enabled in %s and the source leaves httpTokens optional (from %s); set HttpTokens=required in it, or no replacement can launch.",

@@ -36,6 +36,15 @@ func PlanWorkload(w *report.Workload, viaLaunchConfig bool) (step, recommendatio
 	} else if len(w.SourceIDs) > 1 {
 		src = fmt.Sprintf("its launch sources (%s)", strings.Join(w.SourceIDs, ", "))
 	}
+	if w.Kind == report.WorkloadKarpenter && len(w.SourceIDs) == 0 && (n.Fails() || n.AllowsV1()) {
+		// Its next launch is the evidence of the templates Karpenter
+		// wrote (see launch.karpenterNext): the fix is the EC2NodeClass.
+		what := "it would launch replacements with IMDSv1 allowed"
+		if n.Fails() {
+			what = "it cannot launch nodes (HttpTokensEnforced refuses its tokens-optional launch)"
+		}
+		return report.StepFixSource, fmt.Sprintf("Fix its Karpenter EC2NodeClass first: by the launch template Karpenter wrote for its nodes, %s; %s.", what, karpenterFix)
+	}
 	switch {
 	case n.Fails():
 		return report.StepFixSource, fmt.Sprintf("Fix %s first: it cannot launch instances (HttpTokensEnforced refuses its tokens-optional launch); %s.", src, fixText(n, viaLaunchConfig))
@@ -70,6 +79,9 @@ func PlanWorkload(w *report.Workload, viaLaunchConfig bool) (step, recommendatio
 	}
 	return report.StepDone, "Nothing to do: IMDSv2 is enforced (or IMDS is off) on every instance, and its next launch keeps IMDSv1 off."
 }
+
+// karpenterFix says where a Karpenter node's metadata options are fixed.
+const karpenterFix = "set spec.metadataOptions.httpTokens: required in the EC2NodeClass (Karpenter writes its launch templates from it, so a template edited by hand is rewritten)"
 
 // LayerText names a next-launch layer for people: "the launch template"
 // (see [report.DescribeLayer]).
