@@ -58,6 +58,7 @@ const (
 	SkipMixedPolicy         = "mixed-instances-policy"
 	SkipNoTemplateRefs      = "report-without-template-refs"
 	SkipDependsOn           = "depends-on-failed" // execution: the step it needs did not succeed
+	SkipSourcesNotRead      = "launch-sources-not-read"
 )
 
 // DefaultsChange is what one ModifyInstanceMetadataDefaults call sets.
@@ -186,8 +187,29 @@ func planSources(r *report.Report, verdicts []policy.Verdict, o PlanOptions) (ch
 		}
 		bySrc[t] = append(bySrc[t], s)
 	}
+	unread := map[target]string{}
+	for _, tg := range r.Targets {
+		var reads []string
+		for _, e := range tg.LaunchErrors {
+			reads = append(reads, e.Read+" ("+e.Permission+")")
+		}
+		if len(reads) > 0 {
+			unread[target{tg.Account, tg.Region}] = strings.Join(reads, ", ")
+		}
+	}
 	for _, t := range order {
 		if len(o.Regions) > 0 && !slices.Contains(o.Regions, t.region) {
+			continue
+		}
+		if why, ok := unread[t]; ok {
+			// Who launches from what is not all known (a group not read may
+			// pin a version, or follow $Latest): change nothing there.
+			for _, s := range bySrc[t] {
+				if s.ToFix() && s.Kind != report.SourceAutoScalingGroup {
+					sp.skipped = append(sp.skipped, SourceItem{Account: s.Account, Region: s.Region, ID: s.ID, Source: s.ID, Reason: SkipSourcesNotRead,
+						Detail: "the scan could not read every launch source here (" + why + "): grant the read and scan again, so that every user of this source is known"})
+				}
+			}
 			continue
 		}
 		sp.target(t.account, t.region, bySrc[t])

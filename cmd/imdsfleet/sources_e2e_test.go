@@ -346,3 +346,37 @@ func fmtMap(m map[string]int) string {
 	b, _ := json.Marshal(m)
 	return string(b)
 }
+
+// TestRemediateSourcesNotAllRead: where the scan could not read every
+// launch source (Auto Scaling denied), nothing there is changed: a group
+// not read may pin the version or follow $Latest.
+func TestRemediateSourcesNotAllRead(t *testing.T) {
+	f := srcFleet()
+	f.Accounts[0].Regions[1].Knobs = &fleet.Knobs{AutoScalingDenied: true} // eu-west-1
+	dayStable(t)
+	_, url := simtest.Start(t, f, sim.Options{Seed: 3})
+	remEnv(t, url)
+	dir := t.TempDir()
+	reportPath := filepath.Join(dir, "scan.json")
+	if res := scanCLI(t, false, "scan", "--regions", "us-east-1,eu-west-1", "--output", reportPath); res.code != exitIncomplete {
+		t.Fatalf("scan: exit %d, want %d\n%s", res.code, exitIncomplete, res.err)
+	}
+	planPath := filepath.Join(dir, "plan.json")
+	remCLI(t, t.Context(), "", false, remArgs("remediate", "--report", reportPath, "--scope", "sources", "--plan-out", planPath)...)
+	p := readPlan(t, planPath)
+	for _, it := range p.Sources {
+		if it.Region == "eu-west-1" {
+			t.Errorf("a step planned where the launch sources were not all read: %+v", it)
+		}
+	}
+	found := false
+	for _, it := range p.SourcesSkipped {
+		if it.Region == "eu-west-1" && it.ID == "launch-template/"+srcTplEU+"/1" && it.Reason == remediate.SkipSourcesNotRead &&
+			strings.Contains(it.Detail, "autoscaling:DescribeAutoScalingGroups") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("eu-west-1's template not skipped as launch-sources-not-read naming the permission: %q", sourceIDs(p.SourcesSkipped))
+	}
+}
