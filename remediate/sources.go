@@ -191,7 +191,13 @@ func planSources(r *report.Report, verdicts []policy.Verdict, o PlanOptions) (ch
 	for _, tg := range r.Targets {
 		var reads []string
 		for _, e := range tg.LaunchErrors {
-			reads = append(reads, e.Read+" ("+e.Permission+")")
+			// The reads that say who launches from what; a failed read of
+			// the account defaults or AMIs leaves those next launches
+			// unresolved instead, and so not to fix.
+			switch e.Read {
+			case "DescribeAutoScalingGroups", "DescribeLaunchTemplateVersions", "DescribeLaunchTemplates":
+				reads = append(reads, e.Read+" ("+e.Permission+")")
+			}
 		}
 		if len(reads) > 0 {
 			unread[target{tg.Account, tg.Region}] = strings.Join(reads, ", ")
