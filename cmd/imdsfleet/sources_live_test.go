@@ -381,3 +381,36 @@ func TestRemediateSourcesSIGKILLResumes(t *testing.T) {
 		t.Errorf("journal of web's create after the resume: %+v", e)
 	}
 }
+
+// TestRemediateSourcesThrottled: with half of every source write answered
+// as throttled, the run still makes every change exactly once: throttling
+// only slows it down (retried, the create with its same ClientToken).
+func TestRemediateSourcesThrottled(t *testing.T) {
+	s := srcStart(t, srcFleet())
+	faults := []fleet.Fault{
+		{API: "CreateLaunchTemplateVersion", Rate: 0.5, Code: "RequestLimitExceeded", Status: 503},
+		{API: "ModifyLaunchTemplate", Rate: 0.5, Code: "RequestLimitExceeded", Status: 503},
+		{API: "ModifyInstanceMetadataDefaults", Rate: 0.5, Code: "RequestLimitExceeded", Status: 503},
+		{API: "UpdateAutoScalingGroup", Rate: 0.5, Code: "Throttling", Status: 400},
+	}
+	for _, r := range []string{"us-east-1", "eu-west-1"} {
+		s.srv.SetKnobs(remAcct, r, fleet.Knobs{Faults: faults})
+	}
+	res := remCLI(t, t.Context(), "", false, remArgs("remediate", "--report", s.report, "--scope", "sources", "--live", "--yes", "--journal", s.journal)...)
+	if res.code != exitOK {
+		t.Fatalf("throttled run: exit %d\n%s", res.code, res.stdout)
+	}
+	throttled := 0
+	for _, c := range s.srv.SourceCalls() {
+		if c.Outcome == "RequestLimitExceeded" || c.Outcome == "Throttling" {
+			throttled++
+		}
+	}
+	if throttled == 0 {
+		t.Fatal("no call was throttled: the test checks nothing")
+	}
+	checkFixed(t, s)
+	if calls := liveSourceCalls(s.srv); calls["CreateLaunchTemplateVersion"] != 3 || calls["UpdateAutoScalingGroup"] != 1 {
+		t.Errorf("accepted calls %v after %d throttled", calls, throttled)
+	}
+}
