@@ -35,7 +35,7 @@ type RolloutStatus struct {
 	// Wave is the wave in progress, or the one that stopped the rollout.
 	Wave int `json:"wave,omitempty"`
 	// NextWave is the wave the next apply run works on: the wave being
-	// applied or baked, else the one after the last that passed (0: none
+	// applied, baked or held (no bake data), else the one after the last that passed (0: none
 	// left, or stopped). A scheduled job passes it as --until-wave to
 	// advance one wave per run.
 	NextWave    int        `json:"nextWave"`
