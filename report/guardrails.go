@@ -107,6 +107,15 @@ func GuardrailEvidence(r *Report) guardrails.Evidence {
 			InstanceProfile: in.InstanceProfileArn != "" || in.HasRisk(RiskRoleExposed),
 			Tags:            in.Tags,
 		}
+		switch in.Usage.Status {
+		case UsageError:
+			gi.UsageUnread = "not read"
+			if in.Usage.Error != "" {
+				gi.UsageUnread += ": " + in.Usage.Error
+			}
+		case UsagePartial:
+			gi.UsageUnread = "CloudWatch answered PartialData for part of the window"
+		}
 		if ev.HasLaunchSources && optional && (in.NextLaunch == nil || in.NextLaunch.HttpTokens == "") {
 			gi.UnknownLauncher = "unknown launcher"
 			if in.LaunchSource != nil {

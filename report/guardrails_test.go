@@ -56,3 +56,41 @@ func TestGuardrailsHostileOUName(t *testing.T) {
 		}
 	}
 }
+
+// TestGuardrailsUsageNotRead: an enforced instance whose usage the scan
+// could not read from CloudWatch (usage status error, as a scan without
+// cloudwatch:GetMetricData writes it) is no evidence that its IMDSv1
+// calls are not being rejected: deny-imdsv1-reenable reads unknown for
+// its account, never safe.
+func TestGuardrailsUsageNotRead(t *testing.T) {
+	end := time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
+	for _, status := range []string{report.UsageError, report.UsagePartial, report.UsageComplete} {
+		r := &report.Report{
+			SchemaVersion: report.SchemaVersion, GeneratedAt: end,
+			Window:      report.Window{Start: end.Add(-14 * 24 * time.Hour), End: end},
+			ScanOptions: &report.ScanOptions{Selection: &report.Selection{}},
+			Targets:     []report.Target{{Account: "111111111111", Region: "us-east-1", Status: report.TargetOK, Instances: 1}},
+			Instances: []report.Instance{{Account: "111111111111", Region: "us-east-1", InstanceID: "i-1",
+				MetadataOptions: report.MetadataOptions{HttpTokens: "required", HttpEndpoint: "enabled", HttpPutResponseHopLimit: 2},
+				Classification:  report.ClassEnforced, Usage: report.Usage{Status: status, Error: "AccessDenied from cloudwatch:GetMetricData"}}},
+		}
+		a, err := guardrails.Assess(report.GuardrailEvidence(r), guardrails.DefaultParams(), end)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := guardrails.Unknown
+		if status == report.UsageComplete {
+			want = guardrails.Safe
+		}
+		for _, s := range a.Scopes {
+			if s.Kind != guardrails.ScopeAccount {
+				continue
+			}
+			for _, rd := range s.Readiness {
+				if rd.Guardrail == guardrails.DenyV1Reenable && rd.Status != want {
+					t.Errorf("usage %s: deny-imdsv1-reenable %s %q, want %s", status, rd.Status, rd.Unknown, want)
+				}
+			}
+		}
+	}
+}

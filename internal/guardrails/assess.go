@@ -165,8 +165,15 @@ type cell struct {
 	unknown          []string // gaps that make every guardrail unknown here
 	launchGap        []string // gaps of the launch guardrails only
 	unknownLaunchers []string
-	skipped          string
+	// usageUnread are, per guardrail, the instances whose IMDSv1 usage
+	// the verdict needs but the report could not (fully) read.
+	usageUnread map[ID][]unreadUsage
+	skipped     string
 }
+
+// unreadUsage is an instance whose IMDSv1 usage was not (fully) read, and
+// why.
+type unreadUsage struct{ id, why string }
 
 // Assess judges every guardrail in every scope of ev with the parameters
 // p, as of now (which only the report's age depends on). It fails only
@@ -201,7 +208,7 @@ func Assess(ev Evidence, p Params, now time.Time) (*Assessment, error) {
 		k := key{account, region}
 		c := cells[k]
 		if c == nil {
-			c = &cell{key: k, blockers: map[ID][]Blocker{}, exempt: map[ID]int{}}
+			c = &cell{key: k, blockers: map[ID][]Blocker{}, exempt: map[ID]int{}, usageUnread: map[ID][]unreadUsage{}}
 			cells[k] = c
 		}
 		return c
@@ -373,7 +380,9 @@ func (p Params) scope(s Scope, guardrails []Guardrail, cs []*cell, global map[ID
 		var items []Blocker
 		launchGuardrail := g.ID == RequireV2AtLaunch || g.ID == DeclarativeDefaults
 		var unknownLaunchers []string
+		var usageUnread []unreadUsage
 		for _, c := range cs {
+			usageUnread = append(usageUnread, c.usageUnread[g.ID]...)
 			items = append(items, c.blockers[g.ID]...)
 			rd.Exempt += c.exempt[g.ID]
 			rd.Unknown = append(rd.Unknown, c.unknown...)
@@ -389,6 +398,17 @@ func (p Params) scope(s Scope, guardrails []Guardrail, cs []*cell, global map[ID
 				more = fmt.Sprintf(" and %d more", n-3)
 			}
 			rd.Unknown = append(rd.Unknown, fmt.Sprintf("%d instances allow IMDSv1 and came from a launcher whose next launch is not known (%s%s)", n, strings.Join(shown, ", "), more))
+		}
+		if n := len(usageUnread); n > 0 {
+			var shown []string
+			for _, u := range usageUnread[:min(n, 3)] {
+				shown = append(shown, u.id)
+			}
+			more := ""
+			if n > 3 {
+				more = fmt.Sprintf(" and %d more", n-3)
+			}
+			rd.Unknown = append(rd.Unknown, fmt.Sprintf("the IMDSv1 usage of %d instances was not fully read from CloudWatch (%s%s; %s: %s): calls not counted cannot be told from no calls; re-scan once CloudWatch can be read", n, strings.Join(shown, ", "), more, usageUnread[0].id, usageUnread[0].why))
 		}
 		rd.Unknown = slices.Concat(global[g.ID], rd.Unknown, gaps)
 		if len(cs) == 0 && len(gaps) == 0 {
@@ -449,6 +469,23 @@ func (p Params) instanceBlockers(c *cell, in *Instance) {
 	}
 	if in.V1Rejected && !in.TokensOptional {
 		add(DenyV1Reenable, KindInstanceV1Rejected, "IMDSv2 required while IMDSv1 calls are rejected: putting it back to optional would be denied", true)
+	}
+	if in.UsageUnread == "" {
+		return
+	}
+	// What the usage would have shown is not known: a verdict that rests
+	// on it is unknown where the instance is not already a blocker (nor
+	// exempt from it by tag).
+	unread := func(g ID, exemptible bool) {
+		if !(exemptible && exempt) {
+			c.usageUnread[g] = append(c.usageUnread[g], unreadUsage{in.ID, oneLine(in.UsageUnread)})
+		}
+	}
+	if !in.TokensOptional && !in.V1Rejected {
+		// Rejected IMDSv1 calls (MetadataNoTokenRejected) not read. An
+		// instance that allows IMDSv1 needs no more: its classification
+		// (no-data when the usage is unreadable) already weighed it.
+		unread(DenyV1Reenable, true)
 	}
 }
 

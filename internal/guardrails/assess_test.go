@@ -372,3 +372,41 @@ func TestAssessUnitNotFullyRead(t *testing.T) {
 		t.Errorf("sibling ou-lt: %s %q, want safe", rd.Status, rd.Unknown)
 	}
 }
+
+// TestAssessUsageNotRead: an enforced instance whose rejected IMDSv1 calls
+// could not be read from CloudWatch leaves deny-imdsv1-reenable unknown
+// (not safe) in its Region, account and OU; exempting it by tag drops the
+// gap of that SCP only.
+func TestAssessUsageNotRead(t *testing.T) {
+	ev := crafted()
+	for i := range ev.Instances {
+		if ev.Instances[i].Account == acctDone && ev.Instances[i].Region == "us-east-1" {
+			ev.Instances[i].UsageUnread = "not read: AccessDenied from cloudwatch:GetMetricData"
+			ev.Instances[i].Tags = map[string]string{"imds-exempt": "yes"}
+		}
+	}
+	a, err := guardrails.Assess(ev, guardrails.DefaultParams(), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sc := range []struct{ kind, id string }{{guardrails.ScopeOU, "ou-done"}, {guardrails.ScopeAccount, acctDone}, {guardrails.ScopeRegion, acctDone + "/us-east-1"}} {
+		if got := statuses(t, a, sc.kind, sc.id); got != "safe unknown safe safe" {
+			t.Errorf("%s %s: %s, want safe unknown safe safe", sc.kind, sc.id, got)
+		}
+	}
+	rd := readiness(t, a, guardrails.ScopeOU, "ou-done", guardrails.DenyV1Reenable)
+	if !strings.Contains(strings.Join(rd.Unknown, "\n"), "IMDSv1 usage of 1 instances was not fully read from CloudWatch (i-333us; i-333us: not read: AccessDenied") {
+		t.Errorf("unknown %q does not name the instance and why", rd.Unknown)
+	}
+	if got := statuses(t, a, guardrails.ScopeRegion, acctDone+"/eu-west-1"); got != "safe safe safe safe" {
+		t.Errorf("the other Region: %s, want safe x4", got)
+	}
+	p := guardrails.DefaultParams()
+	p.ExemptTagKey = "imds-exempt"
+	if a, err = guardrails.Assess(ev, p, now); err != nil {
+		t.Fatal(err)
+	}
+	if got := statuses(t, a, guardrails.ScopeOU, "ou-done"); got != "safe safe safe safe" {
+		t.Errorf("with the instance exempt by tag: %s, want safe x4", got)
+	}
+}

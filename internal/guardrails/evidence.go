@@ -88,6 +88,11 @@ type Instance struct {
 	// over IMDS.
 	InstanceProfile bool
 	Tags            map[string]string
+	// UsageUnread, when set, says why the instance's IMDSv1 usage over
+	// the window was not (fully) read from CloudWatch: calls that are
+	// not counted cannot be told from no calls, so the guardrails that
+	// rest on them cannot be safe here.
+	UsageUnread string
 	// UnknownLauncher, when set, names the launcher of an instance that
 	// allows IMDSv1 whose next launch is not known (Karpenter, EKS Auto
 	// Mode, launched by hand, a source that cannot be resolved): what it
