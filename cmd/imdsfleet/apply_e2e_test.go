@@ -632,3 +632,41 @@ func TestApplySimClockFromEnvironment(t *testing.T) {
 		t.Errorf("%d instances changed, want the 2 canaries of the interrupted run", n)
 	}
 }
+
+func TestApplyWaveByStages(t *testing.T) {
+	// Stage api first, then the rest (web), each canaried: api's first
+	// instance, the rest of api, web's first, the rest of web.
+	s := applyStart(t)
+	r := s.cli(t, context.Background(), "apply", s.plan, "--live", "--yes", "--journal", s.journal,
+		"--wave-by", "tag:"+remediate.ASGTag+"=api", "--waves", "1,100%")
+	if r.code != exitOK {
+		t.Fatalf("exit %d", r.code)
+	}
+	ref := func(ns ...int) string {
+		var out []string
+		for _, n := range ns {
+			out = append(out, remediate.InstanceRef(remAcct, "us-east-1", applyID(n)))
+		}
+		return strings.Join(out, " ")
+	}
+	want := []struct{ stage, instances string }{
+		{remediate.ASGTag + "=api", ref(4)}, {remediate.ASGTag + "=api", ref(5, 6)}, {"other", ref(1)}, {"other", ref(2, 3)},
+	}
+	st := s.journalState(t)
+	if len(st.Rollout.Wave) != len(want) {
+		t.Fatalf("journal: %d waves, want %d", len(st.Rollout.Wave), len(want))
+	}
+	for i, w := range st.Rollout.Wave {
+		if w.Stage != want[i].stage || strings.Join(w.Instances, " ") != want[i].instances || w.Outcome != remediate.OutcomePassed {
+			t.Errorf("wave %d: stage %q, instances %v, outcome %s; want %q, %s, passed", w.N, w.Stage, w.Instances, w.Outcome, want[i].stage, want[i].instances)
+		}
+	}
+	for n := 1; n <= 6; n++ {
+		if got := s.calls()[n]; len(got) != 1 {
+			t.Errorf("instance %d: calls %v, want one", n, got)
+		}
+	}
+	if status := s.status(t); status.State != remediate.StatusCompleted || status.WavesPassed != 4 {
+		t.Errorf("status %+v", status)
+	}
+}
