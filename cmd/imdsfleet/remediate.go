@@ -472,6 +472,17 @@ command again: nothing is changed twice. One live run
 at a time per journal (a second one exits 2 naming the first). Undo it with
 'imdsfleet rollback'; a rerun after a rollback plans the changes again.
 
+--scope sources (or instances,sources: the sources first) plans the launch
+sources instead: a new version with HttpTokens=required of each launch
+template version in use that would launch IMDSv1, then ModifyLaunchTemplate
+for $Default users and UpdateAutoScalingGroup for pinned groups (no dry run
+exists for it: a dry run does not send it), then the account defaults of a
+Region once nothing there relies on IMDSv1 (--enforce-account-defaults also
+HttpTokensEnforced=enabled where nothing would fail to launch). A source
+changes only when every live instance of its workloads is ready or enforced,
+unless --force. Launch configurations, EKS node groups, Karpenter, Elastic
+Beanstalk and declarative-policy defaults are skipped with the change to make.
+
 Exit codes: 0 every planned change succeeded (or would), 5 some were denied
 or failed, 2 bad usage (report refused, journal locked, not a journal, not a regular file),
 1 could not run or interrupted.`,
@@ -485,7 +496,10 @@ or failed, 2 bad usage (report refused, journal locked, not a journal, not a reg
   imdsfleet remediate --report scan.json --live --yes --journal fix.jsonl --output results.csv
 
   # Also raise container hosts' hop limit to 2 when enforcing
-  imdsfleet remediate --report scan.json --container-hop-limit 2 --live --yes`,
+  imdsfleet remediate --report scan.json --container-hop-limit 2 --live --yes
+
+  # Fix the launch sources first, then the instances
+  imdsfleet remediate --report scan.json --scope instances,sources --plan-out plan.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runRemediate(cmd, g, f)
