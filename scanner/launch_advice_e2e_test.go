@@ -2,6 +2,7 @@ package scanner_test
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 	"testing"
 
@@ -127,6 +128,14 @@ func TestScanKarpenterTemplateIsEvidence(t *testing.T) {
 	for _, line := range strings.Split(md.String(), "\n") {
 		if strings.HasPrefix(line, "| launch-template/"+lt(8)+"/1 ") && !strings.Contains(line, "in that EC2NodeClass instead") {
 			t.Errorf("sources to fix: Karpenter's template is to be fixed by hand: %s", line)
+		}
+	}
+
+	// The template lists the node that came from it, so that remediate
+	// --scope sources leaves it to Karpenter.
+	for _, s := range r.LaunchSources {
+		if s.ID == "launch-template/"+lt(8)+"/1" && !slices.Contains(s.Instances, iid(23)) {
+			t.Errorf("Karpenter's template %s: instances %v, want %s listed", s.ID, s.Instances, iid(23))
 		}
 	}
 

@@ -380,3 +380,42 @@ func TestRemediateSourcesNotAllRead(t *testing.T) {
 		t.Errorf("eu-west-1's template not skipped as launch-sources-not-read naming the permission: %q", sourceIDs(p.SourcesSkipped))
 	}
 }
+
+// TestRemediateSourcesLeavesKarpenterTemplate: a launch template Karpenter
+// wrote from its EC2NodeClass (named karpenter.k8s.aws/..., its node
+// tagged with it) is not fixed by creating a version, which Karpenter
+// would overwrite: it is skipped as Karpenter's, naming the EC2NodeClass
+// change. The scan keeps listing the node among the template's instances
+// (it came from it) although its source is the EC2NodeClass, which is
+// what lets remediate tell whose template it is.
+func TestRemediateSourcesLeavesKarpenterTemplate(t *testing.T) {
+	const karp = "lt-00000000000000a09"
+	node := srcInstance("i-00000000000000b10", "", false, map[string]string{"karpenter.sh/nodepool": "general", "karpenter.k8s.aws/ec2nodeclass": "al2023",
+		fleet.TagLaunchTemplateID: karp, fleet.TagLaunchTemplateVersion: "1"})
+	f := &fleet.Fleet{Accounts: []fleet.Account{{ID: remAcct, Regions: []fleet.Region{{Name: "us-east-1",
+		Defaults: &fleet.MetadataDefaults{HttpTokens: "required", ManagedBy: "account"},
+		LaunchTemplates: []fleet.LaunchTemplate{{ID: karp, Name: "karpenter.k8s.aws/1234567890", CreateTime: fleet.Rel(-10 * 24 * time.Hour),
+			Versions: []fleet.LaunchTemplateVersion{{ImageID: srcAMI, MetadataOptions: srcOptional(), CreateTime: fleet.Rel(-10 * 24 * time.Hour)}}}},
+		Instances: []fleet.Instance{node}}}}}}
+	s := srcStart(t, f)
+	planPath := filepath.Join(s.dir, "plan.json")
+	res := remCLI(t, t.Context(), "", false, remArgs("remediate", "--report", s.report, "--scope", "sources", "--plan-out", planPath)...)
+	if res.code == exitUsage {
+		t.Fatalf("exit %d", res.code)
+	}
+	p := readPlan(t, planPath)
+	for _, it := range p.Sources {
+		if it.TemplateID == karp {
+			t.Errorf("plans %s on Karpenter's template: %+v", it.Action, it)
+		}
+	}
+	var skip *remediate.SourceItem
+	for i, it := range p.SourcesSkipped {
+		if it.TemplateID == karp || strings.Contains(it.ID, "general") {
+			skip = &p.SourcesSkipped[i]
+		}
+	}
+	if skip == nil || skip.Reason != remediate.SkipKarpenter || !strings.Contains(skip.Detail, "EC2NodeClass al2023") {
+		t.Errorf("Karpenter's template: skip %+v, want %s naming EC2NodeClass al2023 (skipped: %q)", skip, remediate.SkipKarpenter, sourceIDs(p.SourcesSkipped))
+	}
+}

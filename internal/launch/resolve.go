@@ -129,6 +129,14 @@ func Resolve(inv *Inventory, instances []report.Instance) Result {
 		}
 		in.LaunchSource = srcs[src]
 		in.NextLaunch = nexts[next]
+		if src.Kind == report.SourceKarpenter && src.TemplateID != "" {
+			// The node came from the template Karpenter wrote (its
+			// source is the EC2NodeClass): the template lists it, so
+			// that whoever would fix the template sees Karpenter's node.
+			if _, id, _ := x.version(TemplateRef{ID: src.TemplateID, Version: src.TemplateVersion}); sources[id] != nil {
+				sources[id].Instances = append(sources[id].Instances, in.InstanceID)
+			}
+		}
 		if s := sources[src.SourceID]; s != nil {
 			s.Instances = append(s.Instances, in.InstanceID)
 			for _, u := range s.Uses {

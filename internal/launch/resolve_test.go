@@ -324,7 +324,7 @@ func TestInstances(t *testing.T) {
 	// Sources list the instances that use them, through groups too.
 	for id, wantInstances := range map[string]string{
 		"auto-scaling-group/mixed-override": "i-asg",
-		"launch-template/lt-gpu/7":          "i-asg", // not i-karpenter-lt: its source is the EC2NodeClass
+		"launch-template/lt-gpu/7":          "i-asg,i-karpenter-lt", // Karpenter's node came from it (its source is the EC2NodeClass)
 		"launch-template/lt-web/3":          "i-asg,i-eks",
 		"launch-template/lt-web/1":          "i-lt",
 		"launch-configuration/legacy-lc":    "i-legacy",
