@@ -22,6 +22,13 @@ import (
 // Evidence the report does not carry is marked absent, never empty.
 func GuardrailEvidence(r *Report) guardrails.Evidence {
 	ev := guardrails.Evidence{GeneratedAt: r.GeneratedAt, WindowStart: r.Window.Start, WindowEnd: r.Window.End}
+	for i, s := range r.MergedFrom {
+		// A merged report spans its parts' windows; its age is its
+		// oldest part's.
+		if i == 0 || s.Window.End.Before(ev.OldestEnd) {
+			ev.OldestEnd = s.Window.End
+		}
+	}
 	// Launch sources count only when the scan read them (schema version 2
 	// without --no-launch-sources): their absence is not "none".
 	ev.HasLaunchSources = r.ScanOptions != nil && r.ScanOptions.LaunchSources

@@ -94,3 +94,58 @@ func TestGuardrailsUsageNotRead(t *testing.T) {
 		}
 	}
 }
+
+// TestGuardrailsMergedAgeIsOldestPart: report merge accepts parts of one
+// lookback scanned at different times (shards of one run may end hours
+// apart); the merged window spans them and ends with the newest. The
+// guardrails' --max-age must judge the oldest part: a month-old part
+// merged with today's scan is a month old, never fresh.
+func TestGuardrailsMergedAgeIsOldestPart(t *testing.T) {
+	now := time.Date(2026, 11, 22, 6, 0, 0, 0, time.UTC)
+	part := func(account string, end time.Time) *report.Report {
+		r := &report.Report{
+			SchemaVersion: report.SchemaVersion, GeneratedAt: end, Tool: report.Tool{Name: "imdsfleet", Version: "test"},
+			Window:      report.Window{Start: end.Truncate(24 * time.Hour).Add(-14 * 24 * time.Hour), End: end},
+			ScanOptions: &report.ScanOptions{MinObservedDays: 7, ContainerTags: []string{}, Selection: &report.Selection{}},
+			Targets:     []report.Target{{Account: account, Region: "us-east-1", Status: report.TargetOK, Instances: 1}},
+			Instances: []report.Instance{{Account: account, Region: "us-east-1", InstanceID: "i-" + account,
+				MetadataOptions: report.MetadataOptions{HttpTokens: "required", HttpEndpoint: "enabled", HttpPutResponseHopLimit: 2},
+				Classification:  report.ClassEnforced, Usage: report.Usage{Status: report.UsageComplete}}},
+		}
+		report.Normalize(r)
+		return r
+	}
+	old, fresh := part("111111111111", now.Add(-30*24*time.Hour)), part("222222222222", now.Add(-time.Hour))
+	merged, err := report.Merge([]report.MergeInput{{Name: "old.json", Report: old}, {Name: "fresh.json", Report: fresh}}, report.MergeOptions{})
+	if err != nil {
+		t.Fatalf("merge: %v", err)
+	}
+	a, err := guardrails.Assess(report.GuardrailEvidence(merged), guardrails.DefaultParams(), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Report.AgeDays != 30 {
+		t.Errorf("ageDays %d, want 30 (the oldest part's)", a.Report.AgeDays)
+	}
+	for _, s := range a.Scopes {
+		if s.Account != "222222222222" && s.Account != "111111111111" {
+			continue
+		}
+		for _, rd := range s.Readiness {
+			if rd.Status == guardrails.Safe || !strings.Contains(strings.Join(rd.Unknown, "\n"), "the oldest of the scans merged into the report ended 30 days ago") {
+				t.Errorf("%s %s: %s %q, want unknown naming the oldest part's age", s.ID, rd.Guardrail, rd.Status, rd.Unknown)
+			}
+		}
+	}
+	// Each part alone: the fresh one is safe, as before.
+	if a, err = guardrails.Assess(report.GuardrailEvidence(fresh), guardrails.DefaultParams(), now); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range a.Scopes {
+		for _, rd := range s.Readiness {
+			if rd.Guardrail == guardrails.DenyV1Reenable && rd.Status != guardrails.Safe {
+				t.Errorf("fresh part alone, %s: %s %q, want safe", s.ID, rd.Status, rd.Unknown)
+			}
+		}
+	}
+}

@@ -187,7 +187,7 @@ func Assess(ev Evidence, p Params, now time.Time) (*Assessment, error) {
 	a := &Assessment{
 		SchemaVersion: SchemaVersion,
 		Report: ReportInfo{GeneratedAt: ev.GeneratedAt, WindowStart: ev.WindowStart, WindowEnd: ev.WindowEnd,
-			WindowDays: windowDays(ev.WindowStart, ev.WindowEnd), AgeDays: int(max(now.Sub(ev.WindowEnd), 0) / (24 * time.Hour))},
+			WindowDays: windowDays(ev.WindowStart, ev.WindowEnd), AgeDays: int(max(now.Sub(ev.oldestEnd()), 0) / (24 * time.Hour))},
 		Parameters: p.view(),
 		Evidence: EvidenceView{Instances: len(ev.Instances), Targets: len(ev.Targets), LaunchSources: ev.HasLaunchSources,
 			AccountDefaults: ev.HasAccountDefaults, OUs: ev.HasOUs, SkippedAccounts: len(ev.SkippedAccounts)},
@@ -570,9 +570,13 @@ func (p Params) globalGaps(ev Evidence, now time.Time, info ReportInfo) map[ID][
 			gaps[g] = append(gaps[g], fmt.Sprintf("the usage window is %d days, shorter than the %d the evidence needs (a weekly or monthly IMDSv1 caller could be missed): re-scan with a longer --lookback", info.WindowDays, p.MinWindowDays))
 		}
 	}
-	if age := now.Sub(ev.WindowEnd); age > p.MaxAge {
+	if age := now.Sub(ev.oldestEnd()); age > p.MaxAge {
+		what := "the scan"
+		if ev.oldestEnd().Before(ev.WindowEnd) {
+			what = "the oldest of the scans merged into the report"
+		}
 		for _, g := range all {
-			gaps[g] = append(gaps[g], fmt.Sprintf("the scan ended %s ago, more than the %s allowed: re-scan", durationText(age), durationText(p.MaxAge)))
+			gaps[g] = append(gaps[g], fmt.Sprintf("%s ended %s ago, more than the %s allowed: re-scan", what, durationText(age), durationText(p.MaxAge)))
 		}
 	}
 	if !ev.HasLaunchSources {
@@ -581,6 +585,14 @@ func (p Params) globalGaps(ev Evidence, now time.Time, info ReportInfo) map[ID][
 		}
 	}
 	return gaps
+}
+
+// oldestEnd is when the oldest evidence of the report was gathered.
+func (ev Evidence) oldestEnd() time.Time {
+	if !ev.OldestEnd.IsZero() && ev.OldestEnd.Before(ev.WindowEnd) {
+		return ev.OldestEnd
+	}
+	return ev.WindowEnd
 }
 
 // evidenceOf says what a verdict rests on.

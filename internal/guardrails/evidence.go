@@ -10,8 +10,12 @@ type Evidence struct {
 	GeneratedAt time.Time
 	WindowStart time.Time
 	WindowEnd   time.Time
-	Targets     []Target
-	Instances   []Instance
+	// OldestEnd, for a report merged from several scans, is the end of
+	// the oldest one's window (zero otherwise): the report is as old as
+	// its oldest part, whatever the window it spans.
+	OldestEnd time.Time
+	Targets   []Target
+	Instances []Instance
 
 	// HasLaunchSources says whether the report read launch sources (launch
 	// templates, launch configurations, Auto Scaling groups) at all;
