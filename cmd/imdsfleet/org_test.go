@@ -117,9 +117,17 @@ func TestScanCommandOrg(t *testing.T) {
 func TestGovCloudScanRemediateRollback(t *testing.T) {
 	e := scantest.New(dayStable(t))
 	const region = "us-gov-west-1"
+	// The instance profiles are GovCloud ARNs, as the fleet's partition
+	// requires (scantest writes commercial ones).
+	gov := func(insts []fleet.Instance) []fleet.Instance {
+		for i := range insts {
+			insts[i].InstanceProfileArn = strings.Replace(insts[i].InstanceProfileArn, "arn:aws:", "arn:aws-us-gov:", 1)
+		}
+		return insts
+	}
 	f := &fleet.Fleet{Partition: fleet.PartitionGov, Accounts: []fleet.Account{
-		{ID: scanAcctA, Regions: []fleet.Region{{Name: region, Instances: e.Instances(scanAcctA, region, 20)}}},
-		{ID: scanAcctB, Roles: []string{"Audit"}, Regions: []fleet.Region{{Name: region, Instances: e.Instances(scanAcctB, region, 20)}}},
+		{ID: scanAcctA, Regions: []fleet.Region{{Name: region, Instances: gov(e.Instances(scanAcctA, region, 20))}}},
+		{ID: scanAcctB, Roles: []string{"Audit"}, Regions: []fleet.Region{{Name: region, Instances: gov(e.Instances(scanAcctB, region, 20))}}},
 	}}
 	srv, url := simtest.Start(t, f, sim.Options{Seed: 7})
 	for _, kv := range simtest.Env(url, fleet.DefaultAccessKeyID(scanAcctA), region) {
