@@ -210,8 +210,9 @@ func runGuardrails(ctx context.Context, g *globals, o *guardrailsOptions) error 
 			_, err := io.Copy(w, bytes.NewReader(content))
 			return err
 		}); err != nil {
-			return fmt.Errorf("write %s: %w", f.path, err)
+			return err // names the file already
 		}
+		g.log.Info("policy written", "path", report.Sanitize(f.path))
 	}
 	switch o.format {
 	case "json":

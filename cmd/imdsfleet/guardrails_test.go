@@ -450,3 +450,24 @@ func TestGuardrailsCommandRoleFromRisk(t *testing.T) {
 		}
 	}
 }
+
+// TestGuardrailsOutDirWriteFails: a policy file that cannot be written
+// (here a symlink to /dev/full) fails the command with one line naming
+// the file once, not "write F: write F: ...".
+func TestGuardrailsOutDirWriteFails(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full")
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "scp-require-imdsv2-at-launch.json")
+	if err := os.Symlink("/dev/full", path); err != nil {
+		t.Fatal(err)
+	}
+	res := guardrailsCLI(t, "--report", guardrailsReport(t, true), "--out-dir", dir)
+	if res.code == 0 {
+		t.Fatalf("exit 0 writing into /dev/full:\n%s", res.err)
+	}
+	if n := strings.Count(res.err, path); n != 1 || strings.Count(strings.TrimSpace(res.err), "\n") != 0 {
+		t.Errorf("stderr names %s %d times (want one line naming it once):\n%s", path, n, res.err)
+	}
+}
