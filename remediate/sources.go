@@ -253,6 +253,20 @@ func (sp *sourcePlanner) users(account, region string, ids []string) []*report.I
 	return out
 }
 
+// exempt lists the users that carry an --exclude-tag, with the tag.
+func (sp *sourcePlanner) exempt(users []*report.Instance) []string {
+	var out []string
+	for _, in := range users {
+		for _, m := range sp.o.ExcludeTags {
+			if m.Matches(in.Tags) {
+				out = append(out, in.InstanceID+" ("+m.String()+")")
+				break
+			}
+		}
+	}
+	return out
+}
+
 // gate lists the instances that hold a change back: v1-in-use or no-data.
 func (sp *sourcePlanner) gate(users []*report.Instance) []string {
 	var out []string
@@ -429,6 +443,12 @@ func (sp *sourcePlanner) template(account, region, templateID string, versions [
 		users := sp.users(account, region, s.Instances)
 		if reason, detail := ownerOf(users, s.TemplateID); reason != "" {
 			skip(reason, detail, nil)
+			continue
+		}
+		// An exempt instance (--exclude-tag, imdsfleet:exempt) keeps its
+		// IMDS settings through its replacements too: leave its source.
+		if ex := sp.exempt(users); len(ex) > 0 {
+			skip(SkipExcludedTag, fmt.Sprintf("%d live instance(s) of its workload(s) are excluded (--exclude-tag): a new version would change their replacements; drop the tag, or change the source by hand", len(ex)), capList(ex))
 			continue
 		}
 		for _, gr := range mixedPinned {

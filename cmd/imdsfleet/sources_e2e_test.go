@@ -419,3 +419,34 @@ func TestRemediateSourcesLeavesKarpenterTemplate(t *testing.T) {
 		t.Errorf("Karpenter's template: skip %+v, want %s naming EC2NodeClass al2023 (skipped: %q)", skip, remediate.SkipKarpenter, sourceIDs(p.SourcesSkipped))
 	}
 }
+
+// TestRemediateSourcesExempt: a workload with an exempt instance
+// (imdsfleet:exempt, or --exclude-tag) keeps its source: a new version
+// would change that instance's replacements.
+func TestRemediateSourcesExempt(t *testing.T) {
+	f := srcFleet()
+	f.Accounts[0].Regions[0].Instances[2].Tags = map[string]string{"imdsfleet:exempt": "yes"} // group api's instance
+	dayStable(t)
+	_, url := simtest.Start(t, f, sim.Options{Seed: 3})
+	remEnv(t, url)
+	dir := t.TempDir()
+	s := &srcSetup{dir: dir, report: filepath.Join(dir, "scan.json")}
+	s.scan(t, s.report)
+	planPath := filepath.Join(dir, "plan.json")
+	remCLI(t, t.Context(), "", false, remArgs("remediate", "--report", s.report, "--scope", "sources", "--plan-out", planPath)...)
+	p := readPlan(t, planPath)
+	for _, it := range p.Sources {
+		if it.TemplateID == srcTplAPI {
+			t.Errorf("a step planned for the exempt instance's template: %+v", it)
+		}
+	}
+	found := false
+	for _, it := range p.SourcesSkipped {
+		if it.TemplateID == srcTplAPI && it.Reason == remediate.SkipExcludedTag && slices.Contains(it.Blockers, "i-00000000000000b03 (imdsfleet:exempt)") {
+			found = true
+		}
+	}
+	if !found || len(p.Sources) != 5 {
+		t.Errorf("want api's template skipped as excluded-tag naming its instance, and the 5 other steps; skipped %q, steps %q", sourceIDs(p.SourcesSkipped), sourceIDs(p.Sources))
+	}
+}
