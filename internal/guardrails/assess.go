@@ -570,6 +570,14 @@ func (p Params) globalGaps(ev Evidence, now time.Time, info ReportInfo) map[ID][
 			gaps[g] = append(gaps[g], fmt.Sprintf("the usage window is %d days, shorter than the %d the evidence needs (a weekly or monthly IMDSv1 caller could be missed): re-scan with a longer --lookback", info.WindowDays, p.MinWindowDays))
 		}
 	}
+	if ahead := ev.WindowEnd.Sub(now); ahead > time.Hour {
+		// A window that ends after now: the scanning machine's clock was
+		// ahead, and CloudWatch was asked about time that had not come,
+		// where nothing is counted (no IMDSv1 calls, none rejected).
+		for _, g := range all {
+			gaps[g] = append(gaps[g], fmt.Sprintf("the scan's window ends %s after now (%s): the clock of the machine that scanned (or this one) is wrong, and usage read for time that had not come counts nothing; re-scan with a correct clock", durationText(ahead), now.UTC().Format(time.RFC3339)))
+		}
+	}
 	if age := now.Sub(ev.oldestEnd()); age > p.MaxAge {
 		what := "the scan"
 		if ev.oldestEnd().Before(ev.WindowEnd) {

@@ -172,6 +172,10 @@ func TestAssessGaps(t *testing.T) {
 		{"short window", func(ev *guardrails.Evidence, _ *guardrails.Params) {
 			ev.WindowStart = ev.WindowEnd.Add(-3 * 24 * time.Hour)
 		}, "unknown unknown unknown unknown", "usage window is 3 days"},
+		{"scan from the future", func(ev *guardrails.Evidence, _ *guardrails.Params) {
+			// The scanning machine's clock was two days ahead.
+			ev.WindowStart, ev.WindowEnd = ev.WindowStart.Add(48*time.Hour), ev.WindowEnd.Add(48*time.Hour)
+		}, "unknown unknown unknown unknown", "the scan's window ends 1 days after now"},
 		{"old scan", func(_ *guardrails.Evidence, p *guardrails.Params) {
 			p.MaxAge = time.Hour
 		}, "unknown unknown unknown unknown", "the scan ended 3h0m0s ago"},
