@@ -450,3 +450,60 @@ func TestRemediateSourcesExempt(t *testing.T) {
 		t.Errorf("want api's template skipped as excluded-tag naming its instance, and the 5 other steps; skipped %q, steps %q", sourceIDs(p.SourcesSkipped), sourceIDs(p.Sources))
 	}
 }
+
+// TestRemediateSourcesUsersNotOurs: the skips that keep a new version from
+// changing what someone else launches: a template whose $Latest a group
+// follows while its $Default is fixed (latest-followed), a mixed instances
+// policy pinning the version (mixed-instances-policy; the $Default users
+// are still fixed), and a numbered version only instances launched from
+// (no-known-user).
+func TestRemediateSourcesUsersNotOurs(t *testing.T) {
+	const tplLat, tplMix, tplDirect = "lt-00000000000000a0a", "lt-00000000000000a0b", "lt-00000000000000a0c"
+	req := &fleet.LaunchMetadataOptions{HttpTokens: "required", HttpPutResponseHopLimit: 1, HttpEndpoint: "enabled"}
+	tpl := func(id, name string, def int64, versions ...*fleet.LaunchMetadataOptions) fleet.LaunchTemplate {
+		lt := fleet.LaunchTemplate{ID: id, Name: name, DefaultVersion: def, CreateTime: fleet.Rel(-100 * 24 * time.Hour)}
+		for _, o := range versions {
+			lt.Versions = append(lt.Versions, fleet.LaunchTemplateVersion{ImageID: srcAMI, InstanceType: "t3.micro", MetadataOptions: o, CreateTime: fleet.Rel(-90 * 24 * time.Hour)})
+		}
+		return lt
+	}
+	direct := srcInstance("i-00000000000000c04", "", false, nil)
+	direct.LaunchTemplate = &fleet.LaunchTemplateRef{ID: tplDirect, Version: "1"}
+	f := &fleet.Fleet{Accounts: []fleet.Account{{ID: remAcct, Regions: []fleet.Region{{Name: "us-east-1",
+		Defaults:        &fleet.MetadataDefaults{HttpTokens: "required", ManagedBy: "account"},
+		LaunchTemplates: []fleet.LaunchTemplate{tpl(tplLat, "lat", 1, srcOptional(), req), tpl(tplMix, "mix", 1, srcOptional()), tpl(tplDirect, "direct", 2, srcOptional(), req)},
+		AutoScalingGroups: []fleet.AutoScalingGroup{
+			{Name: "followlatest", LaunchTemplate: &fleet.LaunchTemplateRef{ID: tplLat, Version: fleet.VersionLatest}},
+			{Name: "followdef", LaunchTemplate: &fleet.LaunchTemplateRef{ID: tplLat, Version: fleet.VersionDefault}},
+			{Name: "mixed", MixedInstancesPolicy: &fleet.MixedInstancesPolicy{LaunchTemplate: fleet.LaunchTemplateRef{ID: tplMix, Version: "1"},
+				Overrides: []fleet.Override{{InstanceType: "t3.micro"}}}},
+		},
+		Instances: []fleet.Instance{
+			srcInstance("i-00000000000000c01", "followlatest", false, nil),
+			srcInstance("i-00000000000000c02", "followdef", false, nil),
+			srcInstance("i-00000000000000c03", "mixed", false, nil),
+			direct,
+		}}}}}}
+	s := srcStart(t, f)
+	planPath := filepath.Join(s.dir, "plan.json")
+	remCLI(t, t.Context(), "", false, remArgs("remediate", "--report", s.report, "--scope", "sources", "--plan-out", planPath)...)
+	p := readPlan(t, planPath)
+	got := sourceIDs(p.Sources)
+	want := []string{"us-east-1 create-version/" + tplMix + "/1 create-template-version", "us-east-1 set-default/" + tplMix + " set-default-version"}
+	if !slices.Equal(got, want) {
+		t.Errorf("steps %q, want %q", got, want)
+	}
+	skips := map[string]string{}
+	for _, it := range p.SourcesSkipped {
+		skips[it.ID] = it.Reason
+	}
+	for id, reason := range map[string]string{
+		"launch-template/" + tplLat + "/1":    remediate.SkipLatestFollowed,
+		"update-group/mixed":                  remediate.SkipMixedPolicy,
+		"launch-template/" + tplDirect + "/1": remediate.SkipNoKnownUser,
+	} {
+		if skips[id] != reason {
+			t.Errorf("skip of %s: %q, want %s (all: %v)", id, skips[id], reason, skips)
+		}
+	}
+}
