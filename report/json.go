@@ -460,12 +460,20 @@ func validate(rep *Report, version int) []string {
 			add("%s has status %s (expected %q, %q or %q)", where, quoted(t.Status), TargetOK, TargetError, TargetSkipped)
 		}
 	}
-	if s := rep.Shard; s != nil && (s.Count < 1 || s.Index < 1 || s.Index > s.Count) {
-		add("shard is %d/%d (expected I/N with 1 <= I <= N)", s.Index, s.Count)
+	badShard := func(s Shard) bool { return s.Count < 1 || s.Count > MaxShards || s.Index < 1 || s.Index > s.Count }
+	if s := rep.Shard; s != nil && badShard(*s) {
+		add("shard is %d/%d (expected I/N with 1 <= I <= N <= %d)", s.Index, s.Count, MaxShards)
 	}
 	for i, m := range rep.MergedFrom {
-		if s := m.Shard; s != nil && (s.Count < 1 || s.Index < 1 || s.Index > s.Count) {
-			add("mergedFrom[%d].shard is %d/%d (expected I/N with 1 <= I <= N)", i, s.Index, s.Count)
+		if s := m.Shard; s != nil && badShard(*s) {
+			add("mergedFrom[%d].shard is %d/%d (expected I/N with 1 <= I <= N <= %d)", i, s.Index, s.Count, MaxShards)
+		}
+	}
+	if rep.ScanOptions != nil && rep.ScanOptions.Selection != nil {
+		for i, s := range rep.ScanOptions.Selection.Shards {
+			if badShard(s) {
+				add("scanOptions.selection.shards[%d] is %d/%d (expected I/N with 1 <= I <= N <= %d)", i, s.Index, s.Count, MaxShards)
+			}
 		}
 	}
 	seen := make(map[[3]string]int, len(rep.Instances))

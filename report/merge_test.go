@@ -387,3 +387,22 @@ func TestMergeSelections(t *testing.T) {
 		}
 	}
 }
+
+// TestReadRefusesHugeShardCount: a report (hand-edited or hostile) whose
+// shard claims billions of parts is refused on read, naming the field:
+// merge would otherwise loop over every missing shard, and guardrails
+// over the shards of every account, until memory ran out.
+func TestReadRefusesHugeShardCount(t *testing.T) {
+	for _, c := range []struct{ field, json string }{
+		{"shard is 1/2000000000", `"shard":{"index":1,"count":2000000000}`},
+		{"mergedFrom[0].shard is 1/2000000000", `"mergedFrom":[{"tool":{"name":"imdsfleet","version":"x"},"generatedAt":"2026-11-22T00:00:00Z","window":{"start":"2026-11-08T00:00:00Z","end":"2026-11-22T00:00:00Z"},"shard":{"index":1,"count":2000000000},"targets":0,"instances":0}]`},
+		{"scanOptions.selection.shards[0] is 1/2000000000", `"scanOptions":{"minObservedDays":7,"containerTags":[],"selection":{"shards":[{"index":1,"count":2000000000}]}}`},
+	} {
+		doc := `{"schemaVersion":2,"tool":{"name":"imdsfleet","version":"x"},"generatedAt":"2026-11-22T00:00:00Z","window":{"start":"2026-11-08T00:00:00Z","end":"2026-11-22T00:00:00Z"},` +
+			c.json + `,"summary":{"instances":0,"byClassification":{},"byRisk":{}},"targets":[],"instances":[]}`
+		_, err := report.Read(strings.NewReader(doc))
+		if err == nil || !strings.Contains(err.Error(), c.field) || !strings.Contains(err.Error(), "10000") {
+			t.Errorf("%s: err %v, want a refusal naming it and the 10000 limit", c.field, err)
+		}
+	}
+}

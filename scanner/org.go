@@ -261,7 +261,7 @@ func joinReason(have, why string) string {
 	return have + "; " + why
 }
 
-// ParseShard reads --shard I/N (1 <= I <= N <= 10000). The empty string is
+// ParseShard reads --shard I/N (1 <= I <= N <= report.MaxShards). The empty string is
 // no sharding (the zero Shard).
 func ParseShard(s string) (report.Shard, error) {
 	if s == "" {
@@ -270,7 +270,7 @@ func ParseShard(s string) (report.Shard, error) {
 	is, ns, ok := strings.Cut(s, "/")
 	i, err1 := strconv.Atoi(strings.TrimSpace(is))
 	n, err2 := strconv.Atoi(strings.TrimSpace(ns))
-	if !ok || err1 != nil || err2 != nil || n < 1 || n > 10000 || i < 1 || i > n {
+	if !ok || err1 != nil || err2 != nil || n < 1 || n > report.MaxShards || i < 1 || i > n {
 		return report.Shard{}, fmt.Errorf("--shard %q: want I/N with 1 <= I <= N, e.g. --shard 2/4 for the second of four jobs", s)
 	}
 	return report.Shard{Index: i, Count: n}, nil
