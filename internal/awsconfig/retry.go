@@ -144,9 +144,12 @@ func isNoAnswer(err error) bool {
 	if errors.As(err, &te) && te.Timeout() {
 		return true
 	}
-	// The SDK's read timeout closes the connection under a read that is
-	// still waiting; that read can lose the race and return "use of closed
-	// network connection" instead of the timeout. Only this side closes a
-	// connection that way, so it is the same stalled answer.
-	return errors.Is(err, net.ErrClosed)
+	// The SDK's read timeout closes the connection under a body read that
+	// is still waiting; that read can lose the race and return "use of
+	// closed network connection" instead of the timeout: the same stalled
+	// answer. Not so while sending: there the transport closed the
+	// connection itself because the server broke it (a reset, an answer
+	// that was not HTTP), which is a broken connection.
+	var send *smithyhttp.RequestSendError
+	return errors.Is(err, net.ErrClosed) && !errors.As(err, &send)
 }

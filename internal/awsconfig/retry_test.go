@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
 // isolatedEnv keeps Load away from the user's AWS files, IMDS and
@@ -268,6 +269,10 @@ func TestClosedUnderTimedOutReadIsNoAnswer(t *testing.T) {
 	r := NewRetryer(30, 20*time.Second)
 	if _, err := r.RetryDelay(DialAttempts, closed); err == nil {
 		t.Errorf("attempt %d of a closed read: retried, want the call ended", DialAttempts)
+	}
+	sending := &smithyhttp.RequestSendError{Err: &net.OpError{Op: "write", Net: "tcp", Err: net.ErrClosed}}
+	if isNoAnswer(sending) || !isBrokenConnection(sending) {
+		t.Errorf("a send on a connection the transport closed (%v): want a broken connection, not a stalled answer", sending)
 	}
 	reset := &net.OpError{Op: "read", Net: "tcp", Err: errors.New("connection reset by peer")}
 	if isNoAnswer(reset) {
