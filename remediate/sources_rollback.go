@@ -265,6 +265,11 @@ func (rr *regionRun) current(ctx context.Context, rec *SourceRecord) (string, in
 			return "", 0, err
 		}
 		v := aws.ToString(cur.groupTemplate.Version)
+		// A version number means something only in its template: a
+		// group moved to another template since is someone else's change.
+		if id := aws.ToString(cur.groupTemplate.LaunchTemplateId); id != rec.TemplateID {
+			return fmt.Sprintf("group %s launches from %s version %s, not %s version %d as imdsfleet set it", rec.Group, orNone(id), orNone(v), rec.TemplateID, rec.NewVersion), stateOther, nil
+		}
 		switch v {
 		case strconv.FormatInt(rec.NewVersion, 10):
 			return fmt.Sprintf("group %s back to %s version %s", rec.Group, rec.TemplateID, rec.GroupVersion), stateSet, nil

@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/imdsfleet/imdsfleet/internal/sim"
 	"github.com/imdsfleet/imdsfleet/internal/sim/fleet"
@@ -412,5 +414,42 @@ func TestRemediateSourcesThrottled(t *testing.T) {
 	checkFixed(t, s)
 	if calls := liveSourceCalls(s.srv); calls["CreateLaunchTemplateVersion"] != 3 || calls["UpdateAutoScalingGroup"] != 1 {
 		t.Errorf("accepted calls %v after %d throttled", calls, throttled)
+	}
+}
+
+// TestRemediateSourcesRollbackGroupOnOtherTemplate: a group that someone
+// moved since to another template, at a version with the same number as
+// the one imdsfleet set, is not imdsfleet's change: rollback skips it
+// (changed since) instead of moving the group back to the old template.
+func TestRemediateSourcesRollbackGroupOnOtherTemplate(t *testing.T) {
+	s := srcStart(t, srcFleet())
+	res := remCLI(t, t.Context(), "", false, remArgs("remediate", "--report", s.report, "--scope", "sources", "--live", "--yes", "--journal", s.journal)...)
+	if res.code != exitOK {
+		t.Fatalf("live run: exit %d\n%s", res.code, res.stdout)
+	}
+	// imdsfleet pinned group api to version 3 of its template. Someone
+	// gives template web a version 3 and moves group api onto it.
+	cfg := simtest.Config(s.url, remKey, "us-east-1")
+	ec := ec2.NewFromConfig(cfg)
+	if _, err := ec.CreateLaunchTemplateVersion(t.Context(), &ec2.CreateLaunchTemplateVersionInput{LaunchTemplateId: aws.String(srcTplWeb),
+		SourceVersion: aws.String("2"), LaunchTemplateData: &ec2types.RequestLaunchTemplateData{}}); err != nil {
+		t.Fatal(err)
+	}
+	asg := autoscaling.NewFromConfig(cfg)
+	if _, err := asg.UpdateAutoScalingGroup(t.Context(), &autoscaling.UpdateAutoScalingGroupInput{AutoScalingGroupName: aws.String("api"),
+		LaunchTemplate: &astypes.LaunchTemplateSpecification{LaunchTemplateId: aws.String(srcTplWeb), Version: aws.String("3")}}); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(s.dir, "rollback.json")
+	res = remCLI(t, t.Context(), "", false, remArgs("rollback", "--journal", s.journal, "--live", "--yes", "--output", out)...)
+	if res.code != exitOK {
+		t.Fatalf("rollback: exit %d\n%s", res.code, res.stdout)
+	}
+	if g, _ := s.srv.AutoScalingGroup(remAcct, "us-east-1", "api"); g.LaunchTemplate.ID != srcTplWeb || g.LaunchTemplate.Version != "3" {
+		t.Errorf("group api launches from %s version %s after rollback, want %s version 3 as its owner set it", g.LaunchTemplate.ID, g.LaunchTemplate.Version, srcTplWeb)
+	}
+	r := resultsByID(readResults(t, out))
+	if g := r["update-group/api"]; g.Status != remediate.StatusSkipped || g.Reason != remediate.SkipChangedSince || !strings.Contains(g.Message, srcTplWeb) {
+		t.Errorf("group api: %+v, want skipped as changed since, naming %s", g, srcTplWeb)
 	}
 }
