@@ -37,6 +37,12 @@ type applyFlags struct {
 // a fleet that has moved on.
 const defaultMaxPlanAge = 7 * 24 * time.Hour
 
+// maxPlanFuture is how far in this machine's future a plan's creation time
+// may be (clocks of two machines differ a little). A plan made further
+// ahead has no age apply can judge: a clock a year fast would let its plan
+// pass --max-plan-age for a year.
+const maxPlanFuture = 15 * time.Minute
+
 func newApplyCmd(g *globals) *cobra.Command {
 	f := &applyFlags{}
 	cmd := &cobra.Command{
@@ -47,8 +53,9 @@ func newApplyCmd(g *globals) *cobra.Command {
 else: it never re-plans from a report. Each instance is re-read before its
 change; one whose options changed since the scan, or that is gone, is
 skipped with the reason (the drift check of remediate). A plan older than
---max-plan-age, for an account the credentials are not in (without
---role-name), edited or damaged is refused (exit 2).
+--max-plan-age or made more than 15 minutes in the future (a wrong
+clock), for an account the credentials are not in (without --role-name),
+edited or damaged is refused (exit 2).
 
 Waves: --waves takes cumulative counts or percentages of the changes, e.g.
 1,10%,50%,100%. A first count is the canary: that many instances of every
@@ -193,6 +200,10 @@ func runApply(cmd *cobra.Command, g *globals, f *applyFlags, planPath string) er
 		return usageError("%v", err)
 	}
 	now := g.clock.Now()
+	if ahead := plan.GeneratedAt.Sub(now); ahead > maxPlanFuture {
+		return usageError("plan %s was made %s (%s after this machine's clock, %s): the clock of the machine that made it, or of this one, is wrong, and the plan's age cannot be checked against --max-plan-age; fix the clock, then make a new plan",
+			planPath, plan.GeneratedAt.Format(time.RFC3339), ahead.Round(time.Minute), now.UTC().Format(time.RFC3339))
+	}
 	if age := now.Sub(plan.GeneratedAt); age > f.maxPlanAge {
 		return usageError("plan %s was made %s ago (%s), more than --max-plan-age %s: the fleet has moved on since; scan again and make a new plan (or raise --max-plan-age)",
 			planPath, age.Round(time.Minute), plan.GeneratedAt.Format(time.RFC3339), f.maxPlanAge)

@@ -434,6 +434,22 @@ func TestApplyRefusals(t *testing.T) {
 	}
 	edited := filepath.Join(s.dir, "edited.json")
 	os.WriteFile(edited, []byte(strings.Replace(string(data), `"httpTokens": "required"`, `"httpTokens": "optional"`, 1)), 0o600)
+	// A plan sealed as made two days after apply's clock (the clock of the
+	// machine that made it was fast): its age cannot be judged.
+	future := filepath.Join(s.dir, "future.json")
+	fp, err := remediate.ReadPlanFile(s.plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp.GeneratedAt = fp.GeneratedAt.Add(50 * time.Hour)
+	if err := fp.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	fdata, err := json.Marshal(fp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(future, fdata, 0o600)
 	truncated := filepath.Join(s.dir, "truncated.json")
 	os.WriteFile(truncated, data[:len(data)/2], 0o600)
 	tests := []struct {
@@ -446,6 +462,7 @@ func TestApplyRefusals(t *testing.T) {
 		{"damaged plan", "", []string{"apply", truncated}, "not a plan file"},
 		{"report as plan", "", []string{"apply", s.report}, "not an imdsfleet plan"},
 		{"plan too old", "", []string{"apply", s.plan, "--max-plan-age", "1h"}, "more than --max-plan-age"},
+		{"plan from the future", "", []string{"apply", future}, "after this machine's clock"},
 		{"another account", otherKey, []string{"apply", s.plan}, "these credentials are account " + remOther},
 		{"bad waves", "", []string{"apply", s.plan, "--waves", "1,50%"}, "the last step must be 100%"},
 		{"bad wave-by", "", []string{"apply", s.plan, "--wave-by", "env=dev"}, "want tag:KEY=VALUE"},
