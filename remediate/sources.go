@@ -45,16 +45,17 @@ const (
 
 // Skip reasons of launch source steps.
 const (
-	SkipGate                = "workload-not-ready"    // an instance of the workload is v1-in-use or no-data (--force overrides)
-	SkipV1ReliedOn          = "v1-relied-on"          // account defaults: something in the Region still relies on v1
-	SkipWouldFailLaunch     = "would-fail-launch"     // HttpTokensEnforced: named sources would fail to launch
-	SkipDeclarativePolicy   = "declarative-policy"    // account defaults managed by an Organizations declarative policy
-	SkipLaunchConfiguration = "launch-configuration"  // cannot be modified: move the group to a launch template
-	SkipEKSNodegroup        = "eks-managed-nodegroup" // its launch template belongs to EKS
-	SkipKarpenter           = "karpenter"             // EC2NodeClass decides
-	SkipBeanstalk           = "elastic-beanstalk"     // the environment's DisableIMDSv1 option decides
-	SkipNoKnownUser         = "no-known-user"         // a numbered version used by instances only: who launches them is unknown
-	SkipLatestFollowed      = "latest-followed"       // a new version would change what $Latest followers launch
+	SkipGate                = "workload-not-ready"     // an instance of the workload is v1-in-use or no-data (--force overrides)
+	SkipV1ReliedOn          = "v1-relied-on"           // account defaults: something in the Region still relies on v1
+	SkipWouldFailLaunch     = "would-fail-launch"      // HttpTokensEnforced: named sources would fail to launch
+	SkipDeclarativePolicy   = "declarative-policy"     // account defaults managed by an Organizations declarative policy
+	SkipLaunchConfiguration = "launch-configuration"   // cannot be modified: move the group to a launch template
+	SkipEKSNodegroup        = "eks-managed-nodegroup"  // its launch template belongs to EKS
+	SkipKarpenter           = "karpenter"              // EC2NodeClass decides
+	SkipBeanstalk           = "elastic-beanstalk"      // the environment's DisableIMDSv1 option decides
+	SkipNoKnownUser         = "no-known-user"          // a numbered version used by instances only: who launches them is unknown
+	SkipLatestFollowed      = "latest-followed"        // a new version would change what $Latest followers launch
+	SkipMissingPinned       = "missing-version-pinned" // a group names a version number the template lacks, which a new version would take
 	SkipMixedPolicy         = "mixed-instances-policy"
 	SkipNoTemplateRefs      = "report-without-template-refs"
 	SkipDependsOn           = "depends-on-failed" // execution: the step it needs did not succeed
@@ -369,6 +370,7 @@ func (sp *sourcePlanner) target(account, region string, sources []*report.Launch
 	// Every group reference, per template version it resolves to.
 	refs := map[string][]groupRef{}
 	latestFollowers := map[string][]string{} // template → groups that follow $Latest
+	missingPins := map[string][]groupRef{}   // template → groups naming a version number it does not have
 	refsKnown := true
 	for _, g := range groups {
 		if len(g.TemplateRefs) == 0 && len(g.Uses) > 0 && !slices.ContainsFunc(g.Uses, func(u string) bool { return strings.HasPrefix(u, report.SourceLaunchConfiguration+"/") }) {
@@ -381,11 +383,14 @@ func (sp *sourcePlanner) target(account, region string, sources []*report.Launch
 			if ref.Version == "$Latest" {
 				latestFollowers[ref.TemplateID] = append(latestFollowers[ref.TemplateID], g.Name)
 			}
+			if ref.SourceID == "" && isNumber(ref.Version) {
+				missingPins[ref.TemplateID] = append(missingPins[ref.TemplateID], groupRef{group: g.Name, ref: ref})
+			}
 		}
 	}
 	slices.Sort(templates)
 	for _, id := range templates {
-		sp.template(account, region, id, byTemplate[id], refs, latestFollowers[id], refsKnown)
+		sp.template(account, region, id, byTemplate[id], refs, latestFollowers[id], missingPins[id], refsKnown)
 	}
 	if defaults != nil {
 		sp.accountDefaults(account, region, sources, defaults)
@@ -403,7 +408,7 @@ func isNumber(v string) bool {
 }
 
 // template plans the versions of one launch template.
-func (sp *sourcePlanner) template(account, region, templateID string, versions []*report.LaunchSource, refs map[string][]groupRef, latestFollowers []string, refsKnown bool) {
+func (sp *sourcePlanner) template(account, region, templateID string, versions []*report.LaunchSource, refs map[string][]groupRef, latestFollowers []string, missingPins []groupRef, refsKnown bool) {
 	type fix struct {
 		s      *report.LaunchSource
 		pinned []groupRef // groups pinned to its number through their LaunchTemplate
@@ -471,6 +476,27 @@ func (sp *sourcePlanner) template(account, region, templateID string, versions [
 			sp.skipped = append(sp.skipped, SourceItem{Account: account, Region: region, ID: f.s.ID, Source: f.s.ID,
 				TemplateID: f.s.TemplateID, TemplateName: f.s.Name, Version: f.s.Version, Reason: SkipLatestFollowed,
 				Detail: fmt.Sprintf("a new version becomes the template's $Latest, which group(s) %s follow: they would launch version %d's data instead of their own; move them to a version number or $Default first", strings.Join(latestFollowers, ", "), f.s.Version)})
+		}
+		return
+	}
+	// A group naming a version number the template does not have (a
+	// version deleted since) would launch from a new version that takes
+	// that number: a change to a group this plan does not name.
+	var highest int64
+	for _, v := range versions {
+		highest = max(highest, v.Version)
+	}
+	var taken []string
+	for _, gr := range missingPins {
+		if n, _ := strconv.ParseInt(gr.ref.Version, 10, 64); n > highest {
+			taken = append(taken, fmt.Sprintf("%s (version %d, %s)", gr.group, n, gr.ref.Via))
+		}
+	}
+	if len(taken) > 0 {
+		for _, f := range fixes {
+			sp.skipped = append(sp.skipped, SourceItem{Account: account, Region: region, ID: f.s.ID, Source: f.s.ID,
+				TemplateID: f.s.TemplateID, TemplateName: f.s.Name, Version: f.s.Version, Reason: SkipMissingPinned,
+				Detail: fmt.Sprintf("group(s) %s name a version number %s does not have, which a new version could take: they would start launching it; point them at an existing version first", strings.Join(taken, ", "), f.s.TemplateID)})
 		}
 		return
 	}

@@ -507,3 +507,33 @@ func TestRemediateSourcesUsersNotOurs(t *testing.T) {
 		}
 	}
 }
+
+// TestRemediateSourcesMissingVersionPinned: a group that names a version
+// number its template no longer has (deleted since) would start launching
+// from the new version that takes that number, a group the plan never
+// named: the template is skipped (missing-version-pinned) naming the group.
+func TestRemediateSourcesMissingVersionPinned(t *testing.T) {
+	const tplGap = "lt-00000000000000a0d"
+	lt := fleet.LaunchTemplate{ID: tplGap, Name: "gap", DefaultVersion: 1, CreateTime: fleet.Rel(-100 * 24 * time.Hour),
+		Versions: []fleet.LaunchTemplateVersion{{ImageID: srcAMI, InstanceType: "t3.micro", MetadataOptions: srcOptional(), CreateTime: fleet.Rel(-90 * 24 * time.Hour)}}}
+	f := &fleet.Fleet{Accounts: []fleet.Account{{ID: remAcct, Regions: []fleet.Region{{Name: "us-east-1",
+		Defaults:        &fleet.MetadataDefaults{HttpTokens: "required", ManagedBy: "account"},
+		LaunchTemplates: []fleet.LaunchTemplate{lt},
+		AutoScalingGroups: []fleet.AutoScalingGroup{
+			{Name: "def", LaunchTemplate: &fleet.LaunchTemplateRef{ID: tplGap, Version: fleet.VersionDefault}},
+			{Name: "mixed", MixedInstancesPolicy: &fleet.MixedInstancesPolicy{LaunchTemplate: fleet.LaunchTemplateRef{ID: tplGap, Version: fleet.VersionDefault},
+				Overrides: []fleet.Override{{InstanceType: "t3.micro"}, {InstanceType: "m7g.large", LaunchTemplate: &fleet.LaunchTemplateRef{ID: tplGap, Version: "2"}}}}},
+		},
+		Instances: []fleet.Instance{srcInstance("i-00000000000000c11", "def", false, nil)}}}}}}
+	s := srcStart(t, f)
+	res := remCLI(t, t.Context(), "", false, remArgs("remediate", "--report", s.report, "--scope", "sources", "--live", "--yes", "--journal", s.journal)...)
+	if res.code != exitOK {
+		t.Fatalf("live run: exit %d\n%s", res.code, res.stdout)
+	}
+	if got, _ := s.srv.LaunchTemplate(remAcct, "us-east-1", tplGap); len(got.Versions) != 1 {
+		t.Errorf("template %s has %d versions after the run, want 1: group mixed's override names version 2, which a new version takes", tplGap, len(got.Versions))
+	}
+	if !strings.Contains(res.stdout, remediate.SkipMissingPinned) || !strings.Contains(res.stdout, "mixed (version 2") {
+		t.Errorf("run does not skip %s as %s naming group mixed:\n%s", tplGap, remediate.SkipMissingPinned, res.stdout)
+	}
+}
