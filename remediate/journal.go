@@ -383,13 +383,16 @@ func (e *Entry) last() *Record {
 // changes it undid. Lines without it (older releases) are ordered by time.
 func laterThan(x, y *Record) bool {
 	switch {
-	case x.Op == OpRollback && y.Op == OpRemediate && x.RemediateSeq > 0 && y.Seq > 0:
+	case undoOp(x.Op) && !undoOp(y.Op) && x.RemediateSeq > 0 && y.Seq > 0:
 		return y.Seq <= x.RemediateSeq
-	case x.Op == OpRemediate && y.Op == OpRollback && y.RemediateSeq > 0 && x.Seq > 0:
+	case !undoOp(x.Op) && undoOp(y.Op) && y.RemediateSeq > 0 && x.Seq > 0:
 		return x.Seq > y.RemediateSeq
 	}
 	return x.Time.After(y.Time)
 }
+
+// undoOp reports whether op is a rollback journal's (instances or sources).
+func undoOp(op string) bool { return op == OpRollback || op == OpRollbackSource }
 
 // ForgetRolledBack makes s, a remediate journal's state, forget every
 // change that rb (its rollback journal's state) shows rolled back after it:

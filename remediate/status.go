@@ -44,10 +44,58 @@ type RolloutStatus struct {
 	// NoData lists the instances a held wave's bake saw no datapoint of.
 	NoData []NoBakeData `json:"noData,omitempty"`
 	// StoppedHow is OutcomeRolledBack or OutcomeStopped for a stopped rollout.
-	StoppedHow string         `json:"stoppedHow,omitempty"`
-	Changes    map[State]int  `json:"changes"`
-	WaveList   []WaveStatus   `json:"waveList"`
-	Journals   map[string]int `json:"journalLines"`
+	StoppedHow string        `json:"stoppedHow,omitempty"`
+	Changes    map[State]int `json:"changes"`
+	WaveList   []WaveStatus  `json:"waveList"`
+	// Sources are the launch source steps the journal holds, in the order
+	// they were first journaled; SourceChanges counts them by SourceState.
+	Sources       []SourceStepStatus `json:"sources,omitempty"`
+	SourceChanges map[string]int     `json:"sourceChanges,omitempty"`
+	Journals      map[string]int     `json:"journalLines"`
+}
+
+// Launch source step states, as `imdsfleet status` shows them.
+const (
+	SourceDone       = "done"        // the change stands (applied or verified)
+	SourceFailed     = "failed"      // denied or failed; a rerun tries it again
+	SourceRolledBack = "rolled-back" // a rollback restored what it replaced
+	SourcePending    = "pending"     // its intent is journaled and no result yet: the call may or may not have reached AWS
+)
+
+// SourceStepStatus is one launch source step in a [RolloutStatus].
+type SourceStepStatus struct {
+	// Wave is the wave the step belongs to (0: run before the waves).
+	Wave    int    `json:"wave,omitempty"`
+	Account string `json:"account"`
+	Region  string `json:"region"`
+	ID      string `json:"id"`
+	Action  Action `json:"action"`
+	State   string `json:"state"`
+	Message string `json:"message,omitempty"`
+}
+
+// sourceState maps a source step's journal entry to its status state.
+func sourceState(e *Entry) (state, msg string, r *Record) {
+	switch s := e.StateOf(); {
+	case s == StateRolledBack:
+		return SourceRolledBack, "", e.Undone
+	case s.Done():
+		return SourceDone, "", e.Done
+	case s == StateSent:
+		return SourcePending, "sent; no result journaled (a rerun reads the current state and records it without a second call if it took effect)", e.Unsettled
+	default:
+		r := e.Unsettled
+		if r == nil {
+			r = e.LastError
+		}
+		if r != nil && r.Code != "" {
+			return SourceFailed, r.Code + ": " + r.Message, r
+		}
+		if r != nil {
+			return SourceFailed, r.Message, r
+		}
+		return SourceFailed, "", nil
+	}
 }
 
 // WaveStatus is one wave in a [RolloutStatus].
@@ -61,6 +109,7 @@ type WaveStatus struct {
 // rollback journal's (nil if none), at now.
 func StatusOf(path string, st, rb *JournalState, now time.Time) *RolloutStatus {
 	st.ForgetRolledBack(rb)
+	st.ForgetSourcesRolledBack(rb)
 	r := &st.Rollout
 	out := &RolloutStatus{Journal: path, Plan: r.Plan, Waves: r.Waves, Changes: map[State]int{}, WaveList: []WaveStatus{},
 		Journals: map[string]int{OpRemediate: st.Records}}
@@ -68,8 +117,29 @@ func StatusOf(path string, st, rb *JournalState, now time.Time) *RolloutStatus {
 		out.Journals[OpRollback] = rb.Records
 	}
 	for _, k := range st.Order {
-		if k.Op == OpRemediate {
+		switch k.Op {
+		case OpRemediate:
 			out.Changes[st.Entries[k].StateOf()]++
+		case OpRemediateSource:
+			e := st.Entries[k]
+			state, msg, rec := sourceState(e)
+			ss := SourceStepStatus{Account: k.Account, Region: k.Region, ID: k.InstanceID, State: state, Message: msg}
+			// The step's own line (a rolled-back step's Done is cleared:
+			// its last change still names it).
+			if n := len(e.Changes); n > 0 {
+				rec = e.Changes[n-1]
+			}
+			for _, l := range []*Record{rec, e.Unsettled, e.LastError} {
+				if l != nil && l.Op == OpRemediateSource && l.Source != nil {
+					ss.Wave, ss.Action = l.Wave, l.Source.Action
+					break
+				}
+			}
+			if out.SourceChanges == nil {
+				out.SourceChanges = map[string]int{}
+			}
+			out.SourceChanges[state]++
+			out.Sources = append(out.Sources, ss)
 		}
 	}
 	if len(r.Wave) == 0 {
@@ -164,6 +234,9 @@ func WriteStatusTable(w io.Writer, s *RolloutStatus) error {
 		t.end()
 	}
 	t.line("changes: " + countsText(s.Changes))
+	if len(s.Sources) > 0 {
+		writeSourceSteps(&t, s)
+	}
 	if len(s.Breaking) > 0 {
 		writeBreaking(&t, s.Wave, s.Breaking)
 	}
@@ -189,4 +262,24 @@ func countsText(m map[State]int) string {
 		parts = append(parts, fmt.Sprintf("%s %d", name, m[k]))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// writeSourceSteps lists the launch source steps of a status, by wave.
+func writeSourceSteps(t *textTable, s *RolloutStatus) {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(s.SourceChanges)) {
+		parts = append(parts, fmt.Sprintf("%s %d", k, s.SourceChanges[k]))
+	}
+	t.line("launch source steps: " + strings.Join(parts, ", "))
+	t.row("WAVE", "ACCOUNT", "REGION", "STEP", "ACTION", "STATE", "MESSAGE")
+	steps := slices.Clone(s.Sources)
+	slices.SortStableFunc(steps, func(a, b SourceStepStatus) int { return a.Wave - b.Wave })
+	for _, st := range steps {
+		wave := "-"
+		if st.Wave > 0 {
+			wave = strconv.Itoa(st.Wave)
+		}
+		t.row(wave, cell(st.Account), cell(st.Region), cell(st.ID), cell(string(st.Action)), st.State, cell(dash(st.Message)))
+	}
+	t.end()
 }

@@ -20,7 +20,8 @@ func newStatusCmd(g *globals) *cobra.Command {
 where the rollout stands: the waves that passed, the wave in progress and
 until when it bakes, what broke and whether it was rolled back, and the
 state of every change (planned, sent, applied, verified, failed,
-rolled-back). It only reads the files: it takes no lock and makes no AWS
+rolled-back), and every launch source step of the plan the journal holds
+(done, failed, rolled-back, or pending: sent with no result yet). It only reads the files: it takes no lock and makes no AWS
 call, so it can run while apply runs.
 
 --format json prints the same as one JSON object; "nextWave" is the wave
