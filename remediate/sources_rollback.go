@@ -286,15 +286,27 @@ func (rr *regionRun) current(ctx context.Context, rec *SourceRecord) (string, in
 		if p == nil || want == nil {
 			return "the journal line lacks the previous defaults", stateOther, nil
 		}
-		set := (want.HttpTokens == "" || d.HttpTokens == want.HttpTokens) && (want.HttpTokensEnforced == "" || d.HttpTokensEnforced == want.HttpTokensEnforced)
-		back := (want.HttpTokens == "" || d.HttpTokens == p.HttpTokens) && (want.HttpTokensEnforced == "" || d.HttpTokensEnforced == p.HttpTokensEnforced)
+		// What imdsfleet left: the previous defaults with its fields set.
+		// A field it did not set changed since (HttpTokensEnforced
+		// enabled by someone after imdsfleet required tokens) is someone
+		// else's change too: restoring HttpTokens under it would make
+		// every launch that relies on the defaults fail.
+		after := *p
+		if want.HttpTokens != "" {
+			after.HttpTokens = want.HttpTokens
+		}
+		if want.HttpTokensEnforced != "" {
+			after.HttpTokensEnforced = want.HttpTokensEnforced
+		}
+		set := d.HttpTokens == after.HttpTokens && d.HttpTokensEnforced == after.HttpTokensEnforced
+		back := d.HttpTokens == p.HttpTokens && d.HttpTokensEnforced == p.HttpTokensEnforced
 		switch {
 		case back:
 			return "account defaults are as before", stateRestored, nil
 		case set:
 			return fmt.Sprintf("account defaults back to HttpTokens=%s HttpTokensEnforced=%s", orNone(p.HttpTokens), orNone(p.HttpTokensEnforced)), stateSet, nil
 		}
-		return fmt.Sprintf("account defaults are HttpTokens=%s HttpTokensEnforced=%s, not %s as imdsfleet set them", orNone(d.HttpTokens), orNone(d.HttpTokensEnforced), want), stateOther, nil
+		return fmt.Sprintf("account defaults are HttpTokens=%s HttpTokensEnforced=%s, not HttpTokens=%s HttpTokensEnforced=%s as imdsfleet left them", orNone(d.HttpTokens), orNone(d.HttpTokensEnforced), orNone(after.HttpTokens), orNone(after.HttpTokensEnforced)), stateOther, nil
 	}
 	return "", 0, fmt.Errorf("unknown source action %q", rec.Action)
 }

@@ -453,3 +453,34 @@ func TestRemediateSourcesRollbackGroupOnOtherTemplate(t *testing.T) {
 		t.Errorf("group api: %+v, want skipped as changed since, naming %s", g, srcTplWeb)
 	}
 }
+
+// TestRemediateSourcesRollbackDefaultsEnforcedSince: imdsfleet required
+// tokens in eu-west-1's account defaults; someone enforced them since
+// (HttpTokensEnforced=enabled). Rollback leaves the defaults alone
+// (changed-since): putting HttpTokens back to no preference under the
+// enforcement would make every launch that relies on the defaults fail.
+func TestRemediateSourcesRollbackDefaultsEnforcedSince(t *testing.T) {
+	s := srcStart(t, srcFleet())
+	res := remCLI(t, t.Context(), "", false, remArgs("remediate", "--report", s.report, "--scope", "sources", "--live", "--yes", "--journal", s.journal)...)
+	if res.code != exitOK {
+		t.Fatalf("live run: exit %d\n%s", res.code, res.stdout)
+	}
+	ec := ec2.NewFromConfig(simtest.Config(s.url, remKey, "eu-west-1"))
+	if _, err := ec.ModifyInstanceMetadataDefaults(t.Context(), &ec2.ModifyInstanceMetadataDefaultsInput{HttpTokensEnforced: ec2types.DefaultHttpTokensEnforcedStateEnabled}); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(s.dir, "rollback.json")
+	res = remCLI(t, t.Context(), "", false, remArgs("rollback", "--journal", s.journal, "--live", "--yes", "--output", out)...)
+	if res.code != exitOK {
+		t.Fatalf("rollback: exit %d\n%s", res.code, res.stdout)
+	}
+	if d, _ := s.srv.MetadataDefaults(remAcct, "eu-west-1"); d.HttpTokens != "required" || d.HttpTokensEnforced != "enabled" {
+		t.Errorf("eu-west-1 defaults after rollback %+v, want HttpTokens required and enforced as their owner left them", d)
+	}
+	for _, r := range readResults(t, out).Results {
+		if r.Region == "eu-west-1" && r.Source != nil && r.Source.Action == remediate.ActionSetAccountDefaults &&
+			(r.Status != remediate.StatusSkipped || r.Reason != remediate.SkipChangedSince) {
+			t.Errorf("eu-west-1 defaults: %+v, want skipped as changed since", r)
+		}
+	}
+}
