@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -139,8 +140,8 @@ func (f *applyFlags) validate(s *streams) error {
 	if f.bake%remediate.BakePeriod != 0 {
 		return usageError("--bake %s: want a multiple of 5m (CloudWatch basic monitoring's period)", f.bake)
 	}
-	if !(f.maxRejected >= 0) { // NaN too
-		return usageError("--max-rejected %v: want 0 or more calls", f.maxRejected)
+	if !(f.maxRejected >= 0) || math.IsInf(f.maxRejected, 1) { // NaN too; +Inf would never stop a rollout
+		return usageError("--max-rejected %v: want a number of calls, 0 or more", f.maxRejected)
 	}
 	switch f.onBreakage {
 	case remediate.OnBreakageRollback, remediate.OnBreakageStop:
@@ -221,6 +222,9 @@ func runApply(cmd *cobra.Command, g *globals, f *applyFlags, planPath string) er
 		return err
 	}
 	waves := remediate.AssignWaves(plan, f.sizes, f.by)
+	if err := checkWaveByMatches(s, f, plan, waves); err != nil {
+		return err
+	}
 	if f.untilWave > len(waves) {
 		return usageError("--until-wave %d: the rollout has %d wave(s)", f.untilWave, len(waves))
 	}
@@ -321,6 +325,33 @@ func runApply(cmd *cobra.Command, g *globals, f *applyFlags, planPath string) er
 	out.AddSources(srcResults)
 	out.AddSkipped(skipped)
 	return finishRollout(cmd, g, f, out, runErr, journal)
+}
+
+// checkWaveByMatches refuses --wave-by stages that no planned change is in
+// (a misspelt key or value would silently make one stage of everything,
+// production with the rest) and warns about each value no change has.
+func checkWaveByMatches(s *streams, f *applyFlags, plan *remediate.Plan, waves []remediate.Wave) error {
+	if f.by == nil || len(plan.Changes) == 0 {
+		return nil
+	}
+	staged := map[string]bool{}
+	for _, w := range waves {
+		staged[w.Stage] = true
+	}
+	var missing []string
+	for _, v := range f.by.Values {
+		if !staged[f.by.Key+"="+v] {
+			missing = append(missing, v)
+		}
+	}
+	if len(missing) == len(f.by.Values) {
+		return usageError("--wave-by %s: no planned change has tag %s with any of these values, so every instance would be in one last stage; check the key and values against the instances' tags",
+			report.SanitizeCell(f.waveBy, 200), report.SanitizeCell(f.by.Key, 80))
+	}
+	for _, v := range missing {
+		fmt.Fprintf(s.Err, "warning: --wave-by: no planned change has tag %s=%s: that stage is empty\n", report.SanitizeCell(f.by.Key, 80), report.SanitizeCell(v, 80))
+	}
+	return nil
 }
 
 // writeApplyPlan shows what the plan file holds and its waves.

@@ -466,6 +466,8 @@ func TestApplyRefusals(t *testing.T) {
 		{"another account", otherKey, []string{"apply", s.plan}, "these credentials are account " + remOther},
 		{"bad waves", "", []string{"apply", s.plan, "--waves", "1,50%"}, "the last step must be 100%"},
 		{"bad wave-by", "", []string{"apply", s.plan, "--wave-by", "env=dev"}, "want tag:KEY=VALUE"},
+		{"wave-by no instance has", "", []string{"apply", s.plan, "--wave-by", "tag:nosuch=x,nosuch=y"}, "no planned change has tag nosuch"},
+		{"max-rejected inf", "", []string{"apply", s.plan, "--max-rejected", "inf"}, "--max-rejected +Inf"},
 		{"bad on-breakage", "", []string{"apply", s.plan, "--on-breakage", "ignore"}, "want rollback or stop"},
 		{"until beyond", "", []string{"apply", s.plan, "--waves", "1,100%", "--until-wave", "5"}, "the rollout has 2 wave(s)"},
 	}
