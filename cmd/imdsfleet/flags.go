@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -62,7 +63,8 @@ func checkRegion(flag, s string) error {
 	return nil
 }
 
-// maxTagKey is the longest tag key EC2 accepts.
+// maxTagKey is the longest tag key EC2 accepts, in Unicode characters
+// (not bytes): https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/Using_Tags.html#tag-restrictions
 const maxTagKey = 128
 
 // splitKeyList splits the values of a repeatable comma-list flag of tag
@@ -102,7 +104,7 @@ func checkTagKeys(flag string, keys []string) error {
 		switch {
 		case strings.TrimSpace(k) == "":
 			return usageError("%s: an empty tag key: name a tag key such as app or team", flag)
-		case len(k) > maxTagKey:
+		case utf8.RuneCountInString(k) > maxTagKey:
 			return usageError("%s %.40q...: a tag key is at most %d characters", flag, k, maxTagKey)
 		case strings.Contains(k, "="):
 			return usageError("%s %q: want a tag KEY (the value is what groups), e.g. %s %s", flag, k, flag, strings.SplitN(k, "=", 2)[0])

@@ -218,13 +218,19 @@ func (o *scanOptions) parse() (*scanPlan, error) {
 	if err := checkTagKeys("--group-by", groupBy); err != nil {
 		return nil, err
 	}
-	if err := checkTagKeys("--owner-tag", o.ownerTags); err != nil {
+	// "owner, team" means owner and team, not " team", as in --group-by
+	// (a new slice: the flag's default is launch.DefaultOwnerTags).
+	ownerTags := make([]string, len(o.ownerTags))
+	for i, k := range o.ownerTags {
+		ownerTags[i] = strings.TrimSpace(k)
+	}
+	if err := checkTagKeys("--owner-tag", ownerTags); err != nil {
 		return nil, err
 	}
-	if len(o.ownerTags) == 0 {
+	if len(ownerTags) == 0 {
 		return nil, usageError("--owner-tag is empty: name at least one tag key (the default is %s)", strings.Join(launch.DefaultOwnerTags, ","))
 	}
-	p.opts.GroupBy, p.opts.OwnerTags = groupBy, o.ownerTags
+	p.opts.GroupBy, p.opts.OwnerTags = groupBy, ownerTags
 	switch o.format {
 	case report.FormatTable, report.FormatJSON, report.FormatCSV, report.FormatMarkdown:
 	default:

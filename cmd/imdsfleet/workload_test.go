@@ -118,3 +118,38 @@ func TestScanGroupByCommaList(t *testing.T) {
 		}
 	}
 }
+
+// TestScanOwnerTagListAndUnicodeKeys: --owner-tag "nope, team" means the
+// keys nope and team, as --group-by reads "app, team" (the blank was kept,
+// so " team" matched nothing and every workload lost its owner, silently);
+// and a tag key of 100 non-ASCII characters (200 bytes) is a valid key,
+// EC2's limit being 128 characters, not bytes.
+func TestScanOwnerTagListAndUnicodeKeys(t *testing.T) {
+	e := scantest.New(dayStable(t))
+	insts := e.Instances(scanAcctA, "us-east-1", 4)
+	long := strings.Repeat("é", 100)
+	for i := range insts {
+		delete(insts[i].Tags, "karpenter.sh/nodepool")
+		delete(insts[i].Tags, "owner")
+		insts[i].Tags["team"] = "payments"
+		insts[i].Tags[long] = "x"
+	}
+	scanStart(t, &fleet.Fleet{Accounts: []fleet.Account{{ID: scanAcctA, Regions: []fleet.Region{{Name: "us-east-1", Instances: insts}}}}})
+	res := scanCLI(t, false, "scan", "--regions", "us-east-1", "--format", "json", "--container-tag", scantest.ContainerTag,
+		"--owner-tag", "nope, team", "--group-by", long)
+	if res.code != exitOK && res.code != exitIncomplete {
+		t.Fatalf("exit %d\n%s", res.code, res.err)
+	}
+	r := readReport(t, []byte(res.out))
+	if got := strings.Join(r.ScanOptions.OwnerTags, "|"); got != "nope|team" {
+		t.Errorf("scanOptions.ownerTags = %q, want nope|team", got)
+	}
+	if len(r.Workloads) == 0 {
+		t.Fatal("no workloads")
+	}
+	for _, w := range r.Workloads {
+		if w.OwnerTag != "team" || w.Owner != "payments" {
+			t.Errorf("workload %s: owner %q=%q, want team=payments", w.ID, w.OwnerTag, w.Owner)
+		}
+	}
+}
