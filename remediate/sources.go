@@ -436,7 +436,11 @@ func (sp *sourcePlanner) template(account, region, templateID string, versions [
 				Instances: len(s.Instances)})
 		}
 		if !s.IsDefault && !s.IsLatest && len(pinned) == 0 && len(mixedPinned) == 0 {
-			if len(s.Instances) > 0 {
+			if len(s.Instances) > 0 && !refsKnown {
+				// Without templateRefs no group is known to pin it: that is
+				// the report's gap, not the fleet's.
+				skip(SkipNoTemplateRefs, "the report does not say how its groups name their launch templates ($Default, $Latest or a number): it was written by an older imdsfleet; scan again", nil)
+			} else if len(s.Instances) > 0 {
 				skip(SkipNoKnownUser, fmt.Sprintf("version %d is neither $Default nor $Latest and no Auto Scaling group names it, yet instances came from it: whatever launched them (a script, a fleet, RunInstances) names the version number; create a version with MetadataOptions HttpTokens=required and point that launcher at it", s.Version), nil)
 			}
 			continue

@@ -537,3 +537,82 @@ func TestRemediateSourcesMissingVersionPinned(t *testing.T) {
 		t.Errorf("run does not skip %s as %s naming group mixed:\n%s", tplGap, remediate.SkipMissingPinned, res.stdout)
 	}
 }
+
+// TestRemediateSourcesOldReportWithoutTemplateRefs: a schema-2 report
+// written before groups carried templateRefs does not say whether a group
+// follows $Default, $Latest or a number, so no template step is planned
+// from it: each template in use is skipped, saying to scan again.
+func TestRemediateSourcesOldReportWithoutTemplateRefs(t *testing.T) {
+	s := srcStart(t, srcFleet())
+	b, err := os.ReadFile(s.report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if v := doc["schemaVersion"]; v != float64(2) {
+		t.Fatalf("report schemaVersion %v, want 2", v)
+	}
+	removed := 0
+	var strip func(v any)
+	strip = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			if _, ok := x["templateRefs"]; ok {
+				delete(x, "templateRefs")
+				removed++
+			}
+			for _, c := range x {
+				strip(c)
+			}
+		case []any:
+			for _, c := range x {
+				strip(c)
+			}
+		}
+	}
+	strip(doc)
+	if removed == 0 {
+		t.Fatal("the scan wrote no templateRefs to remove")
+	}
+	old := filepath.Join(s.dir, "old.json")
+	b, err = json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(old, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	planPath := filepath.Join(s.dir, "plan.json")
+	res := remCLI(t, t.Context(), "", false, remArgs("remediate", "--report", old, "--scope", "sources", "--plan-out", planPath)...)
+	if res.code != exitOK {
+		t.Fatalf("plan from the old report: exit %d\n%s", res.code, res.stderr)
+	}
+	p := readPlan(t, planPath)
+	for _, it := range p.Sources {
+		if it.TemplateID != "" {
+			t.Errorf("template step planned from a report without templateRefs: %s %s", it.Region, it.ID)
+		}
+	}
+	skipped := map[string]remediate.SourceItem{}
+	for _, it := range p.SourcesSkipped {
+		if it.Reason == remediate.SkipNoTemplateRefs {
+			skipped[it.TemplateID] = it
+		}
+	}
+	for _, tpl := range []string{srcTplWeb, srcTplAPI, srcTplEU} {
+		it, ok := skipped[tpl]
+		if !ok {
+			t.Errorf("template %s not skipped as %s; skipped: %v", tpl, remediate.SkipNoTemplateRefs, sourceIDs(p.SourcesSkipped))
+			continue
+		}
+		if !strings.Contains(it.Detail, "scan again") {
+			t.Errorf("template %s skip detail %q does not say to scan again", tpl, it.Detail)
+		}
+	}
+	if !strings.Contains(res.stdout, "scan again") {
+		t.Errorf("the plan output does not say to scan again:\n%s", res.stdout)
+	}
+}
