@@ -295,7 +295,7 @@ func (rr *regionRun) step(ctx context.Context, i int) {
 		}
 	case ActionSetAccountDefaults:
 		if rr.anyFailed {
-			x.skip(i, SkipDependsOn, "another source change in this Region failed or was denied: the account defaults are set once every other change there stands")
+			x.skip(i, SkipDependsOn, "another source change in this Region failed, was denied or found its source changed since the scan: the account defaults are set once every other change there stands")
 			return
 		}
 		d := *it.Defaults
@@ -338,6 +338,11 @@ func (rr *regionRun) step(ctx context.Context, i int) {
 		}
 		if done {
 			why = "already " + why + " (set outside this journal)"
+		} else if it.Action == ActionSetDefault || it.Action == ActionUpdateGroup {
+			// Its users still launch what someone else chose, which may
+			// allow v1: the account defaults (HttpTokensEnforced above
+			// all) must not go ahead as if it were fixed.
+			rr.anyFailed = true
 		}
 		x.skip(i, SkipDrift, why)
 		return

@@ -484,3 +484,38 @@ func TestRemediateSourcesRollbackDefaultsEnforcedSince(t *testing.T) {
 		}
 	}
 }
+
+// TestRemediateSourcesDefaultsWaitForDrift: between the scan and the run,
+// someone points eu-west-1's template default at a new version that still
+// allows v1. The set-default step is skipped (changed since the scan), so
+// group eu still launches v1: --enforce-account-defaults must not enforce
+// tokens in that Region, or the group's next launch fails.
+func TestRemediateSourcesDefaultsWaitForDrift(t *testing.T) {
+	s := srcStart(t, srcFleet())
+	ec := ec2.NewFromConfig(simtest.Config(s.url, remKey, "eu-west-1"))
+	if _, err := ec.CreateLaunchTemplateVersion(t.Context(), &ec2.CreateLaunchTemplateVersionInput{LaunchTemplateId: aws.String(srcTplEU),
+		SourceVersion: aws.String("1"), LaunchTemplateData: &ec2types.RequestLaunchTemplateData{}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ec.ModifyLaunchTemplate(t.Context(), &ec2.ModifyLaunchTemplateInput{LaunchTemplateId: aws.String(srcTplEU), DefaultVersion: aws.String("2")}); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(s.dir, "results.json")
+	remCLI(t, t.Context(), "", false, remArgs("remediate", "--report", s.report, "--scope", "sources", "--enforce-account-defaults",
+		"--live", "--yes", "--journal", s.journal, "--output", out)...)
+	if d, _ := s.srv.MetadataDefaults(remAcct, "eu-west-1"); d.HttpTokensEnforced == "enabled" || d.HttpTokens == "required" {
+		t.Errorf("eu-west-1 defaults %+v: want untouched while group eu launches version 2, which allows v1", d)
+	}
+	seen := false
+	for _, d := range readResults(t, out).Results {
+		if d.Region == "eu-west-1" && d.InstanceID == "account-defaults" {
+			seen = true
+			if d.Status != remediate.StatusSkipped || d.Reason != remediate.SkipDependsOn {
+				t.Errorf("eu-west-1 defaults step %+v: want skipped as depends-on", d)
+			}
+		}
+	}
+	if !seen {
+		t.Error("no eu-west-1 account-defaults result")
+	}
+}
