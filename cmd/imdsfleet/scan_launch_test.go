@@ -135,3 +135,40 @@ func readFile(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+// TestScanDeniedImagesOrDefaultsLeaveDefaultUsersUnknown: a group whose
+// template leaves HttpTokens unset takes it from the account defaults
+// (then the AMI). With ec2:DescribeImages or ec2:GetInstanceMetadataDefaults
+// denied its next launch is unresolved, so it was not counted among the
+// account defaults' users, and the account defaults showed 0 instances
+// and no group, with nothing saying that was unknown.
+func TestScanDeniedImagesOrDefaultsLeaveDefaultUsersUnknown(t *testing.T) {
+	f := launchDeniedFleet()
+	regs := f.Accounts[0].Regions
+	for i := range regs {
+		regs[i].LaunchTemplates[0].Versions[0].MetadataOptions = nil // tokens left to the defaults, then the AMI
+		regs[i].Instances[0].MetadataOptions.HttpTokens = "optional"
+	}
+	regs[0].Knobs = &fleet.Knobs{DenyAPIs: []string{"DescribeImages"}}
+	regs[1].Knobs = &fleet.Knobs{DenyAPIs: []string{"GetInstanceMetadataDefaults"}}
+	scanStart(t, f)
+	res := scanCLI(t, false, "scan", "--format", "json", "--regions", "us-east-1,eu-west-1")
+	if res.code != exitIncomplete {
+		t.Fatalf("exit %d, want %d\nstderr:\n%s", res.code, exitIncomplete, res.err)
+	}
+	r := readReport(t, []byte(res.out))
+	want := map[string]string{"us-east-1": "ec2:DescribeImages", "eu-west-1": "ec2:GetInstanceMetadataDefaults"}
+	seen := 0
+	for _, s := range r.LaunchSources {
+		if s.ID != "account-default" {
+			continue
+		}
+		seen++
+		if !strings.Contains(s.UsersUnknown, want[s.Region]) {
+			t.Errorf("%s account-default: groups %v, instances %v, usersUnknown %q; want it unknown naming %s", s.Region, s.Groups, s.Instances, s.UsersUnknown, want[s.Region])
+		}
+	}
+	if seen != 2 {
+		t.Errorf("%d account-default sources, want 2", seen)
+	}
+}

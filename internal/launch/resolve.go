@@ -174,7 +174,9 @@ func Resolve(inv *Inventory, instances []report.Instance) Result {
 // that launch from it (nor their instances); the account defaults' users
 // are the groups and instances whose template or configuration leaves
 // tokens unset, which needs the groups, the template versions and the
-// configurations. A denied read makes these facts unknown, never zero.
+// configurations, and the defaults and AMIs (without them such a next
+// launch is unresolved, its user not counted). A denied read makes these
+// facts unknown, never zero.
 func markUsersUnknown(x *index, sources map[string]*report.LaunchSource) {
 	groups, groupsFailed := x.notRead("Auto Scaling groups", ReadGroups)
 	for _, s := range sources {
@@ -190,6 +192,16 @@ func markUsersUnknown(x *index, sources map[string]*report.LaunchSource) {
 			}
 			if !failed {
 				why, failed = x.notRead("launch configurations", ReadLaunchConfigs)
+			}
+			// A group whose template leaves tokens unset takes them from
+			// the defaults, then the AMI: with either not read its next
+			// launch is unresolved and it is not counted above, though
+			// it uses the defaults.
+			if !failed {
+				why, failed = x.notRead("account defaults", ReadDefaults)
+			}
+			if !failed {
+				why, failed = x.notRead("AMIs", ReadImages)
 			}
 			if failed {
 				s.UsersUnknown = why + ": which groups and instances take their settings from the account defaults is not known"
