@@ -315,7 +315,12 @@ func (sp *sourcePlanner) needsHop2(users []*report.Instance) bool {
 // owner names a launcher that owns the source's instances and is not
 // imdsfleet's to change: EKS managed node groups, Karpenter, Elastic
 // Beanstalk. It returns the skip reason and the exact change to make.
-func ownerOf(users []*report.Instance, templateID string) (reason, detail string) {
+// Karpenter owns only the templates it writes, all named
+// karpenter.k8s.aws/...: a karpenter.sh/nodepool tag (which anyone who
+// may tag the instance can write) on an instance of any other template
+// does not make that template Karpenter's, or one forged tag would keep
+// a team's template from being fixed.
+func ownerOf(users []*report.Instance, templateID, templateName string) (reason, detail string) {
 	for _, in := range users {
 		ls := in.LaunchSource
 		if ls == nil {
@@ -325,7 +330,7 @@ func ownerOf(users []*report.Instance, templateID string) (reason, detail string
 		case ls.EKSNodegroup != "":
 			return SkipEKSNodegroup, fmt.Sprintf("launched by EKS managed node group %s (cluster %s), whose launch template belongs to EKS: create a version of your own launch template with MetadataOptions HttpTokens=required, then run 'aws eks update-nodegroup-version --cluster-name %s --nodegroup-name %s --launch-template id=<your template>,version=<new version>'",
 				ls.EKSNodegroup, orNone(ls.EKSCluster), orNone(ls.EKSCluster), ls.EKSNodegroup)
-		case ls.KarpenterPool != "":
+		case ls.KarpenterPool != "" && strings.HasPrefix(templateName, report.KarpenterTemplatePrefix):
 			return SkipKarpenter, karpenterChange(ls)
 		case ls.Beanstalk != "":
 			return SkipBeanstalk, fmt.Sprintf("launched by Elastic Beanstalk environment %s: set its option DisableIMDSv1=true ('aws elasticbeanstalk update-environment --environment-name %s --option-settings Namespace=aws:autoscaling:launchconfiguration,OptionName=DisableIMDSv1,Value=true'); Beanstalk then updates %s itself",
@@ -450,7 +455,7 @@ func (sp *sourcePlanner) template(account, region, templateID string, versions [
 			continue
 		}
 		users := sp.users(account, region, s.Instances)
-		if reason, detail := ownerOf(users, s.TemplateID); reason != "" {
+		if reason, detail := ownerOf(users, s.TemplateID, s.Name); reason != "" {
 			skip(reason, detail, nil)
 			continue
 		}

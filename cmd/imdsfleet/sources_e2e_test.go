@@ -616,3 +616,45 @@ func TestRemediateSourcesOldReportWithoutTemplateRefs(t *testing.T) {
 		t.Errorf("the plan output does not say to scan again:\n%s", res.stdout)
 	}
 }
+
+// TestRemediateSourcesForgedKarpenterTag: karpenter.sh/nodepool is a tag
+// anyone who may tag an instance can write. One instance of a team's
+// template (not named karpenter.k8s.aws/..., so not one Karpenter wrote)
+// tagged so made the whole template skipped as Karpenter's, exit 0,
+// 'Nothing to change', the team told to patch an EC2NodeClass that does
+// not exist. The template is planned as any other; the node pool still
+// gets its EC2NodeClass advice.
+func TestRemediateSourcesForgedKarpenterTag(t *testing.T) {
+	const lt = "lt-00000000000000b09"
+	tags := map[string]string{fleet.TagLaunchTemplateID: lt, fleet.TagLaunchTemplateVersion: "1"}
+	forged := map[string]string{fleet.TagLaunchTemplateID: lt, fleet.TagLaunchTemplateVersion: "1", "karpenter.sh/nodepool": "forged"}
+	f := &fleet.Fleet{Accounts: []fleet.Account{{ID: remAcct, Regions: []fleet.Region{{Name: "us-east-1",
+		Defaults: &fleet.MetadataDefaults{HttpTokens: "required", ManagedBy: "account"},
+		LaunchTemplates: []fleet.LaunchTemplate{{ID: lt, Name: "team-b-web", CreateTime: fleet.Rel(-10 * 24 * time.Hour),
+			Versions: []fleet.LaunchTemplateVersion{{ImageID: srcAMI, MetadataOptions: srcOptional(), CreateTime: fleet.Rel(-10 * 24 * time.Hour)}}}},
+		Instances: []fleet.Instance{srcInstance("i-00000000000000b11", "", false, tags), srcInstance("i-00000000000000b12", "", false, forged)}}}}}}
+	s := srcStart(t, f)
+	planPath := filepath.Join(s.dir, "plan.json")
+	res := remCLI(t, t.Context(), "", false, remArgs("remediate", "--report", s.report, "--scope", "sources", "--plan-out", planPath)...)
+	if res.code == exitUsage {
+		t.Fatalf("exit %d", res.code)
+	}
+	p := readPlan(t, planPath)
+	planned := false
+	for _, it := range p.Sources {
+		planned = planned || (it.TemplateID == lt && it.Action == "create-template-version")
+	}
+	if !planned {
+		t.Errorf("no new version planned for %s (skipped: %q)", lt, sourceIDs(p.SourcesSkipped))
+	}
+	pool := false
+	for _, it := range p.SourcesSkipped {
+		if it.TemplateID == lt && it.Reason == remediate.SkipKarpenter {
+			t.Errorf("%s skipped as Karpenter's for one forged tag: %+v", lt, it)
+		}
+		pool = pool || (it.Reason == remediate.SkipKarpenter && strings.Contains(it.ID, "forged"))
+	}
+	if !pool {
+		t.Errorf("node pool forged: no EC2NodeClass advice (skipped: %q)", sourceIDs(p.SourcesSkipped))
+	}
+}
