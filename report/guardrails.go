@@ -83,11 +83,16 @@ func GuardrailEvidence(r *Report) guardrails.Evidence {
 			}
 			count := sel.Shards[0].Count
 			ev.NotSelected = map[string]string{}
+			var all []string
 			for _, u := range r.Organization.Units {
-				for _, a := range u.Accounts {
-					if i := ShardOf(a, count); !covered[i] {
-						ev.NotSelected[a] = fmt.Sprintf("it is in shard %d/%d, which this report (shard %s) does not hold: merge every shard's report first", i, count, strings.Join(names, ", "))
-					}
+				all = append(all, u.Accounts...)
+			}
+			for _, ua := range r.Organization.Unplaced {
+				all = append(all, ua.ID)
+			}
+			for _, a := range all {
+				if i := ShardOf(a, count); !covered[i] {
+					ev.NotSelected[a] = fmt.Sprintf("it is in shard %d/%d, which this report (shard %s) does not hold: merge every shard's report first", i, count, strings.Join(names, ", "))
 				}
 			}
 		}
@@ -96,6 +101,9 @@ func GuardrailEvidence(r *Report) guardrails.Evidence {
 		ev.HasOUs = true
 		for _, u := range r.Organization.Units {
 			ev.OUs = append(ev.OUs, guardrails.OU{ID: u.ID, Name: u.Name, Parent: u.ParentID, Accounts: slices.Clone(u.Accounts), Skipped: u.Skipped})
+		}
+		for _, ua := range r.Organization.Unplaced {
+			ev.UnplacedAccounts = append(ev.UnplacedAccounts, guardrails.UnplacedAccount{Account: ua.ID, Reason: ua.Reason})
 		}
 	}
 	for i := range r.Instances {

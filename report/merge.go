@@ -674,6 +674,11 @@ func mergeOrganizations(inputs []MergeInput) (*Organization, error) {
 	}
 	units := map[string]*seen{}
 	accountIn := map[string]seen{}
+	// Accounts no unit held in some input, and the inputs' notes: kept
+	// from every input (one shard's walk missing an account leaves the
+	// merged tree as uncertain).
+	unplaced := map[string]UnplacedAccount{}
+	var notes []string
 	found := false
 	for _, in := range inputs {
 		o := in.Report.Organization
@@ -681,6 +686,12 @@ func mergeOrganizations(inputs []MergeInput) (*Organization, error) {
 			continue
 		}
 		found = true
+		for _, ua := range o.Unplaced {
+			if _, ok := unplaced[ua.ID]; !ok {
+				unplaced[ua.ID] = ua
+			}
+		}
+		notes = append(notes, o.Notes...)
 		for _, u := range o.Units {
 			cur, ok := units[u.ID]
 			if !ok {
@@ -728,5 +739,11 @@ func mergeOrganizations(inputs []MergeInput) (*Organization, error) {
 		out.Units = append(out.Units, u.unit)
 	}
 	slices.SortFunc(out.Units, func(a, b OrgUnit) int { return strings.Compare(a.ID, b.ID) })
+	for _, ua := range unplaced {
+		out.Unplaced = append(out.Unplaced, ua)
+	}
+	slices.SortFunc(out.Unplaced, func(a, b UnplacedAccount) int { return strings.Compare(a.ID, b.ID) })
+	slices.Sort(notes)
+	out.Notes = slices.Compact(notes)
 	return out, nil
 }

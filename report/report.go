@@ -116,7 +116,28 @@ type Report struct {
 type Organization struct {
 	// Units are the roots and OUs, sorted by id.
 	Units []OrgUnit `json:"units"`
+	// Unplaced (--org only) are accounts that ListAccounts, called after
+	// the walk, listed but that no unit of the walk held: they moved
+	// during the walk from a unit not yet read into one already read. They
+	// are scanned like the others, but which unit holds them is not known,
+	// so no unit's membership is complete. Sorted by id.
+	Unplaced []UnplacedAccount `json:"unplaced,omitempty"`
+	// Notes say what else the cross-check with ListAccounts found: an
+	// account the walk listed that ListAccounts did not (it left the
+	// organization during the scan; it is kept in the report).
+	Notes []string `json:"notes,omitempty"`
 }
+
+// UnplacedAccount is an account of the organization that the walk found
+// in no unit, and why.
+type UnplacedAccount struct {
+	ID     string `json:"id"`
+	Reason string `json:"reason"`
+}
+
+// UnplacedReason is the reason recorded for an account ListAccounts lists
+// but no unit of the walk held.
+const UnplacedReason = "moved during the walk: its unit is not known (ListAccounts lists it, but no unit held it when read); re-scan"
 
 // OrgUnit is a root or an organizational unit and the accounts directly
 // in it (every state, scanned or not), as ListAccountsForParent lists

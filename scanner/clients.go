@@ -35,6 +35,7 @@ type STSAPI interface {
 type OrganizationsAPI interface {
 	organizations.ListRootsAPIClient
 	organizations.ListAccountsForParentAPIClient
+	organizations.ListAccountsAPIClient
 	organizations.ListOrganizationalUnitsForParentAPIClient
 	DescribeOrganizationalUnit(ctx context.Context, in *organizations.DescribeOrganizationalUnitInput, optFns ...func(*organizations.Options)) (*organizations.DescribeOrganizationalUnitOutput, error)
 }

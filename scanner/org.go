@@ -77,7 +77,7 @@ func (e *OrgError) Error() string {
 	case "AWSOrganizationsNotInUseException":
 		return fmt.Sprintf("the caller's account is not in an organization (%s from %s): run from the management account of an organization, or use --accounts", code, e.Op)
 	case "AccessDeniedException":
-		return fmt.Sprintf("the caller may not list the organization's accounts (%s from %s): run from the management account or a delegated administrator for AWS Organizations, with organizations:ListRoots, ListOrganizationalUnitsForParent, ListAccountsForParent and DescribeOrganizationalUnit allowed", code, e.Op)
+		return fmt.Sprintf("the caller may not list the organization's accounts (%s from %s): run from the management account or a delegated administrator for AWS Organizations, with organizations:ListRoots, ListOrganizationalUnitsForParent, ListAccountsForParent, ListAccounts and DescribeOrganizationalUnit allowed", code, e.Op)
 	case "ParentNotFoundException", "TargetNotFoundException", "OrganizationalUnitNotFoundException":
 		return fmt.Sprintf("--ou %s: the organization has no such organizational unit (%s from %s): check the id with `aws organizations list-organizational-units-for-parent`", e.BadParent, code, e.Op)
 	}
@@ -100,8 +100,13 @@ func (e *OrgError) IsUsage() bool {
 // ListOrganizationalUnitsForParent and one ListAccountsForParent call
 // (more for units of over 20 children); with ous empty one ListRoots
 // call finds the roots, and each --ou costs one DescribeOrganizationalUnit
-// (ListRoots for a root id) for its name. The walk replaces ListAccounts,
-// which lists every account but not where it sits. Pages are read with
+// (ListRoots for a root id) for its name. ListAccounts lists every account
+// but not where it sits, so it does not replace the walk; with ous empty it
+// is called after the walk to catch an account that moved during the walk
+// from a unit not yet read into one already read (listed in neither): such
+// an account is returned (to be scanned) and recorded in the
+// organization's Unplaced, and an account the walk saw but ListAccounts
+// does not is kept, with a note. Pages are read with
 // the SDK's paginators, which follow NextToken through empty pages until
 // it is absent. call is invoked once per API call made.
 func DiscoverAccounts(ctx context.Context, c OrganizationsAPI, ous []string, call func()) ([]OrgAccount, *report.Organization, error) {
@@ -227,12 +232,43 @@ func DiscoverAccounts(ctx context.Context, c OrganizationsAPI, ous []string, cal
 		slices.Sort(u.Accounts)
 		u.Accounts = slices.Compact(u.Accounts)
 	}
+	org := &report.Organization{Units: make([]report.OrgUnit, 0, len(units))}
+	if len(ous) == 0 {
+		// The whole organization: cross-check the walk with ListAccounts,
+		// after it. An account that moved during the walk from a unit not
+		// yet read into one already read is in no unit's listing; it is
+		// scanned all the same, and recorded as not placed.
+		listed := map[string]bool{}
+		p := organizations.NewListAccountsPaginator(c, &organizations.ListAccountsInput{MaxResults: aws.Int32(orgPageSize)})
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			call()
+			if err != nil {
+				return nil, nil, &OrgError{Op: "organizations:ListAccounts", Err: err}
+			}
+			for _, a := range page.Accounts {
+				id := aws.ToString(a.Id)
+				listed[id] = true
+				if _, ok := byID[id]; ok {
+					continue
+				}
+				byID[id] = OrgAccount{ID: id, Name: aws.ToString(a.Name), State: string(a.State)}
+				org.Unplaced = append(org.Unplaced, report.UnplacedAccount{ID: id, Reason: report.UnplacedReason})
+			}
+		}
+		for id := range inUnit {
+			if !listed[id] {
+				org.Notes = append(org.Notes, fmt.Sprintf("account %s was listed in %s during the walk but not by ListAccounts after it: it left the organization during the scan; it is kept", id, inUnit[id]))
+			}
+		}
+		slices.SortFunc(org.Unplaced, func(a, b report.UnplacedAccount) int { return strings.Compare(a.ID, b.ID) })
+		slices.Sort(org.Notes)
+	}
 	out := make([]OrgAccount, 0, len(byID))
 	for _, a := range byID {
 		out = append(out, a)
 	}
 	slices.SortFunc(out, func(a, b OrgAccount) int { return strings.Compare(a.ID, b.ID) })
-	org := &report.Organization{Units: make([]report.OrgUnit, 0, len(units))}
 	for _, u := range units {
 		org.Units = append(org.Units, *u)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -69,7 +70,7 @@ func TestShardOfStable(t *testing.T) {
 // fakeOrg pages like AWS: at most MaxResults per page, and empty pages
 // that still carry a NextToken.
 type fakeOrg struct {
-	accounts map[string][]orgtypes.Account // by parent ("" = ListAccounts)
+	accounts map[string][]orgtypes.Account // by parent
 	children map[string][]string
 	calls    int
 }
@@ -111,6 +112,18 @@ func (f *fakeOrg) ListAccountsForParent(_ context.Context, in *organizations.Lis
 	f.calls++
 	a, next := page(f.accounts[aws.ToString(in.ParentId)], in.NextToken, in.MaxResults)
 	return &organizations.ListAccountsForParentOutput{Accounts: a, NextToken: next}, nil
+}
+
+// ListAccounts lists every account of every parent, by id.
+func (f *fakeOrg) ListAccounts(_ context.Context, in *organizations.ListAccountsInput, _ ...func(*organizations.Options)) (*organizations.ListAccountsOutput, error) {
+	f.calls++
+	var all []orgtypes.Account
+	for _, list := range f.accounts {
+		all = append(all, list...)
+	}
+	slices.SortFunc(all, func(a, b orgtypes.Account) int { return strings.Compare(aws.ToString(a.Id), aws.ToString(b.Id)) })
+	a, next := page(all, in.NextToken, in.MaxResults)
+	return &organizations.ListAccountsOutput{Accounts: a, NextToken: next}, nil
 }
 
 func (f *fakeOrg) ListOrganizationalUnitsForParent(_ context.Context, in *organizations.ListOrganizationalUnitsForParentInput, _ ...func(*organizations.Options)) (*organizations.ListOrganizationalUnitsForParentOutput, error) {

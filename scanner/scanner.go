@@ -440,6 +440,12 @@ func (s *scan) selectAccounts(ctx context.Context, caller awsconfig.Caller) ([]a
 					s.o.Logger.Warn("organizational unit not fully read", "ou", u.ID, "reason", u.Skipped)
 				}
 			}
+			for _, ua := range org.Unplaced {
+				s.o.Logger.Warn("account in no organizational unit of the walk; scanning it", "account", ua.ID, "reason", ua.Reason)
+			}
+			for _, n := range org.Notes {
+				s.o.Logger.Warn("organization", "note", n)
+			}
 		}
 		if err != nil {
 			if ctx.Err() != nil {

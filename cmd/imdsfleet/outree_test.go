@@ -202,3 +202,69 @@ func unitsEqual(a, b []report.OrgUnit) bool {
 		return x.ID == y.ID && x.Name == y.Name && x.ParentID == y.ParentID && slices.Equal(x.Accounts, y.Accounts)
 	})
 }
+
+// TestScanOrgAccountMovedDuringWalk: an account moves, during the walk,
+// from a unit not yet read (Prod-EU, read last) into one already read
+// (Dev): no ListAccountsForParent lists it. scan --org finds it with
+// ListAccounts after the walk, scans it (its v1-in-use instance is in the
+// report) and records it as not placed; guardrails then reads the root
+// and every OU as unknown with that reason, never safe (before, the
+// account was never scanned and the root and Dev read safe).
+func TestScanOrgAccountMovedDuringWalk(t *testing.T) {
+	e := scantest.New(dayStable(t))
+	f := ouTreeFleet(t, e)
+	for i := range f.Accounts {
+		if f.Accounts[i].ID == otEUA {
+			f.Accounts[i].MovesDuringWalkTo = otDev
+		}
+	}
+	scanStart(t, f)
+	out := filepath.Join(t.TempDir(), "org.json")
+	res := scanCLI(t, false, "scan", "--org", "--role-name", "Audit", "--output", out, "--format", "json")
+	if res.code != exitOK {
+		t.Fatalf("scan --org: exit %d: %s", res.code, res.err)
+	}
+	r := readReportPath(t, out)
+	scanned := false
+	for _, tg := range r.Targets {
+		scanned = scanned || (tg.Account == otEUA && tg.Status == report.TargetOK)
+	}
+	if !scanned {
+		t.Errorf("the account moved during the walk (%s) was not scanned: targets %+v", otEUA, r.Targets)
+	}
+	if r.Organization == nil || len(r.Organization.Unplaced) != 1 || r.Organization.Unplaced[0].ID != otEUA ||
+		!strings.Contains(r.Organization.Unplaced[0].Reason, "moved during the walk") {
+		t.Fatalf("organization %+v: want %s recorded as not placed, moved during the walk", r.Organization, otEUA)
+	}
+	for _, u := range r.Organization.Units {
+		if slices.Contains(u.Accounts, otEUA) {
+			t.Errorf("unit %s lists %s, which no ListAccountsForParent listed", u.ID, otEUA)
+		}
+	}
+	res = guardrailsCLI(t, "--report", out, "--format", "json", "--min-window-days", "1")
+	var a guardrails.Assessment
+	if err := json.Unmarshal([]byte(res.out), &a); err != nil {
+		t.Fatalf("guardrails: exit %d, JSON: %v\n%s%s", res.code, err, res.out, res.err)
+	}
+	const creds = guardrails.ID("deny-imdsv1-role-credentials")
+	seen := map[string]bool{}
+	for _, s := range a.Scopes {
+		if s.Kind != guardrails.ScopeOU {
+			continue
+		}
+		seen[s.ID] = true
+		for _, rd := range s.Readiness {
+			if rd.Guardrail != creds {
+				continue
+			}
+			if rd.Status == guardrails.Safe || (rd.Status == guardrails.Unknown && !strings.Contains(strings.Join(rd.Unknown, " "), "account "+otEUA+" of the organization is in no unit")) {
+				t.Errorf("OU %s: %s is %q (unknown: %q), want unknown naming the moved account %s", s.ID, creds, rd.Status, rd.Unknown, otEUA)
+			}
+		}
+	}
+	for _, id := range []string{f.Organization.Root(), otDev, otProd, otProdEU} {
+		if !seen[id] {
+			t.Errorf("no OU scope for %s in the assessment", id)
+		}
+	}
+}

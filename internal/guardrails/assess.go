@@ -316,6 +316,11 @@ func Assess(ev Evidence, p Params, now time.Time) (*Assessment, error) {
 					gaps = append(gaps, fmt.Sprintf("OU %s was not fully read when the scan walked the organization: %s", u.ID, oneLine(u.Skipped)))
 				}
 			}
+			// An account no unit held may sit in this one (or below):
+			// its membership is not known.
+			for _, ua := range ev.UnplacedAccounts {
+				gaps = append(gaps, fmt.Sprintf("account %s of the organization is in no unit of the report, so it may be in this one: %s", ua.Account, oneLine(ua.Reason)))
+			}
 			s := Scope{Kind: ScopeOU, ID: ou.ID, Name: ou.Name, Accounts: accounts}
 			a.Scopes = append(a.Scopes, p.scope(s, guardrails, cs, global, gaps, true))
 		}

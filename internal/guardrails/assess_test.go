@@ -377,6 +377,27 @@ func TestAssessUnitNotFullyRead(t *testing.T) {
 	}
 }
 
+// TestAssessUnplacedAccount: an account of the organization that no unit
+// held (it moved during the walk) may sit in any unit: the root and every
+// OU, ou-lt (safe without it) included, read unknown naming it.
+func TestAssessUnplacedAccount(t *testing.T) {
+	ev := crafted()
+	ev.UnplacedAccounts = []guardrails.UnplacedAccount{{Account: "999999999999", Reason: "moved during the walk: its unit is not known"}}
+	a, err := guardrails.Assess(ev, guardrails.DefaultParams(), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ou := range ev.OUs {
+		rd := readiness(t, a, guardrails.ScopeOU, ou.ID, guardrails.DenyV1Reenable)
+		if rd.Status == guardrails.Safe || !strings.Contains(strings.Join(rd.Unknown, "|"), "account 999999999999 of the organization is in no unit") {
+			t.Errorf("%s: %s %q, want not safe, naming the unplaced account", ou.ID, rd.Status, rd.Unknown)
+		}
+	}
+	if rd := readiness(t, a, guardrails.ScopeOU, "ou-lt", guardrails.DenyV1Reenable); rd.Status != guardrails.Unknown {
+		t.Errorf("ou-lt: %s, want unknown", rd.Status)
+	}
+}
+
 // TestAssessUsageNotRead: an enforced instance whose rejected IMDSv1 calls
 // could not be read from CloudWatch leaves deny-imdsv1-reenable unknown
 // (not safe) in its Region, account and OU; exempting it by tag drops the

@@ -54,6 +54,17 @@ type Evidence struct {
 	// OUs lists each unit with the accounts directly in it.
 	HasOUs bool
 	OUs    []OU
+	// UnplacedAccounts are accounts of the organization that no unit
+	// held when the scan walked it (they moved during the walk): which
+	// unit holds each is not known, so every unit's membership, the
+	// roots' included, is uncertain.
+	UnplacedAccounts []UnplacedAccount
+}
+
+// UnplacedAccount is an account no unit of the report's organization
+// holds, and why.
+type UnplacedAccount struct {
+	Account, Reason string
 }
 
 // Target status values (see [Target]).

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/imdsfleet/imdsfleet/internal/sim/fleet"
@@ -52,7 +53,8 @@ func (s *Server) organizationsService() *service {
 	}
 }
 
-// orgState is the organization the fleet describes, immutable after New.
+// orgState is the organization the fleet describes, immutable after New
+// but for the accounts moved during a walk (fleet.Account.MovesDuringWalkTo).
 type orgState struct {
 	id, root, mgmt string
 	admins         []string
@@ -63,6 +65,10 @@ type orgState struct {
 	accounts       []*fleet.Account            // sorted by id
 	byParent       map[string][]*fleet.Account // parent id → its accounts, sorted by id
 	joined         time.Time
+
+	movedMu sync.Mutex
+	moved   map[string]bool // accounts whose MovesDuringWalkTo move happened
+	movers  bool            // some account has MovesDuringWalkTo
 }
 
 func newOrgState(f *fleet.Fleet) *orgState {
@@ -73,7 +79,7 @@ func newOrgState(f *fleet.Fleet) *orgState {
 	st := &orgState{
 		id: o.OrgID(), root: o.Root(), mgmt: f.Management(), admins: o.DelegatedAdministrators,
 		emptyEvery: o.EmptyPageEvery, ouParent: map[string]string{}, byParent: map[string][]*fleet.Account{}, deleted: map[string]bool{},
-		joined: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC),
+		moved: map[string]bool{}, joined: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC),
 	}
 	st.ous = slices.Clone(o.OUs)
 	slices.SortFunc(st.ous, func(a, b fleet.OU) int { return strings.Compare(a.ID, b.ID) })
@@ -95,6 +101,9 @@ func newOrgState(f *fleet.Fleet) *orgState {
 			p = st.root
 		}
 		st.byParent[p] = append(st.byParent[p], a)
+		if a.MovesDuringWalkTo != "" && a.MovesDuringWalkTo != p {
+			st.movers = true
+		}
 		if a.MovingTo != "" && a.MovingTo != p {
 			st.byParent[a.MovingTo] = append(st.byParent[a.MovingTo], a)
 		}
@@ -287,7 +296,52 @@ func (s *Server) orgListAccountsForParent(c *call) string {
 	if fail != "" {
 		return fail
 	}
-	return s.orgAccounts(c, s.org.byParent[p])
+	list := s.org.inParent(p)
+	out := s.orgAccounts(c, list)
+	if out == "ok" && s.org.movers {
+		s.moveInto(c, p, len(list))
+	}
+	return out
+}
+
+// inParent lists the accounts directly in p now, sorted by id: as the
+// fleet places them, with the MovesDuringWalkTo moves made so far.
+func (o *orgState) inParent(p string) []*fleet.Account {
+	if !o.movers {
+		return o.byParent[p]
+	}
+	o.movedMu.Lock()
+	defer o.movedMu.Unlock()
+	var out []*fleet.Account
+	for _, a := range o.byParent[p] {
+		if !o.moved[a.ID] {
+			out = append(out, a)
+		}
+	}
+	for _, a := range o.accounts {
+		if o.moved[a.ID] && a.MovesDuringWalkTo == p && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	slices.SortFunc(out, func(a, b *fleet.Account) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// moveInto makes the MovesDuringWalkTo moves into p once a
+// ListAccountsForParent of p has served the last of its n accounts.
+func (s *Server) moveInto(c *call, p string, n int) {
+	off, size, empty, _ := s.orgPage(c)
+	if empty || min(off, n)+size < n {
+		return
+	}
+	o := s.org
+	o.movedMu.Lock()
+	defer o.movedMu.Unlock()
+	for _, a := range o.accounts {
+		if a.MovesDuringWalkTo == p {
+			o.moved[a.ID] = true
+		}
+	}
 }
 
 func (s *Server) orgListChildren(c *call) string {
@@ -305,7 +359,7 @@ func (s *Server) orgListChildren(c *call) string {
 	var children []child
 	switch t, _ := c.doc["ChildType"].(string); t {
 	case "ACCOUNT":
-		for _, a := range s.org.byParent[p] {
+		for _, a := range s.org.inParent(p) {
 			children = append(children, child{a.ID, t})
 		}
 	case "ORGANIZATIONAL_UNIT":

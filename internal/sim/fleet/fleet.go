@@ -58,6 +58,13 @@ type Account struct {
 	// ListAccountsForParent lists it under both Parent and MovingTo, as a
 	// walk that reads the two units either side of the move sees it.
 	MovingTo string `json:"movingTo,omitempty"`
+	// MovesDuringWalkTo is a fault knob: an OU id (or the root's) the
+	// account moves to once ListAccountsForParent of that unit has served
+	// its last page. Until then it is listed under Parent only, from then
+	// on under MovesDuringWalkTo only (ListChildren alike). A walk that
+	// reads MovesDuringWalkTo before Parent finds it in neither, while
+	// ListAccounts still lists it.
+	MovesDuringWalkTo string `json:"movesDuringWalkTo,omitempty"`
 	// DenyAssumeRole makes AssumeRole into this account answer
 	// AccessDenied whatever the role (a role missing or not trusting the
 	// caller).

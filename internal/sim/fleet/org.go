@@ -179,6 +179,9 @@ func (f *Fleet) validateOrg(p *problems) {
 		if a.MovingTo != "" && !ous[a.MovingTo] && a.MovingTo != o.Root() {
 			p.add("account %s: movingTo %s is not an OU of the organization", a.ID, a.MovingTo)
 		}
+		if a.MovesDuringWalkTo != "" && !ous[a.MovesDuringWalkTo] && a.MovesDuringWalkTo != o.Root() {
+			p.add("account %s: movesDuringWalkTo %s is not an OU of the organization", a.ID, a.MovesDuringWalkTo)
+		}
 	}
 }
 

@@ -1,0 +1,31 @@
+package report
+
+import (
+	"slices"
+	"testing"
+)
+
+// TestMergeOrganizationsKeepsUnplaced: an account one shard's walk found
+// in no unit stays unplaced in the merge (its unit is still not known),
+// once, and every input's notes are kept.
+func TestMergeOrganizationsKeepsUnplaced(t *testing.T) {
+	units := func() []OrgUnit {
+		return []OrgUnit{{ID: "r-ab12", Name: "Root", Accounts: []string{"111111111111"}}}
+	}
+	a := &Report{Organization: &Organization{Units: units(),
+		Unplaced: []UnplacedAccount{{ID: "222222222222", Reason: UnplacedReason}},
+		Notes:    []string{"account 333333333333 left"}}}
+	b := &Report{Organization: &Organization{Units: units(),
+		Unplaced: []UnplacedAccount{{ID: "222222222222", Reason: UnplacedReason}, {ID: "444444444444", Reason: UnplacedReason}}}}
+	m, err := mergeOrganizations([]MergeInput{{Name: "a.json", Report: a}, {Name: "b.json", Report: b}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, u := range m.Unplaced {
+		ids = append(ids, u.ID)
+	}
+	if !slices.Equal(ids, []string{"222222222222", "444444444444"}) || !slices.Equal(m.Notes, []string{"account 333333333333 left"}) {
+		t.Errorf("merged unplaced %v notes %q, want 222222222222 and 444444444444 once, and a's note", ids, m.Notes)
+	}
+}
