@@ -129,6 +129,7 @@ func TestEveryBadFlagIsAUsageError(t *testing.T) {
 		tc{"scan/group-by too long", scan("--group-by", strings.Repeat("k", 129)), "at most 128 characters"},
 		tc{"scan/owner-tag empty item", scan("--owner-tag", "owner,,team"), "--owner-tag: an empty tag key"},
 		tc{"scan/owner-tag emptied", scan("--owner-tag", ""), "--owner-tag"},
+		tc{"scan/owner-tag line break", scan("--owner-tag", "owner\nteam"), "--owner-tag \"owner\\nteam\": a line break"},
 		tc{"scan/assume-role not an ARN", scan("--assume-role", "Auditor"), "--assume-role"},
 		tc{"scan/accounts not an id", scan("--accounts", "12", "--role-name", "R"), "--accounts"},
 		tc{"scan/external-id without roles", scan("--external-id", "x"), "--external-id"},

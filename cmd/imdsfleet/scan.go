@@ -140,7 +140,7 @@ both apply, 3.`,
 	f.StringArrayVar(&o.filterTags, "filter-tag", nil, "scan only instances with tag KEY=VALUE (repeatable; the same key twice matches either value)")
 	f.StringArrayVar(&o.containerTags, "container-tag", nil, "tag KEY or KEY=VALUE marking container hosts, besides the EKS/ECS/Karpenter ones (repeatable; KEY may end in *)")
 	f.StringArrayVar(&o.groupBy, "group-by", nil, "tag KEYs whose value groups instances that no Auto Scaling group, EKS node group, Karpenter node pool or launch template groups into workloads (comma list, repeatable: each instance is grouped by the first KEY, in the order given, that it carries)")
-	f.StringSliceVar(&o.ownerTags, "owner-tag", launch.DefaultOwnerTags, "tag KEYs naming a workload's owner, the first an instance carries (comma list, repeatable)")
+	f.StringArrayVar(&o.ownerTags, "owner-tag", launch.DefaultOwnerTags, "tag KEYs naming a workload's owner, the first an instance carries (comma list, repeatable)")
 	f.StringArrayVarP(&o.outputs, "output", "o", nil, "write the report to FILE too, format from the extension: .json .csv .md .html .txt (repeatable)")
 	f.StringVar(&o.format, "format", report.FormatTable, "stdout format: table, json, csv or markdown")
 	f.StringVar(&o.failOn, "fail-on", string(policy.FailOnNone), "exit 3 when an instance matches: none, v1-allowed (tokens optional, endpoint on), v1-in-use, risk (any risk)")
@@ -218,11 +218,12 @@ func (o *scanOptions) parse() (*scanPlan, error) {
 	if err := checkTagKeys("--group-by", groupBy); err != nil {
 		return nil, err
 	}
-	// "owner, team" means owner and team, not " team", as in --group-by
-	// (a new slice: the flag's default is launch.DefaultOwnerTags).
-	ownerTags := make([]string, len(o.ownerTags))
-	for i, k := range o.ownerTags {
-		ownerTags[i] = strings.TrimSpace(k)
+	// Read as --group-by is: "owner, team" means owner and team, not
+	// " team"; a line break is refused (pflag's comma list kept the
+	// first line and dropped the rest).
+	ownerTags, err := splitKeyList("--owner-tag", o.ownerTags)
+	if err != nil {
+		return nil, err
 	}
 	if err := checkTagKeys("--owner-tag", ownerTags); err != nil {
 		return nil, err
