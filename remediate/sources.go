@@ -552,7 +552,17 @@ func (sp *sourcePlanner) template(account, region, templateID string, versions [
 				Detail: "UpdateAutoScalingGroup has no dry run: a dry run does not send it"})
 			who = append(who, "group "+gr.group+" through its version number")
 		}
-		sp.changes[slices.IndexFunc(sp.changes, func(it SourceItem) bool { return it.ID == create.ID && it.Account == account && it.Region == region })].Detail = "reaches " + strings.Join(who, "; ")
+		detail := "reaches " + strings.Join(who, "; ")
+		if !s.IsLatest && !latestFixed {
+			// No copy of $Latest comes after it: the copy stays the
+			// template's $Latest, a change to launchers the scan cannot see.
+			instead := ""
+			if i := slices.IndexFunc(versions, func(v *report.LaunchSource) bool { return v.IsLatest }); i >= 0 {
+				instead = fmt.Sprintf(" instead of version %d's", versions[i].Version)
+			}
+			detail += fmt.Sprintf(". WARNING: the new version becomes %s's $Latest: anything launching it with $Latest (a script, an EC2 Fleet, a Spot Fleet: the scan cannot see them) gets version %d's data with IMDSv2 required%s", s.TemplateID, s.Version, instead)
+		}
+		sp.changes[slices.IndexFunc(sp.changes, func(it SourceItem) bool { return it.ID == create.ID && it.Account == account && it.Region == region })].Detail = detail
 		// The groups that launch from it fix with it.
 		for _, gr := range refs[s.ID] {
 			sp.fixed[account+"/"+region+"/auto-scaling-group/"+gr.group] = true

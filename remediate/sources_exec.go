@@ -355,6 +355,22 @@ func (rr *regionRun) step(ctx context.Context, i int) {
 		rr.dryRun(ctx, i, rec, cur)
 		return
 	}
+	if it.Action == ActionCreateVersion {
+		// A version imdsfleet already made from this source version (an
+		// earlier run whose journal is gone, or whose ClientToken EC2 no
+		// longer remembers) is reused: a second copy would be made
+		// otherwise.
+		nv, err := rr.earlierCopy(ctx, it)
+		if err != nil {
+			x.fail(i, fmt.Errorf("looking for a version made by an earlier run: %w", err))
+			return
+		}
+		if nv != 0 {
+			rec.NewVersion = nv
+			rr.recordDone(ctx, i, rec, fmt.Sprintf("reused version %d of %s, which imdsfleet made earlier from version %d with IMDSv2 required; no new version created", nv, it.TemplateID, it.Version))
+			return
+		}
+	}
 	base := Record{Op: OpRemediateSource, Account: it.Account, Region: it.Region, InstanceID: it.ID, Action: it.Action, Source: rec}
 	intent := base
 	intent.Kind = KindIntent
@@ -413,6 +429,42 @@ func (rr *regionRun) recordDone(ctx context.Context, i int, rec *SourceRecord, m
 }
 
 var errGone = errors.New("gone")
+
+// versionDescription is the VersionDescription of the version imdsfleet
+// creates from source version v; earlierCopy looks for it.
+func versionDescription(v int64) string {
+	return fmt.Sprintf("imdsfleet: version %d with IMDSv2 required", v)
+}
+
+// earlierCopy returns the newest version of the step's template that
+// imdsfleet made from the step's source version (its VersionDescription)
+// and that requires IMDSv2 with the hop limit the step sets, or 0.
+func (rr *regionRun) earlierCopy(ctx context.Context, it *SourceItem) (int64, error) {
+	want := versionDescription(it.Version)
+	var found int64
+	p := ec2.NewDescribeLaunchTemplateVersionsPaginator(rr.ec2, &ec2.DescribeLaunchTemplateVersionsInput{
+		LaunchTemplateId: aws.String(it.TemplateID), MinVersion: aws.String(strconv.FormatInt(it.Version+1, 10))})
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			return 0, err
+		}
+		for _, v := range out.LaunchTemplateVersions {
+			if aws.ToString(v.VersionDescription) != want || v.LaunchTemplateData == nil || v.LaunchTemplateData.MetadataOptions == nil {
+				continue
+			}
+			mo := v.LaunchTemplateData.MetadataOptions
+			if mo.HttpTokens != types.LaunchTemplateHttpTokensStateRequired {
+				continue
+			}
+			if h := it.Change.HttpPutResponseHopLimit; h != 0 && aws.ToInt32(mo.HttpPutResponseHopLimit) != h {
+				continue
+			}
+			found = max(found, aws.ToInt64(v.VersionNumber))
+		}
+	}
+	return found, nil
+}
 
 // read is a step's drift check read.
 func (rr *regionRun) read(ctx context.Context, it *SourceItem) (current, error) {
@@ -575,7 +627,7 @@ func (rr *regionRun) call(ctx context.Context, it *SourceItem, rec *SourceRecord
 		in := &ec2.CreateLaunchTemplateVersionInput{
 			LaunchTemplateId: aws.String(it.TemplateID), SourceVersion: aws.String(strconv.FormatInt(it.Version, 10)),
 			ClientToken: aws.String(rec.ClientToken), DryRun: dryRun,
-			VersionDescription: aws.String(fmt.Sprintf("imdsfleet: version %d with IMDSv2 required", it.Version)),
+			VersionDescription: aws.String(versionDescription(it.Version)),
 			LaunchTemplateData: &types.RequestLaunchTemplateData{MetadataOptions: metadataRequest(cur.opts, it.Change)},
 		}
 		send = func(c context.Context) error {

@@ -201,6 +201,24 @@ func TestRemediateSourcesPlan(t *testing.T) {
 			}
 		}
 	}
+	// api's copy of version 1 (pinned by its group; version 2 is $Latest
+	// and $Default) becomes the template's $Latest: the step says so, in
+	// the plan file and the table; web copies its $Latest, no warning.
+	latestWarn := "WARNING: the new version becomes " + srcTplAPI + "'s $Latest: anything launching it with $Latest (a script, an EC2 Fleet, a Spot Fleet: the scan cannot see them) gets version 1's data with IMDSv2 required instead of version 2's"
+	for _, it := range p.Sources {
+		if it.Action != remediate.ActionCreateVersion {
+			continue
+		}
+		if got, want := strings.Contains(it.Detail, "WARNING"), it.TemplateID == srcTplAPI; got != want {
+			t.Errorf("%s detail %q: $Latest warning %v, want %v", it.ID, it.Detail, got, want)
+		}
+		if it.TemplateID == srcTplAPI && !strings.Contains(it.Detail, latestWarn) {
+			t.Errorf("%s detail %q, want it to contain %q", it.ID, it.Detail, latestWarn)
+		}
+	}
+	if !strings.Contains(res.stdout, "WARNING: the new version becomes "+srcTplAPI+"'s $Latest") {
+		t.Errorf("table output lacks the $Latest warning of %s:\n%s", srcTplAPI, res.stdout)
+	}
 	// The batch instances' source stays unfixed: the instance plan warns.
 	warned := map[string]bool{}
 	for _, list := range [][]remediate.Item{p.Changes, p.Skipped} {

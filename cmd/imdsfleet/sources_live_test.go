@@ -152,8 +152,8 @@ func TestRemediateSourcesLive(t *testing.T) {
 // TestRemediateSourcesKilledResumes: a run whose CreateLaunchTemplateVersion
 // took effect but whose answer never came back (the process killed, or
 // the connection lost with no retry left) leaves an unsettled intent;
-// the resumed run sends the same ClientToken, gets the same version back,
-// and never creates a second one.
+// the resumed run finds the version made (its VersionDescription) and
+// reuses it, and never creates a second one.
 func TestRemediateSourcesKilledResumes(t *testing.T) {
 	s := srcStart(t, srcFleet())
 	s.srv.SetKnobs(remAcct, "us-east-1", fleet.Knobs{Faults: []fleet.Fault{{API: "CreateLaunchTemplateVersion", Rate: 1, ResetAfterApply: true}}})
@@ -184,8 +184,18 @@ func TestRemediateSourcesKilledResumes(t *testing.T) {
 			replayed++
 		}
 	}
-	if replayed != 2 {
-		t.Errorf("%d replayed creates, want 2 (web and api, whose answers were lost)", replayed)
+	if replayed != 0 {
+		t.Errorf("%d replayed creates, want 0 (web's and api's versions, whose answers were lost, found and reused)", replayed)
+	}
+	st, _, err = remediate.ReadJournal(s.journal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, nv := range map[string]int64{srcTplWeb: 2, srcTplAPI: 3} {
+		e := st.Get(remediate.Key{Op: remediate.OpRemediateSource, Account: remAcct, Region: "us-east-1", InstanceID: "create-version/" + id + "/1"})
+		if e == nil || e.Done == nil || e.Done.Source.NewVersion != nv || !strings.Contains(e.Done.Message, "reused version") {
+			t.Errorf("journal of %s's create after the resume: %+v, want version %d reused", id, e, nv)
+		}
 	}
 }
 
@@ -517,5 +527,60 @@ func TestRemediateSourcesDefaultsWaitForDrift(t *testing.T) {
 	}
 	if !seen {
 		t.Error("no eu-west-1 account-defaults result")
+	}
+}
+
+// TestRemediateSourcesReusesEarlierVersion: a run again after a partial
+// live run, with a fresh journal and once EC2 has forgotten the client
+// tokens, makes no second version of a source version: it finds the
+// version the first run made (its VersionDescription, HttpTokens
+// required), journals it reused, and points the default and the group at
+// it.
+func TestRemediateSourcesReusesEarlierVersion(t *testing.T) {
+	s := srcStart(t, srcFleet())
+	// The first run, in us-east-1 only, creates web's and api's versions
+	// and moves api's group; web's set-default is denied.
+	s.srv.SetKnobs(remAcct, "us-east-1", fleet.Knobs{DenyAPIs: []string{"ModifyLaunchTemplate"}})
+	res := remCLI(t, t.Context(), "", false, remArgs("remediate", "--report", s.report, "--scope", "sources", "--regions", "us-east-1", "--live", "--yes", "--journal", s.journal)...)
+	if res.code != exitFailed {
+		t.Fatalf("first run: exit %d, want %d (set-default denied)\n%s", res.code, exitFailed, res.stdout)
+	}
+	if lt, _ := s.srv.LaunchTemplate(remAcct, "us-east-1", srcTplWeb); len(lt.Versions) != 2 || lt.DefaultVersion != 1 {
+		t.Fatalf("web after the first run: default %d, versions %+v; want version 2 made, default still 1", lt.DefaultVersion, lt.Versions)
+	}
+	s.srv.SetKnobs(remAcct, "us-east-1", fleet.Knobs{})
+	s.srv.ExpireClientTokens(remAcct, "us-east-1")
+	creates := func() int {
+		n := 0
+		for _, c := range s.srv.SourceCalls() {
+			if c.API == "CreateLaunchTemplateVersion" && c.Region == "us-east-1" && !c.DryRun {
+				n++
+			}
+		}
+		return n
+	}
+	before := creates()
+	fresh := filepath.Join(s.dir, "fresh.jsonl")
+	res = remCLI(t, t.Context(), "", false, remArgs("remediate", "--report", s.report, "--scope", "sources", "--live", "--yes", "--journal", fresh)...)
+	if res.code != exitOK {
+		t.Fatalf("second run: exit %d\n%s", res.code, res.stdout)
+	}
+	if n := creates() - before; n != 0 {
+		t.Errorf("second run sent %d CreateLaunchTemplateVersion calls in us-east-1, want 0 (versions reused)", n)
+	}
+	checkFixed(t, s)
+	st, _, err := remediate.ReadJournal(fresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, nv := range map[string]int64{srcTplWeb: 2, srcTplAPI: 3} {
+		e := st.Get(remediate.Key{Op: remediate.OpRemediateSource, Account: remAcct, Region: "us-east-1", InstanceID: "create-version/" + id + "/1"})
+		if e == nil || e.Done == nil || e.Done.Source.NewVersion != nv || !strings.Contains(e.Done.Message, "reused version") {
+			t.Errorf("journal of %s's create: %+v, want version %d reused", id, e, nv)
+		}
+	}
+	e := st.Get(remediate.Key{Op: remediate.OpRemediateSource, Account: remAcct, Region: "us-east-1", InstanceID: "set-default/" + srcTplWeb})
+	if e == nil || e.Done == nil || e.Done.Source.NewVersion != 2 {
+		t.Errorf("journal of web's set-default: %+v, want it pointed at version 2", e)
 	}
 }

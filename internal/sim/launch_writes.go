@@ -585,3 +585,16 @@ func (s *Server) MetadataDefaults(account, region string) (fleet.MetadataDefault
 	}
 	return *rs.defaults, true
 }
+
+// ExpireClientTokens makes the server forget the client tokens of the
+// launch-source write operations of a Region, as EC2 does some time after
+// a call: a call sent again with the same token is then a new request.
+func (s *Server) ExpireClientTokens(account, region string) {
+	ls, ok := s.launchOf(account, region)
+	if !ok {
+		return
+	}
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	clear(ls.idem)
+}
