@@ -274,18 +274,6 @@ func TestRemediateScopeFlag(t *testing.T) {
 	}
 }
 
-// writeJSON writes v to path (test helper).
-func writeJSON(t *testing.T, path string, v any) {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // srcState is what the simulated AWS holds for the fleet's sources.
 type srcState struct {
 	versions map[string][]int64 // template → version numbers
