@@ -232,38 +232,33 @@ func (c *fleetClients) target(account, region string) (awsconfig.Target, error) 
 	return awsconfig.Target{Account: account, Region: region, Role: role}, nil
 }
 
-// EC2 implements remediate.Clients.
-func (c *fleetClients) EC2(account, region string) (remediate.EC2API, error) {
+// cachedClient returns the client of (account, region) from m, making it
+// with mk on first use; one client per target, shared by every caller.
+func cachedClient[T any](c *fleetClients, m map[[2]string]T, account, region string, mk func(awsconfig.Target) T) (T, error) {
+	var none T
 	t, err := c.target(account, region)
 	if err != nil {
-		return nil, err
+		return none, err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	k := [2]string{account, region}
-	if cl, ok := c.ec2[k]; ok {
+	if cl, ok := m[k]; ok {
 		return cl, nil
 	}
-	cl := c.factory.EC2(t)
-	c.ec2[k] = cl
+	cl := mk(t)
+	m[k] = cl
 	return cl, nil
+}
+
+// EC2 implements remediate.Clients.
+func (c *fleetClients) EC2(account, region string) (remediate.EC2API, error) {
+	return cachedClient(c, c.ec2, account, region, func(t awsconfig.Target) remediate.EC2API { return c.factory.EC2(t) })
 }
 
 // CloudWatch implements remediate.MetricsClients.
 func (c *fleetClients) CloudWatch(account, region string) (remediate.MetricsAPI, error) {
-	t, err := c.target(account, region)
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	k := [2]string{account, region}
-	if cl, ok := c.cw[k]; ok {
-		return cl, nil
-	}
-	cl := c.factory.CloudWatch(t)
-	c.cw[k] = cl
-	return cl, nil
+	return cachedClient(c, c.cw, account, region, func(t awsconfig.Target) remediate.MetricsAPI { return c.factory.CloudWatch(t) })
 }
 
 // clients identifies the caller and returns the clients for its fleet.

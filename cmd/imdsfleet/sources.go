@@ -7,6 +7,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/spf13/cobra"
 
+	"github.com/imdsfleet/imdsfleet/internal/awsconfig"
 	"github.com/imdsfleet/imdsfleet/remediate"
 )
 
@@ -28,19 +29,7 @@ func (c *fleetClients) SourceEC2(account, region string) (remediate.SourceEC2API
 
 // AutoScaling implements remediate.SourceClients.
 func (c *fleetClients) AutoScaling(account, region string) (remediate.AutoScalingAPI, error) {
-	t, err := c.target(account, region)
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	k := [2]string{account, region}
-	if cl, ok := c.asg[k]; ok {
-		return cl, nil
-	}
-	cl := c.factory.AutoScaling(t)
-	c.asg[k] = cl
-	return cl, nil
+	return cachedClient(c, c.asg, account, region, func(t awsconfig.Target) remediate.AutoScalingAPI { return c.factory.AutoScaling(t) })
 }
 
 // confirmWhat is the prompt's "About to ..." for instances and source steps.
