@@ -69,13 +69,22 @@ const mergeShown = 3
 //
 // It refuses, with one line naming the files and the difference (wrapping
 // [ErrMerge]): no input; different schema versions, lookbacks or
-// scanOptions; shards of different counts, a shard given twice, a missing
+// scanOptions; different partitions; a scan of an organization (--org,
+// --ou) with one of another organization or with a scan of plain accounts; shards of different counts, a shard given twice, a missing
 // shard (unless AllowMissingShards); a target (account and Region) or an
 // instance in two inputs; an account one input skipped and another scanned
 // (or skipped for another reason).
 func Merge(inputs []MergeInput, opts MergeOptions) (*Report, error) {
 	if len(inputs) == 0 {
 		return nil, fmt.Errorf("%w: no reports to merge", ErrMerge)
+	}
+	// Which fleet first (partition, organization): that difference
+	// explains the others (selections, OU trees) that follow from it.
+	if err := checkPartitions(inputs); err != nil {
+		return nil, err
+	}
+	if err := checkOrganizations(inputs); err != nil {
+		return nil, err
 	}
 	first := inputs[0]
 	for _, in := range inputs[1:] {
@@ -96,12 +105,8 @@ func Merge(inputs []MergeInput, opts MergeOptions) (*Report, error) {
 	}
 	partition := ""
 	for _, in := range inputs {
-		switch p := in.Report.Partition; {
-		case p == "":
-		case partition == "":
-			partition = p
-		case p != partition:
-			return nil, fmt.Errorf("%w: %s was scanned in partition %s and another input in %s: merge the reports of one partition only", ErrMerge, in.Name, p, partition)
+		if partition == "" {
+			partition = in.Report.Partition
 		}
 	}
 
@@ -229,6 +234,105 @@ func compatible(a, b MergeInput) error {
 		return fmt.Errorf("%w: %s and %s were scanned with different selections: %s", ErrMerge, a.Name, b.Name, d)
 	}
 	return nil
+}
+
+// checkPartitions refuses inputs scanned in different partitions (aws,
+// aws-us-gov, aws-cn): their accounts are in different worlds, with
+// different credentials, and no one scan could have covered both. A
+// report that does not record its partition (an older imdsfleet wrote
+// it) is not compared.
+func checkPartitions(inputs []MergeInput) error {
+	var ref *MergeInput
+	for i := range inputs {
+		in := &inputs[i]
+		p := in.Report.Partition
+		switch {
+		case p == "":
+		case ref == nil:
+			ref = in
+		case p != ref.Report.Partition:
+			return fmt.Errorf("%w: %s was scanned in partition %s and %s in partition %s: merge only reports of one partition",
+				ErrMerge, ref.Name, SanitizeCell(ref.Report.Partition, 20), in.Name, SanitizeCell(p, 20))
+		}
+	}
+	return nil
+}
+
+// checkOrganizations refuses inputs that are not parts of one
+// organization's scan: a scan of an organization (--org, --ou) with a
+// scan of plain accounts (--accounts, one account), or scans of two
+// organizations. Organizations are told apart by their id (o-…); in a
+// report that does not record it (an older imdsfleet wrote it), by the
+// root the walk found (its id, or the one an OU id embeds: ou-ROOT-…).
+// Scans of plain accounts merge with each other as before.
+func checkOrganizations(inputs []MergeInput) error {
+	var withOrg, withoutOrg, withID, withRoot *MergeInput
+	for i := range inputs {
+		in := &inputs[i]
+		o := in.Report.Organization
+		if o == nil {
+			if withoutOrg == nil {
+				withoutOrg = in
+			}
+			continue
+		}
+		if withOrg == nil {
+			withOrg = in
+		}
+		if o.ID != "" {
+			if withID == nil {
+				withID = in
+			} else if ref := withID.Report.Organization; ref.ID != o.ID {
+				return fmt.Errorf("%w: %s is a scan of organization %s and %s of organization %s: merge only the shards of one organization's scan",
+					ErrMerge, withID.Name, orgText(ref), in.Name, orgText(o))
+			}
+		}
+		if root := orgRoot(o); root != "" {
+			if withRoot == nil {
+				withRoot = in
+			} else if refRoot := orgRoot(withRoot.Report.Organization); refRoot != root {
+				return fmt.Errorf("%w: %s is a scan of the organization whose root is %s and %s of the one whose root is %s: merge only the shards of one organization's scan",
+					ErrMerge, withRoot.Name, SanitizeCell(refRoot, 40), in.Name, SanitizeCell(root, 40))
+			}
+		}
+	}
+	if withOrg != nil && withoutOrg != nil {
+		what := "an organization"
+		if o := withOrg.Report.Organization; o.ID != "" {
+			what = "organization " + orgText(o)
+		}
+		return fmt.Errorf("%w: %s is a scan of %s, made with --org or --ou, and %s a scan of plain accounts, with no organization: merge the shards of one organization's scan, or scans of plain accounts, not both",
+			ErrMerge, withOrg.Name, what, withoutOrg.Name)
+	}
+	return nil
+}
+
+// orgText names o in a refusal: "o-… (management account …)".
+func orgText(o *Organization) string {
+	s := SanitizeCell(o.ID, 40)
+	if o.ManagementAccount != "" {
+		s += " (management account " + SanitizeCell(o.ManagementAccount, 40) + ")"
+	}
+	return s
+}
+
+// orgRoot is the id of the root of the organization o was walked in: a
+// root among its units (r-…), or the one the first OU id names
+// (ou-ROOT-…: an OU id embeds its root's id); "" when neither is there.
+func orgRoot(o *Organization) string {
+	for _, u := range o.Units {
+		if strings.HasPrefix(u.ID, "r-") {
+			return u.ID
+		}
+	}
+	for _, u := range o.Units {
+		if rest, ok := strings.CutPrefix(u.ID, "ou-"); ok {
+			if root, _, ok := strings.Cut(rest, "-"); ok && root != "" {
+				return "r-" + root
+			}
+		}
+	}
+	return ""
 }
 
 // selectionOf is r's recorded selection, or nil.
@@ -680,12 +784,17 @@ func mergeOrganizations(inputs []MergeInput) (*Organization, error) {
 	unplaced := map[string]UnplacedAccount{}
 	var notes []string
 	found := false
+	var id, mgmt string
 	for _, in := range inputs {
 		o := in.Report.Organization
 		if o == nil {
 			continue
 		}
 		found = true
+		if id == "" {
+			// checkOrganizations saw to it that the ids agree.
+			id, mgmt = o.ID, o.ManagementAccount
+		}
 		for _, ua := range o.Unplaced {
 			if _, ok := unplaced[ua.ID]; !ok {
 				unplaced[ua.ID] = ua
@@ -732,7 +841,7 @@ func mergeOrganizations(inputs []MergeInput) (*Organization, error) {
 	if !found {
 		return nil, nil
 	}
-	out := &Organization{Units: make([]OrgUnit, 0, len(units))}
+	out := &Organization{ID: id, ManagementAccount: mgmt, Units: make([]OrgUnit, 0, len(units))}
 	for _, u := range units {
 		slices.Sort(u.unit.Accounts)
 		u.unit.Accounts = slices.Compact(u.unit.Accounts)

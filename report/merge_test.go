@@ -265,6 +265,45 @@ func TestMergeRefusals(t *testing.T) {
 			p[0].Shard, p[1].Shard = &report.Shard{Index: 1, Count: 3}, &report.Shard{Index: 3, Count: 3}
 			return p
 		}, report.MergeOptions{}, []string{"shard 2/3 of the sharded scan is missing (2 of 3 shards given)", "--allow-missing-shards"}, false},
+		// Partitions are different worlds: refused, naming both files
+		// and both partitions. A report that records none (an older
+		// imdsfleet) is not compared.
+		{"different partitions", func(p []*report.Report) []*report.Report {
+			p[0].Partition, p[1].Partition = "aws", "aws-us-gov"
+			return p
+		}, report.MergeOptions{}, []string{"a.json was scanned in partition aws and b.json in partition aws-us-gov", "merge only reports of one partition"}, false},
+		{"partition not recorded in one", func(p []*report.Report) []*report.Report {
+			p[0].Partition = "aws-us-gov"
+			return p
+		}, report.MergeOptions{}, nil, true},
+		// Shards of two organizations' scans: refused, naming both
+		// organizations (id and management account).
+		{"two organizations", func(p []*report.Report) []*report.Report {
+			p[0].Organization = orgOf("o-aaaaaaaaaa", "111111111111", "r-aaaa", "111111111111")
+			p[1].Organization = orgOf("o-bbbbbbbbbb", "222222222222", "r-bbbb", "222222222222")
+			return p
+		}, report.MergeOptions{}, []string{"a.json is a scan of organization o-aaaaaaaaaa (management account 111111111111) and b.json of organization o-bbbbbbbbbb (management account 222222222222)", "merge only the shards of one organization's scan"}, false},
+		{"hostile organization id", func(p []*report.Report) []*report.Report {
+			p[0].Organization = orgOf("o-aaaaaaaaaa", "111111111111", "r-aaaa", "111111111111")
+			p[1].Organization = orgOf("o-\x1b[31mevil\nline\u202e", "222222222222", "r-aaaa", "222222222222")
+			return p
+		}, report.MergeOptions{}, []string{"a.json is a scan of organization o-aaaaaaaaaa", "b.json of organization o-"}, false},
+		// Reports that do not record the organization's id (an older
+		// imdsfleet) are told apart by their root.
+		{"two organizations without ids", func(p []*report.Report) []*report.Report {
+			p[0].Organization = orgOf("", "", "r-aaaa", "111111111111")
+			p[1].Organization = orgOf("", "", "ou-bbbb-00000001", "222222222222")
+			return p
+		}, report.MergeOptions{}, []string{"a.json is a scan of the organization whose root is r-aaaa and b.json of the one whose root is r-bbbb"}, false},
+		{"one organization, id recorded in one only", func(p []*report.Report) []*report.Report {
+			p[0].Organization = orgOf("o-aaaaaaaaaa", "111111111111", "r-aaaa", "111111111111")
+			p[1].Organization = orgOf("", "", "r-aaaa", "222222222222")
+			return p
+		}, report.MergeOptions{}, nil, true},
+		{"organization and plain accounts", func(p []*report.Report) []*report.Report {
+			p[1].Organization = orgOf("o-bbbbbbbbbb", "222222222222", "r-bbbb", "222222222222")
+			return p
+		}, report.MergeOptions{}, []string{"b.json is a scan of organization o-bbbbbbbbbb (management account 222222222222), made with --org or --ou, and a.json a scan of plain accounts", "not both"}, false},
 		{"shard missing, allowed", func(p []*report.Report) []*report.Report {
 			p[0].Shard, p[1].Shard = &report.Shard{Index: 1, Count: 3}, &report.Shard{Index: 3, Count: 3}
 			return p
@@ -297,6 +336,33 @@ func TestMergeRefusals(t *testing.T) {
 	}
 	if _, err := report.Merge(nil, report.MergeOptions{}); !errors.Is(err, report.ErrMerge) {
 		t.Errorf("Merge of nothing: %v, want ErrMerge", err)
+	}
+}
+
+// orgOf is an organization with one unit (a root, or an OU) holding
+// accounts.
+func orgOf(id, mgmt, unit string, accounts ...string) *report.Organization {
+	u := report.OrgUnit{ID: unit, Name: "Root", Accounts: accounts}
+	if strings.HasPrefix(unit, "ou-") {
+		u.Name = "Prod"
+	}
+	return &report.Organization{ID: id, ManagementAccount: mgmt, Units: []report.OrgUnit{u}}
+}
+
+// TestMergeKeepsOrganizationID: shards of one organization merge, and the
+// merged report names the organization.
+func TestMergeKeepsOrganizationID(t *testing.T) {
+	p := split(normalized(t),
+		[]string{"111111111111/us-east-1", "111111111111/eu-west-1", "111111111111/ap-southeast-2"},
+		[]string{"222222222222/us-west-2"})
+	p[0].Organization = orgOf("", "", "r-aaaa", "111111111111", "222222222222")
+	p[1].Organization = orgOf("o-aaaaaaaaaa", "111111111111", "r-aaaa", "111111111111", "222222222222")
+	m, err := report.Merge(inputs(p...), report.MergeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := m.Organization; o == nil || o.ID != "o-aaaaaaaaaa" || o.ManagementAccount != "111111111111" {
+		t.Errorf("merged organization %+v, want o-aaaaaaaaaa managed by 111111111111", o)
 	}
 }
 

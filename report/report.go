@@ -114,6 +114,14 @@ type Report struct {
 // --org every root and organizational unit, with --ou each given unit and
 // every unit below it.
 type Organization struct {
+	// ID is the organization's id (o-…) and ManagementAccount its
+	// management account's id, both read from the ARNs of the roots, OUs
+	// and accounts the walk listed (an Organizations ARN is
+	// arn:PARTITION:organizations::MANAGEMENT-ACCOUNT:TYPE/ORG-ID/…); ""
+	// in reports written before imdsfleet recorded them. Merge refuses
+	// reports of two organizations.
+	ID                string `json:"id,omitempty"`
+	ManagementAccount string `json:"managementAccount,omitempty"`
 	// Units are the roots and OUs, sorted by id.
 	Units []OrgUnit `json:"units"`
 	// Unplaced (--org only) are accounts that ListAccounts, called after
@@ -131,7 +139,10 @@ type Organization struct {
 // UnplacedAccount is an account of the organization that the walk found
 // in no unit, and why.
 type UnplacedAccount struct {
-	ID     string `json:"id"`
+	ID string `json:"id"`
+	// Name is the account's name as ListAccounts gave it ("" when not
+	// known, and in reports written before imdsfleet recorded it).
+	Name   string `json:"name,omitempty"`
 	Reason string `json:"reason"`
 }
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
 	"github.com/aws/smithy-go"
@@ -115,6 +116,15 @@ func DiscoverAccounts(ctx context.Context, c OrganizationsAPI, ous []string, cal
 	}
 	type unit struct{ id, name, parent, given string }
 	var queue []unit
+	// The organization's id and management account come from the ARNs
+	// the walk lists anyway (no DescribeOrganization call, no permission
+	// more): the first one that parses names them.
+	var orgID, mgmt string
+	fromARN := func(s *string) {
+		if orgID == "" {
+			orgID, mgmt = orgOfARN(aws.ToString(s))
+		}
+	}
 	var roots []orgtypes.Root
 	if len(ous) == 0 || slices.ContainsFunc(ous, rootPattern.MatchString) {
 		p := organizations.NewListRootsPaginator(c, &organizations.ListRootsInput{MaxResults: aws.Int32(orgPageSize)})
@@ -125,6 +135,9 @@ func DiscoverAccounts(ctx context.Context, c OrganizationsAPI, ous []string, cal
 				return nil, nil, &OrgError{Op: "organizations:ListRoots", Err: err}
 			}
 			roots = append(roots, page.Roots...)
+			for _, r := range page.Roots {
+				fromARN(r.Arn)
+			}
 		}
 	}
 	if len(ous) == 0 {
@@ -149,6 +162,7 @@ func DiscoverAccounts(ctx context.Context, c OrganizationsAPI, ous []string, cal
 			}
 			if out.OrganizationalUnit != nil {
 				u.name = aws.ToString(out.OrganizationalUnit.Name)
+				fromARN(out.OrganizationalUnit.Arn)
 			}
 		}
 		queue = append(queue, u)
@@ -194,6 +208,7 @@ func DiscoverAccounts(ctx context.Context, c OrganizationsAPI, ous []string, cal
 			}
 			for _, a := range page.Accounts {
 				id := aws.ToString(a.Id)
+				fromARN(a.Arn)
 				if first, ok := inUnit[id]; ok && first != cur.id {
 					// Listed in two units: it moved between the two
 					// listings. Kept in the first; both say so.
@@ -248,12 +263,13 @@ func DiscoverAccounts(ctx context.Context, c OrganizationsAPI, ous []string, cal
 			}
 			for _, a := range page.Accounts {
 				id := aws.ToString(a.Id)
+				fromARN(a.Arn)
 				listed[id] = true
 				if _, ok := byID[id]; ok {
 					continue
 				}
 				byID[id] = OrgAccount{ID: id, Name: aws.ToString(a.Name), State: string(a.State)}
-				org.Unplaced = append(org.Unplaced, report.UnplacedAccount{ID: id, Reason: report.UnplacedReason})
+				org.Unplaced = append(org.Unplaced, report.UnplacedAccount{ID: id, Name: aws.ToString(a.Name), Reason: report.UnplacedReason})
 			}
 		}
 		for id := range inUnit {
@@ -264,6 +280,7 @@ func DiscoverAccounts(ctx context.Context, c OrganizationsAPI, ous []string, cal
 		slices.SortFunc(org.Unplaced, func(a, b report.UnplacedAccount) int { return strings.Compare(a.ID, b.ID) })
 		slices.Sort(org.Notes)
 	}
+	org.ID, org.ManagementAccount = orgID, mgmt
 	out := make([]OrgAccount, 0, len(byID))
 	for _, a := range byID {
 		out = append(out, a)
@@ -274,6 +291,22 @@ func DiscoverAccounts(ctx context.Context, c OrganizationsAPI, ous []string, cal
 	}
 	slices.SortFunc(org.Units, func(a, b report.OrgUnit) int { return strings.Compare(a.ID, b.ID) })
 	return out, org, nil
+}
+
+// orgOfARN returns the organization id and management account an
+// Organizations ARN names (arn:PARTITION:organizations::MANAGEMENT:
+// root/o-ID/r-…, ou/o-ID/ou-…, account/o-ID/ACCOUNT), or "" and "" for any
+// other string.
+func orgOfARN(s string) (orgID, mgmt string) {
+	a, err := arn.Parse(s)
+	if err != nil || a.Service != "organizations" {
+		return "", ""
+	}
+	parts := strings.Split(a.Resource, "/")
+	if len(parts) < 3 || !strings.HasPrefix(parts[1], "o-") {
+		return "", ""
+	}
+	return parts[1], a.AccountID
 }
 
 // unitGone reports whether err is Organizations saying that the root or

@@ -77,6 +77,16 @@ func newOrgFixture() *orgFixture {
 	return x
 }
 
+// nameOf is the name f gives account id.
+func nameOf(f *fleet.Fleet, id string) string {
+	for _, a := range f.Accounts {
+		if a.ID == id {
+			return a.Name
+		}
+	}
+	return ""
+}
+
 func scannedAccounts(r *report.Report) []string {
 	set := map[string]bool{}
 	for _, t := range r.Targets {
@@ -125,6 +135,11 @@ func TestOrgScanFindsActiveAccounts(t *testing.T) {
 	if r.Partition != "aws" {
 		t.Errorf("report partition %q, want aws (the caller's)", r.Partition)
 	}
+	// The organization's id and management account, from the ARNs the
+	// walk listed: merge tells organizations apart by them.
+	if o := r.Organization; o.ID != x.f.Organization.OrgID() || o.ManagementAccount != x.f.Management() {
+		t.Errorf("organization id %q managed by %q, want %s managed by %s", o.ID, o.ManagementAccount, x.f.Organization.OrgID(), x.f.Management())
+	}
 	// One AssumeRole per ACTIVE member; none for the caller's account.
 	if got, want := sumCalls(stats.Calls["AssumeRole"]), len(x.active)-1; got != want {
 		t.Errorf("AssumeRole calls = %d, want %d", got, want)
@@ -166,6 +181,9 @@ func TestOrgScanOU(t *testing.T) {
 	}
 	// The given OU's parent is not read; its child's is.
 	checkOrgTree(t, x, r, []string{ou1, ou2}, map[string]string{ou2: ou1})
+	if o := r.Organization; o.ID != x.f.Organization.OrgID() || o.ManagementAccount != x.f.Management() {
+		t.Errorf("--ou: organization id %q managed by %q, want %s managed by %s", o.ID, o.ManagementAccount, x.f.Organization.OrgID(), x.f.Management())
+	}
 
 	// The same OU given twice, and its child with it: each account once.
 	r = env.scan(t, scanner.Options{Org: &scanner.OrgOptions{OUs: []string{ou1, ou2, ou1}}, RoleName: "Audit"})
@@ -400,6 +418,10 @@ func TestOrgScanUnitDeletedDuringWalk(t *testing.T) {
 			unplaced := map[string]bool{}
 			for _, ua := range r.Organization.Unplaced {
 				unplaced[ua.ID] = true
+				// ListAccounts names it: the report shows the name.
+				if want := nameOf(x.f, ua.ID); ua.Name != want || want == "" {
+					t.Errorf("unplaced %+v, want the name %q ListAccounts gave", ua, want)
+				}
 			}
 			for _, id := range lostToOU2 {
 				// An OU is deleted only once empty: its accounts went

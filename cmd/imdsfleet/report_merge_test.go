@@ -10,7 +10,9 @@ import (
 	"testing"
 
 	"github.com/imdsfleet/imdsfleet/internal/policy"
+	"github.com/imdsfleet/imdsfleet/internal/sim"
 	"github.com/imdsfleet/imdsfleet/internal/sim/fleet"
+	"github.com/imdsfleet/imdsfleet/internal/sim/simtest"
 	"github.com/imdsfleet/imdsfleet/report"
 	"github.com/imdsfleet/imdsfleet/scanner/scantest"
 )
@@ -334,5 +336,98 @@ func TestReportMergeShards(t *testing.T) {
 	res = scanCLI(t, false, "report", "merge", "-o", p("dup.json"), shards[0], shards[1], p("copy.json"), shards[2], shards[3])
 	if res.code != exitUsage || !strings.Contains(res.err, shards[1]+" and "+p("copy.json")+" both hold shard 2/4") {
 		t.Errorf("a shard twice: exit %d, %q", res.code, res.err)
+	}
+}
+
+// TestReportMergeRefusesOtherFleets: report merge refuses, in one line
+// naming both files and both sides, reports of two organizations (their
+// ids and management accounts), a scan of an organization with one of
+// plain accounts, and scans of two partitions; plain-account scans of one
+// partition still merge. Each report is a real scan of its own simulated
+// AWS, over HTTP.
+func TestReportMergeRefusesOtherFleets(t *testing.T) {
+	e := scantest.New(dayStable(t))
+	dir := t.TempDir()
+	p := func(name string) string { return filepath.Join(dir, name) }
+	inRegion := func(id, region string, n int) []fleet.Region {
+		return []fleet.Region{{Name: region, Instances: e.Instances(id, region, n)}}
+	}
+	// Two organizations, each its management account and one member.
+	org := func(orgID, root, mgmt, member string) *fleet.Fleet {
+		return &fleet.Fleet{
+			Organization: &fleet.Organization{ID: orgID, RootID: root},
+			Accounts: []fleet.Account{
+				{ID: mgmt, Name: "management", Regions: inRegion(mgmt, "us-east-1", 2)},
+				{ID: member, Name: "member", Roles: []string{"Audit"}, Regions: inRegion(member, "us-east-1", 2)},
+			},
+		}
+	}
+	_, urlX := simtest.Start(t, org("o-xxxxxxxxxx", "r-xxxx", scanAcctA, "333333333333"), sim.Options{Seed: 7})
+	scanTo(t, urlX, scanAcctA, p("org-x.json"), "--org", "--role-name", "Audit", "--regions", "us-east-1")
+	_, urlY := simtest.Start(t, org("o-yyyyyyyyyy", "r-yyyy", scanAcctB, "444444444444"), sim.Options{Seed: 7})
+	scanTo(t, urlY, scanAcctB, p("org-y.json"), "--org", "--role-name", "Audit", "--regions", "us-east-1")
+	// Plain accounts, outside any organization walk: two in aws, one in
+	// aws-us-gov.
+	plain := &fleet.Fleet{Accounts: []fleet.Account{
+		{ID: "555555555555", Regions: inRegion("555555555555", "us-east-1", 2)},
+		{ID: "666666666666", Regions: inRegion("666666666666", "us-east-1", 2)},
+	}}
+	_, urlP := simtest.Start(t, plain, sim.Options{Seed: 7})
+	scanTo(t, urlP, "555555555555", p("plain-5.json"), "--regions", "us-east-1")
+	scanTo(t, urlP, "666666666666", p("plain-6.json"), "--regions", "us-east-1")
+	gov := &fleet.Fleet{Partition: fleet.PartitionGov, Accounts: []fleet.Account{
+		{ID: "777777777777", Regions: inRegion("777777777777", "us-gov-west-1", 2)},
+	}}
+	_, urlG := simtest.Start(t, gov, sim.Options{Seed: 7})
+	for _, kv := range simtest.Env(urlG, fleet.DefaultAccessKeyID("777777777777"), "us-gov-west-1") {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	res := scanCLI(t, false, "scan", "-q", "--format", "json", "--container-tag", scantest.ContainerTag, "--regions", "us-gov-west-1", "-o", p("gov.json"))
+	if res.code != exitOK {
+		t.Fatalf("GovCloud scan: exit %d: %s", res.code, res.err)
+	}
+	if r := readReportPath(t, p("org-x.json")); r.Organization == nil || r.Organization.ID != "o-xxxxxxxxxx" || r.Organization.ManagementAccount != scanAcctA {
+		t.Fatalf("org-x.json records organization %+v, want o-xxxxxxxxxx managed by %s", r.Organization, scanAcctA)
+	}
+
+	for _, tt := range []struct {
+		name   string
+		inputs []string
+		want   string
+	}{
+		{"two organizations", []string{"org-x.json", "org-y.json"},
+			p("org-x.json") + " is a scan of organization o-xxxxxxxxxx (management account " + scanAcctA + ") and " +
+				p("org-y.json") + " of organization o-yyyyyyyyyy (management account " + scanAcctB + "): merge only the shards of one organization's scan"},
+		{"organization and plain accounts", []string{"plain-5.json", "org-x.json"},
+			p("org-x.json") + " is a scan of organization o-xxxxxxxxxx (management account " + scanAcctA + "), made with --org or --ou, and " +
+				p("plain-5.json") + " a scan of plain accounts"},
+		{"two partitions", []string{"plain-5.json", "gov.json"},
+			p("plain-5.json") + " was scanned in partition aws and " + p("gov.json") + " in partition aws-us-gov: merge only reports of one partition"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			args := []string{"report", "merge", "-o", p("out.json")}
+			for _, in := range tt.inputs {
+				args = append(args, p(in))
+			}
+			res := scanCLI(t, false, args...)
+			if res.code != exitUsage {
+				t.Fatalf("exit %d, want %d (refused)\n%s", res.code, exitUsage, res.err)
+			}
+			if !strings.Contains(res.err, tt.want) || strings.Count(strings.TrimSpace(res.err), "\n") != 0 {
+				t.Errorf("stderr %q\nis not one line saying %q", res.err, tt.want)
+			}
+			if _, err := os.Stat(p("out.json")); err == nil {
+				t.Error("out.json was written")
+			}
+		})
+	}
+	// Plain-account scans of one partition merge as before.
+	res = scanCLI(t, false, "report", "merge", "-o", p("plain.json"), p("plain-5.json"), p("plain-6.json"))
+	if res.code != exitOK {
+		t.Fatalf("merge of two plain-account scans: exit %d: %s", res.code, res.err)
+	}
+	if r := readReportPath(t, p("plain.json")); r.Organization != nil || len(r.Targets) != 2 {
+		t.Errorf("merged plain scans: organization %+v, %d targets; want none and 2", r.Organization, len(r.Targets))
 	}
 }

@@ -91,8 +91,10 @@ exactly as it would the unsharded scan.
 The reports must share the schema version, the lookback (--lookback) and the
 classification options (scanOptions: --min-observed-days, --container-tag);
 a target (account and Region) may be in one report only; shards must be of
-one --shard I/N, each once, and all of them unless --allow-missing-shards.
-Any difference is refused (exit 2) with one line naming the files and what
+one --shard I/N, each once, and all of them unless --allow-missing-shards;
+reports of two partitions, of two organizations (organization.id), or a
+scan of an organization (--org, --ou) with one of plain accounts are not
+merged. Any difference is refused (exit 2) with one line naming the files and what
 differs. The merged report records its sources (mergedFrom: shard, time,
 window and tool of each).
 
