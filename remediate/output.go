@@ -211,7 +211,23 @@ func WriteWavesTable(w io.Writer, p *Plan, waves []Wave) error {
 	var t textTable
 	t.line("")
 	t.line(fmt.Sprintf("WAVES: %d", len(waves)))
-	t.row("WAVE", "STAGE", "KIND", "INSTANCES", "FIRST")
+	srcWave := SourceWaves(p, waves)
+	steps := map[int][]string{} // wave → its source steps, before its instances
+	var after []string          // after the last wave's bake
+	for i := range p.Sources {
+		it := &p.Sources[i]
+		name := it.Region + " " + it.ID
+		if it.Wave == SourceWaveLast {
+			after = append(after, name)
+		} else {
+			steps[srcWave[i]] = append(steps[srcWave[i]], name)
+		}
+	}
+	if len(p.Sources) > 0 {
+		t.row("WAVE", "STAGE", "KIND", "INSTANCES", "FIRST", "SOURCE STEPS FIRST")
+	} else {
+		t.row("WAVE", "STAGE", "KIND", "INSTANCES", "FIRST")
+	}
 	for _, wv := range waves {
 		kind := "wave"
 		if wv.Canary {
@@ -228,13 +244,39 @@ func WriteWavesTable(w io.Writer, p *Plan, waves []Wave) error {
 			}
 			first += p.Changes[i].InstanceID
 		}
-		t.row(strconv.Itoa(wv.N), cell(dash(wv.Stage)), kind, strconv.Itoa(len(wv.Items)), text(first))
+		if len(p.Sources) > 0 {
+			t.row(strconv.Itoa(wv.N), cell(dash(wv.Stage)), kind, strconv.Itoa(len(wv.Items)), text(first), stepList(steps[wv.N]))
+		} else {
+			t.row(strconv.Itoa(wv.N), cell(dash(wv.Stage)), kind, strconv.Itoa(len(wv.Items)), text(first))
+		}
 	}
 	t.end()
+	if len(after) > 0 {
+		t.line(fmt.Sprintf("after wave %d's bake passes: %s", len(waves), stepList(after)))
+	}
 	if err := t.flush(w); err != nil {
 		return fmt.Errorf("write waves: %w", err)
 	}
 	return nil
+}
+
+// stepList names up to 3 source steps, then how many more.
+func stepList(names []string) string {
+	if len(names) == 0 {
+		return "-"
+	}
+	s := ""
+	for n, name := range names {
+		if n == 3 {
+			s += fmt.Sprintf(" … (+%d)", len(names)-3)
+			break
+		}
+		if n > 0 {
+			s += ", "
+		}
+		s += name
+	}
+	return text(s)
 }
 
 // WriteRolloutTable writes what a rollout did: each wave's status and

@@ -310,6 +310,8 @@ func BuildPlan(r *report.Report, o PlanOptions, now time.Time) (*Plan, error) {
 		var fixed map[string]bool
 		p.Sources, p.SourcesSkipped, fixed = planSources(r, verdicts, o)
 		defer sourceWarnings(p, r, fixed)
+		// Once the changes are known: which wave each step goes in.
+		defer assignSourceWaves(p)
 	}
 	if !o.HasScope(ScopeInstances) {
 		return p, nil

@@ -145,9 +145,12 @@ type RolloutOptions struct {
 	// returns the run options to use and a function closing what it opened.
 	OpenRollback func(remediateSeq int64) (RunOptions, func(), error)
 	Clients      Clients
-	Metrics      MetricsClients
-	Clock        Clock
-	Logger       *slog.Logger
+	// Sources hands out the clients of the plan's launch source steps,
+	// which run in their waves ([SourceWaves]); needed when it has some.
+	Sources SourceClients
+	Metrics MetricsClients
+	Clock   Clock
+	Logger  *slog.Logger
 }
 
 // RolloutReport is what a rollout did, in the outcome.
@@ -258,6 +261,7 @@ func Rollout(ctx context.Context, o RolloutOptions) (*Outcome, error) {
 	rep := &RolloutReport{Plan: p.ID(), State: RolloutCompleted}
 	out := &Outcome{Live: o.Run.Live, Rollout: rep, Results: []Result{}}
 	tasks := TasksFromPlan(p)
+	src := o.newSourceRun(p)
 	skipRest := func(from int, reason, msg string) {
 		for _, w := range o.Waves[from:] {
 			wr := &WaveReport{N: w.N, Stage: w.Stage, Canary: w.Canary, Instances: len(w.Items), Status: "not-started"}
@@ -270,6 +274,7 @@ func Rollout(ctx context.Context, o RolloutOptions) (*Outcome, error) {
 		}
 	}
 	finish := func(err error) (*Outcome, error) {
+		out.Results = append(out.Results, src.notRun(rep)...)
 		planned := out.Summary.Planned
 		out.Summary = summarize(out.Results)
 		out.Summary.Planned = max(planned, out.Summary.Planned)
@@ -339,6 +344,14 @@ func Rollout(ctx context.Context, o RolloutOptions) (*Outcome, error) {
 		if ws != nil && ws.Outcome == OutcomePassed {
 			wr.Status, wr.BakeStart, wr.BakeUntil = "done-earlier", ws.BakeStart, ws.BakeUntil
 			rep.Waves = append(rep.Waves, wr)
+			// Its source steps: the journal shows them done (no call), or
+			// one that failed is tried again, as a rerun of apply did
+			// before waves had source steps; the account defaults wait
+			// for them.
+			if err := src.run(ctx, &o.Run, out, w.N, false); err != nil {
+				rep.State, out.Interrupted = RolloutInterrupted, true
+				return finish(err)
+			}
 			for _, i := range w.Items {
 				t := tasks[i]
 				r := Result{Account: t.Account, Region: t.Region, InstanceID: t.InstanceID, Name: t.Name, Action: t.Action, Change: t.Change,
@@ -364,6 +377,13 @@ func Rollout(ctx context.Context, o RolloutOptions) (*Outcome, error) {
 		} else {
 			started = ws.Started
 			log.Info("wave resumed", "instances", len(w.Items), "started", started.UTC().Format(time.RFC3339))
+		}
+		// Fix the source, then the instances: the wave's launch source
+		// steps first (a resumed run skips those the journal shows done).
+		if err := src.run(ctx, &o.Run, out, w.N, false); err != nil || ctx.Err() != nil {
+			wr.Status, rep.State, out.Interrupted = "interrupted", RolloutInterrupted, true
+			skipRest(wi+1, SkipInterrupted, "wave %d not started: the run was stopped")
+			return finish(err)
 		}
 		wt := make([]Task, len(w.Items))
 		for n, i := range w.Items {
@@ -461,6 +481,11 @@ func Rollout(ctx context.Context, o RolloutOptions) (*Outcome, error) {
 		skipRest(wi+1, SkipRolloutStopped, "wave %d not started: an earlier wave broke")
 		return finish(nil)
 	}
+	// Every wave passed: the steps that wait for that (account defaults).
+	if err := src.run(ctx, &o.Run, out, len(o.Waves), true); err != nil || ctx.Err() != nil {
+		rep.State, out.Interrupted = RolloutInterrupted, true
+		return finish(err)
+	}
 	return finish(nil)
 }
 
@@ -518,7 +543,22 @@ func (o *RolloutOptions) rollbackWave(ctx context.Context, p *Plan, w Wave) (*Ou
 		}
 		tasks = append(tasks, t)
 	}
-	if len(tasks) == 0 {
+	// The wave's launch source steps, as `imdsfleet rollback` undoes them:
+	// only where imdsfleet's value is still in place; versions stay.
+	steps := map[string]bool{}
+	waveOf := SourceWaves(p, o.Waves)
+	for i := range p.Sources {
+		if it := &p.Sources[i]; waveOf[i] == w.N && it.Wave != SourceWaveLast {
+			steps[it.Account+"/"+it.Region+"/"+it.ID] = true
+		}
+	}
+	var sitems []SourceRollbackItem
+	for _, it := range SourceRollbackItems(st) {
+		if steps[it.Account+"/"+it.Region+"/"+it.ID] {
+			sitems = append(sitems, it)
+		}
+	}
+	if len(tasks) == 0 && len(sitems) == 0 {
 		return &Outcome{Live: true, Summary: Summary{Skipped: map[string]int{}}, Results: []Result{}}, nil
 	}
 	ro, closeFn, err := o.OpenRollback(st.LastSeq)
@@ -527,10 +567,28 @@ func (o *RolloutOptions) rollbackWave(ctx context.Context, p *Plan, w Wave) (*Ou
 	}
 	defer closeFn()
 	ro.Prior.ForgetRedone(st)
-	o.Logger.Warn("rolling the wave back", "wave", w.N, "instances", len(tasks))
+	ro.Prior.ForgetSourcesRedone(st)
+	o.Logger.Warn("rolling the wave back", "wave", w.N, "instances", len(tasks), "source_steps", len(sitems))
 	// The rollback runs even if the run is being stopped: a broken wave
-	// left half restored is worse than a rollback that finishes.
-	return Execute(context.WithoutCancel(ctx), o.Clients, tasks, ro)
+	// left half restored is worse than a rollback that finishes. The
+	// sources go back first, so that no replacement launched meanwhile
+	// gets the wave's version.
+	rctx := context.WithoutCancel(ctx)
+	var srcRes []Result
+	if len(sitems) > 0 {
+		srcRes, err = ExecuteSourceRollback(rctx, o.Sources, sitems, false, sourceRunOptions(ro, w.N))
+		if err != nil {
+			return nil, err
+		}
+	}
+	out := &Outcome{Live: true, Summary: Summary{Skipped: map[string]int{}}, Results: []Result{}}
+	if len(tasks) > 0 {
+		if out, err = Execute(rctx, o.Clients, tasks, ro); out == nil || err != nil {
+			return out, err
+		}
+	}
+	out.AddSources(srcRes)
+	return out, nil
 }
 
 // StageNames lists the waves for a human ("1 (canary, 3)", …).

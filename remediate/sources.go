@@ -127,6 +127,11 @@ type SourceItem struct {
 	// a skip, the exact change to make instead.
 	Reason string `json:"reason,omitempty"`
 	Detail string `json:"detail,omitempty"`
+	// Wave is the step's place in a rollout (SourceWave* constants): with
+	// the first wave holding one of its workloads' planned changes, in
+	// wave 1, or after the last wave's bake. Empty in plans written
+	// before steps had one (apply then runs them all in wave 1).
+	Wave string `json:"wave,omitempty"`
 }
 
 // What returns a short description of the step's change.
@@ -842,6 +847,9 @@ func (p *Plan) checkSources() error {
 		}
 		if !ok {
 			return fmt.Errorf("source step %s: %q is not a change imdsfleet plans", report.SanitizeCell(it.ID, 60), report.SanitizeCell(string(it.Action), 40))
+		}
+		if err := checkSourceWave(&it); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -122,6 +122,16 @@ type SourceRunOptions struct {
 	Now          func() time.Time
 	// Rates override the per-API call rates (tests); zero keeps each.
 	TemplateRate, DefaultsRate, GroupRate float64
+	// Wave is the rollout wave the steps belong to, written on their
+	// journal lines (0: no rollout).
+	Wave int
+	// Held lists the (account, Region)s where a source step of an earlier
+	// wave did not succeed: their account defaults are not set, as when
+	// the step fails in the same run.
+	Held map[[2]string]bool
+	// OnHeld, if set, is told each (account, Region) where a step did not
+	// succeed (calls are serialized).
+	OnHeld func(account, region string)
 }
 
 // ExecuteSources carries out the plan's source steps: per (account,
@@ -203,7 +213,7 @@ type regionRun struct {
 func (x *sourceExec) region(ctx context.Context, clients SourceClients, account, region string, idx []int) {
 	rr := &regionRun{x: x, account: account, region: region, newVersion: map[string]int64{}, ok: map[string]bool{},
 		limT: NewLimiter(x.o.TemplateRate, 1, x.o.Now), limD: NewLimiter(x.o.DefaultsRate, 1, x.o.Now), limG: NewLimiter(x.o.GroupRate, 1, x.o.Now),
-		log: x.o.Logger.With("account", account, "region", region)}
+		log: x.o.Logger.With("account", account, "region", region), anyFailed: x.o.Held[[2]string{account, region}]}
 	var err error
 	rr.ec2, err = clients.SourceEC2(account, region)
 	if err == nil {
@@ -227,6 +237,11 @@ func (x *sourceExec) region(ctx context.Context, clients SourceClients, account,
 			rr.anyFailed = true
 		}
 	}
+	if rr.anyFailed && x.o.OnHeld != nil {
+		x.errMu.Lock()
+		x.o.OnHeld(account, region)
+		x.errMu.Unlock()
+	}
 }
 
 func (x *sourceExec) journalFailed() bool {
@@ -236,6 +251,9 @@ func (x *sourceExec) journalFailed() bool {
 }
 
 func (x *sourceExec) journal(r Record) error {
+	if r.Op == OpRemediateSource || r.Op == OpRollbackSource {
+		r.Wave = x.o.Wave
+	}
 	err := x.o.Journal.Append(r)
 	if err != nil {
 		x.errMu.Lock()

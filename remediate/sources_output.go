@@ -59,7 +59,7 @@ func writeSourcePlan(t *textTable, p *Plan) {
 	t.line("")
 	t.line(fmt.Sprintf("SOURCES: %d step(s), %d skipped", len(p.Sources), len(p.SourcesSkipped)))
 	if len(p.Sources) > 0 {
-		t.row("ACCOUNT", "REGION", "STEP", "ACTION", "SETS", "INSTANCES", "DETAIL")
+		t.row("ACCOUNT", "REGION", "STEP", "ACTION", "SETS", "INSTANCES", "WAVE", "DETAIL")
 		for _, it := range p.Sources {
 			sets := it.Change.String()
 			if it.Defaults != nil {
@@ -69,7 +69,7 @@ func writeSourcePlan(t *textTable, p *Plan) {
 			if len(it.Blockers) > 0 {
 				d += "; --force overrides: " + strings.Join(it.Blockers, ", ")
 			}
-			t.row(cell(it.Account), cell(it.Region), cell(it.ID), string(it.Action), dash(sets), strconv.Itoa(it.Instances), detailCell(d))
+			t.row(cell(it.Account), cell(it.Region), cell(it.ID), string(it.Action), dash(sets), strconv.Itoa(it.Instances), cell(dash(it.Wave)), detailCell(d))
 		}
 		t.end()
 	}

@@ -73,6 +73,12 @@ check, stops the rollout; --on-breakage rollback (the default) rolls that
 wave back at once, journaled, and --on-breakage stop leaves it as it is.
 Later waves are never touched.
 
+Launch source steps (a plan of --scope instances,sources) run in the
+first wave holding an instance of their workloads, before its instances
+(wave 1 when none is planned); the account defaults after the last
+wave's bake. A broken wave's rollback points its sources' users back
+too, where imdsfleet's value is still in place; created versions stay.
+
 The journal (--journal; default <plan dir>/<plan name>.apply-<plan id>.jsonl)
 records every change, every wave and every bake's start and end: run the
 same command again to resume where it stopped, in the same wave or bake,
@@ -228,6 +234,9 @@ func runApply(cmd *cobra.Command, g *globals, f *applyFlags, planPath string) er
 	if f.untilWave > len(waves) {
 		return usageError("--until-wave %d: the rollout has %d wave(s)", f.untilWave, len(waves))
 	}
+	if plan.SourcesWithoutWaves() && len(plan.Changes) > 0 {
+		fmt.Fprintf(s.Err, "warning: plan %s was written by an older imdsfleet: its launch source steps name no wave, so all of them (account defaults too) run in wave 1, before its instances; plan again to have each run in its workload's wave\n", report.Sanitize(planPath))
+	}
 	if err := writeApplyPlan(s.Out, planPath, plan, waves); err != nil {
 		return withCode(exitError, err)
 	}
@@ -297,19 +306,21 @@ func runApply(cmd *cobra.Command, g *globals, f *applyFlags, planPath string) er
 	if n := ro.Prior.ForgetRolledBack(rb); n > 0 && len(ro.Prior.Rollout.Wave) == 0 {
 		fmt.Fprintf(s.Err, "%d change(s) of the journal were rolled back since (%s): they are planned again\n", n, report.Sanitize(rbPath))
 	}
-	// The plan's launch source steps go first (fix the source, then the
-	// instances), before wave 1; a resumed run skips what the journal
-	// shows done.
-	srcResults, srcErr := runPlanSources(ctx, clients, plan, ro)
-	if srcErr != nil || ctx.Err() != nil || len(plan.Changes) == 0 {
+	if len(plan.Changes) == 0 {
+		// A plan of launch sources only has no waves: its steps run at
+		// once; a resumed run skips what the journal shows done.
+		srcResults, srcErr := runPlanSources(ctx, clients, plan, ro)
 		out := &remediate.Outcome{Live: true, Summary: remediate.Summary{Skipped: map[string]int{}}, Interrupted: srcErr != nil || ctx.Err() != nil}
 		out.AddSources(srcResults)
 		out.AddSkipped(skipped)
 		return finish(cmd, g, &f.changeFlags, out, srcErr, "journal", journal)
 	}
+	// The launch source steps run in their waves, before the wave's
+	// instances (fix the source, then the instances), the account
+	// defaults after the last wave's bake (remediate.SourceWaves).
 	out, runErr := remediate.Rollout(ctx, remediate.RolloutOptions{
 		Plan: plan, Waves: waves, Bake: f.bake, MaxRejected: f.maxRejected, OnBreakage: f.onBreakage, UntilWave: f.untilWave,
-		Run: ro, JournalPath: journal, Clients: clients, Metrics: clients, Clock: g.clock, Logger: g.log,
+		Run: ro, JournalPath: journal, Clients: clients, Sources: clients, Metrics: clients, Clock: g.clock, Logger: g.log,
 		OpenRollback: func(remSeq int64) (remediate.RunOptions, func(), error) {
 			rro := f.runOptions(g)
 			closeRB, err := useJournal(s, rbPath, true, remediate.OpRollback, "imdsfleet apply "+planPath+" (rollback of a broken wave)", remSeq, g.clock.Now, &rro)
@@ -322,7 +333,6 @@ func runApply(cmd *cobra.Command, g *globals, f *applyFlags, planPath string) er
 	if out == nil {
 		return withCode(exitError, runErr)
 	}
-	out.AddSources(srcResults)
 	out.AddSkipped(skipped)
 	return finishRollout(cmd, g, f, out, runErr, journal)
 }
