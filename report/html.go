@@ -133,9 +133,11 @@ type htmlView struct {
 	Callers, RegionChart    svgChart
 	Guardrails              *htmlGuardrails // html_guardrails.go
 
-	// Skipped are the accounts not scanned and SkippedUnits the OUs not
-	// fully read, one sanitized line each.
-	Skipped, SkippedUnits []string
+	// Skipped are the accounts not scanned, SkippedUnits the OUs not
+	// fully read and Unplaced the accounts in no unit, one sanitized line
+	// each; UnplacedMeaning says what the last mean.
+	Skipped, SkippedUnits, Unplaced []string
+	UnplacedMeaning                 string
 
 	// The launch-source parts (schema version 2).
 	LaunchErrors        []string
@@ -273,6 +275,10 @@ func buildHTMLView(r *Report) *htmlView {
 		v.Skipped = append(v.Skipped, skippedAccountText(sa, htmlCellWidth, htmlTextWidth))
 	}
 	v.SkippedUnits = skippedUnits(r, htmlCellWidth, htmlTextWidth)
+	for _, u := range unplacedAccounts(r, htmlCellWidth, htmlTextWidth) {
+		v.Unplaced = append(v.Unplaced, u.String())
+	}
+	v.UnplacedMeaning = strings.Join(unplacedMeaning, " ")
 	v.Workloads, v.WorkloadsMore = htmlWorkloads(r)
 	v.WorkloadChart = workloadChart(r)
 	switch {

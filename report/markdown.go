@@ -82,6 +82,19 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		}
 		p("\n")
 	}
+	if un := unplacedAccounts(r, mdCellWidth, mdTextWidth); len(un) > 0 {
+		p("## Accounts in no organizational unit (%d)\n\n", len(un))
+		p("> [!WARNING]\n> %s\n\n", md(strings.Join(unplacedMeaning, " "), 0))
+		p("| Account | Name | This scan |\n|---|---|---|\n")
+		for i, u := range un {
+			if i == skippedShown {
+				p("\n_… and %d more (see the JSON report)._\n", len(un)-skippedShown)
+				break
+			}
+			p("| %s | %s | %s |\n", md(u.id, 0), md(u.name, 0), md(u.fate, 0))
+		}
+		p("\n")
+	}
 	if units := skippedUnits(r, mdCellWidth, mdTextWidth); len(units) > 0 {
 		p("> [!WARNING]\n> Organizational units not fully read (changed while the scan walked the organization):\n")
 		for _, u := range units {

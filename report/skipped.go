@@ -1,9 +1,13 @@
 package report
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
-// skippedShown caps the skipped accounts the table and Markdown name; the
-// JSON lists them all, and the HTML page names them all.
+// skippedShown caps the skipped (and the unplaced) accounts the table and
+// Markdown name; the JSON lists them all, and the HTML page names them
+// all.
 const skippedShown = 50
 
 // skippedAccountText is one skipped account as every human format shows
@@ -38,6 +42,83 @@ func skippedUnits(r *Report, cellWidth, textWidth int) []string {
 			s += " (" + SanitizeCell(u.Name, cellWidth) + ")"
 		}
 		out = append(out, s+": "+SanitizeCell(u.Skipped, textWidth))
+	}
+	return out
+}
+
+// unplacedMeaning says, in the human formats, what the accounts of the
+// organization that no unit held (Organization.Unplaced) mean for the
+// reader: each account's line then says what this report holds of it.
+// Lines of under 80 columns, so that a terminal's table shows them whole;
+// Markdown and HTML join them.
+var unplacedMeaning = []string{
+	"They moved while the scan walked the organization: ListAccounts lists them,",
+	"but no OU held them when read, so which OU holds each is not known, and the",
+	"guardrail advice per OU (and for the root) is unknown for this scan.",
+	"Re-scan to place them.",
+}
+
+// unplaced is one account of the organization that no unit of the walk
+// held, each part sanitized and capped: its id, name ("" when not known)
+// and what this report holds of it.
+type unplaced struct{ id, name, fate string }
+
+// String is the account on one line, "ID: FATE — name: NAME": the name
+// last, so that a table cut to the terminal's width keeps what matters.
+func (u unplaced) String() string {
+	if u.name == "" {
+		return u.id + ": " + u.fate
+	}
+	return u.id + ": " + u.fate + " — name: " + u.name
+}
+
+// unplacedAccounts lists the accounts of the organization that no unit
+// of the walk held, with what this report holds of each: scanned (the
+// scan lists them with ListAccounts and scans them like any other
+// account), not scanned and why (not ACTIVE, excluded), or left to
+// another shard.
+func unplacedAccounts(r *Report, cellWidth, textWidth int) []unplaced {
+	if r.Organization == nil || len(r.Organization.Unplaced) == 0 {
+		return nil
+	}
+	targets, failed := map[string]int{}, map[string]int{}
+	for _, t := range r.Targets {
+		targets[t.Account]++
+		if t.Status == TargetError {
+			failed[t.Account]++
+		}
+	}
+	skipped := map[string]string{}
+	for _, sa := range r.SkippedAccounts {
+		skipped[sa.Account] = sa.Reason
+	}
+	// The shards this report holds: a shard's report its own, a merged
+	// report those its selection records (none: all of them).
+	var shards []Shard
+	if sel := selectionOf(r); sel != nil && len(sel.Shards) > 0 {
+		shards = sel.Shards
+	} else if r.Shard != nil {
+		shards = []Shard{*r.Shard}
+	}
+	var out []unplaced
+	for _, ua := range r.Organization.Unplaced {
+		var fate string
+		switch id := ua.ID; {
+		case targets[id] > 0 && failed[id] > 0:
+			fate = fmt.Sprintf("scanned, but %d of its %s failed (see the errors)", failed[id], plural(targets[id], "target"))
+		case targets[id] > 0:
+			fate = "scanned"
+		case skipped[id] != "":
+			fate = "not scanned: " + SanitizeCell(skipped[id], textWidth)
+		case len(shards) > 0 && !slices.ContainsFunc(shards, func(sh Shard) bool { return ShardOf(id, sh.Count) == sh.Index }):
+			fate = fmt.Sprintf("not scanned here: shard %d/%d holds it (merge every shard's report)", ShardOf(id, shards[0].Count), shards[0].Count)
+		default:
+			fate = "not in this report"
+		}
+		if ua.Reason != "" && ua.Reason != UnplacedReason {
+			fate += "; " + SanitizeCell(ua.Reason, textWidth)
+		}
+		out = append(out, unplaced{id: SanitizeCell(ua.ID, cellWidth), name: SanitizeCell(ua.Name, cellWidth), fate: fate})
 	}
 	return out
 }

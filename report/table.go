@@ -118,6 +118,20 @@ func WriteTable(w io.Writer, r *Report, opts TableOptions) error {
 			t.line("skipped " + skippedAccountText(sa, cellWidth, textWidth))
 		}
 	}
+	if un := unplacedAccounts(r, cellWidth, textWidth); len(un) > 0 {
+		t.line("")
+		t.line(fmt.Sprintf("IN NO ORGANIZATIONAL UNIT: %s", plural(len(un), "account")))
+		for _, l := range unplacedMeaning {
+			t.line(l)
+		}
+		for i, u := range un {
+			if i == skippedShown {
+				t.line(fmt.Sprintf("… and %d more (see the JSON report)", len(un)-skippedShown))
+				break
+			}
+			t.line(t.paint(colorYellow, "unplaced") + " " + u.String())
+		}
+	}
 	for _, u := range skippedUnits(r, cellWidth, textWidth) {
 		t.line(t.paint(colorYellow, "organizational unit not fully read") + " " + u)
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -213,18 +214,62 @@ func unitsEqual(a, b []report.OrgUnit) bool {
 func TestScanOrgAccountMovedDuringWalk(t *testing.T) {
 	e := scantest.New(dayStable(t))
 	f := ouTreeFleet(t, e)
+	// The moved account's name is its owner's choice: hostile.
+	const hostile = "evil\x1b[31m\u202e<script>alert(1)</script>\n| forged |=cmd"
 	for i := range f.Accounts {
 		if f.Accounts[i].ID == otEUA {
 			f.Accounts[i].MovesDuringWalkTo = otDev
+			f.Accounts[i].Name = hostile
 		}
 	}
 	scanStart(t, f)
-	out := filepath.Join(t.TempDir(), "org.json")
-	res := scanCLI(t, false, "scan", "--org", "--role-name", "Audit", "--output", out, "--format", "json")
+	dir := t.TempDir()
+	out := filepath.Join(dir, "org.json")
+	res := scanCLI(t, false, "scan", "--org", "--role-name", "Audit", "--output", out, "--format", "json",
+		"-o", filepath.Join(dir, "org.txt"), "-o", filepath.Join(dir, "org.md"), "-o", filepath.Join(dir, "org.html"))
 	if res.code != exitOK {
 		t.Fatalf("scan --org: exit %d: %s", res.code, res.err)
 	}
+	// The table, Markdown and HTML the scan wrote, and those `report
+	// render` writes from its JSON, name the moved account, say it was
+	// scanned and that the advice per OU is unknown, with its name made
+	// harmless.
+	res = scanCLI(t, false, "report", "render", out, "-o", filepath.Join(dir, "render.txt"), "-o", filepath.Join(dir, "render.md"), "-o", filepath.Join(dir, "render.html"))
+	if res.code != exitOK {
+		t.Fatalf("report render: exit %d: %s", res.code, res.err)
+	}
+	for _, name := range []string{"org.txt", "org.md", "org.html", "render.txt", "render.md", "render.html"} {
+		data, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := string(data)
+		wants := []string{otEUA + ": scanned", "evil", "guardrail advice per OU (and for the root) is unknown for this scan"}
+		if strings.HasSuffix(name, ".md") {
+			wants[0] = "| " + otEUA + " | evil" // then its name and "| scanned |"
+			wants = append(wants, " | scanned |")
+		}
+		for _, want := range wants {
+			if !strings.Contains(s, want) {
+				t.Errorf("%s does not say %q", name, want)
+			}
+		}
+		if strings.ContainsAny(s, "\x1b\u202e") {
+			t.Errorf("%s carries the hostile name's control or bidi characters", name)
+		}
+		if !strings.HasSuffix(name, ".txt") && strings.Contains(s, "<script>alert(1)") {
+			t.Errorf("%s carries the hostile name's markup unescaped", name)
+		}
+		for _, line := range strings.Split(s, "\n") {
+			if strings.HasPrefix(line, "| forged") {
+				t.Errorf("%s: the hostile name forged a line: %q", name, line)
+			}
+		}
+	}
 	r := readReportPath(t, out)
+	if ua := r.Organization.Unplaced; len(ua) != 1 || ua[0].Name != hostile {
+		t.Errorf("organization.unplaced %+v, want %s with its name as ListAccounts gave it", ua, otEUA)
+	}
 	scanned := false
 	for _, tg := range r.Targets {
 		scanned = scanned || (tg.Account == otEUA && tg.Status == report.TargetOK)

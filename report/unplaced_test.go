@@ -1,0 +1,101 @@
+package report_test
+
+import (
+	"encoding/csv"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/imdsfleet/imdsfleet/report"
+)
+
+// TestUnplacedAccountsEveryFormat: the accounts of the organization that
+// no unit held (they moved while scan --org walked it) are named in the
+// table, the Markdown and the HTML page next to the skipped accounts,
+// each with what this report holds of it (scanned, scanned with failed
+// targets, not scanned and why, left to another shard), and the reader is
+// told that the guardrail advice per OU is unknown. Their names come from
+// the organization (an account's owner chooses it): every hostile name is
+// shown escaped and bounded, with no raw control or bidi character, no
+// forged line and no markup. The CSV lists instances only and is left as
+// it was.
+func TestUnplacedAccountsEveryFormat(t *testing.T) {
+	names := []string{
+		"\x1b[31mRED\x1b[0m\x1b]8;;http://evil.example\x07link\x1b]8;;\x07",
+		"web\nSUMMARY: forged\r\n| forged | row |",
+		"invoice\u202egpj.exe\u2066",
+		"=cmd|' /C calc'!A0",
+		"<script>alert(1)</script><a href=x>",
+		strings.Repeat("A", 10<<20),
+	}
+	r := normalized(t)
+	const other = "444444444444"
+	// A shard that does not hold other's account.
+	r.Shard = &report.Shard{Index: 3 - report.ShardOf(other, 2), Count: 2}
+	r.SkippedAccounts = []report.SkippedAccount{{Account: "333333333333", State: "SUSPENDED", Reason: "the account is SUSPENDED in the organization, not ACTIVE"}}
+	ids := []string{"111111111111", "222222222222", "333333333333", other, "555555555555", "666666666666"}
+	r.Organization = &report.Organization{ID: "o-aaaaaaaaaa", Units: []report.OrgUnit{{ID: "r-aaaa", Name: "Root", Accounts: []string{}}}}
+	for i, id := range ids {
+		r.Organization.Unplaced = append(r.Organization.Unplaced, report.UnplacedAccount{ID: id, Name: names[i], Reason: report.UnplacedReason})
+	}
+	wants := []string{
+		"111111111111", "scanned, but 1 of its 3 targets failed",
+		"222222222222", "not scanned: the account is SUSPENDED",
+		other, fmt.Sprintf("not scanned here: shard %d/2 holds it", report.ShardOf(other, 2)),
+		"guardrail advice per OU (and for the root) is unknown for this scan",
+	}
+	for _, c := range []struct {
+		format string
+		opts   report.TableOptions
+	}{
+		{report.FormatTable, report.TableOptions{}},
+		{report.FormatTable, report.TableOptions{Width: 100, Color: true}},
+		{report.FormatMarkdown, report.TableOptions{}},
+		{report.FormatHTML, report.TableOptions{}},
+	} {
+		out := ansiRE.ReplaceAllString(render(t, c.format, r, c.opts), "")
+		if len(out) > 512<<10 {
+			t.Errorf("%s: %d bytes: a 10 MB account name was not bounded", c.format, len(out))
+		}
+		for _, w := range wants {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s %+v does not say %q", c.format, c.opts, w)
+			}
+		}
+		// The names, made harmless but there (a table cut to a
+		// terminal's width may cut them: they come last).
+		for _, n := range []string{"RED", "SUMMARY: forged", "invoice", "calc", "AAAAAAAAAA"} {
+			if c.opts.Width == 0 && !strings.Contains(out, n) {
+				t.Errorf("%s: no account name with %q", c.format, n)
+			}
+		}
+		for _, bad := range []string{"\x1b", "\x07", "\r", "\u202e", "\u2066"} {
+			if strings.Contains(out, bad) {
+				t.Errorf("%s %+v: raw %q in the output", c.format, c.opts, bad)
+			}
+		}
+		for _, line := range strings.Split(out, "\n") {
+			if strings.HasPrefix(line, "SUMMARY") || strings.HasPrefix(line, "| forged") {
+				t.Errorf("%s: an account name forged a line: %q", c.format, line)
+			}
+		}
+		if c.format != report.FormatTable && (strings.Contains(out, "<a href") || strings.Contains(out, "<script>alert")) {
+			t.Errorf("%s: an account name made markup", c.format)
+		}
+	}
+	md := render(t, report.FormatMarkdown, r, report.TableOptions{})
+	if !strings.Contains(md, "## Accounts in no organizational unit (6)") {
+		t.Errorf("Markdown has no 'Accounts in no organizational unit (6)' section")
+	}
+
+	// The CSV is one row per instance: the unplaced accounts are not
+	// instances, and are not in it.
+	r.Organization.Unplaced[len(names)-1].Name = "short"
+	rows, err := csv.NewReader(strings.NewReader(render(t, report.FormatCSV, r, report.TableOptions{}))).ReadAll()
+	if err != nil {
+		t.Fatalf("CSV does not parse: %v", err)
+	}
+	if len(rows) != len(r.Instances)+1 {
+		t.Errorf("CSV: %d rows for %d instances", len(rows), len(r.Instances))
+	}
+}
