@@ -796,7 +796,10 @@ func mergeOrganizations(inputs []MergeInput) (*Organization, error) {
 			id, mgmt = o.ID, o.ManagementAccount
 		}
 		for _, ua := range o.Unplaced {
-			if _, ok := unplaced[ua.ID]; !ok {
+			// Once, with a name if any input has one (an older
+			// imdsfleet recorded none); the least, so that the
+			// order of the inputs does not matter.
+			if have, ok := unplaced[ua.ID]; !ok || have.Name == "" || (ua.Name != "" && ua.Name < have.Name) {
 				unplaced[ua.ID] = ua
 			}
 		}

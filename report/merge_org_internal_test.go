@@ -16,7 +16,7 @@ func TestMergeOrganizationsKeepsUnplaced(t *testing.T) {
 		Unplaced: []UnplacedAccount{{ID: "222222222222", Reason: UnplacedReason}},
 		Notes:    []string{"account 333333333333 left"}}}
 	b := &Report{Organization: &Organization{Units: units(),
-		Unplaced: []UnplacedAccount{{ID: "222222222222", Reason: UnplacedReason}, {ID: "444444444444", Reason: UnplacedReason}}}}
+		Unplaced: []UnplacedAccount{{ID: "222222222222", Name: "payments", Reason: UnplacedReason}, {ID: "444444444444", Reason: UnplacedReason}}}}
 	m, err := mergeOrganizations([]MergeInput{{Name: "a.json", Report: a}, {Name: "b.json", Report: b}})
 	if err != nil {
 		t.Fatal(err)
@@ -27,5 +27,9 @@ func TestMergeOrganizationsKeepsUnplaced(t *testing.T) {
 	}
 	if !slices.Equal(ids, []string{"222222222222", "444444444444"}) || !slices.Equal(m.Notes, []string{"account 333333333333 left"}) {
 		t.Errorf("merged unplaced %v notes %q, want 222222222222 and 444444444444 once, and a's note", ids, m.Notes)
+	}
+	// a (first) does not name 222222222222, b does: the name is kept.
+	if len(m.Unplaced) == 0 || m.Unplaced[0].Name != "payments" {
+		t.Errorf("merged unplaced %+v, want 222222222222 with the name b gave it", m.Unplaced)
 	}
 }

@@ -38,7 +38,8 @@ func TestScanOrgMoto(t *testing.T) {
 	ctx := context.Background()
 	cfg := simtest.Config(url, key, region)
 	org := organizations.NewFromConfig(cfg)
-	if _, err := org.CreateOrganization(ctx, &organizations.CreateOrganizationInput{FeatureSet: orgtypes.OrganizationFeatureSetAll}); err != nil {
+	created, err := org.CreateOrganization(ctx, &organizations.CreateOrganizationInput{FeatureSet: orgtypes.OrganizationFeatureSetAll})
+	if err != nil || created.Organization == nil || aws.ToString(created.Organization.Id) == "" {
 		t.Fatalf("moto CreateOrganization: %v", err)
 	}
 	roots, err := org.ListRoots(ctx, &organizations.ListRootsInput{})
@@ -80,6 +81,9 @@ func TestScanOrgMoto(t *testing.T) {
 		}
 	}
 
+	// The organization each scan's report names (read from the ARNs the
+	// walk lists; moto builds them as AWS does).
+	wantOrg := aws.ToString(created.Organization.Id) + " managed by " + aws.ToString(created.Organization.MasterAccountId)
 	scanned := func(args ...string) (map[string]int, []string) {
 		t.Helper()
 		res := scanCLI(t, false, append([]string{"scan", "--regions", region, "--role-name", role, "--cloudwatch-protocol", "json", "--no-launch-sources", "--format", "json"}, args...)...)
@@ -87,6 +91,9 @@ func TestScanOrgMoto(t *testing.T) {
 			t.Fatalf("scan %v: exit %d\nstderr: %s", args, res.code, res.err)
 		}
 		r := readReport(t, []byte(res.out))
+		if r.Organization == nil || r.Organization.ID+" managed by "+r.Organization.ManagementAccount != wantOrg {
+			t.Errorf("scan %v: report names organization %+v, want %s", args, r.Organization, wantOrg)
+		}
 		perAccount := map[string]int{}
 		for _, tg := range r.Targets {
 			perAccount[tg.Account] += tg.Instances
