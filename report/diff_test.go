@@ -3,6 +3,7 @@ package report_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -447,5 +448,72 @@ func TestDiffMarkdownBounded(t *testing.T) {
 	// The workloads and the instances: 6,000 each, 50 shown.
 	if n := strings.Count(buf.String(), "_… and 5950 more (see the JSON diff)._"); n != 2 {
 		t.Errorf("%d lists say they left 5950 out, want 2 (workloads, instances)", n)
+	}
+}
+
+// TestCheckComparableRefusesOtherFleets: reports of two partitions or two
+// organizations (by id, or by root when a report records no id) are
+// refused in one line naming both reports and both sides; reports of one
+// fleet, a report that records no partition, and an organization's scan
+// against a plain-account scan are compared.
+func TestCheckComparableRefusesOtherFleets(t *testing.T) {
+	org := func(id, mgmt, unit string) *report.Organization {
+		return &report.Organization{ID: id, ManagementAccount: mgmt, Units: []report.OrgUnit{{ID: unit, Name: "u", Accounts: []string{"111111111111"}}}}
+	}
+	for _, tt := range []struct {
+		name string
+		edit func(old, new *report.Report)
+		want []string // nil: compared
+	}{
+		{"one fleet", func(old, new *report.Report) {
+			old.Partition, new.Partition = "aws", "aws"
+			old.Organization, new.Organization = org("o-aaaaaaaaaa", "111111111111", "r-aaaa"), org("o-aaaaaaaaaa", "111111111111", "r-aaaa")
+		}, nil},
+		{"two partitions", func(old, new *report.Report) { old.Partition, new.Partition = "aws", "aws-cn" },
+			[]string{"the old report old.json was scanned in partition aws and the new report new.json in partition aws-cn", "compare two scans of one partition"}},
+		{"partition not recorded in one", func(old, new *report.Report) { new.Partition = "aws-us-gov" }, nil},
+		{"two organizations", func(old, new *report.Report) {
+			old.Organization, new.Organization = org("o-aaaaaaaaaa", "111111111111", "r-aaaa"), org("o-bbbbbbbbbb", "222222222222", "r-bbbb")
+		}, []string{"the old report old.json is a scan of organization o-aaaaaaaaaa (management account 111111111111) and the new report new.json of organization o-bbbbbbbbbb (management account 222222222222)", "compare two scans of one organization"}},
+		{"hostile organization id", func(old, new *report.Report) {
+			old.Organization = org("o-aaaaaaaaaa", "111111111111", "r-aaaa")
+			new.Organization = org("o-\x1b[31mevil\nline\u202e"+strings.Repeat("x", 10<<20), "=HYPERLINK(1)", "r-aaaa")
+		}, []string{"the old report old.json is a scan of organization o-aaaaaaaaaa", "new.json of organization o-"}},
+		{"two organizations without ids", func(old, new *report.Report) {
+			old.Organization, new.Organization = org("", "", "r-aaaa"), org("", "", "ou-bbbb-00000001")
+		}, []string{"the old report old.json is a scan of the organization whose root is r-aaaa and the new report new.json of the one whose root is r-bbbb"}},
+		{"id recorded in one only, other root", func(old, new *report.Report) {
+			old.Organization, new.Organization = org("", "", "r-aaaa"), org("o-bbbbbbbbbb", "222222222222", "r-bbbb")
+		}, []string{"root is r-aaaa", "root is r-bbbb"}},
+		{"id recorded in one only, same root", func(old, new *report.Report) {
+			old.Organization, new.Organization = org("", "", "r-aaaa"), org("o-aaaaaaaaaa", "111111111111", "ou-aaaa-00000001")
+		}, nil},
+		{"organization and plain accounts", func(old, new *report.Report) {
+			new.Organization = org("o-aaaaaaaaaa", "111111111111", "r-aaaa")
+		}, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			old, new := diffPair()
+			tt.edit(old, new)
+			err := report.CheckComparable("old.json", old, "new.json", new)
+			if tt.want == nil {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("compared, want refused")
+			}
+			msg := err.Error()
+			if !errors.Is(err, report.ErrDiff) || strings.ContainsAny(msg, "\n\x1b\u202e") || len(msg) > 1000 {
+				t.Errorf("not one clean line wrapping ErrDiff (%d bytes): %q", len(msg), msg)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("%q\ndoes not say %q", msg, w)
+				}
+			}
+		})
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/imdsfleet/imdsfleet/internal/sim/fleet"
 	"github.com/imdsfleet/imdsfleet/internal/sim/simtest"
 	"github.com/imdsfleet/imdsfleet/report"
+	"github.com/imdsfleet/imdsfleet/scanner/scantest"
 )
 
 // diffInst is one instance of a crafted fleet: its settings and the v1
@@ -430,5 +431,88 @@ func TestReportDiffFilterTag(t *testing.T) {
 	res := scanCLI(t, false, "report", "merge", "-o", p("m.json"), p("s1.json"), p("s2.json"))
 	if res.code != exitUsage || !strings.Contains(res.err, "scanOptions.filterTags") {
 		t.Errorf("merge of shards with different --filter-tag: exit %d, stderr %q", res.code, res.err)
+	}
+}
+
+// TestReportDiffRefusesOtherFleets: report diff refuses (exit 2, one line
+// naming both reports and both sides, no -o written) scans of two
+// organizations and scans of two partitions; two scans of one
+// organization are compared. Each report is a real scan of its own
+// simulated AWS, over HTTP.
+func TestReportDiffRefusesOtherFleets(t *testing.T) {
+	e := scantest.New(dayStable(t))
+	dir := t.TempDir()
+	p := func(name string) string { return filepath.Join(dir, name) }
+	inRegion := func(id, region string, n int) []fleet.Region {
+		return []fleet.Region{{Name: region, Instances: e.Instances(id, region, n)}}
+	}
+	org := func(orgID, root, mgmt, member string) *fleet.Fleet {
+		return &fleet.Fleet{
+			Organization: &fleet.Organization{ID: orgID, RootID: root},
+			Accounts: []fleet.Account{
+				{ID: mgmt, Name: "management", Regions: inRegion(mgmt, "us-east-1", 2)},
+				{ID: member, Name: "member", Roles: []string{"Audit"}, Regions: inRegion(member, "us-east-1", 2)},
+			},
+		}
+	}
+	_, urlX := simtest.Start(t, org("o-xxxxxxxxxx", "r-xxxx", scanAcctA, "333333333333"), sim.Options{Seed: 7})
+	scanTo(t, urlX, scanAcctA, p("org-x.json"), "--org", "--role-name", "Audit", "--regions", "us-east-1")
+	scanTo(t, urlX, scanAcctA, p("org-x-again.json"), "--org", "--role-name", "Audit", "--regions", "us-east-1")
+	_, urlY := simtest.Start(t, org("o-yyyyyyyyyy", "r-yyyy", scanAcctB, "444444444444"), sim.Options{Seed: 7})
+	scanTo(t, urlY, scanAcctB, p("org-y.json"), "--org", "--role-name", "Audit", "--regions", "us-east-1")
+	plain := &fleet.Fleet{Accounts: []fleet.Account{{ID: "555555555555", Regions: inRegion("555555555555", "us-east-1", 2)}}}
+	_, urlP := simtest.Start(t, plain, sim.Options{Seed: 7})
+	scanTo(t, urlP, "555555555555", p("plain.json"), "--regions", "us-east-1")
+	gov := &fleet.Fleet{Partition: fleet.PartitionGov, Accounts: []fleet.Account{
+		{ID: "555555555555", Regions: inRegion("555555555555", "us-gov-west-1", 2)},
+	}}
+	_, urlG := simtest.Start(t, gov, sim.Options{Seed: 7})
+	for _, kv := range simtest.Env(urlG, fleet.DefaultAccessKeyID("555555555555"), "us-gov-west-1") {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	res := scanCLI(t, false, "scan", "-q", "--format", "json", "--container-tag", scantest.ContainerTag, "--regions", "us-gov-west-1", "-o", p("gov.json"))
+	if res.code != exitOK {
+		t.Fatalf("GovCloud scan: exit %d: %s", res.code, res.err)
+	}
+
+	for _, tt := range []struct {
+		name     string
+		old, new string
+		want     string
+	}{
+		{"two organizations", "org-x.json", "org-y.json",
+			"reports cannot be compared: the old report " + p("org-x.json") + " is a scan of organization o-xxxxxxxxxx (management account " + scanAcctA + ") and the new report " +
+				p("org-y.json") + " of organization o-yyyyyyyyyy (management account " + scanAcctB + "): their accounts are different ones; compare two scans of one organization"},
+		{"two partitions", "gov.json", "plain.json",
+			"reports cannot be compared: the old report " + p("gov.json") + " was scanned in partition aws-us-gov and the new report " + p("plain.json") + " in partition aws: their accounts are different ones; compare two scans of one partition"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res := scanCLI(t, false, "report", "diff", p(tt.old), p(tt.new), "--fail-on", "regression", "-o", p("diff.json"))
+			if res.code != exitUsage {
+				t.Fatalf("exit %d, want %d (refused)\nstdout %s\nstderr %s", res.code, exitUsage, res.out, res.err)
+			}
+			if !strings.Contains(res.err, tt.want) || strings.Count(strings.TrimSpace(res.err), "\n") != 0 {
+				t.Errorf("stderr %q\nis not one line saying %q", res.err, tt.want)
+			}
+			if res.out != "" {
+				t.Errorf("a diff was printed:\n%s", res.out)
+			}
+			if _, err := os.Stat(p("diff.json")); err == nil {
+				t.Error("diff.json was written")
+			}
+		})
+	}
+	// Two scans of one organization are compared (nothing changed).
+	res = scanCLI(t, false, "report", "diff", p("org-x.json"), p("org-x-again.json"), "--format", "json")
+	if res.code != exitOK {
+		t.Fatalf("diff of two scans of one organization: exit %d: %s", res.code, res.err)
+	}
+	var d report.Diff
+	if err := json.Unmarshal([]byte(res.out), &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.New.Instances != 4 || d.Old.Instances != 4 {
+		t.Errorf("diff of one organization: old %d new %d instances, want 4 and 4", d.Old.Instances, d.New.Instances)
 	}
 }

@@ -235,6 +235,9 @@ when both reports scanned its account and Region (and the other scan's
 --filter-tag, if any, matches its tags); otherwise it is "unscanned" (not
 compared). Reports of different schema versions are
 compared on what both record; the output says what was not compared.
+Reports of two partitions or of two organizations (organization.id, or
+the root of an older report's organization) are not compared (exit 2):
+every account of one would be "unscanned" in the other.
 
 --format table (default), markdown (for a pull request or
 $GITHUB_STEP_SUMMARY) or json (stable: see the README). -o FILE writes it to
@@ -289,6 +292,9 @@ func runReportDiff(ctx context.Context, g *globals, o *reportDiffOptions, oldPat
 	newRep, _, err := readReportFile(ctx, newPath)
 	if err != nil {
 		return err
+	}
+	if err := report.CheckComparable(report.Sanitize(oldPath), oldRep, report.Sanitize(newPath), newRep); err != nil {
+		return usageError("%v", err)
 	}
 	d := report.Compare(oldRep, newRep)
 	for _, out := range outs {
