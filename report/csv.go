@@ -50,8 +50,7 @@ func WriteCSV(w io.Writer, r *Report) error {
 		return fmt.Errorf("write csv: %w", err)
 	}
 	row := make([]string, len(csvHeader))
-	for i := range r.Instances {
-		in := &r.Instances[i]
+	err := r.EachInstance(func(in *Instance) error {
 		known := in.Usage.Status != UsageError && in.Usage.Status != UsageNone
 		row[0] = csvText(in.Account)
 		row[1] = csvText(in.Region)
@@ -99,6 +98,10 @@ func WriteCSV(w io.Writer, r *Report) error {
 		if err := cw.Write(row); err != nil {
 			return fmt.Errorf("write csv row for %s: %w", in.InstanceID, err)
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	cw.Flush()
 	if err := cw.Error(); err != nil {

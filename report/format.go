@@ -52,6 +52,13 @@ func Write(w io.Writer, format string, r *Report, opts TableOptions) error {
 		return WriteJSON(w, r)
 	case FormatCSV:
 		return WriteCSV(w, r)
+	}
+	// The human formats need every element at once.
+	r, err := r.unpacked()
+	if err != nil {
+		return err
+	}
+	switch format {
 	case FormatMarkdown:
 		return WriteMarkdown(w, r)
 	case FormatTable:

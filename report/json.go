@@ -74,77 +74,72 @@ func WriteJSON(w io.Writer, r *Report) error {
 	if err != nil {
 		return fmt.Errorf("encode report: %w", err)
 	}
-	// One encoder for every element: its buffers are reused. Elements sit
-	// at depth 2: their lines are indented by four spaces.
-	var ebuf bytes.Buffer
-	enc := json.NewEncoder(&ebuf)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("    ", "  ")
-	lists := []struct {
-		key string
-		n   int
-		el  func(i int) (any, string) // the element and what to call it in an error
-	}{
-		{"targets", len(r.Targets), func(i int) (any, string) {
-			return r.Targets[i], "target " + r.Targets[i].Account + "/" + r.Targets[i].Region
-		}},
-		{"accountDefaults", len(r.AccountDefaults), func(i int) (any, string) {
-			return r.AccountDefaults[i], "account defaults"
-		}},
-		{"launchSources", len(r.LaunchSources), func(i int) (any, string) {
-			s := r.LaunchSources[i]
-			fillSourceEmpty(&s)
-			return s, "launch source " + s.ID
-		}},
-		{"workloads", len(r.Workloads), func(i int) (any, string) {
-			wl := r.Workloads[i]
-			fillWorkloadEmpty(&wl)
-			return wl, "workload " + wl.ID
-		}},
-		{"instances", len(r.Instances), func(i int) (any, string) {
-			in := r.Instances[i]
-			if in.Tags == nil {
-				in.Tags = map[string]string{}
-			}
-			if in.Risks == nil {
-				in.Risks = []string{}
-			}
-			return in, "instance " + in.InstanceID
-		}},
-	}
 	// Each list was encoded empty in the head, as a top-level line
 	// `  "key": []` (a key nested deeper is indented further, and no
 	// string holds a raw newline): write the head up to each, then the
-	// list in its place.
+	// list in its place, one element at a time (or a packed report's
+	// bytes, which are those elements' encodings).
+	e := newElementEncoder()
 	rest := b
-	for _, l := range lists {
-		marker := []byte("\n  \"" + l.key + "\": []")
+	for l := -1; l < numPackedLists; l++ {
+		key, n := "targets", len(r.Targets)
+		if l >= 0 {
+			key, n = packedListNames[l], listLen(r, l)
+			if r.packed != nil {
+				n = r.packed.n[l]
+			}
+		}
+		marker := []byte("\n  \"" + key + "\": []")
 		at := bytes.Index(rest, marker)
 		if at < 0 {
-			return fmt.Errorf("encode report: unexpected layout (no top-level %q list)", l.key)
+			return fmt.Errorf("encode report: unexpected layout (no top-level %q list)", key)
 		}
 		bw.Write(rest[:at+len(marker)-len("[]")])
 		rest = rest[at+len(marker):]
-		if l.n == 0 {
+		if n == 0 {
 			bw.WriteString("[]")
 			continue
 		}
 		bw.WriteString("[\n")
-		for i := range l.n {
-			v, what := l.el(i)
-			ebuf.Reset()
-			if err := enc.Encode(v); err != nil {
-				return fmt.Errorf("encode %s: %w", what, err)
-			}
+		i := 0
+		// write writes one element; bufio keeps the first write error:
+		// stop at it, not at the end.
+		write := func(el []byte) error {
 			bw.WriteString("    ")
-			bw.Write(bytes.TrimSuffix(ebuf.Bytes(), []byte("\n")))
-			if i < l.n-1 {
+			bw.Write(el)
+			if i < n-1 {
 				bw.WriteString(",")
 			}
-			// bufio keeps the first write error: stop at it, not at the end.
+			i++
 			if _, err := bw.WriteString("\n"); err != nil {
 				return fmt.Errorf("write report: %w", err)
 			}
+			return nil
+		}
+		if l >= 0 && r.packed != nil {
+			if err := r.packed.each(l, write); err != nil {
+				return err
+			}
+		} else {
+			for j := range n {
+				var v any
+				var what string
+				if l < 0 {
+					v, what = r.Targets[j], "target "+r.Targets[j].Account+"/"+r.Targets[j].Region
+				} else {
+					v, what = listElement(r, l, j)
+				}
+				el, err := e.encode(v)
+				if err != nil {
+					return fmt.Errorf("encode %s: %w", what, err)
+				}
+				if err := write(el); err != nil {
+					return err
+				}
+			}
+		}
+		if i != n {
+			return fmt.Errorf("write report: %d of %d %s unpacked", i, n, key)
 		}
 		bw.WriteString("  ]")
 	}

@@ -2,6 +2,7 @@ package report
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 	"time"
 )
@@ -55,7 +56,20 @@ func utc(t time.Time) time.Time {
 // [Risks] gets a key, even when its count is 0, so that consumers of the
 // JSON need not guess whether a missing key means zero. Values outside
 // those lists (which [Read] rejects) are counted under their own key.
+//
+// A packed report's figures are those its parts counted when packed.
 func Summarize(r *Report) {
+	if p := r.packed; p != nil {
+		r.Summary = summarize(nil) // every key, for a report of no part
+		r.Summary.Instances = p.summary.Instances
+		maps.Copy(r.Summary.ByClassification, p.summary.ByClassification)
+		maps.Copy(r.Summary.ByRisk, p.summary.ByRisk)
+		for i := range r.Targets {
+			t := &r.Targets[i]
+			t.Instances = p.counts[targetKey{t.Account, t.Region}]
+		}
+		return
+	}
 	s := summarize(r.Instances)
 	r.Summary = s
 	counts := make(map[targetKey]int, len(r.Targets))

@@ -108,6 +108,10 @@ type Report struct {
 	Workloads       []Workload        `json:"workloads"`
 	// Instances must stay the last field: WriteJSON streams it.
 	Instances []Instance `json:"instances"`
+
+	// packed holds the four lists above instead of their slices when the
+	// scanner packed them (see [Packed]); nil otherwise.
+	packed *Packed
 }
 
 // Organization is the part of an AWS Organization a scan walked: with

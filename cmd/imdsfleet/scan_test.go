@@ -311,6 +311,30 @@ func TestScanCommandStableJSON(t *testing.T) {
 	if outs[0] != outs[1] {
 		t.Errorf("two scans differ beyond times:\n%s\n---\n%s", firstLines(outs[0], 30), firstLines(outs[1], 30))
 	}
+	// Packed (stdout none or JSON/CSV, outputs .json/.csv: each target's
+	// results are packed as it ends) and unpacked (a table on stdout)
+	// scans write the same files and fail alike.
+	pdir := t.TempDir()
+	p := func(n string) string { return filepath.Join(pdir, n) }
+	packed := scanCLI(t, false, "scan", "--format", "none", "-o", p("a.json"), "-o", p("a.csv"), "--fail-on", "v1-in-use", "--concurrency", "3")
+	unpacked := scanCLI(t, false, "scan", "--format", "table", "-o", p("b.json"), "-o", p("b.csv"), "--fail-on", "v1-in-use", "--concurrency", "3")
+	if packed.code != exitFailOn || unpacked.code != exitFailOn || packed.out != "" {
+		t.Fatalf("--format none: exit %d and %d, want %d and %d; stdout %q", packed.code, unpacked.code, exitFailOn, exitFailOn, firstLines(packed.out, 3))
+	}
+	if pl, ul := lastLine(packed.err), lastLine(unpacked.err); pl != ul || !strings.Contains(pl, " of 72 instances match") {
+		t.Errorf("--fail-on with a packed report: %q, unpacked: %q", pl, ul)
+	}
+	for _, pair := range [][2]string{{"a.json", "b.json"}, {"a.csv", "b.csv"}} {
+		a, errA := os.ReadFile(p(pair[0]))
+		b, errB := os.ReadFile(p(pair[1]))
+		if errA != nil || errB != nil {
+			t.Fatal(errA, errB)
+		}
+		if times.ReplaceAllString(string(a), "T") != times.ReplaceAllString(string(b), "T") || len(a) < 1000 {
+			t.Errorf("%s (packed) differs from %s beyond times, or is short (%d bytes)", pair[0], pair[1], len(a))
+		}
+	}
+
 	// The other formats: Markdown on stdout, HTML and text files.
 	dir := t.TempDir()
 	res := scanCLI(t, false, "scan", "--format", "markdown", "--output", filepath.Join(dir, "r.html"), "--output", filepath.Join(dir, "r.txt"))
@@ -506,7 +530,7 @@ func TestScanCommandErrors(t *testing.T) {
 		{"unknown Region from env", map[string]string{"AWS_REGION": "moon-1"}, nil, exitUsage, `unknown AWS Region "moon-1"`},
 		{"bad output extension", nil, []string{"--output", "r.xlsx"}, exitUsage, `unknown extension ".xlsx"`},
 		{"output directory missing", nil, []string{"--output", "/nonexistent-dir/r.json"}, exitUsage, "directory /nonexistent-dir does not exist"},
-		{"bad format", nil, []string{"--format", "yaml"}, exitUsage, "want table, json, csv or markdown"},
+		{"bad format", nil, []string{"--format", "yaml"}, exitUsage, "want table, json, csv, markdown or none"},
 		{"bad fail-on", nil, []string{"--fail-on", "always"}, exitUsage, "want none, v1-allowed, v1-in-use or risk"},
 		{"bad protocol", nil, []string{"--cloudwatch-protocol", "xml"}, exitUsage, "want cbor, json or query"},
 		{"accounts without role", nil, []string{"--accounts", scanAcctB}, exitUsage, "--accounts needs --role-name"},
@@ -698,4 +722,10 @@ func dayStable(t *testing.T) time.Time {
 		time.Sleep(wait)
 	}
 	return time.Now()
+}
+
+// lastLine is the last non-empty line of s.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return lines[len(lines)-1]
 }
