@@ -34,6 +34,9 @@ func CheckComparable(oldName string, old *Report, newName string, new *Report) e
 			return fmt.Errorf("%w: the old report %s is a scan of organization %s and the new report %s of organization %s: their accounts are different ones; compare two scans of one organization",
 				ErrDiff, oldName, orgText(oo), newName, orgText(no))
 		}
+		if msg := managementDiffers("the old report "+oldName, oo, "the new report "+newName, no); msg != "" {
+			return fmt.Errorf("%w: %s; compare reports as imdsfleet wrote them", ErrDiff, msg)
+		}
 		return nil
 	}
 	if ro, rn := orgRoot(oo), orgRoot(no); ro != "" && rn != "" && ro != rn {

@@ -285,6 +285,8 @@ func checkOrganizations(inputs []MergeInput) error {
 			} else if ref := withID.Report.Organization; ref.ID != o.ID {
 				return fmt.Errorf("%w: %s is a scan of organization %s and %s of organization %s: merge only the shards of one organization's scan",
 					ErrMerge, withID.Name, orgText(ref), in.Name, orgText(o))
+			} else if msg := managementDiffers(withID.Name, ref, in.Name, o); msg != "" {
+				return fmt.Errorf("%w: %s: re-scan, and merge only reports as imdsfleet wrote them", ErrMerge, msg)
 			}
 		}
 		if root := orgRoot(o); root != "" {
@@ -305,6 +307,19 @@ func checkOrganizations(inputs []MergeInput) error {
 			ErrMerge, withOrg.Name, what, withoutOrg.Name)
 	}
 	return nil
+}
+
+// managementDiffers says how reports a and b of one organization id
+// disagree on its management account, or "" when they do not (or one
+// does not record it). An organization has one management account for
+// its whole life, so one of the reports was edited or damaged; merging
+// (or comparing) them would keep whichever came first.
+func managementDiffers(aName string, a *Organization, bName string, b *Organization) string {
+	if a.ManagementAccount == "" || b.ManagementAccount == "" || a.ManagementAccount == b.ManagementAccount {
+		return ""
+	}
+	return fmt.Sprintf("%s and %s both name organization %s, with management account %s in %s and %s in %s, but an organization has one management account: one of the reports was edited or damaged",
+		aName, bName, SanitizeCell(a.ID, 40), SanitizeCell(a.ManagementAccount, 40), aName, SanitizeCell(b.ManagementAccount, 40), bName)
 }
 
 // orgText names o in a refusal: "o-… (management account …)".
@@ -791,9 +806,14 @@ func mergeOrganizations(inputs []MergeInput) (*Organization, error) {
 			continue
 		}
 		found = true
+		// checkOrganizations saw to it that the ids, and the
+		// management accounts recorded, agree: the first recorded of
+		// each, whatever the order of the inputs.
 		if id == "" {
-			// checkOrganizations saw to it that the ids agree.
-			id, mgmt = o.ID, o.ManagementAccount
+			id = o.ID
+		}
+		if mgmt == "" {
+			mgmt = o.ManagementAccount
 		}
 		for _, ua := range o.Unplaced {
 			// Once, with a name if any input has one (an older

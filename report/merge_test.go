@@ -300,6 +300,14 @@ func TestMergeRefusals(t *testing.T) {
 			p[1].Organization = orgOf("", "", "r-aaaa", "222222222222")
 			return p
 		}, report.MergeOptions{}, nil, true},
+		// One organization has one management account: reports that
+		// disagree on it were edited, and the merge would have kept
+		// whichever came first.
+		{"one organization, two management accounts", func(p []*report.Report) []*report.Report {
+			p[0].Organization = orgOf("o-aaaaaaaaaa", "111111111111", "r-aaaa", "111111111111")
+			p[1].Organization = orgOf("o-aaaaaaaaaa", "999999999999", "r-aaaa", "222222222222")
+			return p
+		}, report.MergeOptions{}, []string{"a.json and b.json both name organization o-aaaaaaaaaa, with management account 111111111111 in a.json and 999999999999 in b.json", "edited or damaged"}, false},
 		{"organization and plain accounts", func(p []*report.Report) []*report.Report {
 			p[1].Organization = orgOf("o-bbbbbbbbbb", "222222222222", "r-bbbb", "222222222222")
 			return p
