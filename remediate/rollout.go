@@ -525,7 +525,9 @@ func (o *RolloutOptions) bake(ctx context.Context, p *Plan, w Wave, watched map[
 }
 
 // rollbackWave restores the wave's instances from the journal, journaled
-// in the rollback journal like `imdsfleet rollback`.
+// in the rollback journal like `imdsfleet rollback`, and points the users
+// of its launch source steps back (with those of earlier waves' steps
+// that launch one of its workloads).
 func (o *RolloutOptions) rollbackWave(ctx context.Context, p *Plan, w Wave) (*Outcome, error) {
 	st, _, err := ReadJournal(o.JournalPath)
 	if err != nil {
@@ -544,11 +546,25 @@ func (o *RolloutOptions) rollbackWave(ctx context.Context, p *Plan, w Wave) (*Ou
 		tasks = append(tasks, t)
 	}
 	// The wave's launch source steps, as `imdsfleet rollback` undoes them:
-	// only where imdsfleet's value is still in place; versions stay.
+	// only where imdsfleet's value is still in place; versions stay. A
+	// step of an earlier wave that also launches one of this wave's
+	// workloads (a template shared by workloads of several waves) goes
+	// back too: left in place, it would launch the broken workload's
+	// replacements with the very change that broke it.
+	inWave := map[string]bool{}
+	for _, i := range w.Items {
+		if wl := p.Changes[i].Workload; wl != "" {
+			inWave[wl] = true
+		}
+	}
 	steps := map[string]bool{}
 	waveOf := SourceWaves(p, o.Waves)
 	for i := range p.Sources {
-		if it := &p.Sources[i]; waveOf[i] == w.N && it.Wave != SourceWaveLast {
+		it := &p.Sources[i]
+		if it.Wave == SourceWaveLast || waveOf[i] > w.N {
+			continue
+		}
+		if waveOf[i] == w.N || slices.ContainsFunc(it.Workloads, func(wl string) bool { return inWave[wl] }) {
 			steps[it.Account+"/"+it.Region+"/"+it.ID] = true
 		}
 	}

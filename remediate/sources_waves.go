@@ -224,8 +224,10 @@ func (s *sourceRun) notRun(rep *RolloutReport) []Result {
 		if e := s.o.Run.Prior.Get(Key{OpRemediateSource, it.Account, it.Region, it.ID}); e != nil {
 			r.State = e.StateOf()
 			switch {
-			case e.Done != nil && rep.State == RolloutStopped && n == rep.StoppedAt && it.Wave != SourceWaveLast:
-				r.Reason, r.Message = SkipRolloutStopped, fmt.Sprintf("wave %d broke earlier; its rollback (the rollback journal, imdsfleet status) says whether this step was undone", n)
+			case e.Done != nil && rep.State == RolloutStopped && n <= rep.StoppedAt && it.Wave != SourceWaveLast:
+				// The broken wave's rollback undoes its steps and those of
+				// earlier waves that launch its workloads.
+				r.Reason, r.Message = SkipRolloutStopped, fmt.Sprintf("%s; wave %d broke earlier; its rollback (the rollback journal, imdsfleet status) says whether this step was undone", when, rep.StoppedAt)
 			case e.Done != nil:
 				r.Reason, r.Message = SkipDoneEarlier, fmt.Sprintf("%s; the journal shows it done at %s", when, e.Done.Time.Format(time.RFC3339))
 			}

@@ -77,7 +77,8 @@ Launch source steps (a plan of --scope instances,sources) run in the
 first wave holding an instance of their workloads, before its instances
 (wave 1 when none is planned); the account defaults after the last
 wave's bake. A broken wave's rollback points its sources' users back
-too, where imdsfleet's value is still in place; created versions stay.
+too (and those of an earlier wave's step that launches its workloads),
+where imdsfleet's value is still in place; created versions stay.
 
 The journal (--journal; default <plan dir>/<plan name>.apply-<plan id>.jsonl)
 records every change, every wave and every bake's start and end: run the

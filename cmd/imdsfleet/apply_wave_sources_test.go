@@ -77,10 +77,19 @@ func wsFleet(hidden ...string) *fleet.Fleet {
 // instances and sources.
 func wsStart(t *testing.T, hidden ...string) *applySetup {
 	t.Helper()
+	s := wsStartFleet(t, wsFleet(hidden...))
+	wsCheckPlan(t, s.plan)
+	return s
+}
+
+// wsStartFleet serves f on a test clock, scans it and writes a plan of
+// instances and sources.
+func wsStartFleet(t *testing.T, f *fleet.Fleet) *applySetup {
+	t.Helper()
 	dayStable(t)
 	clock := &testClock{Clock: simtest.NewClock(time.Now().UTC().Truncate(time.Second))}
 	gate := simtest.NewGate()
-	srv, url := simtest.StartWith(t, wsFleet(hidden...), sim.Options{Seed: 3, Now: clock.Now}, gate.Wrap)
+	srv, url := simtest.StartWith(t, f, sim.Options{Seed: 3, Now: clock.Now}, gate.Wrap)
 	remEnv(t, url)
 	dir := t.TempDir()
 	s := &applySetup{remSetup: &remSetup{srv: srv, url: url, dir: dir, report: filepath.Join(dir, "scan.json"), journal: filepath.Join(dir, "rollout.jsonl"), gate: gate},
@@ -93,7 +102,6 @@ func wsStart(t *testing.T, hidden ...string) *applySetup {
 	if r := s.cli(t, context.Background(), "remediate", "--report", s.report, "--scope", "instances,sources", "--plan-out", s.plan); r.code != exitOK {
 		t.Fatalf("remediate --plan-out: exit %d", r.code)
 	}
-	wsCheckPlan(t, s.plan)
 	return s
 }
 
@@ -149,7 +157,7 @@ func wsState(t *testing.T, s *applySetup) map[string]string {
 	cfg := simtest.Config(s.url, remKey, "us-east-1")
 	e := ec2.NewFromConfig(cfg)
 	out := map[string]string{}
-	lts, err := e.DescribeLaunchTemplates(ctx, &ec2.DescribeLaunchTemplatesInput{LaunchTemplateIds: []string{wsTplA, wsTplB, wsTplC}})
+	lts, err := e.DescribeLaunchTemplates(ctx, &ec2.DescribeLaunchTemplatesInput{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -493,5 +501,73 @@ func TestApplyWaveSourcesKilledMidWaveResumes(t *testing.T) {
 	lines := wsSourceLines(t, s.journal, remediate.OpRemediateSource)
 	if !wsAllIn(lines["create-version/"+wsTplB+"/1"], 2) || !wsAllIn(lines["account-defaults"], 3) {
 		t.Errorf("journal source lines %v", lines)
+	}
+}
+
+// wsSharedFleet is wsFleet with one launch template, lt-a, for the three
+// groups (a and c on its $Default, b pinned to version 1): its steps run
+// in wave 1 (env=a), the first wave holding one of its workloads.
+func wsSharedFleet(hidden ...string) *fleet.Fleet {
+	f := wsFleet(hidden...)
+	r := &f.Accounts[0].Regions[0]
+	r.LaunchTemplates = r.LaunchTemplates[:1]
+	for i := range r.AutoScalingGroups {
+		r.AutoScalingGroups[i].LaunchTemplate.ID = wsTplA
+	}
+	return f
+}
+
+// TestApplyWaveSourcesSharedTemplateRollsBack: one template launches the
+// workloads of all three waves; its steps run in wave 1. Wave 3's
+// workload (env=c, on $Default) hides a caller: wave 3's rollback must
+// point lt-a's $Default and group b back too (where imdsfleet's value is
+// still in place), or group c's next launches get the very change that
+// broke it while the output says wave 3 was rolled back.
+func TestApplyWaveSourcesSharedTemplateRollsBack(t *testing.T) {
+	s := wsStartFleet(t, wsSharedFleet(wsInstanceID("c", 1)))
+	waves := map[string]string{}
+	for _, it := range readPlan(t, s.plan).Sources {
+		waves[it.ID] = it.Wave
+	}
+	if fmt.Sprint(waves) != fmt.Sprint(map[string]string{"account-defaults": remediate.SourceWaveLast, "create-version/" + wsTplA + "/1": remediate.SourceWaveWorkloads,
+		"set-default/" + wsTplA: remediate.SourceWaveWorkloads, "update-group/grp-b": remediate.SourceWaveWorkloads}) {
+		t.Fatalf("plan source steps %v", waves)
+	}
+	args := append([]string{"apply", s.plan, "--live", "--yes", "--journal", s.journal, "--bake", "1h"}, wsWaveBy...)
+	r := s.cli(t, context.Background(), args...)
+	if r.code != exitBreakage {
+		t.Fatalf("exit %d, want %d (breakage)", r.code, exitBreakage)
+	}
+	lines := wsSourceLines(t, s.journal, remediate.OpRemediateSource)
+	for _, id := range []string{"create-version/" + wsTplA + "/1", "set-default/" + wsTplA, "update-group/grp-b"} {
+		if !wsAllIn(lines[id], 1) {
+			t.Errorf("journal: %s lines in waves %v, want wave 1", id, lines[id])
+		}
+	}
+	got := wsState(t, s)
+	want := map[string]string{wsTplA: "default 1 latest 2", "grp-a": "$Default", "grp-b": "1", "grp-c": "$Default", "defaults": "none",
+		wsInstanceID("a", 1): "required", wsInstanceID("a", 2): "required", wsInstanceID("b", 1): "required", wsInstanceID("b", 2): "required",
+		wsInstanceID("c", 1): "optional", wsInstanceID("c", 2): "optional"}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s: %q, want %q", k, got[k], v)
+		}
+	}
+	rb := wsSourceLines(t, remediate.RollbackJournalPath(s.journal), remediate.OpRollbackSource)
+	for _, id := range []string{"set-default/" + wsTplA, "update-group/grp-b"} {
+		if !wsAllIn(rb[id], 3) {
+			t.Errorf("rollback journal: %s lines in waves %v, want restored in wave 3's rollback", id, rb[id])
+		}
+	}
+	st := s.status(t)
+	states := map[string]string{}
+	for _, ss := range st.Sources {
+		states[ss.ID] = fmt.Sprintf("%d %s", ss.Wave, ss.State)
+	}
+	if fmt.Sprint(states) != fmt.Sprint(map[string]string{"create-version/" + wsTplA + "/1": "1 done", "set-default/" + wsTplA: "1 rolled-back", "update-group/grp-b": "1 rolled-back"}) {
+		t.Errorf("status sources %v", states)
+	}
+	if writes := wsWrites(s.srv); writes["defaults"] != 0 {
+		t.Errorf("writes %v: the account defaults must see none", writes)
 	}
 }
