@@ -138,6 +138,9 @@ type htmlView struct {
 	// each; UnplacedMeaning says what the last mean.
 	Skipped, SkippedUnits, Unplaced []string
 	UnplacedMeaning                 string
+	// OrgNotes are the organization's notes, OrgNotesIntro what they are.
+	OrgNotes      []string
+	OrgNotesIntro string
 
 	// The launch-source parts (schema version 2).
 	LaunchErrors        []string
@@ -279,6 +282,7 @@ func buildHTMLView(r *Report) *htmlView {
 		v.Unplaced = append(v.Unplaced, u.String())
 	}
 	v.UnplacedMeaning = strings.Join(unplacedMeaning, " ")
+	v.OrgNotes, v.OrgNotesIntro = orgNotes(r, htmlTextWidth), orgNotesIntro
 	v.Workloads, v.WorkloadsMore = htmlWorkloads(r)
 	v.WorkloadChart = workloadChart(r)
 	switch {

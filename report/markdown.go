@@ -102,6 +102,17 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 		}
 		p("\n")
 	}
+	if notes := orgNotes(r, mdTextWidth); len(notes) > 0 {
+		p("> [!NOTE]\n> Organization: %s, %s:\n", plural(len(notes), "note"), md(orgNotesIntro, 0))
+		for i, n := range notes {
+			if i == skippedShown {
+				p("> - _… and %d more (see the JSON report)._\n", len(notes)-skippedShown)
+				break
+			}
+			p("> - %s\n", md(n, 0))
+		}
+		p("\n")
+	}
 
 	p("## By classification\n\n")
 	p("| Classification | Instances | Meaning |\n|---|--:|---|\n")

@@ -122,3 +122,21 @@ func unplacedAccounts(r *Report, cellWidth, textWidth int) []unplaced {
 	}
 	return out
 }
+
+// orgNotesIntro says, in the human formats, what the organization's notes
+// (Organization.Notes) are.
+const orgNotesIntro = "found when the walk was checked against ListAccounts"
+
+// orgNotes are the organization's notes, each sanitized and capped to
+// textWidth: what the cross-check with ListAccounts found besides the
+// unplaced accounts.
+func orgNotes(r *Report, textWidth int) []string {
+	if r.Organization == nil {
+		return nil
+	}
+	out := make([]string, 0, len(r.Organization.Notes))
+	for _, n := range r.Organization.Notes {
+		out = append(out, SanitizeCell(n, textWidth))
+	}
+	return out
+}

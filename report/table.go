@@ -135,6 +135,17 @@ func WriteTable(w io.Writer, r *Report, opts TableOptions) error {
 	for _, u := range skippedUnits(r, cellWidth, textWidth) {
 		t.line(t.paint(colorYellow, "organizational unit not fully read") + " " + u)
 	}
+	if notes := orgNotes(r, textWidth); len(notes) > 0 {
+		t.line("")
+		t.line(fmt.Sprintf("ORGANIZATION NOTES: %s, %s", plural(len(notes), "note"), orgNotesIntro))
+		for i, n := range notes {
+			if i == skippedShown {
+				t.line(fmt.Sprintf("… and %d more (see the JSON report)", len(notes)-skippedShown))
+				break
+			}
+			t.line(t.paint(colorYellow, "note") + " " + n)
+		}
+	}
 	t.line("")
 	t.launchSections(r)
 

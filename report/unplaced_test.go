@@ -99,3 +99,64 @@ func TestUnplacedAccountsEveryFormat(t *testing.T) {
 		t.Errorf("CSV: %d rows for %d instances", len(rows), len(r.Instances))
 	}
 }
+
+// TestOrgNotesEveryFormat: the organization's notes (an account a unit
+// listed during the walk that ListAccounts did not list after it: it left
+// the organization during the scan) are shown in the table, the Markdown
+// and the HTML page, escaped and bounded (a report's text may have been
+// edited), capped at 50 in the table and the Markdown.
+func TestOrgNotesEveryFormat(t *testing.T) {
+	r := normalized(t)
+	left := "account 777777777777 was listed in ou-aaaa-00000001 during the walk but not by ListAccounts after it: it left the organization during the scan; it is kept"
+	hostile := "\x1b[31mRED\x1b]8;;http://evil.example\x07\nSUMMARY: forged\r\n| forged | row |\u202e<script>alert(1)</script>=cmd|' /C calc'!A0" + strings.Repeat("N", 10<<20)
+	r.Organization = &report.Organization{ID: "o-aaaaaaaaaa", Units: []report.OrgUnit{{ID: "r-aaaa", Name: "Root", Accounts: []string{}}},
+		Notes: []string{left, hostile}}
+	for i := 0; i < 60; i++ {
+		r.Organization.Notes = append(r.Organization.Notes, fmt.Sprintf("note %02d", i))
+	}
+	for _, c := range []struct {
+		format string
+		opts   report.TableOptions
+		more   bool
+	}{
+		{report.FormatTable, report.TableOptions{}, true},
+		{report.FormatTable, report.TableOptions{Width: 100, Color: true}, true},
+		{report.FormatMarkdown, report.TableOptions{}, true},
+		{report.FormatHTML, report.TableOptions{}, false},
+	} {
+		out := ansiRE.ReplaceAllString(render(t, c.format, r, c.opts), "")
+		if len(out) > 512<<10 {
+			t.Errorf("%s: %d bytes: a 10 MB note was not bounded", c.format, len(out))
+		}
+		wants := []string{"62 ", "found when the walk was checked against ListAccounts", "account 777777777777 was listed in ou-aaaa-00000001", "RED"}
+		if c.opts.Width == 0 {
+			wants = append(wants, "it left the organization during the scan; it is kept", "note 47")
+		}
+		if c.more {
+			wants = append(wants, "and 12 more (see the JSON report)")
+		} else {
+			wants = append(wants, "note 59")
+		}
+		for _, w := range wants {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s %+v does not say %q", c.format, c.opts, w)
+			}
+		}
+		if c.more && strings.Contains(out, "note 48") {
+			t.Errorf("%s %+v: more than 50 notes shown", c.format, c.opts)
+		}
+		for _, bad := range []string{"\x1b", "\x07", "\r", "\u202e"} {
+			if strings.Contains(out, bad) {
+				t.Errorf("%s %+v: raw %q in the output", c.format, c.opts, bad)
+			}
+		}
+		for _, line := range strings.Split(out, "\n") {
+			if strings.HasPrefix(line, "SUMMARY") || strings.HasPrefix(line, "| forged") {
+				t.Errorf("%s: a note forged a line: %q", c.format, line)
+			}
+		}
+		if c.format != report.FormatTable && strings.Contains(out, "<script>alert") {
+			t.Errorf("%s: a note made markup", c.format)
+		}
+	}
+}
