@@ -81,11 +81,16 @@ func unplacedAccounts(r *Report, cellWidth, textWidth int) []unplaced {
 	if r.Organization == nil || len(r.Organization.Unplaced) == 0 {
 		return nil
 	}
-	targets, failed := map[string]int{}, map[string]int{}
+	// notEnabled counts the targets skipped as Regions not enabled for
+	// the account: an account with only those was not scanned anywhere.
+	targets, failed, notEnabled := map[string]int{}, map[string]int{}, map[string]int{}
 	for _, t := range r.Targets {
 		targets[t.Account]++
-		if t.Status == TargetError {
+		switch t.Status {
+		case TargetError:
 			failed[t.Account]++
+		case TargetSkipped:
+			notEnabled[t.Account]++
 		}
 	}
 	skipped := map[string]string{}
@@ -106,6 +111,8 @@ func unplacedAccounts(r *Report, cellWidth, textWidth int) []unplaced {
 		switch id := ua.ID; {
 		case targets[id] > 0 && failed[id] > 0:
 			fate = fmt.Sprintf("scanned, but %d of its %s failed (see the errors)", failed[id], plural(targets[id], "target"))
+		case targets[id] > 0 && notEnabled[id] == targets[id]:
+			fate = fmt.Sprintf("not scanned: none of its %s is enabled for the account", plural(targets[id], "Region"))
 		case targets[id] > 0:
 			fate = "scanned"
 		case skipped[id] != "":

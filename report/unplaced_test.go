@@ -160,3 +160,25 @@ func TestOrgNotesEveryFormat(t *testing.T) {
 		}
 	}
 }
+
+// TestUnplacedAccountOnlyNotEnabledRegions: an unplaced account whose
+// only targets are Regions not enabled for it was not scanned anywhere:
+// its line says so, not "scanned".
+func TestUnplacedAccountOnlyNotEnabledRegions(t *testing.T) {
+	r := normalized(t)
+	const id = "888888888888"
+	for _, region := range []string{"ap-east-1", "me-south-1"} {
+		r.Targets = append(r.Targets, report.Target{Account: id, Region: region, Status: report.TargetSkipped, Error: "Region not enabled for the account"})
+	}
+	r.Organization = &report.Organization{ID: "o-aaaaaaaaaa", Units: []report.OrgUnit{{ID: "r-aaaa", Name: "Root", Accounts: []string{}}},
+		Unplaced: []report.UnplacedAccount{{ID: id, Name: "opt-in", Reason: report.UnplacedReason}}}
+	for _, format := range []string{report.FormatTable, report.FormatMarkdown, report.FormatHTML} {
+		out := render(t, format, r, report.TableOptions{})
+		if !strings.Contains(out, "not scanned: none of its 2 Regions is enabled for the account") {
+			t.Errorf("%s does not say the account was not scanned (no enabled Region)", format)
+		}
+		if strings.Contains(out, id+": scanned") || strings.Contains(out, "| "+id+" | opt-in | scanned") {
+			t.Errorf("%s says %s was scanned", format, id)
+		}
+	}
+}
