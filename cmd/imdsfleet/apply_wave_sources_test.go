@@ -10,13 +10,19 @@ package main
 // and from the journal.
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -569,5 +575,155 @@ func TestApplyWaveSourcesSharedTemplateRollsBack(t *testing.T) {
 	}
 	if writes := wsWrites(s.srv); writes["defaults"] != 0 {
 		t.Errorf("writes %v: the account defaults must see none", writes)
+	}
+}
+
+// srcCallHold holds the n-th live ModifyLaunchTemplate call (counting
+// from 1): before it reaches the simulated AWS (lost false: the killed
+// client's call never happens), or after the server carried it out,
+// keeping its answer from the client (lost true: the change is made, the
+// client never learns it). reached is closed once the call is held; the
+// call is dropped when its client goes away.
+type srcCallHold struct {
+	mu      sync.Mutex
+	n, seen int
+	lost    bool
+	reached chan struct{}
+}
+
+func (h *srcCallHold) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		form, _ := url.ParseQuery(string(body))
+		if err != nil || form.Get("Action") != "ModifyLaunchTemplate" || form.Get("DryRun") == "true" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		h.mu.Lock()
+		h.seen++
+		hold := h.seen == h.n
+		h.mu.Unlock()
+		if !hold {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if h.lost {
+			next.ServeHTTP(httptest.NewRecorder(), r)
+		}
+		close(h.reached)
+		<-r.Context().Done()
+	})
+}
+
+// TestApplyWaveSourcesKilledDuringRollbackFinishesIt: wave 2 (env=b)
+// breaks; its rollback points group b back (UpdateAutoScalingGroup), then
+// apply, a real process, is killed with SIGKILL while the call pointing
+// lt-b's $Default back is held: never sent, or carried out with its
+// answer lost. The same command then finishes the rollback: lt-b's
+// default and group b back to version 1 (version 2 kept), each source
+// restored once on the server (no second UpdateAutoScalingGroup, no
+// second ModifyLaunchTemplate when the first took effect), wave 2's
+// instances restored once, wave 3 and the account defaults untouched; the
+// journal records the stop once; status says rolled back; a third run
+// calls nothing.
+func TestApplyWaveSourcesKilledDuringRollbackFinishesIt(t *testing.T) {
+	for _, lost := range []bool{false, true} {
+		t.Run(fmt.Sprintf("answer lost %v", lost), func(t *testing.T) {
+			dayStable(t)
+			clock := simclock.New(time.Now().UTC(), killScale)
+			gate := simtest.NewGate()
+			// ModifyLaunchTemplate: lt-a's default (wave 1), lt-b's (wave
+			// 2), lt-b's back (wave 2's rollback, after group b's).
+			hold := &srcCallHold{n: 3, lost: lost, reached: make(chan struct{})}
+			srv, url := simtest.StartWith(t, wsFleet(wsInstanceID("b", 1)), sim.Options{Seed: 3, Now: clock.Now},
+				func(next http.Handler) http.Handler { return gate.Wrap(hold.wrap(next)) })
+			remEnv(t, url)
+			dir := t.TempDir()
+			s := &killSetup{remSetup: &remSetup{srv: srv, url: url, dir: dir, report: filepath.Join(dir, "scan.json"), journal: filepath.Join(dir, "rollout.jsonl"), gate: gate},
+				clock: clock, plan: filepath.Join(dir, "plan.json")}
+			if r := s.cli(t, "scan", "--regions", "us-east-1", "--output", s.report); r.code != exitOK {
+				t.Fatalf("scan: exit %d", r.code)
+			}
+			if r := s.cli(t, "remediate", "--report", s.report, "--scope", "instances,sources", "--plan-out", s.plan); r.code != exitOK {
+				t.Fatalf("remediate: exit %d", r.code)
+			}
+			wsCheckPlan(t, s.plan)
+			s.args = append(remArgs("apply", s.plan, "--live", "--yes", "--journal", s.journal, "--bake", "1h"), wsWaveBy...)
+			s.killAt(t, hold.reached, "wave 2's rollback sent lt-b's default back")
+			// Nothing was restored on the instances yet: the sources go first.
+			calls := s.calls()
+			for _, id := range []string{wsInstanceID("b", 1), wsInstanceID("b", 2)} {
+				if got := fmt.Sprint(calls[id]); got != "[required]" {
+					t.Fatalf("%s: accepted calls %s at the kill, want [required] (sources roll back first)", id, got)
+				}
+			}
+			if lines := rolloutLines(t, s.journal); lines["baked 2"] != 1 || lines["stop 2"] != 0 {
+				t.Fatalf("journal %v: want wave 2's breakage and no stop line yet", lines)
+			}
+			rbPath := remediate.RollbackJournalPath(s.journal)
+			rb, _, err := remediate.ReadJournal(rbPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			key := func(id string) remediate.Key {
+				return remediate.Key{Op: remediate.OpRollbackSource, Account: remAcct, Region: "us-east-1", InstanceID: id}
+			}
+			if e := rb.Get(key("update-group/grp-b")); e == nil || e.Done == nil {
+				t.Fatalf("rollback journal at the kill: group b's restore %+v, want done", e)
+			}
+			if e := rb.Get(key("set-default/" + wsTplB)); e == nil || e.Done != nil || e.Unsettled == nil {
+				t.Fatalf("rollback journal at the kill: lt-b's restore %+v, want sent, no result", e)
+			}
+
+			r := s.cli(t, s.args...)
+			if r.code != exitBreakage || !strings.Contains(r.stderr, "wave 2 rolled back") {
+				t.Fatalf("rerun: exit %d, want %d with wave 2 rolled back", r.code, exitBreakage)
+			}
+			as := &applySetup{remSetup: s.remSetup}
+			want := wsWant([]string{"a"}, "none")
+			want[wsTplB] = "default 1 latest 2"
+			wsCheckState(t, as, want)
+			// Each source step written once forward and restored at most
+			// once: group b twice (update, back), lt-b three times
+			// (create, default, default back), lt-a twice.
+			if w := wsWrites(srv); fmt.Sprint(w) != fmt.Sprint(map[string]int{wsTplA: 2, wsTplB: 3, "grp-b": 2}) {
+				t.Errorf("source writes %v, want lt-a 2, lt-b 3 (create, default, default back once), grp-b 2 (update, back once)", w)
+			}
+			calls = s.calls()
+			for _, env := range []string{"a", "b", "c"} {
+				for n := 1; n <= 2; n++ {
+					want := map[string]string{"a": "[required]", "b": "[required optional]", "c": "[]"}[env]
+					if got := "[" + strings.Join(calls[wsInstanceID(env, n)], " ") + "]"; got != want {
+						t.Errorf("%s: accepted calls %s, want %s", wsInstanceID(env, n), got, want)
+					}
+				}
+			}
+			if lines := rolloutLines(t, s.journal); lines["stop 2"] != 1 || lines["wave 3"] != 0 {
+				t.Errorf("journal %v: want one stop line for wave 2 and no wave 3", lines)
+			}
+			st := s.statusJSON(t)
+			got := map[string]string{}
+			for _, ss := range st.Sources {
+				got[ss.ID] = fmt.Sprintf("%d %s", ss.Wave, ss.State)
+			}
+			wantSt := map[string]string{
+				"create-version/" + wsTplA + "/1": "1 done", "set-default/" + wsTplA: "1 done",
+				"create-version/" + wsTplB + "/1": "2 done", "set-default/" + wsTplB: "2 rolled-back", "update-group/grp-b": "2 rolled-back"}
+			if fmt.Sprint(got) != fmt.Sprint(wantSt) {
+				t.Errorf("status sources:\n got %v\nwant %v", got, wantSt)
+			}
+			if st.State != remediate.StatusStopped || st.StoppedHow != remediate.OutcomeRolledBack {
+				t.Errorf("status %s, stopped %q: want stopped, rolled back", st.State, st.StoppedHow)
+			}
+			// Once more: nothing to do, nothing called.
+			before, beforeI := len(srv.SourceCalls()), s.liveCount()
+			if r := s.cli(t, s.args...); r.code != exitBreakage {
+				t.Errorf("third run: exit %d", r.code)
+			}
+			if n, m := len(srv.SourceCalls())-before, s.liveCount()-beforeI; n != 0 || m != 0 {
+				t.Errorf("third run made %d source and %d instance calls", n, m)
+			}
+		})
 	}
 }
