@@ -66,11 +66,16 @@ var syntheticOUs = []OU{
 	{ID: SyntheticOU(5), Name: "Security"},
 }
 
+// SyntheticEmptyPageEvery is the synthetic organization's
+// Organization.EmptyPageEvery: after every third page of a List call comes
+// an empty page with a NextToken, as AWS may answer.
+const SyntheticEmptyPageEvery = 3
+
 // syntheticOrganization makes f's accounts an organization: the first is
 // the management account (at the root), the others go round the OUs and
 // the root; every third List page is an empty page with a NextToken.
 func syntheticOrganization(f *Fleet) {
-	f.Organization = &Organization{OUs: append([]OU(nil), syntheticOUs...), EmptyPageEvery: 3}
+	f.Organization = &Organization{OUs: append([]OU(nil), syntheticOUs...), EmptyPageEvery: SyntheticEmptyPageEvery}
 	for i := range f.Accounts {
 		a := &f.Accounts[i]
 		a.Name = fmt.Sprintf("synthetic-%04d", i)
