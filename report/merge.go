@@ -795,7 +795,8 @@ func mergeOrganizations(inputs []MergeInput) (*Organization, error) {
 	accountIn := map[string]seen{}
 	// Accounts no unit held in some input, and the inputs' notes: kept
 	// from every input (one shard's walk missing an account leaves the
-	// merged tree as uncertain).
+	// merged tree as uncertain), unless another input's walk placed the
+	// account in a unit.
 	unplaced := map[string]UnplacedAccount{}
 	var notes []string
 	found := false
@@ -872,6 +873,13 @@ func mergeOrganizations(inputs []MergeInput) (*Organization, error) {
 	}
 	slices.SortFunc(out.Units, func(a, b OrgUnit) int { return strings.Compare(a.ID, b.ID) })
 	for _, ua := range unplaced {
+		// Another input's walk found it in a unit (shards walk the
+		// organization one after another, and it had moved by then):
+		// the merged tree places it, once (an account in two units is
+		// refused above), so its unit is known.
+		if _, placed := accountIn[ua.ID]; placed {
+			continue
+		}
 		out.Unplaced = append(out.Unplaced, ua)
 	}
 	slices.SortFunc(out.Unplaced, func(a, b UnplacedAccount) int { return strings.Compare(a.ID, b.ID) })

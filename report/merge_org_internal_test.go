@@ -33,3 +33,31 @@ func TestMergeOrganizationsKeepsUnplaced(t *testing.T) {
 		t.Errorf("merged unplaced %+v, want 222222222222 with the name b gave it", m.Unplaced)
 	}
 }
+
+// TestMergeOrganizationsPlacedElsewhere: an account one shard's walk found
+// in no unit (it was moving) and a later shard's walk found in a unit is
+// placed in the merge: not unplaced, so guardrails can judge the units.
+// An account no input placed stays unplaced.
+func TestMergeOrganizationsPlacedElsewhere(t *testing.T) {
+	a := &Report{Organization: &Organization{
+		Units:    []OrgUnit{{ID: "r-ab12", Name: "Root", Accounts: []string{"111111111111"}}, {ID: "ou-ab12-00000001", Name: "B", ParentID: "r-ab12", Accounts: []string{}}},
+		Unplaced: []UnplacedAccount{{ID: "222222222222", Reason: UnplacedReason}, {ID: "444444444444", Reason: UnplacedReason}}}}
+	b := &Report{Organization: &Organization{
+		Units: []OrgUnit{{ID: "r-ab12", Name: "Root", Accounts: []string{"111111111111"}}, {ID: "ou-ab12-00000001", Name: "B", ParentID: "r-ab12", Accounts: []string{"222222222222"}}}}}
+	for _, in := range [][]MergeInput{{{Name: "a.json", Report: a}, {Name: "b.json", Report: b}}, {{Name: "b.json", Report: b}, {Name: "a.json", Report: a}}} {
+		m, err := mergeOrganizations(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, u := range m.Unplaced {
+			ids = append(ids, u.ID)
+		}
+		if !slices.Equal(ids, []string{"444444444444"}) {
+			t.Errorf("%s first: merged unplaced %v, want 444444444444 only (222222222222 is in ou-ab12-00000001)", in[0].Name, ids)
+		}
+		if u := m.Units[0]; u.ID != "ou-ab12-00000001" || !slices.Equal(u.Accounts, []string{"222222222222"}) {
+			t.Errorf("merged unit %+v, want ou-ab12-00000001 holding 222222222222", u)
+		}
+	}
+}

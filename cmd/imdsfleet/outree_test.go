@@ -313,3 +313,57 @@ func TestScanOrgAccountMovedDuringWalk(t *testing.T) {
 		}
 	}
 }
+
+// TestReportMergeShardsPlaceMovedAccount: the shards of one scan --org
+// walk the organization one after another. An account that moved while
+// shard 1 walked is in no unit of shard 1's report, and in its new unit in
+// shard 2's (walked after the move). The merged report places it there:
+// it is not "in no organizational unit", and guardrails does not read
+// every OU as unknown because of it. Real scans against the simulated
+// AWS, over HTTP.
+func TestReportMergeShardsPlaceMovedAccount(t *testing.T) {
+	e := scantest.New(dayStable(t))
+	f := ouTreeFleet(t, e)
+	for i := range f.Accounts {
+		if f.Accounts[i].ID == otEUA {
+			f.Accounts[i].MovesDuringWalkTo = otDev
+		}
+	}
+	scanStart(t, f)
+	dir := t.TempDir()
+	p := func(name string) string { return filepath.Join(dir, name) }
+	for _, i := range []string{"1", "2"} {
+		res := scanCLI(t, false, "scan", "-q", "--org", "--role-name", "Audit", "--shard", i+"/2", "--format", "json", "-o", p("shard"+i+".json"))
+		if res.code != exitOK {
+			t.Fatalf("scan --shard %s/2: exit %d: %s", i, res.code, res.err)
+		}
+	}
+	if r := readReportPath(t, p("shard1.json")); len(r.Organization.Unplaced) != 1 || r.Organization.Unplaced[0].ID != otEUA {
+		t.Fatalf("shard 1 (walked during the move): unplaced %+v, want %s", r.Organization.Unplaced, otEUA)
+	}
+	res := scanCLI(t, false, "report", "merge", "-q", "-o", p("all.json"), "-o", p("all.txt"), p("shard1.json"), p("shard2.json"))
+	if res.code != exitOK {
+		t.Fatalf("report merge: exit %d: %s", res.code, res.err)
+	}
+	m := readReportPath(t, p("all.json"))
+	if len(m.Organization.Unplaced) != 0 {
+		t.Errorf("merged unplaced %+v, want none: shard 2's walk placed %s in %s", m.Organization.Unplaced, otEUA, otDev)
+	}
+	placed := false
+	for _, u := range m.Organization.Units {
+		placed = placed || (u.ID == otDev && slices.Contains(u.Accounts, otEUA))
+	}
+	if !placed {
+		t.Errorf("merged units %+v: %s not in %s", m.Organization.Units, otEUA, otDev)
+	}
+	if txt, err := os.ReadFile(p("all.txt")); err != nil || strings.Contains(string(txt), "IN NO ORGANIZATIONAL UNIT") {
+		t.Errorf("merged table still lists an account in no unit (%v)", err)
+	}
+	res = guardrailsCLI(t, "--report", p("all.json"), "--format", "json", "--min-window-days", "1")
+	if strings.Contains(res.out, "is in no unit") {
+		t.Errorf("guardrails on the merged report still reads units unknown for an account in no unit")
+	}
+	if !strings.Contains(res.out, `"scopes"`) {
+		t.Fatalf("guardrails: exit %d, no assessment:\n%s", res.code, res.err)
+	}
+}
