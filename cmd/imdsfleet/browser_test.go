@@ -237,6 +237,12 @@ document.getElementById("r").addEventListener("load", function () {
       out.sources = Array.prototype.map.call(q("#sources-fix tbody tr"), function (r) {
         return r.cells[0].firstChild.textContent + " | " + r.cells[0].querySelector(".sub").textContent;
       });
+      // The accounts not scanned, in no unit, and the organization's
+      // notes: each item as the reader sees it.
+      var items = function (sel) { return Array.prototype.map.call(q(sel), function (li) { return li.textContent; }); };
+      out.skipped = items("div.note:not(#org-notes) li");
+      out.unplaced = items("#unplaced li");
+      out.orgNotes = items("#org-notes li");
       out.titleAfter = d.title;
     } catch (e) {
       out.error = String(e);
@@ -279,6 +285,7 @@ type browserResult struct {
 	WFilterNothing, WFilterCleared []string
 	WAfterInstanceFilter           []string
 	Sources                        []string
+	Skipped, Unplaced, OrgNotes    []string
 }
 
 // TestHTMLReportInBrowser: the scan's HTML report, with hostile names, in
@@ -361,6 +368,17 @@ func TestHTMLReportInBrowser(t *testing.T) {
 			in.Name, in.Tags["Name"] = name, name
 		}
 	}
+	// Accounts the scan did not scan, accounts in no unit and the
+	// organization's notes carry the same names (account names are their
+	// owners' choice; a report may have been edited).
+	rep.Organization = &report.Organization{ID: "o-aaaaaaaaaa", ManagementAccount: remAcct,
+		Units: []report.OrgUnit{{ID: "r-aaaa", Name: "Root", Accounts: []string{remAcct}}}}
+	for n, bn := range browserNames {
+		id := fmt.Sprintf("9000000000%02d", n)
+		rep.SkippedAccounts = append(rep.SkippedAccounts, report.SkippedAccount{Account: id, Name: bn.name, State: "SUSPENDED", Reason: "the account is SUSPENDED in the organization, not ACTIVE"})
+		rep.Organization.Unplaced = append(rep.Organization.Unplaced, report.UnplacedAccount{ID: fmt.Sprintf("8000000000%02d", n), Name: bn.name, Reason: report.UnplacedReason})
+		rep.Organization.Notes = append(rep.Organization.Notes, "note "+bn.key+": "+bn.name)
+	}
 	page := filepath.Join(dir, "report.html")
 	if err := report.WriteFile(page, report.FormatHTML, rep); err != nil {
 		t.Fatal(err)
@@ -411,6 +429,34 @@ func TestHTMLReportInBrowser(t *testing.T) {
 			if !slices.Contains(chartOwn, e) {
 				t.Errorf("a chart holds a <%s> element: a name broke out of its label", e)
 			}
+		}
+	})
+
+	t.Run("accounts not scanned, in no unit, and notes shown as text", func(t *testing.T) {
+		for _, list := range []struct {
+			what, prefix string
+			got          []string
+		}{{"skipped", "9000000000", got.Skipped}, {"unplaced", "8000000000", got.Unplaced}, {"notes", "note ", got.OrgNotes}} {
+			if len(list.got) != len(browserNames) {
+				t.Errorf("%s: %d items shown, want %d: %q", list.what, len(list.got), len(browserNames), list.got)
+				continue
+			}
+			for n, bn := range browserNames {
+				item := list.got[n]
+				// The name as text, escaped where it must be: its
+				// first runes as report.Sanitize writes them.
+				head := []rune(report.Sanitize(bn.name))
+				head = head[:min(len(head), 8)]
+				if !strings.Contains(item, string(head)) {
+					t.Errorf("%s item %d %q does not show the name %q as text", list.what, n, item, string(head))
+				}
+				if strings.ContainsAny(item, "\x1b\x07\u202e") {
+					t.Errorf("%s item %d %q carries a raw control or bidi character", list.what, n, item)
+				}
+			}
+		}
+		if len(got.Unplaced) > 0 && !strings.Contains(got.Unplaced[0], "800000000000: ") {
+			t.Errorf("unplaced item %q does not start with the account", got.Unplaced[0])
 		}
 	})
 
