@@ -818,9 +818,11 @@ func mergeOrganizations(inputs []MergeInput) (*Organization, error) {
 		}
 		for _, ua := range o.Unplaced {
 			// Once, with a name if any input has one (an older
-			// imdsfleet recorded none); the least, so that the
-			// order of the inputs does not matter.
-			if have, ok := unplaced[ua.ID]; !ok || have.Name == "" || (ua.Name != "" && ua.Name < have.Name) {
+			// imdsfleet recorded none); the least name (then
+			// reason), so that the order of the inputs does not
+			// matter.
+			if have, ok := unplaced[ua.ID]; !ok || have.Name == "" && ua.Name != "" || (ua.Name != "" && ua.Name < have.Name) ||
+				(ua.Name == have.Name && ua.Reason < have.Reason) {
 				unplaced[ua.ID] = ua
 			}
 		}

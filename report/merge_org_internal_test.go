@@ -61,3 +61,29 @@ func TestMergeOrganizationsPlacedElsewhere(t *testing.T) {
 		}
 	}
 }
+
+// TestMergeOrganizationsUnplacedOrderFree: inputs that record one
+// unplaced account with other names or reasons (edited, or an older
+// imdsfleet) merge to the same entry in either order.
+func TestMergeOrganizationsUnplacedOrderFree(t *testing.T) {
+	units := func() []OrgUnit { return []OrgUnit{{ID: "r-ab12", Name: "Root", Accounts: []string{"111111111111"}}} }
+	for _, c := range [][2]UnplacedAccount{
+		{{ID: "222222222222", Name: "a", Reason: "y"}, {ID: "222222222222", Name: "a", Reason: "x"}},
+		{{ID: "222222222222", Name: "", Reason: "x"}, {ID: "222222222222", Name: "b", Reason: "y"}},
+		{{ID: "222222222222", Name: "c", Reason: "x"}, {ID: "222222222222", Name: "b", Reason: "y"}},
+	} {
+		var got []UnplacedAccount
+		for _, order := range [][2]UnplacedAccount{{c[0], c[1]}, {c[1], c[0]}} {
+			a := &Report{Organization: &Organization{Units: units(), Unplaced: []UnplacedAccount{order[0]}}}
+			b := &Report{Organization: &Organization{Units: units(), Unplaced: []UnplacedAccount{order[1]}}}
+			m, err := mergeOrganizations([]MergeInput{{Name: "a.json", Report: a}, {Name: "b.json", Report: b}})
+			if err != nil || len(m.Unplaced) != 1 {
+				t.Fatalf("%+v: %v %+v", c, err, m)
+			}
+			got = append(got, m.Unplaced[0])
+		}
+		if got[0] != got[1] {
+			t.Errorf("%+v: merged %+v in one order and %+v in the other", c, got[0], got[1])
+		}
+	}
+}

@@ -111,8 +111,10 @@ func unplacedAccounts(r *Report, cellWidth, textWidth int) []unplaced {
 		switch id := ua.ID; {
 		case targets[id] > 0 && failed[id] > 0:
 			fate = fmt.Sprintf("scanned, but %d of its %s failed (see the errors)", failed[id], plural(targets[id], "target"))
+		case targets[id] == 1 && notEnabled[id] == 1:
+			fate = "not scanned: its one Region is not enabled for the account"
 		case targets[id] > 0 && notEnabled[id] == targets[id]:
-			fate = fmt.Sprintf("not scanned: none of its %s is enabled for the account", plural(targets[id], "Region"))
+			fate = fmt.Sprintf("not scanned: none of its %d Regions is enabled for the account", targets[id])
 		case targets[id] > 0:
 			fate = "scanned"
 		case skipped[id] != "":

@@ -181,4 +181,8 @@ func TestUnplacedAccountOnlyNotEnabledRegions(t *testing.T) {
 			t.Errorf("%s says %s was scanned", format, id)
 		}
 	}
+	r.Targets = r.Targets[:len(r.Targets)-1]
+	if out := render(t, report.FormatTable, r, report.TableOptions{}); !strings.Contains(out, id+": not scanned: its one Region is not enabled for the account") {
+		t.Errorf("table does not say the account's one Region is not enabled")
+	}
 }
