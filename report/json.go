@@ -187,6 +187,11 @@ func ReadFile(path string) (*Report, error) {
 func ReadFileData(path string) (*Report, []byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) && path == "-" {
+			// "-" is not standard input here: a report is read from a
+			// file (remediate keeps its journal beside it).
+			return nil, nil, fmt.Errorf("report -: reports are read from files, not standard input, and there is no file named -: name the report's file: %w", err)
+		}
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, nil, fmt.Errorf("report %s does not exist; write one with `imdsfleet scan --output %s`: %w", path, path, err)
 		}

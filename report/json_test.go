@@ -444,3 +444,14 @@ func list(d map[string]any, key string) []any { return d[key].([]any) }
 func firstInstanceOf(d map[string]any) map[string]any {
 	return list(d, "instances")[0].(map[string]any)
 }
+
+// TestReadFileDash: "-" is not standard input for a report (reports are
+// read from files): the error says so, instead of telling the user to
+// write a report with `scan --output -` (which writes to stdout).
+func TestReadFileDash(t *testing.T) {
+	t.Chdir(t.TempDir())
+	_, err := report.ReadFile("-")
+	if err == nil || !strings.Contains(err.Error(), "not standard input") || strings.Contains(err.Error(), "--output -") {
+		t.Errorf("ReadFile(-): %v, want a line saying reports are read from files, not standard input", err)
+	}
+}
