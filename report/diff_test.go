@@ -474,7 +474,7 @@ func TestCheckComparableRefusesOtherFleets(t *testing.T) {
 		{"partition not recorded in one", func(old, new *report.Report) { new.Partition = "aws-us-gov" }, nil},
 		{"two organizations", func(old, new *report.Report) {
 			old.Organization, new.Organization = org("o-aaaaaaaaaa", "111111111111", "r-aaaa"), org("o-bbbbbbbbbb", "222222222222", "r-bbbb")
-		}, []string{"the old report old.json is a scan of organization o-aaaaaaaaaa (management account 111111111111) and the new report new.json of organization o-bbbbbbbbbb (management account 222222222222)", "compare two scans of one organization"}},
+		}, []string{"the old report old.json is a scan of organization o-aaaaaaaaaa (management account 111111111111) and the new report new.json of organization o-bbbbbbbbbb (management account 222222222222)", "compare scans of one organization (accounts moved to another organization start a new baseline"}},
 		{"one organization, two management accounts", func(old, new *report.Report) {
 			old.Organization, new.Organization = org("o-aaaaaaaaaa", "111111111111", "r-aaaa"), org("o-aaaaaaaaaa", "999999999999", "r-aaaa")
 		}, []string{"with management account 111111111111 in the old report old.json and 999999999999 in the new report new.json", "edited or damaged"}},

@@ -483,7 +483,7 @@ func TestReportDiffRefusesOtherFleets(t *testing.T) {
 	}{
 		{"two organizations", "org-x.json", "org-y.json",
 			"reports cannot be compared: the old report " + p("org-x.json") + " is a scan of organization o-xxxxxxxxxx (management account " + scanAcctA + ") and the new report " +
-				p("org-y.json") + " of organization o-yyyyyyyyyy (management account " + scanAcctB + "): their accounts are different ones; compare two scans of one organization"},
+				p("org-y.json") + " of organization o-yyyyyyyyyy (management account " + scanAcctB + "): a diff follows one organization's migration: compare scans of one organization (accounts moved to another organization start a new baseline with its first scan)"},
 		{"two partitions", "gov.json", "plain.json",
 			"reports cannot be compared: the old report " + p("gov.json") + " was scanned in partition aws-us-gov and the new report " + p("plain.json") + " in partition aws: their accounts are different ones; compare two scans of one partition"},
 	} {
