@@ -155,6 +155,9 @@ var packDict = sync.OnceValue(func() []byte {
 	return dict
 })
 
+// packRun is how many elements one compressed stream holds at most.
+const packRun = 2048
+
 var flateWriters = sync.Pool{New: func() any {
 	w, err := flate.NewWriterDict(io.Discard, flate.BestSpeed, packDict())
 	if err != nil {
@@ -177,24 +180,28 @@ func Pack(part *Report) (*Packed, error) {
 	var lenBuf [binary.MaxVarintLen64]byte
 	for l := range numPackedLists {
 		n := listLen(part, l)
-		if n == 0 {
-			continue
-		}
 		var out bytes.Buffer
-		fw.Reset(&out)
-		for i := range n {
-			v, what := listElement(part, l, i)
-			b, err := e.encode(v)
-			if err != nil {
-				return nil, fmt.Errorf("encode %s: %w", what, err)
+		// A large list is packed in runs of packRun elements, each its
+		// own stream: the buffer a run is compressed into stays small
+		// (a 100,000-instance Region's list, compressed whole, grew one
+		// buffer by doubling to twice its size).
+		for lo := 0; lo < n; lo += packRun {
+			out.Reset()
+			fw.Reset(&out)
+			for i := lo; i < min(lo+packRun, n); i++ {
+				v, what := listElement(part, l, i)
+				b, err := e.encode(v)
+				if err != nil {
+					return nil, fmt.Errorf("encode %s: %w", what, err)
+				}
+				fw.Write(lenBuf[:binary.PutUvarint(lenBuf[:], uint64(len(b)))])
+				fw.Write(b) // a bytes.Buffer never fails
 			}
-			fw.Write(lenBuf[:binary.PutUvarint(lenBuf[:], uint64(len(b)))])
-			fw.Write(b) // a bytes.Buffer never fails
+			if err := fw.Close(); err != nil {
+				return nil, fmt.Errorf("pack %s: %w", packedListNames[l], err)
+			}
+			p.segs[l] = append(p.segs[l], bytes.Clone(out.Bytes())) // the buffer's spare capacity is not kept
 		}
-		if err := fw.Close(); err != nil {
-			return nil, fmt.Errorf("pack %s: %w", packedListNames[l], err)
-		}
-		p.segs[l] = [][]byte{bytes.Clone(out.Bytes())} // the buffer's spare capacity is not kept
 		p.n[l] = n
 	}
 	return p, nil
