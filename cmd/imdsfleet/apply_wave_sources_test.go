@@ -727,3 +727,37 @@ func TestApplyWaveSourcesKilledDuringRollbackFinishesIt(t *testing.T) {
 		})
 	}
 }
+
+// TestApplyWaveSourcesCanaryThenWaveBreaks: with --waves 1,100% every
+// template's steps run in the canary wave (it holds one instance of each
+// workload). The canaries pass; wave 2, which holds the other instance of
+// each workload, breaks on b's second instance. Its rollback restores
+// wave 2's instances and points the users of its workloads' templates
+// back (version 2 kept), so that no workload of the broken wave goes on
+// launching with IMDSv2 required; the canaries stay fixed.
+func TestApplyWaveSourcesCanaryThenWaveBreaks(t *testing.T) {
+	s := wsStart(t, wsInstanceID("b", 2))
+	args := []string{"apply", s.plan, "--live", "--yes", "--journal", s.journal, "--bake", "1h", "--waves", "1,100%"}
+	r := s.cli(t, context.Background(), args...)
+	if r.code != exitBreakage {
+		t.Fatalf("exit %d, want %d (breakage)", r.code, exitBreakage)
+	}
+	waves := waveIDs(t, s.journal)
+	if fmt.Sprint(waves) != fmt.Sprint(map[int][]string{1: {wsInstanceID("a", 1), wsInstanceID("b", 1), wsInstanceID("c", 1)}, 2: {wsInstanceID("a", 2), wsInstanceID("b", 2), wsInstanceID("c", 2)}}) {
+		t.Fatalf("waves %v, want the canaries a1 b1 c1, then a2 b2 c2", waves)
+	}
+	lines := wsSourceLines(t, s.journal, remediate.OpRemediateSource)
+	if len(lines) != 7 || !wsAllIn(lines["update-group/grp-b"], 1) || !wsAllIn(lines["set-default/"+wsTplC], 1) {
+		t.Errorf("journal source lines %v, want the 7 template steps in the canary wave", lines)
+	}
+	want := wsWant([]string{"a", "b", "c"}, "none")
+	for _, env := range []string{"a", "b", "c"} {
+		want[wsTemplates()[env]] = "default 1 latest 2"
+		want[wsInstanceID(env, 2)] = "optional"
+	}
+	want["grp-b"] = "1"
+	wsCheckState(t, s, want)
+	if writes := wsWrites(s.srv); writes["defaults"] != 0 {
+		t.Errorf("writes %v: the account defaults must see none", writes)
+	}
+}
