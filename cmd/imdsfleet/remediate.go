@@ -593,6 +593,12 @@ func runRemediate(cmd *cobra.Command, g *globals, f *remediateFlags) error {
 		if fi, err := os.Stat(f.report); err == nil && !fi.Mode().IsRegular() {
 			return usageError("--report %s is not a regular file (a pipe or a device), so a live run's journal cannot sit beside it: pass --journal FILE (and keep it: rollback reads it)", f.report)
 		}
+		// Standard input or a descriptor redirected from a regular file
+		// (--report /dev/stdin < r.json, /dev/fd/N, /proc/self/fd/N) is
+		// a regular file, but its directory is /dev or /proc.
+		if inSystemDir(f.report) {
+			return usageError("--report %s is reached through /dev or /proc (standard input or a file descriptor), so a live run's journal cannot sit beside it: pass --journal FILE (and keep it: rollback reads it), or name the report's own file", f.report)
+		}
 	}
 	rep, data, err := readReportFile(ctx, f.report)
 	if err != nil {
@@ -711,6 +717,22 @@ func readReportFile(ctx context.Context, path string) (*report.Report, []byte, e
 	case <-ctx.Done():
 		return nil, nil, withCode(exitError, fmt.Errorf("interrupted while reading the report %s: nothing was changed", path))
 	}
+}
+
+// inSystemDir reports whether path's directory is /dev or /proc (or
+// below them): no place for a journal.
+func inSystemDir(path string) bool {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return false
+	}
+	dir := filepath.Dir(abs)
+	for _, sys := range []string{"/dev", "/proc"} {
+		if dir == sys || strings.HasPrefix(dir, sys+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // defaultJournalPath derives the journal of a remediation from the report's

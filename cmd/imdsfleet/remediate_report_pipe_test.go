@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -103,4 +104,34 @@ func TestRemediateReportFromFIFO(t *testing.T) {
 			t.Errorf("journal %s not written: %v", s.journal, err)
 		}
 	})
+}
+
+// TestRemediateLiveReportThroughDevFd: a report read through /dev/fd/N
+// (or /dev/stdin) redirected from a regular file is a regular file to
+// stat, but the default journal would sit in /dev (as root a file there,
+// lost at reboot with the rollback information; else an error after the
+// plan): a live run without --journal is bad usage before any AWS call.
+func TestRemediateLiveReportThroughDevFd(t *testing.T) {
+	s := remStart(t, remMixedFleet([]string{"us-east-1"}, 0), fleet.Knobs{})
+	f, err := os.Open(s.report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	path := fmt.Sprintf("/dev/fd/%d", f.Fd())
+	s.srv.ResetStats()
+	r := remCLI(t, context.Background(), "", false, remArgs("remediate", "--report", path, "--live", "--yes")...)
+	if r.code != exitUsage || !strings.Contains(r.stderr, "--report "+path+" is reached through /dev or /proc (standard input or a file descriptor), so a live run's journal cannot sit beside it: pass --journal FILE") {
+		t.Errorf("exit %d, want 2 asking for --journal\n%s", r.code, r.stderr)
+	}
+	if calls := s.srv.Stats().Calls; sim.Total(calls) != 0 {
+		t.Errorf("AWS was called: %v", calls)
+	}
+	// A dry run from it is fine (no journal).
+	if _, err := f.Seek(0, 0); err != nil {
+		t.Fatal(err)
+	}
+	if r := remCLI(t, context.Background(), "", false, remArgs("remediate", "--report", path)...); r.code != exitOK {
+		t.Errorf("dry run through %s: exit %d\n%s", path, r.code, r.stderr)
+	}
 }
