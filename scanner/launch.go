@@ -3,7 +3,6 @@ package scanner
 import (
 	"context"
 	"fmt"
-	"sync"
 
 	"golang.org/x/sync/errgroup"
 
@@ -49,7 +48,6 @@ func collectLaunch(ctx context.Context, t target, c Clients, p *Progress, listed
 		progress: p,
 		inv:      launch.Inventory{Account: t.id, Region: t.region},
 	}
-	var mu sync.Mutex // guards inv.Failures
 	for i, stage := range launchStages() {
 		if i == 1 {
 			select {
@@ -63,18 +61,24 @@ func collectLaunch(ctx context.Context, t target, c Clients, p *Progress, listed
 			}
 		}
 		g := new(errgroup.Group)
-		for _, col := range stage {
+		// Each collector's failure in its own slot, recorded in the
+		// stage's order once all are done: the reads of a stage run at
+		// once, and two scans of one fleet must list its failures alike.
+		failures := make([]*launch.ReadFailure, len(stage))
+		for j, col := range stage {
 			g.Go(func() error {
 				if err := col.collect(ctx, lc); err != nil {
-					mu.Lock()
-					lc.inv.Failures = append(lc.inv.Failures, launch.ReadFailure{
-						Read: col.read, Permission: col.read.Permission(), Err: awsconfig.Explain(err)})
-					mu.Unlock()
+					failures[j] = &launch.ReadFailure{Read: col.read, Permission: col.read.Permission(), Err: awsconfig.Explain(err)}
 				}
 				return nil
 			})
 		}
 		_ = g.Wait() // collectors never fail the group: each records its own error
+		for _, f := range failures {
+			if f != nil {
+				lc.inv.Failures = append(lc.inv.Failures, *f)
+			}
+		}
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}

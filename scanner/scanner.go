@@ -24,6 +24,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 	"unique"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -374,7 +375,9 @@ func (s *scan) discover(ctx context.Context, accounts []account, caller string) 
 	var failed []report.Target
 	for i, a := range accounts {
 		if errs[i] != nil {
-			s.o.Logger.Warn("cannot list Regions", "account", a.id, "err", awsconfig.Explain(errs[i]))
+			if ctx.Err() == nil { // interrupted: see scanTarget
+				s.o.Logger.Warn("cannot list Regions", "account", a.id, "err", awsconfig.Explain(errs[i]))
+			}
 			failed = append(failed, report.Target{
 				Account: a.id, Region: RegionsAll, Status: report.TargetError,
 				Error: "list Regions: " + awsconfig.Explain(errs[i]),
@@ -681,7 +684,12 @@ func (s *scan) scanTarget(ctx context.Context, t target) targetResult {
 		})
 	}
 	if err := g.Wait(); err != nil {
-		log.Warn("target failed", "err", awsconfig.Explain(err))
+		// Once the scan is interrupted every target still running fails
+		// alike, and no report is written: one warning per target
+		// (thousands in an organization) would bury the line that says so.
+		if ctx.Err() == nil {
+			log.Warn("target failed", "err", awsconfig.Explain(err))
+		}
 		return targetResult{err: err}
 	}
 	for _, b := range done {
@@ -863,8 +871,8 @@ func convertInstance(t target, in ec2types.Instance) report.Instance {
 	ri := report.Instance{
 		Account:    t.id,
 		Region:     t.region,
-		InstanceID: aws.ToString(in.InstanceId),
-		ImageID:    intern(aws.ToString(in.ImageId)),
+		InstanceID: validUTF8(aws.ToString(in.InstanceId)),
+		ImageID:    intern(validUTF8(aws.ToString(in.ImageId))),
 		LaunchTime: aws.ToTime(in.LaunchTime).UTC(),
 		Tags:       make(map[string]string, len(in.Tags)),
 		Risks:      []string{},
@@ -873,10 +881,10 @@ func convertInstance(t target, in ec2types.Instance) report.Instance {
 		ri.State = intern(string(in.State.Name))
 	}
 	if in.IamInstanceProfile != nil {
-		ri.InstanceProfileArn = intern(aws.ToString(in.IamInstanceProfile.Arn))
+		ri.InstanceProfileArn = intern(validUTF8(aws.ToString(in.IamInstanceProfile.Arn)))
 	}
 	for _, tag := range in.Tags {
-		ri.Tags[intern(aws.ToString(tag.Key))] = intern(aws.ToString(tag.Value))
+		ri.Tags[intern(validUTF8(aws.ToString(tag.Key)))] = intern(validUTF8(aws.ToString(tag.Value)))
 	}
 	ri.Name = ri.Tags["Name"]
 	mo := imdsopts.FromEC2(in.MetadataOptions)
@@ -884,6 +892,30 @@ func convertInstance(t target, in ec2types.Instance) report.Instance {
 	mo.HttpProtocolIpv6, mo.InstanceMetadataTags, mo.State = intern(mo.HttpProtocolIpv6), intern(mo.InstanceMetadataTags), intern(mo.State)
 	ri.MetadataOptions = mo
 	return ri
+}
+
+// validUTF8 returns s with every byte that is not part of a valid UTF-8
+// sequence replaced by U+FFFD, one for each byte, as the JSON report
+// writes it. The SDK refuses such bytes from AWS, but a Clients of a
+// library caller may hand them over: then every format, and a packed
+// report (whose instances are decoded from their JSON), shows what the
+// JSON report holds.
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b.WriteRune(utf8.RuneError)
+		} else {
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
 }
 
 // intern returns the one shared copy of s (see [unique.Make]), so that

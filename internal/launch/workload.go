@@ -158,6 +158,11 @@ func workloadOf(tags map[string]string, groupBy []string) (kind, name string) {
 // one that fails, else one that allows v1, else one that cannot be
 // resolved, else the first. When they differ the reason says how many.
 func workloadNext(nexts []report.NextLaunch) report.NextLaunch {
+	// The instances, and so nexts, come in the order their listing gave
+	// them (a large Region is listed in parts at once): of the next
+	// launches that matter most, the least in a fixed order is the one,
+	// so that two scans of one fleet agree.
+	slices.SortFunc(nexts, compareNext)
 	pick := 0
 	for i, n := range nexts {
 		if rank(n) > rank(nexts[pick]) {
@@ -169,6 +174,15 @@ func workloadNext(nexts []report.NextLaunch) report.NextLaunch {
 		n.Reason = joinReasons(n.Reason, fmt.Sprintf("its instances come from sources with %d different next launches; this is the one that matters most", d))
 	}
 	return n
+}
+
+// compareNext orders next launches field by field.
+func compareNext(a, b report.NextLaunch) int {
+	return cmp.Or(cmp.Compare(a.Status, b.Status),
+		cmp.Compare(a.HttpTokens, b.HttpTokens), cmp.Compare(a.HttpTokensFrom, b.HttpTokensFrom),
+		cmp.Compare(a.HttpPutResponseHopLimit, b.HttpPutResponseHopLimit), cmp.Compare(a.HttpPutResponseHopLimitFrom, b.HttpPutResponseHopLimitFrom),
+		cmp.Compare(a.HttpEndpoint, b.HttpEndpoint), cmp.Compare(a.HttpEndpointFrom, b.HttpEndpointFrom),
+		cmp.Compare(a.Reason, b.Reason))
 }
 
 func rank(n report.NextLaunch) int {
