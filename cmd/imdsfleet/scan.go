@@ -146,7 +146,7 @@ both apply, 3.`,
 	f.StringArrayVar(&o.groupBy, "group-by", nil, "tag KEYs whose value groups instances that no Auto Scaling group, EKS node group, Karpenter node pool or launch template groups into workloads (comma list, repeatable: each instance is grouped by the first KEY, in the order given, that it carries)")
 	f.StringArrayVar(&o.ownerTags, "owner-tag", launch.DefaultOwnerTags, "tag KEYs naming a workload's owner, the first an instance carries (comma list, repeatable)")
 	f.StringArrayVarP(&o.outputs, "output", "o", nil, "write the report to FILE too, format from the extension: .json .csv .md .html .txt (repeatable)")
-	f.StringVar(&o.format, "format", report.FormatTable, "stdout format: table, json, csv, markdown, or none (the --output files only)")
+	f.StringVar(&o.format, "format", report.FormatTable, "stdout format: table, json, csv, markdown, or none (the --output files only, or the --fail-on exit code)")
 	f.StringVar(&o.failOn, "fail-on", string(policy.FailOnNone), "exit 3 when an instance matches: none, v1-allowed (tokens optional, endpoint on), v1-in-use, risk (any risk)")
 	f.StringVar(&o.profile, "profile", "", "AWS profile (default: AWS_PROFILE or the default profile)")
 	f.StringVar(&o.region, "region", "", "home Region for STS and DescribeRegions (default: AWS_REGION, the profile's, or us-east-1)")
@@ -273,6 +273,11 @@ func (o *scanOptions) parse() (*scanPlan, error) {
 	}
 	if err := checkDistinctOutputs(outs, nil); err != nil {
 		return nil, err
+	}
+	// --format none with --fail-on is a gate (the exit code is the
+	// answer); with neither it and an --output, nothing would be kept.
+	if o.format == formatNone && len(p.outputs) == 0 && p.failOn == policy.FailOnNone {
+		return nil, usageError("--format none writes no report to stdout and no --output is given: the scan's findings would go nowhere; add --output FILE (.json or .csv), or --fail-on to gate on the exit code alone")
 	}
 	if err := checkPositive("--retry-max-backoff", o.maxBackoff); err != nil {
 		return nil, err

@@ -532,6 +532,9 @@ func TestScanCommandErrors(t *testing.T) {
 		{"output directory missing", nil, []string{"--output", "/nonexistent-dir/r.json"}, exitUsage, "directory /nonexistent-dir does not exist"},
 		{"bad format", nil, []string{"--format", "yaml"}, exitUsage, "want table, json, csv, markdown or none"},
 		{"bad fail-on", nil, []string{"--fail-on", "always"}, exitUsage, "want none, v1-allowed, v1-in-use or risk"},
+		// Nothing on stdout, no file and no gate: the scan's findings
+		// would go nowhere.
+		{"format none alone", nil, []string{"--format", "none"}, exitUsage, "--format none writes no report to stdout and no --output is given"},
 		{"bad protocol", nil, []string{"--cloudwatch-protocol", "xml"}, exitUsage, "want cbor, json or query"},
 		{"accounts without role", nil, []string{"--accounts", scanAcctB}, exitUsage, "--accounts needs --role-name"},
 		{"bad role ARN", nil, []string{"--assume-role", "Auditor"}, exitUsage, "arn:PARTITION:iam::123456789012:role/NAME"},
