@@ -153,7 +153,8 @@ func TestScanPackedMatchesUnpacked(t *testing.T) {
 			o.OwnerTags = []string{"team", "Team", "owner"}
 		}},
 		{"no-launch-sources", func(o *scanner.Options) { o.NoLaunchSources = true }},
-		{"regions", func(o *scanner.Options) { o.Regions = []string{"eu-west-1", "us-east-1"} }},
+		// Named twice (a library caller's Options): one target each.
+		{"regions", func(o *scanner.Options) { o.Regions = []string{"eu-west-1", "us-east-1", "eu-west-1"} }},
 		{"shard-1-of-2", func(o *scanner.Options) { o.Shard = report.Shard{Index: 1, Count: 2} }},
 		{"shard-2-of-2", func(o *scanner.Options) { o.Shard = report.Shard{Index: 2, Count: 2} }},
 	} {
@@ -174,6 +175,14 @@ func TestScanPackedMatchesUnpacked(t *testing.T) {
 			}
 			if tc.name == "defaults" {
 				checkPackedFleetCovers(t, r)
+			}
+			seen := map[string]bool{}
+			for _, tg := range r.Targets {
+				if k := tg.Account + "/" + tg.Region; seen[k] {
+					t.Fatalf("target %s is in the report twice", k)
+				} else {
+					seen[k] = true
+				}
 			}
 			for _, format := range report.Formats() {
 				var a, b bytes.Buffer

@@ -209,6 +209,17 @@ func Scan(ctx context.Context, c Clients, o Options) (*report.Report, error) {
 }
 
 func (o Options) withDefaults() Options {
+	// A Region named twice is one target (two would list its instances
+	// twice, and give a packed report two workloads of one ID).
+	if o.Regions != nil {
+		var regions []string
+		for _, r := range o.Regions {
+			if !slices.Contains(regions, r) {
+				regions = append(regions, r)
+			}
+		}
+		o.Regions = regions
+	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = DefaultConcurrency
 	}
