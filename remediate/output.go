@@ -212,7 +212,7 @@ func WriteWavesTable(w io.Writer, p *Plan, waves []Wave) error {
 	t.line("")
 	t.line(fmt.Sprintf("WAVES: %d", len(waves)))
 	srcWave := SourceWaves(p, waves)
-	steps := map[int][]string{} // wave → its source steps, before its instances
+	steps := map[int][]string{} // wave → its source steps, after its instances
 	var after []string          // after the last wave's bake
 	for i := range p.Sources {
 		it := &p.Sources[i]
@@ -224,7 +224,7 @@ func WriteWavesTable(w io.Writer, p *Plan, waves []Wave) error {
 		}
 	}
 	if len(p.Sources) > 0 {
-		t.row("WAVE", "STAGE", "KIND", "INSTANCES", "FIRST", "SOURCE STEPS FIRST")
+		t.row("WAVE", "STAGE", "KIND", "INSTANCES", "FIRST", "SOURCE STEPS")
 	} else {
 		t.row("WAVE", "STAGE", "KIND", "INSTANCES", "FIRST")
 	}
@@ -288,7 +288,14 @@ func WriteRolloutTable(w io.Writer, r *RolloutReport) error {
 	}
 	var t textTable
 	t.line("")
-	t.line(fmt.Sprintf("ROLLOUT (plan %s): %s", r.Plan, strings.ToUpper(r.State)))
+	head := fmt.Sprintf("ROLLOUT (plan %s): %s", r.Plan, strings.ToUpper(r.State))
+	if r.SourceStepsFailed > 0 {
+		head += fmt.Sprintf(": %d launch source step(s) failed; re-run apply to retry them", r.SourceStepsFailed)
+	}
+	t.line(head)
+	if r.SourceStepsNotRun > 0 {
+		t.line(fmt.Sprintf("wave %d: launch source steps not run (%d): its instance changes did not all apply; re-run apply once they can", r.StoppedAt, r.SourceStepsNotRun))
+	}
 	t.row("WAVE", "STAGE", "INSTANCES", "STATUS", "BAKE")
 	for _, wv := range r.Waves {
 		bake := "-"

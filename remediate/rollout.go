@@ -157,7 +157,8 @@ type RolloutOptions struct {
 type RolloutReport struct {
 	Plan  string        `json:"plan"`
 	Waves []*WaveReport `json:"waves"`
-	// State is completed, paused (--until-wave), stopped (breakage),
+	// State is completed, completed-with-failures (every wave passed,
+	// some launch source steps failed), paused (--until-wave), stopped (breakage),
 	// held (a bake saw no data for some instances), failed (a wave's
 	// change failed or was denied) or interrupted.
 	State string `json:"state"`
@@ -172,6 +173,13 @@ type RolloutReport struct {
 	Rollback   *Outcome `json:"rollback,omitempty"`
 	// BakeError is why a bake could not read its metrics.
 	BakeError string `json:"bakeError,omitempty"`
+	// SourceStepsNotRun counts the launch source steps of a failed wave
+	// that were not run because its instance changes did not all apply.
+	SourceStepsNotRun int `json:"sourceStepsNotRun,omitempty"`
+	// SourceStepsFailed counts the launch source steps that failed or
+	// were denied in a rollout whose waves all passed
+	// (completed-with-failures).
+	SourceStepsFailed int `json:"sourceStepsFailed,omitempty"`
 }
 
 // WaveReport is one wave in a [RolloutReport].
@@ -187,12 +195,15 @@ type WaveReport struct {
 
 // Rollout states.
 const (
-	RolloutCompleted   = "completed"
-	RolloutPaused      = "paused"
-	RolloutStopped     = "stopped"
-	RolloutHeld        = "held"
-	RolloutFailed      = "failed"
-	RolloutInterrupted = "interrupted"
+	RolloutCompleted = "completed"
+	// RolloutCompletedWithFailures: every wave passed, and some launch
+	// source steps failed or were denied (a rerun tries them again).
+	RolloutCompletedWithFailures = "completed-with-failures"
+	RolloutPaused                = "paused"
+	RolloutStopped               = "stopped"
+	RolloutHeld                  = "held"
+	RolloutFailed                = "failed"
+	RolloutInterrupted           = "interrupted"
 )
 
 // ErrOtherPlan marks a journal whose rollout lines belong to another plan.
@@ -229,8 +240,9 @@ func waveKeys(p *Plan, w Wave) []string {
 }
 
 // Rollout carries out a plan's changes wave by wave: each wave's changes
-// are made and verified (as [Execute] does, journaled and resumable), then
-// the wave bakes: every 5 minutes of the bake its instances'
+// are made and verified (as [Execute] does, journaled and resumable),
+// then, only if all of them stand, the wave's launch source steps run,
+// then the wave bakes: every 5 minutes of the bake its instances'
 // MetadataNoTokenRejected and StatusCheckFailed_Instance are read; an
 // instance over the limit stops the rollout, and the wave is rolled back
 // at once unless OnBreakage is stop. The journal records each wave, its
@@ -378,13 +390,6 @@ func Rollout(ctx context.Context, o RolloutOptions) (*Outcome, error) {
 			started = ws.Started
 			log.Info("wave resumed", "instances", len(w.Items), "started", started.UTC().Format(time.RFC3339))
 		}
-		// Fix the source, then the instances: the wave's launch source
-		// steps first (a resumed run skips those the journal shows done).
-		if err := src.run(ctx, &o.Run, out, w.N, false); err != nil || ctx.Err() != nil {
-			wr.Status, rep.State, out.Interrupted = "interrupted", RolloutInterrupted, true
-			skipRest(wi+1, SkipInterrupted, "wave %d not started: the run was stopped")
-			return finish(err)
-		}
 		wt := make([]Task, len(w.Items))
 		for n, i := range w.Items {
 			wt[n] = tasks[i]
@@ -400,9 +405,23 @@ func Rollout(ctx context.Context, o RolloutOptions) (*Outcome, error) {
 			return finish(err)
 		}
 		if !res.OK() {
+			// The wave's launch source steps wait for its instances: a
+			// source changes every future launch of its workloads, and
+			// only the wave's instances, changed and baked, are evidence
+			// that the change is safe for them.
 			wr.Status, rep.State, rep.StoppedAt = "failed", RolloutFailed, w.N
+			rep.SourceStepsNotRun = src.pending(w.N)
 			skipRest(wi+1, SkipRolloutStopped, "wave %d not started: a change of an earlier wave was denied or failed")
 			return finish(nil)
+		}
+		// The instances changed and verified: the wave's launch source
+		// steps, before its bake, so that the bake watches both and a
+		// breakage rolls both back (a resumed run skips those the journal
+		// shows done).
+		if err := src.run(ctx, &o.Run, out, w.N, false); err != nil || ctx.Err() != nil {
+			wr.Status, rep.State, out.Interrupted = "interrupted", RolloutInterrupted, true
+			skipRest(wi+1, SkipInterrupted, "wave %d not started: the run was stopped")
+			return finish(err)
 		}
 		var bakeStart, until time.Time
 		if ws != nil && ws.BakeUntil != nil {
@@ -485,6 +504,9 @@ func Rollout(ctx context.Context, o RolloutOptions) (*Outcome, error) {
 	if err := src.run(ctx, &o.Run, out, len(o.Waves), true); err != nil || ctx.Err() != nil {
 		rep.State, out.Interrupted = RolloutInterrupted, true
 		return finish(err)
+	}
+	if src.failed > 0 {
+		rep.State, rep.SourceStepsFailed = RolloutCompletedWithFailures, src.failed
 	}
 	return finish(nil)
 }

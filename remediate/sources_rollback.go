@@ -172,7 +172,7 @@ func (rr *regionRun) undo(ctx context.Context, i int, it *SourceRollbackItem, fo
 		x.skip(i, SkipNothingToRestore, "already as it was before imdsfleet's change: "+restore)
 		return
 	case now == stateOther && !force:
-		x.skip(i, SkipChangedSince, restore+" (pass --force to restore it anyway)")
+		x.skip(i, SkipChangedSince, restore+" (imdsfleet rollback --journal <apply journal> --force restores it anyway)")
 		return
 	}
 	if !x.o.Live {

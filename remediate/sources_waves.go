@@ -15,18 +15,19 @@ import (
 // (`imdsfleet apply --waves/--wave-by`). A source decides what every
 // future launch of its workloads gets, so it is fixed in the wave that
 // first enforces IMDSv2 on one of those workloads' instances (the canary
-// wave, when --waves starts with a count), before that wave's instances:
-// fix the source, then the instances; a breakage in that wave rolls both
-// back. The plan file records the rule ([SourceItem.Wave]); apply turns it
+// wave, when --waves starts with a count), once that wave's instances are
+// changed and verified and before its bake: the instances are the canary
+// of the source; if one of them failed or was denied, the wave's source
+// steps wait for a rerun; a breakage in that wave rolls both back. The plan file records the rule ([SourceItem.Wave]); apply turns it
 // into a wave number with its flags ([SourceWaves]), since the plan does
 // not know the waves.
 
 // Wave rules of a source step ([SourceItem.Wave]).
 const (
 	// SourceWaveWorkloads: the first wave holding a planned change of one
-	// of the step's workloads, before that wave's instances.
+	// of the step's workloads, after that wave's instances.
 	SourceWaveWorkloads = "with-workloads"
-	// SourceWaveFirst: wave 1, before its instances; the steps whose
+	// SourceWaveFirst: wave 1, after its instances; the steps whose
 	// workloads have no planned change (a group whose instances are all
 	// fixed already, or none running).
 	SourceWaveFirst = "first"
@@ -65,7 +66,7 @@ func assignSourceWaves(p *Plan) {
 
 // SourcesWithoutWaves reports whether the plan's source steps carry no
 // wave rule: a plan written before source steps were part of the waves.
-// Apply runs them all in wave 1, before its instances.
+// Apply runs them all in wave 1, after its instances.
 func (p *Plan) SourcesWithoutWaves() bool {
 	return len(p.Sources) > 0 && slices.ContainsFunc(p.Sources, func(it SourceItem) bool { return it.Wave == "" })
 }
@@ -158,6 +159,8 @@ type sourceRun struct {
 	// held are the (account, Region)s where a step did not succeed: their
 	// account defaults wait.
 	held map[[2]string]bool
+	// failed counts the steps of this run that failed or were denied.
+	failed int
 }
 
 func (o *RolloutOptions) newSourceRun(p *Plan) *sourceRun {
@@ -165,7 +168,7 @@ func (o *RolloutOptions) newSourceRun(p *Plan) *sourceRun {
 }
 
 // run carries out wave n's source steps not run yet: those that run
-// before its instances, or (after) those that wait for its bake, and
+// after its instances, or (after) those that wait for its bake, and
 // appends their results to out. The error is non-nil only when the
 // journal could not be written.
 func (s *sourceRun) run(ctx context.Context, ro *RunOptions, out *Outcome, n int, after bool) error {
@@ -191,8 +194,25 @@ func (s *sourceRun) run(ctx context.Context, ro *RunOptions, out *Outcome, n int
 	so.OnHeld = func(account, region string) { s.held[[2]string{account, region}] = true }
 	s.o.Logger.Info("launch source steps", "wave", n, "steps", len(items), "after_bake", after)
 	res, err := ExecuteSources(ctx, s.o.Sources, items, so)
+	for _, r := range res {
+		if r.Status == StatusFailed || r.Status == StatusDenied {
+			s.failed++
+		}
+	}
 	out.Results = append(out.Results, res...)
 	return err
+}
+
+// pending counts wave n's source steps (not those after its bake) that
+// this run did not run.
+func (s *sourceRun) pending(n int) int {
+	c := 0
+	for i := range s.p.Sources {
+		if !s.ran[i] && s.wave[i] == n && s.p.Sources[i].Wave != SourceWaveLast {
+			c++
+		}
+	}
+	return c
 }
 
 // notRun is a skipped result for each step the rollout did not reach,
@@ -216,7 +236,12 @@ func (s *sourceRun) notRun(rep *RolloutReport) []Result {
 			r.Reason, r.Message = SkipLaterWave, fmt.Sprintf("runs %s, after --until-wave", when)
 		case RolloutHeld:
 			r.Reason, r.Message = SkipRolloutHeld, fmt.Sprintf("runs %s: the rollout is held at wave %d", when, rep.StoppedAt)
-		case RolloutStopped, RolloutFailed:
+		case RolloutFailed:
+			r.Reason, r.Message = SkipRolloutStopped, fmt.Sprintf("runs %s: the rollout stopped at wave %d", when, rep.StoppedAt)
+			if n == rep.StoppedAt && it.Wave != SourceWaveLast {
+				r.Message = fmt.Sprintf("runs %s, after its instance changes: they did not all apply; re-run apply once they can", when)
+			}
+		case RolloutStopped:
 			r.Reason, r.Message = SkipRolloutStopped, fmt.Sprintf("runs %s: the rollout stopped at wave %d", when, rep.StoppedAt)
 		default:
 			r.Reason, r.Message = SkipInterrupted, fmt.Sprintf("runs %s: the run was stopped before it", when)

@@ -19,8 +19,11 @@ const (
 	StatusBakeOver   = "bake-over"   // the bake time is over: run apply again to read it and go on
 	StatusPaused     = "paused"      // a wave passed and the next has not started
 	StatusCompleted  = "completed"   // every wave passed
-	StatusStopped    = "stopped"     // a wave broke
-	StatusHeld       = "held"        // a wave's bake saw no data for some instances: run apply again once they publish
+	// StatusCompletedWithFailures: every wave passed and some launch
+	// source steps failed or were denied: run apply again to retry them.
+	StatusCompletedWithFailures = "completed-with-failures"
+	StatusStopped               = "stopped" // a wave broke
+	StatusHeld                  = "held"    // a wave's bake saw no data for some instances: run apply again once they publish
 )
 
 // RolloutStatus is where a rollout stands according to its journal.
@@ -51,7 +54,10 @@ type RolloutStatus struct {
 	// they were first journaled; SourceChanges counts them by SourceState.
 	Sources       []SourceStepStatus `json:"sources,omitempty"`
 	SourceChanges map[string]int     `json:"sourceChanges,omitempty"`
-	Journals      map[string]int     `json:"journalLines"`
+	// SourceStepsFailed counts the failed launch source steps of a
+	// completed-with-failures rollout.
+	SourceStepsFailed int            `json:"sourceStepsFailed,omitempty"`
+	Journals          map[string]int `json:"journalLines"`
 }
 
 // Launch source step states, as `imdsfleet status` shows them.
@@ -168,6 +174,9 @@ func StatusOf(path string, st, rb *JournalState, now time.Time) *RolloutStatus {
 		out.State, out.Wave, out.Breaking, out.StoppedHow = StatusStopped, w.N, w.Breaking, w.Stop
 	case last.Outcome == OutcomePassed && last.N >= r.Waves:
 		out.State = StatusCompleted
+		if n := out.SourceChanges[SourceFailed]; n > 0 {
+			out.State, out.SourceStepsFailed = StatusCompletedWithFailures, n
+		}
 	case last.Outcome == OutcomePassed:
 		out.State, out.NextWave = StatusPaused, last.N+1
 	case last.Outcome == OutcomeNoData:
@@ -218,6 +227,8 @@ func WriteStatusTable(w io.Writer, s *RolloutStatus) error {
 		} else {
 			t.line(fmt.Sprintf("stopped at wave %d by breakage (%s)", s.Wave, s.StoppedHow))
 		}
+	case StatusCompletedWithFailures:
+		t.line(fmt.Sprintf("every wave passed, but %d launch source step(s) failed: re-run apply (same journal) to retry them", s.SourceStepsFailed))
 	case StatusHeld:
 		t.line(fmt.Sprintf("held at wave %d: its bake read no CloudWatch data for %d instance(s); run apply again once they publish metrics (apply --until-wave %d)", s.Wave, len(s.NoData), s.Wave))
 	}

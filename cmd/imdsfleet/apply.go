@@ -74,9 +74,12 @@ wave back at once, journaled, and --on-breakage stop leaves it as it is.
 Later waves are never touched.
 
 Launch source steps (a plan of --scope instances,sources) run in the
-first wave holding an instance of their workloads, before its instances
-(wave 1 when none is planned); the account defaults after the last
-wave's bake. A broken wave's rollback points its sources' users back
+first wave holding an instance of their workloads (wave 1 when none is
+planned), after that wave's instance changes are applied and verified
+and before its bake: if one of them was denied or failed, the wave's
+source steps are not run (a rerun runs them once the instances apply);
+the account defaults after the last wave's bake. A source step that
+fails leaves the rollout completed-with-failures (exit 5; rerun to retry). A broken wave's rollback points its sources' users back
 too (and those of an earlier wave's step that launches its workloads),
 where imdsfleet's value is still in place; created versions stay.
 
@@ -236,7 +239,7 @@ func runApply(cmd *cobra.Command, g *globals, f *applyFlags, planPath string) er
 		return usageError("--until-wave %d: the rollout has %d wave(s)", f.untilWave, len(waves))
 	}
 	if plan.SourcesWithoutWaves() && len(plan.Changes) > 0 {
-		fmt.Fprintf(s.Err, "warning: plan %s was written by an older imdsfleet: its launch source steps name no wave, so all of them (account defaults too) run in wave 1, before its instances; plan again to have each run in its workload's wave\n", report.Sanitize(planPath))
+		fmt.Fprintf(s.Err, "warning: plan %s was written by an older imdsfleet: its launch source steps name no wave, so all of them (account defaults too) run in wave 1, after its instances; plan again to have each run in its workload's wave\n", report.Sanitize(planPath))
 	}
 	if err := writeApplyPlan(s.Out, planPath, plan, waves); err != nil {
 		return withCode(exitError, err)
@@ -316,9 +319,10 @@ func runApply(cmd *cobra.Command, g *globals, f *applyFlags, planPath string) er
 		out.AddSkipped(skipped)
 		return finish(cmd, g, &f.changeFlags, out, srcErr, "journal", journal)
 	}
-	// The launch source steps run in their waves, before the wave's
-	// instances (fix the source, then the instances), the account
-	// defaults after the last wave's bake (remediate.SourceWaves).
+	// The launch source steps run in their waves, after the wave's
+	// instances are applied and verified (they are the source's canary)
+	// and before its bake, the account defaults after the last wave's
+	// bake (remediate.SourceWaves).
 	out, runErr := remediate.Rollout(ctx, remediate.RolloutOptions{
 		Plan: plan, Waves: waves, Bake: f.bake, MaxRejected: f.maxRejected, OnBreakage: f.onBreakage, UntilWave: f.untilWave,
 		Run: ro, JournalPath: journal, Clients: clients, Sources: clients, Metrics: clients, Clock: g.clock, Logger: g.log,
@@ -419,6 +423,8 @@ func finishRollout(cmd *cobra.Command, g *globals, f *applyFlags, out *remediate
 		return withCode(exitError, errors.New("interrupted"))
 	case r.State == remediate.RolloutFailed:
 		return withCode(exitFailed, fmt.Errorf("wave %d: %d change(s) denied, %d failed; later waves not started", r.StoppedAt, out.Summary.Denied, out.Summary.Failed))
+	case r.State == remediate.RolloutCompletedWithFailures:
+		return withCode(exitFailed, fmt.Errorf("every wave passed, but %d launch source step(s) failed (see the results): run the same command again to retry them", r.SourceStepsFailed))
 	case r.State == remediate.RolloutPaused:
 		fmt.Fprintf(s.Err, "paused after wave %d (--until-wave %d): run again with --until-wave %d to go on\n", f.untilWave, f.untilWave, f.untilWave+1)
 	}

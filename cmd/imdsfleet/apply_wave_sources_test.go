@@ -2,12 +2,12 @@ package main
 
 // End-to-end tests of launch source steps inside the waves of `imdsfleet
 // apply`: each workload's source steps run in the wave that first holds
-// one of its instances, before them; the account defaults after the last
-// wave's bake; a broken wave's rollback undoes its source steps too. The
-// CLI runs against the simulated AWS over HTTP on a simulated clock; what
-// the tests check is read back from the server (its call records,
-// DescribeLaunchTemplates, DescribeAutoScalingGroups, DescribeInstances)
-// and from the journal.
+// one of its instances, once they are applied (before the bake); the
+// account defaults after the last wave's bake; a broken wave's rollback
+// undoes its source steps too. The CLI runs against the simulated AWS
+// over HTTP on a simulated clock; what the tests check is read back from
+// the server (its call records, DescribeLaunchTemplates,
+// DescribeAutoScalingGroups, DescribeInstances) and from the journal.
 
 import (
 	"bytes"
@@ -417,7 +417,7 @@ func TestApplyWaveSourcesStatusAgreesWithJournal(t *testing.T) {
 
 // TestApplyWaveSourcesOldPlan: a plan whose source steps name no wave
 // (written before they had one) is still applied: a warning, and every
-// step in wave 1, before its instances, as that release did.
+// step in wave 1 (after its instances, as wave 1's own steps).
 func TestApplyWaveSourcesOldPlan(t *testing.T) {
 	s := wsStart(t)
 	p := readPlan(t, s.plan)
@@ -460,9 +460,11 @@ func TestApplyWaveSourcesOldPlan(t *testing.T) {
 }
 
 // TestApplyWaveSourcesKilledMidWaveResumes: apply, a real process on the
-// fast simulated clock, is killed with SIGKILL in wave 2 after its source
-// steps and one of its instances; the same command then finishes without
-// a second write of any source step (counted on the server).
+// fast simulated clock, is killed with SIGKILL after wave 2's source
+// steps (which run once its instances are applied), in wave 3 after one
+// of its instances and before its source steps; the same command then
+// finishes without a second write of any source step nor a second change
+// of any instance (both counted on the server).
 func TestApplyWaveSourcesKilledMidWaveResumes(t *testing.T) {
 	dayStable(t)
 	clock := simclock.New(time.Now().UTC(), killScale)
@@ -479,11 +481,12 @@ func TestApplyWaveSourcesKilledMidWaveResumes(t *testing.T) {
 		t.Fatalf("remediate: exit %d", r.code)
 	}
 	s.args = append(remArgs("apply", s.plan, "--live", "--yes", "--journal", s.journal, "--bake", "30m"), wsWaveBy...)
-	// Wave 1: a's two instances; wave 2: b's; the third change is in wave
-	// 2, after its source steps.
-	s.killAfter(t, 3)
+	// Wave 1: a's two instances, then lt-a's steps; wave 2: b's, then
+	// lt-b's and grp-b's; the fifth change is wave 3's first, after wave
+	// 2's source steps; the sixth is held: wave 3's steps cannot have run.
+	s.killAfter(t, 5)
 	if w := wsWrites(srv); fmt.Sprint(w) != fmt.Sprint(map[string]int{wsTplA: 2, wsTplB: 2, "grp-b": 1}) {
-		t.Fatalf("killed with source writes %v, want waves 1 and 2's (lt-a 2, lt-b 2, grp-b 1)", w)
+		t.Fatalf("killed with source writes %v, want waves 1 and 2's (lt-a 2, lt-b 2, grp-b 1) and none of wave 3's", w)
 	}
 	if r := s.cli(t, s.args...); r.code != exitOK {
 		t.Fatalf("resumed run: exit %d", r.code)
@@ -759,5 +762,92 @@ func TestApplyWaveSourcesCanaryThenWaveBreaks(t *testing.T) {
 	wsCheckState(t, s, want)
 	if writes := wsWrites(s.srv); writes["defaults"] != 0 {
 		t.Errorf("writes %v: the account defaults must see none", writes)
+	}
+}
+
+// TestApplyWaveSourcesWaitForTheirInstances: a wave's launch source steps
+// run only once its instance changes applied. With
+// ModifyInstanceMetadataOptions denied in the Region, wave 1's two
+// changes are denied: no launch source write reaches the server (lt-a's
+// default is not moved to the IMDSv2 version without its canary), the
+// output says why in one line, apply exits 5. Once the deny is lifted,
+// the same command (same journal) applies the instances and runs every
+// step once.
+func TestApplyWaveSourcesWaitForTheirInstances(t *testing.T) {
+	s := wsStart(t)
+	s.srv.SetKnobs(remAcct, "us-east-1", fleet.Knobs{DenyModify: true})
+	args := append([]string{"apply", s.plan, "--live", "--yes", "--journal", s.journal, "--bake", "30m"}, wsWaveBy...)
+	r := s.cli(t, context.Background(), args...)
+	if r.code != exitFailed {
+		t.Fatalf("denied run: exit %d, want %d\n%s", r.code, exitFailed, r.stderr)
+	}
+	if w := wsWrites(s.srv); len(w) != 0 {
+		t.Errorf("denied run: launch source writes %v, want none", w)
+	}
+	const line = "wave 1: launch source steps not run (2): its instance changes did not all apply; re-run apply once they can"
+	if !strings.Contains(r.stdout+r.stderr, line) {
+		t.Errorf("output lacks %q:\n%s\n%s", line, r.stdout, r.stderr)
+	}
+	if lines := wsSourceLines(t, s.journal, remediate.OpRemediateSource); len(lines) != 0 {
+		t.Errorf("journal: source steps %v, want none", lines)
+	}
+	wsCheckState(t, s, wsWant(nil, "none"))
+
+	s.srv.SetKnobs(remAcct, "us-east-1", fleet.Knobs{})
+	if r := s.cli(t, context.Background(), args...); r.code != exitOK {
+		t.Fatalf("rerun after the deny is lifted: exit %d\n%s", r.code, r.stderr)
+	}
+	if w := wsWrites(s.srv); fmt.Sprint(w) != fmt.Sprint(map[string]int{wsTplA: 2, wsTplB: 2, "grp-b": 1, wsTplC: 2, "defaults": 1}) {
+		t.Errorf("rerun: source writes %v, want each step once (lt-a 2, lt-b 2, grp-b 1, lt-c 2, defaults 1)", w)
+	}
+	got := wsState(t, s)
+	for env := range wsTemplates() {
+		for n := 1; n <= 2; n++ {
+			if id := wsInstanceID(env, n); got[id] != "required" {
+				t.Errorf("%s: %q after the rerun, want required", id, got[id])
+			}
+		}
+	}
+	if lines := wsSourceLines(t, s.journal, remediate.OpRemediateSource); !wsAllIn(lines["set-default/"+wsTplA], 1) {
+		t.Errorf("journal: lt-a's default in waves %v, want wave 1", lines["set-default/"+wsTplA])
+	}
+}
+
+// TestApplyWaveSourcesFailedStepsSaySo: every CreateLaunchTemplateVersion
+// fails (InternalError, one attempt): the waves pass, but the rollout does
+// not say COMPLETED: the table, the exit code (5) and status (table and
+// JSON) say the launch source steps failed. Once the fault is gone, a
+// rerun retries them and the rollout is completed.
+func TestApplyWaveSourcesFailedStepsSaySo(t *testing.T) {
+	s := wsStart(t)
+	s.srv.SetKnobs(remAcct, "us-east-1", fleet.Knobs{Faults: []fleet.Fault{{API: "CreateLaunchTemplateVersion", Rate: 1, Code: "InternalError", Status: 500}}})
+	args := append([]string{"apply", s.plan, "--live", "--yes", "--journal", s.journal, "--bake", "30m", "--max-attempts", "1"}, wsWaveBy...)
+	r := s.cli(t, context.Background(), args...)
+	if r.code != exitFailed {
+		t.Fatalf("exit %d, want %d\n%s", r.code, exitFailed, r.stderr)
+	}
+	const head = "COMPLETED-WITH-FAILURES: 3 launch source step(s) failed; re-run apply to retry them"
+	if !strings.Contains(r.stdout, head) {
+		t.Errorf("rollout table lacks %q:\n%s", head, r.stdout)
+	}
+	var raw map[string]any
+	js := s.cli(t, context.Background(), "status", "--journal", s.journal, "--format", "json")
+	if err := json.Unmarshal([]byte(js.stdout), &raw); err != nil {
+		t.Fatalf("status JSON: %v", err)
+	}
+	if raw["state"] != "completed-with-failures" || raw["sourceStepsFailed"] != float64(3) {
+		t.Errorf("status JSON: state %v, sourceStepsFailed %v; want completed-with-failures, 3", raw["state"], raw["sourceStepsFailed"])
+	}
+	table := s.cli(t, context.Background(), "status", "--journal", s.journal)
+	if !strings.Contains(table.stdout, "COMPLETED-WITH-FAILURES") || !strings.Contains(table.stdout, "3 launch source step(s) failed") {
+		t.Errorf("status table:\n%s", table.stdout)
+	}
+
+	s.srv.SetKnobs(remAcct, "us-east-1", fleet.Knobs{Faults: []fleet.Fault{}})
+	if r := s.cli(t, context.Background(), args...); r.code != exitOK {
+		t.Fatalf("rerun without the fault: exit %d\n%s", r.code, r.stderr)
+	}
+	if st := s.status(t); st.State != remediate.StatusCompleted {
+		t.Errorf("status after the rerun: %s, want completed", st.State)
 	}
 }
