@@ -20,7 +20,8 @@ const (
 	StatusPaused     = "paused"      // a wave passed and the next has not started
 	StatusCompleted  = "completed"   // every wave passed
 	// StatusCompletedWithFailures: every wave passed and some launch
-	// source steps failed or were denied: run apply again to retry them.
+	// source steps failed or were denied, or were sent with no result
+	// journaled: run apply again to settle and retry them.
 	StatusCompletedWithFailures = "completed-with-failures"
 	StatusStopped               = "stopped" // a wave broke
 	StatusHeld                  = "held"    // a wave's bake saw no data for some instances: run apply again once they publish
@@ -56,8 +57,12 @@ type RolloutStatus struct {
 	SourceChanges map[string]int     `json:"sourceChanges,omitempty"`
 	// SourceStepsFailed counts the failed launch source steps of a
 	// completed-with-failures rollout.
-	SourceStepsFailed int            `json:"sourceStepsFailed,omitempty"`
-	Journals          map[string]int `json:"journalLines"`
+	SourceStepsFailed int `json:"sourceStepsFailed,omitempty"`
+	// SourceStepsPending counts the launch source steps of a rollout whose
+	// waves all passed that were sent with no result journaled (its run
+	// was killed during the call): a rerun of apply settles them.
+	SourceStepsPending int            `json:"sourceStepsPending,omitempty"`
+	Journals           map[string]int `json:"journalLines"`
 }
 
 // Launch source step states, as `imdsfleet status` shows them.
@@ -174,8 +179,10 @@ func StatusOf(path string, st, rb *JournalState, now time.Time) *RolloutStatus {
 		out.State, out.Wave, out.Breaking, out.StoppedHow = StatusStopped, w.N, w.Breaking, w.Stop
 	case last.Outcome == OutcomePassed && last.N >= r.Waves:
 		out.State = StatusCompleted
-		if n := out.SourceChanges[SourceFailed]; n > 0 {
-			out.State, out.SourceStepsFailed = StatusCompletedWithFailures, n
+		// A step sent with no result (killed during the call) is not
+		// done either: only a rerun of apply says whether it took effect.
+		if n, m := out.SourceChanges[SourceFailed], out.SourceChanges[SourcePending]; n+m > 0 {
+			out.State, out.SourceStepsFailed, out.SourceStepsPending = StatusCompletedWithFailures, n, m
 		}
 	case last.Outcome == OutcomePassed:
 		out.State, out.NextWave = StatusPaused, last.N+1
@@ -228,7 +235,14 @@ func WriteStatusTable(w io.Writer, s *RolloutStatus) error {
 			t.line(fmt.Sprintf("stopped at wave %d by breakage (%s)", s.Wave, s.StoppedHow))
 		}
 	case StatusCompletedWithFailures:
-		t.line(fmt.Sprintf("every wave passed, but %d launch source step(s) failed: re-run apply (same journal) to retry them", s.SourceStepsFailed))
+		var what []string
+		if s.SourceStepsFailed > 0 {
+			what = append(what, fmt.Sprintf("%d launch source step(s) failed", s.SourceStepsFailed))
+		}
+		if s.SourceStepsPending > 0 {
+			what = append(what, fmt.Sprintf("%d launch source step(s) were sent with no result (the run was stopped during the call)", s.SourceStepsPending))
+		}
+		t.line(fmt.Sprintf("every wave passed, but %s: re-run apply (same journal) to settle and retry them", strings.Join(what, " and ")))
 	case StatusHeld:
 		t.line(fmt.Sprintf("held at wave %d: its bake read no CloudWatch data for %d instance(s); run apply again once they publish metrics (apply --until-wave %d)", s.Wave, len(s.NoData), s.Wave))
 	}

@@ -1,0 +1,58 @@
+package remediate
+
+import (
+	"bytes"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A rollout whose waves all passed, killed during the call of a step that
+// runs after the last bake (the account defaults: intent journaled, no
+// result), is not completed: status must say a rerun of apply is needed.
+func TestStatusAllWavesPassedSourceStepPending(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rollout.jsonl")
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	j, _, _, err := OpenJournal(path, JournalOptions{RunID: "run1", Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	until := now.Add(time.Hour)
+	req := &Change{HttpTokens: "required"}
+	lines := []Record{
+		{Op: OpRemediate, Kind: KindWave, Plan: "p1", Waves: 1, Wave: 1, Instances: []string{"123456789012/us-east-1/i-0000000000000a001"}},
+		{Op: OpRemediate, Kind: KindIntent, Account: "123456789012", Region: "us-east-1", InstanceID: "i-0000000000000a001", Requested: req},
+		{Op: OpRemediate, Kind: KindResult, Account: "123456789012", Region: "us-east-1", InstanceID: "i-0000000000000a001", Requested: req, Outcome: "ok"},
+		{Op: OpRemediate, Kind: KindBake, Plan: "p1", Waves: 1, Wave: 1, BakeUntil: &until},
+		{Op: OpRemediate, Kind: KindBaked, Plan: "p1", Waves: 1, Wave: 1, Outcome: OutcomePassed},
+		{Op: OpRemediateSource, Kind: KindIntent, Account: "123456789012", Region: "us-east-1", InstanceID: "account-defaults", Wave: 1,
+			Source: &SourceRecord{Action: ActionSetAccountDefaults}},
+	}
+	for _, r := range lines {
+		if err := j.Append(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st, _, err := ReadJournal(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := StatusOf(path, st, nil, until.Add(time.Minute))
+	if s.SourceChanges[SourcePending] != 1 {
+		t.Fatalf("source changes %v, want one pending", s.SourceChanges)
+	}
+	if s.State != StatusCompletedWithFailures || s.SourceStepsPending != 1 || s.SourceStepsFailed != 0 {
+		t.Fatalf("state %q, pending %d, failed %d; want %q, 1, 0", s.State, s.SourceStepsPending, s.SourceStepsFailed, StatusCompletedWithFailures)
+	}
+	var b bytes.Buffer
+	if err := WriteStatusTable(&b, s); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "1 launch source step(s) were sent with no result") || !strings.Contains(b.String(), "re-run apply") {
+		t.Fatalf("status table does not say the step is unsettled:\n%s", b.String())
+	}
+}
