@@ -150,6 +150,10 @@ type Record struct {
 	// Wave numbers a rollout line's wave from 1; Waves is how many there are.
 	Wave  int `json:"wave,omitempty"`
 	Waves int `json:"waves,omitempty"`
+	// AfterBake (rollout lines) counts the launch source steps that wait
+	// for the last wave's bake (account defaults), so that status knows
+	// they are still to run when a run ends between that bake and them.
+	AfterBake int `json:"afterBake,omitempty"`
 	// Stage is the wave's --wave-by stage.
 	Stage string `json:"stage,omitempty"`
 	// Instances are a wave line's instances, as "account/Region/id".

@@ -74,6 +74,9 @@ type RolloutState struct {
 	Plan string
 	// Waves is the number of waves the rollout has.
 	Waves int
+	// AfterBake is how many launch source steps wait for the last wave's
+	// bake (see Record.AfterBake).
+	AfterBake int
 	// Wave lists the waves started, in order.
 	Wave []*WaveState
 }
@@ -84,6 +87,9 @@ func (rs *RolloutState) add(r Record) {
 	}
 	if r.Waves > 0 {
 		rs.Waves = r.Waves
+	}
+	if r.AfterBake > 0 {
+		rs.AfterBake = r.AfterBake
 	}
 	w := rs.Get(r.Wave)
 	if w == nil {
@@ -292,8 +298,14 @@ func Rollout(ctx context.Context, o RolloutOptions) (*Outcome, error) {
 		out.Summary.Planned = max(planned, out.Summary.Planned)
 		return out, err
 	}
+	afterBake := 0
+	for i := range p.Sources {
+		if p.Sources[i].Wave == SourceWaveLast {
+			afterBake++
+		}
+	}
 	journal := func(r Record) error {
-		r.Op, r.Plan, r.Waves = OpRemediate, p.ID(), len(o.Waves)
+		r.Op, r.Plan, r.Waves, r.AfterBake = OpRemediate, p.ID(), len(o.Waves), afterBake
 		if err := o.Run.Journal.Append(r); err != nil {
 			return fmt.Errorf("stopped: %w", err)
 		}

@@ -61,8 +61,13 @@ type RolloutStatus struct {
 	// SourceStepsPending counts the launch source steps of a rollout whose
 	// waves all passed that were sent with no result journaled (its run
 	// was killed during the call): a rerun of apply settles them.
-	SourceStepsPending int            `json:"sourceStepsPending,omitempty"`
-	Journals           map[string]int `json:"journalLines"`
+	SourceStepsPending int `json:"sourceStepsPending,omitempty"`
+	// SourceStepsNotRun counts the launch source steps that wait for the
+	// last wave's bake (account defaults) and have no journal line: the
+	// run ended after that bake passed and before them. The state is then
+	// applying: a rerun of apply runs them.
+	SourceStepsNotRun int            `json:"sourceStepsNotRun,omitempty"`
+	Journals          map[string]int `json:"journalLines"`
 }
 
 // Launch source step states, as `imdsfleet status` shows them.
@@ -179,10 +184,16 @@ func StatusOf(path string, st, rb *JournalState, now time.Time) *RolloutStatus {
 		out.State, out.Wave, out.Breaking, out.StoppedHow = StatusStopped, w.N, w.Breaking, w.Stop
 	case last.Outcome == OutcomePassed && last.N >= r.Waves:
 		out.State = StatusCompleted
+		// The steps that wait for the last bake (account defaults) and
+		// have no line: the run ended before them (or held them behind a
+		// failed step).
+		out.SourceStepsNotRun = max(0, r.AfterBake-afterBakeSeen(out.Sources))
 		// A step sent with no result (killed during the call) is not
 		// done either: only a rerun of apply says whether it took effect.
 		if n, m := out.SourceChanges[SourceFailed], out.SourceChanges[SourcePending]; n+m > 0 {
 			out.State, out.SourceStepsFailed, out.SourceStepsPending = StatusCompletedWithFailures, n, m
+		} else if out.SourceStepsNotRun > 0 {
+			out.State = StatusApplying
 		}
 	case last.Outcome == OutcomePassed:
 		out.State, out.NextWave = StatusPaused, last.N+1
@@ -227,6 +238,10 @@ func WriteStatusTable(w io.Writer, s *RolloutStatus) error {
 			t.line(fmt.Sprintf("next: wave %d (apply --until-wave %d)", s.NextWave, s.NextWave))
 		}
 	case StatusApplying:
+		if s.SourceStepsNotRun > 0 {
+			t.line(fmt.Sprintf("every wave passed; %d launch source step(s) that wait for the last bake (account defaults) have not run yet (the run ended before them): run apply again to run them", s.SourceStepsNotRun))
+			break
+		}
 		t.line(fmt.Sprintf("wave %d is being applied (or its run was stopped): run apply again to resume it", s.Wave))
 	case StatusStopped:
 		if s.StoppedHow == "" {
@@ -307,4 +322,16 @@ func writeSourceSteps(t *textTable, s *RolloutStatus) {
 		t.row(wave, cell(st.Account), cell(st.Region), cell(st.ID), cell(string(st.Action)), st.State, cell(dash(st.Message)))
 	}
 	t.end()
+}
+
+// afterBakeSeen counts the journaled launch source steps that wait for the
+// last bake (account defaults).
+func afterBakeSeen(steps []SourceStepStatus) int {
+	n := 0
+	for _, s := range steps {
+		if s.Action == ActionSetAccountDefaults {
+			n++
+		}
+	}
+	return n
 }

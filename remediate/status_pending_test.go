@@ -56,3 +56,61 @@ func TestStatusAllWavesPassedSourceStepPending(t *testing.T) {
 		t.Fatalf("status table does not say the step is unsettled:\n%s", b.String())
 	}
 }
+
+// TestStatusAllWavesPassedAfterBakeStepsNotRun: a run killed after the
+// last wave's bake passed and before the account defaults (which wait for
+// it) left no line of theirs; the rollout lines say one step waits
+// (afterBake), so status says applying (run apply again), not completed.
+// Once the step's lines are there, it is completed.
+func TestStatusAllWavesPassedAfterBakeStepsNotRun(t *testing.T) {
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	until := now.Add(time.Hour)
+	req := &Change{HttpTokens: "required"}
+	rollout := []Record{
+		{Op: OpRemediate, Kind: KindWave, Plan: "p1", Waves: 1, AfterBake: 1, Wave: 1, Instances: []string{"123456789012/us-east-1/i-0000000000000a001"}},
+		{Op: OpRemediate, Kind: KindIntent, Account: "123456789012", Region: "us-east-1", InstanceID: "i-0000000000000a001", Requested: req},
+		{Op: OpRemediate, Kind: KindResult, Account: "123456789012", Region: "us-east-1", InstanceID: "i-0000000000000a001", Requested: req, Outcome: "ok"},
+		{Op: OpRemediate, Kind: KindBake, Plan: "p1", Waves: 1, AfterBake: 1, Wave: 1, BakeUntil: &until},
+		{Op: OpRemediate, Kind: KindBaked, Plan: "p1", Waves: 1, AfterBake: 1, Wave: 1, Outcome: OutcomePassed},
+	}
+	defaults := []Record{
+		{Op: OpRemediateSource, Kind: KindIntent, Account: "123456789012", Region: "us-east-1", InstanceID: "account-defaults", Wave: 1,
+			Source: &SourceRecord{Action: ActionSetAccountDefaults}},
+		{Op: OpRemediateSource, Kind: KindResult, Account: "123456789012", Region: "us-east-1", InstanceID: "account-defaults", Wave: 1,
+			Outcome: "ok", Source: &SourceRecord{Action: ActionSetAccountDefaults}},
+	}
+	status := func(lines []Record) *RolloutStatus {
+		path := filepath.Join(t.TempDir(), "rollout.jsonl")
+		j, _, _, err := OpenJournal(path, JournalOptions{RunID: "run1", Now: func() time.Time { return now }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range lines {
+			if err := j.Append(r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := j.Close(); err != nil {
+			t.Fatal(err)
+		}
+		st, _, err := ReadJournal(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return StatusOf(path, st, nil, until.Add(time.Minute))
+	}
+	s := status(rollout)
+	if s.State != StatusApplying || s.SourceStepsNotRun != 1 {
+		t.Fatalf("killed before the account defaults: state %q, not run %d; want %q, 1", s.State, s.SourceStepsNotRun, StatusApplying)
+	}
+	var b bytes.Buffer
+	if err := WriteStatusTable(&b, s); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "1 launch source step(s) that wait for the last bake") || !strings.Contains(b.String(), "run apply again") {
+		t.Fatalf("status table does not say the account defaults are still to run:\n%s", b.String())
+	}
+	if s := status(append(rollout, defaults...)); s.State != StatusCompleted || s.SourceStepsNotRun != 0 {
+		t.Fatalf("with the account defaults done: state %q, not run %d; want %q, 0", s.State, s.SourceStepsNotRun, StatusCompleted)
+	}
+}
