@@ -12,12 +12,7 @@ import (
 // runs after the last bake (the account defaults: intent journaled, no
 // result), is not completed: status must say a rerun of apply is needed.
 func TestStatusAllWavesPassedSourceStepPending(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "rollout.jsonl")
 	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
-	j, _, _, err := OpenJournal(path, JournalOptions{RunID: "run1", Now: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
 	until := now.Add(time.Hour)
 	req := &Change{HttpTokens: "required"}
 	lines := []Record{
@@ -29,19 +24,7 @@ func TestStatusAllWavesPassedSourceStepPending(t *testing.T) {
 		{Op: OpRemediateSource, Kind: KindIntent, Account: "123456789012", Region: "us-east-1", InstanceID: "account-defaults", Wave: 1,
 			Source: &SourceRecord{Action: ActionSetAccountDefaults}},
 	}
-	for _, r := range lines {
-		if err := j.Append(r); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := j.Close(); err != nil {
-		t.Fatal(err)
-	}
-	st, _, err := ReadJournal(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := StatusOf(path, st, nil, until.Add(time.Minute))
+	s := statusOfLines(t, lines, now, until.Add(time.Minute))
 	if s.SourceChanges[SourcePending] != 1 {
 		t.Fatalf("source changes %v, want one pending", s.SourceChanges)
 	}
@@ -79,26 +62,7 @@ func TestStatusAllWavesPassedAfterBakeStepsNotRun(t *testing.T) {
 		{Op: OpRemediateSource, Kind: KindResult, Account: "123456789012", Region: "us-east-1", InstanceID: "account-defaults", Wave: 1,
 			Outcome: "ok", Source: &SourceRecord{Action: ActionSetAccountDefaults}},
 	}
-	status := func(lines []Record) *RolloutStatus {
-		path := filepath.Join(t.TempDir(), "rollout.jsonl")
-		j, _, _, err := OpenJournal(path, JournalOptions{RunID: "run1", Now: func() time.Time { return now }})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range lines {
-			if err := j.Append(r); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := j.Close(); err != nil {
-			t.Fatal(err)
-		}
-		st, _, err := ReadJournal(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return StatusOf(path, st, nil, until.Add(time.Minute))
-	}
+	status := func(lines []Record) *RolloutStatus { return statusOfLines(t, lines, now, until.Add(time.Minute)) }
 	s := status(rollout)
 	if s.State != StatusApplying || s.SourceStepsNotRun != 1 {
 		t.Fatalf("killed before the account defaults: state %q, not run %d; want %q, 1", s.State, s.SourceStepsNotRun, StatusApplying)
@@ -113,4 +77,28 @@ func TestStatusAllWavesPassedAfterBakeStepsNotRun(t *testing.T) {
 	if s := status(append(rollout, defaults...)); s.State != StatusCompleted || s.SourceStepsNotRun != 0 {
 		t.Fatalf("with the account defaults done: state %q, not run %d; want %q, 0", s.State, s.SourceStepsNotRun, StatusCompleted)
 	}
+}
+
+// statusOfLines journals lines (at now) in a new journal and returns its
+// status at at.
+func statusOfLines(t *testing.T, lines []Record, now, at time.Time) *RolloutStatus {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "rollout.jsonl")
+	j, _, _, err := OpenJournal(path, JournalOptions{RunID: "run1", Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range lines {
+		if err := j.Append(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st, _, err := ReadJournal(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return StatusOf(path, st, nil, at)
 }
