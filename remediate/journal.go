@@ -85,6 +85,10 @@ const (
 	KindBake  = "bake"  // the wave's changes are verified; its bake runs until BakeUntil
 	KindBaked = "baked" // the bake ended: outcome passed, breakage (with Breaking) or no-data (with NoData)
 	KindStop  = "stop"  // the rollout stopped on breakage: outcome rolled-back or stopped
+	// KindFinished: the steps that wait for the last wave's bake (account
+	// defaults) were handled (done, skipped or failed: their own lines
+	// say which); written only when the plan has such steps (AfterBake).
+	KindFinished = "finished"
 )
 
 // Outcomes of rollout lines.
@@ -189,7 +193,7 @@ func (r *Record) validate() error {
 	}
 	switch r.Kind {
 	case KindIntent, KindResult, KindVerify:
-	case KindWave, KindBake, KindBaked, KindStop:
+	case KindWave, KindBake, KindBaked, KindStop, KindFinished:
 		return r.validateRollout()
 	default:
 		return fmt.Errorf("unknown kind %q", r.Kind)
@@ -336,7 +340,7 @@ func (s *JournalState) add(r Record) {
 	s.Ops[r.Op]++
 	s.LastSeq = max(s.LastSeq, r.Seq)
 	switch r.Kind {
-	case KindWave, KindBake, KindBaked, KindStop:
+	case KindWave, KindBake, KindBaked, KindStop, KindFinished:
 		s.Rollout.add(r)
 		return
 	}

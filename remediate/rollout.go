@@ -75,8 +75,10 @@ type RolloutState struct {
 	// Waves is the number of waves the rollout has.
 	Waves int
 	// AfterBake is how many launch source steps wait for the last wave's
-	// bake (see Record.AfterBake).
+	// bake (see Record.AfterBake); Finished, that a run handled them after
+	// that bake (a finished line).
 	AfterBake int
+	Finished  bool
 	// Wave lists the waves started, in order.
 	Wave []*WaveState
 }
@@ -106,6 +108,8 @@ func (rs *RolloutState) add(r Record) {
 		w.Outcome, w.Breaking, w.NoData = r.Outcome, r.Breaking, r.NoData
 	case KindStop:
 		w.Stop = r.Outcome
+	case KindFinished:
+		rs.Finished = true
 	}
 }
 
@@ -516,6 +520,13 @@ func Rollout(ctx context.Context, o RolloutOptions) (*Outcome, error) {
 	if err := src.run(ctx, &o.Run, out, len(o.Waves), true); err != nil || ctx.Err() != nil {
 		rep.State, out.Interrupted = RolloutInterrupted, true
 		return finish(err)
+	}
+	if afterBake > 0 {
+		// Done, skipped or failed, each step's own lines (or none, for a
+		// skip) say; this line says the run got through them.
+		if err := journal(Record{Kind: KindFinished, Wave: len(o.Waves)}); err != nil {
+			return finish(err)
+		}
 	}
 	if src.failed > 0 {
 		rep.State, rep.SourceStepsFailed = RolloutCompletedWithFailures, src.failed

@@ -184,10 +184,13 @@ func StatusOf(path string, st, rb *JournalState, now time.Time) *RolloutStatus {
 		out.State, out.Wave, out.Breaking, out.StoppedHow = StatusStopped, w.N, w.Breaking, w.Stop
 	case last.Outcome == OutcomePassed && last.N >= r.Waves:
 		out.State = StatusCompleted
-		// The steps that wait for the last bake (account defaults) and
-		// have no line: the run ended before them (or held them behind a
-		// failed step).
-		out.SourceStepsNotRun = max(0, r.AfterBake-afterBakeSeen(out.Sources))
+		// The steps that wait for the last bake (account defaults), when
+		// no run got through them (no finished line): the run ended
+		// before them or during them. A skipped step has no line of its
+		// own, so only the finished line says it was handled.
+		if r.AfterBake > 0 && !r.Finished {
+			out.SourceStepsNotRun = max(1, r.AfterBake-afterBakeSeen(out.Sources))
+		}
 		// A step sent with no result (killed during the call) is not
 		// done either: only a rerun of apply says whether it took effect.
 		if n, m := out.SourceChanges[SourceFailed], out.SourceChanges[SourcePending]; n+m > 0 {

@@ -3,6 +3,7 @@ package remediate
 import (
 	"bytes"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -74,8 +75,19 @@ func TestStatusAllWavesPassedAfterBakeStepsNotRun(t *testing.T) {
 	if !strings.Contains(b.String(), "1 launch source step(s) that wait for the last bake") || !strings.Contains(b.String(), "run apply again") {
 		t.Fatalf("status table does not say the account defaults are still to run:\n%s", b.String())
 	}
-	if s := status(append(rollout, defaults...)); s.State != StatusCompleted || s.SourceStepsNotRun != 0 {
+	finished := Record{Op: OpRemediate, Kind: KindFinished, Plan: "p1", Waves: 1, AfterBake: 1, Wave: 1}
+	// Killed after the step's result, before the finished line: a rerun
+	// is still owed (it records the finished line without a call).
+	if s := status(append(slices.Clone(rollout), defaults...)); s.State != StatusApplying {
+		t.Fatalf("account defaults done, no finished line: state %q; want %q", s.State, StatusApplying)
+	}
+	if s := status(append(append(slices.Clone(rollout), defaults...), finished)); s.State != StatusCompleted || s.SourceStepsNotRun != 0 {
 		t.Fatalf("with the account defaults done: state %q, not run %d; want %q, 0", s.State, s.SourceStepsNotRun, StatusCompleted)
+	}
+	// Skipped (already set, or held behind a failed step): no line of its
+	// own, and the finished line says the run got through it.
+	if s := status(append(slices.Clone(rollout), finished)); s.State != StatusCompleted || s.SourceStepsNotRun != 0 {
+		t.Fatalf("account defaults skipped: state %q, not run %d; want %q, 0", s.State, s.SourceStepsNotRun, StatusCompleted)
 	}
 }
 
