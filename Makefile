@@ -15,9 +15,19 @@ build:
 # The whole suite: unit, end-to-end against the simulated AWS, the AWS CLI
 # agreement tests and the moto tests (these two skip, saying so, when the
 # tools are absent).
+# cmd/imdsfleet's end-to-end tests mostly wait (on the simulated AWS's
+# latency, subprocesses, the AWS CLI): the package is run as two processes,
+# its apply/rollout tests (CMD_TESTS_A) beside the rest, next to the other
+# packages, so that the suite's wall time is not that one package's.
+CMD_TESTS_A := ^Test(Apply|Readme|Status|Rollback)
+
 test:
 	$(GO) vet ./...
-	$(GO) test -race -count=1 -timeout 15m ./...
+	@$(GO) test -race -count=1 -timeout 15m $$($(GO) list ./... | grep -v '/cmd/imdsfleet$$') & p1=$$!; \
+	$(GO) test -race -count=1 -timeout 15m -run '$(CMD_TESTS_A)' ./cmd/imdsfleet & p2=$$!; \
+	$(GO) test -race -count=1 -timeout 15m -skip '$(CMD_TESTS_A)' ./cmd/imdsfleet & p3=$$!; \
+	rc=0; wait $$p1 || rc=1; wait $$p2 || rc=1; wait $$p3 || rc=1; \
+	if [ $$rc -ne 0 ]; then echo "make test: FAILED (see the FAIL lines above)"; fi; exit $$rc
 
 test-short:
 	$(GO) test -short ./...
