@@ -44,14 +44,3 @@ func (f FailOn) Match(in *report.Instance) bool {
 	}
 	return false
 }
-
-// Count returns how many of r's instances f matches.
-func (f FailOn) Count(r *report.Report) int {
-	n := 0
-	for i := range r.Instances {
-		if f.Match(&r.Instances[i]) {
-			n++
-		}
-	}
-	return n
-}
